@@ -1,0 +1,78 @@
+use super::*;
+
+fn parse_str(s: &str) -> Result<Config, ConfigError> {
+    parse(s, Path::new("test.toml"))
+}
+
+fn problems(s: &str) -> Vec<Problem> {
+    parse_str(s).expect_err("config should be rejected").problems()
+}
+
+const GOOD: &str = r#"
+[device]
+id = "box-1"
+division_code = "440802"
+
+[[cameras]]
+id = "gate"
+url = "rtsp://10.0.0.5:554/stream1"
+username = "admin"
+password = "pw"
+"#;
+
+#[test]
+fn a_minimal_config_parses_with_defaults() {
+    let c = parse_str(GOOD).unwrap();
+    assert_eq!(c.cameras[0].preroll.seconds, 20.0);
+    assert_eq!(c.cameras[0].transport, Transport::Tcp);
+    assert_eq!(c.device.timezone, "Asia/Shanghai");
+}
+
+#[test]
+fn unknown_key_names_its_path() {
+    let p = problems(&format!("{GOOD}\nfoo = 1\n"));
+    assert!(p[0].path.contains("cameras[0]"), "{p:?}");
+    assert!(p[0].message.contains("unknown field"), "{p:?}");
+}
+
+#[test]
+fn misspelt_scheme_suggests_rtsp() {
+    let p = problems(&GOOD.replace("rtsp://10", "rstp://10"));
+    assert_eq!(p[0].path, "cameras[0].url");
+    assert!(p[0].to_string().contains("did you mean \"rtsp\""), "{}", p[0]);
+}
+
+#[test]
+fn credentials_in_url_are_refused_without_echoing_them() {
+    let p = problems(&GOOD.replace("rtsp://10", "rtsp://admin:hunter2@10"));
+    assert_eq!(p[0].path, "cameras[0].url");
+    assert!(!p[0].to_string().contains("hunter2"));
+}
+
+#[test]
+fn duplicate_camera_ids_are_refused() {
+    let twice = format!("{GOOD}\n[[cameras]]\nid = \"gate\"\nurl = \"rtsp://h/x\"\n");
+    let p = problems(&twice);
+    assert_eq!(p[0].path, "cameras[1].id");
+}
+
+#[test]
+fn bad_type_names_its_path() {
+    let p = problems(&format!("{GOOD}latency_ms = \"fast\"\n"));
+    assert_eq!(p[0].path, "cameras[0].latency_ms");
+}
+
+#[test]
+fn save_is_atomic_and_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    let c = parse_str(GOOD).unwrap();
+    save(&c, &path).unwrap();
+    assert_eq!(load(&path).unwrap(), c);
+    let mut bad = c.clone();
+    bad.cameras[0].url = "http://x".into();
+    assert!(save(&bad, &path).is_err());
+    assert_eq!(load(&path).unwrap(), c, "an invalid config must not replace the good one");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(leftovers.len(), 1, "no temp files left behind");
+}

@@ -1,0 +1,276 @@
+//! Semantic checks that serde cannot express. Every check yields a [`Problem`] with the
+//! key path (`cameras[2].url`) and a hint the technician can act on.
+
+use super::types::*;
+use std::collections::HashSet;
+use std::fmt;
+
+/// One thing wrong with a config.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    /// Key path, e.g. `cameras[2].url`; empty for the whole file.
+    pub path: String,
+    pub message: String,
+    pub hint: String,
+    /// Line in the file, when the problem was found while parsing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+}
+
+impl Problem {
+    pub fn new(path: impl Into<String>, message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+            hint: hint.into(),
+            line: None,
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = if self.path.is_empty() { "(file)" } else { &self.path };
+        write!(f, "{path}: {}", self.message)?;
+        if let Some(line) = self.line {
+            write!(f, " (line {line})")?;
+        }
+        if !self.hint.is_empty() {
+            write!(f, "; {}", self.hint)?;
+        }
+        Ok(())
+    }
+}
+
+/// URL schemes a camera may use.
+pub const CAMERA_SCHEMES: &[&str] = &["rtsp", "rtsps", "file"];
+
+/// Execution provider names understood by the inference engine.
+pub const EXECUTION_PROVIDERS: &[&str] = &[
+    "cpu", "cuda", "tensorrt", "openvino", "acl", "armnn", "cann", "qnn", "rknpu", "nnapi",
+    "xnnpack", "coreml", "directml", "migraphx", "rocm", "tvm", "vitis",
+];
+
+/// Check a parsed config; an empty list means it is good to run.
+pub fn validate(c: &Config) -> Vec<Problem> {
+    let mut out = Vec::new();
+    check_device(&c.device, &mut out);
+    check_logging(&c.logging, &mut out);
+    check_inference(&c.inference, &mut out);
+    let mut ids = HashSet::new();
+    for (i, cam) in c.cameras.iter().enumerate() {
+        let p = format!("cameras[{i}]");
+        if !ids.insert(cam.id.as_str()) {
+            out.push(Problem::new(
+                format!("{p}.id"),
+                format!("duplicate camera id \"{}\"", cam.id),
+                "every camera needs its own id",
+            ));
+        }
+        check_camera(&p, cam, &mut out);
+    }
+    out
+}
+
+fn is_ident(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn check_device(d: &DeviceConfig, out: &mut Vec<Problem>) {
+    if !is_ident(&d.id) {
+        out.push(Problem::new(
+            "device.id",
+            format!("\"{}\" is not a valid device id", d.id),
+            "use 1-64 letters, digits, '-' or '_'",
+        ));
+    }
+    if d.timezone.parse::<chrono_tz::Tz>().is_err() {
+        out.push(Problem::new(
+            "device.timezone",
+            format!("unknown timezone \"{}\"", d.timezone),
+            "use an IANA name such as \"Asia/Shanghai\"",
+        ));
+    }
+    if let Some(code) = &d.division_code {
+        if code.len() != 6 || !code.chars().all(|c| c.is_ascii_digit()) {
+            out.push(Problem::new(
+                "device.division_code",
+                format!("\"{code}\" is not a 6-digit administrative division code"),
+                "use the GB/T 2260 code of the district, e.g. \"440802\"",
+            ));
+        }
+    }
+}
+
+fn check_logging(l: &LoggingConfig, out: &mut Vec<Problem>) {
+    if l.level.parse::<tracing_subscriber::EnvFilter>().is_err() {
+        out.push(Problem::new(
+            "logging.level",
+            format!("\"{}\" is not a log level or filter", l.level),
+            "use error, warn, info, debug or trace",
+        ));
+    }
+}
+
+fn check_inference(i: &InferenceConfig, out: &mut Vec<Problem>) {
+    for (k, ep) in i.execution_providers.iter().enumerate() {
+        if !EXECUTION_PROVIDERS.contains(&ep.to_ascii_lowercase().as_str()) {
+            out.push(Problem::new(
+                format!("inference.execution_providers[{k}]"),
+                format!("unknown execution provider \"{ep}\""),
+                format!("use one of {}", EXECUTION_PROVIDERS.join(", ")),
+            ));
+        }
+    }
+    if i.intra_threads == 0 || i.intra_threads > 64 {
+        out.push(Problem::new(
+            "inference.intra_threads",
+            format!("{} is out of range", i.intra_threads),
+            "use 1..=64",
+        ));
+    }
+    if i.workers == 0 || i.workers > 32 {
+        out.push(Problem::new(
+            "inference.workers",
+            format!("{} is out of range", i.workers),
+            "use 1..=32",
+        ));
+    }
+}
+
+fn check_camera(p: &str, cam: &CameraConfig, out: &mut Vec<Problem>) {
+    if !is_ident(&cam.id) {
+        out.push(Problem::new(
+            format!("{p}.id"),
+            format!("\"{}\" is not a valid camera id", cam.id),
+            "use 1-64 letters, digits, '-' or '_'",
+        ));
+    }
+    if let Err(problem) = check_camera_url(&cam.url) {
+        out.push(Problem::new(format!("{p}.url"), problem.0, problem.1));
+    }
+    let a = &cam.analysis;
+    if !(a.fps > 0.0 && a.fps <= 60.0) {
+        out.push(Problem::new(
+            format!("{p}.analysis.fps"),
+            format!("{} is out of range", a.fps),
+            "use a rate above 0 and at most 60 frames per second",
+        ));
+    }
+    if a.queue_depth == 0 || a.queue_depth > 64 {
+        out.push(Problem::new(
+            format!("{p}.analysis.queue_depth"),
+            format!("{} is out of range", a.queue_depth),
+            "use 1..=64",
+        ));
+    }
+    if a.max_width != 0 && a.max_width < 64 {
+        out.push(Problem::new(
+            format!("{p}.analysis.max_width"),
+            format!("{} is too small", a.max_width),
+            "use 0 (native) or at least 64 pixels",
+        ));
+    }
+    let r = &cam.preroll;
+    if !(r.seconds > 0.0 && r.seconds <= 600.0) {
+        out.push(Problem::new(
+            format!("{p}.preroll.seconds"),
+            format!("{} is out of range", r.seconds),
+            "use more than 0 and at most 600 seconds",
+        ));
+    }
+    if r.max_bytes < 1024 * 1024 {
+        out.push(Problem::new(
+            format!("{p}.preroll.max_bytes"),
+            format!("{} bytes cannot hold a useful pre-roll", r.max_bytes),
+            "use at least 1048576 (1 MiB)",
+        ));
+    }
+    let s = &cam.supervision;
+    for (key, v) in [
+        ("stall_timeout_s", s.stall_timeout_s),
+        ("backoff_initial_s", s.backoff_initial_s),
+        ("backoff_max_s", s.backoff_max_s),
+    ] {
+        if !(v > 0.0 && v <= 3600.0) {
+            out.push(Problem::new(
+                format!("{p}.supervision.{key}"),
+                format!("{v} is out of range"),
+                "use more than 0 and at most 3600 seconds",
+            ));
+        }
+    }
+    if s.backoff_initial_s > s.backoff_max_s {
+        out.push(Problem::new(
+            format!("{p}.supervision.backoff_initial_s"),
+            "is larger than backoff_max_s",
+            "make the first delay no larger than the cap",
+        ));
+    }
+}
+
+/// Check a camera URL; on failure returns (message, hint).
+pub fn check_camera_url(url: &str) -> Result<(), (String, String)> {
+    let parsed = match url::Url::parse(url) {
+        Ok(u) => u,
+        Err(e) => {
+            return Err((
+                format!("\"{}\" is not a URL ({e})", crate::redact::redact_url(url)),
+                "write it as rtsp://host[:port]/path".into(),
+            ));
+        }
+    };
+    let scheme = parsed.scheme();
+    if !CAMERA_SCHEMES.contains(&scheme) {
+        let hint = match closest(scheme, CAMERA_SCHEMES) {
+            Some(s) => format!("did you mean \"{s}\"?"),
+            None => format!("use one of {}", CAMERA_SCHEMES.join(", ")),
+        };
+        return Err((format!("scheme \"{scheme}\" is not supported"), hint));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err((
+            "the URL carries credentials".into(),
+            "remove user:password@ from the URL and set username/password instead".into(),
+        ));
+    }
+    if scheme == "file" {
+        if parsed.to_file_path().is_err() {
+            return Err((
+                "file URL has no usable path".into(),
+                "write it as file:///absolute/path/video.mp4".into(),
+            ));
+        }
+    } else if parsed.host_str().is_none_or(str::is_empty) {
+        return Err((
+            "the URL has no host".into(),
+            "write it as rtsp://host[:port]/path".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn closest<'a>(word: &str, choices: &[&'a str]) -> Option<&'a str> {
+    choices
+        .iter()
+        .map(|c| (edit_distance(word, c), *c))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
