@@ -1,2 +1,6 @@
 //! Inference: model manifests, ort sessions, letterbox, output decoders, NMS and the
-//! shared batching worker. (Filled in by the inference work.)
+//! shared batching worker.
+
+pub mod detection;
+
+pub use detection::{BBox, Category, Detection};
