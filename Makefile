@@ -1,0 +1,52 @@
+# streetwatch: two-command setup.
+#   make test   install what is missing (scripts/setup.sh), build, run all tests
+#   make demo   install what is missing, release build, run the demo
+# Everything the project needs lands in .deps/ (see scripts/README.md).
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+# Same environment as scripts/test.sh (ORT library, assets, Python, cargo on PATH).
+ENV := . scripts/env.sh &&
+
+.PHONY: help setup build release demo test bench fmt lint clean-deps
+
+help:
+	@echo "make setup       install Debian packages, venv, ONNX Runtime and test assets into .deps/ (idempotent)"
+	@echo "make build       setup + cargo build --locked (debug)"
+	@echo "make release     setup + cargo build --release --locked"
+	@echo "make demo        setup + release build + ./target/release/streetwatch demo (extra args: DEMO_ARGS=...)"
+	@echo "make test        setup + scripts/test.sh (build, cargo test, scripts/checks/*.sh)"
+	@echo "make bench       setup + cargo bench --locked"
+	@echo "make fmt         cargo fmt"
+	@echo "make lint        cargo fmt --check + cargo clippy --all-targets -- -D warnings"
+	@echo "make clean-deps  remove .deps/ (the next setup starts from scratch)"
+
+setup:
+	scripts/setup.sh
+
+build: setup
+	$(ENV) cargo build --locked
+
+release: setup
+	$(ENV) cargo build --release --locked
+
+demo: release
+	$(ENV) ./target/release/streetwatch demo $(DEMO_ARGS)
+
+test: setup
+	scripts/test.sh
+
+bench: setup
+	$(ENV) cargo bench --locked
+
+fmt:
+	$(ENV) cargo fmt --all
+
+lint:
+	$(ENV) cargo fmt --all -- --check
+	$(ENV) cargo clippy --locked --all-targets -- -D warnings
+
+clean-deps:
+	rm -rf .deps
