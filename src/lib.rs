@@ -12,3 +12,13 @@ pub mod redact;
 
 /// Firmware version reported in logs, health and events.
 pub const FIRMWARE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub mod camsim;
+
+/// Initialise GStreamer once; every module that builds pipelines calls this first.
+pub fn gst_init() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        gstreamer::init().expect("GStreamer failed to initialise; is libgstreamer1.0-0 installed?")
+    });
+}

@@ -2,13 +2,19 @@
 //! pieces together.
 
 mod check_config;
+mod probe;
+mod serve_rtsp;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(name = "streetwatch", version, about = "Roadside edge box: cameras -> detectors -> city-management events")]
+#[command(
+    name = "streetwatch",
+    version,
+    about = "Roadside edge box: cameras -> detectors -> city-management events"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -17,15 +23,28 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Validate a config file and report every problem with its key path.
-    CheckConfig {
-        file: PathBuf,
-    },
+    CheckConfig { file: PathBuf },
+    /// Connect to a camera and print codec, resolution, frame rate, GOP and bitrate,
+    /// or exactly why it cannot be read.
+    Probe(probe::Args),
+    /// Serve sample videos as simulated RTSP cameras (looped, real time).
+    ServeRtsp(serve_rtsp::Args),
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Tools log warnings only; the daemon re-initialises from its config (first wins,
+    // so the daemon commands set up logging themselves before anything logs).
+    if !matches!(cli.command, Command::ServeRtsp(_)) {
+        streetwatch::logging::init(&streetwatch::config::LoggingConfig {
+            level: "warn".into(),
+            ..Default::default()
+        });
+    }
     let result = match cli.command {
         Command::CheckConfig { file } => check_config::run(&file),
+        Command::ServeRtsp(args) => serve_rtsp::run(args),
+        Command::Probe(args) => probe::run(args),
     };
     match result {
         Ok(code) => code,

@@ -11,7 +11,7 @@ mod validate;
 
 pub use persist::write_atomic;
 pub use types::*;
-pub use validate::{Problem, validate};
+pub use validate::{Problem, check_camera_url, validate};
 
 use std::path::{Path, PathBuf};
 

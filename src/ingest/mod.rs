@@ -3,6 +3,17 @@
 //! `rtspsrc` (or a file) -> depay -> parse -> tee -> { encoded ring (pre-roll),
 //! decoder -> analysis frames }.
 
+pub mod camera;
 pub mod frame;
+pub mod pipeline;
+pub mod probe;
+pub mod queue;
+pub mod reach;
+pub mod ring;
+pub mod status;
 
+pub use camera::{Camera, CameraSpec};
 pub use frame::{AccessUnit, Codec, Frame, MediaTime};
+pub use queue::{BoundedQueue, Overflow, Pop};
+pub use ring::{EncodedRing, RingCut};
+pub use status::{CameraStatus, Reason};

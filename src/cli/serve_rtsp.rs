@@ -1,0 +1,55 @@
+use anyhow::Context;
+use std::io::Write;
+use std::process::ExitCode;
+use streetwatch::camsim::{CamServer, CamServerOptions, MountSource};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Address to bind; keep 127.0.0.1 unless a real camera network needs it.
+    #[arg(long, default_value = "127.0.0.1")]
+    address: String,
+    /// Port (0 = any free port; the URLs printed say which).
+    #[arg(long, default_value_t = 8554)]
+    port: u16,
+    /// MOUNT=FILE (e.g. /cam1=car.mp4), or MOUNT=testsrc:jpeg for an MJPEG pattern.
+    #[arg(long = "mount", required = true, value_parser = parse_mount)]
+    mounts: Vec<(String, MountSource)>,
+    /// Require RTSP authentication with this user name.
+    #[arg(long, requires = "password")]
+    user: Option<String>,
+    /// Password for --user.
+    #[arg(long, requires = "user")]
+    password: Option<String>,
+}
+
+fn parse_mount(s: &str) -> Result<(String, MountSource), String> {
+    let (mount, src) = s
+        .split_once('=')
+        .ok_or_else(|| format!("\"{s}\": expected MOUNT=FILE, e.g. /cam1=video.mp4"))?;
+    let mount = if mount.starts_with('/') {
+        mount.to_string()
+    } else {
+        format!("/{mount}")
+    };
+    Ok((mount, src.parse()?))
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mounts: Vec<String> = args.mounts.iter().map(|(m, _)| m.clone()).collect();
+    let server = CamServer::start(CamServerOptions {
+        address: args.address,
+        port: args.port,
+        credentials: args.user.zip(args.password),
+        mounts: args.mounts,
+    })
+    .context("starting the RTSP test server")?;
+    let mut out = std::io::stdout().lock();
+    for m in mounts {
+        writeln!(out, "serving {}", server.url(&m))?;
+    }
+    out.flush()?;
+    drop(out);
+    loop {
+        std::thread::park();
+    }
+}

@@ -1,0 +1,396 @@
+//! A supervised camera: its own thread that connects, watches the pipeline in short
+//! slices, and reconnects forever with capped exponential backoff and jitter.
+//!
+//! `rtspsrc` on GStreamer 1.22 reports a dead server as EOS over TCP, as an error over
+//! UDP, and a hung server as nothing at all for ~26 s; so EOS, errors and "no buffer
+//! for `stall_timeout`" are all treated as a disconnect. Each camera runs isolated:
+//! nothing here is shared with other cameras, so one failing camera never stalls another.
+
+use super::Frame;
+use super::pipeline::{self, AnalysisSpec, Anchor, CameraShared, Source, now_ms};
+use super::queue::{BoundedQueue, Overflow};
+use super::reach::precheck;
+use super::ring::EncodedRing;
+use super::status::{CameraStatus, Reason};
+use crate::config::{CameraConfig, SupervisionConfig};
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use rand::Rng;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Everything needed to run one camera.
+#[derive(Debug, Clone)]
+pub struct CameraSpec {
+    pub id: String,
+    pub source: Source,
+    pub analysis: Option<AnalysisSpec>,
+    pub preroll_seconds: f64,
+    pub preroll_max_bytes: usize,
+    pub queue_depth: usize,
+    pub supervision: SupervisionConfig,
+    pub anchor: Anchor,
+    pub overflow: Overflow,
+}
+
+impl CameraSpec {
+    /// A live camera from config (drop-oldest queue, wall-clock anchored media time).
+    pub fn from_config(c: &CameraConfig) -> Self {
+        let source = match url::Url::parse(&c.url) {
+            Ok(u) if u.scheme() == "file" => Source::File {
+                path: u.to_file_path().unwrap_or_default(),
+            },
+            _ => Source::Rtsp {
+                url: c.url.clone(),
+                username: c.username.clone(),
+                password: c.password.clone(),
+                transport: c.transport,
+                latency_ms: c.latency_ms,
+            },
+        };
+        Self {
+            id: c.id.clone(),
+            source,
+            analysis: Some(AnalysisSpec {
+                fps: c.analysis.fps,
+                keyframes_only: c.analysis.keyframes_only,
+                max_width: c.analysis.max_width,
+            }),
+            preroll_seconds: c.preroll.seconds,
+            preroll_max_bytes: c.preroll.max_bytes,
+            queue_depth: c.analysis.queue_depth,
+            supervision: c.supervision.clone(),
+            anchor: Anchor::WallClock,
+            overflow: Overflow::DropOldest,
+        }
+    }
+}
+
+/// The running camera. Dropping it stops the thread.
+pub struct Camera {
+    pub shared: Arc<CameraShared>,
+    status: Arc<Mutex<CameraStatus>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    /// Milliseconds (process clock) of the supervisor's last loop turn: the watchdog
+    /// checks it to tell a wedged supervisor from a camera that is merely offline.
+    pub heartbeat_ms: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Camera {
+    pub fn spawn(spec: CameraSpec) -> Camera {
+        let frames = Arc::new(BoundedQueue::new(spec.queue_depth.max(1), spec.overflow));
+        let shared = Arc::new(CameraShared::new(
+            Arc::from(spec.id.as_str()),
+            EncodedRing::new(spec.preroll_seconds, spec.preroll_max_bytes),
+            frames,
+            spec.anchor,
+        ));
+        let status = Arc::new(Mutex::new(CameraStatus::Connecting));
+        let stop = Arc::new(AtomicBool::new(false));
+        let heartbeat_ms = Arc::new(std::sync::atomic::AtomicU64::new(now_ms()));
+        let sup = Supervisor {
+            spec,
+            shared: shared.clone(),
+            status: status.clone(),
+            stop: stop.clone(),
+            heartbeat_ms: heartbeat_ms.clone(),
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("cam-{}", sup.spec.id))
+            .spawn(move || sup.run())
+            .expect("spawn camera thread");
+        Camera {
+            shared,
+            status,
+            stop,
+            thread: Some(thread),
+            heartbeat_ms,
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.shared.camera_id
+    }
+    pub fn status(&self) -> CameraStatus {
+        self.status.lock().unwrap().clone()
+    }
+    pub fn frames(&self) -> &Arc<BoundedQueue<Frame>> {
+        &self.shared.frames
+    }
+    /// Stop and wait for the camera thread.
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.shared.frames.close();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Camera {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+struct Supervisor {
+    spec: CameraSpec,
+    shared: Arc<CameraShared>,
+    status: Arc<Mutex<CameraStatus>>,
+    stop: Arc<AtomicBool>,
+    heartbeat_ms: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// How a connection ended.
+enum Ended {
+    Stop,
+    Finished,
+    Disconnected { reason: Reason, streamed: bool },
+}
+
+const SLICE: Duration = Duration::from_millis(200);
+
+impl Supervisor {
+    fn set(&self, s: CameraStatus) {
+        let mut cur = self.status.lock().unwrap();
+        if cur.name() != s.name() || cur.reason() != s.reason() {
+            match &s {
+                CameraStatus::Backoff { .. } | CameraStatus::Failed { .. } => {
+                    tracing::warn!(camera = %self.spec.id, source = %self.spec.source.display(), status = %s, "camera status")
+                }
+                _ => {
+                    tracing::info!(camera = %self.spec.id, source = %self.spec.source.display(), status = %s, "camera status")
+                }
+            }
+        }
+        *cur = s;
+    }
+
+    fn beat(&self) {
+        self.heartbeat_ms.store(now_ms(), Ordering::Relaxed);
+    }
+
+    fn run(self) {
+        let mut attempt: u32 = 0;
+        loop {
+            if self.stop.load(Ordering::SeqCst) {
+                break;
+            }
+            self.set(CameraStatus::Connecting);
+            match self.connect_once() {
+                Ended::Stop => break,
+                Ended::Finished => {
+                    self.set(CameraStatus::Ended);
+                    self.shared.frames.close();
+                    return;
+                }
+                Ended::Disconnected { reason, streamed } => {
+                    self.shared.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+                    if streamed {
+                        attempt = 0;
+                    }
+                    if self.spec.source.is_file() {
+                        // A file cannot get better by retrying.
+                        self.set(CameraStatus::failed(reason));
+                        self.shared.frames.close();
+                        return;
+                    }
+                    let delay = backoff_delay(&self.spec.supervision, attempt);
+                    attempt = attempt.saturating_add(1);
+                    self.set(CameraStatus::backoff(reason, delay.as_secs_f64(), attempt));
+                    if !self.sleep(delay) {
+                        break;
+                    }
+                }
+            }
+        }
+        self.set(CameraStatus::Stopped);
+    }
+
+    /// Sleep in slices, beating the heartbeat; false if asked to stop.
+    fn sleep(&self, d: Duration) -> bool {
+        let end = Instant::now() + d;
+        while Instant::now() < end {
+            if self.stop.load(Ordering::SeqCst) {
+                return false;
+            }
+            self.beat();
+            std::thread::sleep(SLICE.min(end.saturating_duration_since(Instant::now())));
+        }
+        true
+    }
+
+    fn connect_once(&self) -> Ended {
+        self.beat();
+        if let Source::Rtsp { url, .. } = &self.spec.source
+            && let Err(reason) = precheck(url, Duration::from_secs(5))
+        {
+            return Ended::Disconnected {
+                reason,
+                streamed: false,
+            };
+        }
+        if let Source::File { path } = &self.spec.source
+            && !path.is_file()
+        {
+            return Ended::Disconnected {
+                reason: Reason::Other(format!("file {} not found", path.display())),
+                streamed: false,
+            };
+        }
+        self.shared.ring.lock().unwrap().clear();
+        *self.shared.ring_caps.lock().unwrap() = None;
+        let conn =
+            match pipeline::connect(&self.spec.source, self.spec.analysis.as_ref(), &self.shared) {
+                Ok(c) => c,
+                Err(e) => {
+                    return Ended::Disconnected {
+                        reason: Reason::Other(e.to_string()),
+                        streamed: false,
+                    };
+                }
+            };
+        let bus = conn.pipeline.bus().expect("pipeline has a bus");
+        let started = now_ms();
+        let stall_ms = (self.spec.supervision.stall_timeout_s * 1000.0) as u64;
+        let aus_at_start = self.shared.stats.access_units.load(Ordering::Relaxed);
+        let mut rate = RateMeter::default();
+        let mut warned_gop = false;
+        loop {
+            self.beat();
+            if self.stop.load(Ordering::SeqCst) {
+                return Ended::Stop;
+            }
+            let streamed = self.shared.stats.access_units.load(Ordering::Relaxed) > aus_at_start;
+            if let Some(msg) = bus.timed_pop_filtered(
+                gst::ClockTime::from_nseconds(SLICE.as_nanos() as u64),
+                &[
+                    gst::MessageType::Error,
+                    gst::MessageType::Eos,
+                    gst::MessageType::Warning,
+                ],
+            ) {
+                match msg.view() {
+                    gst::MessageView::Error(e) => {
+                        let dbg_text = e.debug().map(|d| d.to_string()).unwrap_or_default();
+                        let reason = Reason::from_gst_error(&e.error().to_string(), &dbg_text);
+                        tracing::debug!(camera = %self.spec.id, error = %crate::redact::scrub(&dbg_text, &[]), "pipeline error");
+                        return Ended::Disconnected { reason, streamed };
+                    }
+                    gst::MessageView::Eos(_) => {
+                        if self.spec.source.is_file() {
+                            return Ended::Finished;
+                        }
+                        return Ended::Disconnected {
+                            reason: Reason::EndOfStream,
+                            streamed,
+                        };
+                    }
+                    gst::MessageView::Warning(w) => {
+                        tracing::debug!(camera = %self.spec.id, warning = %crate::redact::scrub(&w.error().to_string(), &[]), "pipeline warning");
+                    }
+                    _ => {}
+                }
+            }
+            let last = self
+                .shared
+                .stats
+                .last_buffer_ms
+                .load(Ordering::Relaxed)
+                .max(started);
+            if now_ms().saturating_sub(last) > stall_ms {
+                return Ended::Disconnected {
+                    reason: Reason::Stalled {
+                        seconds: self.spec.supervision.stall_timeout_s.round() as u32,
+                    },
+                    streamed,
+                };
+            }
+            if streamed {
+                let aus = self.shared.stats.access_units.load(Ordering::Relaxed);
+                let fps = rate.update(aus);
+                let st = &self.shared.stats;
+                let codec = st
+                    .codec
+                    .lock()
+                    .unwrap()
+                    .map(|c| c.name().to_string())
+                    .unwrap_or_default();
+                self.set(CameraStatus::Streaming {
+                    fps,
+                    width: st.width.load(Ordering::Relaxed),
+                    height: st.height.load(Ordering::Relaxed),
+                    codec,
+                });
+                let ring = self.shared.ring.lock().unwrap();
+                if !warned_gop && ring.gop_exceeds_preroll() {
+                    warned_gop = true;
+                    tracing::warn!(
+                        camera = %self.spec.id,
+                        gop_s = ring.gop_seconds().unwrap_or_default(),
+                        preroll_s = self.spec.preroll_seconds,
+                        "camera GOP is longer than the requested pre-roll: clips may start up to one GOP early; set the camera's I-frame interval lower"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Measures a counter's rate over a sliding window of ~2 s.
+#[derive(Default)]
+struct RateMeter {
+    samples: std::collections::VecDeque<(Instant, u64)>,
+}
+
+impl RateMeter {
+    fn update(&mut self, count: u64) -> f64 {
+        let now = Instant::now();
+        self.samples.push_back((now, count));
+        while self.samples.len() > 2
+            && now.duration_since(self.samples[0].0) > Duration::from_secs(2)
+        {
+            self.samples.pop_front();
+        }
+        let (t0, c0) = self.samples[0];
+        let dt = now.duration_since(t0).as_secs_f64();
+        if dt < 0.1 {
+            0.0
+        } else {
+            (count - c0) as f64 / dt
+        }
+    }
+}
+
+/// Delay before reconnect attempt `attempt` (0-based): exponential, capped, with ±25 %
+/// jitter so a street of boxes does not reconnect in lockstep after a power cut.
+pub fn backoff_delay(s: &SupervisionConfig, attempt: u32) -> Duration {
+    let base = s.backoff_initial_s * 2f64.powi(attempt.min(20) as i32);
+    let capped = base.min(s.backoff_max_s);
+    let jitter = rand::rng().random_range(0.75..=1.25);
+    Duration::from_secs_f64((capped * jitter).min(s.backoff_max_s).max(0.05))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let s = SupervisionConfig {
+            stall_timeout_s: 10.0,
+            backoff_initial_s: 1.0,
+            backoff_max_s: 30.0,
+        };
+        let d0 = backoff_delay(&s, 0).as_secs_f64();
+        assert!((0.75..=1.25).contains(&d0), "{d0}");
+        let d3 = backoff_delay(&s, 3).as_secs_f64();
+        assert!((6.0..=10.0).contains(&d3), "{d3}");
+        for a in 5..40 {
+            assert!(backoff_delay(&s, a).as_secs_f64() <= 30.0);
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! `streetwatch probe`: connect to a camera for a few seconds and say what it sends, or
+//! exactly why it cannot be read. The same code paths as the daemon, so what the
+//! technician sees on the ladder is what the daemon will see.
+
+use super::camera::{Camera, CameraSpec};
+use super::pipeline::{Anchor, Source};
+use super::queue::Overflow;
+use super::status::{CameraStatus, Reason};
+use crate::config::SupervisionConfig;
+use serde::Serialize;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ProbeReport {
+    pub codec: String,
+    pub width: u32,
+    pub height: u32,
+    /// Frame rate measured from the units received.
+    pub fps: f64,
+    /// Frame rate the stream declares, when it does.
+    pub declared_fps: Option<f64>,
+    /// Frames between keyframes, once two keyframes were seen.
+    pub gop_frames: Option<usize>,
+    pub gop_seconds: Option<f64>,
+    pub bitrate_kbps: f64,
+    pub frames: u64,
+    pub keyframes: u64,
+    pub seconds: f64,
+}
+
+impl std::fmt::Display for ProbeReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "codec:       {}", self.codec)?;
+        writeln!(f, "resolution:  {}x{}", self.width, self.height)?;
+        match self.declared_fps {
+            Some(d) => writeln!(
+                f,
+                "frame rate:  {:.2} fps measured ({d:.2} declared)",
+                self.fps
+            )?,
+            None => writeln!(f, "frame rate:  {:.2} fps measured", self.fps)?,
+        }
+        match (self.gop_frames, self.gop_seconds) {
+            (Some(n), Some(s)) => writeln!(f, "GOP:         {n} frames ({s:.2} s)")?,
+            _ => writeln!(
+                f,
+                "GOP:         unknown (fewer than two keyframes received)"
+            )?,
+        }
+        writeln!(f, "bitrate:     {:.0} kbit/s", self.bitrate_kbps)?;
+        write!(
+            f,
+            "received:    {} frames, {} keyframes in {:.1} s",
+            self.frames, self.keyframes, self.seconds
+        )
+    }
+}
+
+/// Probe `source` for `seconds` of streaming (after it starts).
+pub fn probe(source: Source, seconds: f64) -> Result<ProbeReport, Reason> {
+    let spec = CameraSpec {
+        id: "probe".into(),
+        source,
+        analysis: None,
+        preroll_seconds: seconds.max(1.0) + 30.0,
+        preroll_max_bytes: 256 << 20,
+        queue_depth: 1,
+        supervision: SupervisionConfig {
+            stall_timeout_s: 10.0,
+            backoff_initial_s: 3600.0,
+            backoff_max_s: 3600.0,
+        },
+        anchor: Anchor::WallClock,
+        overflow: Overflow::DropOldest,
+    };
+    let mut cam = Camera::spawn(spec);
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds + 15.0);
+    let mut stream_start: Option<(Instant, u64, u64)> = None;
+    let result = loop {
+        std::thread::sleep(Duration::from_millis(100));
+        let st = &cam.shared.stats;
+        match cam.status() {
+            CameraStatus::Backoff { reason, .. } | CameraStatus::Failed { reason, .. } => {
+                break Err(reason);
+            }
+            CameraStatus::Ended => break Err(Reason::EndOfStream),
+            _ => {}
+        }
+        let aus = st.access_units.load(Ordering::Relaxed);
+        let bytes = st.bytes.load(Ordering::Relaxed);
+        if stream_start.is_none() && aus > 0 {
+            stream_start = Some((Instant::now(), aus, bytes));
+        }
+        if let Some((t0, a0, b0)) = stream_start {
+            let dt = t0.elapsed().as_secs_f64();
+            if dt >= seconds {
+                let ring = cam.shared.ring.lock().unwrap();
+                let declared = st.caps_fps_milli.load(Ordering::Relaxed);
+                break Ok(ProbeReport {
+                    codec: st
+                        .codec
+                        .lock()
+                        .unwrap()
+                        .map(|c| c.name().to_string())
+                        .unwrap_or_default(),
+                    width: st.width.load(Ordering::Relaxed),
+                    height: st.height.load(Ordering::Relaxed),
+                    fps: (aus - a0) as f64 / dt,
+                    declared_fps: (declared > 0).then(|| declared as f64 / 1000.0),
+                    gop_frames: ring.gop_frames(),
+                    gop_seconds: ring.gop_seconds(),
+                    bitrate_kbps: (bytes - b0) as f64 * 8.0 / dt / 1000.0,
+                    frames: aus,
+                    keyframes: st.keyframes.load(Ordering::Relaxed),
+                    seconds: dt,
+                });
+            }
+        }
+        if Instant::now() > deadline {
+            break Err(Reason::Timeout);
+        }
+    };
+    cam.stop();
+    result
+}
