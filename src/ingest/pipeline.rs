@@ -305,6 +305,13 @@ pub fn connect(
 }
 
 fn codec_label(caps_or_encoding: &str) -> String {
+    let lower = caps_or_encoding.to_ascii_lowercase();
+    if lower.contains("gif") {
+        return "GIF".into();
+    }
+    if lower.contains("jpeg") {
+        return "MJPEG".into();
+    }
     match caps_or_encoding {
         "JPEG" | "image/jpeg" => "MJPEG".into(),
         "image/gif" => "GIF".into(),

@@ -1,0 +1,174 @@
+//! The technician-facing commands: `check-config` and `probe`.
+
+mod support;
+
+use std::process::Command;
+use support::*;
+
+fn check_config(text: &str) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("streetwatch.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new(bin())
+        .arg("check-config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+const GOOD: &str = r#"
+[device]
+id = "box-1"
+
+[[cameras]]
+id = "gate"
+url = "rtsp://10.0.0.5/stream1"
+
+[[cameras]]
+id = "lane"
+url = "rtsp://10.0.0.6/stream1"
+"#;
+
+#[test]
+fn check_config_accepts_a_good_file() {
+    let (code, text) = check_config(GOOD);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("OK"));
+}
+
+#[test]
+fn check_config_rejects_broken_files_naming_the_key_path() {
+    let cases = [
+        (
+            "unknown key",
+            GOOD.replace("id = \"lane\"", "id = \"lane\"\ncolour = \"red\""),
+            "cameras[1]",
+        ),
+        (
+            "bad type",
+            GOOD.replace("id = \"lane\"", "id = \"lane\"\nlatency_ms = \"fast\""),
+            "cameras[1].latency_ms",
+        ),
+        (
+            "bad scheme",
+            GOOD.replace("rtsp://10.0.0.6", "rstp://10.0.0.6"),
+            "cameras[1].url",
+        ),
+        (
+            "duplicate id",
+            GOOD.replace("\"lane\"", "\"gate\""),
+            "cameras[1].id",
+        ),
+        (
+            "bad section",
+            GOOD.replace(
+                "[device]\nid = \"box-1\"",
+                "[device]\nid = \"box-1\"\ntimezone = \"Mars/Olympus\"",
+            ),
+            "device.timezone",
+        ),
+    ];
+    for (what, text, path) in cases {
+        let (code, out) = check_config(&text);
+        assert_ne!(code, 0, "{what}: should fail");
+        assert!(
+            out.contains(path),
+            "{what}: message should name {path}: {out}"
+        );
+    }
+    let (code, out) = check_config(&GOOD.replace("rtsp://10.0.0.6", "rstp://10.0.0.6"));
+    assert_ne!(code, 0);
+    assert!(out.contains("did you mean \"rtsp\""), "{out}");
+}
+
+#[test]
+fn check_config_on_a_missing_file_fails_clearly() {
+    let out = Command::new(bin())
+        .args(["check-config", "/nonexistent/streetwatch.toml"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("/nonexistent/streetwatch.toml") && err.contains("cannot read"),
+        "{err}"
+    );
+}
+
+fn probe(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(bin())
+        .arg("probe")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn probe_reports_stream_facts_and_exact_failures() {
+    let sim = CamSim::start(
+        free_port(),
+        &[("/car", media("car-detection.mp4").display().to_string())],
+        Some(("admin", "s3cret-pw")),
+    );
+    let (ok, out, err) = probe(&[
+        "--seconds",
+        "11",
+        "--user",
+        "admin",
+        "--password",
+        "s3cret-pw",
+        &sim.url("/car"),
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("H.264") && out.contains("768x432"), "{out}");
+    assert!(out.contains("GOP:         60 frames"), "{out}");
+    let (ok, _, err) = probe(&[
+        "--seconds",
+        "2",
+        "--user",
+        "admin",
+        "--password",
+        "wrong-pw",
+        &sim.url("/car"),
+    ]);
+    assert!(!ok);
+    assert!(err.contains("unauthorized (401)"), "{err}");
+    assert!(
+        !err.contains("wrong-pw"),
+        "secrets must never be printed: {err}"
+    );
+    // Credentials given in the URL are used but never echoed.
+    let url = sim.url("/car").replace("rtsp://", "rtsp://admin:bad-pw@");
+    let (ok, out, err) = probe(&["--seconds", "2", &url]);
+    assert!(!ok);
+    assert!(!err.contains("bad-pw") && !out.contains("bad-pw"), "{err}");
+    let (ok, _, err) = probe(&[
+        "--seconds",
+        "2",
+        "--user",
+        "admin",
+        "--password",
+        "s3cret-pw",
+        &sim.url("/missing"),
+    ]);
+    assert!(!ok);
+    assert!(err.contains("not found (404)"), "{err}");
+    let (ok, _, err) = probe(&[
+        "--seconds",
+        "2",
+        &format!("rtsp://127.0.0.1:{}/x", free_port()),
+    ]);
+    assert!(!ok);
+    assert!(err.contains("connection refused"), "{err}");
+    let (ok, _, err) = probe(&["rstp://10.0.0.1/x"]);
+    assert!(!ok);
+    assert!(err.contains("did you mean \"rtsp\""), "{err}");
+}

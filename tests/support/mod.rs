@@ -1,0 +1,107 @@
+//! Shared helpers for integration tests: asset paths and real simulated cameras
+//! (the project's own `streetwatch serve-rtsp`, a gst-rtsp-server on 127.0.0.1).
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_streetwatch")
+}
+
+fn assets() -> PathBuf {
+    std::env::var_os("STREETWATCH_ASSETS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".deps"))
+}
+
+/// A sample video from the assets that `make setup` provides.
+pub fn media(name: &str) -> PathBuf {
+    let p = assets().join("media").join(name);
+    assert!(
+        p.is_file(),
+        "{} is missing: run `make setup` (it copies the sample media into .deps/media)",
+        p.display()
+    );
+    p
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A simulated RTSP camera server in its own process, so a test can SIGKILL it.
+pub struct CamSim {
+    child: Child,
+    pub port: u16,
+}
+
+impl CamSim {
+    /// Serve `mounts` (`("/cam", path)`) on `port`, optionally with credentials.
+    pub fn start(port: u16, mounts: &[(&str, String)], creds: Option<(&str, &str)>) -> CamSim {
+        let mut cmd = Command::new(bin());
+        cmd.args(["serve-rtsp", "--port", &port.to_string()]);
+        for (m, src) in mounts {
+            cmd.arg("--mount").arg(format!("{m}={src}"));
+        }
+        if let Some((u, p)) = creds {
+            cmd.args(["--user", u, "--password", p]);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start serve-rtsp");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::sync_channel(mounts.len());
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.starts_with("serving ") && tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        for _ in mounts {
+            rx.recv_timeout(Duration::from_secs(30))
+                .expect("serve-rtsp did not start");
+        }
+        CamSim { child, port }
+    }
+
+    pub fn url(&self, mount: &str) -> String {
+        format!("rtsp://127.0.0.1:{}{}", self.port, mount)
+    }
+
+    /// SIGKILL, like a camera losing power.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for CamSim {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Poll `f` every 50 ms until it returns Some or `timeout` passes.
+pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let end = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > end {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
