@@ -5,6 +5,7 @@
 //! with `config` feeding every stage and `web` letting a technician steer it.
 
 pub mod config;
+pub mod daemon;
 pub mod infer;
 pub mod ingest;
 pub mod logging;

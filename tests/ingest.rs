@@ -376,3 +376,33 @@ fn a_gif_file_reports_unsupported_codec_instead_of_panicking() {
         "{r:?}"
     );
 }
+
+#[test]
+fn keyframes_only_outputs_each_keyframe_promptly_even_with_b_frames() {
+    // bottle-detection.mp4 is High profile with B-frames and a 250-frame (8.4 s) GOP: a
+    // decoder that keeps its reorder buffer would hold each keyframe for two GOPs.
+    let sim = CamSim::start(
+        free_port(),
+        &[("/b", media("bottle-detection.mp4").display().to_string())],
+        None,
+    );
+    let cam = Camera::spawn(rtsp_spec("b", sim.url("/b"), None, analysis(5.0, true)));
+    wait_streaming(&cam, 20);
+    let st = &cam.shared.stats;
+    wait_for(Duration::from_secs(12), || {
+        (st.keyframes.load(Ordering::Relaxed) >= 1).then_some(())
+    })
+    .expect("a keyframe");
+    let decoded = wait_for(Duration::from_millis(1500), || {
+        (st.frames_decoded.load(Ordering::Relaxed) >= st.keyframes.load(Ordering::Relaxed))
+            .then_some(())
+    });
+    assert!(
+        decoded.is_some(),
+        "keyframe not decoded within 1.5 s of arriving"
+    );
+    assert!(matches!(
+        cam.frames().pop_timeout(Duration::from_secs(1)),
+        Pop::Item(_)
+    ));
+}

@@ -137,7 +137,10 @@ impl CamServer {
             .spawn(move || {
                 ctx.with_thread_default(|| ml.run()).expect("own context");
                 // Keep the server and its source alive exactly as long as the loop.
-                source_id.remove();
+                // The source lives in our own context, not the default one.
+                if let Some(src) = ctx.find_source_by_id(&source_id) {
+                    src.destroy();
+                }
                 drop(server);
             })
             .map_err(|e| CamsimError::Server(e.to_string()))?;

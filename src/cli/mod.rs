@@ -2,7 +2,9 @@
 //! pieces together.
 
 mod check_config;
+mod demo;
 mod probe;
+mod run;
 mod serve_rtsp;
 
 use clap::{Parser, Subcommand};
@@ -22,6 +24,10 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the daemon with a config file.
+    Run(run::Args),
+    /// Run the daemon on the embedded default: sample videos as local RTSP cameras.
+    Demo(demo::Args),
     /// Validate a config file and report every problem with its key path.
     CheckConfig { file: PathBuf },
     /// Connect to a camera and print codec, resolution, frame rate, GOP and bitrate,
@@ -35,13 +41,18 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // Tools log warnings only; the daemon re-initialises from its config (first wins,
     // so the daemon commands set up logging themselves before anything logs).
-    if !matches!(cli.command, Command::ServeRtsp(_)) {
+    if !matches!(
+        cli.command,
+        Command::ServeRtsp(_) | Command::Run(_) | Command::Demo(_)
+    ) {
         streetwatch::logging::init(&streetwatch::config::LoggingConfig {
             level: "warn".into(),
             ..Default::default()
         });
     }
     let result = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Demo(args) => demo::run(args),
         Command::CheckConfig { file } => check_config::run(&file),
         Command::ServeRtsp(args) => serve_rtsp::run(args),
         Command::Probe(args) => probe::run(args),

@@ -487,6 +487,11 @@ impl Downstream {
             .build()
             .map_err(|e| PipelineError::Start(e.to_string()))?;
         tracing::debug!(camera = %self.shared.camera_id, decoder = %factory.name(), "decoder chosen by rank");
+        // Frame threading holds back one frame per thread: at keyframes-only rates that
+        // is seconds of latency. Slice threading decodes each frame as it comes.
+        if decoder.has_property("thread-type") {
+            decoder.set_property_from_str("thread-type", "slice");
+        }
         let scale = make("videoscale")?;
         let convert = make("videoconvert")?;
         let filter = make("capsfilter")?;
@@ -523,16 +528,32 @@ impl Downstream {
         .map_err(|e| PipelineError::Start(e.to_string()))?;
 
         if spec.keyframes_only {
-            // Delta units never reach the decoder: the whole point of this mode.
-            decoder
-                .static_pad("sink")
-                .unwrap()
-                .add_probe(gst::PadProbeType::BUFFER, |_, info| match info.buffer() {
-                    Some(b) if b.flags().contains(gst::BufferFlags::DELTA_UNIT) => {
-                        gst::PadProbeReturn::Drop
+            // Delta units never reach the decoder: the whole point of this mode. Each
+            // keyframe is followed by a SEGMENT_DONE event, which makes the decoder drain:
+            // a stream with B-frames would otherwise hold keyframes back in its reorder
+            // buffer for several GOPs (seconds to minutes at keyframe rates). GAP events
+            // do not drain avdec_h264 on GStreamer 1.22; SEGMENT_DONE does.
+            let decoder_sink = decoder.static_pad("sink").unwrap();
+            queue.static_pad("src").unwrap().add_probe(
+                gst::PadProbeType::BUFFER,
+                move |_, info| {
+                    let Some(buf) = info.buffer() else {
+                        return gst::PadProbeReturn::Ok;
+                    };
+                    if buf.flags().contains(gst::BufferFlags::DELTA_UNIT) {
+                        return gst::PadProbeReturn::Drop;
                     }
-                    _ => gst::PadProbeReturn::Ok,
-                });
+                    let pts = buf.pts();
+                    let Some(buf) = info.take_buffer() else {
+                        return gst::PadProbeReturn::Ok;
+                    };
+                    let _ = decoder_sink.chain(buf);
+                    if let Some(pts) = pts {
+                        decoder_sink.send_event(gst::event::SegmentDone::new(pts));
+                    }
+                    gst::PadProbeReturn::Handled
+                },
+            );
         }
         let shared = self.shared.clone();
         let interval = (1e9 / spec.fps) as u64;

@@ -1,0 +1,28 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use streetwatch::config;
+use streetwatch::daemon::{Control, Daemon};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The box configuration (TOML).
+    #[arg(long, short, default_value = "/etc/streetwatch/streetwatch.toml")]
+    config: PathBuf,
+}
+
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let cfg = match config::load(&a.config) {
+        Ok(c) => c,
+        Err(e) => {
+            // Never start half-configured.
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    streetwatch::logging::init(&cfg.logging);
+    let control = Control::from_signals()?;
+    let mut daemon = Daemon::start(cfg, Some(a.config));
+    daemon.run(&control, Duration::from_secs(30), None);
+    Ok(ExitCode::SUCCESS)
+}

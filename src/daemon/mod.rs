@@ -1,0 +1,199 @@
+//! The daemon: wires configured cameras to the analysis stages, reports status, and
+//! reacts to signals (SIGTERM/SIGINT stop gracefully, SIGHUP reloads the config).
+
+use crate::config::{self, Config};
+use crate::ingest::{Camera, CameraSpec, Pop};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+}
+
+/// Process-wide stop/reload flags, set from signal handlers.
+#[derive(Clone, Default)]
+pub struct Control {
+    pub stop: Arc<AtomicBool>,
+    pub reload: Arc<AtomicBool>,
+}
+
+impl Control {
+    /// Route SIGTERM/SIGINT to `stop` and SIGHUP to `reload`.
+    pub fn from_signals() -> Result<Self, DaemonError> {
+        let c = Control::default();
+        for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+            signal_hook::flag::register(sig, c.stop.clone()).map_err(DaemonError::Signals)?;
+        }
+        signal_hook::flag::register(signal_hook::consts::SIGHUP, c.reload.clone())
+            .map_err(DaemonError::Signals)?;
+        Ok(c)
+    }
+}
+
+/// One running camera and the thread that consumes its analysis frames.
+struct CameraTask {
+    config: config::CameraConfig,
+    camera: Arc<Camera>,
+    consumer: Option<JoinHandle<()>>,
+}
+
+impl CameraTask {
+    fn start(c: &config::CameraConfig) -> Self {
+        let camera = Arc::new(Camera::spawn(CameraSpec::from_config(c)));
+        let cam = camera.clone();
+        // Until analysis is attached the frames are only counted; the queue is
+        // drop-oldest so a slow consumer never blocks ingest either way.
+        let consumer = std::thread::Builder::new()
+            .name(format!("analyse-{}", c.id))
+            .spawn(move || {
+                loop {
+                    match cam.frames().pop_timeout(Duration::from_millis(500)) {
+                        Pop::Item(_frame) => {}
+                        Pop::Timeout => {}
+                        Pop::Closed => break,
+                    }
+                }
+            })
+            .expect("spawn consumer");
+        Self {
+            config: c.clone(),
+            camera,
+            consumer: Some(consumer),
+        }
+    }
+
+    fn stop(mut self) {
+        // Closing the queue ends the consumer; the camera stops when its last Arc drops.
+        self.camera.frames().close();
+        if let Some(t) = self.consumer.take() {
+            let _ = t.join();
+        }
+        if let Ok(mut cam) = Arc::try_unwrap(self.camera) {
+            cam.stop();
+        }
+    }
+}
+
+/// The running daemon.
+pub struct Daemon {
+    config_path: Option<PathBuf>,
+    config: Config,
+    cameras: BTreeMap<String, CameraTask>,
+}
+
+impl Daemon {
+    pub fn start(config: Config, config_path: Option<PathBuf>) -> Self {
+        tracing::info!(
+            device = %config.device.id,
+            firmware = crate::FIRMWARE_VERSION,
+            cameras = config.cameras.len(),
+            "streetwatch starting"
+        );
+        let mut d = Daemon {
+            config_path,
+            config: Config::default(),
+            cameras: BTreeMap::new(),
+        };
+        d.apply(config);
+        d
+    }
+
+    /// Bring running cameras in line with `config`: unchanged cameras keep running.
+    fn apply(&mut self, config: Config) {
+        let wanted: BTreeMap<String, config::CameraConfig> = config
+            .cameras
+            .iter()
+            .filter(|c| c.enabled)
+            .map(|c| (c.id.clone(), c.clone()))
+            .collect();
+        let ids: Vec<String> = self.cameras.keys().cloned().collect();
+        for id in ids {
+            if wanted.get(&id) != Some(&self.cameras[&id].config) {
+                tracing::info!(camera = %id, "stopping camera (removed or changed)");
+                self.cameras.remove(&id).unwrap().stop();
+            }
+        }
+        for (id, c) in wanted {
+            self.cameras.entry(id.clone()).or_insert_with(|| {
+                tracing::info!(camera = %id, url = %crate::redact::redact_url(&c.url), "starting camera");
+                CameraTask::start(&c)
+            });
+        }
+        self.config = config;
+    }
+
+    /// Re-read the config file; a bad file is reported and the running config kept.
+    pub fn reload(&mut self) {
+        let Some(path) = self.config_path.clone() else {
+            return;
+        };
+        match config::load(&path) {
+            Ok(c) => {
+                tracing::info!(path = %path.display(), "config reloaded");
+                self.apply(c);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "config reload refused; keeping the running config")
+            }
+        }
+    }
+
+    /// One line per camera, for the journal.
+    pub fn log_status(&self) {
+        for (id, t) in &self.cameras {
+            let st = &t.camera.shared.stats;
+            tracing::info!(
+                camera = %id,
+                status = %t.camera.status(),
+                frames = st.frames_delivered.load(Ordering::Relaxed),
+                dropped = t.camera.frames().dropped(),
+                reconnects = st.reconnects.load(Ordering::Relaxed),
+                "camera"
+            );
+        }
+    }
+
+    pub fn camera_statuses(&self) -> Vec<(String, crate::ingest::CameraStatus)> {
+        self.cameras
+            .iter()
+            .map(|(id, t)| (id.clone(), t.camera.status()))
+            .collect()
+    }
+
+    /// Run until `control.stop` is set (or `max` elapses).
+    pub fn run(&mut self, control: &Control, status_every: Duration, max: Option<Duration>) {
+        let started = Instant::now();
+        let mut last_status = Instant::now();
+        while !control.stop.load(Ordering::SeqCst) {
+            if max.is_some_and(|m| started.elapsed() >= m) {
+                break;
+            }
+            if control.reload.swap(false, Ordering::SeqCst) {
+                self.reload();
+            }
+            if last_status.elapsed() >= status_every {
+                self.log_status();
+                last_status = Instant::now();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.log_status();
+        self.shutdown();
+    }
+
+    pub fn shutdown(&mut self) {
+        tracing::info!("stopping cameras");
+        for (_, t) in std::mem::take(&mut self.cameras) {
+            t.stop();
+        }
+        tracing::info!("streetwatch stopped");
+    }
+}

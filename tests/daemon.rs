@@ -1,0 +1,91 @@
+//! The daemon commands end to end: `demo` on the embedded default, `run` with signals.
+
+mod support;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use support::*;
+
+#[test]
+fn demo_streams_every_sample_camera_and_logs_its_status() {
+    let media_dir = media("car-detection.mp4").parent().unwrap().to_path_buf();
+    let out = Command::new(bin())
+        .args(["demo", "--seconds", "10", "--status-every", "4", "--media"])
+        .arg(&media_dir)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    for cam in ["car-park", "room", "bottles"] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains(&format!("camera={cam}")) && l.contains("status=streaming")),
+            "camera {cam} never streamed:\n{log}"
+        );
+    }
+    assert!(log.contains("streetwatch stopped"), "graceful stop:\n{log}");
+}
+
+#[test]
+fn run_refuses_a_bad_config_and_survives_a_bad_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("streetwatch.toml");
+    std::fs::write(
+        &cfg,
+        "[device]\nid = \"box\"\n[[cameras]]\nid = \"a\"\nurl = \"rstp://x/y\"\n",
+    )
+    .unwrap();
+    let out = Command::new(bin())
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "never start half-configured");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cameras[0].url"));
+
+    let sim = CamSim::start(
+        free_port(),
+        &[("/car", media("car-detection.mp4").display().to_string())],
+        None,
+    );
+    let good = format!(
+        "[device]\nid = \"box\"\n[[cameras]]\nid = \"a\"\nurl = \"{}\"\n[cameras.analysis]\nfps = 2.0\n",
+        sim.url("/car")
+    );
+    std::fs::write(&cfg, &good).unwrap();
+    let log_path = dir.path().join("log");
+    let mut child = Command::new(bin())
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .env("RUST_LOG", "info")
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    wait_for(Duration::from_secs(20), || {
+        log().contains("status=streaming").then_some(())
+    })
+    .unwrap_or_else(|| panic!("camera never streamed:\n{}", log()));
+    // A broken edit followed by SIGHUP must not replace the running config.
+    std::fs::write(&cfg, "[device]\nid = \"box\"\nbogus = 1\n").unwrap();
+    let pid = child.id() as i32;
+    // SAFETY: kill(2) with a pid we spawned and a valid signal number.
+    unsafe { libc::kill(pid, libc::SIGHUP) };
+    wait_for(Duration::from_secs(5), || {
+        log().contains("config reload refused").then_some(())
+    })
+    .unwrap_or_else(|| panic!("reload not refused:\n{}", log()));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "daemon must keep running"
+    );
+    assert!(!log().contains("stopping camera (removed or changed)"));
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let status =
+        wait_for(Duration::from_secs(10), || child.try_wait().unwrap()).expect("exits on SIGTERM");
+    assert!(status.success());
+    assert!(log().contains("streetwatch stopped"));
+}
