@@ -9,6 +9,7 @@ pub mod infer;
 pub mod ingest;
 pub mod logging;
 pub mod redact;
+pub mod rules;
 pub mod track;
 
 /// Firmware version reported in logs, health and events.
