@@ -2,3 +2,4 @@
 //! (privacy). The rule engines themselves build on these pieces.
 
 pub mod schedule;
+pub mod zone;
