@@ -548,3 +548,126 @@ fn one_missed_keyframe_does_not_drop_a_moving_track() {
     assert_eq!(up.ended.len(), 1);
     assert!(t.is_empty());
 }
+
+#[test]
+fn eviction_at_the_cap_takes_coasting_moving_tracks_before_parked_ones() {
+    let cfg = TrackerConfig {
+        max_tracks: 2,
+        ..Default::default()
+    };
+    let mut t = Tracker::new(cfg).unwrap();
+    // A parked car (stationary) and a moving car, both confirmed.
+    for i in 0..=50 {
+        let s = i as f64 * 0.2;
+        t.update(
+            at(s),
+            &[
+                det("vehicle.car", 0.9, car_at(300.0)),
+                det(
+                    "vehicle.car",
+                    0.9,
+                    centred(100.0 + 50.0 * s as f32, 100.0, 100.0, 60.0),
+                ),
+            ],
+        )
+        .unwrap();
+    }
+    let parked = t.tracks().find(|tr| tr.is_stationary()).unwrap().id;
+    // The parked car vanishes first, then the moving one; a new object needs a slot.
+    t.update(
+        at(10.2),
+        &[det("vehicle.car", 0.9, centred(610.0, 100.0, 100.0, 60.0))],
+    )
+    .unwrap();
+    t.update(at(10.4), &[]).unwrap();
+    let up = t
+        .update(
+            at(10.6),
+            &[det("litter.bag", 0.9, centred(900.0, 900.0, 20.0, 20.0))],
+        )
+        .unwrap();
+    assert_eq!(up.ended.len(), 1);
+    assert!(!up.ended[0].is_stationary());
+    assert!(t.track(parked).is_some());
+    assert_eq!(t.len(), 2);
+}
+
+#[test]
+fn parked_car_hidden_by_a_passing_car_keeps_its_id_and_rest_time() {
+    let mut t = tracker();
+    let mut parked = None;
+    let mut passing = BTreeSet::new();
+    for i in 0..=600 {
+        let s = i as f64 / 10.0;
+        let mut dets = Vec::new();
+        // A similar car in the near lane drives past from 30 s to 40 s, hiding the
+        // parked car while their boxes overlap.
+        let other = centred(-200.0 + 80.0 * (s - 30.0) as f32, 410.0, 110.0, 70.0);
+        let passing_now = (30.0..40.0).contains(&s);
+        if passing_now {
+            dets.push(det("vehicle.car", 0.9, other));
+        }
+        if !(passing_now && other.iou(&car_at(300.0)) > 0.0) {
+            dets.push(det("vehicle.car", 0.9, car_at(300.0)));
+        }
+        t.update(at(s), &dets).unwrap();
+        if s >= 10.0 {
+            let still: Vec<&Track> = t.tracks().filter(|tr| tr.is_stationary()).collect();
+            assert_eq!(still.len(), 1, "at {s}");
+            assert_eq!(*parked.get_or_insert(still[0].id), still[0].id, "at {s}");
+            assert_eq!(still[0].stationary_since, Some(at(0.0)), "at {s}");
+        }
+        if passing_now {
+            passing.extend(t.tracks().filter(|tr| !tr.is_stationary()).map(|tr| tr.id));
+        }
+    }
+    assert_eq!(
+        passing.len(),
+        1,
+        "the passing car keeps one id: {passing:?}"
+    );
+}
+
+#[test]
+fn sustained_partial_occlusion_keeps_the_parking_time() {
+    let mut t = tracker();
+    for i in 0..=600 {
+        let s = i as f64 / 10.0;
+        // From 20 s to 40 s only the front third of the car is detected.
+        let b = if (20.0..40.0).contains(&s) {
+            BBox::new(317.0, 370.0, 350.0, 430.0)
+        } else {
+            car_at(300.0)
+        };
+        t.update(at(s), &[det("vehicle.car", 0.9, b)]).unwrap();
+        if s >= 6.0 {
+            let tr = t.tracks().next().unwrap();
+            assert_eq!(tr.stationary_since, Some(at(0.0)), "at {s}");
+        }
+    }
+    assert_eq!(t.tracks().count(), 1);
+}
+
+#[test]
+fn parked_car_that_drives_off_keeps_its_id_and_stops_being_stationary() {
+    let mut t = tracker();
+    let mut ids_seen = BTreeSet::new();
+    for i in 0..=400 {
+        let s = i as f64 / 10.0;
+        let x = if s < 30.0 {
+            300.0
+        } else {
+            300.0 + 100.0 * (s - 30.0) as f32
+        };
+        t.update(at(s), &[det("vehicle.car", 0.9, car_at(x))])
+            .unwrap();
+        ids_seen.extend(ids(&t, "vehicle"));
+        if (20.0..30.0).contains(&s) {
+            assert!(t.tracks().next().unwrap().is_stationary());
+        }
+    }
+    assert_eq!(ids_seen.len(), 1, "{ids_seen:?}");
+    let tr = t.tracks().next().unwrap();
+    assert!(!tr.is_stationary());
+    assert!((tr.bbox.center().0 - 1300.0).abs() < 20.0, "{:?}", tr.bbox);
+}

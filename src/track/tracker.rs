@@ -381,13 +381,17 @@ impl Tracker {
         }
     }
 
-    /// Frees one slot for a new track: the coasting track unseen for longest goes. A
-    /// track seen in this frame is never evicted, so a flood of new detections cannot
-    /// tear down tracks that are still being observed.
+    /// Frees one slot for a new track: the coasting moving track unseen for longest
+    /// goes first, stationary ones (a parked car behind a bus) only when no moving one
+    /// is left. A track seen in this frame is never evicted, so a flood of new
+    /// detections cannot tear down tracks that are still being observed.
     fn evict_one(&mut self, update: &mut TrackUpdate) -> bool {
         let victim = (0..self.slots.len())
             .filter(|&i| !self.slots[i].matched)
-            .min_by_key(|&i| self.slots[i].track.last_seen);
+            .min_by_key(|&i| {
+                let t = &self.slots[i].track;
+                (t.stationary_since.is_some(), t.last_seen)
+            });
         match victim {
             Some(i) => {
                 let slot = self.slots.swap_remove(i);
