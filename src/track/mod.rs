@@ -2,8 +2,8 @@
 //!
 //! Detections arrive per analysis frame; the tracker turns them into [`Track`]s with
 //! stable ids that rules (dwell, littering, road damage) can reason about over minutes.
-//! Every time is [`MediaTime`](crate::ingest::MediaTime), so replays behave exactly
-//! like live streams and the same code serves 25 fps and keyframes-only cameras.
+//! Every time is [`MediaTime`], so replays behave exactly like live streams and the
+//! same code serves 25 fps and keyframes-only cameras.
 //!
 //! Modules: [`config`] (thresholds), [`kalman`] (box motion model), [`assign`]
 //! (Hungarian IoU matching), [`stillness`] (is it parked?), [`types`] (the output) and

@@ -14,6 +14,10 @@
 //! Unmatched tracks coast on their Kalman prediction; stationary ones with velocity
 //! zeroed so they stay put. A moving track is dropped after `max_gap_moving_s` without
 //! a detection, a stationary one after `max_gap_stationary_s`.
+//!
+//! At keyframes-only rates (0.5–1 fps) fast traffic moves too far between frames to
+//! overlap its own prediction, so it yields no confirmed tracks; parked and slow
+//! objects, which are what the parking, litter and road rules need, track normally.
 
 use std::sync::Arc;
 
