@@ -10,6 +10,8 @@ pub mod infer;
 pub mod ingest;
 pub mod logging;
 pub mod redact;
+pub mod rules;
+pub mod track;
 
 /// Firmware version reported in logs, health and events.
 pub const FIRMWARE_VERSION: &str = env!("CARGO_PKG_VERSION");
