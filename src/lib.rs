@@ -8,6 +8,7 @@ pub mod config;
 pub mod infer;
 pub mod ingest;
 pub mod logging;
+pub mod notify;
 pub mod redact;
 
 /// Firmware version reported in logs, health and events.
