@@ -103,6 +103,9 @@ def render(lock: dict, lock_name: str = "Cargo.lock") -> str:
     if others:
         out.append("")
     out.append(f"# from {lock_name}")
+    # OE-core's layout (`+= " \` then one URL per line) trips oelint's inconspaces rule,
+    # which wants no leading blank in a `+=` value; bitbake ignores it either way.
+    out.append("# nooelint: oelint.vars.inconspaces,oelint.vars.notneededspace")
     out.append('SRC_URI += " \\')
     for p in crates:
         out.append(f"    crate://crates.io/{p['name']}/{p['version']} \\")
