@@ -88,14 +88,21 @@ impl Notifier {
             ));
         };
         let sock = UnixDatagram::unbound()?;
-        Ok(Notifier { sock, addr, watchdog_usec })
+        Ok(Notifier {
+            sock,
+            addr,
+            watchdog_usec,
+        })
     }
 
     /// Sends raw `KEY=value` lines (newline-separated) in one datagram.
     pub fn notify(&self, state: &str) -> io::Result<()> {
         let sent = self.sock.send_to_addr(state.as_bytes(), &self.addr)?;
         if sent != state.len() {
-            return Err(io::Error::new(io::ErrorKind::WriteZero, "short write to NOTIFY_SOCKET"));
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "short write to NOTIFY_SOCKET",
+            ));
         }
         Ok(())
     }
@@ -143,7 +150,10 @@ fn one_line(text: &str) -> String {
 }
 
 fn monotonic_usec() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime only writes into the timespec we own.
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     if rc != 0 {
@@ -238,7 +248,7 @@ impl Liveness {
     /// replaces the earlier entry: a restarted supervisor takes over its slot.
     pub fn register(&self, name: impl Into<String>) -> Heartbeat {
         let name = name.into();
-        let wedged = self.reg.wedge.iter().any(|w| *w == name);
+        let wedged = self.reg.wedge.contains(&name);
         if wedged {
             tracing::warn!(component = %name, "{FAULT_WEDGE_ENV}: heartbeat frozen (test-only fault switch)");
         }
@@ -250,7 +260,10 @@ impl Liveness {
         let mut beats = self.reg.beats.lock().unwrap_or_else(|p| p.into_inner());
         beats.retain(|b| b.name != beat.name);
         beats.push(beat.clone());
-        Heartbeat { beat, reg: self.reg.clone() }
+        Heartbeat {
+            beat,
+            reg: self.reg.clone(),
+        }
     }
 
     /// Every registered component with the age of its last bump, in registration order.
@@ -268,7 +281,10 @@ impl Liveness {
 
     /// Components whose last bump is older than `max_age`.
     pub fn stale(&self, max_age: Duration) -> Vec<ComponentAge> {
-        self.ages().into_iter().filter(|c| c.age > max_age).collect()
+        self.ages()
+            .into_iter()
+            .filter(|c| c.age > max_age)
+            .collect()
     }
 
     /// True only if every registered component bumped within `max_age` (vacuously true
@@ -279,7 +295,11 @@ impl Liveness {
 
     /// Number of registered components.
     pub fn len(&self) -> usize {
-        self.reg.beats.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.reg
+            .beats
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -291,7 +311,9 @@ impl Heartbeat {
     /// Records progress now.
     pub fn bump(&self) {
         if !self.beat.wedged {
-            self.beat.last_ns.store(self.reg.now_ns(), Ordering::Relaxed);
+            self.beat
+                .last_ns
+                .store(self.reg.now_ns(), Ordering::Relaxed);
         }
     }
 
@@ -302,7 +324,11 @@ impl Heartbeat {
 
     /// Time since the last recorded bump.
     pub fn age(&self) -> Duration {
-        Duration::from_nanos(self.reg.now_ns().saturating_sub(self.beat.last_ns.load(Ordering::Relaxed)))
+        Duration::from_nanos(
+            self.reg
+                .now_ns()
+                .saturating_sub(self.beat.last_ns.load(Ordering::Relaxed)),
+        )
     }
 
     /// Unregisters the component (it ended on purpose). No effect if its slot was
@@ -364,7 +390,11 @@ impl Drop for WatchdogHandle {
 }
 
 /// [`spawn_watchdog_with`] with [`WatchdogConfig::default`].
-pub fn spawn_watchdog<F>(notifier: Notifier, liveness: Liveness, status_fn: F) -> io::Result<WatchdogHandle>
+pub fn spawn_watchdog<F>(
+    notifier: Notifier,
+    liveness: Liveness,
+    status_fn: F,
+) -> io::Result<WatchdogHandle>
 where
     F: FnMut() -> String + Send + 'static,
 {
@@ -474,7 +504,10 @@ mod tests {
         let (_dir, sock, path) = listener();
         let n = Notifier::connect(&path, None).unwrap();
         n.status("2/3 cameras streaming\nmqtt connected").unwrap();
-        assert_eq!(recv(&sock).as_deref(), Some("STATUS=2/3 cameras streaming mqtt connected"));
+        assert_eq!(
+            recv(&sock).as_deref(),
+            Some("STATUS=2/3 cameras streaming mqtt connected")
+        );
     }
 
     #[test]
@@ -485,13 +518,23 @@ mod tests {
         let msg = recv(&sock).unwrap();
         let mut lines = msg.lines();
         assert_eq!(lines.next(), Some("RELOADING=1"));
-        let us: u64 = lines.next().unwrap().strip_prefix("MONOTONIC_USEC=").unwrap().parse().unwrap();
+        let us: u64 = lines
+            .next()
+            .unwrap()
+            .strip_prefix("MONOTONIC_USEC=")
+            .unwrap()
+            .parse()
+            .unwrap();
         assert!(us > 0);
     }
 
     #[test]
     fn abstract_socket_supported() {
-        let name = format!("streetwatch-test-{}-{:?}", std::process::id(), std::thread::current().id());
+        let name = format!(
+            "streetwatch-test-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        );
         let addr = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
         let sock = UnixDatagram::bind_addr(&addr).unwrap();
         sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -574,14 +617,18 @@ mod tests {
         assert!(cam1.age() < Duration::from_millis(20));
         assert!(cam2.age() >= Duration::from_millis(40));
         let stale = live.stale(Duration::from_millis(20));
-        assert_eq!(stale.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), vec!["cam-2"]);
+        assert_eq!(
+            stale.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+            vec!["cam-2"]
+        );
     }
 
     /// Collects datagrams for `window`.
     fn drain(sock: &UnixDatagram, window: Duration) -> Vec<String> {
         let end = Instant::now() + window;
         let mut out = Vec::new();
-        sock.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
         while Instant::now() < end {
             if let Some(m) = recv(sock) {
                 out.push(m);
@@ -630,10 +677,17 @@ mod tests {
 
         let healthy = drain(&sock, Duration::from_millis(200));
         assert!(
-            healthy.iter().filter(|m| m.starts_with("WATCHDOG=1\n")).count() >= 3,
+            healthy
+                .iter()
+                .filter(|m| m.starts_with("WATCHDOG=1\n"))
+                .count()
+                >= 3,
             "expected pings while alive: {healthy:?}"
         );
-        assert!(healthy.iter().all(|m| m.contains("STATUS=2 cameras")), "{healthy:?}");
+        assert!(
+            healthy.iter().all(|m| m.contains("STATUS=2 cameras")),
+            "{healthy:?}"
+        );
 
         stop_cam.store(true, Ordering::Relaxed);
         // Let cam-1 go stale (max_age 250 ms) and discard the transition period.
@@ -645,7 +699,9 @@ mod tests {
             "no pings while cam-1 is stale: {wedged:?}"
         );
         assert!(
-            wedged.iter().all(|m| m.starts_with("STATUS=2 cameras | stalled: cam-1 (")),
+            wedged
+                .iter()
+                .all(|m| m.starts_with("STATUS=2 cameras | stalled: cam-1 (")),
             "{wedged:?}"
         );
         assert!(wedged.iter().all(|m| !m.contains("infer-0")), "{wedged:?}");
