@@ -37,9 +37,11 @@ use std::time::{Duration, Instant};
 pub const FAULT_WEDGE_ENV: &str = "STREETWATCH_FAULT_WEDGE";
 
 /// A connection to the service manager's notification socket (`NOTIFY_SOCKET`).
-#[derive(Debug)]
+/// Cheap to clone (the socket is shared): give one clone to [`spawn_watchdog`] and keep
+/// another for `READY=1`, `RELOADING=1` and `STOPPING=1`.
+#[derive(Debug, Clone)]
 pub struct Notifier {
-    sock: UnixDatagram,
+    sock: Arc<UnixDatagram>,
     addr: SocketAddr,
     watchdog_usec: Option<u64>,
 }
@@ -89,7 +91,7 @@ impl Notifier {
         };
         let sock = UnixDatagram::unbound()?;
         Ok(Notifier {
-            sock,
+            sock: Arc::new(sock),
             addr,
             watchdog_usec,
         })
@@ -673,7 +675,8 @@ mod tests {
             period: Some(Duration::from_millis(20)),
             max_age: Duration::from_millis(250),
         };
-        let wd = spawn_watchdog_with(n, live.clone(), cfg, || "2 cameras".to_string()).unwrap();
+        let wd =
+            spawn_watchdog_with(n.clone(), live.clone(), cfg, || "2 cameras".to_string()).unwrap();
 
         let healthy = drain(&sock, Duration::from_millis(200));
         assert!(
@@ -709,6 +712,13 @@ mod tests {
         wd.stop();
         stop_all.store(true, Ordering::Relaxed);
         bumper.join().unwrap();
+
+        // The clone kept by the caller still works after the watchdog stopped.
+        sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        while recv(&sock).is_some_and(|m| m.starts_with("STATUS=")) {}
+        sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        n.stopping().unwrap();
+        assert_eq!(recv(&sock).as_deref(), Some("STOPPING=1"));
     }
 
     #[test]
