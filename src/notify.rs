@@ -714,7 +714,8 @@ mod tests {
         bumper.join().unwrap();
 
         // The clone kept by the caller still works after the watchdog stopped.
-        sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
         while recv(&sock).is_some_and(|m| m.starts_with("STATUS=")) {}
         sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
         n.stopping().unwrap();
