@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod infer;
 pub mod ingest;
 pub mod logging;
+pub mod notify;
 pub mod redact;
 pub mod rules;
 pub mod track;
