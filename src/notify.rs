@@ -367,7 +367,7 @@ impl Default for WatchdogConfig {
 /// Handle of the watchdog thread; [`WatchdogHandle::stop`] ends it (so does dropping).
 #[derive(Debug)]
 pub struct WatchdogHandle {
-    stop: Option<mpsc::Sender<()>>,
+    stop: Option<mpsc::SyncSender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -422,7 +422,7 @@ where
         .or_else(|| notifier.watchdog_interval())
         .unwrap_or(Duration::from_secs(5))
         .max(Duration::from_millis(1));
-    let (tx, rx) = mpsc::channel::<()>();
+    let (tx, rx) = mpsc::sync_channel::<()>(1);
     let thread = std::thread::Builder::new().name("sd-watchdog".into()).spawn(move || {
         let mut was_healthy = true;
         loop {

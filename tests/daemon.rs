@@ -89,3 +89,92 @@ fn run_refuses_a_bad_config_and_survives_a_bad_reload() {
     assert!(status.success());
     assert!(log().contains("streetwatch stopped"));
 }
+
+/// A systemd-style notify socket the test owns.
+fn notify_socket(dir: &std::path::Path) -> (std::os::unix::net::UnixDatagram, std::path::PathBuf) {
+    let path = dir.join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    (sock, path)
+}
+
+fn recv_all(sock: &std::os::unix::net::UnixDatagram, for_: Duration) -> Vec<String> {
+    let end = std::time::Instant::now() + for_;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while std::time::Instant::now() < end {
+        if let Ok(n) = sock.recv(&mut buf) {
+            out.push(String::from_utf8_lossy(&buf[..n]).to_string());
+        }
+    }
+    out
+}
+
+fn run_under_notify(wedge: Option<&str>) -> (Vec<String>, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (sock, sock_path) = notify_socket(dir.path());
+    let sim = CamSim::start(
+        free_port(),
+        &[("/car", media("car-detection.mp4").display().to_string())],
+        None,
+    );
+    let cfg = dir.path().join("streetwatch.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[device]\nid = \"box\"\n[[cameras]]\nid = \"a\"\nurl = \"{}\"\n",
+            sim.url("/car")
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(bin());
+    cmd.args(["run", "--config"])
+        .arg(&cfg)
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("WATCHDOG_USEC", "2000000")
+        .env_remove("WATCHDOG_PID")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if let Some(w) = wedge {
+        cmd.env("STREETWATCH_FAULT_WEDGE", w);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let early = recv_all(&sock, Duration::from_secs(3));
+    let late = recv_all(&sock, Duration::from_secs(4));
+    // SAFETY: kill(2) on the child we spawned.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = child.wait();
+    (early, late)
+}
+
+#[test]
+fn daemon_reports_ready_status_and_watchdog_pings_while_pipelines_progress() {
+    let (early, late) = run_under_notify(None);
+    assert!(early.iter().any(|m| m.contains("READY=1")), "{early:?}");
+    assert!(
+        early
+            .iter()
+            .chain(&late)
+            .any(|m| m.contains("STATUS=") && m.contains("cameras streaming"))
+    );
+    assert!(
+        late.iter().filter(|m| m.contains("WATCHDOG=1")).count() >= 4,
+        "{late:?}"
+    );
+}
+
+#[test]
+fn watchdog_pings_stop_when_a_camera_pipeline_is_wedged() {
+    // Test-only fault switch: camera a's supervisor heartbeat is frozen.
+    let (early, late) = run_under_notify(Some("cam-a"));
+    assert!(early.iter().any(|m| m.contains("READY=1")));
+    assert!(
+        !late.iter().any(|m| m.contains("WATCHDOG=1")),
+        "pings must stop: {late:?}"
+    );
+    assert!(
+        late.iter().any(|m| m.contains("stalled: cam-a")),
+        "{late:?}"
+    );
+}

@@ -2,7 +2,8 @@
 //! reacts to signals (SIGTERM/SIGINT stop gracefully, SIGHUP reloads the config).
 
 use crate::config::{self, Config};
-use crate::ingest::{Camera, CameraSpec, Pop};
+use crate::ingest::{Camera, CameraSpec, CameraStatus, Pop};
+use crate::notify::{Heartbeat, Liveness, Notifier, WatchdogConfig, WatchdogHandle};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -43,18 +44,26 @@ struct CameraTask {
     config: config::CameraConfig,
     camera: Arc<Camera>,
     consumer: Option<JoinHandle<()>>,
+    heartbeats: Vec<Heartbeat>,
 }
 
 impl CameraTask {
-    fn start(c: &config::CameraConfig) -> Self {
-        let camera = Arc::new(Camera::spawn(CameraSpec::from_config(c)));
+    fn start(c: &config::CameraConfig, liveness: &Liveness) -> Self {
+        let cam_beat = liveness.register(format!("cam-{}", c.id));
+        let analyse_beat = liveness.register(format!("analyse-{}", c.id));
+        let camera = Arc::new(Camera::spawn_with_heartbeat(
+            CameraSpec::from_config(c),
+            Some(cam_beat.clone()),
+        ));
         let cam = camera.clone();
+        let beat = analyse_beat.clone();
         // Until analysis is attached the frames are only counted; the queue is
         // drop-oldest so a slow consumer never blocks ingest either way.
         let consumer = std::thread::Builder::new()
             .name(format!("analyse-{}", c.id))
             .spawn(move || {
                 loop {
+                    beat.bump();
                     match cam.frames().pop_timeout(Duration::from_millis(500)) {
                         Pop::Item(_frame) => {}
                         Pop::Timeout => {}
@@ -67,10 +76,15 @@ impl CameraTask {
             config: c.clone(),
             camera,
             consumer: Some(consumer),
+            heartbeats: vec![cam_beat, analyse_beat],
         }
     }
 
     fn stop(mut self) {
+        // Ending on purpose: these components no longer count for the watchdog.
+        for h in std::mem::take(&mut self.heartbeats) {
+            h.retire();
+        }
         // Closing the queue ends the consumer; the camera stops when its last Arc drops.
         self.camera.frames().close();
         if let Some(t) = self.consumer.take() {
@@ -87,6 +101,10 @@ pub struct Daemon {
     config_path: Option<PathBuf>,
     config: Config,
     cameras: BTreeMap<String, CameraTask>,
+    liveness: Liveness,
+    notifier: Option<Notifier>,
+    summary: Arc<std::sync::Mutex<String>>,
+    watchdog: Option<WatchdogHandle>,
 }
 
 impl Daemon {
@@ -101,9 +119,45 @@ impl Daemon {
             config_path,
             config: Config::default(),
             cameras: BTreeMap::new(),
+            liveness: Liveness::new(),
+            notifier: Notifier::from_env(),
+            summary: Default::default(),
+            watchdog: None,
         };
         d.apply(config);
+        d.update_summary();
+        if let Some(n) = d.notifier.clone() {
+            // READY only once the config is loaded and every stage is up.
+            let _ = n.ready();
+            let max_age = n
+                .watchdog_timeout()
+                .map(|t| t.clamp(Duration::from_secs(2), Duration::from_secs(20)))
+                .unwrap_or(Duration::from_secs(20));
+            let summary = d.summary.clone();
+            d.watchdog = crate::notify::spawn_watchdog_with(
+                n,
+                d.liveness.clone(),
+                WatchdogConfig {
+                    period: None,
+                    max_age,
+                },
+                move || summary.lock().unwrap().clone(),
+            )
+            .map_err(|e| tracing::warn!(error = %e, "cannot start the watchdog thread"))
+            .ok();
+        }
         d
+    }
+
+    /// One line for systemd's STATUS=: how many cameras stream.
+    fn update_summary(&self) {
+        let total = self.cameras.len();
+        let streaming = self
+            .cameras
+            .values()
+            .filter(|t| matches!(t.camera.status(), CameraStatus::Streaming { .. }))
+            .count();
+        *self.summary.lock().unwrap() = format!("{streaming}/{total} cameras streaming");
     }
 
     /// Bring running cameras in line with `config`: unchanged cameras keep running.
@@ -124,7 +178,7 @@ impl Daemon {
         for (id, c) in wanted {
             self.cameras.entry(id.clone()).or_insert_with(|| {
                 tracing::info!(camera = %id, url = %crate::redact::redact_url(&c.url), "starting camera");
-                CameraTask::start(&c)
+                CameraTask::start(&c, &self.liveness)
             });
         }
         self.config = config;
@@ -179,6 +233,7 @@ impl Daemon {
             if control.reload.swap(false, Ordering::SeqCst) {
                 self.reload();
             }
+            self.update_summary();
             if last_status.elapsed() >= status_every {
                 self.log_status();
                 last_status = Instant::now();
@@ -190,6 +245,12 @@ impl Daemon {
     }
 
     pub fn shutdown(&mut self) {
+        if let Some(n) = &self.notifier {
+            let _ = n.stopping();
+        }
+        if let Some(w) = self.watchdog.take() {
+            w.stop();
+        }
         tracing::info!("stopping cameras");
         for (_, t) in std::mem::take(&mut self.cameras) {
             t.stop();

@@ -81,6 +81,15 @@ pub struct Camera {
 
 impl Camera {
     pub fn spawn(spec: CameraSpec) -> Camera {
+        Self::spawn_with_heartbeat(spec, None)
+    }
+
+    /// As [`Camera::spawn`], bumping `heartbeat` whenever the supervisor makes progress
+    /// (a loop turn while streaming, or a backoff slice), for the systemd watchdog.
+    pub fn spawn_with_heartbeat(
+        spec: CameraSpec,
+        heartbeat: Option<crate::notify::Heartbeat>,
+    ) -> Camera {
         let frames = Arc::new(BoundedQueue::new(spec.queue_depth.max(1), spec.overflow));
         let shared = Arc::new(CameraShared::new(
             Arc::from(spec.id.as_str()),
@@ -97,6 +106,7 @@ impl Camera {
             status: status.clone(),
             stop: stop.clone(),
             heartbeat_ms: heartbeat_ms.clone(),
+            heartbeat,
         };
         let thread = std::thread::Builder::new()
             .name(format!("cam-{}", sup.spec.id))
@@ -142,6 +152,7 @@ struct Supervisor {
     status: Arc<Mutex<CameraStatus>>,
     stop: Arc<AtomicBool>,
     heartbeat_ms: Arc<std::sync::atomic::AtomicU64>,
+    heartbeat: Option<crate::notify::Heartbeat>,
 }
 
 /// How a connection ended.
@@ -171,6 +182,9 @@ impl Supervisor {
 
     fn beat(&self) {
         self.heartbeat_ms.store(now_ms(), Ordering::Relaxed);
+        if let Some(h) = &self.heartbeat {
+            h.bump();
+        }
     }
 
     fn run(self) {
