@@ -1,0 +1,257 @@
+//! The typed city-management event: what the rules produce, what the outbox stores and
+//! what the platform receives (schema `streetwatch.event/v1`).
+//!
+//! One event id (UUIDv7, so ids sort by creation time) covers a whole occurrence: a car
+//! parked for an hour is one event with phases `started`, `updated`… and `ended`, and
+//! (id, phase, seq) is the idempotency key a receiver de-duplicates on.
+
+use crate::infer::BBox;
+use crate::ingest::MediaTime;
+use crate::rules::zone::GeoPoint;
+use serde::{Deserialize, Serialize};
+
+/// Schema identifier carried in every event.
+pub const EVENT_SCHEMA: &str = "streetwatch.event/v1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// 机动车乱停放 (motor vehicle) or 非机动车乱停放 (bicycles, motorcycles).
+    IllegalParking,
+    /// 暴露垃圾: litter lying in a watched zone.
+    ExposedGarbage,
+    /// 乱扔垃圾: a person dropped litter that stayed.
+    LitteringAct,
+    /// 道路破损: potholes and cracks.
+    RoadDamage,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Started,
+    Updated,
+    Ended,
+}
+
+/// 事项 (a matter/event) or 部件 (an asset): their 5-digit codes collide, so every code
+/// carries its kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CodeKind {
+    Matter,
+    Asset,
+}
+
+/// Platform category (GB/T 47678.5-2026 by default; configurable per deployment).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CategoryCode {
+    /// 5 digits: 2-digit big class + 3-digit small class, e.g. "09009".
+    pub code: String,
+    /// 11 characters: administrative division + code, e.g. "44080209009", when the
+    /// division is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full_code: Option<String>,
+    pub kind: CodeKind,
+    /// Name in the standard, e.g. "机动车乱停放".
+    pub name: String,
+    /// e.g. "GB/T 47678.5-2026".
+    pub taxonomy: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceRef {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub division_code: Option<String>,
+    pub firmware_version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CameraRef {
+    pub id: String,
+    #[serde(skip_serializing_if = "String::is_empty", default)]
+    pub name: String,
+    /// GB/T 28181 device id, when the site uses one.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub gb28181_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ZoneRef {
+    pub id: String,
+    pub name: String,
+    /// 事发位置.
+    pub location: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub coordinates: Option<GeoPoint>,
+    /// 15-digit unit grid code.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub grid_code: Option<String>,
+    /// 17-digit asset id (部件标识码).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub asset_id: Option<String>,
+}
+
+/// The object the event is about.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Subject {
+    /// streetwatch category, e.g. `vehicle.car`.
+    pub category: String,
+    pub class_name: String,
+    pub score: f32,
+    /// Box in full-resolution frame pixels.
+    pub bbox: BBox,
+    /// Box normalised to 0..1 (survives resolution changes).
+    pub bbox_norm: BBox,
+    pub track_id: u64,
+    /// Related tracks, e.g. the person who dropped the litter.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub related_track_ids: Vec<u64>,
+}
+
+/// When, in media time (ns since epoch) and as RFC 3339 text with the box's offset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventTimes {
+    pub start_media_ns: i64,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub end_media_ns: Option<i64>,
+    /// Discovery time (start), e.g. "2026-11-21T08:00:00+08:00".
+    pub start: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub end: Option<String>,
+    /// When this phase was produced (media time of the confirming frame).
+    pub reported: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaKind {
+    Snapshot,
+    Crop,
+    Clip,
+}
+
+/// One evidence file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MediaRef {
+    /// Unique within the event, e.g. "snapshot-1.jpg", "clip.mp4".
+    pub name: String,
+    pub kind: MediaKind,
+    pub content_type: String,
+    pub bytes: u64,
+    pub sha256: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub width: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub height: Option<u32>,
+    /// Media time the snapshot shows, or the clip's real start.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub start_media_ns: Option<i64>,
+    /// Clip's real end.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub end_media_ns: Option<i64>,
+    /// Clip only: true when the GOP or the ring made the pre-roll shorter than asked.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub preroll_short: bool,
+    /// Clip only: privacy zones overlap the picture; this clip is not redacted.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub privacy_unredacted: bool,
+    /// Local path on the box (not part of the signed payload sent upstream).
+    #[serde(skip)]
+    pub local_path: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelRef {
+    pub id: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Description {
+    pub zh: String,
+    pub en: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Signature {
+    /// "ed25519".
+    pub alg: String,
+    /// Hex sha256 of the public key, first 16 characters.
+    pub key_id: String,
+    /// Base64 signature over the canonical JSON of the event without this field.
+    pub value: String,
+}
+
+/// A city-management event, one phase of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Always [`EVENT_SCHEMA`].
+    pub schema: String,
+    /// UUIDv7, stable across the phases of one occurrence.
+    pub id: String,
+    pub kind: EventKind,
+    pub phase: Phase,
+    /// 0 for `started`, counting up for each `updated`, last for `ended`.
+    pub seq: u32,
+    pub category: CategoryCode,
+    /// Always "video_ai" (视频AI发现).
+    pub source: String,
+    pub device: DeviceRef,
+    pub camera: CameraRef,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub zone: Option<ZoneRef>,
+    pub times: EventTimes,
+    pub subject: Subject,
+    /// Seconds the situation has lasted (parking dwell, litter presence).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub duration_s: Option<f64>,
+    pub description: Description,
+    pub model: ModelRef,
+    #[serde(default)]
+    pub media: Vec<MediaRef>,
+    /// Set by the outbox when the disk cap forced it to delete this event's media.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub evidence_dropped: bool,
+    /// Rule-specific facts (e.g. severity, area, growth) as a small typed map.
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty", default)]
+    pub details: serde_json::Map<String, serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub signature: Option<Signature>,
+}
+
+/// A new UUIDv7 whose timestamp is the media time, so replays are reproducible in
+/// ordering (the random part still differs per run).
+pub fn new_event_id(at: MediaTime) -> String {
+    let ms = (at.0 / 1_000_000).max(0) as u64;
+    let ts =
+        uuid::Timestamp::from_unix(uuid::NoContext, ms / 1000, ((ms % 1000) * 1_000_000) as u32);
+    uuid::Uuid::new_v7(ts).to_string()
+}
+
+/// RFC 3339 with the box's UTC offset, e.g. "2026-11-21T08:00:00.000+08:00".
+pub fn rfc3339(at: MediaTime, tz: chrono_tz::Tz) -> String {
+    at.to_utc()
+        .with_timezone(&tz)
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_ids_are_uuid_v7_ordered_by_media_time() {
+        let a = new_event_id(MediaTime::from_secs_f64(1_700_000_000.0));
+        let b = new_event_id(MediaTime::from_secs_f64(1_700_000_001.0));
+        assert_eq!(uuid::Uuid::parse_str(&a).unwrap().get_version_num(), 7);
+        assert!(a < b);
+    }
+
+    #[test]
+    fn times_carry_the_box_offset() {
+        let s = rfc3339(MediaTime::from_secs_f64(0.0), chrono_tz::Asia::Shanghai);
+        assert_eq!(s, "1970-01-01T08:00:00.000+08:00");
+    }
+}
