@@ -172,3 +172,24 @@ fn probe_reports_stream_facts_and_exact_failures() {
     assert!(!ok);
     assert!(err.contains("did you mean \"rtsp\""), "{err}");
 }
+
+#[test]
+fn shipped_example_and_default_configs_pass_check_config() {
+    for f in [
+        "config/example.toml",
+        "config/demo.toml",
+        "packaging/streetwatch.toml",
+    ] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(f);
+        let out = Command::new(bin())
+            .arg("check-config")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{f}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

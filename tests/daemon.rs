@@ -178,3 +178,53 @@ fn watchdog_pings_stop_when_a_camera_pipeline_is_wedged() {
         "{late:?}"
     );
 }
+
+#[test]
+fn camera_password_never_appears_in_logs_even_at_debug_level() {
+    let secret = "Pw-9f3k-NeverLogMe";
+    let sim = CamSim::start(
+        free_port(),
+        &[("/car", media("car-detection.mp4").display().to_string())],
+        Some(("admin", secret)),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("streetwatch.toml");
+    // One camera with the right password, one with a wrong one (errors get logged too).
+    std::fs::write(
+        &cfg,
+        format!(
+            "[device]\nid = \"box\"\n[[cameras]]\nid = \"ok\"\nurl = \"{u}\"\nusername = \"admin\"\npassword = \"{secret}\"\n\
+             [[cameras]]\nid = \"bad\"\nurl = \"{u}\"\nusername = \"admin\"\npassword = \"{secret}-x\"\n",
+            u = sim.url("/car")
+        ),
+    )
+    .unwrap();
+    let log_path = dir.path().join("log");
+    let mut child = Command::new(bin())
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .env("RUST_LOG", "debug")
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    wait_for(Duration::from_secs(20), || {
+        let l = log();
+        (l.contains("camera=ok") && l.contains("status=streaming") && l.contains("unauthorized"))
+            .then_some(())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "expected one streaming and one unauthorized camera:\n{}",
+            log()
+        )
+    });
+    // SAFETY: kill(2) on the child we spawned.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = child.wait();
+    assert!(
+        !log().contains(secret),
+        "the camera password leaked into the log"
+    );
+}

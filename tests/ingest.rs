@@ -406,3 +406,66 @@ fn keyframes_only_outputs_each_keyframe_promptly_even_with_b_frames() {
         Pop::Item(_)
     ));
 }
+
+/// Transcode the first seconds of a sample video to H.265 with GStreamer (x265enc).
+fn make_h265(dir: &std::path::Path) -> std::path::PathBuf {
+    use gstreamer::prelude::*;
+    streetwatch::gst_init();
+    let out = dir.join("car-h265.mp4");
+    let desc = format!(
+        "filesrc location={} ! qtdemux ! h264parse ! avdec_h264 ! identity eos-after=75 ! videoconvert \
+         ! x265enc speed-preset=ultrafast key-int-max=25 tune=zerolatency ! h265parse ! mp4mux \
+         ! filesink location={}",
+        media("car-detection.mp4").display(),
+        out.display()
+    );
+    let p = gstreamer::parse::launch(&desc).unwrap();
+    p.set_state(gstreamer::State::Playing).unwrap();
+    let bus = p.bus().unwrap();
+    let msg = bus
+        .timed_pop_filtered(
+            gstreamer::ClockTime::from_seconds(120),
+            &[gstreamer::MessageType::Eos, gstreamer::MessageType::Error],
+        )
+        .expect("transcode finished");
+    assert!(
+        matches!(msg.view(), gstreamer::MessageView::Eos(_)),
+        "{msg:?}"
+    );
+    p.set_state(gstreamer::State::Null).unwrap();
+    out
+}
+
+#[test]
+fn h265_streams_over_rtsp_like_h264() {
+    let dir = tempfile::tempdir().unwrap();
+    let h265 = make_h265(dir.path());
+    let sim = CamSim::start(free_port(), &[("/hevc", h265.display().to_string())], None);
+    let cam = Camera::spawn(rtsp_spec(
+        "hevc",
+        sim.url("/hevc"),
+        None,
+        analysis(5.0, false),
+    ));
+    wait_streaming(&cam, 20);
+    match cam.status() {
+        CameraStatus::Streaming {
+            codec,
+            width,
+            height,
+            ..
+        } => {
+            assert_eq!(codec, "H.265");
+            assert_eq!((width, height), (768, 432));
+        }
+        other => panic!("{other}"),
+    }
+    let f = match cam.frames().pop_timeout(Duration::from_secs(5)) {
+        Pop::Item(f) => f,
+        other => panic!("no frame: {other:?}"),
+    };
+    assert_eq!((f.width, f.height), (768, 432));
+    // The ring starts on an H.265 keyframe too.
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(cam.shared.ring.lock().unwrap().oldest().unwrap().keyframe);
+}

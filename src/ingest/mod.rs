@@ -4,6 +4,7 @@
 //! decoder -> analysis frames }.
 
 pub mod camera;
+pub mod cost;
 pub mod frame;
 pub mod pipeline;
 pub mod probe;
