@@ -67,14 +67,9 @@ pub fn measure(path: &Path, keyframes_only: bool) -> DecodeCost {
     let t0 = Instant::now();
     let cam = Camera::spawn(spec);
     let (mut first, mut last) = (None, None);
-    loop {
-        match cam.frames().pop_timeout(Duration::from_secs(60)) {
-            Pop::Item(f) => {
-                first.get_or_insert(f.time);
-                last = Some(f.time);
-            }
-            Pop::Closed | Pop::Timeout => break,
-        }
+    while let Pop::Item(f) = cam.frames().pop_timeout(Duration::from_secs(60)) {
+        first.get_or_insert(f.time);
+        last = Some(f.time);
     }
     let st = &cam.shared.stats;
     let frames_decoded = st.frames_decoded.load(Ordering::Relaxed);
