@@ -37,7 +37,13 @@ pub fn scrub(text: &str, secrets: &[&str]) -> String {
 
 fn redact_inline_urls(text: &str) -> String {
     text.split_inclusive(char::is_whitespace)
-        .map(|w| if w.contains("://") { redact_url(w) } else { w.to_string() })
+        .map(|w| {
+            if w.contains("://") {
+                redact_url(w)
+            } else {
+                w.to_string()
+            }
+        })
         .collect()
 }
 
@@ -57,10 +63,7 @@ mod tests {
 
     #[test]
     fn scrub_hides_secrets_and_inline_urls() {
-        let s = scrub(
-            "could not open rtsp://u:pw@h/p (password pw)",
-            &["pw"],
-        );
+        let s = scrub("could not open rtsp://u:pw@h/p (password pw)", &["pw"]);
         assert!(!s.contains("pw"), "{s}");
         assert!(s.contains("rtsp://***@h/p"));
     }

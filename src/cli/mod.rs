@@ -8,7 +8,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(name = "streetwatch", version, about = "Roadside edge box: cameras -> detectors -> city-management events")]
+#[command(
+    name = "streetwatch",
+    version,
+    about = "Roadside edge box: cameras -> detectors -> city-management events"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -17,9 +21,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Validate a config file and report every problem with its key path.
-    CheckConfig {
-        file: PathBuf,
-    },
+    CheckConfig { file: PathBuf },
 }
 
 pub fn main() -> ExitCode {

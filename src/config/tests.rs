@@ -5,7 +5,9 @@ fn parse_str(s: &str) -> Result<Config, ConfigError> {
 }
 
 fn problems(s: &str) -> Vec<Problem> {
-    parse_str(s).expect_err("config should be rejected").problems()
+    parse_str(s)
+        .expect_err("config should be rejected")
+        .problems()
 }
 
 const GOOD: &str = r#"
@@ -39,7 +41,11 @@ fn unknown_key_names_its_path() {
 fn misspelt_scheme_suggests_rtsp() {
     let p = problems(&GOOD.replace("rtsp://10", "rstp://10"));
     assert_eq!(p[0].path, "cameras[0].url");
-    assert!(p[0].to_string().contains("did you mean \"rtsp\""), "{}", p[0]);
+    assert!(
+        p[0].to_string().contains("did you mean \"rtsp\""),
+        "{}",
+        p[0]
+    );
 }
 
 #[test]
@@ -72,7 +78,11 @@ fn save_is_atomic_and_round_trips() {
     let mut bad = c.clone();
     bad.cameras[0].url = "http://x".into();
     assert!(save(&bad, &path).is_err());
-    assert_eq!(load(&path).unwrap(), c, "an invalid config must not replace the good one");
+    assert_eq!(
+        load(&path).unwrap(),
+        c,
+        "an invalid config must not replace the good one"
+    );
     let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(leftovers.len(), 1, "no temp files left behind");
 }

@@ -18,7 +18,11 @@ pub struct Problem {
 }
 
 impl Problem {
-    pub fn new(path: impl Into<String>, message: impl Into<String>, hint: impl Into<String>) -> Self {
+    pub fn new(
+        path: impl Into<String>,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
         Self {
             path: path.into(),
             message: message.into(),
@@ -30,7 +34,11 @@ impl Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let path = if self.path.is_empty() { "(file)" } else { &self.path };
+        let path = if self.path.is_empty() {
+            "(file)"
+        } else {
+            &self.path
+        };
         write!(f, "{path}: {}", self.message)?;
         if let Some(line) = self.line {
             write!(f, " (line {line})")?;
@@ -75,7 +83,8 @@ pub fn validate(c: &Config) -> Vec<Problem> {
 fn is_ident(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 fn check_device(d: &DeviceConfig, out: &mut Vec<Problem>) {
@@ -93,14 +102,14 @@ fn check_device(d: &DeviceConfig, out: &mut Vec<Problem>) {
             "use an IANA name such as \"Asia/Shanghai\"",
         ));
     }
-    if let Some(code) = &d.division_code {
-        if code.len() != 6 || !code.chars().all(|c| c.is_ascii_digit()) {
-            out.push(Problem::new(
-                "device.division_code",
-                format!("\"{code}\" is not a 6-digit administrative division code"),
-                "use the GB/T 2260 code of the district, e.g. \"440802\"",
-            ));
-        }
+    if let Some(code) = &d.division_code
+        && (code.len() != 6 || !code.chars().all(|c| c.is_ascii_digit()))
+    {
+        out.push(Problem::new(
+            "device.division_code",
+            format!("\"{code}\" is not a 6-digit administrative division code"),
+            "use the GB/T 2260 code of the district, e.g. \"440802\"",
+        ));
     }
 }
 

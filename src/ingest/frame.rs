@@ -6,7 +6,19 @@ use std::sync::Arc;
 /// (wall clock sampled once when the stream starts, plus the buffer's PTS). Rules only
 /// ever compare these, so a file replays a 10-minute scenario in seconds and the same
 /// way every run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct MediaTime(pub i64);
 
 impl MediaTime {

@@ -3,6 +3,7 @@
 //! `rtspsrc` (or a file) -> depay -> parse -> tee -> { encoded ring (pre-roll),
 //! decoder -> analysis frames }.
 
+pub mod decode_file;
 pub mod frame;
 
 pub use frame::{AccessUnit, Codec, Frame, MediaTime};
