@@ -122,15 +122,17 @@ pub fn resolve_library(configured: Option<&Path>) -> Result<PathBuf, RuntimeErro
 /// A second call returns the first runtime whatever path it is given: ONNX Runtime
 /// cannot be unloaded or loaded twice in one process.
 pub fn init(library: &Path) -> Result<&'static Runtime, RuntimeError> {
-    let _guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(rt) = RUNTIME.get() {
-        return Ok(rt);
-    }
+    // Checked before the cached runtime so a wrong path is reported even when another
+    // library is already loaded.
     if !library.is_file() {
         return Err(RuntimeError::LibraryLoad {
             path: library.to_path_buf(),
             reason: "no such file".into(),
         });
+    }
+    let _guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(rt) = RUNTIME.get() {
+        return Ok(rt);
     }
     let builder = ort::init_from(library).map_err(|e| RuntimeError::LibraryLoad {
         path: library.to_path_buf(),
