@@ -516,3 +516,61 @@ fn missing_library_is_a_clear_error_not_a_panic() {
         "{msg}"
     );
 }
+
+// --- `streetwatch detect` -----------------------------------------------------------
+
+#[test]
+fn detect_cli_prints_one_json_line_per_kept_frame_and_writes_an_mp4() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("annotated.mp4");
+    let run = Command::new(env!("CARGO_BIN_EXE_streetwatch"))
+        .current_dir(crate_dir())
+        .args([
+            "detect",
+            &media("one-by-one-person-detection.mp4"),
+            "--json",
+            "--every",
+            "100",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8(run.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // 1394 decoded frames, indices 0, 100, ..., 1300.
+    assert_eq!(lines.len(), 14);
+    let f100 = lines.iter().find(|l| l["frame"] == 100).unwrap();
+    let person = &f100["detections"][0];
+    assert_eq!(person["category"], "person");
+    assert!(
+        (person["bbox"]["x1"].as_f64().unwrap() - 380.0).abs() < 20.0,
+        "{person}"
+    );
+    assert!(std::fs::metadata(&out).unwrap().len() > 10_000);
+}
+
+#[test]
+fn detect_cli_reports_an_unloadable_library_without_panicking() {
+    let run = Command::new(env!("CARGO_BIN_EXE_streetwatch"))
+        .current_dir(crate_dir())
+        .env("STREETWATCH_ORT_LIB", crate_dir().join("Cargo.toml"))
+        .args(["detect", "whatever.jpg"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cannot load ONNX Runtime library") && err.contains("Cargo.toml"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}

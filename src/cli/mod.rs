@@ -1,7 +1,9 @@
 //! Command-line interface. Each subcommand lives in its own file and only wires library
 //! pieces together.
 
+mod annotated_video;
 mod check_config;
+mod detect;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -22,12 +24,15 @@ struct Cli {
 enum Command {
     /// Validate a config file and report every problem with its key path.
     CheckConfig { file: PathBuf },
+    /// Run a detector over an image, a directory of images, a video file or an RTSP URL.
+    Detect(detect::DetectArgs),
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::CheckConfig { file } => check_config::run(&file),
+        Command::Detect(args) => detect::run(args),
     };
     match result {
         Ok(code) => code,

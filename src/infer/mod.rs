@@ -5,6 +5,7 @@
 //! tensor) -> ORT session -> [`decode`] (format-specific) -> [`nms`] -> [`Detection`]s
 //! mapped back through the [`letterbox`] to original pixels.
 
+pub mod annotate;
 pub mod decode;
 pub mod detection;
 pub mod detector;

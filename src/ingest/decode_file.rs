@@ -37,6 +37,7 @@ pub struct FileDecoder {
     next_index: u64,
     camera_id: Arc<str>,
     done: bool,
+    fps: Option<(i32, i32)>,
 }
 
 /// Turn a path or URI into a URI uridecodebin accepts.
@@ -89,6 +90,7 @@ impl FileDecoder {
             next_index: 0,
             camera_id: Arc::from(input),
             done: false,
+            fps: None,
         })
     }
 
@@ -107,7 +109,7 @@ impl FileDecoder {
             if !index.is_multiple_of(self.every) {
                 continue;
             }
-            return Ok(Some((index, self.to_frame(&sample)?)));
+            return Ok(Some((index, self.frame_from_sample(&sample)?)));
         }
     }
 
@@ -135,7 +137,13 @@ impl FileDecoder {
         }
     }
 
-    fn to_frame(&self, sample: &gst::Sample) -> Result<Frame, DecodeFileError> {
+    /// Frame rate from the decoded caps (numerator, denominator) once the first frame
+    /// arrived; `None` before that or for variable-rate sources.
+    pub fn framerate(&self) -> Option<(i32, i32)> {
+        self.fps
+    }
+
+    fn frame_from_sample(&mut self, sample: &gst::Sample) -> Result<Frame, DecodeFileError> {
         let serr = |reason: &str| DecodeFileError::Stream {
             input: self.input.clone(),
             reason: reason.into(),
@@ -143,6 +151,10 @@ impl FileDecoder {
         let caps = sample.caps().ok_or_else(|| serr("sample without caps"))?;
         let info =
             gst_video::VideoInfo::from_caps(caps).map_err(|_| serr("caps are not raw video"))?;
+        let fps = info.fps();
+        if fps.numer() > 0 && fps.denom() > 0 {
+            self.fps = Some((fps.numer(), fps.denom()));
+        }
         let buffer = sample
             .buffer()
             .ok_or_else(|| serr("sample without buffer"))?;
