@@ -574,3 +574,36 @@ fn detect_cli_reports_an_unloadable_library_without_panicking() {
     );
     assert!(!err.contains("panicked"), "{err}");
 }
+
+// --- shared service -------------------------------------------------------------------
+
+#[test]
+fn shared_service_serves_two_cameras_from_two_sessions_with_stats() {
+    use streetwatch::infer::worker::{InferenceService, SubmitMode};
+    let cfg = InferenceConfig {
+        workers: 2,
+        ..cfg()
+    };
+    let svc = InferenceService::for_model(&cfg, "yolox-nano").unwrap();
+    let frame = frame_at(&media("one-by-one-person-detection.mp4"), 100).unwrap();
+    let (a, ra) = svc.add_camera("cam-a", SubmitMode::Lossless, 8);
+    let (b, rb) = svc.add_camera("cam-b", SubmitMode::Lossless, 8);
+    for _ in 0..3 {
+        a.submit(frame.clone()).unwrap();
+        b.submit(frame.clone()).unwrap();
+    }
+    for rx in [ra, rb] {
+        for _ in 0..3 {
+            let r = rx.recv().unwrap();
+            let dets = r.detections.unwrap();
+            assert!(dets.iter().any(|d| d.class_name == "person"), "{dets:?}");
+        }
+    }
+    let st = svc.stats();
+    assert_eq!(st.workers, 2);
+    assert!(
+        st.cameras.iter().all(|c| c.analysed == 3 && c.dropped == 0),
+        "{st:?}"
+    );
+    assert!(st.latency_p50_ms > 0.0 && st.latency_p95_ms >= st.latency_p50_ms);
+}

@@ -16,6 +16,7 @@ pub mod model;
 pub mod nms;
 pub mod preprocess;
 pub mod runtime;
+pub mod worker;
 
 pub use detection::{BBox, Category, Detection};
 pub use detector::{DetectError, Detector};
