@@ -2,6 +2,7 @@
 //! pieces together.
 
 mod annotated_video;
+mod bench;
 mod check_config;
 mod detect;
 
@@ -26,6 +27,8 @@ enum Command {
     CheckConfig { file: PathBuf },
     /// Run a detector over an image, a directory of images, a video file or an RTSP URL.
     Detect(detect::DetectArgs),
+    /// Measure decode limit, inference limit and pipeline throughput on a sample file.
+    Bench(bench::BenchArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -33,6 +36,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::CheckConfig { file } => check_config::run(&file),
         Command::Detect(args) => detect::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(code) => code,

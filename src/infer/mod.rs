@@ -6,6 +6,7 @@
 //! mapped back through the [`letterbox`] to original pixels.
 
 pub mod annotate;
+pub mod bench;
 pub mod decode;
 pub mod detection;
 pub mod detector;

@@ -61,6 +61,16 @@ impl FileDecoder {
     /// Start decoding `input` (a path or URI), delivering frames whose 0-based decode
     /// index is a multiple of `every` (1 = all frames).
     pub fn open(input: &str, every: u32) -> Result<Self, DecodeFileError> {
+        Self::open_with(input, every, false)
+    }
+
+    /// Start decoding keyframes only: delta units are dropped before the video decoder,
+    /// so decoding costs one frame per GOP (what a keyframes-only camera does).
+    pub fn open_keyframes_only(input: &str) -> Result<Self, DecodeFileError> {
+        Self::open_with(input, 1, true)
+    }
+
+    fn open_with(input: &str, every: u32, keyframes_only: bool) -> Result<Self, DecodeFileError> {
         gst::init().map_err(|e| DecodeFileError::Init(e.to_string()))?;
         let uri = to_uri(input)?;
         let perr = |reason: String| DecodeFileError::Pipeline {
@@ -79,6 +89,24 @@ impl FileDecoder {
             .by_name("sink")
             .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
             .ok_or_else(|| perr("appsink missing".into()))?;
+        if keyframes_only {
+            pipeline.connect_deep_element_added(|_, _, element| {
+                let is_video_decoder = element.factory().is_some_and(|f| {
+                    f.metadata(gst::ELEMENT_METADATA_KLASS)
+                        .is_some_and(|k| k.contains("Decoder") && k.contains("Video"))
+                });
+                if let (true, Some(pad)) = (is_video_decoder, element.static_pad("sink")) {
+                    pad.add_probe(gst::PadProbeType::BUFFER, |_, info| match &info.data {
+                        Some(gst::PadProbeData::Buffer(b))
+                            if b.flags().contains(gst::BufferFlags::DELTA_UNIT) =>
+                        {
+                            gst::PadProbeReturn::Drop
+                        }
+                        _ => gst::PadProbeReturn::Ok,
+                    });
+                }
+            });
+        }
         pipeline
             .set_state(gst::State::Playing)
             .map_err(|e| perr(e.to_string()))?;
