@@ -126,43 +126,80 @@ impl Preprocessor {
         let stride = width as usize * 3;
         let (px, py) = (lb.pad_x as usize, lb.pad_y as usize);
         let (nw, nh) = (lb.new_w as usize, lb.new_h as usize);
-        for y in 0..dh {
-            let inside_y = y >= py && y < py + nh;
-            for x in 0..dw {
-                let v = if inside_y && x >= px && x < px + nw {
-                    let ty = self.ys[y - py];
-                    let tx = self.xs[x - px];
-                    let r0 = ty.i0 as usize * stride;
-                    let r1 = ty.i1 as usize * stride;
-                    let (c0, c1) = (tx.i0 as usize * 3, tx.i1 as usize * 3);
-                    let mut rgbv = [0f32; 3];
-                    for (ch, slot) in rgbv.iter_mut().enumerate() {
-                        let p00 = rgb[r0 + c0 + ch] as f32;
-                        let p01 = rgb[r0 + c1 + ch] as f32;
-                        let p10 = rgb[r1 + c0 + ch] as f32;
-                        let p11 = rgb[r1 + c1 + ch] as f32;
-                        let top = p00 + (p01 - p00) * tx.w;
-                        let bot = p10 + (p11 - p10) * tx.w;
-                        *slot = top + (bot - top) * ty.w;
+        let (mul, add, pad, ch) = (self.mul, self.add, self.pad, self.src_ch);
+        let (xs, ys) = (&self.xs, &self.ys);
+        // Bilinear sample at one horizontal tap between two source rows, then colour
+        // order and scaling.
+        let pixel = |r0: &[u8], r1: &[u8], wy: f32, t: Tap| -> [f32; 3] {
+            let (i0, i1) = (t.i0 as usize * 3, t.i1 as usize * 3);
+            let (a, b) = (&r0[i0..i0 + 3], &r0[i1..i1 + 3]);
+            let (c, d) = (&r1[i0..i0 + 3], &r1[i1..i1 + 3]);
+            let mut v = [0f32; 3];
+            for k in 0..3 {
+                let top = a[k] as f32 + (b[k] as f32 - a[k] as f32) * t.w;
+                let bot = c[k] as f32 + (d[k] as f32 - c[k] as f32) * t.w;
+                v[k] = top + (bot - top) * wy;
+            }
+            [
+                v[ch[0]] * mul[0] + add[0],
+                v[ch[1]] * mul[1] + add[1],
+                v[ch[2]] * mul[2] + add[2],
+            ]
+        };
+        let rows = |y: usize| -> Option<(&[u8], &[u8], f32)> {
+            if y < py || y >= py + nh {
+                return None;
+            }
+            let t = ys[y - py];
+            let r0 = &rgb[t.i0 as usize * stride..][..stride];
+            let r1 = &rgb[t.i1 as usize * stride..][..stride];
+            Some((r0, r1, t.w))
+        };
+        match self.layout {
+            Layout::Nchw => {
+                let (p0, rest) = out.split_at_mut(plane);
+                let (p1, p2) = rest.split_at_mut(plane);
+                for y in 0..dh {
+                    let span = y * dw..(y + 1) * dw;
+                    let (o0, o1, o2) =
+                        (&mut p0[span.clone()], &mut p1[span.clone()], &mut p2[span]);
+                    let Some((r0, r1, wy)) = rows(y) else {
+                        o0.fill(pad[0]);
+                        o1.fill(pad[1]);
+                        o2.fill(pad[2]);
+                        continue;
+                    };
+                    for (o, v) in [(&mut *o0, pad[0]), (&mut *o1, pad[1]), (&mut *o2, pad[2])] {
+                        o[..px].fill(v);
+                        o[px + nw..].fill(v);
                     }
-                    [
-                        rgbv[self.src_ch[0]] * self.mul[0] + self.add[0],
-                        rgbv[self.src_ch[1]] * self.mul[1] + self.add[1],
-                        rgbv[self.src_ch[2]] * self.mul[2] + self.add[2],
-                    ]
-                } else {
-                    self.pad
-                };
-                match self.layout {
-                    Layout::Nchw => {
-                        let i = y * dw + x;
-                        out[i] = v[0];
-                        out[plane + i] = v[1];
-                        out[2 * plane + i] = v[2];
+                    let (o0, o1, o2) = (
+                        &mut o0[px..px + nw],
+                        &mut o1[px..px + nw],
+                        &mut o2[px..px + nw],
+                    );
+                    for (j, t) in xs.iter().enumerate() {
+                        let v = pixel(r0, r1, wy, *t);
+                        o0[j] = v[0];
+                        o1[j] = v[1];
+                        o2[j] = v[2];
                     }
-                    Layout::Nhwc => {
-                        let i = (y * dw + x) * 3;
-                        out[i..i + 3].copy_from_slice(&v);
+                }
+            }
+            Layout::Nhwc => {
+                for (y, row) in out.chunks_exact_mut(dw * 3).enumerate() {
+                    let Some((r0, r1, wy)) = rows(y) else {
+                        for p in row.chunks_exact_mut(3) {
+                            p.copy_from_slice(&pad);
+                        }
+                        continue;
+                    };
+                    for (x, p) in row.chunks_exact_mut(3).enumerate() {
+                        if x < px || x >= px + nw {
+                            p.copy_from_slice(&pad);
+                        } else {
+                            p.copy_from_slice(&pixel(r0, r1, wy, xs[x - px]));
+                        }
                     }
                 }
             }
