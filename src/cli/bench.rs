@@ -54,6 +54,11 @@ struct Output {
 }
 
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
+    // Warnings only by default (a skipped execution provider says why); RUST_LOG wins.
+    streetwatch::logging::init(&config::LoggingConfig {
+        level: "warn".into(),
+        ..Default::default()
+    });
     let mut cfg: InferenceConfig = match &args.config {
         Some(p) => config::load(p)?.inference,
         None => InferenceConfig::default(),

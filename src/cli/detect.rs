@@ -50,6 +50,11 @@ fn is_image(p: &Path) -> bool {
 }
 
 pub fn run(args: DetectArgs) -> Result<ExitCode> {
+    // Warnings only by default (a skipped execution provider says why); RUST_LOG wins.
+    streetwatch::logging::init(&config::LoggingConfig {
+        level: "warn".into(),
+        ..Default::default()
+    });
     let cfg: InferenceConfig = match &args.config {
         Some(p) => config::load(p)?.inference,
         None => InferenceConfig::default(),
