@@ -96,13 +96,17 @@ impl FileDecoder {
                         .is_some_and(|k| k.contains("Decoder") && k.contains("Video"))
                 });
                 if let (true, Some(pad)) = (is_video_decoder, element.static_pad("sink")) {
-                    pad.add_probe(gst::PadProbeType::BUFFER, |_, info| match &info.data {
-                        Some(gst::PadProbeData::Buffer(b))
-                            if b.flags().contains(gst::BufferFlags::DELTA_UNIT) =>
-                        {
-                            gst::PadProbeReturn::Drop
+                    // Take the delta unit out and report it handled: plain `Drop`
+                    // trips a double unref in GStreamer 1.22's probe handling.
+                    pad.add_probe(gst::PadProbeType::BUFFER, |_, info| {
+                        let delta = matches!(&info.data, Some(gst::PadProbeData::Buffer(b))
+                            if b.flags().contains(gst::BufferFlags::DELTA_UNIT));
+                        if delta {
+                            info.data = None;
+                            gst::PadProbeReturn::Handled
+                        } else {
+                            gst::PadProbeReturn::Ok
                         }
-                        _ => gst::PadProbeReturn::Ok,
                     });
                 }
             });
