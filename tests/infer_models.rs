@@ -607,3 +607,32 @@ fn shared_service_serves_two_cameras_from_two_sessions_with_stats() {
     );
     assert!(st.latency_p50_ms > 0.0 && st.latency_p95_ms >= st.latency_p50_ms);
 }
+
+// --- decode_file ----------------------------------------------------------------------
+
+#[test]
+fn keyframes_only_decoding_delivers_a_small_subset_of_the_377_frames() {
+    use streetwatch::ingest::decode_file::FileDecoder;
+    let video = media("car-detection.mp4");
+    let all = FileDecoder::open(&video, 1).unwrap().count();
+    assert_eq!(all, 377);
+    let every_10: Vec<u64> = FileDecoder::open(&video, 10)
+        .unwrap()
+        .map(|r| r.unwrap().0)
+        .collect();
+    assert_eq!(every_10.len(), 38);
+    assert_eq!(&every_10[..3], &[0, 10, 20]);
+    let key: Vec<_> = FileDecoder::open_keyframes_only(&video)
+        .unwrap()
+        .map(|r| r.unwrap().1)
+        .collect();
+    assert!(
+        !key.is_empty() && key.len() < all / 4,
+        "{} keyframes",
+        key.len()
+    );
+    assert!(
+        key.iter()
+            .all(|f| f.width == 768 && f.data.len() == 768 * 432 * 3)
+    );
+}
