@@ -636,3 +636,16 @@ fn keyframes_only_decoding_delivers_a_small_subset_of_the_377_frames() {
             .all(|f| f.width == 768 && f.data.len() == 768 * 432 * 3)
     );
 }
+
+#[test]
+fn a_refused_model_leaves_the_others_running_and_its_cameras_report_model_unavailable() {
+    use streetwatch::infer::registry::ModelRegistry;
+    let reg = ModelRegistry::load(&cfg(), ["yolox-nano", "no-such-model", "yolox-nano"]);
+    assert!(reg.service("yolox-nano").is_some());
+    assert_eq!(reg.camera_status("yolox-nano"), None);
+    let status = reg.camera_status("no-such-model").unwrap();
+    assert!(
+        status.starts_with("model unavailable: model \"no-such-model\""),
+        "{status}"
+    );
+}
