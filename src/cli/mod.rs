@@ -1,8 +1,11 @@
 //! Command-line interface. Each subcommand lives in its own file and only wires library
 //! pieces together.
 
+mod annotated_video;
+mod bench;
 mod check_config;
 mod demo;
+mod detect;
 mod probe;
 mod run;
 mod serve_rtsp;
@@ -35,6 +38,10 @@ enum Command {
     Probe(probe::Args),
     /// Serve sample videos as simulated RTSP cameras (looped, real time).
     ServeRtsp(serve_rtsp::Args),
+    /// Run a detector over an image, a directory of images, a video file or an RTSP URL.
+    Detect(detect::DetectArgs),
+    /// Measure decode limit, inference limit and pipeline throughput on a sample file.
+    Bench(bench::BenchArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -56,6 +63,8 @@ pub fn main() -> ExitCode {
         Command::CheckConfig { file } => check_config::run(&file),
         Command::ServeRtsp(args) => serve_rtsp::run(args),
         Command::Probe(args) => probe::run(args),
+        Command::Detect(args) => detect::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(code) => code,

@@ -5,6 +5,7 @@
 
 pub mod camera;
 pub mod cost;
+pub mod decode_file;
 pub mod frame;
 pub mod pipeline;
 pub mod probe;
