@@ -25,6 +25,84 @@ fn demo_streams_every_sample_camera_and_logs_its_status() {
         );
     }
     assert!(log.contains("streetwatch stopped"), "graceful stop:\n{log}");
+    // The detector runs: people walk into the room camera's picture.
+    let detections = log
+        .lines()
+        .filter(|l| l.contains("camera=room") && l.contains(" detections="))
+        .filter_map(|l| {
+            l.split(" detections=")
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .max()
+        .unwrap_or(0);
+    assert!(detections > 0, "no detections on the room camera:\n{log}");
+}
+
+#[test]
+fn a_camera_whose_model_is_unavailable_says_so_and_the_others_keep_working() {
+    let sim = CamSim::start(
+        free_port(),
+        &[("/car", media("car-detection.mp4").display().to_string())],
+        None,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("streetwatch.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[device]\nid = \"box\"\n[inference]\nmodels_dir = \"{m}\"\nweights_dir = \"{w}\"\n\
+             [[cameras]]\nid = \"good\"\nurl = \"{u}\"\n\
+             [[cameras]]\nid = \"bad\"\nurl = \"{u}\"\n[cameras.analysis]\nmodels = [\"no-such-model\"]\n",
+            m = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models").display(),
+            w = media("car-detection.mp4").parent().unwrap().parent().unwrap().join("models").display(),
+            u = sim.url("/car")
+        ),
+    )
+    .unwrap();
+    let log_path = dir.path().join("log");
+    let mut child = Command::new(bin())
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .env("RUST_LOG", "info")
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    wait_for(Duration::from_secs(30), || {
+        let l = log();
+        (l.contains("camera=bad")
+            && l.contains("model unavailable")
+            && l.contains("camera=good")
+            && l.contains("status=streaming"))
+        .then_some(())
+    })
+    .unwrap_or_else(|| panic!("{}", log()));
+    // SAFETY: kill(2) on the child we spawned.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = child.wait();
+    let l = log();
+    let good_analysed = l
+        .lines()
+        .filter(|x| x.contains("camera=good") && x.contains(" analysed="))
+        .filter_map(|x| {
+            x.split(" analysed=")
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .max()
+        .unwrap_or(0);
+    assert!(
+        good_analysed > 0,
+        "the good camera must keep analysing:\n{l}"
+    );
 }
 
 #[test]

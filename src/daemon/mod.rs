@@ -2,6 +2,8 @@
 //! reacts to signals (SIGTERM/SIGINT stop gracefully, SIGHUP reloads the config).
 
 use crate::config::{self, Config};
+use crate::infer::registry::ModelRegistry;
+use crate::infer::worker::{Analysed, CameraHandle, SubmitMode};
 use crate::ingest::{Camera, CameraSpec, CameraStatus, Pop};
 use crate::notify::{Heartbeat, Liveness, Notifier, WatchdogConfig, WatchdogHandle};
 use std::collections::BTreeMap;
@@ -45,10 +47,21 @@ struct CameraTask {
     camera: Arc<Camera>,
     consumer: Option<JoinHandle<()>>,
     heartbeats: Vec<Heartbeat>,
+    /// `model unavailable: …` for each configured model that did not load.
+    model_problems: Vec<String>,
+    analysis: Arc<AnalysisCounters>,
+}
+
+/// What the analysis thread of a camera has done, for status lines and health.
+#[derive(Default, Debug)]
+pub struct AnalysisCounters {
+    pub analysed: std::sync::atomic::AtomicU64,
+    pub detections: std::sync::atomic::AtomicU64,
+    pub errors: std::sync::atomic::AtomicU64,
 }
 
 impl CameraTask {
-    fn start(c: &config::CameraConfig, liveness: &Liveness) -> Self {
+    fn start(c: &config::CameraConfig, liveness: &Liveness, models: &ModelRegistry) -> Self {
         let cam_beat = liveness.register(format!("cam-{}", c.id));
         let analyse_beat = liveness.register(format!("analyse-{}", c.id));
         let camera = Arc::new(Camera::spawn_with_heartbeat(
@@ -57,17 +70,41 @@ impl CameraTask {
         ));
         let cam = camera.clone();
         let beat = analyse_beat.clone();
-        // Until analysis is attached the frames are only counted; the queue is
-        // drop-oldest so a slow consumer never blocks ingest either way.
+        let mut model_problems = Vec::new();
+        let mut handles: Vec<(CameraHandle, std::sync::mpsc::Receiver<Analysed>)> = Vec::new();
+        for m in &c.analysis.models {
+            match models.service(m) {
+                Some(svc) => handles.push(svc.add_camera(&c.id, SubmitMode::Latest, 4)),
+                None => {
+                    let why = models.camera_status(m).unwrap_or_default();
+                    tracing::error!(camera = %c.id, model = %m, "{why}");
+                    model_problems.push(why);
+                }
+            }
+        }
+        let analysis = Arc::new(AnalysisCounters::default());
+        let counters = analysis.clone();
+        let camera_id = c.id.clone();
+        // Frames go to every model's shared service; `Latest` submits never block, so a
+        // slow model drops frames (counted per camera) instead of stalling ingest.
         let consumer = std::thread::Builder::new()
             .name(format!("analyse-{}", c.id))
             .spawn(move || {
                 loop {
                     beat.bump();
-                    match cam.frames().pop_timeout(Duration::from_millis(500)) {
-                        Pop::Item(_frame) => {}
+                    match cam.frames().pop_timeout(Duration::from_millis(200)) {
+                        Pop::Item(frame) => {
+                            for (h, _) in &handles {
+                                let _ = h.submit(frame.clone());
+                            }
+                        }
                         Pop::Timeout => {}
                         Pop::Closed => break,
+                    }
+                    for (_, rx) in &handles {
+                        while let Ok(a) = rx.try_recv() {
+                            on_analysed(&camera_id, &counters, a);
+                        }
                     }
                 }
             })
@@ -77,6 +114,8 @@ impl CameraTask {
             camera,
             consumer: Some(consumer),
             heartbeats: vec![cam_beat, analyse_beat],
+            model_problems,
+            analysis,
         }
     }
 
@@ -96,11 +135,35 @@ impl CameraTask {
     }
 }
 
+/// Results of one analysed frame. (Tracking and rules attach here.)
+fn on_analysed(camera: &str, counters: &AnalysisCounters, a: Analysed) {
+    counters.analysed.fetch_add(1, Ordering::Relaxed);
+    match a.detections {
+        Ok(d) => {
+            counters
+                .detections
+                .fetch_add(d.len() as u64, Ordering::Relaxed);
+            tracing::trace!(
+                camera,
+                detections = d.len(),
+                latency_ms = a.latency.as_millis() as u64,
+                "analysed"
+            );
+        }
+        Err(e) => {
+            if counters.errors.fetch_add(1, Ordering::Relaxed) == 0 {
+                tracing::error!(camera, error = %e, "inference failed");
+            }
+        }
+    }
+}
+
 /// The running daemon.
 pub struct Daemon {
     config_path: Option<PathBuf>,
     config: Config,
     cameras: BTreeMap<String, CameraTask>,
+    models: ModelRegistry,
     liveness: Liveness,
     notifier: Option<Notifier>,
     summary: Arc<std::sync::Mutex<String>>,
@@ -119,6 +182,7 @@ impl Daemon {
             config_path,
             config: Config::default(),
             cameras: BTreeMap::new(),
+            models: ModelRegistry::load(&config.inference, std::iter::empty()),
             liveness: Liveness::new(),
             notifier: Notifier::from_env(),
             summary: Default::default(),
@@ -162,6 +226,15 @@ impl Daemon {
 
     /// Bring running cameras in line with `config`: unchanged cameras keep running.
     fn apply(&mut self, config: Config) {
+        // Models first: a camera's analysis thread binds to its models' services.
+        let needed: Vec<String> = config
+            .cameras
+            .iter()
+            .filter(|c| c.enabled)
+            .flat_map(|c| c.analysis.models.iter().cloned())
+            .collect();
+        self.models
+            .ensure(&config.inference, needed.iter().map(String::as_str));
         let wanted: BTreeMap<String, config::CameraConfig> = config
             .cameras
             .iter()
@@ -178,7 +251,7 @@ impl Daemon {
         for (id, c) in wanted {
             self.cameras.entry(id.clone()).or_insert_with(|| {
                 tracing::info!(camera = %id, url = %crate::redact::redact_url(&c.url), "starting camera");
-                CameraTask::start(&c, &self.liveness)
+                CameraTask::start(&c, &self.liveness, &self.models)
             });
         }
         self.config = config;
@@ -209,7 +282,10 @@ impl Daemon {
                 status = %t.camera.status(),
                 frames = st.frames_delivered.load(Ordering::Relaxed),
                 dropped = t.camera.frames().dropped(),
+                analysed = t.analysis.analysed.load(Ordering::Relaxed),
+                detections = t.analysis.detections.load(Ordering::Relaxed),
                 reconnects = st.reconnects.load(Ordering::Relaxed),
+                models = %if t.model_problems.is_empty() { "ok".to_string() } else { t.model_problems.join("; ") },
                 "camera"
             );
         }
@@ -254,6 +330,10 @@ impl Daemon {
         tracing::info!("stopping cameras");
         for (_, t) in std::mem::take(&mut self.cameras) {
             t.stop();
+        }
+        for svc in self.models.services() {
+            let s = svc.stats();
+            tracing::info!(model = %s.model_id, p50_ms = s.latency_p50_ms, p95_ms = s.latency_p95_ms, "inference latency");
         }
         tracing::info!("streetwatch stopped");
     }

@@ -20,7 +20,16 @@ pub struct ModelRegistry {
 impl ModelRegistry {
     /// Load every id in `ids` (duplicates once); failures are logged and kept.
     pub fn load<'a>(cfg: &InferenceConfig, ids: impl IntoIterator<Item = &'a str>) -> Self {
-        let mut models = BTreeMap::new();
+        let mut r = Self {
+            models: BTreeMap::new(),
+        };
+        r.ensure(cfg, ids);
+        r
+    }
+
+    /// Load the ids not loaded yet (a reload may add a camera with a new model).
+    pub fn ensure<'a>(&mut self, cfg: &InferenceConfig, ids: impl IntoIterator<Item = &'a str>) {
+        let models = &mut self.models;
         for id in ids {
             if models.contains_key(id) {
                 continue;
@@ -36,7 +45,14 @@ impl ModelRegistry {
             };
             models.insert(id.to_string(), slot);
         }
-        Self { models }
+    }
+
+    /// Running services, for health and metrics.
+    pub fn services(&self) -> impl Iterator<Item = &InferenceService> {
+        self.models.values().filter_map(|m| match m {
+            ModelSlot::Ready(s) => Some(s),
+            ModelSlot::Unavailable { .. } => None,
+        })
     }
 
     /// The running service of `id`, if it loaded.
