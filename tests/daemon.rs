@@ -6,6 +6,68 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 use support::*;
 
+/// A `streetwatch run` process with its config and log in a temp dir.
+struct RunningDaemon {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+}
+
+impl RunningDaemon {
+    fn start(config: &str, rust_log: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("streetwatch.toml"), config).unwrap();
+        let child = Command::new(bin())
+            .args(["run", "--config"])
+            .arg(dir.path().join("streetwatch.toml"))
+            .env("RUST_LOG", rust_log)
+            .stderr(std::fs::File::create(dir.path().join("log")).unwrap())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        Self { child, dir }
+    }
+    fn config_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("streetwatch.toml")
+    }
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
+    }
+    /// Wait until the log satisfies `pred`, or panic with the log.
+    fn wait_log(&self, secs: u64, what: &str, pred: impl Fn(&str) -> bool) {
+        wait_for(Duration::from_secs(secs), || {
+            pred(&self.log()).then_some(())
+        })
+        .unwrap_or_else(|| panic!("{what}:\n{}", self.log()));
+    }
+    fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on the child we spawned, with a valid signal number.
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+    /// SIGTERM and wait; returns the exit status.
+    fn stop(&mut self) -> std::process::ExitStatus {
+        self.signal(libc::SIGTERM);
+        wait_for(Duration::from_secs(15), || self.child.try_wait().unwrap())
+            .expect("exits on SIGTERM")
+    }
+}
+
+/// Largest `key=N` value on the log lines of `camera`.
+fn max_field(log: &str, camera: &str, key: &str) -> u64 {
+    let needle = format!(" {key}=");
+    log.lines()
+        .filter(|l| l.contains(&format!("camera={camera}")) && l.contains(&needle))
+        .filter_map(|l| {
+            l.split(&needle)
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 #[test]
 fn demo_streams_every_sample_camera_and_logs_its_status() {
     let media_dir = media("car-detection.mp4").parent().unwrap().to_path_buf();
@@ -26,19 +88,7 @@ fn demo_streams_every_sample_camera_and_logs_its_status() {
     }
     assert!(log.contains("streetwatch stopped"), "graceful stop:\n{log}");
     // The detector runs: people walk into the room camera's picture.
-    let detections = log
-        .lines()
-        .filter(|l| l.contains("camera=room") && l.contains(" detections="))
-        .filter_map(|l| {
-            l.split(" detections=")
-                .nth(1)?
-                .split(' ')
-                .next()?
-                .parse::<u64>()
-                .ok()
-        })
-        .max()
-        .unwrap_or(0);
+    let detections = max_field(&log, "room", "detections");
     assert!(detections > 0, "no detections on the room camera:\n{log}");
 }
 
@@ -49,59 +99,38 @@ fn a_camera_whose_model_is_unavailable_says_so_and_the_others_keep_working() {
         &[("/car", media("car-detection.mp4").display().to_string())],
         None,
     );
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("streetwatch.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[device]\nid = \"box\"\n[inference]\nmodels_dir = \"{m}\"\nweights_dir = \"{w}\"\n\
-             [[cameras]]\nid = \"good\"\nurl = \"{u}\"\n\
-             [[cameras]]\nid = \"bad\"\nurl = \"{u}\"\n[cameras.analysis]\nmodels = [\"no-such-model\"]\n",
-            m = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models").display(),
-            w = media("car-detection.mp4").parent().unwrap().parent().unwrap().join("models").display(),
-            u = sim.url("/car")
-        ),
-    )
-    .unwrap();
-    let log_path = dir.path().join("log");
-    let mut child = Command::new(bin())
-        .args(["run", "--config"])
-        .arg(&cfg)
-        .env("RUST_LOG", "info")
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
-    wait_for(Duration::from_secs(30), || {
-        let l = log();
-        (l.contains("camera=bad")
-            && l.contains("model unavailable")
-            && l.contains("camera=good")
-            && l.contains("status=streaming"))
-        .then_some(())
-    })
-    .unwrap_or_else(|| panic!("{}", log()));
-    // SAFETY: kill(2) on the child we spawned.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let _ = child.wait();
-    let l = log();
-    let good_analysed = l
-        .lines()
-        .filter(|x| x.contains("camera=good") && x.contains(" analysed="))
-        .filter_map(|x| {
-            x.split(" analysed=")
-                .nth(1)?
-                .split(' ')
-                .next()?
-                .parse::<u64>()
-                .ok()
-        })
-        .max()
-        .unwrap_or(0);
+    let config = format!(
+        "[device]\nid = \"box\"\n[inference]\nmodels_dir = \"{m}\"\nweights_dir = \"{w}\"\n\
+         [[cameras]]\nid = \"good\"\nurl = \"{u}\"\n\
+         [[cameras]]\nid = \"bad\"\nurl = \"{u}\"\n[cameras.analysis]\nmodels = [\"no-such-model\"]\n",
+        m = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("models")
+            .display(),
+        w = media("car-detection.mp4")
+            .parent()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .join("models")
+            .display(),
+        u = sim.url("/car")
+    );
+    let mut d = RunningDaemon::start(&config, "info");
+    d.wait_log(
+        30,
+        "bad camera should say model unavailable, good one stream",
+        |l| {
+            l.contains("camera=bad")
+                && l.contains("model unavailable")
+                && l.contains("camera=good")
+                && l.contains("status=streaming")
+        },
+    );
+    d.stop();
+    let log = d.log();
     assert!(
-        good_analysed > 0,
-        "the good camera must keep analysing:\n{l}"
+        max_field(&log, "good", "analysed") > 0,
+        "the good camera must keep analysing:\n{log}"
     );
 }
 
@@ -131,41 +160,23 @@ fn run_refuses_a_bad_config_and_survives_a_bad_reload() {
         "[device]\nid = \"box\"\n[[cameras]]\nid = \"a\"\nurl = \"{}\"\n[cameras.analysis]\nfps = 2.0\n",
         sim.url("/car")
     );
-    std::fs::write(&cfg, &good).unwrap();
-    let log_path = dir.path().join("log");
-    let mut child = Command::new(bin())
-        .args(["run", "--config"])
-        .arg(&cfg)
-        .env("RUST_LOG", "info")
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
-    wait_for(Duration::from_secs(20), || {
-        log().contains("status=streaming").then_some(())
-    })
-    .unwrap_or_else(|| panic!("camera never streamed:\n{}", log()));
+    let mut d = RunningDaemon::start(&good, "info");
+    d.wait_log(20, "camera never streamed", |l| {
+        l.contains("status=streaming")
+    });
     // A broken edit followed by SIGHUP must not replace the running config.
-    std::fs::write(&cfg, "[device]\nid = \"box\"\nbogus = 1\n").unwrap();
-    let pid = child.id() as i32;
-    // SAFETY: kill(2) with a pid we spawned and a valid signal number.
-    unsafe { libc::kill(pid, libc::SIGHUP) };
-    wait_for(Duration::from_secs(5), || {
-        log().contains("config reload refused").then_some(())
-    })
-    .unwrap_or_else(|| panic!("reload not refused:\n{}", log()));
+    std::fs::write(d.config_path(), "[device]\nid = \"box\"\nbogus = 1\n").unwrap();
+    d.signal(libc::SIGHUP);
+    d.wait_log(5, "reload not refused", |l| {
+        l.contains("config reload refused")
+    });
     assert!(
-        child.try_wait().unwrap().is_none(),
+        d.child.try_wait().unwrap().is_none(),
         "daemon must keep running"
     );
-    assert!(!log().contains("stopping camera (removed or changed)"));
-    // SAFETY: as above.
-    unsafe { libc::kill(pid, libc::SIGTERM) };
-    let status =
-        wait_for(Duration::from_secs(10), || child.try_wait().unwrap()).expect("exits on SIGTERM");
-    assert!(status.success());
-    assert!(log().contains("streetwatch stopped"));
+    assert!(!d.log().contains("stopping camera (removed or changed)"));
+    assert!(d.stop().success());
+    assert!(d.log().contains("streetwatch stopped"));
 }
 
 /// A systemd-style notify socket the test owns.
@@ -265,44 +276,21 @@ fn camera_password_never_appears_in_logs_even_at_debug_level() {
         &[("/car", media("car-detection.mp4").display().to_string())],
         Some(("admin", secret)),
     );
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("streetwatch.toml");
     // One camera with the right password, one with a wrong one (errors get logged too).
-    std::fs::write(
-        &cfg,
-        format!(
-            "[device]\nid = \"box\"\n[[cameras]]\nid = \"ok\"\nurl = \"{u}\"\nusername = \"admin\"\npassword = \"{secret}\"\n\
-             [[cameras]]\nid = \"bad\"\nurl = \"{u}\"\nusername = \"admin\"\npassword = \"{secret}-x\"\n",
-            u = sim.url("/car")
-        ),
-    )
-    .unwrap();
-    let log_path = dir.path().join("log");
-    let mut child = Command::new(bin())
-        .args(["run", "--config"])
-        .arg(&cfg)
-        .env("RUST_LOG", "debug")
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
-    wait_for(Duration::from_secs(20), || {
-        let l = log();
-        (l.contains("camera=ok") && l.contains("status=streaming") && l.contains("unauthorized"))
-            .then_some(())
-    })
-    .unwrap_or_else(|| {
-        panic!(
-            "expected one streaming and one unauthorized camera:\n{}",
-            log()
-        )
-    });
-    // SAFETY: kill(2) on the child we spawned.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let _ = child.wait();
+    let config = format!(
+        "[device]\nid = \"box\"\n[[cameras]]\nid = \"ok\"\nurl = \"{u}\"\nusername = \"admin\"\npassword = \"{secret}\"\n\
+         [[cameras]]\nid = \"bad\"\nurl = \"{u}\"\nusername = \"admin\"\npassword = \"{secret}-x\"\n",
+        u = sim.url("/car")
+    );
+    let mut d = RunningDaemon::start(&config, "debug");
+    d.wait_log(
+        20,
+        "expected one streaming and one unauthorized camera",
+        |l| l.contains("camera=ok") && l.contains("status=streaming") && l.contains("unauthorized"),
+    );
+    d.stop();
     assert!(
-        !log().contains(secret),
+        !d.log().contains(secret),
         "the camera password leaked into the log"
     );
 }
