@@ -80,6 +80,14 @@ pub struct InputSpec {
     pub pad_value: u8,
     #[serde(default)]
     pub align: Align,
+    /// Largest batch the shared worker forms from different cameras' frames. Only
+    /// meaningful with a dynamic batch (`shape[0] = -1`); 1 runs frames back to back.
+    #[serde(default = "one_batch")]
+    pub max_batch: u32,
+}
+
+fn one_batch() -> u32 {
+    1
 }
 
 fn zeros() -> [f32; 3] {

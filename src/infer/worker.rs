@@ -12,8 +12,9 @@
 //!   flight, so one busy camera cannot starve the others.
 //! - On this CPU several sessions at one intra-op thread each beat one session with
 //!   more threads on throughput (see docs/performance.md), hence workers = sessions.
-//!   Both shipped models have a fixed batch of 1, so frames run back to back; cross-camera
-//!   batching for dynamic-batch models is not implemented yet.
+//! - A model with a dynamic batch (`shape[0] = -1` and `max_batch` > 1 in its manifest)
+//!   gets the frames already waiting on other cameras batched into one session run.
+//!   Both shipped models have a fixed batch of 1, so their frames run back to back.
 
 use super::detection::Detection;
 use super::detector::{DetectError, Detector};
@@ -39,11 +40,28 @@ pub enum WorkerError {
 /// tests.
 pub trait Analyser: Send + 'static {
     fn analyse(&mut self, frame: &Frame) -> Result<Vec<Detection>, DetectError>;
+
+    /// How many frames one call of [`Analyser::analyse_batch`] may take.
+    fn max_batch(&self) -> usize {
+        1
+    }
+
+    /// Analyse frames of different cameras together (one session run for models with
+    /// a dynamic batch); one result per frame, in order.
+    fn analyse_batch(&mut self, frames: &[&Frame]) -> Vec<Result<Vec<Detection>, DetectError>> {
+        frames.iter().map(|f| self.analyse(f)).collect()
+    }
 }
 
 impl Analyser for Detector {
     fn analyse(&mut self, frame: &Frame) -> Result<Vec<Detection>, DetectError> {
         self.detect(frame)
+    }
+    fn max_batch(&self) -> usize {
+        Detector::max_batch(self)
+    }
+    fn analyse_batch(&mut self, frames: &[&Frame]) -> Vec<Result<Vec<Detection>, DetectError>> {
+        self.detect_batch(frames)
     }
 }
 
@@ -325,55 +343,81 @@ fn take_next(st: &mut State) -> Option<(usize, Pending)> {
 }
 
 fn worker_loop<A: Analyser>(shared: &Shared, mut analyser: A) {
+    let max_batch = analyser.max_batch().max(1);
+    let mut jobs: Vec<(usize, Pending)> = Vec::with_capacity(max_batch);
     loop {
-        let (index, job) = {
+        {
             let mut st = shared.lock();
             loop {
                 if st.shutdown {
                     return;
                 }
                 if let Some(j) = take_next(&mut st) {
-                    break j;
+                    jobs.push(j);
+                    break;
                 }
                 st = shared.work.wait(st).unwrap_or_else(|e| e.into_inner());
             }
-        };
-        // A lossless camera's slot is free again: let its submitter refill it while
-        // this frame runs.
-        shared.space.notify_all();
-        let detections = analyser.analyse(&job.frame).map_err(|e| e.to_string());
-        let latency = job.submitted.elapsed();
-        let f = job.frame;
-        let (out, mode) = {
-            let mut st = shared.lock();
-            if st.latencies.len() == LATENCY_WINDOW {
-                st.latencies.pop_front();
-            }
-            st.latencies.push_back(latency.as_secs_f64());
-            let s = &mut st.slots[index];
-            s.in_flight = false;
-            s.analysed += 1;
-            (s.out.clone(), s.mode)
-        };
-        // Another worker may now serve this camera's next frame.
-        shared.work.notify_one();
-        let result = Analysed {
-            camera_id: f.camera_id.clone(),
-            pts_ns: f.pts_ns,
-            time: f.time,
-            width: f.width,
-            height: f.height,
-            detections,
-            latency,
-        };
-        match mode {
-            SubmitMode::Lossless => {
-                let _ = out.send(result);
-            }
-            SubmitMode::Latest => {
-                if let Err(TrySendError::Full(_)) = out.try_send(result) {
-                    shared.lock().slots[index].results_dropped += 1;
+            // Batch frames that are already waiting on other cameras; never wait for
+            // more (latency matters more than a full batch).
+            while jobs.len() < max_batch {
+                match take_next(&mut st) {
+                    Some(j) => jobs.push(j),
+                    None => break,
                 }
+            }
+        }
+        // A lossless camera's slot is free again: let its submitter refill it while
+        // these frames run.
+        shared.space.notify_all();
+        let results = {
+            let frames: Vec<&Frame> = jobs.iter().map(|(_, j)| &j.frame).collect();
+            analyser.analyse_batch(&frames)
+        };
+        for ((index, job), detections) in jobs.drain(..).zip(results) {
+            finish_job(shared, index, job, detections.map_err(|e| e.to_string()));
+        }
+    }
+}
+
+/// Record one frame's result and hand it to its camera.
+fn finish_job(
+    shared: &Shared,
+    index: usize,
+    job: Pending,
+    detections: Result<Vec<Detection>, String>,
+) {
+    let latency = job.submitted.elapsed();
+    let f = job.frame;
+    let (out, mode) = {
+        let mut st = shared.lock();
+        if st.latencies.len() == LATENCY_WINDOW {
+            st.latencies.pop_front();
+        }
+        st.latencies.push_back(latency.as_secs_f64());
+        let s = &mut st.slots[index];
+        s.in_flight = false;
+        s.analysed += 1;
+        (s.out.clone(), s.mode)
+    };
+    // Another worker may now serve this camera's next frame.
+    shared.work.notify_one();
+    let result = Analysed {
+        camera_id: f.camera_id.clone(),
+        pts_ns: f.pts_ns,
+        time: f.time,
+        width: f.width,
+        height: f.height,
+        detections,
+        latency,
+    };
+    match mode {
+        SubmitMode::Lossless => {
+            let _ = out.send(result);
+        }
+        SubmitMode::Latest => {
+            if let Err(TrySendError::Full(_)) = out.try_send(result) {
+                shared.lock().slots[index].results_dropped += 1;
             }
         }
     }
