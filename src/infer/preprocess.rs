@@ -253,6 +253,7 @@ mod tests {
             std: [1.0; 3],
             pad_value: 114,
             align: Align::TopLeft,
+            max_batch: 1,
         }
     }
 
