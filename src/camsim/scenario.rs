@@ -46,6 +46,9 @@ impl Default for ScenarioSpec {
     }
 }
 
+/// 100 ms polls without a frame that end a file whose demuxer sends no EOS.
+const QUIET_POLLS: u32 = 30;
+
 fn err(path: &Path, reason: impl ToString) -> CamsimError {
     CamsimError::Clip {
         path: path.to_path_buf(),
@@ -77,8 +80,12 @@ pub fn decode_frames(path: &Path) -> Result<DecodedFrames, CamsimError> {
     let mut frames = Vec::new();
     let mut size = (0, 0);
     let bus = pipeline.bus().expect("pipeline has a bus");
+    // libav's GIF demuxer (`avdemux_gif`) delivers every frame but may never send EOS:
+    // once frames have arrived, a quiet spell ends the file.
+    let mut quiet = 0u32;
     let result = loop {
         if let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_mseconds(100)) {
+            quiet = 0;
             let (Some(caps), Some(buf)) = (sample.caps(), sample.buffer()) else {
                 continue;
             };
@@ -102,6 +109,10 @@ pub fn decode_frames(path: &Path) -> Result<DecodedFrames, CamsimError> {
             && let gst::MessageView::Error(e) = msg.view()
         {
             break Err(err(path, e.error()));
+        }
+        quiet += 1;
+        if !frames.is_empty() && quiet >= QUIET_POLLS {
+            break Ok(());
         }
     };
     let _ = pipeline.set_state(gst::State::Null);

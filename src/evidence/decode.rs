@@ -17,6 +17,9 @@ use gstreamer_video as gst_video;
 use super::EvidenceError;
 use crate::ingest::{AccessUnit, MediaTime};
 
+/// 100 ms polls without output after which a decode counts as stuck (30 s).
+const STUCK_POLLS: u32 = 300;
+
 /// A decoded frame: tightly packed RGB.
 #[derive(Debug, Clone)]
 pub struct RgbFrame {
@@ -140,8 +143,12 @@ pub fn decode_units(
     let _ = src.end_of_stream();
     let bus = pipeline.bus().expect("pipeline has a bus");
     let mut result = Ok(());
+    // All input is queued before the loop, so a decoder that stays silent this long
+    // (and never sends EOS) is stuck; give up rather than hang the evidence thread.
+    let mut quiet = 0u32;
     loop {
         if let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_mseconds(100)) {
+            quiet = 0;
             let frame = (|| {
                 let caps = sample.caps()?;
                 let info = gst_video::VideoInfo::from_caps(caps).ok()?;
@@ -176,6 +183,11 @@ pub fn decode_units(
             && let gst::MessageView::Error(err) = msg.view()
         {
             result = Err(e(err.error().to_string()));
+            break;
+        }
+        quiet += 1;
+        if quiet >= STUCK_POLLS {
+            result = Err(e("decoder stopped without finishing".into()));
             break;
         }
     }
