@@ -82,3 +82,14 @@ pub fn publish(tmp: &Path, final_path: &Path) -> Result<(u64, String), EvidenceE
     let bytes = std::fs::metadata(final_path).map_err(io(final_path))?.len();
     Ok((bytes, sha256_file(final_path)?))
 }
+
+/// Deletes the evidence of a candidate that never became an event (see
+/// `FrameOutput::abandoned`). Missing folders are fine.
+pub fn discard_event(root: &Path, event_id: &str) -> Result<(), EvidenceError> {
+    let dir = event_dir(root, event_id);
+    match std::fs::remove_dir_all(&dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(EvidenceError::Io { path: dir, source }),
+    }
+}

@@ -99,6 +99,8 @@ pub struct EvidenceJob {
     pub zones: Vec<Zone>,
     pub jpeg_quality: u8,
     pub redacted_clip: bool,
+    /// What the ring held for this job when it was submitted (see [`Self::capture`]).
+    pub captured: Option<RingCut>,
 }
 
 /// The outcome of a job, handed to the completion callback.
@@ -144,7 +146,54 @@ impl EvidenceJob {
             zones: zones.to_vec(),
             jpeg_quality: cfg.jpeg_quality,
             redacted_clip: cfg.redacted_clip,
+            captured: None,
         }
+    }
+
+    /// Takes what the ring already holds for this job, at once. Units are shared
+    /// (`Arc`), so this costs a lock and some pointer copies; it makes the job immune
+    /// to the ring evicting its start while it waits for post-roll, and lets a file
+    /// replay run faster than real time without losing snapshots.
+    pub fn capture(&mut self, ring: &dyn RingSource) {
+        let Some(newest) = ring.newest() else { return };
+        self.captured = match &self.kind {
+            JobKind::Snapshot { at, .. } if newest >= *at => ring.cut(*at, *at),
+            JobKind::Snapshot { .. } => None,
+            JobKind::Clip { from, to, .. } => ring.cut(*from, newest.min(*to)),
+        };
+    }
+
+    /// Extends a clip's captured units with what arrived since, so a job waiting for
+    /// post-roll never depends on the ring still holding its beginning: the worker
+    /// tops jobs up on every poll, so it only has to poll once per ring span.
+    pub fn top_up(&mut self, ring: &dyn RingSource) {
+        if let JobKind::Clip { from, to, .. } = self.kind
+            && self.captured.is_some()
+        {
+            self.captured = self.units_for(ring, from, to);
+        }
+    }
+
+    /// The units to use: the captured head, extended with what the ring holds now
+    /// after the head's last unit (in decode order).
+    fn units_for(&self, ring: &dyn RingSource, from: MediaTime, to: MediaTime) -> Option<RingCut> {
+        let Some(head) = &self.captured else {
+            return ring.cut(from, to);
+        };
+        let mut cut = head.clone();
+        // The head's last unit, found again in the ring, is where the new units
+        // continue; if the ring no longer has it, the clip ends with the head.
+        if let (Some(last), Some(now)) = (head.units.last(), ring.cut(head.end, to))
+            && let Some(i) = now
+                .units
+                .iter()
+                .position(|u| u.pts_ns == last.pts_ns && u.dts_ns == last.dts_ns)
+        {
+            cut.units.extend(now.units[i + 1..].iter().cloned());
+        }
+        cut.units.retain(|u| u.time <= to);
+        cut.end = cut.units.iter().map(|u| u.time).max().unwrap_or(cut.start);
+        Some(cut)
     }
 
     /// Media time the ring must have reached before the job can run.
@@ -174,8 +223,8 @@ impl EvidenceJob {
                 analysis_w,
                 analysis_h,
             } => {
-                let cut = ring
-                    .cut(*at, *at)
+                let cut = self
+                    .units_for(ring, *at, *at)
                     .ok_or_else(|| EvidenceError::NothingInRing { what: name.clone() })?;
                 let frame = frame_at(&caps, &cut.units, *at)?;
                 write_snapshot(
@@ -194,8 +243,8 @@ impl EvidenceJob {
                 )
             }
             JobKind::Clip { name, from, to } => {
-                let cut = ring
-                    .cut(*from, *to)
+                let cut = self
+                    .units_for(ring, *from, *to)
                     .ok_or_else(|| EvidenceError::NothingInRing { what: name.clone() })?;
                 let mut out = vec![write_clip(
                     &self.dir,
@@ -226,6 +275,7 @@ enum Msg {
 
 /// The evidence thread of one camera.
 pub struct EvidenceWorker {
+    ring: Arc<dyn RingSource>,
     tx: SyncSender<Msg>,
     handle: Option<JoinHandle<()>>,
 }
@@ -242,18 +292,24 @@ impl EvidenceWorker {
     ) -> Self {
         let max_pending = max_pending.max(1);
         let (tx, rx) = sync_channel::<Msg>(max_pending);
+        let shared = ring.clone();
         let handle = std::thread::Builder::new()
             .name("evidence".into())
-            .spawn(move || worker(rx, ring.as_ref(), max_pending, &mut on_done))
+            .spawn(move || worker(rx, shared.as_ref(), max_pending, &mut on_done))
             .expect("cannot start the evidence thread");
         Self {
+            ring,
             tx,
             handle: Some(handle),
         }
     }
 
-    /// Hands a job over without blocking; a full queue refuses it.
-    pub fn submit(&self, job: EvidenceJob) -> Result<(), EvidenceError> {
+    /// Captures what the ring holds for the job now (see [`EvidenceJob::capture`]) and
+    /// hands it over without blocking; a full queue refuses it.
+    pub fn submit(&self, mut job: EvidenceJob) -> Result<(), EvidenceError> {
+        if job.captured.is_none() {
+            job.capture(self.ring.as_ref());
+        }
         match self.tx.try_send(Msg::Job(Box::new(job))) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
@@ -315,6 +371,7 @@ fn worker(
                     result,
                 });
             } else {
+                pending[i].top_up(ring);
                 i += 1;
             }
         }
