@@ -271,6 +271,15 @@ impl CameraEvents {
         outs: Vec<RuleOutput>,
         out: &mut FrameOutput,
     ) {
+        // Rules that choose their own ids (road damage) may ask for evidence before
+        // the phase that carries the id: file that evidence under the same id.
+        for o in &outs {
+            if let RuleOutput::Phase { key, phase } = o
+                && let Some(id) = &phase.event_id
+            {
+                self.episode(phase.kind, *key, phase.start, Some(id));
+            }
+        }
         for o in outs {
             match o {
                 RuleOutput::Capture { key, kind, request } => {

@@ -243,3 +243,94 @@ fn events_config_parses_from_toml_with_defaults() {
     assert_eq!(c.litter.act_window_s, 30.0);
     assert!(toml::from_str::<EventsConfig>("bogus = 1").is_err());
 }
+
+#[test]
+fn road_damage_evidence_is_filed_under_the_id_the_registry_keeps() {
+    let dir = tempfile::tempdir().unwrap();
+    let road = zone(
+        "road",
+        ZoneRule::RoadWatch {
+            min_observations: 3,
+            min_span_s: 120.0,
+            regrow_fraction: 0.3,
+            schedule: Schedule::always(),
+        },
+        vec![[0.0, 0.5], [1.0, 0.5], [1.0, 1.0], [0.0, 1.0]],
+    );
+    let mut ev = CameraEvents::new(ctx(), vec![road], EventsConfig::default(), dir.path()).unwrap();
+    let pothole = Detection {
+        category: Category::new("road_damage.pothole"),
+        class_name: "pothole".into(),
+        class_id: 4,
+        score: 0.5,
+        bbox: BBox::new(800.0, 800.0, 1000.0, 900.0),
+        model_id: Arc::from("rdd"),
+    };
+    let mut events = Vec::new();
+    let mut evidence = Vec::new();
+    for m in 0..10 {
+        let o = ev
+            .on_frame(
+                at(f64::from(m) * 60.0),
+                W,
+                H,
+                std::slice::from_ref(&pothole),
+            )
+            .unwrap();
+        events.extend(o.events);
+        evidence.extend(o.evidence);
+    }
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].category.code, "06013");
+    assert!(
+        events[0].description.zh.contains("坑槽"),
+        "{}",
+        events[0].description.zh
+    );
+    assert_eq!(evidence.len(), 1);
+    assert_eq!(evidence[0].event_id, events[0].id);
+    // The registry file lives under the state dir.
+    assert!(dir.path().join("road-damage").join("cam1.sqlite").exists());
+}
+
+#[test]
+fn a_whole_config_file_with_zones_and_events_parses_and_validates() {
+    let text = r#"
+[device]
+id = "box1"
+
+[[cameras]]
+id = "cam1"
+url = "rtsp://10.0.0.2/stream1"
+
+[[cameras.zones]]
+id = "gate"
+name = "东门"
+polygon = [[0.5, 0.3], [1.0, 0.3], [1.0, 1.0], [0.5, 1.0]]
+rules = [{ type = "no_parking", dwell_s = 120 }, { type = "litter_watch" }]
+
+[events.evidence]
+illegal_parking_clip = { pre_roll_s = 15, post_roll_s = 5 }
+
+[[events.categories.entries]]
+slot = "motor_vehicle_parking"
+code = "04009"
+name = "机动车乱停放"
+"#;
+    let c: crate::config::Config = toml::from_str(text).unwrap();
+    assert!(
+        crate::config::validate(&c).is_empty(),
+        "{:?}",
+        crate::config::validate(&c)
+    );
+    assert_eq!(c.cameras[0].zones.len(), 1);
+    assert_eq!(
+        c.events.evidence.illegal_parking_clip.unwrap().pre_roll_s,
+        15.0
+    );
+    let mut bad = c.clone();
+    bad.cameras[0].zones[0].polygon = Polygon(vec![[0.0, 0.0], [1.0, 1.0]]);
+    let problems = crate::config::validate(&bad);
+    assert_eq!(problems.len(), 1);
+    assert_eq!(problems[0].path, "cameras[0].zones");
+}
