@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use streetwatch::camsim::load_clip;
 use streetwatch::camsim::scenario::{ScenarioSpec, build_scenario};
 use streetwatch::evidence::EvidenceConfig;
+use streetwatch::evidence::collect::EvidenceCollector;
 use streetwatch::evidence::files::sha256_file;
 use streetwatch::evidence::job::{EvidenceJob, EvidenceWorker, MemoryRing};
 use streetwatch::infer::{BBox, Category, Detection};
@@ -135,6 +136,21 @@ fn a_car_held_in_a_no_parking_bay_yields_one_event_with_snapshots_and_a_clip_fro
     }
     worker.finish();
     let results: Vec<_> = rx.try_iter().collect();
+    // The collector holds the started phase until all four jobs reported.
+    let mut collector = EvidenceCollector::new(16);
+    for _ in 0..requests {
+        collector.expect(&out_events[0].id);
+    }
+    let mut released = collector.on_event(out_events[0].clone());
+    assert!(released.is_empty());
+    for r in &results {
+        released.extend(collector.on_result(streetwatch::evidence::job::JobResult {
+            event_id: r.event_id.clone(),
+            result: Ok(r.result.as_ref().unwrap().clone()),
+        }));
+    }
+    assert_eq!(released.len(), 1);
+    assert_eq!(released[0].media.len(), 7, "3 snapshots, 3 crops, 1 clip");
     assert_eq!(out_events.len(), 1, "{out_events:?}");
     let ev = &out_events[0];
     assert_eq!(ev.phase, Phase::Started);

@@ -5,11 +5,13 @@
 //! Modules: [`snapshot`] (decode a frame from the encoded ring, draw, black out privacy
 //! zones, JPEG), [`clip`] (cut the ring and remux to MP4 without re-encoding),
 //! [`job`] (evidence that completes later, once the ring holds the post-roll),
+//! [`collect`] (holds events until their evidence is written, then attaches it),
 //! [`retention`] (bounded local storage), [`files`] (atomic writes and digests).
 //!
 //! [`MediaRef`]: crate::rules::event::MediaRef
 
 pub mod clip;
+pub mod collect;
 pub mod decode;
 pub mod draw;
 pub mod files;

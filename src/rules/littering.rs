@@ -287,7 +287,9 @@ impl Littering {
             if !s.act_checked && age >= act_static_s {
                 let person = self.dropper(s, tracks);
                 let s = &mut self.spots[i];
-                s.act_checked = true;
+                // Keep looking while the person may still be walking away; after
+                // the window nobody can be linked any more.
+                s.act_checked = age >= act_static_s + self.config.act_window_s;
                 if let Some(pid) = person {
                     s.reported = Some(EventKind::LitteringAct);
                     s.subject.related_track_ids = vec![pid];

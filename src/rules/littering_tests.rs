@@ -231,3 +231,33 @@ fn coco_class_mapping_is_configuration() {
     assert!(!c.is_litter(&det("object.bottle", "bottle", BBox::default())));
     assert!(c.is_litter(&det("litter.bag", "plastic_bag", BBox::default())));
 }
+
+#[test]
+fn a_person_who_lingers_a_little_before_walking_off_is_still_linked() {
+    let mut r = Run::new();
+    // Drops a bottle at 8 s, stands beside it until 18 s (past act_static_s), then
+    // walks away to the right.
+    r.drive(0.0, 60.0, 5.0, |s| {
+        let x = if s < 8.0 {
+            100.0 + 100.0 * s as f32
+        } else if s < 18.0 {
+            900.0
+        } else {
+            900.0 + 150.0 * (s - 18.0) as f32
+        };
+        let mut d = Vec::new();
+        if x < 1900.0 {
+            d.push(person_at(x));
+        }
+        if s >= 8.0 {
+            d.push(bottle_at(900.0, 780.0));
+        }
+        d
+    });
+    assert_eq!(
+        r.of(EventKind::LitteringAct, Phase::Started).len(),
+        1,
+        "{:?}",
+        r.phases
+    );
+}
