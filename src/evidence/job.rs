@@ -276,6 +276,7 @@ enum Msg {
 /// The evidence thread of one camera.
 pub struct EvidenceWorker {
     ring: Arc<dyn RingSource>,
+    max_pending: usize,
     tx: SyncSender<Msg>,
     handle: Option<JoinHandle<()>>,
 }
@@ -299,6 +300,7 @@ impl EvidenceWorker {
             .expect("cannot start the evidence thread");
         Self {
             ring,
+            max_pending,
             tx,
             handle: Some(handle),
         }
@@ -313,7 +315,7 @@ impl EvidenceWorker {
         match self.tx.try_send(Msg::Job(Box::new(job))) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                Err(EvidenceError::Busy(0))
+                Err(EvidenceError::Busy(self.max_pending))
             }
         }
     }
@@ -378,5 +380,55 @@ fn worker(
         if stopping {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    fn clip_job(id: &str) -> EvidenceJob {
+        EvidenceJob {
+            event_id: id.into(),
+            kind: JobKind::Clip {
+                name: "clip".into(),
+                from: MediaTime(0),
+                to: MediaTime(10),
+            },
+            dir: PathBuf::from("/nonexistent"),
+            zones: vec![],
+            jpeg_quality: 85,
+            redacted_clip: false,
+            captured: None,
+        }
+    }
+
+    #[test]
+    fn jobs_beyond_the_pending_bound_are_refused_not_queued() {
+        crate::gst_init();
+        let ring = Arc::new(MemoryRing {
+            ring: Mutex::new(EncodedRing::new(10.0, 1 << 20)),
+            caps: gst::Caps::new_empty_simple("video/x-h264"),
+        });
+        let (tx, rx) = mpsc::channel();
+        let worker = EvidenceWorker::spawn(ring, 1, move |r| {
+            let _ = tx.send(r);
+        });
+        // The ring stays empty, so no job can ever become ready: only the bound
+        // decides what happens to them.
+        let mut refused = 0;
+        for i in 0..5 {
+            if worker.submit(clip_job(&format!("e{i}"))).is_err() {
+                refused += 1;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        let busy: Vec<_> = rx.try_iter().collect();
+        assert!(
+            busy.iter()
+                .all(|r| matches!(r.result, Err(EvidenceError::Busy(1))))
+        );
+        assert_eq!(refused + busy.len(), 4, "one job waits, four are refused");
     }
 }
