@@ -213,6 +213,9 @@ impl CameraEvents {
     }
 
     /// Feeds one analysed frame (its media time, size and detections).
+    ///
+    /// Media time must not run backwards ([`EngineError::Track`]); after a stream
+    /// restart that re-bases time, call [`Self::reset_tracker`] first.
     pub fn on_frame(
         &mut self,
         time: MediaTime,
@@ -294,13 +297,24 @@ impl CameraEvents {
                         .take(MAX_CONTEXT_BOXES)
                         .map(|d| (d.bbox, d.class_name.clone()))
                         .collect();
+                    // The subject's own detection names its class and score on the
+                    // label, e.g. "ILLEGAL PARKING CAR 0.91".
+                    let own = bbox.and_then(|b| {
+                        dets.iter()
+                            .filter(|d| d.bbox.iou(&b) >= 0.5)
+                            .max_by(|x, y| x.bbox.iou(&b).total_cmp(&y.bbox.iou(&b)))
+                    });
+                    let label = match own {
+                        Some(d) => format!("{} {} {:.2}", label_of(kind), d.class_name, d.score),
+                        None => label_of(kind),
+                    };
                     out.evidence.push(EvidenceRequest {
                         event_id: id,
                         kind,
                         capture: request,
                         frame_w: w,
                         frame_h: h,
-                        label: label_of(kind),
+                        label,
                         context,
                     });
                 }

@@ -126,6 +126,7 @@ fn a_parked_car_becomes_one_complete_event_with_stable_id_across_phases() {
     // Snapshots and the clip are all filed under the event's id.
     assert!(out.evidence.iter().all(|r| &r.event_id == id));
     assert_eq!(out.evidence.len(), 4, "{:?}", out.evidence);
+    assert_eq!(out.evidence[0].label, "illegal parking car 0.90");
     let ended = out.events.last().unwrap();
     assert!(ended.times.end.is_some());
     // Serialises to the documented schema.
