@@ -183,6 +183,16 @@ fn snapshot_decodes_at_full_resolution_with_privacy_zone_black_and_digests_match
         let img = image::open(&path).unwrap().to_rgb8();
         assert_eq!((Some(img.width()), Some(img.height())), (m.width, m.height));
     }
+    // To look at the pictures: STREETWATCH_KEEP_EVIDENCE=/some/dir.
+    if let Some(keep) = std::env::var_os("STREETWATCH_KEEP_EVIDENCE") {
+        for m in &media {
+            std::fs::copy(
+                m.local_path.as_ref().unwrap(),
+                Path::new(&keep).join(&m.name),
+            )
+            .unwrap();
+        }
+    }
     let full = image::open(media[0].local_path.as_ref().unwrap())
         .unwrap()
         .to_rgb8();
