@@ -93,8 +93,8 @@ fn a_car_held_in_a_no_parking_bay_yields_one_event_with_snapshots_and_a_clip_fro
         class_name: "car".into(),
         class_id: 2,
         score: 0.9,
-        // Where the car stands in the held frame (480x270), roughly.
-        bbox: BBox::new(230.0, 120.0, 300.0, 170.0),
+        // Where the car stands in the held last GIF frame (480x270, top left).
+        bbox: BBox::new(0.0, 33.0, 90.0, 98.0),
         model_id: Arc::from("synthetic"),
     };
     let mut out_events = Vec::new();
