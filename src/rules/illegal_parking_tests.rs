@@ -283,3 +283,18 @@ fn reload_keeps_running_stays_of_zones_that_still_exist() {
     let out = r.rule.set_zones(&[], at(300.0));
     assert!(matches!(&out[..], [RuleOutput::Phase { phase, .. }] if phase.phase == Phase::Ended));
 }
+
+#[test]
+fn a_running_event_ends_when_the_schedule_window_closes() {
+    // Enforced until 12:05 local; the car parks at 12:00 and stays until 12:10.
+    let mut r = Run::new(&[zone(schedule_of(
+        r#"[{ days = ["mon"], start = "11:00", end = "12:05" }]"#,
+    ))]);
+    r.drive(0.0, 600.0, 1.0, |_| vec![car(1400.0, 700.0)]);
+    assert_eq!(r.count(Phase::Started), 1);
+    let ended: Vec<_> = r.phases.iter().filter(|p| p.0 == Phase::Ended).collect();
+    assert_eq!(ended.len(), 1, "{:?}", r.phases);
+    assert!((ended[0].1.end.unwrap().secs_since(at(300.0))).abs() <= 1.0);
+    // No second event for the same car after the window.
+    assert_eq!(r.count(Phase::Started), 1);
+}
