@@ -4,6 +4,7 @@
 //! box without a camera.
 
 mod clip;
+pub mod scenario;
 mod server;
 
 pub use clip::{Clip, ClipUnit, load_clip};

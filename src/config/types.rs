@@ -16,6 +16,10 @@ pub struct Config {
     pub inference: InferenceConfig,
     #[serde(default, rename = "cameras", skip_serializing_if = "Vec::is_empty")]
     pub cameras: Vec<CameraConfig>,
+    /// Rule, code-table and evidence settings (`[events]`); every field has a default,
+    /// see `rules::EventsConfig`.
+    #[serde(default)]
+    pub events: crate::rules::EventsConfig,
 }
 
 /// Identity and place of the box; these fields end up in every event.
@@ -174,6 +178,9 @@ pub struct CameraConfig {
     pub preroll: PrerollConfig,
     #[serde(default)]
     pub supervision: SupervisionConfig,
+    /// Zones drawn on this camera's image and the rules in them (default none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub zones: Vec<crate::rules::zone::Zone>,
 }
 
 fn yes() -> bool {

@@ -76,6 +76,20 @@ pub fn validate(c: &Config) -> Vec<Problem> {
             ));
         }
         check_camera(&p, cam, &mut out);
+        if let Err(e) = crate::rules::zone::validate_zones(&cam.zones) {
+            out.push(Problem::new(
+                format!("{p}.zones"),
+                e.to_string(),
+                "redraw or fix the zone",
+            ));
+        }
+    }
+    if let Err(e) = c.events.categories.validate() {
+        out.push(Problem::new(
+            "events.categories",
+            e.to_string(),
+            "codes are 5 digits, e.g. \"09009\"",
+        ));
     }
     out
 }

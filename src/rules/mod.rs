@@ -1,7 +1,18 @@
 //! Zone-based rules: where (zones), when (schedules) and what must never be analysed
-//! (privacy). The rule engines themselves build on these pieces.
+//! (privacy), the rule engines built on them (illegal parking, littering, road damage)
+//! and the per-camera façade that turns their outputs into [`event::Event`]s.
 
+pub mod category;
+pub mod engine;
 pub mod event;
+pub mod illegal_parking;
+pub mod littering;
+pub mod output;
 pub mod privacy;
+pub mod road_damage;
+pub mod road_registry;
 pub mod schedule;
 pub mod zone;
+pub use engine::{
+    CameraContext, CameraEvents, EngineError, EventsConfig, EvidenceRequest, FrameOutput,
+};

@@ -1,0 +1,434 @@
+//! Evidence jobs: evidence that can only be written later. A clip needs the post-roll,
+//! which the camera has not sent yet when the event is confirmed; a snapshot needs the
+//! ring to hold the frame. Jobs wait, *in media time*, until the ring's newest unit
+//! reaches what they need, then run on the evidence thread, never on the analysis
+//! thread.
+//!
+//! Memory is bounded twice: the submit channel has a fixed depth and the worker keeps
+//! at most `max_pending_jobs` waiting jobs; beyond that a job is refused with
+//! [`EvidenceError::Busy`] (reported through the completion callback) instead of
+//! queued.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use gstreamer as gst;
+
+use super::clip::{write_clip, write_redacted_clip};
+use super::decode::frame_at;
+use super::files::event_dir;
+use super::snapshot::{SnapshotSpec, write_snapshot};
+use super::{EvidenceConfig, EvidenceError};
+use crate::infer::BBox;
+use crate::ingest::pipeline::CameraShared;
+use crate::ingest::{EncodedRing, MediaTime, RingCut};
+use crate::rules::EvidenceRequest;
+use crate::rules::event::MediaRef;
+use crate::rules::output::CaptureRequest;
+use crate::rules::zone::Zone;
+
+/// Where jobs read encoded video from: a camera's ring, or any ring in tests.
+pub trait RingSource: Send + Sync {
+    /// Media time of the newest unit.
+    fn newest(&self) -> Option<MediaTime>;
+    fn cut(&self, from: MediaTime, to: MediaTime) -> Option<RingCut>;
+    fn caps(&self) -> Option<gst::Caps>;
+}
+
+impl RingSource for CameraShared {
+    fn newest(&self) -> Option<MediaTime> {
+        self.ring.lock().ok()?.newest().map(|u| u.time)
+    }
+    fn cut(&self, from: MediaTime, to: MediaTime) -> Option<RingCut> {
+        self.ring.lock().ok()?.cut(from, to)
+    }
+    fn caps(&self) -> Option<gst::Caps> {
+        self.ring_caps.lock().ok()?.clone()
+    }
+}
+
+/// A ring with fixed caps, for tools and tests.
+#[derive(Debug)]
+pub struct MemoryRing {
+    pub ring: Mutex<EncodedRing>,
+    pub caps: gst::Caps,
+}
+
+impl RingSource for MemoryRing {
+    fn newest(&self) -> Option<MediaTime> {
+        self.ring.lock().ok()?.newest().map(|u| u.time)
+    }
+    fn cut(&self, from: MediaTime, to: MediaTime) -> Option<RingCut> {
+        self.ring.lock().ok()?.cut(from, to)
+    }
+    fn caps(&self) -> Option<gst::Caps> {
+        Some(self.caps.clone())
+    }
+}
+
+/// What a job produces.
+#[derive(Debug, Clone)]
+pub enum JobKind {
+    Snapshot {
+        name: String,
+        at: MediaTime,
+        subject: BBox,
+        label: String,
+        context: Vec<(BBox, String)>,
+        analysis_w: u32,
+        analysis_h: u32,
+    },
+    Clip {
+        name: String,
+        from: MediaTime,
+        to: MediaTime,
+    },
+}
+
+/// One piece of evidence to write for an event.
+#[derive(Debug, Clone)]
+pub struct EvidenceJob {
+    pub event_id: String,
+    pub kind: JobKind,
+    /// `<evidence dir>/<event id>/`.
+    pub dir: PathBuf,
+    /// The camera's zones when the job was made (privacy masking).
+    pub zones: Vec<Zone>,
+    pub jpeg_quality: u8,
+    pub redacted_clip: bool,
+    /// What the ring held for this job when it was submitted (see [`Self::capture`]).
+    pub captured: Option<RingCut>,
+}
+
+/// The outcome of a job, handed to the completion callback.
+#[derive(Debug)]
+pub struct JobResult {
+    pub event_id: String,
+    pub result: Result<Vec<MediaRef>, EvidenceError>,
+}
+
+impl EvidenceJob {
+    /// The job for a façade request, writing under `root/<event id>/`.
+    pub fn from_request(
+        req: &EvidenceRequest,
+        root: &Path,
+        zones: &[Zone],
+        cfg: &EvidenceConfig,
+    ) -> Self {
+        let kind = match &req.capture {
+            CaptureRequest::Snapshot { name, at, bbox } => JobKind::Snapshot {
+                name: (*name).to_string(),
+                at: *at,
+                subject: *bbox,
+                label: req.label.clone(),
+                context: req.context.clone(),
+                analysis_w: req.frame_w,
+                analysis_h: req.frame_h,
+            },
+            CaptureRequest::Clip {
+                name,
+                center,
+                pre_s,
+                post_s,
+            } => JobKind::Clip {
+                name: (*name).to_string(),
+                from: center.add_secs(-pre_s),
+                to: center.add_secs(*post_s),
+            },
+        };
+        Self {
+            event_id: req.event_id.clone(),
+            kind,
+            dir: event_dir(root, &req.event_id),
+            zones: zones.to_vec(),
+            jpeg_quality: cfg.jpeg_quality,
+            redacted_clip: cfg.redacted_clip,
+            captured: None,
+        }
+    }
+
+    /// Takes what the ring already holds for this job, at once. Units are shared
+    /// (`Arc`), so this costs a lock and some pointer copies; it makes the job immune
+    /// to the ring evicting its start while it waits for post-roll, and lets a file
+    /// replay run faster than real time without losing snapshots.
+    pub fn capture(&mut self, ring: &dyn RingSource) {
+        let Some(newest) = ring.newest() else { return };
+        self.captured = match &self.kind {
+            JobKind::Snapshot { at, .. } if newest >= *at => ring.cut(*at, *at),
+            JobKind::Snapshot { .. } => None,
+            JobKind::Clip { from, to, .. } => ring.cut(*from, newest.min(*to)),
+        };
+    }
+
+    /// Extends a clip's captured units with what arrived since, so a job waiting for
+    /// post-roll never depends on the ring still holding its beginning: the worker
+    /// tops jobs up on every poll, so it only has to poll once per ring span.
+    pub fn top_up(&mut self, ring: &dyn RingSource) {
+        if let JobKind::Clip { from, to, .. } = self.kind
+            && self.captured.is_some()
+        {
+            self.captured = self.units_for(ring, from, to);
+        }
+    }
+
+    /// The units to use: the captured head, extended with what the ring holds now
+    /// after the head's last unit (in decode order).
+    fn units_for(&self, ring: &dyn RingSource, from: MediaTime, to: MediaTime) -> Option<RingCut> {
+        let Some(head) = &self.captured else {
+            return ring.cut(from, to);
+        };
+        let mut cut = head.clone();
+        // The head's last unit, found again in the ring, is where the new units
+        // continue; if the ring no longer has it, the clip ends with the head.
+        if let (Some(last), Some(now)) = (head.units.last(), ring.cut(head.end, to))
+            && let Some(i) = now
+                .units
+                .iter()
+                .position(|u| u.pts_ns == last.pts_ns && u.dts_ns == last.dts_ns)
+        {
+            cut.units.extend(now.units[i + 1..].iter().cloned());
+        }
+        cut.units.retain(|u| u.time <= to);
+        cut.end = cut.units.iter().map(|u| u.time).max().unwrap_or(cut.start);
+        Some(cut)
+    }
+
+    /// Media time the ring must have reached before the job can run.
+    pub fn needs_until(&self) -> MediaTime {
+        match &self.kind {
+            JobKind::Snapshot { at, .. } => *at,
+            JobKind::Clip { to, .. } => *to,
+        }
+    }
+
+    /// Whether `ring` holds what the job needs.
+    pub fn ready(&self, ring: &dyn RingSource) -> bool {
+        ring.newest().is_some_and(|n| n >= self.needs_until())
+    }
+
+    /// Writes the evidence from what the ring holds now.
+    pub fn run(&self, ring: &dyn RingSource) -> Result<Vec<MediaRef>, EvidenceError> {
+        let caps = ring.caps().ok_or(EvidenceError::NoCaps)?;
+        let privacy = self.zones.iter().any(Zone::is_privacy);
+        match &self.kind {
+            JobKind::Snapshot {
+                name,
+                at,
+                subject,
+                label,
+                context,
+                analysis_w,
+                analysis_h,
+            } => {
+                let cut = self
+                    .units_for(ring, *at, *at)
+                    .ok_or_else(|| EvidenceError::NothingInRing { what: name.clone() })?;
+                let frame = frame_at(&caps, &cut.units, *at)?;
+                write_snapshot(
+                    &self.dir,
+                    frame,
+                    &SnapshotSpec {
+                        name,
+                        subject: *subject,
+                        label,
+                        context,
+                        analysis_w: *analysis_w,
+                        analysis_h: *analysis_h,
+                        zones: &self.zones,
+                        jpeg_quality: self.jpeg_quality,
+                    },
+                )
+            }
+            JobKind::Clip { name, from, to } => {
+                let cut = self
+                    .units_for(ring, *from, *to)
+                    .ok_or_else(|| EvidenceError::NothingInRing { what: name.clone() })?;
+                let mut out = vec![write_clip(
+                    &self.dir,
+                    &format!("{name}.mp4"),
+                    &caps,
+                    &cut,
+                    privacy,
+                )?];
+                if privacy && self.redacted_clip {
+                    out.push(write_redacted_clip(
+                        &self.dir,
+                        &format!("{name}-redacted.mp4"),
+                        &caps,
+                        &cut,
+                        &self.zones,
+                    )?);
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
+enum Msg {
+    Job(Box<EvidenceJob>),
+    Stop,
+}
+
+/// The evidence thread of one camera.
+pub struct EvidenceWorker {
+    ring: Arc<dyn RingSource>,
+    max_pending: usize,
+    tx: SyncSender<Msg>,
+    handle: Option<JoinHandle<()>>,
+}
+
+/// Poll interval while jobs wait for the ring.
+const POLL: Duration = Duration::from_millis(200);
+
+impl EvidenceWorker {
+    /// Starts the worker. `on_done` runs on the worker thread for every job.
+    pub fn spawn(
+        ring: Arc<dyn RingSource>,
+        max_pending: usize,
+        mut on_done: impl FnMut(JobResult) + Send + 'static,
+    ) -> Self {
+        let max_pending = max_pending.max(1);
+        let (tx, rx) = sync_channel::<Msg>(max_pending);
+        let shared = ring.clone();
+        let handle = std::thread::Builder::new()
+            .name("evidence".into())
+            .spawn(move || worker(rx, shared.as_ref(), max_pending, &mut on_done))
+            .expect("cannot start the evidence thread");
+        Self {
+            ring,
+            max_pending,
+            tx,
+            handle: Some(handle),
+        }
+    }
+
+    /// Captures what the ring holds for the job now (see [`EvidenceJob::capture`]) and
+    /// hands it over without blocking; a full queue refuses it.
+    pub fn submit(&self, mut job: EvidenceJob) -> Result<(), EvidenceError> {
+        if job.captured.is_none() {
+            job.capture(self.ring.as_ref());
+        }
+        match self.tx.try_send(Msg::Job(Box::new(job))) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                Err(EvidenceError::Busy(self.max_pending))
+            }
+        }
+    }
+
+    /// Runs every waiting job with what the ring holds, then stops.
+    pub fn finish(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            // A blocking send: the worker drains its channel while running jobs.
+            let _ = self.tx.send(Msg::Stop);
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for EvidenceWorker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn worker(
+    rx: Receiver<Msg>,
+    ring: &dyn RingSource,
+    max_pending: usize,
+    on_done: &mut dyn FnMut(JobResult),
+) {
+    let mut pending: Vec<EvidenceJob> = Vec::new();
+    let mut stopping = false;
+    loop {
+        match rx.recv_timeout(POLL) {
+            Ok(Msg::Job(job)) => {
+                if pending.len() >= max_pending {
+                    on_done(JobResult {
+                        event_id: job.event_id,
+                        result: Err(EvidenceError::Busy(max_pending)),
+                    });
+                } else {
+                    pending.push(*job);
+                }
+            }
+            Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => stopping = true,
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        let mut i = 0;
+        while i < pending.len() {
+            if stopping || pending[i].ready(ring) {
+                let job = pending.swap_remove(i);
+                let result = job.run(ring);
+                on_done(JobResult {
+                    event_id: job.event_id,
+                    result,
+                });
+            } else {
+                pending[i].top_up(ring);
+                i += 1;
+            }
+        }
+        if stopping {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    fn clip_job(id: &str) -> EvidenceJob {
+        EvidenceJob {
+            event_id: id.into(),
+            kind: JobKind::Clip {
+                name: "clip".into(),
+                from: MediaTime(0),
+                to: MediaTime(10),
+            },
+            dir: PathBuf::from("/nonexistent"),
+            zones: vec![],
+            jpeg_quality: 85,
+            redacted_clip: false,
+            captured: None,
+        }
+    }
+
+    #[test]
+    fn jobs_beyond_the_pending_bound_are_refused_not_queued() {
+        crate::gst_init();
+        let ring = Arc::new(MemoryRing {
+            ring: Mutex::new(EncodedRing::new(10.0, 1 << 20)),
+            caps: gst::Caps::new_empty_simple("video/x-h264"),
+        });
+        let (tx, rx) = mpsc::channel();
+        let worker = EvidenceWorker::spawn(ring, 1, move |r| {
+            let _ = tx.send(r);
+        });
+        // The ring stays empty, so no job can ever become ready: only the bound
+        // decides what happens to them.
+        let mut refused = 0;
+        for i in 0..5 {
+            if worker.submit(clip_job(&format!("e{i}"))).is_err() {
+                refused += 1;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        let busy: Vec<_> = rx.try_iter().collect();
+        assert!(
+            busy.iter()
+                .all(|r| matches!(r.result, Err(EvidenceError::Busy(1))))
+        );
+        assert_eq!(refused + busy.len(), 4, "one job waits, four are refused");
+    }
+}

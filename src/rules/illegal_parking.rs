@@ -1,0 +1,349 @@
+//! Illegal parking (违停, 机动车/非机动车乱停放): a vehicle whose anchor stands still
+//! in a no-parking zone for the zone's dwell.
+//!
+//! One *stay* is one event: `started` at confirmation (carrying the time the vehicle
+//! was first seen stationary), `updated` every `update_every_s`, `ended` when the
+//! vehicle drives away or has not been seen for `leave_after_s`. The tracker already
+//! keeps a parked car's id through occlusions (`max_gap_stationary_s`); when it still
+//! loses it, a new stationary track at the same spot (IoU ≥ [`REBIND_IOU`]) before the
+//! stay has ended is the same stay, so a passing bus never causes a second event. A car
+//! arriving after the stay ended is a new event.
+//!
+//! Evidence, as enforcement practice expects: a snapshot when the vehicle is first seen
+//! stationary, one at half the dwell and one at confirmation (plus a clip around the
+//! confirmation). They are requested when they happen, because by confirmation the
+//! encoded ring no longer holds the first moments of a 3-minute stay.
+
+use chrono_tz::Tz;
+
+use crate::infer::{BBox, Category};
+use crate::ingest::MediaTime;
+use crate::rules::event::{EventKind, Phase};
+use crate::rules::output::{
+    CaptureRequest, EpisodeKey, KeySource, PhaseOutput, RuleOutput, SubjectInfo,
+};
+use crate::rules::schedule::Schedule;
+use crate::rules::zone::{Zone, ZoneRule};
+use crate::track::Track;
+
+/// IoU with a stay's last box above which a new stationary track continues that stay.
+pub const REBIND_IOU: f32 = 0.5;
+/// Stays followed at once per camera; beyond it new candidates are ignored (bounded
+/// memory even if a detector goes mad).
+pub const MAX_STAYS: usize = 256;
+
+/// Classes reported as non-motor vehicles (非机动车, code 09010).
+const NON_MOTOR: &[&str] = &["bicycle", "motorcycle", "motorbike", "e_bike", "tricycle"];
+
+/// Whether a vehicle category/class is a non-motor vehicle.
+pub fn is_non_motor(category: &Category, class_name: &str) -> bool {
+    let last = category.as_str().rsplit('.').next().unwrap_or("");
+    NON_MOTOR.contains(&last) || NON_MOTOR.contains(&class_name)
+}
+
+/// Clip window asked for around the confirmation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClipWindow {
+    pub pre_s: f64,
+    pub post_s: f64,
+}
+
+#[derive(Debug, Clone)]
+struct ParkingZone {
+    zone: Zone,
+    dwell_s: f64,
+    update_every_s: f64,
+    leave_after_s: f64,
+    schedule: Schedule,
+}
+
+#[derive(Debug, Clone)]
+struct Stay {
+    key: EpisodeKey,
+    track_id: u64,
+    zone_id: String,
+    first_still: MediaTime,
+    last_seen: MediaTime,
+    bbox: BBox,
+    subject: SubjectInfo,
+    half_captured: bool,
+    confirmed: bool,
+    last_report: MediaTime,
+    /// Seen in the current frame (bookkeeping within one `on_frame`).
+    touched: bool,
+}
+
+/// The illegal-parking engine of one camera.
+#[derive(Debug)]
+pub struct IllegalParking {
+    zones: Vec<ParkingZone>,
+    tz: Tz,
+    clip: ClipWindow,
+    stays: Vec<Stay>,
+    keys: KeySource,
+}
+
+fn parking_zones(zones: &[Zone]) -> Vec<ParkingZone> {
+    let mut out = Vec::new();
+    for z in zones {
+        for r in &z.rules {
+            if let ZoneRule::NoParking {
+                dwell_s,
+                update_every_s,
+                leave_after_s,
+                schedule,
+            } = r
+            {
+                out.push(ParkingZone {
+                    zone: z.clone(),
+                    dwell_s: *dwell_s,
+                    update_every_s: *update_every_s,
+                    leave_after_s: *leave_after_s,
+                    schedule: schedule.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
+impl IllegalParking {
+    pub fn new(zones: &[Zone], tz: Tz, clip: ClipWindow) -> Self {
+        Self {
+            zones: parking_zones(zones),
+            tz,
+            clip,
+            stays: Vec::new(),
+            keys: KeySource::default(),
+        }
+    }
+
+    /// Hot reload: new zone parameters apply at once; stays in zones that still exist
+    /// (same id, still `no_parking`) keep running, the others are closed (`ended` for
+    /// confirmed stays, `Abandoned` for candidates) at `now`.
+    pub fn set_zones(&mut self, zones: &[Zone], now: MediaTime) -> Vec<RuleOutput> {
+        self.zones = parking_zones(zones);
+        let mut out = Vec::new();
+        let keep: Vec<String> = self.zones.iter().map(|z| z.zone.id.clone()).collect();
+        let (kept, gone): (Vec<Stay>, Vec<Stay>) = self
+            .stays
+            .drain(..)
+            .partition(|s| keep.contains(&s.zone_id));
+        self.stays = kept;
+        for s in gone {
+            out.push(close(s, now, now));
+        }
+        out
+    }
+
+    /// Stays currently followed (candidates and confirmed).
+    pub fn active(&self) -> usize {
+        self.stays.len()
+    }
+
+    /// Feeds one analysed frame: the tracker's live confirmed tracks at `now`.
+    pub fn on_frame(
+        &mut self,
+        now: MediaTime,
+        tracks: &[Track],
+        frame_w: u32,
+        frame_h: u32,
+    ) -> Vec<RuleOutput> {
+        let mut out = Vec::new();
+        for s in &mut self.stays {
+            s.touched = false;
+        }
+        for t in tracks.iter().filter(|t| t.category.is_vehicle()) {
+            let zone_idx = self.zones.iter().position(|z| {
+                z.zone.contains_box(&t.category, &t.bbox, frame_w, frame_h)
+                    && z.schedule.is_active(now, self.tz)
+            });
+            let existing = self.stays.iter().position(|s| s.track_id == t.id);
+            let (Some(zi), Some(since)) = (zone_idx, t.stationary_since) else {
+                // Moving, out of every zone, or outside the schedule: the stay (if any)
+                // is over now.
+                if let Some(i) = existing {
+                    let s = self.stays.swap_remove(i);
+                    let end = if t.is_coasting() { t.last_seen } else { now };
+                    out.push(close(s, end, now));
+                }
+                continue;
+            };
+            if existing.is_none() && t.is_coasting() {
+                // Only a detected vehicle can start (or continue a lost) stay; a
+                // coasting track past its stay's end must not open a new one.
+                continue;
+            }
+            let zone_id = self.zones[zi].zone.id.clone();
+            let idx = match existing {
+                Some(i) if self.stays[i].zone_id == zone_id => Some(i),
+                Some(i) => {
+                    // Moved into another zone: the old stay ends, a new one may start.
+                    let s = self.stays.swap_remove(i);
+                    out.push(close(s, now, now));
+                    None
+                }
+                None => {
+                    // A lost-and-refound track continues an unconfirmed-gone stay.
+                    self.stays.iter().position(|s| {
+                        s.zone_id == zone_id
+                            && !tracks
+                                .iter()
+                                .any(|o| o.id == s.track_id && !o.is_coasting())
+                            && s.bbox.iou(&t.bbox) >= REBIND_IOU
+                    })
+                }
+            };
+            let subject = SubjectInfo {
+                category: t.category.clone(),
+                class_name: t.class_name.clone(),
+                score: t.score,
+                bbox: t.last_detection_bbox,
+                track_id: t.id,
+                related_track_ids: Vec::new(),
+            };
+            let i = match idx {
+                Some(i) => i,
+                None => {
+                    if self.stays.len() >= MAX_STAYS {
+                        continue;
+                    }
+                    let key = self.keys.next_key();
+                    let first_still = since.max(t.first_seen);
+                    out.push(RuleOutput::Capture {
+                        key,
+                        kind: EventKind::IllegalParking,
+                        request: CaptureRequest::Snapshot {
+                            name: "first-stationary",
+                            at: now,
+                            bbox: t.last_detection_bbox,
+                        },
+                    });
+                    self.stays.push(Stay {
+                        key,
+                        track_id: t.id,
+                        zone_id: zone_id.clone(),
+                        first_still,
+                        last_seen: t.last_seen,
+                        bbox: t.bbox,
+                        subject: subject.clone(),
+                        half_captured: false,
+                        confirmed: false,
+                        last_report: now,
+                        touched: true,
+                    });
+                    self.stays.len() - 1
+                }
+            };
+            let z = &self.zones[zi];
+            let s = &mut self.stays[i];
+            s.touched = true;
+            s.track_id = t.id;
+            if !t.is_coasting() {
+                s.last_seen = t.last_seen;
+                s.bbox = t.bbox;
+                s.subject = subject;
+            }
+            if t.is_coasting() && now.secs_since(t.last_seen) > z.leave_after_s {
+                let s = self.stays.swap_remove(i);
+                out.push(close(s, t.last_seen, now));
+                continue;
+            }
+            // Dwell counts only up to the last sighting: a car that vanished (left
+            // or hidden) cannot be confirmed on the tracker's memory alone.
+            let held = s.last_seen.secs_since(s.first_still);
+            if !s.half_captured && held >= z.dwell_s / 2.0 && !t.is_coasting() {
+                s.half_captured = true;
+                out.push(RuleOutput::Capture {
+                    key: s.key,
+                    kind: EventKind::IllegalParking,
+                    request: CaptureRequest::Snapshot {
+                        name: "half-dwell",
+                        at: now,
+                        bbox: s.subject.bbox,
+                    },
+                });
+            }
+            if !s.confirmed && held >= z.dwell_s {
+                s.confirmed = true;
+                s.last_report = now;
+                out.push(RuleOutput::Capture {
+                    key: s.key,
+                    kind: EventKind::IllegalParking,
+                    request: CaptureRequest::Snapshot {
+                        name: "confirmation",
+                        at: now,
+                        bbox: s.subject.bbox,
+                    },
+                });
+                out.push(RuleOutput::Capture {
+                    key: s.key,
+                    kind: EventKind::IllegalParking,
+                    request: CaptureRequest::Clip {
+                        name: "clip",
+                        center: now,
+                        pre_s: self.clip.pre_s,
+                        post_s: self.clip.post_s,
+                    },
+                });
+                out.push(phase(s, Phase::Started, now, None));
+            } else if s.confirmed && now.secs_since(s.last_report) >= z.update_every_s {
+                s.last_report = now;
+                out.push(phase(s, Phase::Updated, now, None));
+            }
+        }
+        // Stays whose track is gone from the tracker.
+        let mut i = 0;
+        while i < self.stays.len() {
+            let s = &self.stays[i];
+            let leave = self
+                .zones
+                .iter()
+                .find(|z| z.zone.id == s.zone_id)
+                .map_or(0.0, |z| z.leave_after_s);
+            if !s.touched && now.secs_since(s.last_seen) > leave {
+                let s = self.stays.swap_remove(i);
+                let end = s.last_seen;
+                out.push(close(s, end, now));
+            } else {
+                i += 1;
+            }
+        }
+        out
+    }
+}
+
+fn phase(s: &Stay, phase: Phase, now: MediaTime, end: Option<MediaTime>) -> RuleOutput {
+    let until = end.unwrap_or(now);
+    RuleOutput::Phase {
+        key: s.key,
+        phase: PhaseOutput {
+            kind: EventKind::IllegalParking,
+            phase,
+            zone_id: s.zone_id.clone(),
+            subject: s.subject.clone(),
+            start: s.first_still,
+            at: now,
+            end,
+            duration_s: Some(until.secs_since(s.first_still).max(0.0)),
+            details: serde_json::Map::new(),
+            event_id: None,
+        },
+    }
+}
+
+/// Ends a stay: `ended` if it was an event, `Abandoned` if it was only a candidate.
+fn close(s: Stay, end: MediaTime, now: MediaTime) -> RuleOutput {
+    if s.confirmed {
+        phase(&s, Phase::Ended, now, Some(end))
+    } else {
+        RuleOutput::Abandoned {
+            key: s.key,
+            kind: EventKind::IllegalParking,
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "illegal_parking_tests.rs"]
+mod tests;
