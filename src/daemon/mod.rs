@@ -1,10 +1,12 @@
 //! The daemon: wires configured cameras to the analysis stages, reports status, and
 //! reacts to signals (SIGTERM/SIGINT stop gracefully, SIGHUP reloads the config).
 
+pub mod analysis;
+
 use crate::config::{self, Config};
 use crate::infer::registry::ModelRegistry;
 use crate::infer::worker::{Analysed, CameraHandle, SubmitMode};
-use crate::ingest::{Camera, CameraSpec, CameraStatus, Pop};
+use crate::ingest::{Camera, CameraSpec, CameraStatus, MediaTime, Pop};
 use crate::notify::{Heartbeat, Liveness, Notifier, WatchdogConfig, WatchdogHandle};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -50,6 +52,8 @@ struct CameraTask {
     /// `model unavailable: …` for each configured model that did not load.
     model_problems: Vec<String>,
     analysis: Arc<AnalysisCounters>,
+    /// Zones waiting to be swapped in by the analysis thread (hot reload).
+    pending_zones: Arc<std::sync::Mutex<Option<Vec<crate::rules::zone::Zone>>>>,
 }
 
 /// What the analysis thread of a camera has done, for status lines and health.
@@ -61,7 +65,13 @@ pub struct AnalysisCounters {
 }
 
 impl CameraTask {
-    fn start(c: &config::CameraConfig, liveness: &Liveness, models: &ModelRegistry) -> Self {
+    fn start(
+        c: &config::CameraConfig,
+        cfg: &Config,
+        liveness: &Liveness,
+        models: &ModelRegistry,
+        sink: &analysis::EventSink,
+    ) -> Self {
         let cam_beat = liveness.register(format!("cam-{}", c.id));
         let analyse_beat = liveness.register(format!("analyse-{}", c.id));
         let camera = Arc::new(Camera::spawn_with_heartbeat(
@@ -85,11 +95,27 @@ impl CameraTask {
         let analysis = Arc::new(AnalysisCounters::default());
         let counters = analysis.clone();
         let camera_id = c.id.clone();
+        let mut rules = match analysis::CameraAnalysis::new(
+            cfg,
+            c,
+            camera.shared.clone(),
+            sink.clone(),
+        ) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                tracing::error!(camera = %c.id, error = %e, "rules unavailable for this camera");
+                None
+            }
+        };
+        let pending_zones: Arc<std::sync::Mutex<Option<Vec<crate::rules::zone::Zone>>>> =
+            Default::default();
+        let zones_in = pending_zones.clone();
         // Frames go to every model's shared service; `Latest` submits never block, so a
         // slow model drops frames (counted per camera) instead of stalling ingest.
         let consumer = std::thread::Builder::new()
             .name(format!("analyse-{}", c.id))
             .spawn(move || {
+                let mut last_time = MediaTime(0);
                 loop {
                     beat.bump();
                     match cam.frames().pop_timeout(Duration::from_millis(200)) {
@@ -103,9 +129,27 @@ impl CameraTask {
                     }
                     for (_, rx) in &handles {
                         while let Ok(a) = rx.try_recv() {
-                            on_analysed(&camera_id, &counters, a);
+                            let time = a.time;
+                            last_time = time;
+                            if let Some(dets) = on_analysed(&camera_id, &counters, a.detections.as_ref())
+                                && let Some(r) = rules.as_mut()
+                            {
+                                r.on_frame(time, a.width, a.height, dets);
+                            }
                         }
                     }
+                    if let Some(z) = zones_in.lock().unwrap().take()
+                        && let Some(r) = rules.as_mut()
+                    {
+                        let now = last_time;
+                        match r.set_zones(z, now) {
+                            Ok(()) => tracing::info!(camera = %camera_id, "zones reloaded"),
+                            Err(e) => tracing::error!(camera = %camera_id, error = %e, "zones refused; keeping the old ones"),
+                        }
+                    }
+                }
+                if let Some(r) = rules {
+                    r.finish();
                 }
             })
             .expect("spawn consumer");
@@ -116,6 +160,7 @@ impl CameraTask {
             heartbeats: vec![cam_beat, analyse_beat],
             model_problems,
             analysis,
+            pending_zones,
         }
     }
 
@@ -135,27 +180,52 @@ impl CameraTask {
     }
 }
 
-/// Results of one analysed frame. (Tracking and rules attach here.)
-fn on_analysed(camera: &str, counters: &AnalysisCounters, a: Analysed) {
+/// Count one analysed frame; its detections when inference succeeded.
+fn on_analysed<'a>(
+    camera: &str,
+    counters: &AnalysisCounters,
+    detections: Result<&'a Vec<crate::infer::Detection>, &String>,
+) -> Option<&'a Vec<crate::infer::Detection>> {
     counters.analysed.fetch_add(1, Ordering::Relaxed);
-    match a.detections {
+    match detections {
         Ok(d) => {
             counters
                 .detections
                 .fetch_add(d.len() as u64, Ordering::Relaxed);
-            tracing::trace!(
-                camera,
-                detections = d.len(),
-                latency_ms = a.latency.as_millis() as u64,
-                "analysed"
-            );
+            tracing::trace!(camera, detections = d.len(), "analysed");
+            Some(d)
         }
         Err(e) => {
             if counters.errors.fetch_add(1, Ordering::Relaxed) == 0 {
                 tracing::error!(camera, error = %e, "inference failed");
             }
+            None
         }
     }
+}
+
+/// Until the uplink is attached, finished events are logged (one line each).
+fn spawn_event_logger(sink: analysis::EventSink) -> JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("events".into())
+        .spawn(move || {
+            loop {
+                match sink.pop_timeout(Duration::from_millis(500)) {
+                    Pop::Item(ev) => tracing::info!(
+                        event = %ev.id,
+                        kind = ?ev.kind,
+                        phase = ?ev.phase,
+                        camera = %ev.camera.id,
+                        media = ev.media.len(),
+                        description = %ev.description.en,
+                        "event"
+                    ),
+                    Pop::Timeout => {}
+                    Pop::Closed => break,
+                }
+            }
+        })
+        .expect("spawn event logger")
 }
 
 /// The running daemon.
@@ -164,6 +234,8 @@ pub struct Daemon {
     config: Config,
     cameras: BTreeMap<String, CameraTask>,
     models: ModelRegistry,
+    events: analysis::EventSink,
+    event_logger: Option<JoinHandle<()>>,
     liveness: Liveness,
     notifier: Option<Notifier>,
     summary: Arc<std::sync::Mutex<String>>,
@@ -183,11 +255,17 @@ impl Daemon {
             config: Config::default(),
             cameras: BTreeMap::new(),
             models: ModelRegistry::load(&config.inference, std::iter::empty()),
+            events: Arc::new(crate::ingest::BoundedQueue::new(
+                256,
+                crate::ingest::Overflow::Block,
+            )),
+            event_logger: None,
             liveness: Liveness::new(),
             notifier: Notifier::from_env(),
             summary: Default::default(),
             watchdog: None,
         };
+        d.event_logger = Some(spawn_event_logger(d.events.clone()));
         d.apply(config);
         d.update_summary();
         if let Some(n) = d.notifier.clone() {
@@ -242,17 +320,32 @@ impl Daemon {
             .map(|c| (c.id.clone(), c.clone()))
             .collect();
         let ids: Vec<String> = self.cameras.keys().cloned().collect();
+        let without_zones = |c: &config::CameraConfig| config::CameraConfig {
+            zones: Vec::new(),
+            ..c.clone()
+        };
         for id in ids {
-            if wanted.get(&id) != Some(&self.cameras[&id].config) {
-                tracing::info!(camera = %id, "stopping camera (removed or changed)");
-                self.cameras.remove(&id).unwrap().stop();
+            let task = &self.cameras[&id];
+            match wanted.get(&id) {
+                Some(w) if *w == task.config => {}
+                // Only the zones changed: swap the rules, keep the stream running.
+                Some(w) if without_zones(w) == without_zones(&task.config) => {
+                    *task.pending_zones.lock().unwrap() = Some(w.zones.clone());
+                    self.cameras.get_mut(&id).unwrap().config = w.clone();
+                }
+                _ => {
+                    tracing::info!(camera = %id, "stopping camera (removed or changed)");
+                    self.cameras.remove(&id).unwrap().stop();
+                }
             }
         }
         for (id, c) in wanted {
-            self.cameras.entry(id.clone()).or_insert_with(|| {
+            if !self.cameras.contains_key(&id) {
                 tracing::info!(camera = %id, url = %crate::redact::redact_url(&c.url), "starting camera");
-                CameraTask::start(&c, &self.liveness, &self.models)
-            });
+                let task =
+                    CameraTask::start(&c, &config, &self.liveness, &self.models, &self.events);
+                self.cameras.insert(id, task);
+            }
         }
         self.config = config;
     }
@@ -330,6 +423,11 @@ impl Daemon {
         tracing::info!("stopping cameras");
         for (_, t) in std::mem::take(&mut self.cameras) {
             t.stop();
+        }
+        // Cameras finished their evidence; let the logger drain the last events.
+        self.events.close();
+        if let Some(t) = self.event_logger.take() {
+            let _ = t.join();
         }
         for svc in self.models.services() {
             let s = svc.stats();
