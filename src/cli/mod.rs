@@ -6,6 +6,8 @@ mod demo;
 mod probe;
 mod run;
 mod serve_rtsp;
+mod uplink_worker;
+mod verify;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -35,6 +37,11 @@ enum Command {
     Probe(probe::Args),
     /// Serve sample videos as simulated RTSP cameras (looped, real time).
     ServeRtsp(serve_rtsp::Args),
+    /// Verify an event's signature and its media files' sha256.
+    Verify(verify::Args),
+    /// Run only the outbox delivery (tests, draining a backlog).
+    #[command(hide = true)]
+    UplinkWorker(uplink_worker::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -43,7 +50,7 @@ pub fn main() -> ExitCode {
     // so the daemon commands set up logging themselves before anything logs).
     if !matches!(
         cli.command,
-        Command::ServeRtsp(_) | Command::Run(_) | Command::Demo(_)
+        Command::ServeRtsp(_) | Command::Run(_) | Command::Demo(_) | Command::UplinkWorker(_)
     ) {
         streetwatch::logging::init(&streetwatch::config::LoggingConfig {
             level: "warn".into(),
@@ -56,6 +63,8 @@ pub fn main() -> ExitCode {
         Command::CheckConfig { file } => check_config::run(&file),
         Command::ServeRtsp(args) => serve_rtsp::run(args),
         Command::Probe(args) => probe::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::UplinkWorker(args) => uplink_worker::run(args),
     };
     match result {
         Ok(code) => code,
