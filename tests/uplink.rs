@@ -265,11 +265,15 @@ fn pubkey(state: &Path) -> ed25519_dalek::VerifyingKey {
         .unwrap()
 }
 
+/// An event whose media files live in their own directory `dir/<n>` (names repeat
+/// across events, as they may in the evidence store).
 fn event_with_media(camera: &str, n: u32, dir: &Path, media: &[(&str, Vec<u8>)]) -> SwEvent {
     let mut ev = sample_event(camera, n);
+    let dir = dir.join(n.to_string());
+    std::fs::create_dir_all(&dir).unwrap();
     ev.media = media
         .iter()
-        .map(|(name, bytes)| write_media(dir, name, bytes))
+        .map(|(name, bytes)| write_media(&dir, name, bytes))
         .collect();
     ev
 }
@@ -413,7 +417,7 @@ fn events_arrive_schema_valid_signed_and_media_reassembles_to_matching_sha256() 
         assert!(Instant::now() < deadline, "backlog did not drain");
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(!media_dir.path().join("clip.mp4").exists());
+    assert!(!media_dir.path().join("0/clip.mp4").exists());
     up.stop();
     sub.wait(
         "offline status on clean stop",
@@ -600,11 +604,11 @@ fn disk_cap_while_offline_drops_oldest_media_first_and_health_counts_it() {
     assert!(h.dropped.media_dropped >= 3, "{:?}", h.dropped);
     assert_eq!(h.dropped.events_dropped, 0);
     assert!(
-        !media_dir.path().join("m0.jpg").exists(),
+        !media_dir.path().join("0/m0.jpg").exists(),
         "oldest media dropped first"
     );
     assert!(
-        media_dir.path().join("m5.jpg").exists(),
+        media_dir.path().join("5/m5.jpg").exists(),
         "newest media kept"
     );
     let dropped = h.dropped.media_dropped as usize;
