@@ -80,7 +80,7 @@ fn commit_publish(c: &mut Criterion) {
                     up.enqueue(&event(n)).unwrap();
                 }
                 while up.health().outbox.events > 0 {
-                    std::thread::sleep(Duration::from_millis(1));
+                    std::thread::sleep(Duration::from_millis(5));
                 }
             }
             start.elapsed()

@@ -473,6 +473,11 @@ impl Outbox {
         }
     }
 
+    /// Mark an event row done when it and all its media are acknowledged.
+    pub(crate) fn settle(&self, row: i64) -> Result<(), UplinkError> {
+        self.check_done(row)
+    }
+
     fn check_done(&self, row: i64) -> Result<(), UplinkError> {
         let open: i64 = self.conn.query_row(
             "SELECT (SELECT COUNT(*) FROM events WHERE id = ?1 AND state != 'acknowledged')

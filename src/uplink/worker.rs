@@ -123,6 +123,7 @@ pub(crate) fn run(ctx: Ctx) {
                         backoff = Duration::from_secs(1);
                     }
                     tracing::warn!(error = %error, retry_in_s = backoff.as_secs_f64(), "uplink: broker connection failed; retrying");
+                    let _ = outbox.note_error(&error);
                     set_error(&ctx, error);
                     if sleep_or_stop(&ctx, backoff).await {
                         return;
@@ -235,6 +236,7 @@ struct Session<'a> {
     cursor: i64,
     chunk: u64,
     last_health: Option<Instant>,
+    last_health_check: Option<Instant>,
     health_key: String,
 }
 
@@ -281,6 +283,7 @@ async fn session(ctx: &Ctx, outbox: &Outbox) -> End {
         cursor: 0,
         chunk: chunk_size(&ctx.cfg),
         last_health: None,
+        last_health_check: None,
         health_key: String::new(),
     };
     let mut tick = tokio::time::interval(Duration::from_millis(200));
@@ -324,6 +327,7 @@ impl Session<'_> {
         match ev {
             MqttEvent::Incoming(Incoming::ConnAck(_)) => {
                 self.connected = true;
+                self.last_health_check = None;
                 {
                     let mut st = self
                         .ctx
@@ -451,12 +455,14 @@ impl Session<'_> {
         }
         for item in batch {
             self.cursor = item.row;
-            self.units_of(item);
+            self.units_of(item)?;
         }
         Ok(!self.to_send.is_empty())
     }
 
-    fn units_of(&mut self, item: WorkItem) {
+    fn units_of(&mut self, item: WorkItem) -> Result<(), UplinkError> {
+        let queued = self.to_send.len();
+        let row = item.row;
         if !item.event_acked {
             self.to_send.push_back(Unit::Event {
                 row: item.row,
@@ -495,6 +501,12 @@ impl Session<'_> {
                 });
             }
         }
+        if self.to_send.len() == queued {
+            // Everything of this row is acknowledged but it is not marked done (a crash
+            // between the two writes): settle it now.
+            self.outbox.settle(row)?;
+        }
+        Ok(())
     }
 
     fn render(&self, unit: &Unit) -> Result<(String, Vec<u8>), String> {
@@ -560,6 +572,15 @@ impl Session<'_> {
     }
 
     fn maybe_health(&mut self) {
+        // Building a report costs a few queries and /proc reads: look at most once a
+        // second, not on every PUBACK.
+        if self
+            .last_health_check
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        {
+            return;
+        }
+        self.last_health_check = Some(Instant::now());
         let every = Duration::from_secs(self.ctx.cfg.health_interval_s.max(1));
         let h = build_health(self.ctx, self.outbox);
         // "On change": camera states, connection and drop counts, not the clock.
