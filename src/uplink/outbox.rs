@@ -105,6 +105,9 @@ pub struct Outbox {
     path: PathBuf,
     cap_bytes: u64,
     keep_delivered_media: bool,
+    /// Files to delete once the transaction that stops referencing them is committed
+    /// (deleting first could lose evidence if the commit never happens).
+    deletes: std::cell::RefCell<Vec<String>>,
 }
 
 fn now_ms() -> i64 {
@@ -150,6 +153,7 @@ impl Outbox {
             path: path.to_path_buf(),
             cap_bytes,
             keep_delivered_media: false,
+            deletes: Default::default(),
         })
     }
 
@@ -268,20 +272,21 @@ impl Outbox {
                 )
                 .optional()?;
             if let Some((id, event_row, path, bytes)) = victim {
-                let _ = std::fs::remove_file(&path);
-                let tx = self.conn.unchecked_transaction()?;
-                tx.execute(
-                    "UPDATE media SET dropped = 1, file_present = 0, manifest_acked = 0,
-                     last_error = 'dropped: disk cap reached' WHERE id = ?1",
-                    [id],
-                )?;
-                tx.execute(
-                    "UPDATE events SET evidence_dropped = 1 WHERE id = ?1",
-                    [event_row],
-                )?;
-                bump(&tx, "media_dropped", 1)?;
-                bump(&tx, "media_dropped_bytes", bytes)?;
-                tx.commit()?;
+                self.tx(|c| {
+                    c.execute(
+                        "UPDATE media SET dropped = 1, file_present = 0, manifest_acked = 0,
+                         last_error = 'dropped: disk cap reached' WHERE id = ?1",
+                        [id],
+                    )?;
+                    c.execute(
+                        "UPDATE events SET evidence_dropped = 1 WHERE id = ?1",
+                        [event_row],
+                    )?;
+                    bump(c, "media_dropped", 1)?;
+                    bump(c, "media_dropped_bytes", bytes)
+                })?;
+                self.delete_later(path.clone());
+                self.flush_deletes();
                 tracing::warn!(
                     path,
                     bytes,
@@ -299,11 +304,11 @@ impl Outbox {
                 .optional()?;
             match oldest {
                 Some(id) => {
-                    let tx = self.conn.unchecked_transaction()?;
-                    tx.execute("DELETE FROM media WHERE event_row = ?1", [id])?;
-                    tx.execute("DELETE FROM events WHERE id = ?1", [id])?;
-                    bump(&tx, "events_dropped", 1)?;
-                    tx.commit()?;
+                    self.tx(|c| {
+                        c.execute("DELETE FROM media WHERE event_row = ?1", [id])?;
+                        c.execute("DELETE FROM events WHERE id = ?1", [id])?;
+                        bump(c, "events_dropped", 1)
+                    })?;
                     tracing::warn!(
                         "outbox over its disk cap with no media left: dropped the oldest undelivered event"
                     );
@@ -486,26 +491,83 @@ impl Outbox {
             |r| r.get(0),
         )?;
         if open == 0 {
-            let tx = self.conn.unchecked_transaction()?;
-            tx.execute("UPDATE events SET done = 1 WHERE id = ?1", [row])?;
-            if !self.keep_delivered_media {
+            let paths = self.tx(|c| {
+                c.execute("UPDATE events SET done = 1 WHERE id = ?1", [row])?;
                 let mut stmt =
-                    tx.prepare("SELECT path FROM media WHERE event_row = ?1 AND file_present = 1")?;
+                    c.prepare("SELECT path FROM media WHERE event_row = ?1 AND file_present = 1")?;
                 let paths = stmt
                     .query_map([row], |r| r.get::<_, String>(0))?
                     .collect::<Result<Vec<_>, _>>()?;
-                drop(stmt);
+                c.execute(
+                    "UPDATE media SET file_present = 0 WHERE event_row = ?1",
+                    [row],
+                )?;
+                Ok(paths)
+            })?;
+            if !self.keep_delivered_media {
                 for p in paths {
-                    let _ = std::fs::remove_file(p);
+                    self.delete_later(p);
                 }
             }
-            tx.execute(
-                "UPDATE media SET file_present = 0 WHERE event_row = ?1",
-                [row],
-            )?;
-            tx.commit()?;
+            self.flush_deletes();
         }
         Ok(())
+    }
+
+    /// Run `f` in a transaction, or inside the caller's when one is open (the worker
+    /// books a burst of PUBACKs in one commit: one fsync instead of one per ack).
+    fn tx<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, UplinkError> {
+        if !self.conn.is_autocommit() {
+            return Ok(f(&self.conn)?);
+        }
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        match f(&self.conn) {
+            Ok(v) => {
+                self.conn.execute_batch("COMMIT")?;
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Start a batch: every booking until [`Outbox::end_batch`] commits at once.
+    pub(crate) fn begin_batch(&self) -> Result<(), UplinkError> {
+        if self.conn.is_autocommit() {
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        }
+        Ok(())
+    }
+
+    /// Commit a batch (then delete the files it released).
+    pub(crate) fn end_batch(&self) -> Result<(), UplinkError> {
+        if !self.conn.is_autocommit()
+            && let Err(e) = self.conn.execute_batch("COMMIT")
+        {
+            // E.g. a full disk: give the bookings up (they are re-sent later, which
+            // the at-least-once contract allows) rather than keep a transaction open.
+            let _ = self.conn.execute_batch("ROLLBACK");
+            self.deletes.borrow_mut().clear();
+            return Err(e.into());
+        }
+        self.flush_deletes();
+        Ok(())
+    }
+
+    fn delete_later(&self, path: String) {
+        self.deletes.borrow_mut().push(path);
+    }
+
+    /// Delete released files, only while no transaction is open.
+    fn flush_deletes(&self) {
+        if !self.conn.is_autocommit() {
+            return;
+        }
+        for p in self.deletes.borrow_mut().drain(..) {
+            let _ = std::fs::remove_file(p);
+        }
     }
 
     /// Record the last delivery error on the oldest open row (shown by technicians'
@@ -528,8 +590,8 @@ impl Outbox {
     }
 }
 
-fn bump(tx: &rusqlite::Transaction<'_>, name: &str, by: i64) -> rusqlite::Result<()> {
-    tx.execute(
+fn bump(c: &Connection, name: &str, by: i64) -> rusqlite::Result<()> {
+    c.execute(
         "INSERT INTO counters (name, value) VALUES (?1, ?2)
          ON CONFLICT(name) DO UPDATE SET value = value + ?2",
         params![name, by],

@@ -294,8 +294,29 @@ async fn session(ctx: &Ctx, outbox: &Outbox) -> End {
                 None => return End::Failed { error: "MQTT event loop ended".into(), was_connected: s.connected },
                 Some(Err(e)) => return End::Failed { error: describe(&e), was_connected: s.connected },
                 Some(Ok(ev)) => {
-                    if let Err(e) = s.handle(ev) {
-                        tracing::warn!(error = %e, "uplink: booking a broker answer failed");
+                    // Book this answer and any already waiting in one commit.
+                    let _ = outbox.begin_batch();
+                    let mut next = Some(ev);
+                    let mut failure = None;
+                    let mut n = 0;
+                    while let Some(ev) = next.take() {
+                        if let Err(e) = s.handle(ev) {
+                            tracing::warn!(error = %e, "uplink: booking a broker answer failed");
+                        }
+                        n += 1;
+                        if n < 256 {
+                            match rx.try_recv() {
+                                Ok(Ok(ev)) => next = Some(ev),
+                                Ok(Err(e)) => failure = Some(e),
+                                Err(_) => {}
+                            }
+                        }
+                    }
+                    if let Err(e) = outbox.end_batch() {
+                        tracing::warn!(error = %e, "uplink: committing PUBACKs failed");
+                    }
+                    if let Some(e) = failure {
+                        return End::Failed { error: describe(&e), was_connected: s.connected };
                     }
                 }
             },
