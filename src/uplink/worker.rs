@@ -116,6 +116,18 @@ pub(crate) fn run(ctx: Ctx) {
             if ctx.shared.stop.load(Ordering::SeqCst) {
                 return;
             }
+            if ctx.cfg.broker.trim().is_empty() {
+                // No broker configured (yet): events wait in the outbox, kept within
+                // the disk cap; nothing to retry, so nothing to warn about.
+                set_error(&ctx, "no broker configured (uplink.broker)".into());
+                if let Err(e) = outbox.enforce_cap() {
+                    tracing::warn!(error = %e, "uplink: enforcing the disk cap failed");
+                }
+                if sleep_or_stop(&ctx, Duration::from_secs(5)).await {
+                    return;
+                }
+                continue;
+            }
             match session(&ctx, &outbox).await {
                 End::Stopped => return,
                 End::Failed { error, was_connected } => {
