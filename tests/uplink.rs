@@ -685,6 +685,11 @@ fn wrong_password_is_reported_clearly_retried_and_nothing_is_dropped() {
     let err = st.last_error.unwrap_or_default();
     assert!(!st.connected);
     assert!(err.contains("refused"), "{err}");
+    assert!(
+        st.failed_connects >= 2,
+        "retries go on: {}",
+        st.failed_connects
+    );
     assert!(!err.contains("wrong-secret"));
     assert!(!format!("{c:?}").contains("wrong-secret"));
     let h = up.health();

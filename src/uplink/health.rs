@@ -53,6 +53,9 @@ pub struct UplinkHealth {
     pub last_error: Option<String>,
     /// Event phases acknowledged by the broker since start.
     pub delivered: u64,
+    /// Failed connection attempts since start (retries go on for ever).
+    #[serde(default)]
+    pub failed_connects: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -267,6 +270,17 @@ pub fn render_metrics(h: &Health) -> String {
         o,
         "streetwatch_uplink_delivered_total {}",
         h.uplink.delivered
+    );
+    family(
+        &mut o,
+        "streetwatch_uplink_failed_connects_total",
+        "counter",
+        "Failed broker connection attempts since start.",
+    );
+    let _ = writeln!(
+        o,
+        "streetwatch_uplink_failed_connects_total {}",
+        h.uplink.failed_connects
     );
     family(
         &mut o,

@@ -137,6 +137,7 @@ pub(crate) fn run(ctx: Ctx) {
                     tracing::warn!(error = %error, retry_in_s = backoff.as_secs_f64(), "uplink: broker connection failed; retrying");
                     let _ = outbox.note_error(&error);
                     set_error(&ctx, error);
+                    count_failure(&ctx);
                     if sleep_or_stop(&ctx, backoff).await {
                         return;
                     }
@@ -151,6 +152,11 @@ fn set_error(ctx: &Ctx, error: String) {
     let mut s = ctx.shared.status.lock().unwrap_or_else(|p| p.into_inner());
     s.connected = false;
     s.last_error = Some(error);
+}
+
+fn count_failure(ctx: &Ctx) {
+    let mut s = ctx.shared.status.lock().unwrap_or_else(|p| p.into_inner());
+    s.failed_connects += 1;
 }
 
 /// Sleep, waking early on stop; true when stopping.
