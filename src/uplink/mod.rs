@@ -188,3 +188,30 @@ impl Drop for Uplink {
         self.shutdown();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uplink_can_be_shared_between_the_daemon_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Uplink>();
+    }
+
+    #[test]
+    fn enqueue_without_a_broker_keeps_events_in_the_outbox_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = crate::config::Config::default();
+        config.device.state_dir = dir.path().to_path_buf();
+        let up = Uplink::start(&config, Hooks::default()).unwrap();
+        let mut ev = testutil::sample_event("cam1", 0);
+        ev.media.clear();
+        up.enqueue(&ev).unwrap();
+        up.stop();
+        let up = Uplink::start(&config, Hooks::default()).unwrap();
+        assert_eq!(up.health().outbox.events, 1);
+        assert!(!up.status().connected);
+        up.stop();
+    }
+}

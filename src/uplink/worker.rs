@@ -712,12 +712,8 @@ impl Session<'_> {
             return;
         }
         let payload = status_payload(self.ctx, false, "shutdown");
-        let _ = self.client.try_publish(
-            format!("{}/status", self.ctx.prefix),
-            QoS::AtLeastOnce,
-            true,
-            payload,
-        );
+        // Through the same bookkeeping as every publish, so packet ids stay matched.
+        self.publish_other(format!("{}/status", self.ctx.prefix), payload, true);
         let _ = self.client.try_disconnect();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
         while let Ok(Some(Ok(ev))) = tokio::time::timeout_at(deadline, rx.recv()).await {
