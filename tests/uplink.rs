@@ -897,3 +897,45 @@ fn snapshot_and_reload_commands_are_answered_on_cmd_response() {
     });
     up.stop();
 }
+
+#[test]
+fn a_large_clip_does_not_hold_back_the_next_event() {
+    let broker = Broker::start(BrokerOpts::default());
+    let sub = Sub::start(broker.port);
+    let state = tempfile::tempdir().unwrap();
+    let media_dir = tempfile::tempdir().unwrap();
+    let mut c = config(state.path(), &format!("mqtt://127.0.0.1:{}", broker.port));
+    c.uplink.chunk_kib = 16;
+    c.uplink.inflight = 2;
+    let up = Uplink::start(&c, Hooks::default()).unwrap();
+    let clip = event_with_media(
+        "cam1",
+        0,
+        media_dir.path(),
+        &[("clip.mp4", noise(6 << 20, 5))],
+    );
+    up.enqueue(&clip).unwrap();
+    let mut next = sample_event("cam2", 1);
+    next.media.clear();
+    up.enqueue(&next).unwrap();
+    sub.wait("the clip", Duration::from_secs(60), |_| {
+        sub.media(&clip.id, "clip.mp4").is_some()
+    });
+    let all = sub.all();
+    let at = |pred: &dyn Fn(&Msg) -> bool| all.iter().position(pred).unwrap();
+    let next_at = at(&|m| {
+        m.topic == format!("{PREFIX}/events")
+            && serde_json::from_slice::<Value>(&m.payload).unwrap()["id"] == next.id.as_str()
+    });
+    let last_chunk = format!(
+        "{PREFIX}/events/{}/media/clip.mp4/{}",
+        clip.id,
+        (6 << 20) / (16 << 10) - 1
+    );
+    let last_at = at(&|m| m.topic == last_chunk);
+    assert!(
+        next_at < last_at,
+        "cam2's event waited for cam1's whole clip"
+    );
+    up.stop();
+}

@@ -248,7 +248,12 @@ struct Session<'a> {
     outbox: &'a Outbox,
     client: AsyncClient,
     connected: bool,
-    to_send: VecDeque<Unit>,
+    /// Event JSON waiting to go: sent before any media so that a long clip does not
+    /// hold back the next events (their order among themselves is kept).
+    events_q: VecDeque<Unit>,
+    /// Manifests and chunks waiting to go, in outbox order.
+    media_q: VecDeque<Unit>,
+    last_scan: Instant,
     unmapped: VecDeque<Unit>,
     by_pkid: HashMap<u16, Unit>,
     cursor: i64,
@@ -295,7 +300,9 @@ async fn session(ctx: &Ctx, outbox: &Outbox) -> End {
         outbox,
         client,
         connected: false,
-        to_send: VecDeque::new(),
+        events_q: VecDeque::new(),
+        media_q: VecDeque::new(),
+        last_scan: Instant::now(),
         unmapped: VecDeque::new(),
         by_pkid: HashMap::new(),
         cursor: 0,
@@ -442,22 +449,27 @@ impl Session<'_> {
     fn fill(&mut self) -> Result<(), UplinkError> {
         let window = self.ctx.cfg.inflight.max(1) as usize;
         while self.unmapped.len() + self.by_pkid.len() < window {
-            if self.to_send.is_empty() && !self.refill()? {
-                return Ok(());
+            // Look for new rows when no event JSON is waiting: at once when idle,
+            // every 100 ms while media is streaming.
+            if self.events_q.is_empty()
+                && (self.media_q.is_empty()
+                    || self.last_scan.elapsed() >= Duration::from_millis(100))
+            {
+                self.refill()?;
             }
-            let Some(unit) = self.to_send.front().cloned() else {
+            let Some(unit) = self.events_q.front().or(self.media_q.front()).cloned() else {
                 return Ok(());
             };
             let (topic, payload) = match self.render(&unit) {
                 Ok(x) => x,
                 Err(e) => {
-                    self.to_send.pop_front();
+                    self.pop_unit();
                     if let Unit::Chunk { row, .. } | Unit::Manifest { row, .. } = unit {
                         tracing::warn!(error = %e, "uplink: media unreadable; marking it dropped");
                         self.outbox.media_unreadable(row, &e)?;
                         // Its remaining chunks are useless; the dropped manifest follows
                         // on the next pass over the outbox.
-                        self.to_send
+                        self.media_q
                             .retain(|u| !matches!(u, Unit::Chunk { row: r, .. } if *r == row));
                     }
                     continue;
@@ -468,7 +480,7 @@ impl Session<'_> {
                 .try_publish(topic, QoS::AtLeastOnce, false, payload)
             {
                 Ok(()) => {
-                    self.to_send.pop_front();
+                    self.pop_unit();
                     self.unmapped.push_back(unit);
                 }
                 Err(_) => return Ok(()),
@@ -477,11 +489,23 @@ impl Session<'_> {
         Ok(())
     }
 
-    /// Load the next outbox rows as units; false when there is nothing to send.
+    /// Drop the unit `fill` just took (event JSON first, then media).
+    fn pop_unit(&mut self) {
+        if self.events_q.pop_front().is_none() {
+            self.media_q.pop_front();
+        }
+    }
+
+    /// Load the next outbox rows as units; false when there is nothing new.
     fn refill(&mut self) -> Result<bool, UplinkError> {
+        self.last_scan = Instant::now();
         let mut batch = self.outbox.next_batch(self.cursor, 8)?;
         if batch.is_empty() {
-            if self.cursor == 0 || !self.unmapped.is_empty() || !self.by_pkid.is_empty() {
+            if self.cursor == 0
+                || !self.media_q.is_empty()
+                || !self.unmapped.is_empty()
+                || !self.by_pkid.is_empty()
+            {
                 return Ok(false);
             }
             // Everything we sent is booked: look again from the start for rows that
@@ -496,14 +520,14 @@ impl Session<'_> {
             self.cursor = item.row;
             self.units_of(item)?;
         }
-        Ok(!self.to_send.is_empty())
+        Ok(true)
     }
 
     fn units_of(&mut self, item: WorkItem) -> Result<(), UplinkError> {
-        let queued = self.to_send.len();
+        let queued = self.events_q.len() + self.media_q.len();
         let row = item.row;
         if !item.event_acked {
-            self.to_send.push_back(Unit::Event {
+            self.events_q.push_back(Unit::Event {
                 row: item.row,
                 body: item.body.clone(),
                 evidence_dropped: item.evidence_dropped,
@@ -514,7 +538,7 @@ impl Session<'_> {
                 continue;
             }
             if !m.manifest_acked {
-                self.to_send.push_back(Unit::Manifest {
+                self.media_q.push_back(Unit::Manifest {
                     row: m.row,
                     event_id: item.event_id.clone(),
                     name: m.name.clone(),
@@ -529,7 +553,7 @@ impl Session<'_> {
             }
             let total = m.bytes.div_ceil(self.chunk);
             for index in m.chunks_acked..total {
-                self.to_send.push_back(Unit::Chunk {
+                self.media_q.push_back(Unit::Chunk {
                     row: m.row,
                     event_id: item.event_id.clone(),
                     name: m.name.clone(),
@@ -540,7 +564,7 @@ impl Session<'_> {
                 });
             }
         }
-        if self.to_send.len() == queued {
+        if self.events_q.len() + self.media_q.len() == queued {
             // Everything of this row is acknowledged but it is not marked done (a crash
             // between the two writes): settle it now.
             self.outbox.settle(row)?;
