@@ -78,6 +78,10 @@ enum End {
     Failed { error: String, was_connected: bool },
 }
 
+/// Bound on queued media units (a few hundred bytes each) while later events are
+/// being looked for, so memory stays small whatever the backlog.
+const MAX_QUEUED_MEDIA_UNITS: usize = 4096;
+
 fn chunk_size(cfg: &UplinkConfig) -> u64 {
     (cfg.chunk_kib.clamp(1, 64 * 1024) as u64) * 1024
 }
@@ -453,7 +457,8 @@ impl Session<'_> {
             // every 100 ms while media is streaming.
             if self.events_q.is_empty()
                 && (self.media_q.is_empty()
-                    || self.last_scan.elapsed() >= Duration::from_millis(100))
+                    || (self.last_scan.elapsed() >= Duration::from_millis(100)
+                        && self.media_q.len() < MAX_QUEUED_MEDIA_UNITS))
             {
                 self.refill()?;
             }
