@@ -14,6 +14,7 @@ pub mod notify;
 pub mod redact;
 pub mod rules;
 pub mod track;
+pub mod uplink;
 
 /// Firmware version reported in logs, health and events.
 pub const FIRMWARE_VERSION: &str = env!("CARGO_PKG_VERSION");

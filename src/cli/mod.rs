@@ -9,6 +9,8 @@ mod detect;
 mod probe;
 mod run;
 mod serve_rtsp;
+mod uplink_worker;
+mod verify;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -42,6 +44,11 @@ enum Command {
     Detect(detect::DetectArgs),
     /// Measure decode limit, inference limit and pipeline throughput on a sample file.
     Bench(bench::BenchArgs),
+    /// Verify an event's signature and its media files' sha256.
+    Verify(verify::Args),
+    /// Run only the outbox delivery (tests, draining a backlog).
+    #[command(hide = true)]
+    UplinkWorker(uplink_worker::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -50,7 +57,7 @@ pub fn main() -> ExitCode {
     // so the daemon commands set up logging themselves before anything logs).
     if !matches!(
         cli.command,
-        Command::ServeRtsp(_) | Command::Run(_) | Command::Demo(_)
+        Command::ServeRtsp(_) | Command::Run(_) | Command::Demo(_) | Command::UplinkWorker(_)
     ) {
         streetwatch::logging::init(&streetwatch::config::LoggingConfig {
             level: "warn".into(),
@@ -65,6 +72,8 @@ pub fn main() -> ExitCode {
         Command::Probe(args) => probe::run(args),
         Command::Detect(args) => detect::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::UplinkWorker(args) => uplink_worker::run(args),
     };
     match result {
         Ok(code) => code,

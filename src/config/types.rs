@@ -20,6 +20,8 @@ pub struct Config {
     /// see `rules::EventsConfig`.
     #[serde(default)]
     pub events: crate::rules::EventsConfig,
+    #[serde(default)]
+    pub uplink: crate::uplink::UplinkConfig,
 }
 
 /// Identity and place of the box; these fields end up in every event.

@@ -1,0 +1,243 @@
+//! Uplink configuration (`[uplink]` in `streetwatch.toml`).
+//!
+//! Every field has a default so a box without an `[uplink]` table still starts; the
+//! uplink stays idle (events still go into the outbox) until `broker` is set, so that
+//! a box installed before its broker exists loses nothing.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// MQTT uplink, outbox and health settings.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UplinkConfig {
+    /// Broker URL: `mqtt://host[:port]` (plain TCP, default port 1883) or
+    /// `mqtts://host[:port]` (TLS, default port 8883). Empty (the default): no delivery,
+    /// events stay in the outbox until a broker is configured.
+    #[serde(default)]
+    pub broker: String,
+    /// Overrides the port in `broker`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// MQTT client id; defaults to the device id (the broker keeps our session under it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// Username for password authentication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Password for password authentication. Never logged; `Debug` prints `***`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// TLS settings; required for `mqtts://`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+    /// MQTT keepalive in seconds (default 30): how fast the broker notices a dead box
+    /// and publishes the Last Will.
+    #[serde(default = "default_keepalive_s")]
+    pub keepalive_s: u16,
+    /// QoS 1 publishes awaiting PUBACK at once (default 8). Small, because each one can
+    /// hold a media chunk in memory.
+    #[serde(default = "default_inflight")]
+    pub inflight: u16,
+    /// Topic prefix; default `streetwatch/{device_id}`. `{device_id}` is substituted.
+    #[serde(default = "default_topic_prefix")]
+    pub topic_prefix: String,
+    /// Media chunk size in KiB (default 256): small enough for every broker's default
+    /// packet limit, large enough that a clip is tens of publishes, not thousands.
+    #[serde(default = "default_chunk_kib")]
+    pub chunk_kib: u32,
+    /// Disk cap for outbox database + undelivered evidence, in MiB (default 2048).
+    #[serde(default = "default_disk_cap_mb")]
+    pub disk_cap_mb: u64,
+    /// Seconds between health publishes (default 60); health is also sent on change.
+    #[serde(default = "default_health_interval_s")]
+    pub health_interval_s: u64,
+    /// Cap of the exponential reconnect backoff in seconds (default 60).
+    #[serde(default = "default_backoff_max_s")]
+    pub backoff_max_s: u64,
+    /// Keep media files after the broker acknowledged them (default false: the outbox
+    /// deletes delivered evidence, keeping personal data no longer than needed).
+    #[serde(default)]
+    pub keep_delivered_media: bool,
+}
+
+/// Mutual-TLS / server-verification files (PEM).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// CA certificate(s) that signed the broker's certificate.
+    pub ca_file: PathBuf,
+    /// Client certificate for mutual TLS (with `client_key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cert: Option<PathBuf>,
+    /// Client private key for mutual TLS (PKCS#8, PKCS#1 or SEC1 PEM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_key: Option<PathBuf>,
+}
+
+impl Default for UplinkConfig {
+    fn default() -> Self {
+        Self {
+            broker: String::new(),
+            port: None,
+            client_id: None,
+            username: None,
+            password: None,
+            tls: None,
+            keepalive_s: default_keepalive_s(),
+            inflight: default_inflight(),
+            topic_prefix: default_topic_prefix(),
+            chunk_kib: default_chunk_kib(),
+            disk_cap_mb: default_disk_cap_mb(),
+            health_interval_s: default_health_interval_s(),
+            backoff_max_s: default_backoff_max_s(),
+            keep_delivered_media: false,
+        }
+    }
+}
+
+/// Hand-written so the password can never reach a log line through `{:?}`.
+impl std::fmt::Debug for UplinkConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UplinkConfig")
+            .field("broker", &crate::redact::redact_url(&self.broker))
+            .field("port", &self.port)
+            .field("client_id", &self.client_id)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("tls", &self.tls)
+            .field("keepalive_s", &self.keepalive_s)
+            .field("inflight", &self.inflight)
+            .field("topic_prefix", &self.topic_prefix)
+            .field("chunk_kib", &self.chunk_kib)
+            .field("disk_cap_mb", &self.disk_cap_mb)
+            .field("health_interval_s", &self.health_interval_s)
+            .field("backoff_max_s", &self.backoff_max_s)
+            .field("keep_delivered_media", &self.keep_delivered_media)
+            .finish()
+    }
+}
+
+fn default_keepalive_s() -> u16 {
+    30
+}
+fn default_inflight() -> u16 {
+    8
+}
+fn default_topic_prefix() -> String {
+    "streetwatch/{device_id}".into()
+}
+fn default_chunk_kib() -> u32 {
+    256
+}
+fn default_disk_cap_mb() -> u64 {
+    2048
+}
+fn default_health_interval_s() -> u64 {
+    60
+}
+fn default_backoff_max_s() -> u64 {
+    60
+}
+
+/// Where the broker is, parsed from [`UplinkConfig::broker`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerAddr {
+    pub host: String,
+    pub port: u16,
+    pub tls: bool,
+}
+
+impl UplinkConfig {
+    /// The broker address, `None` when no broker is configured.
+    pub fn broker_addr(&self) -> Result<Option<BrokerAddr>, String> {
+        let url = self.broker.trim();
+        if url.is_empty() {
+            return Ok(None);
+        }
+        let (tls, rest) = if let Some(r) = url.strip_prefix("mqtts://") {
+            (true, r)
+        } else if let Some(r) = url.strip_prefix("mqtt://") {
+            (false, r)
+        } else if url.contains("://") {
+            return Err("broker: scheme must be mqtt:// or mqtts://".into());
+        } else {
+            (self.tls.is_some(), url)
+        };
+        let rest = rest.trim_end_matches('/');
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) => (
+                h.to_string(),
+                Some(
+                    p.parse::<u16>()
+                        .map_err(|_| format!("broker: bad port {p:?}"))?,
+                ),
+            ),
+            None => (rest.to_string(), None),
+        };
+        if host.is_empty() {
+            return Err("broker: missing host".into());
+        }
+        let port = self.port.or(port).unwrap_or(if tls { 8883 } else { 1883 });
+        Ok(Some(BrokerAddr { host, port, tls }))
+    }
+
+    /// The topic prefix with `{device_id}` substituted.
+    pub fn prefix(&self, device_id: &str) -> String {
+        self.topic_prefix
+            .replace("{device_id}", device_id)
+            .trim_end_matches('/')
+            .to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_contains_the_password() {
+        let c = UplinkConfig {
+            broker: "mqtt://u:hunter2@broker:1883".into(),
+            username: Some("box".into()),
+            password: Some("hunter2".into()),
+            ..Default::default()
+        };
+        let s = format!("{c:?}");
+        assert!(!s.contains("hunter2"), "{s}");
+        assert!(s.contains("***"));
+    }
+
+    #[test]
+    fn broker_url_gives_host_port_and_tls() {
+        let mut c = UplinkConfig {
+            broker: "mqtts://broker.example".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            c.broker_addr().unwrap().unwrap(),
+            BrokerAddr {
+                host: "broker.example".into(),
+                port: 8883,
+                tls: true
+            }
+        );
+        c.broker = "mqtt://10.0.0.1:1884".into();
+        assert_eq!(c.broker_addr().unwrap().unwrap().port, 1884);
+        c.broker = "http://x".into();
+        assert!(c.broker_addr().is_err());
+        c.broker = String::new();
+        assert_eq!(c.broker_addr().unwrap(), None);
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let r: Result<UplinkConfig, _> = toml::from_str("brokr = \"mqtt://x\"");
+        assert!(r.is_err());
+    }
+
+    #[test]
+    fn prefix_substitutes_the_device_id() {
+        assert_eq!(UplinkConfig::default().prefix("box-7"), "streetwatch/box-7");
+    }
+}

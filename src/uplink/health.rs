@@ -1,0 +1,480 @@
+//! Health report published on `…/health` and rendered as Prometheus text for
+//! `/metrics`. The daemon fills the camera and model parts through a provider closure;
+//! the uplink fills outbox, disk, memory and temperature itself.
+
+use super::outbox::{Backlog, DropCounters};
+use serde::{Deserialize, Serialize};
+use std::fmt::Write;
+use std::path::Path;
+
+/// One health report.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Health {
+    pub device_id: String,
+    pub firmware_version: String,
+    pub uptime_s: f64,
+    /// RFC 3339 UTC time of the report.
+    pub time: String,
+    pub cameras: Vec<CameraHealth>,
+    pub models: Vec<ModelHealth>,
+    pub uplink: UplinkHealth,
+    pub outbox: Backlog,
+    pub dropped: DropCounters,
+    pub disk: DiskHealth,
+    pub memory: MemoryHealth,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cpu_temp_c: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CameraHealth {
+    pub id: String,
+    /// e.g. "streaming", "reconnecting", "unreachable".
+    pub status: String,
+    pub fps: f64,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub last_frame_age_s: Option<f64>,
+    pub dropped_frames: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelHealth {
+    pub id: String,
+    pub version: String,
+    pub latency_p50_ms: f64,
+    pub latency_p95_ms: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UplinkHealth {
+    pub connected: bool,
+    /// Last connection or delivery error (never contains secrets).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub last_error: Option<String>,
+    /// Event phases acknowledged by the broker since start.
+    pub delivered: u64,
+    /// Failed connection attempts since start (retries go on for ever).
+    #[serde(default)]
+    pub failed_connects: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DiskHealth {
+    /// Bytes the outbox accounts against its cap.
+    pub outbox_bytes: u64,
+    pub cap_bytes: u64,
+    /// Filesystem of the state directory.
+    pub fs_free_bytes: u64,
+    pub fs_total_bytes: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MemoryHealth {
+    /// Resident set of this process.
+    pub rss_bytes: u64,
+    pub total_bytes: u64,
+    pub available_bytes: u64,
+}
+
+/// Fills the daemon's part of a report (cameras, models). Called from the uplink's
+/// thread, so it must be cheap and must not block.
+pub type HealthProvider = std::sync::Arc<dyn Fn(&mut Health) + Send + Sync>;
+
+/// Free and total bytes of the filesystem holding `dir`.
+pub fn fs_space(dir: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `c` is a valid NUL-terminated path and `st` points to writable memory of
+    // the right type; statvfs only writes into it and we read it only on success.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), st.as_mut_ptr()) };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: statvfs returned 0, so it initialised `st`.
+    let st = unsafe { st.assume_init() };
+    // The field types differ between targets (u32 on some 32-bit ones).
+    #[allow(clippy::unnecessary_cast)]
+    let (frsize, bavail, blocks) = (st.f_frsize as u64, st.f_bavail as u64, st.f_blocks as u64);
+    Some((bavail * frsize, blocks * frsize))
+}
+
+/// Memory of this process and of the machine, from /proc.
+pub fn memory() -> MemoryHealth {
+    let mut m = MemoryHealth::default();
+    if let Ok(s) = std::fs::read_to_string("/proc/self/status") {
+        m.rss_bytes = kb_field(&s, "VmRSS:").unwrap_or(0);
+    }
+    if let Ok(s) = std::fs::read_to_string("/proc/meminfo") {
+        m.total_bytes = kb_field(&s, "MemTotal:").unwrap_or(0);
+        m.available_bytes = kb_field(&s, "MemAvailable:").unwrap_or(0);
+    }
+    m
+}
+
+fn kb_field(text: &str, key: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.starts_with(key))?;
+    let kb: u64 = line[key.len()..].split_whitespace().next()?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// CPU temperature in °C: the first thermal zone whose type looks like a CPU (or the
+/// first zone at all); `None` where none is readable (VMs, containers).
+pub fn cpu_temperature() -> Option<f64> {
+    let zones = std::fs::read_dir("/sys/class/thermal").ok()?;
+    let mut first = None;
+    for z in zones.flatten() {
+        let p = z.path();
+        let Some(milli) = std::fs::read_to_string(p.join("temp"))
+            .ok()
+            .and_then(|t| t.trim().parse::<f64>().ok())
+        else {
+            continue;
+        };
+        let kind = std::fs::read_to_string(p.join("type")).unwrap_or_default();
+        let c = milli / 1000.0;
+        if kind.contains("cpu") || kind.contains("x86_pkg") || kind.contains("soc") {
+            return Some(c);
+        }
+        first.get_or_insert(c);
+    }
+    first
+}
+
+fn family(o: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(o, "# HELP {name} {help}");
+    let _ = writeln!(o, "# TYPE {name} {kind}");
+}
+
+fn esc(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Prometheus text exposition (format 0.0.4) of the same figures as the health JSON.
+pub fn render_metrics(h: &Health) -> String {
+    let mut o = String::new();
+    family(
+        &mut o,
+        "streetwatch_build_info",
+        "gauge",
+        "Firmware version.",
+    );
+    let _ = writeln!(
+        o,
+        "streetwatch_build_info{{device=\"{}\",firmware=\"{}\"}} 1",
+        esc(&h.device_id),
+        esc(&h.firmware_version)
+    );
+    family(
+        &mut o,
+        "streetwatch_uptime_seconds",
+        "gauge",
+        "Seconds since the process started.",
+    );
+    let _ = writeln!(o, "streetwatch_uptime_seconds {}", h.uptime_s);
+
+    family(
+        &mut o,
+        "streetwatch_camera_up",
+        "gauge",
+        "1 when the camera is streaming.",
+    );
+    for c in &h.cameras {
+        let _ = writeln!(
+            o,
+            "streetwatch_camera_up{{camera=\"{}\",status=\"{}\"}} {}",
+            esc(&c.id),
+            esc(&c.status),
+            u8::from(c.status == "streaming")
+        );
+    }
+    family(
+        &mut o,
+        "streetwatch_camera_fps",
+        "gauge",
+        "Decoded frames per second.",
+    );
+    for c in &h.cameras {
+        let _ = writeln!(
+            o,
+            "streetwatch_camera_fps{{camera=\"{}\"}} {}",
+            esc(&c.id),
+            c.fps
+        );
+    }
+    family(
+        &mut o,
+        "streetwatch_camera_last_frame_age_seconds",
+        "gauge",
+        "Age of the newest frame.",
+    );
+    for c in &h.cameras {
+        if let Some(a) = c.last_frame_age_s {
+            let _ = writeln!(
+                o,
+                "streetwatch_camera_last_frame_age_seconds{{camera=\"{}\"}} {a}",
+                esc(&c.id)
+            );
+        }
+    }
+    family(
+        &mut o,
+        "streetwatch_camera_dropped_frames_total",
+        "counter",
+        "Frames dropped before analysis.",
+    );
+    for c in &h.cameras {
+        let _ = writeln!(
+            o,
+            "streetwatch_camera_dropped_frames_total{{camera=\"{}\"}} {}",
+            esc(&c.id),
+            c.dropped_frames
+        );
+    }
+    family(
+        &mut o,
+        "streetwatch_inference_latency_ms",
+        "gauge",
+        "Inference latency quantiles per model.",
+    );
+    for m in &h.models {
+        for (q, v) in [("0.5", m.latency_p50_ms), ("0.95", m.latency_p95_ms)] {
+            let _ = writeln!(
+                o,
+                "streetwatch_inference_latency_ms{{model=\"{}\",version=\"{}\",quantile=\"{q}\"}} {v}",
+                esc(&m.id),
+                esc(&m.version)
+            );
+        }
+    }
+    family(
+        &mut o,
+        "streetwatch_uplink_connected",
+        "gauge",
+        "1 while connected to the broker.",
+    );
+    let _ = writeln!(
+        o,
+        "streetwatch_uplink_connected {}",
+        u8::from(h.uplink.connected)
+    );
+    family(
+        &mut o,
+        "streetwatch_uplink_delivered_total",
+        "counter",
+        "Event phases acknowledged by the broker since start.",
+    );
+    let _ = writeln!(
+        o,
+        "streetwatch_uplink_delivered_total {}",
+        h.uplink.delivered
+    );
+    family(
+        &mut o,
+        "streetwatch_uplink_failed_connects_total",
+        "counter",
+        "Failed broker connection attempts since start.",
+    );
+    let _ = writeln!(
+        o,
+        "streetwatch_uplink_failed_connects_total {}",
+        h.uplink.failed_connects
+    );
+    family(
+        &mut o,
+        "streetwatch_outbox_backlog_events",
+        "gauge",
+        "Event phases not yet fully delivered.",
+    );
+    let _ = writeln!(o, "streetwatch_outbox_backlog_events {}", h.outbox.events);
+    family(
+        &mut o,
+        "streetwatch_outbox_backlog_bytes",
+        "gauge",
+        "Bytes not yet delivered.",
+    );
+    let _ = writeln!(o, "streetwatch_outbox_backlog_bytes {}", h.outbox.bytes);
+    family(
+        &mut o,
+        "streetwatch_outbox_oldest_age_seconds",
+        "gauge",
+        "Age of the oldest undelivered event phase.",
+    );
+    let _ = writeln!(
+        o,
+        "streetwatch_outbox_oldest_age_seconds {}",
+        h.outbox.oldest_age_s.unwrap_or(0.0)
+    );
+    family(
+        &mut o,
+        "streetwatch_evidence_dropped_total",
+        "counter",
+        "Media items dropped by the disk cap.",
+    );
+    let _ = writeln!(
+        o,
+        "streetwatch_evidence_dropped_total {}",
+        h.dropped.media_dropped
+    );
+    family(
+        &mut o,
+        "streetwatch_evidence_dropped_bytes_total",
+        "counter",
+        "Media bytes dropped by the disk cap.",
+    );
+    let _ = writeln!(
+        o,
+        "streetwatch_evidence_dropped_bytes_total {}",
+        h.dropped.media_dropped_bytes
+    );
+    family(
+        &mut o,
+        "streetwatch_events_dropped_total",
+        "counter",
+        "Whole events dropped by the disk cap.",
+    );
+    let _ = writeln!(
+        o,
+        "streetwatch_events_dropped_total {}",
+        h.dropped.events_dropped
+    );
+    family(
+        &mut o,
+        "streetwatch_outbox_disk_bytes",
+        "gauge",
+        "Disk bytes counted against the outbox cap.",
+    );
+    let _ = writeln!(o, "streetwatch_outbox_disk_bytes {}", h.disk.outbox_bytes);
+    family(
+        &mut o,
+        "streetwatch_outbox_disk_cap_bytes",
+        "gauge",
+        "Outbox disk cap.",
+    );
+    let _ = writeln!(o, "streetwatch_outbox_disk_cap_bytes {}", h.disk.cap_bytes);
+    family(
+        &mut o,
+        "streetwatch_fs_free_bytes",
+        "gauge",
+        "Free bytes on the state filesystem.",
+    );
+    let _ = writeln!(o, "streetwatch_fs_free_bytes {}", h.disk.fs_free_bytes);
+    family(
+        &mut o,
+        "streetwatch_process_resident_memory_bytes",
+        "gauge",
+        "Resident memory of the process.",
+    );
+    let _ = writeln!(
+        o,
+        "streetwatch_process_resident_memory_bytes {}",
+        h.memory.rss_bytes
+    );
+    family(
+        &mut o,
+        "streetwatch_memory_available_bytes",
+        "gauge",
+        "Memory available on the machine.",
+    );
+    let _ = writeln!(
+        o,
+        "streetwatch_memory_available_bytes {}",
+        h.memory.available_bytes
+    );
+    if let Some(t) = h.cpu_temp_c {
+        family(
+            &mut o,
+            "streetwatch_cpu_temperature_celsius",
+            "gauge",
+            "CPU temperature.",
+        );
+        let _ = writeln!(o, "streetwatch_cpu_temperature_celsius {t}");
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Health {
+        Health {
+            device_id: "box-1".into(),
+            firmware_version: "0.1.0".into(),
+            uptime_s: 12.5,
+            cameras: vec![CameraHealth {
+                id: "cam\"1".into(),
+                status: "streaming".into(),
+                fps: 12.0,
+                last_frame_age_s: Some(0.2),
+                dropped_frames: 3,
+            }],
+            models: vec![ModelHealth {
+                id: "det".into(),
+                version: "1".into(),
+                latency_p50_ms: 20.0,
+                latency_p95_ms: 41.5,
+            }],
+            dropped: DropCounters {
+                media_dropped: 2,
+                media_dropped_bytes: 2048,
+                events_dropped: 0,
+            },
+            cpu_temp_c: Some(55.0),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn metrics_are_valid_prometheus_text_exposition() {
+        let text = render_metrics(&sample());
+        let mut typed = std::collections::HashSet::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let mut it = rest.split(' ');
+                typed.insert(it.next().unwrap().to_string());
+                assert!(matches!(it.next(), Some("gauge" | "counter")), "{line}");
+                continue;
+            }
+            if line.starts_with("# HELP ") {
+                continue;
+            }
+            // name{labels} value
+            let (series, value) = line.rsplit_once(' ').expect(line);
+            value
+                .parse::<f64>()
+                .unwrap_or_else(|_| panic!("bad value: {line}"));
+            let name = series.split('{').next().unwrap();
+            assert!(
+                name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                "{line}"
+            );
+            assert!(typed.contains(name), "sample before its TYPE: {line}");
+            if let Some(labels) = series.strip_prefix(name)
+                && !labels.is_empty()
+            {
+                assert!(labels.starts_with('{') && labels.ends_with('}'), "{line}");
+            }
+        }
+        assert!(text.contains("streetwatch_camera_dropped_frames_total{camera=\"cam\\\"1\"} 3"));
+        assert!(text.contains("quantile=\"0.95\"} 41.5"));
+        assert!(text.contains("streetwatch_evidence_dropped_total 2"));
+        assert!(text.ends_with('\n'));
+    }
+
+    #[test]
+    fn health_json_round_trips() {
+        let h = sample();
+        let back: Health = serde_json::from_str(&serde_json::to_string(&h).unwrap()).unwrap();
+        assert_eq!(back, h);
+    }
+
+    #[test]
+    fn memory_and_disk_are_read_on_linux() {
+        assert!(memory().rss_bytes > 0);
+        let (free, total) = fs_space(Path::new("/")).unwrap();
+        assert!(total >= free && total > 0);
+    }
+}

@@ -1,0 +1,941 @@
+//! Uplink against a real broker: a `mosquitto` per test on 127.0.0.1 with a random
+//! port (and a TLS listener with certificates made by rcgen), a separate rumqttc
+//! subscriber, the in-process `Uplink` service or the `uplink-worker` process.
+
+mod support;
+
+use rumqttc::{Client, Event, Incoming, MqttOptions, QoS};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use streetwatch::config::Config;
+use streetwatch::rules::event::Event as SwEvent;
+use streetwatch::uplink::testutil::{sample_event, write_media};
+use streetwatch::uplink::{Hooks, Outbox, Snapshot, Uplink, signing};
+use support::free_port;
+
+const PREFIX: &str = "streetwatch/box-test";
+
+// ---------------------------------------------------------------- broker
+
+struct Broker {
+    child: Option<Child>,
+    conf: PathBuf,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+#[derive(Default)]
+struct BrokerOpts {
+    password: Option<(String, String)>,
+    /// (ca.pem, server.pem, server.key) for a TLS listener requiring client certs.
+    tls: Option<(PathBuf, PathBuf, PathBuf)>,
+}
+
+impl Broker {
+    fn start(opts: BrokerOpts) -> Broker {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut conf = format!(
+            "user root\npersistence true\npersistence_location {}/\nautosave_interval 1\nlog_dest stderr\nlog_type error\nlog_type warning\nmax_inflight_messages 0\nmax_queued_messages 100000\n",
+            dir.path().display()
+        );
+        if let Some((ca, cert, key)) = &opts.tls {
+            conf += &format!(
+                "listener {port} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate true\nallow_anonymous true\n",
+                ca.display(),
+                cert.display(),
+                key.display()
+            );
+        } else {
+            conf += &format!("listener {port} 127.0.0.1\n");
+            match &opts.password {
+                Some((u, p)) => {
+                    let pw = dir.path().join("passwd");
+                    let st = Command::new("mosquitto_passwd")
+                        .args(["-b", "-c"])
+                        .arg(&pw)
+                        .args([u, p])
+                        .status()
+                        .unwrap();
+                    assert!(st.success());
+                    conf += &format!("allow_anonymous false\npassword_file {}\n", pw.display());
+                }
+                None => conf += "allow_anonymous true\n",
+            }
+        }
+        let conf_path = dir.path().join("mosquitto.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let mut b = Broker {
+            child: None,
+            conf: conf_path,
+            port,
+            _dir: dir,
+        };
+        b.run();
+        b
+    }
+
+    fn run(&mut self) {
+        let child = Command::new("/usr/sbin/mosquitto")
+            .arg("-c")
+            .arg(&self.conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("mosquitto");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "mosquitto did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGTERM, so persistent sessions are saved.
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // SAFETY: kill(2) on the pid of a child we spawned and have not reaped.
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+// ---------------------------------------------------------------- subscriber
+
+#[derive(Clone, Debug)]
+struct Msg {
+    topic: String,
+    payload: Vec<u8>,
+    retain: bool,
+}
+
+struct Sub {
+    msgs: Arc<Mutex<Vec<Msg>>>,
+    client: Client,
+}
+
+impl Sub {
+    fn start(port: u16) -> Sub {
+        Self::start_with(port, |_| {})
+    }
+
+    fn start_with(port: u16, tweak: impl FnOnce(&mut MqttOptions)) -> Sub {
+        let mut o = MqttOptions::new(format!("sub-{}", free_port()), "127.0.0.1", port);
+        o.set_clean_session(false);
+        o.set_keep_alive(Duration::from_secs(5));
+        o.set_max_packet_size(64 << 20, 64 << 20);
+        tweak(&mut o);
+        let (client, mut conn) = Client::new(o, 16);
+        let msgs = Arc::new(Mutex::new(Vec::new()));
+        let m = msgs.clone();
+        let c = client.clone();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for ev in conn.iter() {
+                match ev {
+                    Ok(Event::Incoming(Incoming::ConnAck(_))) => {
+                        let _ = c.try_subscribe(format!("{PREFIX}/#"), QoS::AtLeastOnce);
+                    }
+                    Ok(Event::Incoming(Incoming::SubAck(_))) => {
+                        let _ = ready_tx.send(());
+                    }
+                    Ok(Event::Incoming(Incoming::Publish(p))) => {
+                        m.lock().unwrap().push(Msg {
+                            topic: p.topic.clone(),
+                            payload: p.payload.to_vec(),
+                            retain: p.retain,
+                        });
+                    }
+                    Ok(_) => {}
+                    Err(rumqttc::ConnectionError::RequestsDone) => return,
+                    Err(_) => std::thread::sleep(Duration::from_millis(100)),
+                }
+            }
+        });
+        ready_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("subscriber did not subscribe");
+        Sub { msgs, client }
+    }
+
+    fn all(&self) -> Vec<Msg> {
+        self.msgs.lock().unwrap().clone()
+    }
+
+    fn wait(&self, what: &str, timeout: Duration, ok: impl Fn(&[Msg]) -> bool) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if ok(&self.all()) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn events(&self) -> Vec<Value> {
+        self.all()
+            .iter()
+            .filter(|m| m.topic == format!("{PREFIX}/events"))
+            .map(|m| serde_json::from_slice(&m.payload).unwrap())
+            .collect()
+    }
+
+    /// Media reassembled from manifests and chunks (duplicates collapse by index).
+    fn media(&self, event_id: &str, name: &str) -> Option<(Value, Vec<u8>)> {
+        let base = format!("{PREFIX}/events/{event_id}/media/{name}");
+        let msgs = self.all();
+        let manifest: Value = msgs
+            .iter()
+            .rev()
+            .find(|m| m.topic == base)
+            .map(|m| serde_json::from_slice(&m.payload).unwrap())?;
+        let mut chunks = BTreeMap::new();
+        for m in &msgs {
+            if let Some(i) = m.topic.strip_prefix(&format!("{base}/")) {
+                chunks.insert(i.parse::<u64>().unwrap(), m.payload.clone());
+            }
+        }
+        let n = manifest["chunks"].as_u64().unwrap();
+        if chunks.len() as u64 != n {
+            return None;
+        }
+        Some((manifest, chunks.into_values().flatten().collect()))
+    }
+
+    fn status(&self) -> Vec<Value> {
+        self.all()
+            .iter()
+            .filter(|m| m.topic == format!("{PREFIX}/status"))
+            .map(|m| serde_json::from_slice(&m.payload).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for Sub {
+    fn drop(&mut self) {
+        let _ = self.client.disconnect();
+    }
+}
+
+// ---------------------------------------------------------------- box side
+
+fn config(state: &Path, broker: &str) -> Config {
+    let mut c = Config::default();
+    c.device.id = "box-test".into();
+    c.device.state_dir = state.to_path_buf();
+    c.uplink.broker = broker.into();
+    c.uplink.health_interval_s = 1;
+    c.uplink.backoff_max_s = 2;
+    c.uplink.keepalive_s = 5;
+    c
+}
+
+fn schema() -> jsonschema::Validator {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/event-v1.schema.json"),
+    )
+    .unwrap();
+    jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap()
+}
+
+fn assert_schema_valid(v: &Value) {
+    let s = schema();
+    let errors: Vec<String> = s.iter_errors(v).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "schema errors: {errors:?}\n{v:#}");
+}
+
+fn pubkey(state: &Path) -> ed25519_dalek::VerifyingKey {
+    signing::parse_public_key(&std::fs::read_to_string(state.join(signing::PUBKEY_FILE)).unwrap())
+        .unwrap()
+}
+
+/// An event whose media files live in their own directory `dir/<n>` (names repeat
+/// across events, as they may in the evidence store).
+fn event_with_media(camera: &str, n: u32, dir: &Path, media: &[(&str, Vec<u8>)]) -> SwEvent {
+    let mut ev = sample_event(camera, n);
+    let dir = dir.join(n.to_string());
+    std::fs::create_dir_all(&dir).unwrap();
+    ev.media = media
+        .iter()
+        .map(|(name, bytes)| write_media(&dir, name, bytes))
+        .collect();
+    ev
+}
+
+/// Deterministic, incompressible-looking bytes.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+fn worker(config_file: &Path) -> Child {
+    Command::new(support::bin())
+        .args(["uplink-worker", "--config"])
+        .arg(config_file)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
+}
+
+fn write_config(path: &Path, c: &Config) {
+    std::fs::write(path, toml::to_string(c).unwrap()).unwrap();
+}
+
+// ---------------------------------------------------------------- tests
+
+#[test]
+fn sample_event_matches_the_committed_schema_and_bad_ones_do_not() {
+    let ev = serde_json::to_value(sample_event("cam1", 0)).unwrap();
+    assert_schema_valid(&ev);
+    let mut bad = ev.clone();
+    bad["schema"] = "streetwatch.event/v2".into();
+    assert!(!schema().is_valid(&bad));
+    let mut bad = ev;
+    bad["category"]["code"] = "9009".into();
+    assert!(!schema().is_valid(&bad));
+}
+
+#[test]
+fn events_arrive_schema_valid_signed_and_media_reassembles_to_matching_sha256() {
+    let broker = Broker::start(BrokerOpts::default());
+    let sub = Sub::start(broker.port);
+    let state = tempfile::tempdir().unwrap();
+    let media_dir = tempfile::tempdir().unwrap();
+    let mut c = config(state.path(), &format!("mqtt://127.0.0.1:{}", broker.port));
+    c.uplink.chunk_kib = 64;
+    let up = Uplink::start(&c, Hooks::default()).unwrap();
+    let clip = noise(700_000, 1);
+    let evs = vec![
+        event_with_media(
+            "cam1",
+            0,
+            media_dir.path(),
+            &[
+                ("snapshot-1.jpg", noise(5000, 2)),
+                ("clip.mp4", clip.clone()),
+            ],
+        ),
+        event_with_media(
+            "cam2",
+            1,
+            media_dir.path(),
+            &[("snapshot-1.jpg", noise(3000, 3))],
+        ),
+    ];
+    for e in &evs {
+        up.enqueue(e).unwrap();
+    }
+    sub.wait("2 events and their media", Duration::from_secs(20), |_| {
+        sub.events().len() >= 2
+            && evs
+                .iter()
+                .all(|e| e.media.iter().all(|m| sub.media(&e.id, &m.name).is_some()))
+    });
+    // The retained online status carries the public key used for signatures.
+    let online = sub
+        .status()
+        .into_iter()
+        .find(|s| s["state"] == "online")
+        .unwrap();
+    let key = signing::parse_public_key(online["public_key"].as_str().unwrap()).unwrap();
+    assert_eq!(key, pubkey(state.path()));
+    let out = tempfile::tempdir().unwrap();
+    for got in sub.events() {
+        assert_schema_valid(&got);
+        signing::verify_value(&got, &key).unwrap();
+        let id = got["id"].as_str().unwrap();
+        for m in got["media"].as_array().unwrap() {
+            let name = m["name"].as_str().unwrap();
+            let (manifest, bytes) = sub.media(id, name).unwrap();
+            assert_eq!(
+                hex::encode(Sha256::digest(&bytes)),
+                m["sha256"].as_str().unwrap()
+            );
+            assert_eq!(manifest["sha256"], m["sha256"]);
+            assert_eq!(bytes.len() as u64, m["bytes"].as_u64().unwrap());
+            std::fs::create_dir_all(out.path().join(id)).unwrap();
+            std::fs::write(out.path().join(id).join(name), &bytes).unwrap();
+        }
+        // The verifier CLI agrees, and catches a tampered event.
+        let file = out.path().join(format!("{id}.json"));
+        std::fs::write(&file, serde_json::to_vec(&got).unwrap()).unwrap();
+        let pk = state.path().join(signing::PUBKEY_FILE);
+        let st = Command::new(support::bin())
+            .arg("verify")
+            .arg(&file)
+            .arg("--media")
+            .arg(out.path().join(id))
+            .arg("--pubkey")
+            .arg(&pk)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "verify rejected a genuine event");
+        let mut tampered = got.clone();
+        tampered["zone"]["location"] = "elsewhere".into();
+        std::fs::write(&file, serde_json::to_vec(&tampered).unwrap()).unwrap();
+        let st = Command::new(support::bin())
+            .arg("verify")
+            .arg(&file)
+            .arg("--pubkey")
+            .arg(&pk)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(!st.success(), "verify accepted a tampered event");
+    }
+    // Delivered media is deleted locally (keep_delivered_media = false) once acknowledged.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while up.health().outbox.events > 0 {
+        assert!(Instant::now() < deadline, "backlog did not drain");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!media_dir.path().join("0/clip.mp4").exists());
+    up.stop();
+    sub.wait(
+        "offline status on clean stop",
+        Duration::from_secs(5),
+        |_| {
+            sub.status()
+                .iter()
+                .any(|s| s["state"] == "offline" && s["reason"] == "shutdown")
+        },
+    );
+}
+
+#[test]
+fn broker_outage_then_all_20_events_arrive_once_each_in_camera_order() {
+    let mut broker = Broker::start(BrokerOpts::default());
+    let sub = Sub::start(broker.port);
+    let state = tempfile::tempdir().unwrap();
+    let up = Uplink::start(
+        &config(state.path(), &format!("mqtt://127.0.0.1:{}", broker.port)),
+        Hooks::default(),
+    )
+    .unwrap();
+    sub.wait("online", Duration::from_secs(10), |_| {
+        sub.status().iter().any(|s| s["state"] == "online")
+    });
+    broker.stop();
+    let mut produced = Vec::new();
+    for i in 0..20u32 {
+        let mut ev = sample_event(if i.is_multiple_of(3) { "cam2" } else { "cam1" }, i);
+        ev.media.clear();
+        up.enqueue(&ev).unwrap();
+        produced.push((ev.camera.id.clone(), ev.id.clone()));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!up.status().connected);
+    assert!(
+        up.status().last_error.is_some(),
+        "the outage is visible in status"
+    );
+    broker.run();
+    sub.wait("20 events after reconnect", Duration::from_secs(30), |_| {
+        sub.events().len() >= 20
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let got = sub.events();
+    let keys: Vec<(String, String)> = got
+        .iter()
+        .map(|e| {
+            (
+                e["id"].as_str().unwrap().to_string(),
+                e["phase"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(keys.len(), 20, "each (id, phase) exactly once");
+    assert_eq!(keys.iter().collect::<HashSet<_>>().len(), 20);
+    for cam in ["cam1", "cam2"] {
+        let want: Vec<&String> = produced
+            .iter()
+            .filter(|(c, _)| c == cam)
+            .map(|(_, id)| id)
+            .collect();
+        let have: Vec<&str> = got
+            .iter()
+            .filter(|e| e["camera"]["id"] == cam)
+            .map(|e| e["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            have,
+            want.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+            "order on {cam}"
+        );
+    }
+    up.stop();
+}
+
+#[test]
+fn sigkilled_worker_resumes_a_large_clip_and_loses_nothing() {
+    let broker = Broker::start(BrokerOpts::default());
+    let sub = Sub::start(broker.port);
+    let state = tempfile::tempdir().unwrap();
+    let media_dir = tempfile::tempdir().unwrap();
+    let mut c = config(state.path(), &format!("mqtt://127.0.0.1:{}", broker.port));
+    c.uplink.chunk_kib = 32;
+    let cfg_file = state.path().join("streetwatch.toml");
+    write_config(&cfg_file, &c);
+    // Events go in through the library API while no worker runs (WAL allows both).
+    let clip = noise(8 << 20, 9);
+    let ob = Outbox::open(&Outbox::path_in(state.path()), 1 << 30).unwrap();
+    let big = event_with_media("cam1", 0, media_dir.path(), &[("clip.mp4", clip.clone())]);
+    ob.enqueue(&big).unwrap();
+    let mut others = Vec::new();
+    for i in 1..6 {
+        let e = event_with_media(
+            "cam1",
+            i,
+            media_dir.path(),
+            &[(&format!("s{i}.jpg") as &str, noise(2000, i as u64))],
+        );
+        ob.enqueue(&e).unwrap();
+        others.push(e);
+    }
+    let mut w = worker(&cfg_file);
+    let chunk_prefix = format!("{PREFIX}/events/{}/media/clip.mp4/", big.id);
+    sub.wait("some clip chunks", Duration::from_secs(30), |m| {
+        m.iter()
+            .filter(|m| m.topic.starts_with(&chunk_prefix))
+            .count()
+            >= 20
+    });
+    w.kill().unwrap(); // SIGKILL
+    w.wait().unwrap();
+    let before = sub
+        .all()
+        .iter()
+        .filter(|m| m.topic.starts_with(&chunk_prefix))
+        .count();
+    assert!(
+        before < 256,
+        "the clip must be cut mid-way (got {before} of 256 chunks)"
+    );
+    let mut w = worker(&cfg_file);
+    sub.wait(
+        "the whole clip and all events",
+        Duration::from_secs(60),
+        |_| {
+            sub.media(&big.id, "clip.mp4").is_some()
+                && others
+                    .iter()
+                    .all(|e| sub.media(&e.id, &e.media[0].name).is_some())
+        },
+    );
+    let (_, bytes) = sub.media(&big.id, "clip.mp4").unwrap();
+    assert_eq!(hex::encode(Sha256::digest(&bytes)), big.media[0].sha256);
+    let ids: HashSet<String> = sub
+        .events()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(ids.contains(&big.id));
+    for e in &others {
+        assert!(ids.contains(&e.id), "event {} lost", e.id);
+    }
+    let key = pubkey(state.path());
+    for e in sub.events() {
+        signing::verify_value(&e, &key).unwrap();
+    }
+    // Chunks were resumed, not restarted: far fewer than twice the clip went out.
+    let sent = sub
+        .all()
+        .iter()
+        .filter(|m| m.topic.starts_with(&chunk_prefix))
+        .count();
+    assert!(
+        sent < 256 + before,
+        "resumed from the acknowledged chunks ({sent} sent)"
+    );
+    w.kill().unwrap();
+    w.wait().unwrap();
+    let ob = Outbox::open(&Outbox::path_in(state.path()), 1 << 30).unwrap();
+    assert_eq!(ob.backlog().unwrap().events, 0);
+}
+
+#[test]
+fn disk_cap_while_offline_drops_oldest_media_first_and_health_counts_it() {
+    let state = tempfile::tempdir().unwrap();
+    let media_dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut c = config(state.path(), &format!("mqtt://127.0.0.1:{port}"));
+    c.uplink.disk_cap_mb = 1;
+    let up = Uplink::start(&c, Hooks::default()).unwrap();
+    let mut evs = Vec::new();
+    for i in 0..6u32 {
+        let e = event_with_media(
+            "cam1",
+            i,
+            media_dir.path(),
+            &[(&format!("m{i}.jpg") as &str, noise(300_000, i as u64))],
+        );
+        up.enqueue(&e).unwrap();
+        evs.push(e);
+    }
+    let h = up.health();
+    assert!(h.dropped.media_dropped >= 3, "{:?}", h.dropped);
+    assert_eq!(h.dropped.events_dropped, 0);
+    assert!(
+        !media_dir.path().join("0/m0.jpg").exists(),
+        "oldest media dropped first"
+    );
+    assert!(
+        media_dir.path().join("5/m5.jpg").exists(),
+        "newest media kept"
+    );
+    let dropped = h.dropped.media_dropped as usize;
+
+    // Broker comes up on the configured port: everything's metadata is delivered.
+    let broker = {
+        let mut b = Broker::start(BrokerOpts::default());
+        // Broker::start picked its own port; restart it on the box's port.
+        b.stop();
+        let conf = std::fs::read_to_string(&b.conf)
+            .unwrap()
+            .replace(&b.port.to_string(), &port.to_string());
+        std::fs::write(&b.conf, conf).unwrap();
+        b.port = port;
+        b.run();
+        b
+    };
+    let sub = Sub::start(broker.port);
+    sub.wait("all 6 events", Duration::from_secs(30), |_| {
+        sub.events().len() >= 6
+    });
+    let key = pubkey(state.path());
+    let got = sub.events();
+    for (i, e) in evs.iter().enumerate() {
+        let g = got
+            .iter()
+            .find(|g| g["id"] == e.id.as_str())
+            .expect("metadata delivered");
+        signing::verify_value(g, &key).unwrap();
+        assert_schema_valid(g);
+        assert_eq!(
+            g["evidence_dropped"].as_bool().unwrap_or(false),
+            i < dropped,
+            "event {i}"
+        );
+    }
+    sub.wait("dropped manifest for m0", Duration::from_secs(10), |_| {
+        sub.media(&evs[0].id, "m0.jpg")
+            .is_some_and(|(m, _)| m["evidence_dropped"] == true)
+    });
+    sub.wait("kept media m5", Duration::from_secs(10), |_| {
+        sub.media(&evs[5].id, "m5.jpg").is_some()
+    });
+    sub.wait("health with drop counts", Duration::from_secs(10), |m| {
+        m.iter()
+            .filter(|m| m.topic == format!("{PREFIX}/health"))
+            .any(|m| {
+                let h: Value = serde_json::from_slice(&m.payload).unwrap();
+                h["dropped"]["media_dropped"].as_u64() == Some(dropped as u64)
+                    && h["disk"]["cap_bytes"].as_u64() == Some(1 << 20)
+            })
+    });
+    let metrics = streetwatch::uplink::render_metrics(&up.health());
+    assert!(metrics.contains(&format!("streetwatch_evidence_dropped_total {dropped}")));
+    up.stop();
+}
+
+#[test]
+fn wrong_password_is_reported_clearly_retried_and_nothing_is_dropped() {
+    let broker = Broker::start(BrokerOpts {
+        password: Some(("box".into(), "right-secret".into())),
+        ..Default::default()
+    });
+    let state = tempfile::tempdir().unwrap();
+    let mut c = config(state.path(), &format!("mqtt://127.0.0.1:{}", broker.port));
+    c.uplink.username = Some("box".into());
+    c.uplink.password = Some("wrong-secret".into());
+    let up = Uplink::start(&c, Hooks::default()).unwrap();
+    let mut ev = sample_event("cam1", 0);
+    ev.media.clear();
+    up.enqueue(&ev).unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    let st = up.status();
+    let err = st.last_error.unwrap_or_default();
+    assert!(!st.connected);
+    assert!(err.contains("refused"), "{err}");
+    assert!(
+        st.failed_connects >= 2,
+        "retries go on: {}",
+        st.failed_connects
+    );
+    assert!(!err.contains("wrong-secret"));
+    assert!(!format!("{c:?}").contains("wrong-secret"));
+    let h = up.health();
+    assert_eq!(h.outbox.events, 1, "nothing dropped");
+    assert_eq!(h.dropped.events_dropped, 0);
+    up.stop();
+    // Fixing the password delivers the waiting event.
+    let sub = Sub::start_with(broker.port, |o| {
+        o.set_credentials("box", "right-secret");
+    });
+    c.uplink.password = Some("right-secret".into());
+    let up = Uplink::start(&c, Hooks::default()).unwrap();
+    sub.wait("the waiting event", Duration::from_secs(20), |_| {
+        sub.events().len() == 1
+    });
+    up.stop();
+}
+
+fn tls_files(dir: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf, PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let server_key = KeyPair::generate().unwrap();
+    let server = CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])
+        .unwrap()
+        .signed_by(&server_key, &issuer)
+        .unwrap();
+    let client_key = KeyPair::generate().unwrap();
+    let mut cp = CertificateParams::new(Vec::<String>::new()).unwrap();
+    cp.distinguished_name
+        .push(rcgen::DnType::CommonName, "box-test");
+    let client = cp.signed_by(&client_key, &issuer).unwrap();
+    let w = |name: &str, text: String| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    (
+        w("ca.pem", ca.pem()),
+        w("server.pem", server.pem()),
+        w("server.key", server_key.serialize_pem()),
+        w("client.pem", client.pem()),
+        w("client.key", client_key.serialize_pem()),
+    )
+}
+
+#[test]
+fn mutual_tls_delivers_and_a_wrong_ca_is_reported_without_dropping() {
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, server, server_key, client, client_key) = tls_files(certs.path());
+    let other = tempfile::tempdir().unwrap();
+    let (wrong_ca, ..) = tls_files(other.path());
+    let broker = Broker::start(BrokerOpts {
+        tls: Some((ca.clone(), server, server_key)),
+        ..Default::default()
+    });
+    let state = tempfile::tempdir().unwrap();
+    let mut c = config(state.path(), &format!("mqtts://127.0.0.1:{}", broker.port));
+    c.uplink.tls = Some(streetwatch::uplink::TlsConfig {
+        ca_file: wrong_ca,
+        client_cert: Some(client.clone()),
+        client_key: Some(client_key.clone()),
+    });
+    let up = Uplink::start(&c, Hooks::default()).unwrap();
+    let mut ev = sample_event("cam1", 0);
+    ev.media.clear();
+    up.enqueue(&ev).unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let err = up.status().last_error.unwrap_or_default();
+    assert!(err.contains("TLS"), "{err}");
+    assert_eq!(up.health().outbox.events, 1);
+    up.stop();
+
+    c.uplink.tls.as_mut().unwrap().ca_file = ca.clone();
+    let up = Uplink::start(&c, Hooks::default()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while up.health().outbox.events > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "not delivered over mTLS: {:?}",
+            up.status()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(up.status().connected);
+    up.stop();
+}
+
+#[test]
+fn killing_the_worker_makes_the_broker_publish_the_offline_last_will() {
+    let broker = Broker::start(BrokerOpts::default());
+    let sub = Sub::start(broker.port);
+    let state = tempfile::tempdir().unwrap();
+    let c = config(state.path(), &format!("mqtt://127.0.0.1:{}", broker.port));
+    let cfg_file = state.path().join("streetwatch.toml");
+    write_config(&cfg_file, &c);
+    let mut w = worker(&cfg_file);
+    sub.wait("online", Duration::from_secs(20), |_| {
+        sub.status().iter().any(|s| s["state"] == "online")
+    });
+    w.kill().unwrap();
+    w.wait().unwrap();
+    sub.wait("offline will", Duration::from_secs(15), |_| {
+        sub.status().iter().any(|s| {
+            s["state"] == "offline"
+                && s["reason"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("last will")
+                && s["firmware_version"] == streetwatch::FIRMWARE_VERSION
+        })
+    });
+    // Retained: a late subscriber sees the box as offline.
+    let late = Sub::start(broker.port);
+    late.wait("retained offline", Duration::from_secs(5), |m| {
+        m.iter().any(|m| m.retain && m.topic.ends_with("/status"))
+    });
+    assert_eq!(late.status().last().unwrap()["state"], "offline");
+}
+
+#[test]
+fn snapshot_and_reload_commands_are_answered_on_cmd_response() {
+    let broker = Broker::start(BrokerOpts::default());
+    let sub = Sub::start(broker.port);
+    let state = tempfile::tempdir().unwrap();
+    let reloads = Arc::new(Mutex::new(0));
+    let r = reloads.clone();
+    let hooks = Hooks {
+        snapshot: Some(Arc::new(|cam: &str| {
+            if cam == "cam1" {
+                Ok(Snapshot {
+                    content_type: "image/jpeg".into(),
+                    bytes: b"jpeg-bytes".to_vec(),
+                })
+            } else {
+                Err(format!("no camera {cam}"))
+            }
+        })),
+        reload_config: Some(Arc::new(move || {
+            *r.lock().unwrap() += 1;
+            Ok(())
+        })),
+        health: Some(Arc::new(|h: &mut streetwatch::uplink::Health| {
+            h.cameras.push(streetwatch::uplink::CameraHealth {
+                id: "cam1".into(),
+                status: "streaming".into(),
+                fps: 10.0,
+                last_frame_age_s: Some(0.1),
+                dropped_frames: 0,
+            });
+        })),
+    };
+    let up = Uplink::start(
+        &config(state.path(), &format!("mqtt://127.0.0.1:{}", broker.port)),
+        hooks,
+    )
+    .unwrap();
+    sub.wait("online", Duration::from_secs(10), |_| {
+        sub.status().iter().any(|s| s["state"] == "online")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    for cmd in [
+        r#"{"id":"1","cmd":"snapshot","camera":"cam1"}"#,
+        r#"{"id":"2","cmd":"snapshot","camera":"nope"}"#,
+        r#"{"id":"3","cmd":"reload-config"}"#,
+        r#"{"id":"4","cmd":"format-disk"}"#,
+    ] {
+        sub.client
+            .publish(format!("{PREFIX}/cmd"), QoS::AtLeastOnce, false, cmd)
+            .unwrap();
+    }
+    let responses = || -> HashMap<String, Value> {
+        sub.all()
+            .iter()
+            .filter(|m| m.topic == format!("{PREFIX}/cmd/response"))
+            .map(|m| serde_json::from_slice::<Value>(&m.payload).unwrap())
+            .map(|v| (v["id"].as_str().unwrap_or_default().to_string(), v))
+            .collect()
+    };
+    sub.wait("4 responses", Duration::from_secs(10), |_| {
+        responses().len() == 4
+    });
+    let r = responses();
+    assert_eq!(r["1"]["ok"], true);
+    assert_eq!(r["2"]["ok"], false);
+    assert_eq!(r["3"]["ok"], true);
+    assert_eq!(r["4"]["ok"], false);
+    assert_eq!(*reloads.lock().unwrap(), 1);
+    assert!(
+        sub.all()
+            .iter()
+            .any(|m| m.topic == format!("{PREFIX}/snapshots/cam1") && m.payload == b"jpeg-bytes")
+    );
+    sub.wait("health with camera", Duration::from_secs(5), |m| {
+        m.iter().any(|m| {
+            m.topic == format!("{PREFIX}/health")
+                && String::from_utf8_lossy(&m.payload).contains("\"streaming\"")
+        })
+    });
+    up.stop();
+}
+
+#[test]
+fn a_large_clip_does_not_hold_back_the_next_event() {
+    let broker = Broker::start(BrokerOpts::default());
+    let sub = Sub::start(broker.port);
+    let state = tempfile::tempdir().unwrap();
+    let media_dir = tempfile::tempdir().unwrap();
+    let mut c = config(state.path(), &format!("mqtt://127.0.0.1:{}", broker.port));
+    c.uplink.chunk_kib = 16;
+    c.uplink.inflight = 2;
+    let up = Uplink::start(&c, Hooks::default()).unwrap();
+    let clip = event_with_media(
+        "cam1",
+        0,
+        media_dir.path(),
+        &[("clip.mp4", noise(6 << 20, 5))],
+    );
+    up.enqueue(&clip).unwrap();
+    let mut next = sample_event("cam2", 1);
+    next.media.clear();
+    up.enqueue(&next).unwrap();
+    sub.wait("the clip", Duration::from_secs(60), |_| {
+        sub.media(&clip.id, "clip.mp4").is_some()
+    });
+    let all = sub.all();
+    let at = |pred: &dyn Fn(&Msg) -> bool| all.iter().position(pred).unwrap();
+    let next_at = at(&|m| {
+        m.topic == format!("{PREFIX}/events")
+            && serde_json::from_slice::<Value>(&m.payload).unwrap()["id"] == next.id.as_str()
+    });
+    let last_chunk = format!(
+        "{PREFIX}/events/{}/media/clip.mp4/{}",
+        clip.id,
+        (6 << 20) / (16 << 10) - 1
+    );
+    let last_at = at(&|m| m.topic == last_chunk);
+    assert!(
+        next_at < last_at,
+        "cam2's event waited for cam1's whole clip"
+    );
+    up.stop();
+}
