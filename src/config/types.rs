@@ -16,6 +16,8 @@ pub struct Config {
     pub inference: InferenceConfig,
     #[serde(default, rename = "cameras", skip_serializing_if = "Vec::is_empty")]
     pub cameras: Vec<CameraConfig>,
+    #[serde(default)]
+    pub web: crate::web::WebConfig,
 }
 
 /// Identity and place of the box; these fields end up in every event.

@@ -1,0 +1,55 @@
+// Page texts. Simplified Chinese is the default; English is one click away.
+// Every key exists in both languages (a test in tests/web_api.rs checks it).
+"use strict";
+window.I18N = {
+  zh: {
+    "lang.switch": "English",
+    "nav.dashboard": "状态", "nav.cameras": "摄像机", "nav.logout": "退出登录",
+    "setup.title": "首次设置",
+    "setup.intro": "请输入设置码（在设备日志中或设备上的 setup-code 文件里），并设置管理员密码。设置码只能使用一次。",
+    "setup.code": "设置码", "setup.password": "新管理员密码（至少 10 个字符）", "setup.confirm": "再次输入密码",
+    "setup.submit": "设置密码", "setup.mismatch": "两次输入的密码不一致",
+    "login.title": "登录", "login.password": "管理员密码", "login.submit": "登录",
+    "dash.title": "设备状态", "dash.cameras": "摄像机", "dash.none": "还没有摄像机。请在“摄像机”页面添加。",
+    "dash.health": "设备", "dash.firmware": "固件版本", "dash.uptime": "运行时间", "dash.memory": "可用内存",
+    "dash.disk": "可用存储", "dash.kernel": "内核", "dash.device": "设备编号",
+    "dash.fps": "帧率", "dash.dropped": "丢帧", "dash.reconnects": "重连次数", "dash.resolution": "分辨率",
+    "state.streaming": "正常", "state.connecting": "连接中", "state.backoff": "重连中", "state.failed": "失败",
+    "state.ended": "已结束", "state.stopped": "未运行", "state.disabled": "已停用",
+    "cams.title": "摄像机", "cams.add": "添加摄像机", "cams.edit": "编辑", "cams.remove": "删除",
+    "cams.confirm_remove": "确定删除摄像机 {id}？",
+    "cams.id": "编号（字母、数字、- 或 _）", "cams.name": "名称", "cams.url": "RTSP 地址（rtsp://主机:端口/路径，不要包含用户名密码）",
+    "cams.username": "用户名", "cams.password": "密码", "cams.password_keep": "已设置密码；留空则保持不变",
+    "cams.enabled": "启用", "cams.transport": "传输方式", "cams.save": "保存", "cams.cancel": "取消",
+    "cams.test": "测试连接", "cams.testing": "正在测试（约 3 秒）…",
+    "cams.test_ok": "连接成功：{codec} {width}×{height}，{fps} 帧/秒，GOP {gop}",
+    "cams.test_fail": "连接失败：{message}", "cams.saved": "已保存", "cams.password_set": "已设置密码",
+    "err.network": "无法连接到设备", "err.generic": "操作失败",
+    "unit.days": "天", "unit.hours": "小时", "unit.minutes": "分钟"
+  },
+  en: {
+    "lang.switch": "中文",
+    "nav.dashboard": "Status", "nav.cameras": "Cameras", "nav.logout": "Log out",
+    "setup.title": "First-time setup",
+    "setup.intro": "Enter the setup code (in the device journal or the setup-code file on the box) and choose the admin password. The code works only once.",
+    "setup.code": "Setup code", "setup.password": "New admin password (at least 10 characters)", "setup.confirm": "Repeat the password",
+    "setup.submit": "Set password", "setup.mismatch": "The passwords do not match",
+    "login.title": "Log in", "login.password": "Admin password", "login.submit": "Log in",
+    "dash.title": "Device status", "dash.cameras": "Cameras", "dash.none": "No cameras yet. Add one on the Cameras page.",
+    "dash.health": "Device", "dash.firmware": "Firmware", "dash.uptime": "Uptime", "dash.memory": "Free memory",
+    "dash.disk": "Free storage", "dash.kernel": "Kernel", "dash.device": "Device id",
+    "dash.fps": "Frame rate", "dash.dropped": "Dropped", "dash.reconnects": "Reconnects", "dash.resolution": "Resolution",
+    "state.streaming": "OK", "state.connecting": "Connecting", "state.backoff": "Reconnecting", "state.failed": "Failed",
+    "state.ended": "Ended", "state.stopped": "Not running", "state.disabled": "Disabled",
+    "cams.title": "Cameras", "cams.add": "Add camera", "cams.edit": "Edit", "cams.remove": "Remove",
+    "cams.confirm_remove": "Remove camera {id}?",
+    "cams.id": "Id (letters, digits, - or _)", "cams.name": "Name", "cams.url": "RTSP URL (rtsp://host:port/path, no user or password in it)",
+    "cams.username": "User name", "cams.password": "Password", "cams.password_keep": "A password is set; leave empty to keep it",
+    "cams.enabled": "Enabled", "cams.transport": "Transport", "cams.save": "Save", "cams.cancel": "Cancel",
+    "cams.test": "Test connection", "cams.testing": "Testing (about 3 s)…",
+    "cams.test_ok": "Connected: {codec} {width}×{height}, {fps} fps, GOP {gop}",
+    "cams.test_fail": "Failed: {message}", "cams.saved": "Saved", "cams.password_set": "password set",
+    "err.network": "Cannot reach the device", "err.generic": "The operation failed",
+    "unit.days": "d", "unit.hours": "h", "unit.minutes": "min"
+  }
+};
