@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use reqwest::blocking::{Client, Response};
 use serde_json::{Value, json};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use streetwatch::config::{CameraConfig, Config};
 use streetwatch::ingest::{CameraStatus, Reason};
@@ -724,16 +724,8 @@ fn removing_a_camera_is_applied_and_audited() {
     assert_eq!(audit["entries"][0]["changes"][0]["old"]["password"], "***");
 }
 
-fn assets_available() -> bool {
-    let p: PathBuf = std::env::var_os("STREETWATCH_ASSETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".deps"));
-    p.join("media/car-detection.mp4").is_file()
-}
-
 #[test]
 fn test_connection_reports_the_stream_or_the_exact_failure() {
-    assert!(assets_available(), "run `make setup` (sample media)");
     let cam = support::CamSim::start(
         support::free_port(),
         &[(
@@ -780,4 +772,35 @@ fn test_connection_reports_the_stream_or_the_exact_failure() {
         "{bad}"
     );
     assert!(!bad.to_string().contains("wrong-pass"));
+    // A saved camera is tested with its stored password, which the page never sees…
+    let (s, _) = json_of(b.send(
+        &c,
+        "POST",
+        "/api/cameras",
+        &csrf,
+        Some(json!({
+        "id": "car", "url": cam.url("/car"), "username": "viewer", "password": "cam-pass-123"})),
+    ));
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, stored) = json_of(b.send(
+        &c,
+        "POST",
+        "/api/cameras/test",
+        &csrf,
+        Some(json!({
+        "url": cam.url("/car"), "camera_id": "car", "seconds": 1})),
+    ));
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(stored["ok"], true, "{stored}");
+    // …and is never sent to another address.
+    let (s, elsewhere) = json_of(b.send(
+        &c,
+        "POST",
+        "/api/cameras/test",
+        &csrf,
+        Some(json!({
+        "url": "rtsp://127.0.0.2:554/car", "camera_id": "car"})),
+    ));
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(elsewhere["problems"][0]["path"], "password");
 }

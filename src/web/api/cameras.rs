@@ -233,6 +233,14 @@ struct TestBody {
     seconds: f64,
 }
 
+fn host_port(url: &str) -> Option<(String, Option<u16>)> {
+    let u = url::Url::parse(url).ok()?;
+    Some((
+        u.host_str()?.to_ascii_lowercase(),
+        u.port_or_known_default(),
+    ))
+}
+
 fn default_test_seconds() -> f64 {
     3.0
 }
@@ -271,7 +279,17 @@ pub async fn test(State(st): State<Shared>, body: Bytes) -> Result<Json<Value>, 
                 ApiError::field("camera_id", format!("no camera with id \"{id}\""), "")
             })?;
             let stored = &config.cameras[i];
-            if password.is_none() {
+            if password.is_none() && stored.password.is_some() {
+                // The stored password goes only to the camera's own address: otherwise
+                // anyone with the page could point the test at their own server and
+                // collect it.
+                if host_port(&b.url) != host_port(&stored.url) {
+                    return Err(ApiError::field(
+                        "password",
+                        "the stored password is only sent to the camera's own host and port",
+                        "enter the password to test another address",
+                    ));
+                }
                 password = stored.password.clone();
             }
             if username.is_none() {
