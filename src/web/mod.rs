@@ -13,12 +13,14 @@ mod backend;
 mod config;
 mod files;
 mod health;
+mod logs;
 mod tls;
 
 pub use api::served_routes;
 pub use audit::{AuditEntry, Change};
 pub use backend::{CameraRuntime, LogLevel, LogLine, SimpleBackend, WebBackend};
 pub use config::WebConfig;
+pub use logs::{LogRing, LogRingLayer};
 pub use tls::fingerprint;
 
 use std::net::SocketAddr;
