@@ -126,6 +126,9 @@ mod tests {
         ] {
             assert!(zh.contains(&format!("state.{state}")), "{state}");
         }
+        for reason in ["unauthorized", "not_found", "timeout", "connection_refused"] {
+            assert!(zh.contains(&format!("reason.{reason}")), "{reason}");
+        }
     }
 
     #[test]

@@ -14,6 +14,13 @@
     return s;
   }
 
+  // A failure reason in the page's language when it has a fixed text; otherwise the
+  // box's own message (it carries details such as the host name or codec).
+  function reasonText(code, message) {
+    var key = "reason." + code;
+    return (I18N[lang] && I18N[lang][key]) || message;
+  }
+
   function el(tag, attrs, children) {
     var e = document.createElement(tag);
     Object.keys(attrs || {}).forEach(function (k) {
@@ -151,7 +158,7 @@
             el("span", { class: "name", text: (c.name || c.id) + (c.name ? " (" + c.id + ")" : "") }),
             el("span", { class: "state " + c.state, text: t("state." + c.state) })
           ]),
-          c.message ? el("div", { class: "error", text: c.message }) : null,
+          c.message ? el("div", { class: "error", text: reasonText(c.reason, c.message) }) : null,
           pairs.length ? kv(pairs) : null
         ]));
       });
@@ -250,7 +257,7 @@
         var text = x.ok
           ? t("cams.test_ok", { codec: x.codec, width: x.width, height: x.height, fps: x.fps.toFixed(1),
               gop: x.gop_frames != null ? x.gop_frames + " (" + x.gop_seconds.toFixed(1) + " s)" : "?" })
-          : t("cams.test_fail", { message: x.message });
+          : t("cams.test_fail", { message: reasonText(x.reason, x.message) });
         result.appendChild(el("div", { class: "banner " + (x.ok ? "ok" : "error"), role: "status", text: text }));
       });
     });

@@ -25,7 +25,13 @@ window.I18N = {
     "cams.test_ok": "连接成功：{codec} {width}×{height}，{fps} 帧/秒，GOP {gop}",
     "cams.test_fail": "连接失败：{message}", "cams.saved": "已保存", "cams.password_set": "已设置密码",
     "err.network": "无法连接到设备", "err.generic": "操作失败",
-    "unit.days": "天", "unit.hours": "小时", "unit.minutes": "分钟"
+    "unit.days": "天", "unit.hours": "小时", "unit.minutes": "分钟",
+    "reason.unauthorized": "未授权（401）：请检查摄像机的用户名和密码",
+    "reason.forbidden": "禁止访问（403）：该用户无权打开视频流",
+    "reason.not_found": "未找到（404）：请检查地址中的视频流路径",
+    "reason.connection_refused": "连接被拒绝：该主机和端口上没有服务",
+    "reason.timeout": "超时：摄像机无响应，请检查网线、IP 地址和防火墙",
+    "reason.end_of_stream": "视频流结束：摄像机关闭了视频流"
   },
   en: {
     "lang.switch": "中文",
@@ -50,6 +56,12 @@ window.I18N = {
     "cams.test_ok": "Connected: {codec} {width}×{height}, {fps} fps, GOP {gop}",
     "cams.test_fail": "Failed: {message}", "cams.saved": "Saved", "cams.password_set": "password set",
     "err.network": "Cannot reach the device", "err.generic": "The operation failed",
-    "unit.days": "d", "unit.hours": "h", "unit.minutes": "min"
+    "unit.days": "d", "unit.hours": "h", "unit.minutes": "min",
+    "reason.unauthorized": "unauthorized (401): check the camera user name and password",
+    "reason.forbidden": "forbidden (403): this user may not open the stream",
+    "reason.not_found": "not found (404): check the stream path in the URL",
+    "reason.connection_refused": "connection refused: nothing listens at that host and port",
+    "reason.timeout": "timeout: the camera does not answer; check cabling, IP and firewall",
+    "reason.end_of_stream": "end of stream: the camera closed the stream"
   }
 };
