@@ -804,3 +804,62 @@ fn test_connection_reports_the_stream_or_the_exact_failure() {
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(elsewhere["problems"][0]["path"], "password");
 }
+
+#[test]
+fn changing_the_password_needs_the_current_one_and_ends_other_sessions() {
+    let b = start();
+    let c = client();
+    let csrf = b.setup(&c);
+    let other = client();
+    b.login(&other);
+    let (s, body) = json_of(b.send(
+        &c,
+        "POST",
+        "/api/password",
+        &csrf,
+        Some(json!({
+        "current_password": "not the password", "new_password": "a brand new passphrase"})),
+    ));
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["problems"][0]["path"], "current_password");
+    let (s, body) = json_of(b.send(
+        &c,
+        "POST",
+        "/api/password",
+        &csrf,
+        Some(json!({
+        "current_password": PASSWORD, "new_password": "short"})),
+    ));
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["problems"][0]["path"], "new_password");
+    let (s, _) = json_of(b.send(
+        &c,
+        "POST",
+        "/api/password",
+        &csrf,
+        Some(json!({
+        "current_password": PASSWORD, "new_password": "a brand new passphrase"})),
+    ));
+    assert_eq!(s, StatusCode::OK);
+    // This session goes on, the other one ended, and only the new password works.
+    assert_eq!(
+        c.get(b.url("/api/session")).send().unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        other.get(b.url("/api/session")).send().unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let login = |pw: &str| {
+        client()
+            .post(b.url("/api/login"))
+            .json(&json!({"password": pw}))
+            .send()
+            .unwrap()
+            .status()
+    };
+    assert_eq!(login(PASSWORD), StatusCode::UNAUTHORIZED);
+    assert_eq!(login("a brand new passphrase"), StatusCode::OK);
+    let (_, audit) = json_of(c.get(b.url("/api/audit?limit=1")).send().unwrap());
+    assert_eq!(audit["entries"][0]["action"], "password.change");
+}

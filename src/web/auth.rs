@@ -132,6 +132,26 @@ impl Credentials {
         Ok(())
     }
 
+    /// Replace the admin password (the caller checked the current one). Slow (argon2):
+    /// call from a blocking thread.
+    pub fn change(&self, new_password: &str) -> std::io::Result<()> {
+        let password_hash = hash_password(new_password);
+        let mut st = self.state.lock().unwrap();
+        if !matches!(*st, CredState::Ready { .. }) {
+            return Err(std::io::Error::other("the admin password is not set yet"));
+        }
+        let file = AdminFile {
+            username: ADMIN.into(),
+            password_hash: password_hash.clone(),
+        };
+        write_private(
+            &self.admin_path,
+            serde_json::to_string(&file).unwrap().as_bytes(),
+        )?;
+        *st = CredState::Ready { password_hash };
+        Ok(())
+    }
+
     /// Check the admin password. Slow (argon2): call from a blocking thread.
     pub fn verify(&self, password: &str) -> bool {
         let hash = match &*self.state.lock().unwrap() {
@@ -286,6 +306,11 @@ impl Sessions {
 
     pub fn remove(&self, token: &str) {
         self.map.lock().unwrap().remove(token);
+    }
+
+    /// End every session but `keep` (after a password change).
+    pub fn remove_others(&self, keep: &str) {
+        self.map.lock().unwrap().retain(|t, _| t == keep);
     }
 }
 

@@ -115,6 +115,53 @@ pub async fn logout(State(st): State<Shared>, headers: HeaderMap) -> Response {
     resp
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordBody {
+    current_password: String,
+    new_password: String,
+}
+
+/// `POST /api/password`: change the admin password; other sessions end.
+pub async fn change_password(
+    State(st): State<Shared>,
+    Extension(session): Extension<Session>,
+    ConnectInfo(Peer(client)): ConnectInfo<Peer>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    rate_check(&st, client)?;
+    let b: PasswordBody = parse_json(&body)?;
+    if let Err((m, h)) = auth::check_password(&b.new_password) {
+        return Err(ApiError::field("new_password", m, h));
+    }
+    let st2 = st.clone();
+    let ok = blocking(move || Ok(st2.creds.verify(&b.current_password))).await?;
+    if !ok {
+        // A stolen session must not be enough to guess the password at full speed.
+        st.limiter.failure(client.ip());
+        return Err(ApiError::field(
+            "current_password",
+            "the current password is wrong",
+            "enter the password you logged in with",
+        ));
+    }
+    st.limiter.success(client.ip());
+    let st2 = st.clone();
+    blocking(move || {
+        st2.creds
+            .change(&b.new_password)
+            .map_err(|e| ApiError::Internal(format!("cannot store the password: {e}")))
+    })
+    .await?;
+    if let Some(t) = super::session_token(&headers) {
+        st.sessions.remove_others(&t);
+    }
+    st.record(&session.user, client, "password.change", vec![])?;
+    tracing::info!(client = %client.ip(), "web: admin password changed; other sessions ended");
+    Ok(axum::Json(json!({"ok": true})))
+}
+
 /// `GET /api/session`: who is logged in and the CSRF token (after a page reload).
 pub async fn session(Extension(s): Extension<Session>) -> axum::Json<serde_json::Value> {
     axum::Json(session_json(&s))

@@ -382,6 +382,7 @@ fn routes() -> Routes {
     .public("post", "/api/setup", post(account::setup))
     .public("post", "/api/login", post(account::login))
     .protected("post", "/api/logout", post(account::logout))
+    .protected("post", "/api/password", post(account::change_password))
     .protected("get", "/api/session", get(account::session))
     .protected("get", "/api/status", get(settings::status))
     .protected("get", "/api/cameras", get(cameras::list))
