@@ -38,12 +38,15 @@
 
   // One call to the API; resolves to {status, body}. 401 sends the user to login/setup.
   function api(method, path, body) {
+    return call(method, path, body === undefined ? undefined : JSON.stringify(body), "application/json");
+  }
+
+  function call(method, path, text, type) {
     var headers = {};
-    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (text !== undefined) headers["Content-Type"] = type;
     if (method !== "GET" && csrf) headers["X-CSRF-Token"] = csrf;
     return fetch(path, {
-      method: method, headers: headers, credentials: "same-origin",
-      body: body === undefined ? undefined : JSON.stringify(body)
+      method: method, headers: headers, credentials: "same-origin", body: text
     }).then(function (r) {
       return r.text().then(function (text) {
         var data = null;
@@ -273,10 +276,91 @@
     app.appendChild(form);
   }
 
+  function changesList(changes) {
+    if (!changes.length) return el("p", { class: "hint", text: t("dev.no_changes") });
+    return el("ul", { class: "changes" }, changes.map(function (c) {
+      var old = c.old === undefined ? "–" : JSON.stringify(c.old);
+      var now = c.new === undefined ? "–" : JSON.stringify(c.new);
+      return el("li", {}, [el("code", { text: c.path }), " " + old + " → " + now]);
+    }));
+  }
+
+  function device() {
+    clear(app);
+    app.appendChild(el("h1", { text: t("dev.title") }));
+
+    var pw = el("form", { class: "card" }, [el("h2", { text: t("dev.password") })]);
+    field("dev.current", "current_password", { type: "password", autocomplete: "current-password", required: true }).forEach(pw.appendChild, pw);
+    field("dev.new", "new_password", { type: "password", autocomplete: "new-password", minlength: 10, required: true }).forEach(pw.appendChild, pw);
+    field("setup.confirm", "confirm", { type: "password", autocomplete: "new-password", required: true }).forEach(pw.appendChild, pw);
+    var pwResult = el("div", { "aria-live": "polite" });
+    pw.appendChild(pwResult);
+    pw.appendChild(el("div", { class: "row" }, [el("button", { class: "primary", type: "submit", text: t("dev.change") })]));
+    pw.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      clear(pwResult);
+      if (pw.new_password.value !== pw.confirm.value) {
+        return showProblems(pw, { body: { problems: [{ path: "confirm", message: t("setup.mismatch") }] } });
+      }
+      api("POST", "/api/password", { current_password: pw.current_password.value, new_password: pw.new_password.value }).then(function (r) {
+        if (r.status !== 200) return showProblems(pw, r);
+        pw.querySelectorAll(".error").forEach(function (e) { e.remove(); });
+        pw.reset();
+        pwResult.appendChild(el("div", { class: "banner ok", role: "status", text: t("dev.changed") }));
+      });
+    });
+    app.appendChild(pw);
+
+    var cfg = el("form", { class: "card" }, [
+      el("h2", { text: t("dev.config") }),
+      el("a", { href: "/api/config/export", download: "streetwatch.toml", text: t("dev.export") })
+    ]);
+    var file = el("input", { type: "file", accept: ".toml,text/plain", id: "f-import" });
+    cfg.appendChild(el("label", { for: "f-import", text: t("dev.import_file") }));
+    cfg.appendChild(file);
+    var preview = el("div", { "aria-live": "polite" });
+    var applyBtn = el("button", { class: "primary", type: "button", text: t("dev.apply"), disabled: true });
+    cfg.appendChild(preview);
+    cfg.appendChild(el("div", { class: "row" }, [
+      el("button", { class: "secondary", type: "submit", text: t("dev.preview") }), applyBtn
+    ]));
+    function importFile(dryRun) {
+      cfg.querySelectorAll(".error").forEach(function (e) { e.remove(); });
+      clear(preview);
+      var f = file.files[0];
+      if (!f) return;
+      f.text().then(function (text) {
+        call("POST", "/api/config/import" + (dryRun ? "?dry_run=true" : ""), text, "application/toml").then(function (r) {
+          if (r.status !== 200) { applyBtn.disabled = true; return showProblems(cfg, r); }
+          if (!dryRun) preview.appendChild(el("div", { class: "banner ok", role: "status", text: t("dev.applied") }));
+          preview.appendChild(changesList(r.body.changes));
+          applyBtn.disabled = !dryRun || !r.body.changes.length;
+        });
+      });
+    }
+    cfg.addEventListener("submit", function (ev) { ev.preventDefault(); importFile(true); });
+    applyBtn.addEventListener("click", function () { importFile(false); });
+    file.addEventListener("change", function () { applyBtn.disabled = true; clear(preview); });
+    app.appendChild(cfg);
+
+    var audit = el("div", { class: "card" }, [el("h2", { text: t("dev.audit") })]);
+    app.appendChild(audit);
+    api("GET", "/api/audit?limit=20").then(function (r) {
+      if (r.status !== 200) return;
+      if (!r.body.entries.length) audit.appendChild(el("p", { class: "hint", text: t("dev.audit_none") }));
+      r.body.entries.forEach(function (e) {
+        audit.appendChild(el("div", { class: "audit" }, [
+          el("div", { class: "hint", text: e.time + " · " + e.user + " · " + e.client + " · " + e.action }),
+          e.changes.length ? changesList(e.changes) : null
+        ]));
+      });
+    });
+  }
+
   function go(v) {
     view = v;
     setNav(true);
-    if (v === "cameras") cameras(); else dashboard();
+    if (v === "cameras") cameras(); else if (v === "device") device(); else dashboard();
   }
 
   document.querySelectorAll("nav button").forEach(function (b) {

@@ -4,7 +4,12 @@
 window.I18N = {
   zh: {
     "lang.switch": "English",
-    "nav.dashboard": "状态", "nav.cameras": "摄像机", "nav.logout": "退出登录",
+    "nav.dashboard": "状态", "nav.cameras": "摄像机", "nav.device": "设备", "nav.logout": "退出登录",
+    "dev.title": "设备设置", "dev.password": "修改管理员密码", "dev.current": "当前密码", "dev.new": "新密码（至少 10 个字符）",
+    "dev.change": "修改密码", "dev.changed": "密码已修改，其他已登录的会话已退出",
+    "dev.config": "配置文件", "dev.export": "导出配置（不含密码）", "dev.import_file": "导入配置文件（.toml）",
+    "dev.preview": "预览变更", "dev.apply": "应用变更", "dev.no_changes": "没有变更", "dev.applied": "配置已应用",
+    "dev.audit": "操作记录", "dev.audit_none": "暂无记录",
     "setup.title": "首次设置",
     "setup.intro": "请输入设置码（在设备日志中或设备上的 setup-code 文件里），并设置管理员密码。设置码只能使用一次。",
     "setup.code": "设置码", "setup.password": "新管理员密码（至少 10 个字符）", "setup.confirm": "再次输入密码",
@@ -35,7 +40,12 @@ window.I18N = {
   },
   en: {
     "lang.switch": "中文",
-    "nav.dashboard": "Status", "nav.cameras": "Cameras", "nav.logout": "Log out",
+    "nav.dashboard": "Status", "nav.cameras": "Cameras", "nav.device": "Device", "nav.logout": "Log out",
+    "dev.title": "Device settings", "dev.password": "Change the admin password", "dev.current": "Current password", "dev.new": "New password (at least 10 characters)",
+    "dev.change": "Change password", "dev.changed": "Password changed; other logged-in sessions were ended",
+    "dev.config": "Configuration file", "dev.export": "Export configuration (without passwords)", "dev.import_file": "Import a configuration file (.toml)",
+    "dev.preview": "Preview changes", "dev.apply": "Apply changes", "dev.no_changes": "No changes", "dev.applied": "Configuration applied",
+    "dev.audit": "Change log", "dev.audit_none": "No entries yet",
     "setup.title": "First-time setup",
     "setup.intro": "Enter the setup code (in the device journal or the setup-code file on the box) and choose the admin password. The code works only once.",
     "setup.code": "Setup code", "setup.password": "New admin password (at least 10 characters)", "setup.confirm": "Repeat the password",
