@@ -398,6 +398,26 @@ mod tests {
     }
 
     #[test]
+    fn sessions_expire_and_stay_bounded() {
+        let s = Sessions::new(Duration::from_millis(100));
+        let (token, session) = s.create(ADMIN);
+        assert_eq!(s.get(&token).unwrap().csrf, session.csrf);
+        assert_ne!(token, session.csrf);
+        std::thread::sleep(Duration::from_millis(150));
+        assert!(s.get(&token).is_none());
+        let long = Sessions::new(Duration::from_secs(60));
+        let first = long.create(ADMIN).0;
+        for _ in 0..MAX_SESSIONS {
+            long.create(ADMIN);
+        }
+        assert_eq!(long.map.lock().unwrap().len(), MAX_SESSIONS);
+        assert!(
+            long.get(&first).is_none(),
+            "the oldest session is dropped first"
+        );
+    }
+
+    #[test]
     fn setup_code_is_normalised_and_has_no_lookalikes() {
         let c = new_setup_code();
         assert_eq!(c.len(), 14);
