@@ -15,6 +15,7 @@ pub mod redact;
 pub mod rules;
 pub mod track;
 pub mod uplink;
+pub mod web;
 
 /// Firmware version reported in logs, health and events.
 pub const FIRMWARE_VERSION: &str = env!("CARGO_PKG_VERSION");

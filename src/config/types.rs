@@ -22,6 +22,8 @@ pub struct Config {
     pub events: crate::rules::EventsConfig,
     #[serde(default)]
     pub uplink: crate::uplink::UplinkConfig,
+    #[serde(default)]
+    pub web: crate::web::WebConfig,
 }
 
 /// Identity and place of the box; these fields end up in every event.

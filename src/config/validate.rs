@@ -65,6 +65,7 @@ pub fn validate(c: &Config) -> Vec<Problem> {
     check_device(&c.device, &mut out);
     check_logging(&c.logging, &mut out);
     check_inference(&c.inference, &mut out);
+    out.extend(c.web.validate());
     let mut ids = HashSet::new();
     for (i, cam) in c.cameras.iter().enumerate() {
         let p = format!("cameras[{i}]");

@@ -1,0 +1,217 @@
+//! Dashboard status, config export/import, the audit trail and recent logs.
+
+use super::{ApiError, Peer, Shared, blocking, to_json};
+use crate::config::Config;
+use crate::web::auth::Session;
+use crate::web::backend::LogLevel;
+use axum::Extension;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+/// Query parameters as a map; unknown keys are refused so a typo is not ignored.
+fn query(raw: Option<String>, known: &[&str]) -> Result<HashMap<String, String>, ApiError> {
+    let mut out = HashMap::new();
+    for (k, v) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        if !known.contains(&k.as_ref()) {
+            return Err(ApiError::field(
+                &k,
+                format!("unknown query parameter \"{k}\""),
+                format!("use {}", known.join(", ")),
+            ));
+        }
+        out.insert(k.into_owned(), v.into_owned());
+    }
+    Ok(out)
+}
+
+fn limit(q: &HashMap<String, String>, default: usize, max: usize) -> Result<usize, ApiError> {
+    match q.get("limit") {
+        None => Ok(default),
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(ApiError::field(
+                "limit",
+                format!("\"{s}\" is not a number from 1 to {max}"),
+                "",
+            )),
+        },
+    }
+}
+
+/// `GET /api/status`: every configured camera with its state and reason, and health.
+pub async fn status(State(st): State<Shared>) -> Result<Json<Value>, ApiError> {
+    let st2 = st.clone();
+    let (config, runtime) =
+        blocking(move || Ok((st2.backend.config(), st2.backend.camera_statuses()))).await?;
+    let cameras: Vec<Value> = config
+        .cameras
+        .iter()
+        .map(|c| {
+            let rt = runtime.iter().find(|r| r.id == c.id);
+            let mut v = json!({"id": c.id, "name": c.name, "enabled": c.enabled});
+            match rt {
+                Some(r) => {
+                    v["state"] = json!(r.status.name());
+                    v["detail"] = json!(r.status);
+                    v["reason"] = json!(r.status.reason().map(|x| x.code()));
+                    v["message"] = json!(r.status.reason().map(|x| x.to_string()));
+                    v["frames"] = json!(r.frames);
+                    v["dropped"] = json!(r.dropped);
+                    v["reconnects"] = json!(r.reconnects);
+                    if let crate::ingest::CameraStatus::Streaming {
+                        fps,
+                        width,
+                        height,
+                        codec,
+                    } = &r.status
+                    {
+                        v["fps"] = json!(fps);
+                        v["width"] = json!(width);
+                        v["height"] = json!(height);
+                        v["codec"] = json!(codec);
+                    }
+                }
+                None => {
+                    v["state"] = json!(if c.enabled { "stopped" } else { "disabled" });
+                }
+            }
+            v
+        })
+        .collect();
+    let health = super::super::health::read(st.started, &st.device_state_dir);
+    Ok(Json(json!({
+        "device": {"id": config.device.id, "location": config.device.location},
+        "health": health,
+        "cameras": cameras,
+    })))
+}
+
+/// The config without any secret: what export returns and what import is compared to.
+fn without_secrets(mut c: Config) -> Config {
+    for cam in &mut c.cameras {
+        cam.password = None;
+    }
+    c
+}
+
+/// `GET /api/config/export`: the whole config as TOML, secrets excluded.
+pub async fn export(State(st): State<Shared>) -> Result<Response, ApiError> {
+    let config = blocking(move || Ok(st.backend.config())).await?;
+    let text = toml::to_string_pretty(&without_secrets(config))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/toml; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"streetwatch.toml\"",
+            ),
+        ],
+        text,
+    )
+        .into_response())
+}
+
+/// `POST /api/config/import[?dry_run=true]`: a TOML config (as exported). Secrets the
+/// file omits are kept for cameras with the same id. A dry run returns the changes
+/// without applying them.
+pub async fn import(
+    State(st): State<Shared>,
+    Extension(session): Extension<Session>,
+    ConnectInfo(Peer(client)): ConnectInfo<Peer>,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let q = query(raw, &["dry_run"])?;
+    let dry_run = match q.get("dry_run").map(String::as_str) {
+        None | Some("false") | Some("0") => false,
+        Some("true") | Some("1") | Some("") => true,
+        Some(other) => {
+            return Err(ApiError::field(
+                "dry_run",
+                format!("\"{other}\" is not true or false"),
+                "use dry_run=true to preview",
+            ));
+        }
+    };
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::field("", "the file is not UTF-8 text", "send the TOML file"))?
+        .to_string();
+    let mut new = crate::config::parse(&text, std::path::Path::new("import"))
+        .map_err(|e| ApiError::Invalid(e.problems()))?;
+    let merge = move |old: &Config, new: &mut Config| {
+        for cam in &mut new.cameras {
+            if cam.password.is_none()
+                && let Some(prev) = old.cameras.iter().find(|c| c.id == cam.id)
+            {
+                cam.password = prev.password.clone();
+            }
+        }
+    };
+    if dry_run {
+        let old = blocking({
+            let st = st.clone();
+            move || Ok(st.backend.config())
+        })
+        .await?;
+        merge(&old, &mut new);
+        let changes = crate::web::audit::diff(&to_json(&old), &to_json(&new));
+        return Ok(Json(
+            json!({"dry_run": true, "applied": false, "changes": changes}),
+        ));
+    }
+    let ((), changes) = st
+        .change_config(&session, client, "config.import", move |old| {
+            merge(&old, &mut new);
+            Ok((new, ()))
+        })
+        .await?;
+    Ok(Json(
+        json!({"dry_run": false, "applied": true, "changes": changes}),
+    ))
+}
+
+/// `GET /api/audit[?limit=N]`: newest first.
+pub async fn audit(
+    State(st): State<Shared>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let q = query(raw, &["limit"])?;
+    let n = limit(&q, 100, crate::web::audit::MAX_READ)?;
+    let entries = blocking(move || {
+        st.audit
+            .recent(n)
+            .map_err(|e| ApiError::Internal(format!("cannot read the audit log: {e}")))
+    })
+    .await?;
+    Ok(Json(json!({"entries": entries})))
+}
+
+/// `GET /api/logs[?level=warn&limit=N]`: recent log lines at `level` or more severe.
+pub async fn logs(
+    State(st): State<Shared>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let q = query(raw, &["level", "limit"])?;
+    let level = match q.get("level") {
+        None => LogLevel::Info,
+        Some(s) => s.parse().map_err(|_| {
+            ApiError::field(
+                "level",
+                format!("\"{s}\" is not a log level"),
+                "use error, warn, info, debug or trace",
+            )
+        })?,
+    };
+    let n = limit(&q, 200, 1000)?;
+    let lines = blocking(move || Ok(st.backend.recent_logs(1000))).await?;
+    let mut out: Vec<_> = lines.into_iter().filter(|l| l.level <= level).collect();
+    let skip = out.len().saturating_sub(n);
+    out.drain(..skip);
+    Ok(Json(json!({"lines": out})))
+}

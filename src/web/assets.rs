@@ -1,0 +1,148 @@
+//! The single-page app, embedded in the binary (no CDN: boxes often have no internet,
+//! and a page that loads code from elsewhere could be changed by someone else).
+//!
+//! Files are looked up by exact name in a fixed table, never on disk, so no request
+//! path can reach any other file (`..`, encoded slashes and absolute paths just miss).
+
+use axum::extract::Path;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+
+struct Asset {
+    name: &'static str,
+    mime: &'static str,
+    body: &'static str,
+}
+
+const ASSETS: &[Asset] = &[
+    Asset {
+        name: "app.js",
+        mime: "text/javascript; charset=utf-8",
+        body: include_str!("assets/app.js"),
+    },
+    Asset {
+        name: "app.css",
+        mime: "text/css; charset=utf-8",
+        body: include_str!("assets/app.css"),
+    },
+    Asset {
+        name: "i18n.js",
+        mime: "text/javascript; charset=utf-8",
+        body: include_str!("assets/i18n.js"),
+    },
+];
+
+const INDEX: &str = include_str!("assets/index.html");
+
+/// `GET /`.
+pub async fn index() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        INDEX,
+    )
+        .into_response()
+}
+
+/// `GET /assets/{file}`.
+pub async fn file(Path(name): Path<String>) -> Response {
+    match ASSETS.iter().find(|a| a.name == name) {
+        Some(a) => (
+            [
+                (header::CONTENT_TYPE, a.mime),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            a.body,
+        )
+            .into_response(),
+        None => {
+            super::api::ApiError::NotFound(format!("no asset named \"{name}\"")).into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// Keys of one language block (`zh: { … }`) of i18n.js.
+    fn keys(lang: &str) -> BTreeSet<String> {
+        let src = include_str!("assets/i18n.js");
+        let start = src.find(&format!("  {lang}: {{")).expect("language block");
+        let block = &src[start..];
+        let block = &block[..block.find("\n  }").unwrap()];
+        let parts: Vec<&str> = block.split('"').collect();
+        // Odd pieces are string literals; a literal followed by ':' is a key.
+        (1..parts.len().saturating_sub(1))
+            .step_by(2)
+            .filter(|&i| parts[i + 1].trim_start().starts_with(':'))
+            .map(|i| parts[i].to_string())
+            .collect()
+    }
+
+    /// Keys the page uses: `t("…")` in app.js and `data-i18n="…"` in index.html.
+    fn used() -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for (src, marker) in [
+            (include_str!("assets/app.js"), "t(\""),
+            (INDEX, "data-i18n=\""),
+        ] {
+            for (at, _) in src.match_indices(marker) {
+                // `t(` as a call, not the end of `split(` or `setAttribute(`.
+                let before = src[..at].chars().next_back().unwrap_or(' ');
+                if before.is_alphanumeric() || before == '_' || before == '.' {
+                    continue;
+                }
+                let rest = &src[at + marker.len()..];
+                let key = &rest[..rest.find('"').unwrap()];
+                // `t("state." + c.state)`: a prefix, checked through its values below.
+                if !key.ends_with('.') {
+                    out.insert(key.to_string());
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn chinese_and_english_have_the_same_texts_and_cover_every_key_the_page_uses() {
+        let zh = keys("zh");
+        let en = keys("en");
+        assert!(zh.len() > 50, "{zh:?}");
+        assert_eq!(zh, en);
+        let missing: Vec<_> = used().difference(&zh).cloned().collect();
+        assert!(missing.is_empty(), "keys without a text: {missing:?}");
+        for state in [
+            "streaming",
+            "connecting",
+            "backoff",
+            "failed",
+            "ended",
+            "stopped",
+            "disabled",
+        ] {
+            assert!(zh.contains(&format!("state.{state}")), "{state}");
+        }
+        for reason in ["unauthorized", "not_found", "timeout", "connection_refused"] {
+            assert!(zh.contains(&format!("reason.{reason}")), "{reason}");
+        }
+    }
+
+    #[test]
+    fn the_page_loads_nothing_from_elsewhere() {
+        for src in [
+            INDEX,
+            include_str!("assets/app.js"),
+            include_str!("assets/app.css"),
+        ] {
+            assert!(!src.contains("http://") && !src.contains("https://"));
+            assert!(!src.contains("innerHTML"));
+        }
+        for a in ASSETS {
+            assert!(INDEX.contains(&format!("/assets/{}", a.name)), "{}", a.name);
+        }
+    }
+}

@@ -1,0 +1,865 @@
+//! The technician's web API over real HTTPS on 127.0.0.1, with a rustls client.
+
+mod support;
+
+use reqwest::StatusCode;
+use reqwest::blocking::{Client, Response};
+use serde_json::{Value, json};
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use streetwatch::config::{CameraConfig, Config};
+use streetwatch::ingest::{CameraStatus, Reason};
+use streetwatch::web::{
+    CameraRuntime, LogLevel, SimpleBackend, WebBackend, WebConfig, WebError, WebHandle, WebServer,
+};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+struct TestBox {
+    handle: WebHandle,
+    backend: Arc<SimpleBackend>,
+    config_path: PathBuf,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+fn camera(id: &str, password: Option<&str>) -> CameraConfig {
+    toml::from_str::<CameraConfig>(&format!(
+        "id = \"{id}\"\nurl = \"rtsp://127.0.0.1:1/{id}\"\nusername = \"admin\""
+    ))
+    .map(|mut c| {
+        c.password = password.map(str::to_string);
+        c
+    })
+    .unwrap()
+}
+
+fn start_with(config: Config) -> TestBox {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config;
+    config.device.state_dir = dir.path().join("state");
+    let config_path = dir.path().join("streetwatch.toml");
+    streetwatch::config::save(&config, &config_path).unwrap();
+    let backend = Arc::new(SimpleBackend::new(config, Some(config_path.clone())));
+    let web = WebConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..WebConfig::default()
+    };
+    let handle = WebServer::start(web, backend.clone()).unwrap();
+    let base = format!("https://{}", handle.local_addr());
+    TestBox {
+        handle,
+        backend,
+        config_path,
+        base,
+        _dir: dir,
+    }
+}
+
+fn start() -> TestBox {
+    let mut c = Config::default();
+    c.cameras.push(camera("gate", Some("gate-secret-pw")));
+    start_with(c)
+}
+
+/// A browser-like client: keeps cookies, trusts the box's self-signed certificate.
+fn client() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .danger_accept_invalid_certs(true)
+        .tls_info(true)
+        .build()
+        .unwrap()
+}
+
+impl TestBox {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+    fn setup_code(&self) -> String {
+        std::fs::read_to_string(self.handle.setup_code_path())
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+    /// Run first-run setup; returns the CSRF token of the session it opens.
+    fn setup(&self, c: &Client) -> String {
+        let r = c
+            .post(self.url("/api/setup"))
+            .json(&json!({"code": self.setup_code(), "password": PASSWORD}))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json::<Value>().unwrap()["csrf_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+    fn login(&self, c: &Client) -> String {
+        let r = c
+            .post(self.url("/api/login"))
+            .json(&json!({"password": PASSWORD}))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json::<Value>().unwrap()["csrf_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+    fn send(
+        &self,
+        c: &Client,
+        method: &str,
+        path: &str,
+        csrf: &str,
+        body: Option<Value>,
+    ) -> Response {
+        let mut rb = c
+            .request(method.parse().unwrap(), self.url(path))
+            .header("X-CSRF-Token", csrf);
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        rb.send().unwrap()
+    }
+}
+
+fn json_of(r: Response) -> (StatusCode, Value) {
+    let s = r.status();
+    let text = r.text().unwrap();
+    (
+        s,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+fn openapi() -> Value {
+    serde_json::from_str(streetwatch::web::OPENAPI_JSON).unwrap()
+}
+
+/// (method, path) pairs of the OpenAPI document.
+fn documented() -> Vec<(String, String)> {
+    let doc = openapi();
+    let mut out = Vec::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for method in ops.as_object().unwrap().keys() {
+            out.push((method.clone(), path.clone()));
+        }
+    }
+    out.sort();
+    out
+}
+
+const PUBLIC: &[(&str, &str)] = &[
+    ("get", "/"),
+    ("get", "/assets/{file}"),
+    ("get", "/api/openapi.json"),
+    ("post", "/api/setup"),
+    ("post", "/api/login"),
+];
+
+#[test]
+fn openapi_document_lists_exactly_the_routes_the_router_serves() {
+    let mut served = streetwatch::web::served_routes();
+    served.sort();
+    assert_eq!(served, documented());
+    let b = start();
+    let (s, doc) = json_of(client().get(b.url("/api/openapi.json")).send().unwrap());
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(doc, openapi());
+}
+
+#[test]
+fn every_route_but_setup_login_openapi_and_page_needs_a_session() {
+    let b = start();
+    let c = client();
+    for (method, path) in documented() {
+        let concrete = path.replace("{id}", "gate").replace("{file}", "app.js");
+        let r = c
+            .request(method.parse().unwrap(), b.url(&concrete))
+            .header("X-CSRF-Token", "anything")
+            .json(&json!({}))
+            .send()
+            .unwrap();
+        let public = PUBLIC.iter().any(|(m, p)| *m == method && *p == path);
+        let (status, body) = json_of(r);
+        if public {
+            assert_ne!(status, StatusCode::UNAUTHORIZED, "{method} {path}: {body}");
+            assert_ne!(status, StatusCode::NOT_FOUND, "{method} {path}: {body}");
+        } else {
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}: {body}");
+            assert_eq!(body["error"], "unauthenticated");
+            assert_eq!(body["setup_required"], true);
+        }
+    }
+}
+
+#[test]
+fn setup_requires_the_code_works_once_and_invalidates_the_code() {
+    let b = start();
+    let c = client();
+    let code_file = b.handle.setup_code_path();
+    assert_eq!(
+        std::fs::metadata(&code_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // No default password: login is refused until setup.
+    let (s, body) = json_of(
+        c.post(b.url("/api/login"))
+            .json(&json!({"password": "admin"}))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    let (s, _) = json_of(
+        c.post(b.url("/api/setup"))
+            .json(&json!({"code": "AAAA-BBBB-CCCC", "password": PASSWORD}))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let code = b.setup_code();
+    let r = c
+        .post(b.url("/api/setup"))
+        .json(&json!({"code": code, "password": PASSWORD}))
+        .send()
+        .unwrap();
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(r.status(), StatusCode::OK);
+    for attr in ["HttpOnly", "SameSite=Strict", "Secure", "Max-Age=28800"] {
+        assert!(cookie.contains(attr), "{cookie}");
+    }
+    assert!(!code_file.exists());
+    // The session works right away.
+    assert_eq!(
+        c.get(b.url("/api/session")).send().unwrap().status(),
+        StatusCode::OK
+    );
+    // The code is dead.
+    let (s, body) = json_of(
+        client()
+            .post(b.url("/api/setup"))
+            .json(&json!({"code": code, "password": "someone elses password"}))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    b.login(&client());
+}
+
+#[test]
+fn device_certificate_is_generated_once_with_a_private_key_and_matching_fingerprint() {
+    let b = start();
+    let dir = b.handle.state_dir().to_path_buf();
+    let key = dir.join("device-key.pem");
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let r = client().get(b.url("/")).send().unwrap();
+    let info = r.extensions().get::<reqwest::tls::TlsInfo>().unwrap();
+    let der = info.peer_certificate().unwrap();
+    let fp = b.handle.fingerprint().unwrap().to_string();
+    assert_eq!(streetwatch::web::fingerprint(der), fp);
+    assert_eq!(fp.len(), 32 * 3 - 1);
+    // Restart on the same state dir: same certificate.
+    let backend = b.backend.clone();
+    let TestBox { handle, _dir, .. } = b;
+    handle.shutdown();
+    let again = WebServer::start(
+        WebConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ..WebConfig::default()
+        },
+        backend,
+    )
+    .unwrap();
+    assert_eq!(again.fingerprint(), Some(fp.as_str()));
+    drop(_dir);
+}
+
+#[test]
+fn state_changing_requests_need_the_csrf_token_and_the_same_origin() {
+    let b = start();
+    let c = client();
+    let csrf = b.setup(&c);
+    let cam = json!({"id": "north", "url": "rtsp://127.0.0.1:1/n"});
+    let (s, body) = json_of(c.post(b.url("/api/cameras")).json(&cam).send().unwrap());
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"], "csrf");
+    let (s, _) = json_of(b.send(&c, "POST", "/api/cameras", "wrong-token", Some(cam.clone())));
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, body) = json_of(
+        c.post(b.url("/api/cameras"))
+            .header("X-CSRF-Token", &csrf)
+            .header("Origin", "https://evil.example")
+            .json(&cam)
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(body["error"], "origin");
+    let (s, _) = json_of(
+        c.post(b.url("/api/cameras"))
+            .header("X-CSRF-Token", &csrf)
+            .header("Sec-Fetch-Site", "cross-site")
+            .json(&cam)
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert!(b.backend.config().cameras.iter().all(|c| c.id != "north"));
+    let (s, body) = json_of(
+        c.post(b.url("/api/cameras"))
+            .header("X-CSRF-Token", &csrf)
+            .header("Origin", &b.base)
+            .json(&cam)
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    assert!(b.backend.config().cameras.iter().any(|c| c.id == "north"));
+}
+
+#[test]
+fn failed_logins_are_rate_limited_with_backoff() {
+    let b = start();
+    b.setup(&client());
+    let c = client();
+    for _ in 0..3 {
+        let (s, _) = json_of(
+            c.post(b.url("/api/login"))
+                .json(&json!({"password": "wrong password!"}))
+                .send()
+                .unwrap(),
+        );
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+    // Locked: even the right password waits.
+    let r = c
+        .post(b.url("/api/login"))
+        .json(&json!({"password": PASSWORD}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().get("retry-after").is_some());
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    b.login(&c);
+}
+
+#[test]
+fn camera_passwords_are_write_only_and_kept_when_an_update_omits_them() {
+    let b = start();
+    let c = client();
+    let csrf = b.setup(&c);
+    let (s, body) = json_of(b.send(
+        &c,
+        "POST",
+        "/api/cameras",
+        &csrf,
+        Some(json!({
+        "id": "east", "name": "东门", "url": "rtsp://127.0.0.1:1/e",
+        "username": "viewer", "password": "east-secret-pw"})),
+    ));
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    assert_eq!(body["password_set"], true);
+    // Update without the password: kept.
+    let (s, body) = json_of(b.send(
+        &c,
+        "PUT",
+        "/api/cameras/east",
+        &csrf,
+        Some(json!({
+        "name": "东门 2", "url": "rtsp://127.0.0.1:1/e2", "username": "viewer"})),
+    ));
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let stored = b.backend.config();
+    let east = stored.cameras.iter().find(|c| c.id == "east").unwrap();
+    assert_eq!(east.password.as_deref(), Some("east-secret-pw"));
+    assert_eq!(east.url, "rtsp://127.0.0.1:1/e2");
+    // Nothing the page can read carries a secret.
+    for path in [
+        "/api/cameras",
+        "/api/cameras/east",
+        "/api/cameras/gate",
+        "/api/status",
+        "/api/config/export",
+        "/api/audit",
+    ] {
+        let text = c.get(b.url(path)).send().unwrap().text().unwrap();
+        assert!(!text.contains("east-secret-pw"), "{path}: {text}");
+        assert!(!text.contains("gate-secret-pw"), "{path}: {text}");
+    }
+    let audit_file = std::fs::read_to_string(b.handle.state_dir().join("audit.jsonl")).unwrap();
+    assert!(!audit_file.contains("secret-pw"), "{audit_file}");
+    // An empty password clears it.
+    b.send(
+        &c,
+        "PUT",
+        "/api/cameras/east",
+        &csrf,
+        Some(json!({
+        "url": "rtsp://127.0.0.1:1/e2", "password": ""})),
+    );
+    let (_, one) = json_of(c.get(b.url("/api/cameras/east")).send().unwrap());
+    assert_eq!(one["password_set"], false);
+}
+
+#[test]
+fn validation_errors_name_the_field() {
+    let b = start();
+    let c = client();
+    let (s, body) = json_of(
+        c.post(b.url("/api/setup"))
+            .json(&json!({"code": b.setup_code(), "password": "short"}))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["problems"][0]["path"], "password");
+    let csrf = b.setup(&c);
+    let cases = [
+        (json!({"id": "x", "url": "http://cam/1"}), "url"),
+        (json!({"id": "bad id!", "url": "rtsp://cam/1"}), "id"),
+        (
+            json!({"id": "x", "url": "rtsp://cam/1", "analysis": {"fps": "fast"}}),
+            "analysis.fps",
+        ),
+        (
+            json!({"id": "x", "url": "rtsp://cam/1", "analysis": {"fps": 500}}),
+            "analysis.fps",
+        ),
+        (json!({"id": "gate", "url": "rtsp://cam/1"}), "id"),
+        (
+            json!({"id": "x", "url": "rtsp://cam/1", "colour": "red"}),
+            "colour",
+        ),
+        (json!(["not", "an", "object"]), ""),
+    ];
+    for (cam, field) in cases {
+        let (s, body) = json_of(b.send(&c, "POST", "/api/cameras", &csrf, Some(cam.clone())));
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{cam}: {body}");
+        assert_eq!(body["error"], "invalid");
+        assert_eq!(body["problems"][0]["path"], field, "{cam}: {body}");
+        assert!(!body["message"].as_str().unwrap().is_empty());
+    }
+    let (s, body) = json_of(b.send(
+        &c,
+        "POST",
+        "/api/cameras/test",
+        &csrf,
+        Some(json!({"url": "file:///etc/shadow"})),
+    ));
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["problems"][0]["path"], "url");
+    let (s, body) = json_of(c.get(b.url("/api/logs?level=loud")).send().unwrap());
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["problems"][0]["path"], "level");
+    let (s, body) = json_of(c.get(b.url("/api/audit?limit=0")).send().unwrap());
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["problems"][0]["path"], "limit");
+}
+
+#[test]
+fn a_bad_edit_never_replaces_the_last_good_config() {
+    let b = start();
+    let c = client();
+    let csrf = b.setup(&c);
+    let before = std::fs::read(&b.config_path).unwrap();
+    let (s, _) = json_of(b.send(
+        &c,
+        "PUT",
+        "/api/cameras/gate",
+        &csrf,
+        Some(json!({"url": "ftp://x/y"})),
+    ));
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = c
+        .post(b.url("/api/config/import"))
+        .header("X-CSRF-Token", &csrf)
+        .body("[device]\nid = \"has space\"\n")
+        .send()
+        .unwrap();
+    let (s, body) = json_of(r);
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["problems"][0]["path"], "device.id");
+    assert_eq!(std::fs::read(&b.config_path).unwrap(), before);
+    assert_eq!(b.backend.config().cameras[0].url, "rtsp://127.0.0.1:1/gate");
+}
+
+#[test]
+fn config_import_dry_run_returns_the_diff_and_applying_keeps_omitted_secrets() {
+    let b = start();
+    let c = client();
+    let csrf = b.setup(&c);
+    let exported = c
+        .get(b.url("/api/config/export"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(!exported.contains("gate-secret-pw"));
+    let edited = exported.replace("rtsp://127.0.0.1:1/gate", "rtsp://127.0.0.1:1/gate-hd");
+    let import = |q: &str| {
+        json_of(
+            c.post(b.url(&format!("/api/config/import{q}")))
+                .header("X-CSRF-Token", &csrf)
+                .body(edited.clone())
+                .send()
+                .unwrap(),
+        )
+    };
+    let (s, body) = import("?dry_run=true");
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["applied"], false);
+    assert_eq!(
+        body["changes"],
+        json!([{"path": "cameras[gate].url", "old": "rtsp://127.0.0.1:1/gate", "new": "rtsp://127.0.0.1:1/gate-hd"}])
+    );
+    assert_eq!(b.backend.config().cameras[0].url, "rtsp://127.0.0.1:1/gate");
+    let (s, body) = import("");
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["applied"], true);
+    let now = b.backend.config();
+    assert_eq!(now.cameras[0].url, "rtsp://127.0.0.1:1/gate-hd");
+    assert_eq!(now.cameras[0].password.as_deref(), Some("gate-secret-pw"));
+    let on_disk = std::fs::read_to_string(&b.config_path).unwrap();
+    assert!(on_disk.contains("gate-hd"));
+    // The audit trail says who, when and what.
+    let (_, audit) = json_of(c.get(b.url("/api/audit")).send().unwrap());
+    let e = &audit["entries"][0];
+    assert_eq!(e["action"], "config.import");
+    assert_eq!(e["user"], "admin");
+    assert_eq!(e["client"], "127.0.0.1");
+    assert!(e["time"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(e["changes"][0]["path"], "cameras[gate].url");
+}
+
+#[test]
+fn path_traversal_attempts_find_nothing() {
+    let b = start();
+    let c = client();
+    for path in [
+        "/assets/..%2f..%2f..%2fetc%2fpasswd",
+        "/assets/%2e%2e%2fCargo.toml",
+        "/assets/%2fetc%2fpasswd",
+        "/assets/....//....//etc/passwd",
+        "/api/../../etc/passwd",
+        "/assets/app.js%00.html",
+    ] {
+        let r = c.get(b.url(path)).send().unwrap();
+        let status = r.status();
+        let text = r.text().unwrap();
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {text}");
+        assert!(
+            !text.contains("root:") && !text.contains("[package]"),
+            "{path}"
+        );
+    }
+    let r = c.get(b.url("/assets/app.js")).send().unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+}
+
+#[test]
+fn plain_http_is_refused_off_loopback_and_served_on_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.device.state_dir = dir.path().to_path_buf();
+    let backend = Arc::new(SimpleBackend::new(config, None));
+    let err = WebServer::start(
+        WebConfig {
+            listen: "0.0.0.0:0".parse().unwrap(),
+            tls: false,
+            ..WebConfig::default()
+        },
+        backend.clone(),
+    )
+    .err()
+    .unwrap();
+    assert!(matches!(err, WebError::PlainHttpOffLoopback(_)), "{err}");
+    assert!(err.to_string().contains("clear text"));
+    let h = WebServer::start(
+        WebConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            tls: false,
+            ..WebConfig::default()
+        },
+        backend,
+    )
+    .unwrap();
+    assert!(h.fingerprint().is_none());
+    let r = Client::new()
+        .post(format!("http://{}/api/setup", h.local_addr()))
+        .json(&json!({"code": std::fs::read_to_string(h.setup_code_path()).unwrap().trim(), "password": PASSWORD}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap();
+    assert!(!cookie.contains("Secure"), "{cookie}");
+}
+
+#[test]
+fn oversized_bodies_are_refused() {
+    let b = start();
+    let c = client();
+    let csrf = b.setup(&c);
+    let big = "#".repeat(300 * 1024);
+    let r = c
+        .post(b.url("/api/config/import?dry_run=true"))
+        .header("X-CSRF-Token", &csrf)
+        .body(big)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[test]
+fn logout_ends_the_session() {
+    let b = start();
+    let c = client();
+    let csrf = b.setup(&c);
+    let (s, _) = json_of(b.send(&c, "POST", "/api/logout", &csrf, None));
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = json_of(c.get(b.url("/api/session")).send().unwrap());
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+#[test]
+fn status_shows_each_camera_with_its_reason_and_box_health() {
+    let mut config = Config::default();
+    config.cameras.push(camera("gate", Some("pw-1234567")));
+    config.cameras.push(camera("yard", None));
+    let mut off = camera("spare", None);
+    off.enabled = false;
+    config.cameras.push(off);
+    let b = start_with(config);
+    b.backend.set_statuses(vec![
+        CameraRuntime {
+            id: "gate".into(),
+            status: CameraStatus::backoff(Reason::Unauthorized, 4.0, 2),
+            frames: 0,
+            dropped: 0,
+            reconnects: 2,
+        },
+        CameraRuntime {
+            id: "yard".into(),
+            status: CameraStatus::Streaming {
+                fps: 12.5,
+                width: 768,
+                height: 432,
+                codec: "H.264".into(),
+            },
+            frames: 100,
+            dropped: 3,
+            reconnects: 0,
+        },
+    ]);
+    let c = client();
+    b.setup(&c);
+    let (s, body) = json_of(c.get(b.url("/api/status")).send().unwrap());
+    assert_eq!(s, StatusCode::OK);
+    let cams = body["cameras"].as_array().unwrap();
+    assert_eq!(cams[0]["state"], "backoff");
+    assert_eq!(cams[0]["reason"], "unauthorized");
+    assert!(cams[0]["message"].as_str().unwrap().contains("401"));
+    assert_eq!(cams[1]["state"], "streaming");
+    assert_eq!(cams[1]["fps"], 12.5);
+    assert_eq!(cams[1]["dropped"], 3);
+    assert_eq!(cams[2]["state"], "disabled");
+    assert_eq!(body["health"]["firmware"], streetwatch::FIRMWARE_VERSION);
+    assert!(body["health"]["memory"]["total_bytes"].as_u64().unwrap() > 0);
+    assert!(body["health"]["disk"]["total_bytes"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn logs_are_filtered_by_level() {
+    let b = start();
+    b.backend
+        .push_log(LogLevel::Info, "streetwatch::daemon", "camera started");
+    b.backend
+        .push_log(LogLevel::Warn, "streetwatch::ingest", "camera stalled");
+    b.backend
+        .push_log(LogLevel::Error, "streetwatch::ingest", "camera failed");
+    let c = client();
+    b.setup(&c);
+    let (_, all) = json_of(c.get(b.url("/api/logs")).send().unwrap());
+    assert_eq!(all["lines"].as_array().unwrap().len(), 3);
+    let (_, warn) = json_of(c.get(b.url("/api/logs?level=warn")).send().unwrap());
+    let msgs: Vec<&str> = warn["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(msgs, ["camera stalled", "camera failed"]);
+}
+
+#[test]
+fn removing_a_camera_is_applied_and_audited() {
+    let b = start();
+    let c = client();
+    let csrf = b.setup(&c);
+    let (s, _) = json_of(b.send(&c, "DELETE", "/api/cameras/gate", &csrf, None));
+    assert_eq!(s, StatusCode::OK);
+    assert!(b.backend.config().cameras.is_empty());
+    let (s, _) = json_of(b.send(&c, "DELETE", "/api/cameras/gate", &csrf, None));
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (_, audit) = json_of(c.get(b.url("/api/audit?limit=1")).send().unwrap());
+    assert_eq!(audit["entries"][0]["action"], "camera.delete");
+    assert_eq!(audit["entries"][0]["changes"][0]["path"], "cameras[gate]");
+    assert_eq!(audit["entries"][0]["changes"][0]["old"]["password"], "***");
+}
+
+#[test]
+fn test_connection_reports_the_stream_or_the_exact_failure() {
+    let cam = support::CamSim::start(
+        support::free_port(),
+        &[(
+            "/car",
+            support::media("car-detection.mp4").display().to_string(),
+        )],
+        Some(("viewer", "cam-pass-123")),
+    );
+    let b = start();
+    let c = client();
+    let csrf = b.setup(&c);
+    let (s, ok) = json_of(b.send(
+        &c,
+        "POST",
+        "/api/cameras/test",
+        &csrf,
+        Some(json!({
+        "url": cam.url("/car"), "username": "viewer", "password": "cam-pass-123", "seconds": 2})),
+    ));
+    assert_eq!(s, StatusCode::OK, "{ok}");
+    assert_eq!(ok["ok"], true, "{ok}");
+    assert_eq!(ok["codec"], "H.264");
+    assert_eq!(
+        (ok["width"].as_u64(), ok["height"].as_u64()),
+        (Some(768), Some(432))
+    );
+    assert!(ok["fps"].as_f64().unwrap() > 1.0, "{ok}");
+    let (s, bad) = json_of(b.send(
+        &c,
+        "POST",
+        "/api/cameras/test",
+        &csrf,
+        Some(json!({
+        "url": cam.url("/car"), "username": "viewer", "password": "wrong-pass", "seconds": 1})),
+    ));
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(bad["ok"], false);
+    assert_eq!(bad["reason"], "unauthorized");
+    assert!(
+        bad["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("unauthorized (401)"),
+        "{bad}"
+    );
+    assert!(!bad.to_string().contains("wrong-pass"));
+    // A saved camera is tested with its stored password, which the page never sees…
+    let (s, _) = json_of(b.send(
+        &c,
+        "POST",
+        "/api/cameras",
+        &csrf,
+        Some(json!({
+        "id": "car", "url": cam.url("/car"), "username": "viewer", "password": "cam-pass-123"})),
+    ));
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, stored) = json_of(b.send(
+        &c,
+        "POST",
+        "/api/cameras/test",
+        &csrf,
+        Some(json!({
+        "url": cam.url("/car"), "camera_id": "car", "seconds": 1})),
+    ));
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(stored["ok"], true, "{stored}");
+    // …and is never sent to another address.
+    let (s, elsewhere) = json_of(b.send(
+        &c,
+        "POST",
+        "/api/cameras/test",
+        &csrf,
+        Some(json!({
+        "url": "rtsp://127.0.0.2:554/car", "camera_id": "car"})),
+    ));
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(elsewhere["problems"][0]["path"], "password");
+}
+
+#[test]
+fn changing_the_password_needs_the_current_one_and_ends_other_sessions() {
+    let b = start();
+    let c = client();
+    let csrf = b.setup(&c);
+    let other = client();
+    b.login(&other);
+    let (s, body) = json_of(b.send(
+        &c,
+        "POST",
+        "/api/password",
+        &csrf,
+        Some(json!({
+        "current_password": "not the password", "new_password": "a brand new passphrase"})),
+    ));
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["problems"][0]["path"], "current_password");
+    let (s, body) = json_of(b.send(
+        &c,
+        "POST",
+        "/api/password",
+        &csrf,
+        Some(json!({
+        "current_password": PASSWORD, "new_password": "short"})),
+    ));
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["problems"][0]["path"], "new_password");
+    let (s, _) = json_of(b.send(
+        &c,
+        "POST",
+        "/api/password",
+        &csrf,
+        Some(json!({
+        "current_password": PASSWORD, "new_password": "a brand new passphrase"})),
+    ));
+    assert_eq!(s, StatusCode::OK);
+    // This session goes on, the other one ended, and only the new password works.
+    assert_eq!(
+        c.get(b.url("/api/session")).send().unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        other.get(b.url("/api/session")).send().unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let login = |pw: &str| {
+        client()
+            .post(b.url("/api/login"))
+            .json(&json!({"password": pw}))
+            .send()
+            .unwrap()
+            .status()
+    };
+    assert_eq!(login(PASSWORD), StatusCode::UNAUTHORIZED);
+    assert_eq!(login("a brand new passphrase"), StatusCode::OK);
+    let (_, audit) = json_of(c.get(b.url("/api/audit?limit=1")).send().unwrap());
+    assert_eq!(audit["entries"][0]["action"], "password.change");
+}
