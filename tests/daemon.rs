@@ -15,6 +15,8 @@ struct RunningDaemon {
 impl RunningDaemon {
     fn start(config: &str, rust_log: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        // Keep outbox, keys and evidence of the test in its temp dir.
+        let config = with_state_dir(config, &dir.path().join("state"));
         std::fs::write(dir.path().join("streetwatch.toml"), config).unwrap();
         let child = Command::new(bin())
             .args(["run", "--config"])
@@ -49,6 +51,15 @@ impl RunningDaemon {
         wait_for(Duration::from_secs(15), || self.child.try_wait().unwrap())
             .expect("exits on SIGTERM")
     }
+}
+
+/// `config` with `device.state_dir` pointing at `state`.
+fn with_state_dir(config: &str, state: &std::path::Path) -> String {
+    config.replacen(
+        "[device]\n",
+        &format!("[device]\nstate_dir = \"{}\"\n", state.display()),
+        1,
+    )
 }
 
 /// Largest `key=N` value on the log lines of `camera`.
@@ -211,9 +222,12 @@ fn run_under_notify(wedge: Option<&str>) -> (Vec<String>, Vec<String>) {
     let cfg = dir.path().join("streetwatch.toml");
     std::fs::write(
         &cfg,
-        format!(
-            "[device]\nid = \"box\"\n[[cameras]]\nid = \"a\"\nurl = \"{}\"\n",
-            sim.url("/car")
+        with_state_dir(
+            &format!(
+                "[device]\nid = \"box\"\n[[cameras]]\nid = \"a\"\nurl = \"{}\"\n",
+                sim.url("/car")
+            ),
+            &dir.path().join("state"),
         ),
     )
     .unwrap();

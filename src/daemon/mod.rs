@@ -8,6 +8,7 @@ use crate::infer::registry::ModelRegistry;
 use crate::infer::worker::{Analysed, CameraHandle, SubmitMode};
 use crate::ingest::{Camera, CameraSpec, CameraStatus, MediaTime, Pop};
 use crate::notify::{Heartbeat, Liveness, Notifier, WatchdogConfig, WatchdogHandle};
+use crate::uplink::{Hooks, Uplink};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -71,6 +72,7 @@ impl CameraTask {
         liveness: &Liveness,
         models: &ModelRegistry,
         sink: &analysis::EventSink,
+        telemetry: &Arc<Telemetry>,
     ) -> Self {
         let cam_beat = liveness.register(format!("cam-{}", c.id));
         let analyse_beat = liveness.register(format!("analyse-{}", c.id));
@@ -110,6 +112,7 @@ impl CameraTask {
         let pending_zones: Arc<std::sync::Mutex<Option<Vec<crate::rules::zone::Zone>>>> =
             Default::default();
         let zones_in = pending_zones.clone();
+        let telemetry = telemetry.clone();
         // Frames go to every model's shared service; `Latest` submits never block, so a
         // slow model drops frames (counted per camera) instead of stalling ingest.
         let consumer = std::thread::Builder::new()
@@ -120,6 +123,11 @@ impl CameraTask {
                     beat.bump();
                     match cam.frames().pop_timeout(Duration::from_millis(200)) {
                         Pop::Item(frame) => {
+                            telemetry
+                                .latest
+                                .lock()
+                                .unwrap()
+                                .insert(camera_id.clone(), Arc::new(frame.clone()));
                             for (h, _) in &handles {
                                 let _ = h.submit(frame.clone());
                             }
@@ -204,28 +212,57 @@ fn on_analysed<'a>(
     }
 }
 
-/// Until the uplink is attached, finished events are logged (one line each).
-fn spawn_event_logger(sink: analysis::EventSink) -> JoinHandle<()> {
+/// Moves finished events from the in-process queue into the durable outbox. An event
+/// the outbox refuses (disk trouble) is retried, never dropped: the queue behind it
+/// fills and blocks the analysis threads rather than lose evidence.
+fn spawn_event_forwarder(sink: analysis::EventSink, uplink: Option<Arc<Uplink>>) -> JoinHandle<()> {
     std::thread::Builder::new()
         .name("events".into())
         .spawn(move || {
             loop {
-                match sink.pop_timeout(Duration::from_millis(500)) {
-                    Pop::Item(ev) => tracing::info!(
-                        event = %ev.id,
-                        kind = ?ev.kind,
-                        phase = ?ev.phase,
-                        camera = %ev.camera.id,
-                        media = ev.media.len(),
-                        description = %ev.description.en,
-                        "event"
-                    ),
-                    Pop::Timeout => {}
+                let ev = match sink.pop_timeout(Duration::from_millis(500)) {
+                    Pop::Item(ev) => ev,
+                    Pop::Timeout => continue,
                     Pop::Closed => break,
+                };
+                tracing::info!(
+                    event = %ev.id,
+                    kind = ?ev.kind,
+                    phase = ?ev.phase,
+                    camera = %ev.camera.id,
+                    media = ev.media.len(),
+                    description = %ev.description.en,
+                    "event"
+                );
+                let Some(up) = &uplink else { continue };
+                let mut delay = Duration::from_millis(200);
+                while let Err(e) = up.enqueue(&ev) {
+                    tracing::error!(event = %ev.id, error = %e, retry_in_ms = delay.as_millis() as u64, "outbox refused the event; retrying");
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_secs(10));
                 }
             }
         })
-        .expect("spawn event logger")
+        .expect("spawn event forwarder")
+}
+
+/// What the uplink's health reports and snapshot commands read, refreshed by the
+/// daemon loop and the analysis threads.
+#[derive(Default)]
+struct Telemetry {
+    cameras: std::sync::Mutex<Vec<crate::uplink::CameraHealth>>,
+    models: std::sync::Mutex<Vec<crate::uplink::ModelHealth>>,
+    latest: std::sync::Mutex<BTreeMap<String, Arc<crate::ingest::Frame>>>,
+}
+
+fn jpeg_of(frame: &crate::ingest::Frame) -> Result<Vec<u8>, String> {
+    let img = image::RgbImage::from_raw(frame.width, frame.height, frame.data.clone())
+        .ok_or("frame size does not match its pixels")?;
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85)
+        .encode_image(&img)
+        .map_err(|e| e.to_string())?;
+    Ok(out.into_inner())
 }
 
 /// The running daemon.
@@ -236,6 +273,9 @@ pub struct Daemon {
     models: ModelRegistry,
     events: analysis::EventSink,
     event_logger: Option<JoinHandle<()>>,
+    uplink: Option<Arc<Uplink>>,
+    telemetry: Arc<Telemetry>,
+    reload_requested: Arc<AtomicBool>,
     liveness: Liveness,
     notifier: Option<Notifier>,
     summary: Arc<std::sync::Mutex<String>>,
@@ -260,12 +300,16 @@ impl Daemon {
                 crate::ingest::Overflow::Block,
             )),
             event_logger: None,
+            uplink: None,
+            telemetry: Arc::default(),
+            reload_requested: Arc::default(),
             liveness: Liveness::new(),
             notifier: Notifier::from_env(),
             summary: Default::default(),
             watchdog: None,
         };
-        d.event_logger = Some(spawn_event_logger(d.events.clone()));
+        d.uplink = d.start_uplink(&config);
+        d.event_logger = Some(spawn_event_forwarder(d.events.clone(), d.uplink.clone()));
         d.apply(config);
         d.update_summary();
         if let Some(n) = d.notifier.clone() {
@@ -289,6 +333,98 @@ impl Daemon {
             .ok();
         }
         d
+    }
+
+    /// The outbox and MQTT delivery. Without a broker configured events still go into
+    /// the outbox; only a broken outbox (unwritable state dir) leaves events logged only.
+    fn start_uplink(&self, config: &Config) -> Option<Arc<Uplink>> {
+        let t = self.telemetry.clone();
+        let health: crate::uplink::HealthProvider =
+            Arc::new(move |h: &mut crate::uplink::Health| {
+                h.cameras = t.cameras.lock().unwrap().clone();
+                h.models = t.models.lock().unwrap().clone();
+            });
+        let t = self.telemetry.clone();
+        let snapshot: crate::uplink::SnapshotFn = Arc::new(move |camera: &str| {
+            let frame = t
+                .latest
+                .lock()
+                .unwrap()
+                .get(camera)
+                .cloned()
+                .ok_or_else(|| format!("camera \"{camera}\" has no picture yet"))?;
+            Ok(crate::uplink::Snapshot {
+                content_type: "image/jpeg".into(),
+                bytes: jpeg_of(&frame)?,
+            })
+        });
+        let flag = self.reload_requested.clone();
+        let reload: crate::uplink::ReloadFn = Arc::new(move || {
+            flag.store(true, Ordering::SeqCst);
+            Ok(())
+        });
+        match Uplink::start(
+            config,
+            Hooks {
+                health: Some(health),
+                snapshot: Some(snapshot),
+                reload_config: Some(reload),
+            },
+        ) {
+            Ok(u) => Some(Arc::new(u)),
+            Err(e) => {
+                tracing::error!(error = %e, "uplink unavailable: events are logged but not stored or delivered");
+                None
+            }
+        }
+    }
+
+    /// Refresh what health reports: per camera and per model.
+    fn update_telemetry(&self) {
+        let cams = self
+            .cameras
+            .iter()
+            .map(|(id, t)| {
+                let st = &t.camera.shared.stats;
+                let last = st.last_buffer_ms.load(Ordering::Relaxed);
+                let status = t.camera.status();
+                crate::uplink::CameraHealth {
+                    id: id.clone(),
+                    status: match t.model_problems.first() {
+                        Some(p) => p.clone(),
+                        None => status.to_string(),
+                    },
+                    fps: match status {
+                        CameraStatus::Streaming { fps, .. } => fps,
+                        _ => 0.0,
+                    },
+                    last_frame_age_s: (last > 0).then(|| {
+                        crate::ingest::pipeline::now_ms().saturating_sub(last) as f64 / 1000.0
+                    }),
+                    dropped_frames: t.camera.frames().dropped(),
+                }
+            })
+            .collect();
+        *self.telemetry.cameras.lock().unwrap() = cams;
+        let models = self
+            .models
+            .services()
+            .map(|svc| {
+                let s = svc.stats();
+                crate::uplink::ModelHealth {
+                    version: crate::infer::Manifest::load(
+                        &self.config.inference.models_dir,
+                        &s.model_id,
+                    )
+                    .map(|m| m.version)
+                    .unwrap_or_default(),
+                    id: s.model_id,
+                    latency_p50_ms: s.latency_p50_ms,
+                    latency_p95_ms: s.latency_p95_ms,
+                }
+            })
+            .collect();
+        *self.telemetry.models.lock().unwrap() = models;
     }
 
     /// One line for systemd's STATUS=: how many cameras stream.
@@ -342,8 +478,14 @@ impl Daemon {
         for (id, c) in wanted {
             if !self.cameras.contains_key(&id) {
                 tracing::info!(camera = %id, url = %crate::redact::redact_url(&c.url), "starting camera");
-                let task =
-                    CameraTask::start(&c, &config, &self.liveness, &self.models, &self.events);
+                let task = CameraTask::start(
+                    &c,
+                    &config,
+                    &self.liveness,
+                    &self.models,
+                    &self.events,
+                    &self.telemetry,
+                );
                 self.cameras.insert(id, task);
             }
         }
@@ -399,11 +541,14 @@ impl Daemon {
             if max.is_some_and(|m| started.elapsed() >= m) {
                 break;
             }
-            if control.reload.swap(false, Ordering::SeqCst) {
+            if control.reload.swap(false, Ordering::SeqCst)
+                | self.reload_requested.swap(false, Ordering::SeqCst)
+            {
                 self.reload();
             }
             self.update_summary();
             if last_status.elapsed() >= status_every {
+                self.update_telemetry();
                 self.log_status();
                 last_status = Instant::now();
             }
@@ -424,10 +569,17 @@ impl Daemon {
         for (_, t) in std::mem::take(&mut self.cameras) {
             t.stop();
         }
-        // Cameras finished their evidence; let the logger drain the last events.
+        // Cameras finished their evidence; let the forwarder put the last events in the
+        // outbox, then close it.
         self.events.close();
         if let Some(t) = self.event_logger.take() {
             let _ = t.join();
+        }
+        if let Some(u) = self.uplink.take() {
+            match Arc::try_unwrap(u) {
+                Ok(u) => u.stop(),
+                Err(_) => tracing::warn!("uplink still shared at shutdown"),
+            }
         }
         for svc in self.models.services() {
             let s = svc.stats();
