@@ -53,13 +53,15 @@ impl RunningDaemon {
     }
 }
 
-/// `config` with `device.state_dir` pointing at `state`.
+/// `config` with `device.state_dir` pointing at `state` and the web page on a free
+/// loopback port (tests run in parallel; none may take the real 8443).
 fn with_state_dir(config: &str, state: &std::path::Path) -> String {
-    config.replacen(
+    let c = config.replacen(
         "[device]\n",
         &format!("[device]\nstate_dir = \"{}\"\n", state.display()),
         1,
-    )
+    );
+    format!("{c}\n[web]\nlisten = \"127.0.0.1:0\"\n")
 }
 
 /// Largest `key=N` value on the log lines of `camera`.
@@ -83,7 +85,16 @@ fn max_field(log: &str, camera: &str, key: &str) -> u64 {
 fn demo_streams_every_sample_camera_and_logs_its_status() {
     let media_dir = media("car-detection.mp4").parent().unwrap().to_path_buf();
     let out = Command::new(bin())
-        .args(["demo", "--seconds", "10", "--status-every", "4", "--media"])
+        .args([
+            "demo",
+            "--seconds",
+            "10",
+            "--status-every",
+            "4",
+            "--web",
+            "127.0.0.1:0",
+            "--media",
+        ])
         .arg(&media_dir)
         .env_remove("RUST_LOG")
         .output()
@@ -98,6 +109,7 @@ fn demo_streams_every_sample_camera_and_logs_its_status() {
         );
     }
     assert!(log.contains("streetwatch stopped"), "graceful stop:\n{log}");
+    assert!(log.contains("technician page listening"), "{log}");
     // The detector runs: people walk into the room camera's picture.
     let detections = max_field(&log, "room", "detections");
     assert!(detections > 0, "no detections on the room camera:\n{log}");
@@ -307,4 +319,82 @@ fn camera_password_never_appears_in_logs_even_at_debug_level() {
         !d.log().contains(secret),
         "the camera password leaked into the log"
     );
+}
+
+#[test]
+fn a_camera_added_on_the_technician_page_is_saved_and_starts_streaming() {
+    use serde_json::{Value, json};
+    let sim = CamSim::start(
+        free_port(),
+        &[("/car", media("car-detection.mp4").display().to_string())],
+        None,
+    );
+    let config = format!(
+        "[device]\nid = \"box\"\n[[cameras]]\nid = \"a\"\nurl = \"{}\"\n",
+        sim.url("/car")
+    );
+    let mut d = RunningDaemon::start(&config, "info");
+    d.wait_log(30, "page and camera a", |l| {
+        l.contains("technician page listening")
+            && l.contains("camera=a")
+            && l.contains("status=streaming")
+    });
+    let log = d.log();
+    let base = log
+        .lines()
+        .find(|l| l.contains("technician page listening"))
+        .and_then(|l| l.split("url=").nth(1))
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap()
+        .trim_end_matches('/')
+        .to_string();
+    let code = std::fs::read_to_string(d.dir.path().join("state/web/setup-code")).unwrap();
+    let c = reqwest::blocking::Client::builder()
+        .cookie_store(true)
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let r = c
+        .post(format!("{base}/api/setup"))
+        .json(&json!({"code": code.trim(), "password": "a-long-test-passphrase-42"}))
+        .send()
+        .unwrap();
+    assert!(r.status().is_success(), "{:?}", r.text());
+    let csrf = r.json::<Value>().unwrap()["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The page shows what the daemon loop publishes.
+    wait_for(Duration::from_secs(10), || {
+        let status: Value = c
+            .get(format!("{base}/api/status"))
+            .send()
+            .ok()?
+            .json()
+            .ok()?;
+        status
+            .to_string()
+            .contains("\"state\":\"streaming\"")
+            .then_some(())
+    })
+    .expect("the page shows camera a streaming");
+    let r = c
+        .post(format!("{base}/api/cameras"))
+        .header("X-CSRF-Token", &csrf)
+        .json(&json!({"id": "b", "name": "second", "url": sim.url("/car")}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201, "{:?}", r.text());
+    d.wait_log(30, "camera b started from the page", |l| {
+        l.contains("applying the configuration saved on the technician page")
+            && l.lines()
+                .any(|x| x.contains("camera=b") && x.contains("status=streaming"))
+    });
+    let saved = std::fs::read_to_string(d.config_path()).unwrap();
+    assert!(saved.contains("id = \"b\""), "{saved}");
+    assert!(
+        !d.log().contains("stopping camera"),
+        "camera a must keep running"
+    );
+    d.stop();
 }

@@ -17,6 +17,9 @@ pub struct Args {
     /// Stop after this many seconds (default: run until Ctrl-C).
     #[arg(long)]
     seconds: Option<f64>,
+    /// Address of the technician page (loopback only: the demo serves plain HTTP).
+    #[arg(long)]
+    web: Option<std::net::SocketAddr>,
     /// Seconds between status lines.
     #[arg(long, default_value_t = 10.0)]
     status_every: f64,
@@ -26,6 +29,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let mut cfg = config::parse(DEMO_CONFIG, std::path::Path::new("(embedded demo config)"))
         .context("the embedded demo config is invalid")?;
     streetwatch::logging::init(&cfg.logging);
+    if let Some(addr) = a.web {
+        cfg.web.listen = addr;
+    }
     // Serve each demo camera's sample video over RTSP on 127.0.0.1, like a real camera.
     let mut mounts = Vec::new();
     for cam in &cfg.cameras {

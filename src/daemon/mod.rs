@@ -2,6 +2,7 @@
 //! reacts to signals (SIGTERM/SIGINT stop gracefully, SIGHUP reloads the config).
 
 pub mod analysis;
+pub mod web;
 
 use crate::config::{self, Config};
 use crate::infer::registry::ModelRegistry;
@@ -276,6 +277,8 @@ pub struct Daemon {
     uplink: Option<Arc<Uplink>>,
     telemetry: Arc<Telemetry>,
     reload_requested: Arc<AtomicBool>,
+    web_backend: Arc<web::DaemonBackend>,
+    web: Option<crate::web::WebHandle>,
     liveness: Liveness,
     notifier: Option<Notifier>,
     summary: Arc<std::sync::Mutex<String>>,
@@ -284,6 +287,7 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(config: Config, config_path: Option<PathBuf>) -> Self {
+        let config_path_for_web = config_path.clone();
         tracing::info!(
             device = %config.device.id,
             firmware = crate::FIRMWARE_VERSION,
@@ -303,6 +307,8 @@ impl Daemon {
             uplink: None,
             telemetry: Arc::default(),
             reload_requested: Arc::default(),
+            web_backend: Arc::new(web::DaemonBackend::new(config.clone(), config_path_for_web)),
+            web: None,
             liveness: Liveness::new(),
             notifier: Notifier::from_env(),
             summary: Default::default(),
@@ -310,7 +316,8 @@ impl Daemon {
         };
         d.uplink = d.start_uplink(&config);
         d.event_logger = Some(spawn_event_forwarder(d.events.clone(), d.uplink.clone()));
-        d.apply(config);
+        d.apply(config.clone());
+        d.web = d.start_web(&config);
         d.update_summary();
         if let Some(n) = d.notifier.clone() {
             // READY only once the config is loaded and every stage is up.
@@ -333,6 +340,27 @@ impl Daemon {
             .ok();
         }
         d
+    }
+
+    /// The technician page. A page that cannot start (port taken, bad certificate) is
+    /// logged and the daemon keeps analysing: cameras matter more than the page.
+    fn start_web(&self, config: &Config) -> Option<crate::web::WebHandle> {
+        let backend: Arc<dyn crate::web::WebBackend> = self.web_backend.clone();
+        match crate::web::WebServer::start(config.web.clone(), backend) {
+            Ok(h) => {
+                let scheme = if config.web.tls { "https" } else { "http" };
+                tracing::info!(
+                    url = %format!("{scheme}://{}/", h.local_addr()),
+                    fingerprint = h.fingerprint().unwrap_or("-"),
+                    "technician page listening"
+                );
+                Some(h)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "technician page unavailable");
+                None
+            }
+        }
     }
 
     /// The outbox and MQTT delivery. Without a broker configured events still go into
@@ -500,6 +528,7 @@ impl Daemon {
         match config::load(&path) {
             Ok(c) => {
                 tracing::info!(path = %path.display(), "config reloaded");
+                self.web_backend.set_running(c.clone());
                 self.apply(c);
             }
             Err(e) => {
@@ -546,7 +575,28 @@ impl Daemon {
             {
                 self.reload();
             }
+            if let Some(c) = self.web_backend.take_pending() {
+                tracing::info!("applying the configuration saved on the technician page");
+                self.apply(c);
+            }
             self.update_summary();
+            self.web_backend.set_statuses(
+                self.cameras
+                    .iter()
+                    .map(|(id, t)| crate::web::CameraRuntime {
+                        id: id.clone(),
+                        status: t.camera.status(),
+                        frames: t
+                            .camera
+                            .shared
+                            .stats
+                            .frames_delivered
+                            .load(Ordering::Relaxed),
+                        dropped: t.camera.frames().dropped(),
+                        reconnects: t.camera.shared.stats.reconnects.load(Ordering::Relaxed),
+                    })
+                    .collect(),
+            );
             if last_status.elapsed() >= status_every {
                 self.update_telemetry();
                 self.log_status();
@@ -564,6 +614,9 @@ impl Daemon {
         }
         if let Some(w) = self.watchdog.take() {
             w.stop();
+        }
+        if let Some(w) = self.web.take() {
+            w.shutdown();
         }
         tracing::info!("stopping cameras");
         for (_, t) in std::mem::take(&mut self.cameras) {
