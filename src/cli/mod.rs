@@ -7,6 +7,7 @@ mod check_config;
 mod demo;
 mod detect;
 mod probe;
+mod replay;
 mod run;
 mod serve_rtsp;
 mod uplink_worker;
@@ -44,6 +45,8 @@ enum Command {
     Detect(detect::DetectArgs),
     /// Measure decode limit, inference limit and pipeline throughput on a sample file.
     Bench(bench::BenchArgs),
+    /// Run files through the whole pipeline on media time and print every event.
+    Replay(replay::Args),
     /// Verify an event's signature and its media files' sha256.
     Verify(verify::Args),
     /// Run only the outbox delivery (tests, draining a backlog).
@@ -73,6 +76,7 @@ pub fn main() -> ExitCode {
         Command::Detect(args) => detect::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::Replay(args) => replay::run(args),
         Command::UplinkWorker(args) => uplink_worker::run(args),
     };
     match result {
