@@ -494,6 +494,9 @@ fn broker_outage_then_all_20_events_arrive_once_each_in_camera_order() {
     up.stop();
 }
 
+/// Chunks of the large clip (8 KiB each: 32 MiB in all).
+const CLIP_CHUNKS: usize = 4096;
+
 #[test]
 fn sigkilled_worker_resumes_a_large_clip_and_loses_nothing() {
     let broker = Broker::start(BrokerOpts::default());
@@ -501,11 +504,14 @@ fn sigkilled_worker_resumes_a_large_clip_and_loses_nothing() {
     let state = tempfile::tempdir().unwrap();
     let media_dir = tempfile::tempdir().unwrap();
     let mut c = config(state.path(), &format!("mqtt://127.0.0.1:{}", broker.port));
-    c.uplink.chunk_kib = 32;
+    // Many small chunks, one in flight: the transfer lasts long enough that the kill
+    // lands mid-clip even when the test's subscriber runs slowly on a loaded machine.
+    c.uplink.chunk_kib = 8;
+    c.uplink.inflight = 1;
     let cfg_file = state.path().join("streetwatch.toml");
     write_config(&cfg_file, &c);
     // Events go in through the library API while no worker runs (WAL allows both).
-    let clip = noise(8 << 20, 9);
+    let clip = noise(CLIP_CHUNKS * 8 * 1024, 9);
     let ob = Outbox::open(&Outbox::path_in(state.path()), 1 << 30).unwrap();
     let big = event_with_media("cam1", 0, media_dir.path(), &[("clip.mp4", clip.clone())]);
     ob.enqueue(&big).unwrap();
@@ -536,8 +542,8 @@ fn sigkilled_worker_resumes_a_large_clip_and_loses_nothing() {
         .filter(|m| m.topic.starts_with(&chunk_prefix))
         .count();
     assert!(
-        before < 256,
-        "the clip must be cut mid-way (got {before} of 256 chunks)"
+        before < CLIP_CHUNKS,
+        "the clip must be cut mid-way (got {before} of {CLIP_CHUNKS} chunks)"
     );
     let mut w = worker(&cfg_file);
     sub.wait(
@@ -572,7 +578,7 @@ fn sigkilled_worker_resumes_a_large_clip_and_loses_nothing() {
         .filter(|m| m.topic.starts_with(&chunk_prefix))
         .count();
     assert!(
-        sent < 256 + before,
+        sent < CLIP_CHUNKS + before,
         "resumed from the acknowledged chunks ({sent} sent)"
     );
     w.kill().unwrap();

@@ -54,7 +54,10 @@ if [ ! -x "$oelint" ]; then
     [ -x "$venv/bin/pip" ] || python3 -m venv "$venv" || fail "cannot create $venv"
     "$venv/bin/pip" install --quiet "oelint-adv==$OELINT_VERSION" || fail "pip install oelint-adv failed"
 fi
-echo "using $("$oelint" --version)"
+# A venv moved or half-built leaves a script whose interpreter is gone: fail, never
+# report a lint that did not run.
+oelint_version="$("$oelint" --version 2>&1)" || fail "oelint-adv does not run ($oelint: $oelint_version); delete .deps/venv and run make setup"
+echo "using $oelint_version"
 
 mapfile -t files < <(cd "$LAYER" && find . \( -name '*.bb' -o -name '*.bbappend' -o -name '*.inc' \) | sort)
 # --extra-layer: variables of the layers we depend on (meta-rauc's RAUC_*);
