@@ -24,6 +24,44 @@ pub struct Health {
     pub memory: MemoryHealth,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub cpu_temp_c: Option<f64>,
+    /// A/B firmware slot booted (RAUC) and the installed bundle's version, on boxes
+    /// running the Yocto image; absent elsewhere.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub firmware_slot: Option<FirmwareSlot>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FirmwareSlot {
+    /// Boot name of the running slot ("A" or "B"), from `rauc.slot=` on the kernel
+    /// command line (set by the U-Boot boot script, see yocto/README.md).
+    pub slot: String,
+    /// `VERSION_ID` of /etc/os-release: the image's DISTRO_VERSION, which is also the
+    /// RAUC bundle version.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub bundle_version: Option<String>,
+}
+
+/// The running A/B slot, read from /proc/cmdline and /etc/os-release.
+pub fn firmware_slot() -> Option<FirmwareSlot> {
+    let cmdline = std::fs::read_to_string("/proc/cmdline").ok()?;
+    let os_release = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+    parse_firmware_slot(&cmdline, &os_release)
+}
+
+/// [`firmware_slot`] on given texts.
+pub fn parse_firmware_slot(cmdline: &str, os_release: &str) -> Option<FirmwareSlot> {
+    let slot = cmdline
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("rauc.slot="))?
+        .to_string();
+    let bundle_version = os_release.lines().find_map(|l| {
+        l.strip_prefix("VERSION_ID=")
+            .map(|v| v.trim_matches('"').to_string())
+    });
+    Some(FirmwareSlot {
+        slot,
+        bundle_version,
+    })
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -392,12 +430,46 @@ pub fn render_metrics(h: &Health) -> String {
         );
         let _ = writeln!(o, "streetwatch_cpu_temperature_celsius {t}");
     }
+    if let Some(f) = &h.firmware_slot {
+        family(
+            &mut o,
+            "streetwatch_firmware_slot_info",
+            "gauge",
+            "Booted A/B slot and bundle version (always 1).",
+        );
+        let _ = writeln!(
+            o,
+            "streetwatch_firmware_slot_info{{slot=\"{}\",bundle_version=\"{}\"}} 1",
+            f.slot.replace('"', ""),
+            f.bundle_version.as_deref().unwrap_or("").replace('"', "")
+        );
+    }
     o
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn firmware_slot_comes_from_the_kernel_command_line_and_os_release() {
+        let f = parse_firmware_slot(
+            "console=ttyS2 root=PARTLABEL=rootfs_b ro rootwait rauc.slot=B",
+            "ID=streetwatch\nVERSION_ID=\"0.1.0\"\n",
+        )
+        .unwrap();
+        assert_eq!(f.slot, "B");
+        assert_eq!(f.bundle_version.as_deref(), Some("0.1.0"));
+        assert_eq!(parse_firmware_slot("root=/dev/sda1 ro", ""), None);
+        let h = Health {
+            firmware_slot: Some(f),
+            ..Health::default()
+        };
+        assert!(
+            render_metrics(&h)
+                .contains("streetwatch_firmware_slot_info{slot=\"B\",bundle_version=\"0.1.0\"} 1")
+        );
+    }
 
     fn sample() -> Health {
         Health {

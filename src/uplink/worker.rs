@@ -786,4 +786,5 @@ pub(crate) fn fill_local_health(h: &mut Health, outbox: &Outbox, shared: &Shared
     }
     h.memory = health::memory();
     h.cpu_temp_c = health::cpu_temperature();
+    h.firmware_slot = health::firmware_slot();
 }
