@@ -66,6 +66,22 @@ rules = [{{ type = "no_parking", dwell_s = 60{extra_rule} }}]
     p
 }
 
+/// Every event a scenario produces must match the committed JSON Schema.
+fn assert_schema_valid(events: &[Value]) {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/event-v1.schema.json"),
+    )
+    .unwrap();
+    let schema = jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap();
+    for e in events {
+        let errors: Vec<String> = schema.iter_errors(e).map(|e| e.to_string()).collect();
+        assert!(
+            errors.is_empty(),
+            "event does not match the schema: {errors:?}\n{e:#}"
+        );
+    }
+}
+
 fn replay(
     cfg: &std::path::Path,
     video: &std::path::Path,
@@ -85,10 +101,12 @@ fn replay(
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout)
+    let events: Vec<Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+        .collect();
+    assert_schema_valid(&events);
+    events
 }
 
 const BAY: &str = "[[0.0, 0.15], [0.35, 0.15], [0.35, 0.6], [0.0, 0.6]]";
