@@ -398,3 +398,20 @@ fn a_camera_added_on_the_technician_page_is_saved_and_starts_streaming() {
     );
     d.stop();
 }
+
+#[test]
+fn watchdog_pings_stop_when_an_inference_worker_hangs() {
+    // Test-only fault switch: the first YOLOX worker's heartbeat is frozen, as if its
+    // session run never returned.
+    let (early, late) = run_under_notify(Some("infer-yolox-nano-0"));
+    assert!(early.iter().any(|m| m.contains("READY=1")));
+    assert!(
+        !late.iter().any(|m| m.contains("WATCHDOG=1")),
+        "pings must stop: {late:?}"
+    );
+    assert!(
+        late.iter()
+            .any(|m| m.contains("stalled: infer-yolox-nano-0")),
+        "{late:?}"
+    );
+}

@@ -477,6 +477,9 @@ impl Daemon {
             .collect();
         self.models
             .ensure(&config.inference, needed.iter().map(String::as_str));
+        for svc in self.models.services() {
+            svc.attach_liveness(&self.liveness);
+        }
         let wanted: BTreeMap<String, config::CameraConfig> = config
             .cameras
             .iter()

@@ -139,7 +139,12 @@ struct Shared {
     state: Mutex<State>,
     work: Condvar,
     space: Condvar,
+    /// One heartbeat per worker thread once the daemon attached its watchdog registry.
+    beats: Mutex<Vec<crate::notify::Heartbeat>>,
 }
+
+/// How often an idle worker wakes to prove it is alive.
+const IDLE_BEAT: Duration = Duration::from_secs(1);
 
 const LATENCY_WINDOW: usize = 2048;
 
@@ -188,6 +193,7 @@ impl InferenceService {
                 latencies: VecDeque::with_capacity(LATENCY_WINDOW),
             }),
             work: Condvar::new(),
+            beats: Mutex::new(Vec::new()),
             space: Condvar::new(),
         });
         let mut threads = Vec::new();
@@ -195,7 +201,7 @@ impl InferenceService {
             let s = shared.clone();
             let t = std::thread::Builder::new()
                 .name(format!("infer-{model_id}-{i}"))
-                .spawn(move || worker_loop(&s, a))
+                .spawn(move || worker_loop(&s, i, a))
                 .map_err(|e| WorkerError::Spawn(e.to_string()))?;
             threads.push(t);
         }
@@ -232,6 +238,17 @@ impl InferenceService {
             },
             rx,
         )
+    }
+
+    /// Register one heartbeat per worker thread (`infer-<model>-<n>`) so the systemd
+    /// watchdog stops when a worker hangs inside the runtime.
+    pub fn attach_liveness(&self, liveness: &crate::notify::Liveness) {
+        let mut beats = self.shared.beats.lock().unwrap_or_else(|e| e.into_inner());
+        if beats.is_empty() {
+            *beats = (0..self.threads.len())
+                .map(|i| liveness.register(format!("infer-{}-{i}", self.shared.model_id)))
+                .collect();
+        }
     }
 
     pub fn stats(&self) -> ServiceStats {
@@ -342,10 +359,22 @@ fn take_next(st: &mut State) -> Option<(usize, Pending)> {
     None
 }
 
-fn worker_loop<A: Analyser>(shared: &Shared, mut analyser: A) {
+fn worker_loop<A: Analyser>(shared: &Shared, index: usize, mut analyser: A) {
     let max_batch = analyser.max_batch().max(1);
     let mut jobs: Vec<(usize, Pending)> = Vec::with_capacity(max_batch);
+    // A worker stuck inside a session run stops beating; an idle one still beats.
+    let beat = || {
+        if let Some(b) = shared
+            .beats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(index)
+        {
+            b.bump();
+        }
+    };
     loop {
+        beat();
         {
             let mut st = shared.lock();
             loop {
@@ -356,7 +385,12 @@ fn worker_loop<A: Analyser>(shared: &Shared, mut analyser: A) {
                     jobs.push(j);
                     break;
                 }
-                st = shared.work.wait(st).unwrap_or_else(|e| e.into_inner());
+                st = shared
+                    .work
+                    .wait_timeout(st, IDLE_BEAT)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+                beat();
             }
             // Batch frames that are already waiting on other cameras; never wait for
             // more (latency matters more than a full batch).
