@@ -9,7 +9,7 @@ mod persist;
 mod types;
 mod validate;
 
-pub use persist::write_atomic;
+pub use persist::{write_atomic, write_atomic_mode};
 pub use types::*;
 pub use validate::{Problem, check_camera_url, validate};
 
@@ -82,7 +82,8 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 
 /// Serialise and persist atomically (temp file, fsync, rename, fsync dir) so a power
 /// cut leaves either the old or the new file, never a torn one. The config is
-/// validated first: an invalid config never replaces the last good one.
+/// validated first: an invalid config never replaces the last good one. The file holds
+/// camera and broker passwords, so it is written 0600.
 pub fn save(config: &Config, path: &Path) -> Result<(), ConfigError> {
     let problems = validate(config);
     if !problems.is_empty() {
@@ -95,7 +96,7 @@ pub fn save(config: &Config, path: &Path) -> Result<(), ConfigError> {
         path: path.to_path_buf(),
         source: std::io::Error::other(e),
     })?;
-    write_atomic(path, text.as_bytes()).map_err(|source| ConfigError::Write {
+    write_atomic_mode(path, text.as_bytes(), 0o600).map_err(|source| ConfigError::Write {
         path: path.to_path_buf(),
         source,
     })

@@ -75,6 +75,9 @@ fn save_is_atomic_and_round_trips() {
     let c = parse_str(GOOD).unwrap();
     save(&c, &path).unwrap();
     assert_eq!(load(&path).unwrap(), c);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the config holds passwords");
     let mut bad = c.clone();
     bad.cameras[0].url = "http://x".into();
     assert!(save(&bad, &path).is_err());

@@ -15,8 +15,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// File name of the device key under the state directory (hex seed, mode 0600).
 pub const KEY_FILE: &str = "device-key.ed25519";
@@ -56,7 +55,12 @@ impl DeviceKey {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 std::fs::create_dir_all(state_dir).map_err(io)?;
                 let key = SigningKey::generate(&mut rand_core::OsRng);
-                write_private(&path, hex::encode(key.to_bytes()).as_bytes()).map_err(io)?;
+                crate::config::write_atomic_mode(
+                    &path,
+                    hex::encode(key.to_bytes()).as_bytes(),
+                    0o600,
+                )
+                .map_err(io)?;
                 let me = Self { key };
                 let _ = crate::config::write_atomic(
                     &state_dir.join(PUBKEY_FILE),
@@ -207,32 +211,6 @@ fn write_canonical(v: &Value, out: &mut String) {
         }
         other => out.push_str(&serde_json::to_string(other).expect("scalar serialises")),
     }
-}
-
-/// Write a secret file atomically with mode 0600 from its creation on (a temp file
-/// created 0600, fsynced, renamed over, directory fsynced), so the key is never
-/// readable by others, not even for an instant.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp: PathBuf = dir.join(format!(".key.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 #[cfg(test)]

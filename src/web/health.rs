@@ -64,24 +64,11 @@ fn disk(path: &Path) -> Option<Disk> {
     // The state dir may not exist yet (first start); its nearest existing parent is on
     // the same file system in every layout we ship.
     let existing = path.ancestors().find(|p| p.exists())?;
-    let c = std::ffi::CString::new(existing.as_os_str().as_encoded_bytes()).ok()?;
-    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
-    // SAFETY: `c` is a NUL-terminated path that outlives the call, and `st` points to
-    // writable memory of the right type, which statvfs fills completely on success.
-    let rc = unsafe { libc::statvfs(c.as_ptr(), st.as_mut_ptr()) };
-    if rc != 0 {
-        return None;
-    }
-    // SAFETY: statvfs returned 0, so it initialised the struct.
-    let st = unsafe { st.assume_init() };
-    // The statvfs field types are 32-bit on 32-bit ARM and 64-bit here: the casts are
-    // needed there and no-ops here.
-    #[allow(clippy::unnecessary_cast)]
-    let (frsize, blocks, avail) = (st.f_frsize as u64, st.f_blocks as u64, st.f_bavail as u64);
+    let (available_bytes, total_bytes) = crate::uplink::health::fs_space(existing)?;
     Some(Disk {
         path: existing.display().to_string(),
-        total_bytes: blocks * frsize,
-        available_bytes: avail * frsize,
+        total_bytes,
+        available_bytes,
     })
 }
 
