@@ -119,13 +119,13 @@ fi
 install_file 0644 systemd/streetwatch.sysusers /usr/lib/sysusers.d/streetwatch.conf
 install_file 0644 systemd/streetwatch.tmpfiles /usr/lib/tmpfiles.d/streetwatch.conf
 
-install_file 0644 packaging/streetwatch.toml /usr/share/streetwatch/streetwatch.toml.default
+install_file 0644 config/streetwatch.toml /usr/share/streetwatch/streetwatch.toml.default
 config="/etc/streetwatch/streetwatch.toml"
 config_new=0
 if [ -e "$DESTDIR$config" ]; then
     note "keeping existing $config (the new default is /usr/share/streetwatch/streetwatch.toml.default)"
 else
-    install_file 0600 packaging/streetwatch.toml "$config"
+    install_file 0600 config/streetwatch.toml "$config"
     config_new=1
 fi
 

@@ -178,7 +178,7 @@ fn shipped_example_and_default_configs_pass_check_config() {
     for f in [
         "config/example.toml",
         "config/demo.toml",
-        "packaging/streetwatch.toml",
+        "config/streetwatch.toml",
     ] {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(f);
         let out = Command::new(bin())

@@ -92,7 +92,7 @@ do_install:append() {
 
     # Default configuration (a CONFFILE: package upgrades keep local edits).
     install -d -m 0750 -o streetwatch -g streetwatch ${D}${sysconfdir}/streetwatch
-    install -m 0600 -o streetwatch -g streetwatch ${S}/packaging/streetwatch.toml ${D}${sysconfdir}/streetwatch/streetwatch.toml
+    install -m 0600 -o streetwatch -g streetwatch ${S}/config/streetwatch.toml ${D}${sysconfdir}/streetwatch/streetwatch.toml
 
     # Model manifests (weights are provisioned into /var/lib/streetwatch/models).
     install -d ${D}${datadir}/streetwatch/models
