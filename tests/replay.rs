@@ -25,7 +25,12 @@ fn scenario(dir: &std::path::Path, hold_s: f64) -> std::path::PathBuf {
 }
 
 /// A config with one camera and a no-parking zone `zone` (normalised polygon).
-fn config(dir: &std::path::Path, zone: &str, extra_rule: &str, fps: f64) -> std::path::PathBuf {
+fn config(
+    dir: &std::path::Path,
+    zone: &str,
+    extra_rule: &str,
+    analysis: &str,
+) -> std::path::PathBuf {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let weights = media("car-detection.mp4")
         .parent()
@@ -48,7 +53,7 @@ id = "bay"
 name = "Car park bay"
 url = "file:///dev/null"
 [cameras.analysis]
-fps = {fps}
+{analysis}
 
 [[cameras.zones]]
 id = "bay-1"
@@ -61,7 +66,10 @@ rules = [{{ type = "no_parking", dwell_s = 60{extra_rule} }}]
         models = root.join("models").display(),
         weights = weights.display(),
     );
-    let p = dir.join("streetwatch.toml");
+    let p = dir.join(format!(
+        "streetwatch-{}.toml",
+        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
     std::fs::write(&p, text).unwrap();
     p
 }
@@ -109,6 +117,13 @@ fn replay(
     events
 }
 
+static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+const FULL_RATE: &str = "fps = 2.0";
+const KEYFRAMES_ONLY: &str = "keyframes_only = true\nfps = 5.0";
+/// Weekdays only; replays start on Saturday 2026-11-21 08:00 +08:00.
+const WEEKDAYS: &str = r#", schedule = [{ days = ["mon", "tue", "wed", "thu", "fri"], start = "07:00", end = "19:00" }]"#;
+
 const BAY: &str = "[[0.0, 0.15], [0.35, 0.15], [0.35, 0.6], [0.0, 0.6]]";
 const ELSEWHERE: &str = "[[0.6, 0.6], [1.0, 0.6], [1.0, 1.0], [0.6, 1.0]]";
 
@@ -116,7 +131,7 @@ const ELSEWHERE: &str = "[[0.6, 0.6], [1.0, 0.6], [1.0, 1.0], [0.6, 1.0]]";
 fn a_car_parked_past_the_dwell_gives_one_started_event_with_evidence_and_the_same_every_run() {
     let dir = tempfile::tempdir().unwrap();
     let video = scenario(dir.path(), 240.0);
-    let cfg = config(dir.path(), BAY, "", 2.0);
+    let cfg = config(dir.path(), BAY, "", FULL_RATE);
     let events = replay(&cfg, &video, &dir.path().join("evidence"));
     let started: Vec<&Value> = events.iter().filter(|e| e["phase"] == "started").collect();
     assert_eq!(
@@ -172,20 +187,37 @@ fn a_car_parked_past_the_dwell_gives_one_started_event_with_evidence_and_the_sam
             .collect()
     };
     assert_eq!(key(&events), key(&again));
+    // Keyframes-only analysis (one frame per 2 s GOP) finds the same stay, confirmed
+    // within one GOP of the full-rate run.
+    let kf_cfg = config(dir.path(), BAY, "", KEYFRAMES_ONLY);
+    let kf = replay(&kf_cfg, &video, &dir.path().join("evidence3"));
+    let kf_started: Vec<&Value> = kf.iter().filter(|e| e["phase"] == "started").collect();
+    assert_eq!(kf_started.len(), 1, "{kf:#?}");
+    let reported = |e: &Value| {
+        chrono::DateTime::parse_from_rfc3339(e["times"]["reported"].as_str().unwrap())
+            .unwrap()
+            .timestamp_nanos_opt()
+            .unwrap()
+    };
+    let diff = (reported(kf_started[0]) - reported(ev)).abs() as f64 / 1e9;
+    assert!(
+        diff <= 2.0 + 0.01,
+        "keyframes-only confirmed {diff} s away from full rate"
+    );
 }
 
 #[test]
-fn no_event_when_the_stay_is_shorter_than_the_dwell_or_outside_the_zone() {
+fn no_event_when_the_stay_is_shorter_than_the_dwell_outside_the_zone_or_outside_the_schedule() {
     let dir = tempfile::tempdir().unwrap();
     let video = scenario(dir.path(), 40.0);
-    let cfg = config(dir.path(), BAY, "", 2.0);
+    let cfg = config(dir.path(), BAY, "", FULL_RATE);
     let events = replay(&cfg, &video, &dir.path().join("evidence"));
     assert!(
         events.iter().all(|e| e["kind"] != "illegal_parking"),
         "{events:#?}"
     );
     let long = scenario(dir.path(), 120.0);
-    let cfg = config(dir.path(), ELSEWHERE, "", 2.0);
+    let cfg = config(dir.path(), ELSEWHERE, "", FULL_RATE);
     let events = replay(&cfg, &long, &dir.path().join("evidence2"));
     assert!(
         events.iter().all(|e| e["kind"] != "illegal_parking"),
