@@ -223,4 +223,19 @@ fn no_event_when_the_stay_is_shorter_than_the_dwell_outside_the_zone_or_outside_
         events.iter().all(|e| e["kind"] != "illegal_parking"),
         "{events:#?}"
     );
+    // Control: the same video in the bay, rule always active, does raise one event.
+    let cfg = config(dir.path(), BAY, "", FULL_RATE);
+    let events = replay(&cfg, &long, &dir.path().join("evidence4"));
+    assert_eq!(
+        events.iter().filter(|e| e["phase"] == "started").count(),
+        1,
+        "{events:#?}"
+    );
+    // In the bay but outside the rule's schedule (weekdays; the replay is a Saturday).
+    let cfg = config(dir.path(), BAY, WEEKDAYS, FULL_RATE);
+    let events = replay(&cfg, &long, &dir.path().join("evidence3"));
+    assert!(
+        events.iter().all(|e| e["kind"] != "illegal_parking"),
+        "{events:#?}"
+    );
 }
