@@ -347,15 +347,8 @@ impl Daemon {
     fn start_web(&self, config: &Config) -> Option<crate::web::WebHandle> {
         let backend: Arc<dyn crate::web::WebBackend> = self.web_backend.clone();
         match crate::web::WebServer::start(config.web.clone(), backend) {
-            Ok(h) => {
-                let scheme = if config.web.tls { "https" } else { "http" };
-                tracing::info!(
-                    url = %format!("{scheme}://{}/", h.local_addr()),
-                    fingerprint = h.fingerprint().unwrap_or("-"),
-                    "technician page listening"
-                );
-                Some(h)
-            }
+            // The web module logs its URL and certificate fingerprint itself.
+            Ok(h) => Some(h),
             Err(e) => {
                 tracing::error!(error = %e, "technician page unavailable");
                 None

@@ -67,20 +67,7 @@ pub struct BenchReport {
 
 /// User + system CPU seconds of this process so far, and peak RSS in MiB.
 pub fn cpu_and_rss() -> (f64, f64) {
-    let mut ru: libc::rusage = unsafe {
-        // SAFETY: rusage is plain old data; all-zero is a valid value to be overwritten.
-        std::mem::zeroed()
-    };
-    // SAFETY: `ru` is a valid, writable rusage for getrusage to fill.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-    if rc != 0 {
-        return (0.0, 0.0);
-    }
-    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
-    (
-        t(ru.ru_utime) + t(ru.ru_stime),
-        ru.ru_maxrss as f64 / 1024.0,
-    )
+    crate::ingest::cost::process_usage()
 }
 
 fn open(spec: &BenchSpec) -> Result<FileDecoder, DecodeFileError> {

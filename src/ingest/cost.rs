@@ -33,14 +33,25 @@ impl DecodeCost {
 
 /// CPU time (user + system) of this process so far.
 pub fn process_cpu_seconds() -> f64 {
-    // SAFETY: getrusage only writes into the zeroed struct we pass.
-    let ru = unsafe {
+    process_usage().0
+}
+
+/// CPU seconds (user + system) and peak RSS in MiB of this process so far.
+pub fn process_usage() -> (f64, f64) {
+    // SAFETY: rusage is plain old data, so all-zero is a valid value, and getrusage
+    // only writes into the struct we pass.
+    let (rc, ru) = unsafe {
         let mut ru: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
-        ru
+        (libc::getrusage(libc::RUSAGE_SELF, &mut ru), ru)
     };
+    if rc != 0 {
+        return (0.0, 0.0);
+    }
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    tv(ru.ru_utime) + tv(ru.ru_stime)
+    (
+        tv(ru.ru_utime) + tv(ru.ru_stime),
+        ru.ru_maxrss as f64 / 1024.0,
+    )
 }
 
 /// Decode `path` once through the ingest pipeline (analysis at up to 1000 fps, so no
