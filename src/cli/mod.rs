@@ -17,6 +17,15 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// Load a config for a command that must not start half-configured: on any problem
+/// print every one of them and give the exit code (2) the caller returns.
+fn load_config(path: &std::path::Path) -> Result<streetwatch::config::Config, ExitCode> {
+    streetwatch::config::load(path).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })
+}
+
 #[derive(Parser, Debug)]
 #[command(
     name = "streetwatch",

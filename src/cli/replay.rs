@@ -44,12 +44,9 @@ fn parse_camera(s: &str) -> Result<(String, PathBuf), String> {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let mut cfg = match config::load(&a.config) {
+    let mut cfg = match super::load_config(&a.config) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::from(2));
-        }
+        Err(code) => return Ok(code),
     };
     let start = chrono::DateTime::parse_from_rfc3339(&a.start)
         .with_context(|| format!("--start {}: not an RFC 3339 time", a.start))?;

@@ -1,7 +1,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use streetwatch::config;
 use streetwatch::daemon::{Control, Daemon};
 
 #[derive(clap::Args, Debug)]
@@ -12,13 +11,9 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let cfg = match config::load(&a.config) {
+    let cfg = match super::load_config(&a.config) {
         Ok(c) => c,
-        Err(e) => {
-            // Never start half-configured.
-            eprintln!("error: {e}");
-            return Ok(ExitCode::from(2));
-        }
+        Err(code) => return Ok(code),
     };
     streetwatch::logging::init(&cfg.logging);
     let control = Control::from_signals()?;

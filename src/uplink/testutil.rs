@@ -86,27 +86,13 @@ pub fn sample_event(camera: &str, n: u32) -> Event {
     }
 }
 
-/// Write `bytes` to `dir/name` and describe it as evidence.
+/// Write `bytes` to `dir/name` and describe it as evidence (the evidence module's own
+/// writer, so tests exercise the real fsync + digest path).
 pub fn write_media(dir: &Path, name: &str, bytes: &[u8]) -> MediaRef {
-    let path = dir.join(name);
-    std::fs::write(&path, bytes).expect("write media");
     let (kind, content_type) = if name.ends_with(".mp4") {
         (MediaKind::Clip, "video/mp4")
     } else {
         (MediaKind::Snapshot, "image/jpeg")
     };
-    MediaRef {
-        name: name.into(),
-        kind,
-        content_type: content_type.into(),
-        bytes: bytes.len() as u64,
-        sha256: hex::encode(Sha256::digest(bytes)),
-        width: None,
-        height: None,
-        start_media_ns: None,
-        end_media_ns: None,
-        preroll_short: false,
-        privacy_unredacted: false,
-        local_path: Some(path),
-    }
+    crate::evidence::files::write_media(dir, name, kind, content_type, bytes).expect("write media")
 }
