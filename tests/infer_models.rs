@@ -505,6 +505,68 @@ fn unavailable_execution_providers_are_skipped_and_cpu_serves() {
     assert_eq!(det.providers, vec!["cpu".to_string()]);
 }
 
+/// The wheel's library is CPU-only, so no accelerator can register here; what this
+/// checks is that every registration route really calls into ONNX Runtime (options
+/// struct, by-name, exported symbol) and comes back with a reason naming what is
+/// missing instead of crashing, which is what a box with the wrong runtime build sees.
+#[test]
+fn each_provider_registration_route_reports_why_a_cpu_only_library_refuses_it() {
+    use streetwatch::infer::providers::{self, Exported, OptionsStruct, Registration};
+    let rt = streetwatch::infer::model::runtime_from_config(&cfg()).unwrap();
+    let mut opts = providers::ProviderOptions::new();
+    opts.insert("device_id".into(), "0".into());
+    let routes = [
+        Registration::OptionsStruct(OptionsStruct::Cuda),
+        Registration::OptionsStruct(OptionsStruct::TensorRt),
+        Registration::OptionsStruct(OptionsStruct::Cann),
+        Registration::ByName("OpenVINO"),
+        Registration::Exported(Exported::Rknpu),
+        Registration::Exported(Exported::Acl),
+    ];
+    for route in routes {
+        let mut builder = ort::session::Session::builder(&rt.env).unwrap();
+        let o = match route {
+            Registration::Exported(_) => providers::ProviderOptions::new(),
+            _ => opts.clone(),
+        };
+        let err = providers::register(&mut builder, route, &o, &rt.library)
+            .expect_err("a CPU-only library accepted an accelerator");
+        assert!(!err.trim().is_empty(), "{route:?}: empty reason");
+        let names = match route {
+            Registration::OptionsStruct(OptionsStruct::Cuda) => "CUDA",
+            Registration::OptionsStruct(OptionsStruct::TensorRt) => "TensorRT",
+            Registration::OptionsStruct(OptionsStruct::Cann) => "CANN",
+            Registration::ByName(n) => n,
+            _ => "built without this provider",
+        };
+        assert!(err.contains(names), "{route:?}: {err}");
+        eprintln!("{route:?}: {err}");
+    }
+}
+
+#[test]
+fn provider_options_for_an_unavailable_provider_do_not_stop_cpu_from_serving() {
+    let text = r#"
+execution_providers = ["cuda", "tensorrt", "cpu"]
+[provider_options.cuda]
+device_id = 0
+cudnn_conv_algo_search = "HEURISTIC"
+[provider_options.tensorrt]
+trt_fp16_enable = true
+"#;
+    let parsed: InferenceConfig = toml::from_str(text).unwrap();
+    let strings = parsed.provider_option_strings();
+    assert_eq!(strings["cuda"]["device_id"], "0");
+    assert_eq!(strings["tensorrt"]["trt_fp16_enable"], "1");
+    let cfg = InferenceConfig {
+        execution_providers: parsed.execution_providers,
+        provider_options: parsed.provider_options,
+        ..cfg()
+    };
+    let det = Detector::load(&cfg, "yolox-nano").unwrap();
+    assert_eq!(det.providers, vec!["cpu".to_string()]);
+}
+
 #[test]
 fn missing_library_is_a_clear_error_not_a_panic() {
     let err = streetwatch::infer::runtime::init(Path::new("/nonexistent/libonnxruntime.so"))

@@ -89,3 +89,30 @@ fn save_is_atomic_and_round_trips() {
     let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(leftovers.len(), 1, "no temp files left behind");
 }
+
+#[test]
+fn provider_options_must_name_a_listed_known_provider() {
+    let with = |body: &str| format!("{GOOD}\n[inference]\n{body}\n");
+    let ok = parse_str(&with(
+        "execution_providers = [\"cuda\", \"cpu\"]\n[inference.provider_options.cuda]\ndevice_id = 1\narena_extend_strategy = \"kSameAsRequested\"",
+    ))
+    .unwrap();
+    let strings = ok.inference.provider_option_strings();
+    assert_eq!(strings["cuda"]["device_id"], "1");
+
+    let p = problems(&with(
+        "execution_providers = [\"cpu\"]\n[inference.provider_options.cuda]\ndevice_id = 1",
+    ));
+    assert_eq!(p[0].path, "inference.provider_options.cuda");
+    assert!(
+        p[0].to_string()
+            .contains("not in inference.execution_providers"),
+        "{}",
+        p[0]
+    );
+
+    let p = problems(&with(
+        "execution_providers = [\"cpu\"]\n[inference.provider_options.warpdrive]\nx = 1",
+    ));
+    assert_eq!(p[0].path, "inference.provider_options.warpdrive");
+}

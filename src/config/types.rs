@@ -2,6 +2,7 @@
 //! the README's configuration reference documents each of them.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// The whole box configuration (`streetwatch.toml`).
@@ -110,6 +111,11 @@ pub struct InferenceConfig {
     /// Execution providers in order of preference; CPU is always appended last.
     #[serde(default = "default_eps")]
     pub execution_providers: Vec<String>,
+    /// Options per provider in ONNX Runtime's own key names, e.g.
+    /// `[inference.provider_options.cuda] device_id = 0`. Passed through unchanged so
+    /// every option of the runtime version in use works; ORT names an unknown key.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub provider_options: BTreeMap<String, BTreeMap<String, OptionValue>>,
     /// Intra-op threads per session.
     #[serde(default = "default_threads")]
     pub intra_threads: usize,
@@ -129,11 +135,48 @@ impl Default for InferenceConfig {
         Self {
             library_path: None,
             execution_providers: default_eps(),
+            provider_options: BTreeMap::new(),
             intra_threads: default_threads(),
             workers: default_workers(),
             models_dir: default_models_dir(),
             weights_dir: default_weights_dir(),
         }
+    }
+}
+
+/// A provider option as written in TOML; ONNX Runtime takes every option as a string.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum OptionValue {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl std::fmt::Display for OptionValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OptionValue::Bool(b) => write!(f, "{}", if *b { "1" } else { "0" }),
+            OptionValue::Int(i) => write!(f, "{i}"),
+            OptionValue::Float(x) => write!(f, "{x}"),
+            OptionValue::Text(s) => f.write_str(s),
+        }
+    }
+}
+
+impl InferenceConfig {
+    /// The provider options as the strings ONNX Runtime takes, keyed by lower-case name.
+    pub fn provider_option_strings(&self) -> BTreeMap<String, BTreeMap<String, String>> {
+        self.provider_options
+            .iter()
+            .map(|(p, o)| {
+                (
+                    p.to_ascii_lowercase(),
+                    o.iter().map(|(k, v)| (k.clone(), v.to_string())).collect(),
+                )
+            })
+            .collect()
     }
 }
 
@@ -143,6 +186,9 @@ fn default_eps() -> Vec<String> {
 fn default_threads() -> usize {
     1
 }
+/// Two single-thread sessions: on the 2-core reference box they analysed 82-83 fps
+/// against 67-70 for one two-thread session and 47-48 for one single-thread session
+/// (`streetwatch bench`, idle machine, docs/performance.md).
 fn default_workers() -> usize {
     2
 }

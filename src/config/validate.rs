@@ -148,6 +148,27 @@ fn check_inference(i: &InferenceConfig, out: &mut Vec<Problem>) {
             ));
         }
     }
+    let listed: Vec<String> = i
+        .execution_providers
+        .iter()
+        .map(|e| e.to_ascii_lowercase())
+        .collect();
+    for name in i.provider_options.keys() {
+        let lower = name.to_ascii_lowercase();
+        if !EXECUTION_PROVIDERS.contains(&lower.as_str()) {
+            out.push(Problem::new(
+                format!("inference.provider_options.{name}"),
+                format!("unknown execution provider \"{name}\""),
+                format!("use one of {}", EXECUTION_PROVIDERS.join(", ")),
+            ));
+        } else if !listed.contains(&lower) {
+            out.push(Problem::new(
+                format!("inference.provider_options.{name}"),
+                format!("options for \"{name}\", which is not in inference.execution_providers"),
+                format!("add \"{lower}\" to inference.execution_providers or remove these options"),
+            ));
+        }
+    }
     if i.intra_threads == 0 || i.intra_threads > 64 {
         out.push(Problem::new(
             "inference.intra_threads",

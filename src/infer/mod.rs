@@ -16,6 +16,7 @@ pub mod manifest;
 pub mod model;
 pub mod nms;
 pub mod preprocess;
+pub mod providers;
 pub mod registry;
 pub mod runtime;
 pub mod worker;

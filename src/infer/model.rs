@@ -109,7 +109,11 @@ impl ModelFile {
             reason,
         };
         let mut builder = Session::builder(&rt.env).map_err(|e| fail(e.to_string()))?;
-        let used = rt.apply_providers(&mut builder, &cfg.execution_providers)?;
+        let used = rt.apply_providers(
+            &mut builder,
+            &cfg.execution_providers,
+            &cfg.provider_option_strings(),
+        )?;
         // Spinning threads burn the cores other cameras' decoders need and measurably
         // worsen p90 latency here; parallelism comes from several sessions instead.
         let session = builder

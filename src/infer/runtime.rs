@@ -4,10 +4,11 @@
 //! when the file is missing; a box without its runtime must say so and keep serving its
 //! web page. ORT allows one environment per process, so it lives in a process-wide cell.
 
-use ort::AsPointer;
+use super::providers::{self, ProviderOptions};
 use ort::environment::Environment;
 use ort::session::builder::SessionBuilder;
-use std::ffi::{CStr, CString, c_char, c_int};
+use std::collections::BTreeMap;
+use std::ffi::{CStr, c_char, c_int};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
@@ -47,16 +48,6 @@ pub const PROVIDERS: &[(&str, &str)] = &[
     ("rocm", "ROCMExecutionProvider"),
     ("tvm", "TvmExecutionProvider"),
     ("vitis", "VitisAIExecutionProvider"),
-];
-
-/// Providers ONNX Runtime registers through its generic by-name entry point; the others
-/// need provider-specific option structs that streetwatch does not wire yet.
-const GENERIC_APPEND: &[(&str, &str)] = &[
-    ("openvino", "OpenVINO"),
-    ("qnn", "QNN"),
-    ("xnnpack", "XNNPACK"),
-    ("coreml", "CoreML"),
-    ("vitis", "VitisAI"),
 ];
 
 /// The loaded runtime: the environment plus what the library can do.
@@ -184,15 +175,18 @@ impl Runtime {
         &self,
         builder: &mut SessionBuilder,
         preference: &[String],
+        options: &BTreeMap<String, ProviderOptions>,
     ) -> Result<Vec<String>, RuntimeError> {
         check_provider_names(preference)?;
+        let none = ProviderOptions::new();
         let mut used = Vec::new();
         for name in preference {
             let name = name.to_ascii_lowercase();
             if name == "cpu" {
                 continue;
             }
-            match self.try_register(builder, &name) {
+            let opts = options.get(&name).unwrap_or(&none);
+            match self.try_register(builder, &name, opts) {
                 Ok(()) => used.push(name),
                 Err(reason) => self.log_skip_once(&name, &reason),
             }
@@ -201,7 +195,12 @@ impl Runtime {
         Ok(used)
     }
 
-    fn try_register(&self, builder: &mut SessionBuilder, name: &str) -> Result<(), String> {
+    fn try_register(
+        &self,
+        builder: &mut SessionBuilder,
+        name: &str,
+        options: &ProviderOptions,
+    ) -> Result<(), String> {
         let ort_name = lookup(name).unwrap_or_default();
         if !self.available.iter().any(|a| a == ort_name) {
             return Err(format!(
@@ -210,23 +209,9 @@ impl Runtime {
                 self.available.join(", ")
             ));
         }
-        let Some((_, short)) = GENERIC_APPEND.iter().find(|(k, _)| *k == name) else {
-            return Err("present in the library but streetwatch cannot configure it yet".into());
-        };
-        let c_name = CString::new(*short).map_err(|e| e.to_string())?;
-        // SAFETY: the builder's pointer is a live OrtSessionOptions owned by `builder`;
-        // the name is a NUL-terminated string that outlives the call and zero options are
-        // passed, so the key/value pointers are never read.
-        let status = unsafe {
-            (ort::api().SessionOptionsAppendExecutionProvider)(
-                builder.ptr_mut(),
-                c_name.as_ptr(),
-                std::ptr::null(),
-                std::ptr::null(),
-                0,
-            )
-        };
-        status_to_result(status)
+        let route = providers::registration(name)
+            .ok_or_else(|| format!("no registration route for \"{name}\""))?;
+        providers::register(builder, route, options, &self.library)
     }
 
     fn log_skip_once(&self, name: &str, reason: &str) {
@@ -239,7 +224,7 @@ impl Runtime {
 }
 
 /// Turn an ORT status into `Err(message)`, releasing it.
-fn status_to_result(status: ort::sys::OrtStatusPtr) -> Result<(), String> {
+pub(crate) fn status_to_result(status: ort::sys::OrtStatusPtr) -> Result<(), String> {
     if status.0.is_null() {
         return Ok(());
     }
