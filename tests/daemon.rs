@@ -415,3 +415,136 @@ fn watchdog_pings_stop_when_an_inference_worker_hangs() {
         "{late:?}"
     );
 }
+
+/// The page of a running daemon: its base URL, a logged-in client and the CSRF token.
+fn page_session(d: &RunningDaemon) -> (reqwest::blocking::Client, String, String) {
+    let log = d.log();
+    let base = log
+        .lines()
+        .find(|l| l.contains("technician page listening"))
+        .and_then(|l| l.split("url=").nth(1))
+        .and_then(|r| r.split_whitespace().next())
+        .expect("page URL in the log")
+        .trim_end_matches('/')
+        .to_string();
+    let code = std::fs::read_to_string(d.dir.path().join("state/web/setup-code")).unwrap();
+    let c = reqwest::blocking::Client::builder()
+        .cookie_store(true)
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let r = c
+        .post(format!("{base}/api/setup"))
+        .json(&serde_json::json!({"code": code.trim(), "password": "a-long-test-passphrase-42"}))
+        .send()
+        .unwrap();
+    assert!(r.status().is_success(), "{:?}", r.text());
+    let csrf = r.json::<serde_json::Value>().unwrap()["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (c, base, csrf)
+}
+
+#[test]
+fn the_page_shows_the_live_picture_with_detections_and_a_zone_save_swaps_rules_without_restarting_the_camera()
+ {
+    use serde_json::{Value, json};
+    let sim = CamSim::start(
+        free_port(),
+        &[("/car", media("car-detection.mp4").display().to_string())],
+        None,
+    );
+    let config = format!(
+        "[device]\nid = \"box\"\n[[cameras]]\nid = \"a\"\nurl = \"{}\"\n",
+        sim.url("/car")
+    );
+    let mut d = RunningDaemon::start(&config, "info");
+    d.wait_log(30, "page and camera a", |l| {
+        l.contains("technician page listening")
+            && l.contains("camera=a")
+            && l.contains("status=streaming")
+    });
+    let (c, base, csrf) = page_session(&d);
+    let get = |path: &str| c.get(format!("{base}{path}")).send().unwrap();
+    // The stream's own size, as the status page reports it.
+    let (w, h, reconnects) = wait_for(Duration::from_secs(10), || {
+        let s: Value = get("/api/status").json().ok()?;
+        let cam = &s["cameras"][0];
+        Some((
+            cam["width"].as_u64()?,
+            cam["height"].as_u64()?,
+            cam["reconnects"].as_u64()?,
+        ))
+    })
+    .expect("camera a streaming on the status page");
+    let r = get("/api/cameras/a/snapshot.jpg");
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()["content-type"], "image/jpeg");
+    let img = image::load_from_memory(&r.bytes().unwrap()).expect("a decodable JPEG");
+    assert_eq!((u64::from(img.width()), u64::from(img.height())), (w, h));
+    // The clip has cars in it; the detector finds them and the tracker labels them.
+    let live = wait_for(Duration::from_secs(30), || {
+        let v: Value = get("/api/cameras/a/live").json().ok()?;
+        let dets = v["detections"].as_array()?;
+        let tracked = dets.iter().any(|d| d["track_id"].is_u64());
+        (dets.iter().any(|d| d["class"] == "car") && tracked).then_some(v)
+    })
+    .expect("live detections with a tracked car");
+    assert_eq!(
+        (live["width"].as_u64(), live["height"].as_u64()),
+        (Some(w), Some(h))
+    );
+    let b = &live["detections"][0]["bbox"];
+    let (x1, x2) = (b[0].as_f64().unwrap(), b[2].as_f64().unwrap());
+    assert!((0.0..x2).contains(&x1) && x2 <= 1.0, "normalised box {b}");
+
+    let zone = json!({"zones": [{
+        "id": "kerb", "name": "east kerb",
+        "polygon": [[0.05, 0.5], [0.6, 0.5], [0.6, 0.95], [0.05, 0.95]],
+        "rules": [{"type": "no_parking", "dwell_s": 20}]
+    }]});
+    let r = c
+        .put(format!("{base}/api/cameras/a/zones"))
+        .header("X-CSRF-Token", &csrf)
+        .json(&zone)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{:?}", r.text());
+    d.wait_log(15, "the zone save reaches camera a's rules", |l| {
+        l.contains("camera=a") && l.contains("zones reloaded")
+    });
+    let saved = streetwatch::config::load(&d.config_path()).unwrap();
+    assert_eq!(saved.cameras[0].zones[0].id, "kerb");
+    // The stream kept running: not restarted, no reconnect, still analysed.
+    let seq = get("/api/cameras/a/live").json::<Value>().unwrap()["seq"]
+        .as_u64()
+        .unwrap();
+    wait_for(Duration::from_secs(10), || {
+        let v: Value = get("/api/cameras/a/live").json().ok()?;
+        (v["seq"].as_u64()? > seq).then_some(())
+    })
+    .expect("analysis goes on after the zone save");
+    let log = d.log();
+    assert!(!log.contains("stopping camera"), "{log}");
+    assert_eq!(log.matches("starting camera").count(), 1, "{log}");
+    let status: Value = get("/api/status").json().unwrap();
+    assert_eq!(
+        status["cameras"][0]["reconnects"].as_u64(),
+        Some(reconnects)
+    );
+    // A bad zone is refused with its field named; the saved file keeps the good one.
+    let r = c
+        .put(format!("{base}/api/cameras/a/zones"))
+        .header("X-CSRF-Token", &csrf)
+        .json(&json!({"zones": [{"id": "kerb", "polygon": [[0.1, 0.1], [0.9, 0.9]]}]}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    assert_eq!(
+        r.json::<Value>().unwrap()["problems"][0]["path"],
+        "cameras[0].zones[0].polygon"
+    );
+    assert_eq!(streetwatch::config::load(&d.config_path()).unwrap(), saved);
+    d.stop();
+}

@@ -863,3 +863,199 @@ fn changing_the_password_needs_the_current_one_and_ends_other_sessions() {
     let (_, audit) = json_of(c.get(b.url("/api/audit?limit=1")).send().unwrap());
     assert_eq!(audit["entries"][0]["action"], "password.change");
 }
+
+/// A zone as the page sends it: a no-parking rectangle with a weekday schedule.
+fn zone_json(id: &str, polygon: Value) -> Value {
+    json!({
+        "id": id,
+        "name": format!("{id} kerb"),
+        "polygon": polygon,
+        "location": "东门外",
+        "coordinates": {"lon": 113.75, "lat": 23.02},
+        "grid_code": "441900001001001",
+        "rules": [{"type": "no_parking", "dwell_s": 30,
+                   "schedule": [{"days": ["mon", "tue"], "start": "07:00", "end": "19:00"}]}]
+    })
+}
+
+#[test]
+fn zones_are_saved_atomically_and_a_refused_save_names_the_zone_field_and_keeps_the_old_ones() {
+    let b = start();
+    let c = client();
+    let csrf = b.setup(&c);
+    let (s, body) = json_of(c.get(b.url("/api/cameras/gate/zones")).send().unwrap());
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["zones"], json!([]));
+
+    let square = json!([[0.1, 0.5], [0.4, 0.5], [0.4, 0.9], [0.1, 0.9]]);
+    let zones = json!({"zones": [zone_json("kerb", square.clone())]});
+    // Without the CSRF token nothing is saved.
+    let (s, _) = json_of(
+        c.put(b.url("/api/cameras/gate/zones"))
+            .json(&zones)
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert!(b.backend.config().cameras[0].zones.is_empty());
+
+    let (s, body) = json_of(b.send(&c, "PUT", "/api/cameras/gate/zones", &csrf, Some(zones)));
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["zones"][0]["id"], "kerb");
+    let saved = std::fs::read_to_string(&b.config_path).unwrap();
+    assert!(
+        saved.contains("kerb") && saved.contains("441900001001001"),
+        "{saved}"
+    );
+    let on_disk = streetwatch::config::load(&b.config_path).unwrap();
+    let zone = &on_disk.cameras[0].zones[0];
+    assert_eq!(zone.polygon.points()[2], [0.4, 0.9]);
+    assert_eq!(zone.rules[0].kind(), "no_parking");
+    // The camera's password is not touched by a zone save.
+    assert_eq!(
+        on_disk.cameras[0].password.as_deref(),
+        Some("gate-secret-pw")
+    );
+    let (_, listed) = json_of(c.get(b.url("/api/cameras/gate/zones")).send().unwrap());
+    assert_eq!(listed["zones"][0]["rules"][0]["dwell_s"], 30.0);
+
+    // Zone 1 has two points: the problem names that zone's polygon.
+    let bad = json!({"zones": [
+        zone_json("kerb", square.clone()),
+        zone_json("gate-2", json!([[0.1, 0.1], [0.2, 0.2]]))
+    ]});
+    let (s, body) = json_of(b.send(&c, "PUT", "/api/cameras/gate/zones", &csrf, Some(bad)));
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["problems"][0]["path"], "cameras[0].zones[1].polygon");
+    assert!(
+        body["message"].as_str().unwrap().contains("at least 3"),
+        "{body}"
+    );
+    // A rule parameter out of range, and a time that is not a time.
+    let mut slow = zone_json("kerb", square.clone());
+    slow["rules"][0]["dwell_s"] = json!(-5);
+    let (s, body) = json_of(b.send(
+        &c,
+        "PUT",
+        "/api/cameras/gate/zones",
+        &csrf,
+        Some(json!({"zones": [slow]})),
+    ));
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        body["problems"][0]["path"],
+        "cameras[0].zones[0].rules[0].dwell_s"
+    );
+    let mut late = zone_json("kerb", square);
+    late["rules"][0]["schedule"][0]["start"] = json!("25:00");
+    let (s, body) = json_of(b.send(
+        &c,
+        "PUT",
+        "/api/cameras/gate/zones",
+        &csrf,
+        Some(json!({"zones": [late]})),
+    ));
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    // serde reports tagged enums at the rule, not deeper; the message names the value.
+    assert_eq!(body["problems"][0]["path"], "cameras[0].zones[0].rules[0]");
+    assert!(
+        body["message"].as_str().unwrap().contains("25:00"),
+        "{body}"
+    );
+    // Every refused save left the last good zones on disk and running.
+    assert_eq!(streetwatch::config::load(&b.config_path).unwrap(), on_disk);
+    assert_eq!(b.backend.config().cameras[0].zones.len(), 1);
+
+    let (s, body) = json_of(b.send(
+        &c,
+        "PUT",
+        "/api/cameras/nope/zones",
+        &csrf,
+        Some(json!({"zones": []})),
+    ));
+    assert_eq!(s, StatusCode::NOT_FOUND, "{body}");
+    let (s, _) = json_of(c.get(b.url("/api/cameras/nope/zones")).send().unwrap());
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // The change is in the audit trail.
+    let (_, audit) = json_of(c.get(b.url("/api/audit")).send().unwrap());
+    assert!(
+        audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "zones.update"),
+        "{audit}"
+    );
+}
+
+#[test]
+fn snapshot_and_live_serve_the_latest_picture_and_detections_of_a_known_camera() {
+    let b = start();
+    let c = client();
+    b.setup(&c);
+    // Before the first frame: a clear "no picture yet" and an empty live document.
+    let (s, body) = json_of(
+        c.get(b.url("/api/cameras/gate/snapshot.jpg"))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"], "no_picture");
+    assert!(body["message"].as_str().unwrap().contains("gate"));
+    let (s, body) = json_of(c.get(b.url("/api/cameras/gate/live")).send().unwrap());
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(body["available"], false);
+
+    let mut jpeg = std::io::Cursor::new(Vec::new());
+    image::RgbImage::from_pixel(64, 36, image::Rgb([200, 30, 30]))
+        .write_to(&mut jpeg, image::ImageFormat::Jpeg)
+        .unwrap();
+    b.backend.set_snapshot("gate", jpeg.into_inner());
+    b.backend.set_live(
+        "gate",
+        streetwatch::web::LiveResult {
+            width: 64,
+            height: 36,
+            media_time: "2024-05-01T08:00:00.000Z".into(),
+            seq: 9,
+            detections: vec![streetwatch::web::LiveDetection {
+                class: "car".into(),
+                category: "vehicle.car".into(),
+                score: 0.8,
+                bbox: [0.1, 0.2, 0.5, 0.9],
+                track_id: Some(3),
+            }],
+        },
+    );
+    let r = c
+        .get(b.url("/api/cameras/gate/snapshot.jpg"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "image/jpeg");
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let img = image::load_from_memory(&r.bytes().unwrap()).unwrap();
+    assert_eq!((img.width(), img.height()), (64, 36));
+    let (_, live) = json_of(c.get(b.url("/api/cameras/gate/live")).send().unwrap());
+    assert_eq!(live["available"], true);
+    assert_eq!(live["seq"], 9);
+    assert_eq!(live["detections"][0]["track_id"], 3);
+    assert_eq!(live["detections"][0]["class"], "car");
+
+    for path in [
+        "/api/cameras/nope/snapshot.jpg",
+        "/api/cameras/nope/live",
+        "/api/cameras/..%2F..%2Fetc/snapshot.jpg",
+    ] {
+        let (s, _) = json_of(c.get(b.url(path)).send().unwrap());
+        assert_eq!(s, StatusCode::NOT_FOUND, "{path}");
+    }
+    // Another client without a session sees nothing.
+    let (s, _) = json_of(
+        client()
+            .get(b.url("/api/cameras/gate/snapshot.jpg"))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}

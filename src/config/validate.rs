@@ -77,9 +77,9 @@ pub fn validate(c: &Config) -> Vec<Problem> {
             ));
         }
         check_camera(&p, cam, &mut out);
-        if let Err(e) = crate::rules::zone::validate_zones(&cam.zones) {
+        for (at, e) in crate::rules::zone::zone_problems(&cam.zones) {
             out.push(Problem::new(
-                format!("{p}.zones"),
+                format!("{p}.zones{at}"),
                 e.to_string(),
                 "redraw or fix the zone",
             ));

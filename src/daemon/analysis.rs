@@ -121,6 +121,16 @@ impl CameraAnalysis {
         Ok(())
     }
 
+    /// Zones in force (after the last hot reload).
+    pub fn zones(&self) -> &[Zone] {
+        self.events.zones()
+    }
+
+    /// Confirmed tracks after the last frame.
+    pub fn tracks(&self) -> impl Iterator<Item = &crate::track::Track> {
+        self.events.tracks()
+    }
+
     fn emit(&self, ev: Event) {
         let released = self.collector.lock().unwrap().on_event(ev);
         for ev in released {

@@ -2,6 +2,7 @@
 //! reacts to signals (SIGTERM/SIGINT stop gracefully, SIGHUP reloads the config).
 
 pub mod analysis;
+pub mod live;
 pub mod web;
 
 use crate::config::{self, Config};
@@ -73,7 +74,7 @@ impl CameraTask {
         liveness: &Liveness,
         models: &ModelRegistry,
         sink: &analysis::EventSink,
-        telemetry: &Arc<Telemetry>,
+        board: &Arc<live::LiveBoard>,
     ) -> Self {
         let cam_beat = liveness.register(format!("cam-{}", c.id));
         let analyse_beat = liveness.register(format!("analyse-{}", c.id));
@@ -113,7 +114,7 @@ impl CameraTask {
         let pending_zones: Arc<std::sync::Mutex<Option<Vec<crate::rules::zone::Zone>>>> =
             Default::default();
         let zones_in = pending_zones.clone();
-        let telemetry = telemetry.clone();
+        let board = board.clone();
         // Frames go to every model's shared service; `Latest` submits never block, so a
         // slow model drops frames (counted per camera) instead of stalling ingest.
         let consumer = std::thread::Builder::new()
@@ -124,11 +125,7 @@ impl CameraTask {
                     beat.bump();
                     match cam.frames().pop_timeout(Duration::from_millis(200)) {
                         Pop::Item(frame) => {
-                            telemetry
-                                .latest
-                                .lock()
-                                .unwrap()
-                                .insert(camera_id.clone(), Arc::new(frame.clone()));
+                            board.set_frame(&camera_id, Arc::new(frame.clone()));
                             for (h, _) in &handles {
                                 let _ = h.submit(frame.clone());
                             }
@@ -140,11 +137,28 @@ impl CameraTask {
                         while let Ok(a) = rx.try_recv() {
                             let time = a.time;
                             last_time = time;
-                            if let Some(dets) = on_analysed(&camera_id, &counters, a.detections.as_ref())
-                                && let Some(r) = rules.as_mut()
-                            {
+                            let Some(dets) = on_analysed(&camera_id, &counters, a.detections.as_ref()) else {
+                                continue;
+                            };
+                            if let Some(r) = rules.as_mut() {
                                 r.on_frame(time, a.width, a.height, dets);
                             }
+                            let (zones, tracks): (&[crate::rules::zone::Zone], Vec<&crate::track::Track>) = match &rules {
+                                Some(r) => (r.zones(), r.tracks().collect()),
+                                None => (&[][..], Vec::new()),
+                            };
+                            board.set_result(
+                                &camera_id,
+                                live::live_result(
+                                    counters.analysed.load(Ordering::Relaxed),
+                                    time,
+                                    a.width,
+                                    a.height,
+                                    dets,
+                                    zones,
+                                    &tracks,
+                                ),
+                            );
                         }
                     }
                     if let Some(z) = zones_in.lock().unwrap().take()
@@ -253,17 +267,6 @@ fn spawn_event_forwarder(sink: analysis::EventSink, uplink: Option<Arc<Uplink>>)
 struct Telemetry {
     cameras: std::sync::Mutex<Vec<crate::uplink::CameraHealth>>,
     models: std::sync::Mutex<Vec<crate::uplink::ModelHealth>>,
-    latest: std::sync::Mutex<BTreeMap<String, Arc<crate::ingest::Frame>>>,
-}
-
-fn jpeg_of(frame: &crate::ingest::Frame) -> Result<Vec<u8>, String> {
-    let img = image::RgbImage::from_raw(frame.width, frame.height, frame.data.clone())
-        .ok_or("frame size does not match its pixels")?;
-    let mut out = std::io::Cursor::new(Vec::new());
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85)
-        .encode_image(&img)
-        .map_err(|e| e.to_string())?;
-    Ok(out.into_inner())
 }
 
 /// The running daemon.
@@ -365,18 +368,11 @@ impl Daemon {
                 h.cameras = t.cameras.lock().unwrap().clone();
                 h.models = t.models.lock().unwrap().clone();
             });
-        let t = self.telemetry.clone();
+        let board = self.web_backend.live_board();
         let snapshot: crate::uplink::SnapshotFn = Arc::new(move |camera: &str| {
-            let frame = t
-                .latest
-                .lock()
-                .unwrap()
-                .get(camera)
-                .cloned()
-                .ok_or_else(|| format!("camera \"{camera}\" has no picture yet"))?;
             Ok(crate::uplink::Snapshot {
                 content_type: "image/jpeg".into(),
-                bytes: jpeg_of(&frame)?,
+                bytes: board.jpeg(camera).map_err(|e| e.to_string())?,
             })
         });
         let flag = self.reload_requested.clone();
@@ -496,6 +492,7 @@ impl Daemon {
                 _ => {
                     tracing::info!(camera = %id, "stopping camera (removed or changed)");
                     self.cameras.remove(&id).unwrap().stop();
+                    self.web_backend.live_board().forget(&id);
                 }
             }
         }
@@ -508,7 +505,7 @@ impl Daemon {
                     &self.liveness,
                     &self.models,
                     &self.events,
-                    &self.telemetry,
+                    &self.web_backend.live_board(),
                 );
                 self.cameras.insert(id, task);
             }

@@ -2,10 +2,11 @@
 //! web threads never touch cameras directly; they read snapshots the daemon loop
 //! publishes and hand validated configs to that loop, which applies them.
 
+use super::live::LiveBoard;
 use crate::config::{self, Config, Problem};
-use crate::web::{CameraRuntime, LogLine, WebBackend};
+use crate::web::{CameraRuntime, LiveResult, LogLine, WebBackend};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 pub struct DaemonBackend {
     config: Mutex<Config>,
@@ -14,6 +15,8 @@ pub struct DaemonBackend {
     statuses: Mutex<Vec<CameraRuntime>>,
     /// A config saved by the page, waiting for the daemon loop to apply it.
     pending: Mutex<Option<Config>>,
+    /// Latest picture and analysis result per camera, written by the analysis threads.
+    board: Arc<LiveBoard>,
 }
 
 impl DaemonBackend {
@@ -23,7 +26,13 @@ impl DaemonBackend {
             path,
             statuses: Mutex::default(),
             pending: Mutex::default(),
+            board: Arc::default(),
         }
+    }
+
+    /// Where the analysis threads publish what the Zones and Live pages show.
+    pub fn live_board(&self) -> Arc<LiveBoard> {
+        self.board.clone()
     }
 
     /// The daemon loop publishes camera statuses here.
@@ -67,5 +76,20 @@ impl WebBackend for DaemonBackend {
 
     fn recent_logs(&self, limit: usize) -> Vec<LogLine> {
         crate::logging::ring().recent(limit)
+    }
+
+    fn snapshot_jpeg(&self, camera: &str) -> Option<Vec<u8>> {
+        match self.board.jpeg(camera) {
+            Ok(j) => Some(j),
+            Err(super::live::LiveError::NoPicture(_)) => None,
+            Err(e) => {
+                tracing::warn!(camera, error = %e, "snapshot for the page failed");
+                None
+            }
+        }
+    }
+
+    fn live(&self, camera: &str) -> Option<LiveResult> {
+        self.board.result(camera).map(|r| (*r).clone())
     }
 }

@@ -178,6 +178,12 @@ impl CameraEvents {
         &self.zones
     }
 
+    /// The tracker's confirmed tracks after the last frame (the Live page labels boxes
+    /// with their ids).
+    pub fn tracks(&self) -> impl Iterator<Item = &crate::track::Track> {
+        self.tracker.tracks()
+    }
+
     /// Hot reload of zones (and rule settings): validated first, then swapped. Running
     /// stays, litter spots and damage candidates of zones whose id still exists keep
     /// their state and event ids; those of removed zones are closed (their `ended`

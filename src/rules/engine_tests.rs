@@ -333,5 +333,5 @@ name = "机动车乱停放"
     bad.cameras[0].zones[0].polygon = Polygon(vec![[0.0, 0.0], [1.0, 1.0]]);
     let problems = crate::config::validate(&bad);
     assert_eq!(problems.len(), 1);
-    assert_eq!(problems[0].path, "cameras[0].zones");
+    assert_eq!(problems[0].path, "cameras[0].zones[0].polygon");
 }

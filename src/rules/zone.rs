@@ -578,5 +578,61 @@ pub fn validate_zones(zones: &[Zone]) -> Result<(), ZoneError> {
     Ok(())
 }
 
+/// Where in a camera's `zones` list a problem is, relative to the list: `[1].polygon`,
+/// `[0].rules[2].dwell_s`, or `` (empty) for the list itself (too many zones).
+///
+/// The web page puts the message next to the field it names, so a path that only
+/// said `zones` would leave the technician guessing which of ten zones is wrong.
+pub fn zone_problems(zones: &[Zone]) -> Vec<(String, ZoneError)> {
+    let mut out = Vec::new();
+    if zones.len() > MAX_ZONES {
+        out.push((
+            String::new(),
+            ZoneError::TooManyZones { count: zones.len() },
+        ));
+    }
+    for (i, z) in zones.iter().enumerate() {
+        if let Err(e) = z.validate() {
+            let field = field_of(z, &e);
+            out.push((format!("[{i}].{field}"), e));
+        } else if zones[..i].iter().any(|o| o.id == z.id) {
+            out.push((
+                format!("[{i}].id"),
+                ZoneError::DuplicateId { id: z.id.clone() },
+            ));
+        }
+    }
+    out
+}
+
+/// The zone field (`polygon`, `rules[1].dwell_s`, …) a validation error is about.
+fn field_of(zone: &Zone, e: &ZoneError) -> String {
+    // Rule errors do not carry their index; the first rule that fails is the one.
+    let failing_rule = || {
+        zone.rules
+            .iter()
+            .position(|r| r.validate().is_err())
+            .unwrap_or(0)
+    };
+    match e {
+        ZoneError::InZone { source, .. } => field_of(zone, source),
+        ZoneError::TooFewPoints { .. }
+        | ZoneError::TooManyPoints { .. }
+        | ZoneError::PointOutOfRange { .. }
+        | ZoneError::RepeatedPoint { .. }
+        | ZoneError::SelfIntersecting { .. }
+        | ZoneError::ZeroArea => "polygon".into(),
+        ZoneError::BadId { .. } | ZoneError::DuplicateId { .. } => "id".into(),
+        ZoneError::NameTooLong { .. } => "name".into(),
+        ZoneError::LocationTooLong { .. } => "location".into(),
+        ZoneError::BadCoordinates { .. } => "coordinates".into(),
+        ZoneError::BadGridCode { .. } => "grid_code".into(),
+        ZoneError::BadAssetId { .. } => "asset_id".into(),
+        ZoneError::TooManyRules { .. } | ZoneError::TooManyZones { .. } => "rules".into(),
+        ZoneError::BadRule { field, .. } => format!("rules[{}].{field}", failing_rule()),
+        ZoneError::BadSchedule { .. } => format!("rules[{}].schedule", failing_rule()),
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -30,6 +30,16 @@ const ASSETS: &[Asset] = &[
         mime: "text/javascript; charset=utf-8",
         body: include_str!("assets/i18n.js"),
     },
+    Asset {
+        name: "zones.js",
+        mime: "text/javascript; charset=utf-8",
+        body: include_str!("assets/zones.js"),
+    },
+    Asset {
+        name: "live.js",
+        mime: "text/javascript; charset=utf-8",
+        body: include_str!("assets/live.js"),
+    },
 ];
 
 const INDEX: &str = include_str!("assets/index.html");
@@ -83,13 +93,21 @@ mod tests {
             .collect()
     }
 
-    /// Keys the page uses: `t("…")` in app.js and `data-i18n="…"` in index.html.
+    /// Scripts of the page (every embedded `.js` but the texts themselves).
+    fn scripts() -> impl Iterator<Item = &'static str> {
+        ASSETS
+            .iter()
+            .filter(|a| a.name.ends_with(".js") && a.name != "i18n.js")
+            .map(|a| a.body)
+    }
+
+    /// Keys the page uses: `t("…")` in the scripts and `data-i18n="…"` in index.html.
     fn used() -> BTreeSet<String> {
         let mut out = BTreeSet::new();
-        for (src, marker) in [
-            (include_str!("assets/app.js"), "t(\""),
-            (INDEX, "data-i18n=\""),
-        ] {
+        let sources = scripts()
+            .map(|s| (s, "t(\""))
+            .chain([(INDEX, "data-i18n=\"")]);
+        for (src, marker) in sources {
             for (at, _) in src.match_indices(marker) {
                 // `t(` as a call, not the end of `split(` or `setAttribute(`.
                 let before = src[..at].chars().next_back().unwrap_or(' ');
@@ -133,11 +151,7 @@ mod tests {
 
     #[test]
     fn the_page_loads_nothing_from_elsewhere() {
-        for src in [
-            INDEX,
-            include_str!("assets/app.js"),
-            include_str!("assets/app.css"),
-        ] {
+        for src in ASSETS.iter().map(|a| a.body).chain([INDEX]) {
             assert!(!src.contains("http://") && !src.contains("https://"));
             assert!(!src.contains("innerHTML"));
         }

@@ -7,7 +7,7 @@ use crate::ingest::pipeline::Source;
 use crate::ingest::probe::ProbeReport;
 use crate::ingest::{CameraStatus, Reason};
 use serde::Serialize;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -58,6 +58,36 @@ pub struct LogLine {
     pub message: String,
 }
 
+/// One detection as the Live page draws it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LiveDetection {
+    /// The model's class name (`car`).
+    pub class: String,
+    /// The project category (`vehicle.car`).
+    pub category: String,
+    pub score: f32,
+    /// `[x1, y1, x2, y2]` as fractions of the frame's width and height (0..1), so the
+    /// page can draw it on a picture of any size.
+    pub bbox: [f32; 4],
+    /// The tracker's id once the object is a confirmed track.
+    pub track_id: Option<u64>,
+}
+
+/// A camera's latest analysis result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LiveResult {
+    /// Size of the analysed frame in pixels.
+    pub width: u32,
+    pub height: u32,
+    /// Media timestamp of the analysed frame (RFC 3339, UTC), from the stream, not the
+    /// box's clock.
+    pub media_time: String,
+    /// Analysed frames so far; changes with every new result.
+    pub seq: u64,
+    /// Detections outside privacy zones.
+    pub detections: Vec<LiveDetection>,
+}
+
 /// The daemon's side of the web page. Every method is called from a blocking thread
 /// (never on the async runtime), so implementations may take locks or do I/O.
 pub trait WebBackend: Send + Sync + 'static {
@@ -74,6 +104,11 @@ pub trait WebBackend: Send + Sync + 'static {
     }
     /// The most recent log records, oldest first, at most `limit`.
     fn recent_logs(&self, limit: usize) -> Vec<LogLine>;
+    /// The camera's latest picture as JPEG, at the analysis resolution; `None` before
+    /// its first frame.
+    fn snapshot_jpeg(&self, camera: &str) -> Option<Vec<u8>>;
+    /// The camera's latest analysis result; `None` before its first one.
+    fn live(&self, camera: &str) -> Option<LiveResult>;
 }
 
 /// A backend without a daemon: the config lives in memory (and, with a path, on disk
@@ -84,6 +119,9 @@ pub struct SimpleBackend {
     path: Option<PathBuf>,
     statuses: Mutex<Vec<CameraRuntime>>,
     logs: Mutex<VecDeque<LogLine>>,
+    /// One picture and one result per camera, replaced on every push.
+    snapshots: Mutex<HashMap<String, Vec<u8>>>,
+    live: Mutex<HashMap<String, LiveResult>>,
 }
 
 /// Log records a [`SimpleBackend`] keeps.
@@ -96,7 +134,19 @@ impl SimpleBackend {
             path,
             statuses: Mutex::default(),
             logs: Mutex::default(),
+            snapshots: Mutex::default(),
+            live: Mutex::default(),
         }
+    }
+
+    /// The picture [`WebBackend::snapshot_jpeg`] returns for `camera`.
+    pub fn set_snapshot(&self, camera: &str, jpeg: Vec<u8>) {
+        self.snapshots.lock().unwrap().insert(camera.into(), jpeg);
+    }
+
+    /// The result [`WebBackend::live`] returns for `camera`.
+    pub fn set_live(&self, camera: &str, result: LiveResult) {
+        self.live.lock().unwrap().insert(camera.into(), result);
     }
 
     pub fn set_statuses(&self, statuses: Vec<CameraRuntime>) {
@@ -145,5 +195,13 @@ impl WebBackend for SimpleBackend {
             .skip(logs.len().saturating_sub(limit))
             .cloned()
             .collect()
+    }
+
+    fn snapshot_jpeg(&self, camera: &str) -> Option<Vec<u8>> {
+        self.snapshots.lock().unwrap().get(camera).cloned()
+    }
+
+    fn live(&self, camera: &str) -> Option<LiveResult> {
+        self.live.lock().unwrap().get(camera).cloned()
     }
 }

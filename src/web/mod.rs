@@ -18,7 +18,9 @@ mod tls;
 
 pub use api::served_routes;
 pub use audit::{AuditEntry, Change};
-pub use backend::{CameraRuntime, LogLevel, LogLine, SimpleBackend, WebBackend};
+pub use backend::{
+    CameraRuntime, LiveDetection, LiveResult, LogLevel, LogLine, SimpleBackend, WebBackend,
+};
 pub use config::WebConfig;
 pub use logs::{LogRing, LogRingLayer};
 pub use tls::fingerprint;

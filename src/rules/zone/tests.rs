@@ -385,3 +385,37 @@ fn zone_round_trips_through_toml() {
     let text = toml::to_string(&z).unwrap();
     assert_eq!(toml::from_str::<Zone>(&text).unwrap(), z);
 }
+
+#[test]
+fn zone_problems_name_the_zone_index_and_the_field() {
+    let good = parse_zone("").unwrap();
+    assert!(zone_problems(std::slice::from_ref(&good)).is_empty());
+    let mut flat = Zone {
+        id: "z2".into(),
+        ..good.clone()
+    };
+    flat.polygon = Polygon(vec![[0.1, 0.1], [0.2, 0.2]]);
+    let mut slow = Zone {
+        id: "z3".into(),
+        ..good.clone()
+    };
+    slow.rules = vec![
+        ZoneRule::Privacy,
+        ZoneRule::NoParking {
+            dwell_s: -1.0,
+            update_every_s: 300.0,
+            leave_after_s: 60.0,
+            schedule: Default::default(),
+        },
+    ];
+    let twin = good.clone();
+    let paths: Vec<String> = zone_problems(&[good, flat, slow, twin])
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    assert_eq!(
+        paths,
+        ["[1].polygon", "[2].rules[1].dwell_s", "[3].id"],
+        "each problem points at its zone and field"
+    );
+}

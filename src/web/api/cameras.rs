@@ -84,7 +84,7 @@ fn camera_problems(problems: Vec<Problem>, index: usize) -> ApiError {
     )
 }
 
-fn find(config: &Config, id: &str) -> Result<usize, ApiError> {
+pub fn find(config: &Config, id: &str) -> Result<usize, ApiError> {
     config
         .cameras
         .iter()

@@ -3,7 +3,9 @@
 
 mod account;
 mod cameras;
+mod live;
 mod settings;
+mod zones;
 
 use super::assets;
 use super::audit::{AuditEntry, AuditLog, Change};
@@ -174,6 +176,8 @@ pub enum ApiError {
     NotFound(String),
     #[error("another connection test is running; try again when it has finished")]
     Busy,
+    #[error("camera \"{0}\" has no picture yet; wait until it streams (see the status page)")]
+    NoPicture(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -197,6 +201,7 @@ impl ApiError {
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Busy => (StatusCode::TOO_MANY_REQUESTS, "busy"),
+            ApiError::NoPicture(_) => (StatusCode::SERVICE_UNAVAILABLE, "no_picture"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -391,6 +396,10 @@ fn routes() -> Routes {
     .protected("put", "/api/cameras/{id}", put(cameras::update))
     .protected("delete", "/api/cameras/{id}", delete(cameras::remove))
     .protected("post", "/api/cameras/test", post(cameras::test))
+    .protected("get", "/api/cameras/{id}/zones", get(zones::list))
+    .protected("put", "/api/cameras/{id}/zones", put(zones::replace))
+    .protected("get", "/api/cameras/{id}/snapshot.jpg", get(live::snapshot))
+    .protected("get", "/api/cameras/{id}/live", get(live::live))
     .protected("get", "/api/config/export", get(settings::export))
     .protected("post", "/api/config/import", post(settings::import))
     .protected("get", "/api/audit", get(settings::audit))

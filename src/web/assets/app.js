@@ -357,10 +357,26 @@
     });
   }
 
+  // Pages that live in their own files (zones.js, live.js, …) register themselves as
+  // SW.pages[view] = function () { … } and use these helpers; go() calls them.
+  var SW = window.SW = window.SW || { pages: {} };
+  SW.app = app;
+  SW.t = t;
+  SW.api = api;
+  SW.call = call;
+  SW.el = el;
+  SW.clear = clear;
+  SW.showProblems = showProblems;
+  SW.reasonText = reasonText;
+  SW.view = function () { return view; };
+  // The camera last chosen on any page, so Zones and Live open on the same one.
+  SW.camera = null;
+
   function go(v) {
     view = v;
     setNav(true);
-    if (v === "cameras") cameras(); else if (v === "device") device(); else dashboard();
+    if (SW.pages[v]) SW.pages[v]();
+    else if (v === "cameras") cameras(); else if (v === "device") device(); else dashboard();
   }
 
   document.querySelectorAll("nav button").forEach(function (b) {

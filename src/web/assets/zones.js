@@ -1,0 +1,391 @@
+// Zones & rules: polygons drawn on the camera's current picture, with each zone's
+// rules and place data. Coordinates are fractions of the picture (0..1), so a zone
+// survives a change of stream resolution. Pointer Events: mouse, pen and touch alike.
+"use strict";
+(function () {
+  var SW = window.SW = window.SW || { pages: {} };
+  function t(key, vars) { return SW.t(key, vars); }
+
+  var DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+  // Finger-sized: a handle within this many CSS pixels of the touch is grabbed.
+  var GRAB_PX = 18;
+  var COLORS = { no_parking: "#e53935", litter_watch: "#fb8c00", road_watch: "#1e88e5", privacy: "#212121" };
+
+  // Everything the page edits; rebuilt when another camera is chosen.
+  var st = null;
+
+  function ruleOf(zone, type) {
+    return (zone.rules || []).filter(function (r) { return r.type === type; })[0] || null;
+  }
+
+  function colorOf(zone) {
+    var r = (zone.rules || [])[0];
+    return (r && COLORS[r.type]) || "#43a047";
+  }
+
+  function newId() {
+    for (var n = st.zones.length + 1; ; n++) {
+      var id = "zone-" + n;
+      if (!st.zones.some(function (z) { return z.id === id; })) return id;
+    }
+  }
+
+  function selected() { return st.sel >= 0 ? st.zones[st.sel] : null; }
+
+  function draw() {
+    var c = st.canvas, g = c.getContext("2d");
+    g.clearRect(0, 0, c.width, c.height);
+    if (st.img) g.drawImage(st.img, 0, 0, c.width, c.height);
+    else {
+      g.fillStyle = "#37474f";
+      g.fillRect(0, 0, c.width, c.height);
+      g.fillStyle = "#fff";
+      g.font = Math.round(c.width / 30) + "px sans-serif";
+      g.fillText(t("zones.no_picture"), c.width * 0.05, c.height * 0.5);
+    }
+    // Handles keep the same on-screen size whatever the picture's resolution.
+    var scale = c.width / Math.max(1, c.getBoundingClientRect().width || c.width);
+    st.zones.forEach(function (z, i) {
+      var pts = z.polygon || [];
+      if (!pts.length) return;
+      var sel = i === st.sel;
+      g.beginPath();
+      pts.forEach(function (p, k) {
+        var x = p[0] * c.width, y = p[1] * c.height;
+        if (k) g.lineTo(x, y); else g.moveTo(x, y);
+      });
+      g.closePath();
+      g.globalAlpha = sel ? 0.3 : 0.18;
+      g.fillStyle = colorOf(z);
+      if (pts.length > 2) g.fill();
+      g.globalAlpha = 1;
+      g.lineWidth = (sel ? 3 : 2) * scale;
+      g.strokeStyle = sel ? "#ffeb3b" : colorOf(z);
+      g.stroke();
+      g.font = Math.round(14 * scale) + "px sans-serif";
+      g.fillStyle = "#fff";
+      g.fillText(z.name || z.id, pts[0][0] * c.width + 6 * scale, pts[0][1] * c.height - 6 * scale);
+      if (sel) pts.forEach(function (p, k) {
+        g.beginPath();
+        g.arc(p[0] * c.width, p[1] * c.height, (k === st.point ? 9 : 7) * scale, 0, 2 * Math.PI);
+        g.fillStyle = k === st.point ? "#ffeb3b" : "#fff";
+        g.fill();
+        g.strokeStyle = "#000";
+        g.lineWidth = 1.5 * scale;
+        g.stroke();
+      });
+    });
+    var z = selected();
+    c.setAttribute("data-zone-count", String(st.zones.length));
+    c.setAttribute("data-point-count", String(z ? z.polygon.length : 0));
+  }
+
+  // Normalised picture coordinates of a pointer event.
+  function at(ev) {
+    var r = st.canvas.getBoundingClientRect();
+    var clamp = function (v) { return Math.min(1, Math.max(0, v)); };
+    // Four decimals: ~0.1 px at 1080p, and a config file a person can still read.
+    var round = function (v) { return Math.round(clamp(v) * 10000) / 10000; };
+    return { x: round((ev.clientX - r.left) / r.width), y: round((ev.clientY - r.top) / r.height), r: r };
+  }
+
+  function grab(p) {
+    var z = selected();
+    if (!z) return -1;
+    var best = -1, bestD = GRAB_PX;
+    z.polygon.forEach(function (q, k) {
+      var dx = (q[0] - p.x) * p.r.width, dy = (q[1] - p.y) * p.r.height;
+      var d = Math.sqrt(dx * dx + dy * dy);
+      if (d <= bestD) { best = k; bestD = d; }
+    });
+    return best;
+  }
+
+  function onDown(ev) {
+    if (ev.button != null && ev.button > 0) return;
+    ev.preventDefault();
+    var p = at(ev);
+    var k = grab(p);
+    var z = selected();
+    if (k >= 0) {
+      st.point = k;
+      st.drag = { id: ev.pointerId, k: k };
+      st.canvas.setPointerCapture(ev.pointerId);
+    } else if (z) {
+      z.polygon.push([p.x, p.y]);
+      st.point = z.polygon.length - 1;
+    } else {
+      status("", t("zones.add_first"));
+    }
+    draw();
+  }
+
+  function onMove(ev) {
+    if (!st.drag || st.drag.id !== ev.pointerId) return;
+    ev.preventDefault();
+    var p = at(ev);
+    selected().polygon[st.drag.k] = [p.x, p.y];
+    draw();
+  }
+
+  function onUp(ev) {
+    if (st.drag && st.drag.id === ev.pointerId) {
+      st.drag = null;
+      renderList();
+    }
+  }
+
+  function status(state, text) {
+    var s = document.getElementById("zone-status");
+    if (!s) return;
+    if (state) s.setAttribute("data-state", state); else s.removeAttribute("data-state");
+    s.className = "banner" + (state === "ok" ? " ok" : state === "error" ? " error" : "");
+    s.textContent = text;
+  }
+
+  function renderList() {
+    var ul = document.getElementById("zone-list");
+    SW.clear(ul);
+    st.zones.forEach(function (z, i) {
+      var kinds = (z.rules || []).map(function (r) { return t("zones.rule." + r.type); }).join(", ");
+      // Colour through the CSSOM: the page's CSP forbids inline style attributes.
+      var swatch = SW.el("span", { class: "swatch" });
+      swatch.style.backgroundColor = colorOf(z);
+      ul.appendChild(SW.el("li", {
+        class: "zone-item" + (i === st.sel ? " selected" : ""), "data-zone-id": z.id, tabindex: "0",
+        onclick: function () { select(i); }
+      }, [
+        swatch,
+        SW.el("span", { text: (z.name || z.id) + " · " + t("zones.points", { n: z.polygon.length }) + (kinds ? " · " + kinds : "") })
+      ]));
+    });
+  }
+
+  function select(i) {
+    st.sel = i;
+    st.point = -1;
+    fillFields();
+    renderList();
+    draw();
+  }
+
+  function firstWindow(z) {
+    var withSchedule = (z.rules || []).filter(function (r) { return r.schedule && r.schedule.length; })[0];
+    return withSchedule ? withSchedule.schedule[0] : null;
+  }
+
+  function byId(id) { return document.getElementById(id); }
+
+  // Selected zone -> fields.
+  function fillFields() {
+    var z = selected();
+    byId("zone-fields").hidden = !z;
+    if (!z) return;
+    var np = ruleOf(z, "no_parking"), lw = ruleOf(z, "litter_watch");
+    byId("zone-name").value = z.name || "";
+    byId("zone-rule-no-parking").checked = !!np;
+    byId("zone-dwell").value = np && np.dwell_s != null ? np.dwell_s : 180;
+    byId("zone-rule-litter").checked = !!lw;
+    byId("zone-persist").value = lw && lw.persist_s != null ? lw.persist_s : 60;
+    byId("zone-rule-road").checked = !!ruleOf(z, "road_watch");
+    byId("zone-rule-privacy").checked = !!ruleOf(z, "privacy");
+    var w = firstWindow(z);
+    DAYS.forEach(function (d) { byId("zone-day-" + d).checked = !!(w && w.days.indexOf(d) >= 0); });
+    byId("zone-start").value = w ? w.start : "07:00";
+    byId("zone-end").value = w ? (w.end === "24:00" ? "23:59" : w.end) : "19:00";
+    byId("zone-location").value = z.location || "";
+    byId("zone-lon").value = z.coordinates ? z.coordinates.lon : "";
+    byId("zone-lat").value = z.coordinates ? z.coordinates.lat : "";
+    byId("zone-grid").value = z.grid_code || "";
+  }
+
+  function num(id) {
+    var v = byId(id).value.trim();
+    // An unparsable entry goes to the box as null, which names the field in its answer.
+    return v === "" ? null : Number(v);
+  }
+
+  // Fields -> selected zone; rule parameters the page has no field for are kept.
+  function readFields() {
+    var z = selected();
+    if (!z) return;
+    z.name = byId("zone-name").value.trim();
+    var rules = z.rules = z.rules || [];
+    function toggle(type, on, make) {
+      var have = ruleOf(z, type);
+      if (on && !have) rules.push(make());
+      if (!on && have) rules.splice(rules.indexOf(have), 1);
+      return on ? ruleOf(z, type) : null;
+    }
+    var np = toggle("no_parking", byId("zone-rule-no-parking").checked, function () { return { type: "no_parking" }; });
+    if (np) np.dwell_s = num("zone-dwell");
+    var lw = toggle("litter_watch", byId("zone-rule-litter").checked, function () { return { type: "litter_watch" }; });
+    if (lw) lw.persist_s = num("zone-persist");
+    toggle("road_watch", byId("zone-rule-road").checked, function () { return { type: "road_watch" }; });
+    toggle("privacy", byId("zone-rule-privacy").checked, function () { return { type: "privacy" }; });
+    var days = DAYS.filter(function (d) { return byId("zone-day-" + d).checked; });
+    var end = byId("zone-end").value;
+    var win = days.length ? { days: days, start: byId("zone-start").value, end: end === "23:59" ? "24:00" : end } : null;
+    rules.forEach(function (r) {
+      if (r.type === "privacy") return;
+      // The page edits the first window; further windows from the config file stay.
+      var rest = (r.schedule || []).slice(1);
+      var s = win ? [win].concat(rest) : rest;
+      if (s.length) r.schedule = s; else delete r.schedule;
+    });
+    z.location = byId("zone-location").value.trim();
+    if (!z.location) delete z.location;
+    var lon = num("zone-lon"), lat = num("zone-lat");
+    if (lon === null && lat === null) delete z.coordinates;
+    else z.coordinates = Object.assign({}, z.coordinates || {}, { lon: lon, lat: lat });
+    var grid = byId("zone-grid").value.trim();
+    if (grid) z.grid_code = grid; else delete z.grid_code;
+    renderList();
+    draw();
+  }
+
+  function save() {
+    readFields();
+    status("", t("zones.saving"));
+    SW.api("PUT", "/api/cameras/" + encodeURIComponent(st.camera) + "/zones", { zones: st.zones }).then(function (r) {
+      if (r.status === 200) {
+        st.zones = r.body.zones;
+        status("ok", t("zones.saved", { n: st.zones.length }));
+        renderList();
+        draw();
+        return;
+      }
+      var b = r.body || {};
+      var p = (b.problems || [])[0];
+      // Select the zone the problem is about, so its outline and fields are in view.
+      var m = p && /zones\[(\d+)\]/.exec(p.path);
+      if (m && +m[1] < st.zones.length) select(+m[1]);
+      status("error", p ? p.path + ": " + p.message + (p.hint ? " — " + p.hint : "") : (b.message || t("err.generic")));
+    });
+  }
+
+  function loadPicture() {
+    var img = new Image();
+    img.onload = function () {
+      if (!st || st.img === img) return;
+      st.img = img;
+      st.canvas.width = img.naturalWidth;
+      st.canvas.height = img.naturalHeight;
+      draw();
+    };
+    img.onerror = function () { draw(); };
+    img.src = "/api/cameras/" + encodeURIComponent(st.camera) + "/snapshot.jpg?t=" + Date.now();
+  }
+
+  function check(id, text) {
+    return SW.el("label", { for: id, class: "check" }, [SW.el("input", { type: "checkbox", id: id }), " " + text]);
+  }
+
+  function input(id, text, attrs) {
+    return [SW.el("label", { for: id, text: text }), SW.el("input", Object.assign({ id: id }, attrs || {}))];
+  }
+
+  function editor(cameras) {
+    var app = SW.app;
+    SW.clear(app);
+    app.appendChild(SW.el("h1", { text: t("zones.title") }));
+    if (!cameras.length) {
+      app.appendChild(SW.el("p", { class: "card", text: t("dash.none") }));
+      return;
+    }
+    var pick = SW.el("select", { id: "zones-camera" }, cameras.map(function (c) {
+      return SW.el("option", { value: c.id, text: c.name ? c.name + " (" + c.id + ")" : c.id, selected: c.id === SW.camera });
+    }));
+    app.appendChild(SW.el("label", { for: "zones-camera", text: t("zones.camera") }));
+    app.appendChild(pick);
+    var canvas = SW.el("canvas", { id: "zone-canvas", width: "1280", height: "720", "data-zone-count": "0", "data-point-count": "0" });
+    app.appendChild(SW.el("div", { class: "card picture" }, [
+      canvas,
+      SW.el("p", { class: "hint", text: t("zones.help") }),
+      SW.el("div", { class: "row" }, [
+        SW.el("button", { id: "zone-add", class: "primary", type: "button", text: t("zones.add") }),
+        SW.el("button", { id: "zone-delete-point", class: "secondary", type: "button", text: t("zones.delete_point") }),
+        SW.el("button", { id: "zone-delete", class: "danger", type: "button", text: t("zones.delete") })
+      ]),
+      SW.el("ul", { id: "zone-list" })
+    ]));
+    var dayBoxes = SW.el("div", { class: "days" }, DAYS.map(function (d) { return check("zone-day-" + d, t("day." + d)); }));
+    var fields = SW.el("div", { id: "zone-fields", class: "card", hidden: true }, [].concat(
+      input("zone-name", t("zones.name"), { maxlength: "64" }),
+      [SW.el("h2", { text: t("zones.rules") }),
+        check("zone-rule-no-parking", t("zones.rule.no_parking"))],
+      input("zone-dwell", t("zones.dwell"), { type: "number", min: "1", step: "1", inputmode: "numeric" }),
+      [check("zone-rule-litter", t("zones.rule.litter_watch"))],
+      input("zone-persist", t("zones.persist"), { type: "number", min: "1", step: "1", inputmode: "numeric" }),
+      [check("zone-rule-road", t("zones.rule.road_watch")), check("zone-rule-privacy", t("zones.rule.privacy")),
+        SW.el("h2", { text: t("zones.schedule") }),
+        SW.el("p", { class: "hint", text: t("zones.schedule_hint") }), dayBoxes],
+      SW.el("div", { class: "pair" }, [
+        SW.el("div", {}, input("zone-start", t("zones.start"), { type: "time" })),
+        SW.el("div", {}, input("zone-end", t("zones.end"), { type: "time" }))
+      ]),
+      [SW.el("h2", { text: t("zones.place") })],
+      input("zone-location", t("zones.location"), { maxlength: "256" }),
+      SW.el("div", { class: "pair" }, [
+        SW.el("div", {}, input("zone-lon", t("zones.lon"), { type: "text", inputmode: "decimal" })),
+        SW.el("div", {}, input("zone-lat", t("zones.lat"), { type: "text", inputmode: "decimal" }))
+      ]),
+      input("zone-grid", t("zones.grid"), { inputmode: "numeric", maxlength: "15", pattern: "[0-9]{15}" })
+    ));
+    app.appendChild(fields);
+    app.appendChild(SW.el("div", { class: "row" }, [SW.el("button", { id: "zone-save", class: "primary", type: "button", text: t("zones.save") })]));
+    app.appendChild(SW.el("div", { id: "zone-status", role: "status", "aria-live": "polite" }));
+
+    fields.addEventListener("input", readFields);
+    fields.addEventListener("change", readFields);
+    canvas.addEventListener("pointerdown", onDown);
+    canvas.addEventListener("pointermove", onMove);
+    canvas.addEventListener("pointerup", onUp);
+    canvas.addEventListener("pointercancel", onUp);
+    pick.addEventListener("change", function () { open(pick.value); });
+    byId("zone-add").addEventListener("click", function () {
+      var n = st.zones.length + 1;
+      st.zones.push({ id: newId(), name: t("zones.new_name", { n: n }), polygon: [], rules: [{ type: "no_parking", dwell_s: 180 }] });
+      select(st.zones.length - 1);
+      status("", t("zones.help"));
+    });
+    byId("zone-delete-point").addEventListener("click", function () {
+      var z = selected();
+      if (!z || !z.polygon.length) return;
+      z.polygon.splice(st.point >= 0 ? st.point : z.polygon.length - 1, 1);
+      st.point = -1;
+      renderList();
+      draw();
+    });
+    byId("zone-delete").addEventListener("click", function () {
+      if (!selected()) return;
+      st.zones.splice(st.sel, 1);
+      select(st.zones.length ? Math.min(st.sel, st.zones.length - 1) : -1);
+    });
+    byId("zone-save").addEventListener("click", save);
+    open(pick.value);
+  }
+
+  function open(camera) {
+    SW.camera = camera;
+    st = { camera: camera, zones: [], sel: -1, point: -1, drag: null, img: null, canvas: byId("zone-canvas") };
+    status("", "");
+    SW.api("GET", "/api/cameras/" + encodeURIComponent(camera) + "/zones").then(function (r) {
+      if (r.status !== 200 || !st || st.camera !== camera) return;
+      st.zones = r.body.zones;
+      select(st.zones.length ? 0 : -1);
+    });
+    loadPicture();
+    draw();
+  }
+
+  // Handle sizes follow the on-screen size of the picture.
+  window.addEventListener("resize", function () { if (st && SW.view() === "zones" && byId("zone-canvas")) draw(); });
+
+  SW.pages.zones = function () {
+    SW.api("GET", "/api/cameras").then(function (r) {
+      if (r.status !== 200 || SW.view() !== "zones") return;
+      editor(r.body.cameras);
+    });
+  };
+})();
