@@ -3,6 +3,7 @@
 
 mod account;
 mod cameras;
+mod discover;
 mod settings;
 
 use super::assets;
@@ -391,6 +392,7 @@ fn routes() -> Routes {
     .protected("put", "/api/cameras/{id}", put(cameras::update))
     .protected("delete", "/api/cameras/{id}", delete(cameras::remove))
     .protected("post", "/api/cameras/test", post(cameras::test))
+    .protected("post", "/api/cameras/discover", post(discover::discover))
     .protected("get", "/api/config/export", get(settings::export))
     .protected("post", "/api/config/import", post(settings::import))
     .protected("get", "/api/audit", get(settings::audit))
