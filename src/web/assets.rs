@@ -26,6 +26,11 @@ const ASSETS: &[Asset] = &[
         body: include_str!("assets/app.css"),
     },
     Asset {
+        name: "discover.js",
+        mime: "text/javascript; charset=utf-8",
+        body: include_str!("assets/discover.js"),
+    },
+    Asset {
         name: "i18n.js",
         mime: "text/javascript; charset=utf-8",
         body: include_str!("assets/i18n.js"),
@@ -88,6 +93,7 @@ mod tests {
         let mut out = BTreeSet::new();
         for (src, marker) in [
             (include_str!("assets/app.js"), "t(\""),
+            (include_str!("assets/discover.js"), "t(\""),
             (INDEX, "data-i18n=\""),
         ] {
             for (at, _) in src.match_indices(marker) {
@@ -129,6 +135,15 @@ mod tests {
         for reason in ["unauthorized", "not_found", "timeout", "connection_refused"] {
             assert!(zh.contains(&format!("reason.{reason}")), "{reason}");
         }
+        // ONVIF discovery failures the page words itself (discover.js).
+        for reason in [
+            "not_authorized",
+            "timeout",
+            "connection_refused",
+            "not_onvif",
+        ] {
+            assert!(zh.contains(&format!("disc.reason.{reason}")), "{reason}");
+        }
     }
 
     #[test]
@@ -137,6 +152,7 @@ mod tests {
             INDEX,
             include_str!("assets/app.js"),
             include_str!("assets/app.css"),
+            include_str!("assets/discover.js"),
         ] {
             assert!(!src.contains("http://") && !src.contains("https://"));
             assert!(!src.contains("innerHTML"));
