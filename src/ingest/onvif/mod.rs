@@ -129,7 +129,10 @@ pub fn discover(search: &Search) -> Result<Vec<Device>, OnvifError> {
     let mut devices: Vec<Device> = found
         .into_iter()
         .map(|f| Device {
-            xaddr: pick_xaddr(&f.xaddrs).map(|x| strip_credentials(x)),
+            // An https-only camera keeps its address, so its error says why it is skipped.
+            xaddr: pick_xaddr(&f.xaddrs)
+                .or(f.xaddrs.first())
+                .map(|x| strip_credentials(x)),
             endpoint: f.endpoint,
             name: f.name,
             hardware: f.hardware,
@@ -143,7 +146,10 @@ pub fn discover(search: &Search) -> Result<Vec<Device>, OnvifError> {
             let Some(xaddr) = d.xaddr.clone() else {
                 d.error = Some(DeviceError {
                     reason: "not_onvif",
-                    message: format!("{} announced no http:// device service address", d.endpoint),
+                    message: format!(
+                        "not an ONVIF device: {} announced no device service address",
+                        d.endpoint
+                    ),
                 });
                 continue;
             };
