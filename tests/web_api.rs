@@ -1059,3 +1059,188 @@ fn snapshot_and_live_serve_the_latest_picture_and_detections_of_a_known_camera()
     );
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 }
+
+fn onvif_camera(stream_uri: &str) -> support::onvif::OnvifCamera {
+    support::onvif::OnvifCamera {
+        username: "onvif-admin".into(),
+        password: "onvif-pass-42".into(),
+        name: "Gate East".into(),
+        hardware: "SW-CAM-1".into(),
+        stream_uri: stream_uri.into(),
+        // A camera without NTP: signing with the box's clock would be refused.
+        clock_offset: chrono::TimeDelta::hours(3),
+        not_onvif: false,
+    }
+}
+
+#[test]
+fn discover_finds_the_onvif_camera_and_its_stream_url_which_then_probes() {
+    let cam = support::CamSim::start(
+        support::free_port(),
+        &[(
+            "/car",
+            support::media("car-detection.mp4").display().to_string(),
+        )],
+        Some(("viewer", "cam-pass-123")),
+    );
+    // The camera hands out its URL with credentials in it, as some firmwares do.
+    let with_userinfo = cam
+        .url("/car")
+        .replace("rtsp://", "rtsp://viewer:cam-pass-123@");
+    let onvif = support::onvif::OnvifResponder::start(onvif_camera(&with_userinfo));
+    // Found through the configured unicast target (multicast off: the test must not
+    // depend on the host's multicast routing).
+    let mut config = Config::default();
+    config.web.onvif_probe_targets = vec![onvif.probe_target().parse().unwrap()];
+    let b = start_with(config);
+    let c = client();
+    let csrf = b.setup(&c);
+    let req = json!({"username": "onvif-admin", "password": "onvif-pass-42",
+        "multicast": false, "seconds": 1});
+    let (s, body) = json_of(
+        c.post(b.url("/api/cameras/discover"))
+            .json(&req)
+            .send()
+            .unwrap(),
+    );
+    assert_eq!((s, &body["error"]), (StatusCode::FORBIDDEN, &json!("csrf")));
+    let (s, body) = json_of(b.send(&c, "POST", "/api/cameras/discover", &csrf, Some(req)));
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let devices = body["devices"].as_array().unwrap();
+    assert_eq!(devices.len(), 1, "{body}");
+    let d = &devices[0];
+    assert_eq!(d["error"], Value::Null, "{body}");
+    assert_eq!(d["name"], "Gate East");
+    assert_eq!(d["hardware"], "SW-CAM-1");
+    assert_eq!(d["xaddr"], onvif.xaddr());
+    let main = &d["profiles"][0];
+    assert_eq!(main["name"], "mainStream");
+    assert_eq!(main["encoding"], "H264");
+    assert_eq!(
+        (main["width"].as_u64(), main["height"].as_u64()),
+        (Some(768), Some(432))
+    );
+    assert_eq!(main["rtsp_url"], cam.url("/car"));
+    assert_eq!(
+        d["profiles"][1]["rtsp_url"],
+        format!("{}-sub", cam.url("/car"))
+    );
+    let text = body.to_string();
+    assert!(
+        !text.contains("onvif-pass-42") && !text.contains("cam-pass-123"),
+        "{text}"
+    );
+    // Every signed call carried a valid digest, signed on the camera's clock.
+    let calls = onvif.calls.lock().unwrap().clone();
+    assert!(
+        calls.iter().any(|(op, ok)| op == "GetProfiles" && *ok),
+        "{calls:?}"
+    );
+    assert!(calls.iter().all(|(_, ok)| *ok), "{calls:?}");
+    // The discovered URL is the one the Test connection button then probes.
+    let (s, probe) = json_of(b.send(
+        &c,
+        "POST",
+        "/api/cameras/test",
+        &csrf,
+        Some(json!({"url": main["rtsp_url"], "username": "viewer",
+            "password": "cam-pass-123", "seconds": 1})),
+    ));
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(probe["ok"], true, "{probe}");
+    assert_eq!(probe["codec"], "H.264");
+}
+
+#[test]
+fn discover_with_a_wrong_onvif_password_says_not_authorized() {
+    let onvif = support::onvif::OnvifResponder::start(onvif_camera("rtsp://127.0.0.1:1/x"));
+    let b = start();
+    let c = client();
+    let csrf = b.setup(&c);
+    let (s, body) = json_of(b.send(
+        &c,
+        "POST",
+        "/api/cameras/discover",
+        &csrf,
+        Some(
+            json!({"username": "onvif-admin", "password": "not-the-password",
+            "targets": [onvif.probe_target()], "multicast": false, "seconds": 1}),
+        ),
+    ));
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let d = &body["devices"][0];
+    assert_eq!(d["name"], "Gate East", "{body}");
+    assert_eq!(d["profiles"], json!([]));
+    assert_eq!(d["error"]["reason"], "not_authorized", "{body}");
+    let message = d["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("not authorized - check the ONVIF username/password"),
+        "{message}"
+    );
+    assert!(!body.to_string().contains("not-the-password"));
+    // The camera saw a signed request and refused it.
+    let calls = onvif.calls.lock().unwrap().clone();
+    assert!(calls.iter().any(|(_, ok)| !*ok), "{calls:?}");
+}
+
+#[test]
+fn discover_names_an_answering_device_that_is_not_onvif() {
+    let mut not_onvif = onvif_camera("rtsp://127.0.0.1:1/x");
+    not_onvif.not_onvif = true;
+    let onvif = support::onvif::OnvifResponder::start(not_onvif);
+    let b = start();
+    let c = client();
+    let csrf = b.setup(&c);
+    let (s, body) = json_of(b.send(
+        &c,
+        "POST",
+        "/api/cameras/discover",
+        &csrf,
+        // Multicast stays on (the default): a host without a multicast route still
+        // probes its unicast targets, and devices on a real LAN may answer too.
+        Some(json!({"targets": [onvif.probe_target()], "seconds": 1})),
+    ));
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let d = body["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["xaddr"] == onvif.xaddr())
+        .unwrap_or_else(|| panic!("{body}"));
+    assert_eq!(d["error"]["reason"], "not_onvif", "{body}");
+    let message = d["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("not an ONVIF device: "), "{message}");
+    assert!(
+        message.contains(&onvif.xaddr()) && message.contains("text/html"),
+        "{message}"
+    );
+}
+
+#[test]
+fn discover_validates_its_input_naming_the_field() {
+    let b = start();
+    let c = client();
+    let csrf = b.setup(&c);
+    for (req, path) in [
+        (json!({"targets": ["camera-1"]}), "targets[0]"),
+        (
+            json!({"targets": ["10.0.0.1:3702", "0.0.0.0:3702"]}),
+            "targets[1]",
+        ),
+        (json!({"seconds": 60}), "seconds"),
+        (json!({"multicast": false}), "targets"),
+        (json!({"password": "secret-without-user"}), "username"),
+        (json!({"port": 3702}), "port"),
+    ] {
+        let (s, body) = json_of(b.send(
+            &c,
+            "POST",
+            "/api/cameras/discover",
+            &csrf,
+            Some(req.clone()),
+        ));
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{req}: {body}");
+        assert_eq!(body["problems"][0]["path"], path, "{req}: {body}");
+        assert!(!body.to_string().contains("secret-without-user"));
+    }
+}

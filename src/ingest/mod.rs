@@ -7,6 +7,7 @@ pub mod camera;
 pub mod cost;
 pub mod decode_file;
 pub mod frame;
+pub mod onvif;
 pub mod pipeline;
 pub mod probe;
 pub mod queue;

@@ -26,6 +26,11 @@ const ASSETS: &[Asset] = &[
         body: include_str!("assets/app.css"),
     },
     Asset {
+        name: "discover.js",
+        mime: "text/javascript; charset=utf-8",
+        body: include_str!("assets/discover.js"),
+    },
+    Asset {
         name: "i18n.js",
         mime: "text/javascript; charset=utf-8",
         body: include_str!("assets/i18n.js"),
@@ -146,6 +151,15 @@ mod tests {
         }
         for reason in ["unauthorized", "not_found", "timeout", "connection_refused"] {
             assert!(zh.contains(&format!("reason.{reason}")), "{reason}");
+        }
+        // ONVIF discovery failures the page words itself (discover.js).
+        for reason in [
+            "not_authorized",
+            "timeout",
+            "connection_refused",
+            "not_onvif",
+        ] {
+            assert!(zh.contains(&format!("disc.reason.{reason}")), "{reason}");
         }
     }
 

@@ -34,6 +34,11 @@ pub struct WebConfig {
     /// PEM private key of `cert_path`, mode 0600. Default: `<web state dir>/device-key.pem`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_path: Option<PathBuf>,
+    /// Extra WS-Discovery probe addresses (`"10.2.0.255:3702"`, a camera's
+    /// `"ip:3702"`) for the page's Discover button. The multicast probe only reaches
+    /// the box's own network segment; cameras behind a router are found through these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub onvif_probe_targets: Vec<SocketAddr>,
 }
 
 impl Default for WebConfig {
@@ -45,6 +50,7 @@ impl Default for WebConfig {
             state_dir: None,
             cert_path: None,
             key_path: None,
+            onvif_probe_targets: Vec::new(),
         }
     }
 }
@@ -94,9 +100,28 @@ impl WebConfig {
                 "set both, or neither to use the generated device certificate",
             ));
         }
+        if self.onvif_probe_targets.len() > MAX_PROBE_TARGETS {
+            out.push(Problem::new(
+                "web.onvif_probe_targets",
+                format!("{} addresses are too many", self.onvif_probe_targets.len()),
+                format!("list at most {MAX_PROBE_TARGETS}; use a subnet's broadcast address to reach a whole subnet"),
+            ));
+        }
+        for (i, t) in self.onvif_probe_targets.iter().enumerate() {
+            if t.port() == 0 || t.ip().is_unspecified() {
+                out.push(Problem::new(
+                    format!("web.onvif_probe_targets[{i}]"),
+                    format!("{t} is not a reachable address"),
+                    "use the camera's (or subnet broadcast) IP and port 3702, e.g. \"10.2.0.255:3702\"",
+                ));
+            }
+        }
         out
     }
 }
+
+/// Unicast WS-Discovery targets accepted in the config or one request.
+pub const MAX_PROBE_TARGETS: usize = 16;
 
 #[cfg(test)]
 mod tests {
@@ -119,6 +144,17 @@ mod tests {
         assert_eq!(p[0].path, "web.tls");
         let ok: WebConfig = toml::from_str("listen = \"127.0.0.1:8080\"\ntls = false").unwrap();
         assert!(ok.validate().is_empty());
+    }
+
+    #[test]
+    fn onvif_probe_targets_must_be_reachable_addresses() {
+        let c: WebConfig =
+            toml::from_str("onvif_probe_targets = [\"10.2.0.255:3702\", \"0.0.0.0:3702\"]")
+                .unwrap();
+        let p = c.validate();
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].path, "web.onvif_probe_targets[1]");
+        assert!(toml::from_str::<WebConfig>("onvif_probe_targets = [\"camera\"]").is_err());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod account;
 mod cameras;
+mod discover;
 mod live;
 mod settings;
 mod zones;
@@ -400,6 +401,7 @@ fn routes() -> Routes {
     .protected("put", "/api/cameras/{id}/zones", put(zones::replace))
     .protected("get", "/api/cameras/{id}/snapshot.jpg", get(live::snapshot))
     .protected("get", "/api/cameras/{id}/live", get(live::live))
+    .protected("post", "/api/cameras/discover", post(discover::discover))
     .protected("get", "/api/config/export", get(settings::export))
     .protected("post", "/api/config/import", post(settings::import))
     .protected("get", "/api/audit", get(settings::audit))

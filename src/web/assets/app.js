@@ -182,7 +182,11 @@
       if (r.status !== 200 || view !== "cameras") return;
       clear(app);
       app.appendChild(el("h1", { text: t("cams.title") }));
-      app.appendChild(el("div", { class: "row" }, [el("button", { class: "primary", text: t("cams.add"), onclick: function () { cameraForm(null); } })]));
+      app.appendChild(el("div", { class: "row" }, [
+        el("button", { class: "primary", text: t("cams.add"), onclick: function () { cameraForm(null); } }),
+        // Opens the add form and searches at once (discover.js).
+        el("button", { id: "camera-discover", class: "secondary", text: t("cams.discover"), onclick: function () { cameraForm(null, { discover: true }); } })
+      ]));
       r.body.cameras.forEach(function (c) {
         app.appendChild(el("div", { class: "card" }, [
           el("div", { class: "cam" }, [
@@ -204,7 +208,7 @@
     });
   }
 
-  function cameraForm(cam) {
+  function cameraForm(cam, opts) {
     clear(app);
     var form = el("form", { class: "card" });
     app.appendChild(el("h1", { text: cam ? t("cams.edit") + " " + cam.id : t("cams.add") }));
@@ -273,6 +277,7 @@
         if (r.status === 200 || r.status === 201) go("cameras"); else showProblems(form, r);
       });
     });
+    if (window.SW.cameraForm) window.SW.cameraForm(form, { cam: cam, before: result, discover: !!(opts && opts.discover) });
     app.appendChild(form);
   }
 
@@ -393,6 +398,12 @@
   });
   // Refresh the dashboard every 5 s while it is shown.
   setInterval(function () { if (csrf && view === "dashboard" && !document.hidden) dashboard(); }, 5000);
+
+  // Helpers for the page's other scripts (discover.js, …), which register themselves
+  // on window.SW after this file has run.
+  window.SW = Object.assign(window.SW || {}, {
+    api: api, el: el, clear: clear, t: t, showProblems: showProblems
+  });
 
   translateStatic();
   api("GET", "/api/session").then(function (r) {
