@@ -11,6 +11,7 @@ pub mod health;
 pub mod outbox;
 pub mod signing;
 mod tls;
+pub mod validate;
 mod worker;
 
 #[doc(hidden)]
