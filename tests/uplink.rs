@@ -34,12 +34,14 @@ struct BrokerOpts {
     password: Option<(String, String)>,
     /// (ca.pem, server.pem, server.key) for a TLS listener requiring client certs.
     tls: Option<(PathBuf, PathBuf, PathBuf)>,
+    /// Listen here instead of on a fresh port (a box configured before the broker ran).
+    port: Option<u16>,
 }
 
 impl Broker {
     fn start(opts: BrokerOpts) -> Broker {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
+        let port = opts.port.unwrap_or_else(free_port);
         let mut conf = format!(
             "user root\npersistence true\npersistence_location {}/\nautosave_interval 1\nlog_dest stderr\nlog_type error\nlog_type warning\nmax_inflight_messages 0\nmax_queued_messages 100000\n",
             dir.path().display()
@@ -1165,4 +1167,255 @@ rules = [{{ type = "no_parking", dwell_s = 20 }}]
         .collect();
     assert_eq!(ids.len(), 1, "{:#?}", sub.events());
     daemon.stop();
+}
+
+// ---------------------------------------------------------------- full disk
+
+/// A tmpfs mounted for one test; unmounted (lazily, so a late file handle cannot keep
+/// it busy) when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// Mount `size_mb` of tmpfs at `dir`, or say loudly why not. Mounting needs root
+    /// (CI runs as root); elsewhere the test is skipped unless
+    /// STREETWATCH_REQUIRE_MOUNT=1 makes it fail instead.
+    fn mount(dir: &Path, size_mb: u32) -> Option<Tmpfs> {
+        let required = std::env::var("STREETWATCH_REQUIRE_MOUNT").is_ok_and(|v| v == "1");
+        let skip = |why: String| {
+            assert!(!required, "STREETWATCH_REQUIRE_MOUNT=1 but {why}");
+            eprintln!(
+                "\n*** SKIPPED: the full-disk test needs to mount a tmpfs and {why}; run it as root (CI does) ***\n"
+            );
+            None
+        };
+        // SAFETY: geteuid(2) has no preconditions and cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            return skip("this is not root".into());
+        }
+        std::fs::create_dir_all(dir).unwrap();
+        let out = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size_mb}m,mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            return skip(format!(
+                "mount failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Some(Tmpfs(dir.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Write `path` until the filesystem says it is full; returns the bytes written.
+fn fill(path: &Path) -> u64 {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).unwrap();
+    let block = vec![0x5au8; 64 << 10];
+    let mut n = 0;
+    loop {
+        match f.write(&block) {
+            Ok(0) => return n,
+            Ok(k) => n += k as u64,
+            Err(e) => {
+                assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "{e}");
+                return n;
+            }
+        }
+    }
+}
+
+#[test]
+fn a_full_disk_refuses_new_events_clearly_keeps_the_outbox_sound_and_delivers_all_once_space_returns()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(mnt) = Tmpfs::mount(&dir.path().join("state"), 32) else {
+        return;
+    };
+    let state = mnt.0.clone();
+    let port = free_port();
+    // The broker is away for the whole full-disk episode: everything stays on the box.
+    let up = Uplink::start(
+        &config(&state, &format!("mqtt://127.0.0.1:{port}")),
+        Hooks::default(),
+    )
+    .unwrap();
+    let evidence = state.join("evidence");
+    let mut evs = Vec::new();
+    for i in 0..4u32 {
+        let e = event_with_media(
+            "cam1",
+            i,
+            &evidence,
+            &[(&format!("clip{i}.mp4") as &str, noise(1 << 20, i as u64))],
+        );
+        up.enqueue(&e).unwrap();
+        evs.push(e);
+    }
+    assert_eq!(up.health().dropped.media_dropped, 0);
+
+    // Something else fills the disk. The next event still gets in: the outbox gives
+    // back space by dropping the oldest evidence first, and counts it.
+    assert!(fill(&state.join("filler-0")) > 0);
+    let mut next = sample_event("cam2", 100);
+    next.media.clear();
+    up.enqueue(&next).unwrap();
+    evs.push(next);
+    let h = up.health();
+    assert!(h.dropped.media_dropped >= 1, "{:?}", h.dropped);
+    assert!(
+        !evidence.join("0/clip0.mp4").exists(),
+        "oldest evidence goes first"
+    );
+    assert!(
+        evidence.join("3/clip3.mp4").exists(),
+        "newest evidence is kept"
+    );
+    assert_eq!(h.dropped.events_dropped, 0);
+
+    // Filled again and again: once no evidence is left to give back, new events are
+    // refused with an error that names the directory and the fix; nothing committed
+    // is dropped to make room.
+    let mut refused = None;
+    for k in 1..=20u32 {
+        assert!(fill(&state.join(format!("filler-{k}"))) < 64 << 20);
+        let mut e = sample_event("cam2", 100 + k);
+        e.media.clear();
+        match up.enqueue(&e) {
+            Ok(()) => evs.push(e),
+            Err(err) => {
+                refused = Some((e, err));
+                break;
+            }
+        }
+    }
+    let (refused, err) = refused.expect("a full disk must refuse new events");
+    assert!(
+        matches!(err, streetwatch::uplink::UplinkError::DiskFull { .. }),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&state.display().to_string())
+            && msg.contains("disk is full")
+            && msg.contains("free space"),
+        "{msg}"
+    );
+    let h = up.health();
+    assert_eq!(
+        h.disk.error.as_deref(),
+        Some(msg.as_str()),
+        "health shows why"
+    );
+    assert_eq!(h.dropped.events_dropped, 0, "{:?}", h.dropped);
+    assert_eq!(
+        h.outbox.events as usize,
+        evs.len(),
+        "committed events are kept"
+    );
+    assert!(streetwatch::uplink::render_metrics(&h).contains("streetwatch_outbox_refusing 1"));
+    // The service is still running: it keeps trying the broker.
+    let tries = up.status().failed_connects;
+    std::thread::sleep(Duration::from_millis(3500));
+    assert!(
+        up.status().failed_connects > tries,
+        "the uplink thread stopped"
+    );
+    // The database is sound, full disk or not.
+    {
+        let db = rusqlite::Connection::open_with_flags(
+            Outbox::path_in(&state),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        let check: String = db
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok");
+    }
+
+    // Space returns: the refused event goes in on its retry (as the daemon's forwarder
+    // does), the error clears, and the broker gets every event exactly once.
+    for f in std::fs::read_dir(&state).unwrap() {
+        let p = f.unwrap().path();
+        if p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("filler-")
+        {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+    up.enqueue(&refused).unwrap();
+    evs.push(refused);
+    let h = up.health();
+    assert_eq!(h.disk.error, None);
+    let dropped = h.dropped.media_dropped;
+    let broker = Broker::start(BrokerOpts {
+        port: Some(port),
+        ..Default::default()
+    });
+    let sub = Sub::start(broker.port);
+    sub.wait("every committed event", Duration::from_secs(30), |_| {
+        sub.events().len() >= evs.len()
+    });
+    let key = pubkey(&state);
+    let got = sub.events();
+    let ids: HashSet<&str> = got.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), got.len(), "each event once");
+    for e in &evs {
+        let g = got
+            .iter()
+            .find(|g| g["id"] == e.id.as_str())
+            .unwrap_or_else(|| panic!("event {} lost", e.id));
+        signing::verify_value(g, &key).unwrap();
+    }
+    // The evidence given back for space is announced as dropped, never half-sent.
+    for e in &evs[..4] {
+        let g = got.iter().find(|g| g["id"] == e.id.as_str()).unwrap();
+        assert_eq!(g["evidence_dropped"], true, "{g:#}");
+        let name = &e.media[0].name;
+        sub.wait("dropped manifest", Duration::from_secs(10), |_| {
+            sub.media(&e.id, name)
+                .is_some_and(|(m, _)| m["evidence_dropped"] == true)
+        });
+    }
+    assert_eq!(dropped, 4, "every clip was given back, each counted once");
+    // With space back, evidence flows again.
+    let after = event_with_media("cam1", 200, &evidence, &[("clip.mp4", noise(300_000, 7))]);
+    up.enqueue(&after).unwrap();
+    sub.wait(
+        "the clip enqueued after space returned",
+        Duration::from_secs(30),
+        |_| sub.media(&after.id, "clip.mp4").is_some(),
+    );
+    let (_, bytes) = sub.media(&after.id, "clip.mp4").unwrap();
+    assert_eq!(hex::encode(Sha256::digest(&bytes)), after.media[0].sha256);
+    sub.wait(
+        "health counting the dropped evidence",
+        Duration::from_secs(10),
+        |m| {
+            m.iter()
+                .filter(|m| m.topic == format!("{PREFIX}/health"))
+                .any(|m| {
+                    let h: Value = serde_json::from_slice(&m.payload).unwrap();
+                    h["dropped"]["media_dropped"].as_u64() == Some(dropped)
+                        && h["dropped"]["events_dropped"].as_u64() == Some(0)
+                })
+        },
+    );
+    up.stop();
 }
