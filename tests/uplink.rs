@@ -976,10 +976,19 @@ impl Daemon {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on the pid of a child we spawned and have not reaped.
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+
+    fn wait_log(&self, what: &str, pred: impl Fn(&str) -> bool) {
+        support::wait_for(Duration::from_secs(20), || pred(&self.log()).then_some(()))
+            .unwrap_or_else(|| panic!("{what}:\n{}", self.log()));
+    }
+
     /// SIGTERM and wait for a clean exit.
     fn stop(&mut self) {
-        // SAFETY: kill(2) on the pid of a child we spawned and have not reaped.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.signal(libc::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(st) = self.child.try_wait().unwrap() {
@@ -1167,6 +1176,50 @@ rules = [{{ type = "no_parking", dwell_s = 20 }}]
         .collect();
     assert_eq!(ids.len(), 1, "{:#?}", sub.events());
     daemon.stop();
+}
+
+/// `[uplink]` is checked and applied like the rest of the config: a reload with a bad
+/// broker URL is refused naming the key (the running uplink stays), and a reload with a
+/// good one connects at once, without restarting the daemon.
+#[test]
+fn a_reload_refuses_a_bad_uplink_by_key_and_applies_a_new_broker_without_a_restart() {
+    let broker = Broker::start(BrokerOpts::default());
+    let sub = Sub::start(broker.port);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("streetwatch.toml");
+    let write = |url: &str| {
+        std::fs::write(
+            &cfg,
+            format!(
+                "[device]\nid = \"box-test\"\nstate_dir = \"{}\"\n\n[web]\nlisten = \"127.0.0.1:0\"\n\n[uplink]\nbroker = \"{url}\"\nkeepalive_s = 5\nbackoff_max_s = 2\n",
+                dir.path().join("state").display()
+            ),
+        )
+        .unwrap()
+    };
+    // Configured for a broker that is not there (yet).
+    write(&format!("mqtt://127.0.0.1:{}", free_port()));
+    let mut daemon = Daemon::start(&cfg, &dir.path().join("daemon.log"));
+    daemon.wait_log("the absent broker is reported", |l| {
+        l.contains("broker connection failed")
+    });
+    write("http://127.0.0.1:1883");
+    daemon.signal(libc::SIGHUP);
+    daemon.wait_log("the bad uplink is refused by its key", |l| {
+        l.contains("keeping the running config") && l.contains("uplink.broker")
+    });
+    assert!(sub.status().is_empty(), "nothing connected yet");
+    write(&format!("mqtt://127.0.0.1:{}", broker.port));
+    daemon.signal(libc::SIGHUP);
+    sub.wait("online after the reload", Duration::from_secs(20), |_| {
+        sub.status().iter().any(|s| s["state"] == "online")
+    });
+    daemon.stop();
+    sub.wait("offline on a clean stop", Duration::from_secs(10), |_| {
+        sub.status()
+            .iter()
+            .any(|s| s["state"] == "offline" && s["reason"] == "shutdown")
+    });
 }
 
 // ---------------------------------------------------------------- full disk
