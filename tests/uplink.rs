@@ -1182,20 +1182,33 @@ rules = [{{ type = "no_parking", dwell_s = 20 }}]
 /// broker URL is refused naming the key (the running uplink stays), and a reload with a
 /// good one connects at once, without restarting the daemon.
 #[test]
-fn a_reload_refuses_a_bad_uplink_by_key_and_applies_a_new_broker_without_a_restart() {
+fn a_reload_refuses_a_bad_uplink_by_key_and_applies_a_new_broker_without_a_restart_metrics_follow()
+{
     let broker = Broker::start(BrokerOpts::default());
     let sub = Sub::start(broker.port);
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("streetwatch.toml");
+    let web_port = free_port();
     let write = |url: &str| {
         std::fs::write(
             &cfg,
             format!(
-                "[device]\nid = \"box-test\"\nstate_dir = \"{}\"\n\n[web]\nlisten = \"127.0.0.1:0\"\n\n[uplink]\nbroker = \"{url}\"\nkeepalive_s = 5\nbackoff_max_s = 2\n",
+                "[device]\nid = \"box-test\"\nstate_dir = \"{}\"\n\n[web]\nlisten = \"127.0.0.1:{web_port}\"\n\n[uplink]\nbroker = \"{url}\"\nkeepalive_s = 5\nbackoff_max_s = 2\n",
                 dir.path().join("state").display()
             ),
         )
         .unwrap()
+    };
+    // `/metrics` on the page's port shows the running uplink's figures.
+    let metrics = || -> String {
+        let c = reqwest::blocking::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .build()
+            .unwrap();
+        c.get(format!("https://127.0.0.1:{web_port}/metrics"))
+            .send()
+            .and_then(|r| r.text())
+            .unwrap_or_default()
     };
     // Configured for a broker that is not there (yet).
     write(&format!("mqtt://127.0.0.1:{}", free_port()));
@@ -1203,6 +1216,12 @@ fn a_reload_refuses_a_bad_uplink_by_key_and_applies_a_new_broker_without_a_resta
     daemon.wait_log("the absent broker is reported", |l| {
         l.contains("broker connection failed")
     });
+    support::wait_for(Duration::from_secs(10), || {
+        metrics()
+            .contains("streetwatch_uplink_connected 0")
+            .then_some(())
+    })
+    .unwrap_or_else(|| panic!("/metrics before the reload:\n{}", metrics()));
     write("http://127.0.0.1:1883");
     daemon.signal(libc::SIGHUP);
     daemon.wait_log("the bad uplink is refused by its key", |l| {
@@ -1214,6 +1233,12 @@ fn a_reload_refuses_a_bad_uplink_by_key_and_applies_a_new_broker_without_a_resta
     sub.wait("online after the reload", Duration::from_secs(20), |_| {
         sub.status().iter().any(|s| s["state"] == "online")
     });
+    support::wait_for(Duration::from_secs(10), || {
+        metrics()
+            .contains("streetwatch_uplink_connected 1")
+            .then_some(())
+    })
+    .unwrap_or_else(|| panic!("/metrics after the reload:\n{}", metrics()));
     daemon.stop();
     sub.wait("offline on a clean stop", Duration::from_secs(10), |_| {
         sub.status()

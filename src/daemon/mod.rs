@@ -324,6 +324,12 @@ impl Daemon {
             watchdog: None,
         };
         *d.uplink.write().unwrap_or_else(|p| p.into_inner()) = d.start_uplink(&config);
+        let slot = d.uplink.clone();
+        d.web_backend.set_metrics(Arc::new(move || {
+            let up = slot.read().unwrap_or_else(|p| p.into_inner());
+            up.as_ref()
+                .map(|u| crate::uplink::render_metrics(&u.health()))
+        }));
         d.event_logger = Some(spawn_event_forwarder(d.events.clone(), d.uplink.clone()));
         d.apply(config.clone());
         d.web = d.start_web(&config);

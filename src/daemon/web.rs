@@ -14,7 +14,12 @@ pub struct DaemonBackend {
     statuses: Mutex<Vec<CameraRuntime>>,
     /// A config saved by the page, waiting for the daemon loop to apply it.
     pending: Mutex<Option<Config>>,
+    /// Renders `/metrics` from the running uplink.
+    metrics: Mutex<Option<MetricsFn>>,
 }
+
+/// Prometheus text of the running uplink, `None` when there is none.
+pub type MetricsFn = std::sync::Arc<dyn Fn() -> Option<String> + Send + Sync>;
 
 impl DaemonBackend {
     pub fn new(config: Config, path: Option<PathBuf>) -> Self {
@@ -23,7 +28,13 @@ impl DaemonBackend {
             path,
             statuses: Mutex::default(),
             pending: Mutex::default(),
+            metrics: Mutex::default(),
         }
+    }
+
+    /// Where `/metrics` comes from (the daemon's uplink).
+    pub fn set_metrics(&self, f: MetricsFn) {
+        *self.metrics.lock().unwrap() = Some(f);
     }
 
     /// The daemon loop publishes camera statuses here.
@@ -67,5 +78,10 @@ impl WebBackend for DaemonBackend {
 
     fn recent_logs(&self, limit: usize) -> Vec<LogLine> {
         crate::logging::ring().recent(limit)
+    }
+
+    fn metrics(&self) -> Option<String> {
+        let f = self.metrics.lock().unwrap().clone()?;
+        f()
     }
 }

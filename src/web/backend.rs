@@ -74,6 +74,10 @@ pub trait WebBackend: Send + Sync + 'static {
     }
     /// The most recent log records, oldest first, at most `limit`.
     fn recent_logs(&self, limit: usize) -> Vec<LogLine>;
+    /// Prometheus text of the uplink's health (`GET /metrics`); `None` without one.
+    fn metrics(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A backend without a daemon: the config lives in memory (and, with a path, on disk
@@ -84,6 +88,7 @@ pub struct SimpleBackend {
     path: Option<PathBuf>,
     statuses: Mutex<Vec<CameraRuntime>>,
     logs: Mutex<VecDeque<LogLine>>,
+    metrics: Mutex<Option<String>>,
 }
 
 /// Log records a [`SimpleBackend`] keeps.
@@ -96,7 +101,13 @@ impl SimpleBackend {
             path,
             statuses: Mutex::default(),
             logs: Mutex::default(),
+            metrics: Mutex::default(),
         }
+    }
+
+    /// What `GET /metrics` serves.
+    pub fn set_metrics(&self, text: Option<String>) {
+        *self.metrics.lock().unwrap() = text;
     }
 
     pub fn set_statuses(&self, statuses: Vec<CameraRuntime>) {
@@ -137,6 +148,10 @@ impl WebBackend for SimpleBackend {
 
     fn camera_statuses(&self) -> Vec<CameraRuntime> {
         self.statuses.lock().unwrap().clone()
+    }
+
+    fn metrics(&self) -> Option<String> {
+        self.metrics.lock().unwrap().clone()
     }
 
     fn recent_logs(&self, limit: usize) -> Vec<LogLine> {

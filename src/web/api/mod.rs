@@ -3,6 +3,7 @@
 
 mod account;
 mod cameras;
+mod metrics;
 mod settings;
 
 use super::assets;
@@ -395,6 +396,7 @@ fn routes() -> Routes {
     .protected("post", "/api/config/import", post(settings::import))
     .protected("get", "/api/audit", get(settings::audit))
     .protected("get", "/api/logs", get(settings::logs))
+    .public("get", "/metrics", get(metrics::metrics))
 }
 
 /// Every (method, path) the router serves, lower-case method, axum/OpenAPI path syntax.
