@@ -1497,3 +1497,41 @@ fn a_full_disk_refuses_new_events_clearly_keeps_the_outbox_sound_and_delivers_al
     );
     up.stop();
 }
+
+#[test]
+fn a_daemon_started_on_a_full_disk_keeps_running_and_its_uplink_starts_once_space_returns() {
+    let broker = Broker::start(BrokerOpts::default());
+    let sub = Sub::start(broker.port);
+    let dir = tempfile::tempdir().unwrap();
+    let Some(mnt) = Tmpfs::mount(&dir.path().join("state"), 8) else {
+        return;
+    };
+    let filler = mnt.0.join("filler");
+    fill(&filler);
+    let cfg = dir.path().join("streetwatch.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[device]\nid = \"box-test\"\nstate_dir = \"{}\"\n\n[web]\nlisten = \"127.0.0.1:0\"\n\n[uplink]\nbroker = \"mqtt://127.0.0.1:{}\"\nkeepalive_s = 5\n",
+            mnt.0.display(),
+            broker.port
+        ),
+    )
+    .unwrap();
+    let mut daemon = Daemon::start(&cfg, &dir.path().join("daemon.log"));
+    daemon.wait_log("the uplink's failure, naming the cause", |l| {
+        l.contains("uplink unavailable") && l.contains("No space left on device")
+    });
+    assert!(
+        daemon.child.try_wait().unwrap().is_none(),
+        "the daemon died"
+    );
+    assert!(sub.status().is_empty());
+    std::fs::remove_file(&filler).unwrap();
+    sub.wait(
+        "online once space returned",
+        Duration::from_secs(30),
+        |_| sub.status().iter().any(|s| s["state"] == "online"),
+    );
+    daemon.stop();
+}

@@ -213,6 +213,10 @@ fn on_analysed<'a>(
     }
 }
 
+/// First delay before the daemon retries an uplink that could not start (doubling up
+/// to a minute, so a lasting cause does not flood the journal).
+const UPLINK_RETRY: Duration = Duration::from_secs(5);
+
 /// The running uplink, replaced when `[uplink]` changes on a reload. The forwarder
 /// holds the read lock only while committing one event, so a swap waits for at most
 /// one commit and never runs two uplinks on the same outbox.
@@ -550,6 +554,21 @@ impl Daemon {
         *slot = self.start_uplink(new);
     }
 
+    /// An uplink that could not start (a full disk or an unwritable state directory at
+    /// boot) is tried again, so the box recovers once the cause is fixed without a
+    /// restart; meanwhile events are only logged.
+    /// Returns whether an uplink runs now.
+    fn start_uplink_if_missing(&self) -> bool {
+        let mut slot = self.uplink.write().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = self.start_uplink(&self.config);
+            if slot.is_some() {
+                tracing::info!("uplink started");
+            }
+        }
+        slot.is_some()
+    }
+
     /// Re-read the config file; a bad file is reported and the running config kept.
     pub fn reload(&mut self) {
         let Some(path) = self.config_path.clone() else {
@@ -597,9 +616,19 @@ impl Daemon {
     pub fn run(&mut self, control: &Control, status_every: Duration, max: Option<Duration>) {
         let started = Instant::now();
         let mut last_status = Instant::now();
+        let mut last_uplink_try = Instant::now();
+        let mut uplink_retry = UPLINK_RETRY;
         while !control.stop.load(Ordering::SeqCst) {
             if max.is_some_and(|m| started.elapsed() >= m) {
                 break;
+            }
+            if last_uplink_try.elapsed() >= uplink_retry {
+                last_uplink_try = Instant::now();
+                uplink_retry = if self.start_uplink_if_missing() {
+                    UPLINK_RETRY
+                } else {
+                    (uplink_retry * 2).min(Duration::from_secs(60))
+                };
             }
             if control.reload.swap(false, Ordering::SeqCst)
                 | self.reload_requested.swap(false, Ordering::SeqCst)
