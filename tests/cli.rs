@@ -85,6 +85,98 @@ fn check_config_rejects_broken_files_naming_the_key_path() {
 }
 
 #[test]
+fn check_config_refuses_a_bad_uplink_section_naming_the_key_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(
+        &ca,
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let good = format!(
+        "{GOOD}\n[uplink]\nbroker = \"mqtts://broker.example\"\nusername = \"box-1\"\npassword = \"pw-secret-1\"\n[uplink.tls]\nca_file = \"{}\"\n",
+        ca.display()
+    );
+    let (code, out) = check_config(&good);
+    assert_eq!(code, 0, "{out}");
+    let missing = dir.path().join("nope.pem").display().to_string();
+    let cases = [
+        (
+            "scheme",
+            good.replace("mqtts://broker.example", "https://broker.example"),
+            "uplink.broker",
+            "mqtts://",
+        ),
+        (
+            "port",
+            good.replace("mqtts://broker.example", "mqtts://broker.example:70000"),
+            "uplink.broker",
+            "mqtt://host[:port]",
+        ),
+        (
+            "CA file missing",
+            good.replace(&ca.display().to_string(), &missing),
+            "uplink.tls.ca_file",
+            "cannot read",
+        ),
+        (
+            "mqtts without TLS",
+            good.split("[uplink.tls]").next().unwrap().to_string(),
+            "uplink.tls.ca_file",
+            "ca_file",
+        ),
+        (
+            "client cert without key",
+            good.replace(
+                "[uplink.tls]\n",
+                &format!("[uplink.tls]\nclient_cert = \"{}\"\n", ca.display()),
+            ),
+            "uplink.tls.client_key",
+            "set both",
+        ),
+        (
+            "password without username",
+            good.replace("username = \"box-1\"\n", ""),
+            "uplink.password",
+            "uplink.username",
+        ),
+        (
+            "topic wildcard",
+            good.replace(
+                "[uplink.tls]",
+                "topic_prefix = \"city/+/box\"\n[uplink.tls]",
+            ),
+            "uplink.topic_prefix",
+            "wildcard",
+        ),
+        (
+            "keepalive",
+            good.replace("[uplink.tls]", "keepalive_s = 0\n[uplink.tls]"),
+            "uplink.keepalive_s",
+            "use 5 to 3600",
+        ),
+        (
+            "disk cap",
+            good.replace("[uplink.tls]", "disk_cap_mb = 2\n[uplink.tls]"),
+            "uplink.disk_cap_mb",
+            "at least 16",
+        ),
+    ];
+    for (what, text, path, fix) in cases {
+        let (code, out) = check_config(&text);
+        assert_eq!(code, 2, "{what}: should be refused: {out}");
+        assert!(
+            out.contains(&format!("{path}:")) && out.contains(fix),
+            "{what}: should name {path} and say \"{fix}\": {out}"
+        );
+        assert!(
+            !out.contains("pw-secret-1"),
+            "{what}: password echoed: {out}"
+        );
+    }
+}
+
+#[test]
 fn check_config_on_a_missing_file_fails_clearly() {
     let out = Command::new(bin())
         .args(["check-config", "/nonexistent/streetwatch.toml"])

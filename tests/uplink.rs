@@ -34,12 +34,14 @@ struct BrokerOpts {
     password: Option<(String, String)>,
     /// (ca.pem, server.pem, server.key) for a TLS listener requiring client certs.
     tls: Option<(PathBuf, PathBuf, PathBuf)>,
+    /// Listen here instead of on a fresh port (a box configured before the broker ran).
+    port: Option<u16>,
 }
 
 impl Broker {
     fn start(opts: BrokerOpts) -> Broker {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
+        let port = opts.port.unwrap_or_else(free_port);
         let mut conf = format!(
             "user root\npersistence true\npersistence_location {}/\nautosave_interval 1\nlog_dest stderr\nlog_type error\nlog_type warning\nmax_inflight_messages 0\nmax_queued_messages 100000\n",
             dir.path().display()
@@ -944,4 +946,592 @@ fn a_large_clip_does_not_hold_back_the_next_event() {
         "cam2's event waited for cam1's whole clip"
     );
     up.stop();
+}
+
+// ---------------------------------------------------------------- daemon end to end
+
+/// `streetwatch run` in its own process, killed when the test ends.
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn start(config: &Path, log: &Path) -> Daemon {
+        let child = Command::new(support::bin())
+            .args(["run", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap();
+        Daemon {
+            child,
+            log: log.to_path_buf(),
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on the pid of a child we spawned and have not reaped.
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+
+    fn wait_log(&self, what: &str, pred: impl Fn(&str) -> bool) {
+        support::wait_for(Duration::from_secs(20), || pred(&self.log()).then_some(()))
+            .unwrap_or_else(|| panic!("{what}:\n{}", self.log()));
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    fn stop(&mut self) {
+        self.signal(libc::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                assert!(st.success(), "daemon exit {st}:\n{}", self.log());
+                return;
+            }
+            assert!(Instant::now() < deadline, "daemon did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The production path end to end: the project's RTSP camera simulator serves a
+/// scenario built at test time from the real car-park GIF (a car drives into a bay and
+/// stays), and `streetwatch run` does the rest: ingest, YOLOX-nano at 2 fps, tracker,
+/// a no-parking bay with a 20 s dwell, evidence from the camera's ring, the event
+/// forwarder, the outbox and MQTT. What the platform receives must be schema-valid,
+/// signed, and its media must reassemble to the files the event names.
+#[test]
+fn a_car_parked_in_front_of_the_daemon_reaches_the_broker_signed_with_media_that_verifies() {
+    use streetwatch::camsim::scenario::{ScenarioSpec, build_scenario};
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("parked.mp4");
+    let spec = ScenarioSpec {
+        fps: 4,
+        hold_s: 90.0,
+        gop_frames: 8,
+        noise: 2,
+        bitrate: 400_000,
+    };
+    build_scenario(
+        &support::media("person-bicycle-car-detection.gif"),
+        &video,
+        &spec,
+    )
+    .unwrap();
+    let sim = support::CamSim::start(free_port(), &[("/bay", video.display().to_string())], None);
+    let broker = Broker::start(BrokerOpts::default());
+    let sub = Sub::start(broker.port);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let weights = support::media("car-detection.mp4")
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("models");
+    let state = dir.path().join("state");
+    let cfg = dir.path().join("streetwatch.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"[device]
+id = "box-test"
+division_code = "440802"
+state_dir = "{state}"
+
+[inference]
+models_dir = "{models}"
+weights_dir = "{weights}"
+
+[web]
+listen = "127.0.0.1:0"
+
+[uplink]
+broker = "mqtt://127.0.0.1:{port}"
+keepalive_s = 5
+health_interval_s = 5
+backoff_max_s = 2
+chunk_kib = 32
+
+[events.evidence.clip]
+pre_roll_s = 4.0
+post_roll_s = 4.0
+
+[[cameras]]
+id = "bay"
+name = "Car park bay"
+url = "{url}"
+[cameras.analysis]
+fps = 2.0
+[cameras.preroll]
+seconds = 40.0
+
+[[cameras.zones]]
+id = "bay-1"
+name = "禁停区 1"
+location = "停车场东侧出口"
+polygon = [[0.0, 0.15], [0.35, 0.15], [0.35, 0.6], [0.0, 0.6]]
+rules = [{{ type = "no_parking", dwell_s = 20 }}]
+"#,
+            state = state.display(),
+            models = root.join("models").display(),
+            weights = weights.display(),
+            port = broker.port,
+            url = sim.url("/bay"),
+        ),
+    )
+    .unwrap();
+    let mut daemon = Daemon::start(&cfg, &dir.path().join("daemon.log"));
+
+    // The started phase of the stay, and every media item it names, reassembled.
+    let started = || -> Option<Value> {
+        let ev = sub
+            .events()
+            .into_iter()
+            .find(|e| e["kind"] == "illegal_parking" && e["phase"] == "started")?;
+        let complete = ev["media"].as_array()?.iter().all(|m| {
+            sub.media(ev["id"].as_str().unwrap(), m["name"].as_str().unwrap())
+                .is_some()
+        });
+        complete.then_some(ev)
+    };
+    let ev = support::wait_for(Duration::from_secs(150), started).unwrap_or_else(|| {
+        panic!(
+            "no illegal_parking event with its media reached the broker; events: {:#?}\ndaemon log:\n{}",
+            sub.events(),
+            daemon.log()
+        )
+    });
+    assert_schema_valid(&ev);
+    assert_eq!(ev["camera"]["id"], "bay");
+    assert_eq!(ev["zone"]["location"], "停车场东侧出口");
+    assert_eq!(ev["subject"]["category"], "vehicle.car");
+    assert!(!ev["evidence_dropped"].as_bool().unwrap_or(false));
+    // Signed with the key the box announces on its retained status.
+    let online = sub
+        .status()
+        .into_iter()
+        .find(|s| s["state"] == "online")
+        .expect("online status");
+    let key = signing::parse_public_key(online["public_key"].as_str().unwrap()).unwrap();
+    assert_eq!(key, pubkey(&state));
+    signing::verify_value(&ev, &key).unwrap();
+    // Snapshots and a clip, each reassembled from its chunks to the bytes the event
+    // (and its manifest) names.
+    let id = ev["id"].as_str().unwrap();
+    let media = ev["media"].as_array().unwrap();
+    assert!(media.iter().any(|m| m["kind"] == "snapshot"), "{media:#?}");
+    assert!(media.iter().any(|m| m["kind"] == "clip"), "{media:#?}");
+    let out = dir.path().join("received");
+    std::fs::create_dir_all(&out).unwrap();
+    for m in media {
+        let name = m["name"].as_str().unwrap();
+        let (manifest, bytes) = sub.media(id, name).unwrap();
+        assert_eq!(bytes.len() as u64, m["bytes"].as_u64().unwrap(), "{name}");
+        assert_eq!(
+            hex::encode(Sha256::digest(&bytes)),
+            m["sha256"].as_str().unwrap(),
+            "{name}"
+        );
+        assert_eq!(manifest["sha256"], m["sha256"]);
+        assert_eq!(manifest["evidence_dropped"], false);
+        std::fs::write(out.join(name), &bytes).unwrap();
+    }
+    // The integrator's verifier agrees on the received files.
+    let file = dir.path().join("event.json");
+    std::fs::write(&file, serde_json::to_vec(&ev).unwrap()).unwrap();
+    let verify = Command::new(support::bin())
+        .arg("verify")
+        .arg(&file)
+        .arg("--media")
+        .arg(&out)
+        .arg("--pubkey")
+        .arg(state.join(signing::PUBKEY_FILE))
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "verify: {}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    // One stay, one started event (a duplicate would carry the same id).
+    let ids: HashSet<String> = sub
+        .events()
+        .iter()
+        .filter(|e| e["kind"] == "illegal_parking" && e["phase"] == "started")
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 1, "{:#?}", sub.events());
+    daemon.stop();
+}
+
+/// `[uplink]` is checked and applied like the rest of the config: a reload with a bad
+/// broker URL is refused naming the key (the running uplink stays), and a reload with a
+/// good one connects at once, without restarting the daemon.
+#[test]
+fn a_reload_refuses_a_bad_uplink_by_key_and_applies_a_new_broker_without_a_restart_metrics_follow()
+{
+    let broker = Broker::start(BrokerOpts::default());
+    let sub = Sub::start(broker.port);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("streetwatch.toml");
+    let web_port = free_port();
+    let write = |url: &str| {
+        std::fs::write(
+            &cfg,
+            format!(
+                "[device]\nid = \"box-test\"\nstate_dir = \"{}\"\n\n[web]\nlisten = \"127.0.0.1:{web_port}\"\n\n[uplink]\nbroker = \"{url}\"\nkeepalive_s = 5\nbackoff_max_s = 2\n",
+                dir.path().join("state").display()
+            ),
+        )
+        .unwrap()
+    };
+    // `/metrics` on the page's port shows the running uplink's figures.
+    let metrics = || -> String {
+        let c = reqwest::blocking::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .build()
+            .unwrap();
+        c.get(format!("https://127.0.0.1:{web_port}/metrics"))
+            .send()
+            .and_then(|r| r.text())
+            .unwrap_or_default()
+    };
+    // Configured for a broker that is not there (yet).
+    write(&format!("mqtt://127.0.0.1:{}", free_port()));
+    let mut daemon = Daemon::start(&cfg, &dir.path().join("daemon.log"));
+    daemon.wait_log("the absent broker is reported", |l| {
+        l.contains("broker connection failed")
+    });
+    support::wait_for(Duration::from_secs(10), || {
+        metrics()
+            .contains("streetwatch_uplink_connected 0")
+            .then_some(())
+    })
+    .unwrap_or_else(|| panic!("/metrics before the reload:\n{}", metrics()));
+    write("http://127.0.0.1:1883");
+    daemon.signal(libc::SIGHUP);
+    daemon.wait_log("the bad uplink is refused by its key", |l| {
+        l.contains("keeping the running config") && l.contains("uplink.broker")
+    });
+    assert!(sub.status().is_empty(), "nothing connected yet");
+    write(&format!("mqtt://127.0.0.1:{}", broker.port));
+    daemon.signal(libc::SIGHUP);
+    sub.wait("online after the reload", Duration::from_secs(20), |_| {
+        sub.status().iter().any(|s| s["state"] == "online")
+    });
+    support::wait_for(Duration::from_secs(10), || {
+        metrics()
+            .contains("streetwatch_uplink_connected 1")
+            .then_some(())
+    })
+    .unwrap_or_else(|| panic!("/metrics after the reload:\n{}", metrics()));
+    daemon.stop();
+    sub.wait("offline on a clean stop", Duration::from_secs(10), |_| {
+        sub.status()
+            .iter()
+            .any(|s| s["state"] == "offline" && s["reason"] == "shutdown")
+    });
+}
+
+// ---------------------------------------------------------------- full disk
+
+/// A tmpfs mounted for one test; unmounted (lazily, so a late file handle cannot keep
+/// it busy) when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// Mount `size_mb` of tmpfs at `dir`, or say loudly why not. Mounting needs root
+    /// (CI runs as root); elsewhere the test is skipped unless
+    /// STREETWATCH_REQUIRE_MOUNT=1 makes it fail instead.
+    fn mount(dir: &Path, size_mb: u32) -> Option<Tmpfs> {
+        let required = std::env::var("STREETWATCH_REQUIRE_MOUNT").is_ok_and(|v| v == "1");
+        let skip = |why: String| {
+            assert!(!required, "STREETWATCH_REQUIRE_MOUNT=1 but {why}");
+            eprintln!(
+                "\n*** SKIPPED: the full-disk test needs to mount a tmpfs and {why}; run it as root (CI does) ***\n"
+            );
+            None
+        };
+        // SAFETY: geteuid(2) has no preconditions and cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            return skip("this is not root".into());
+        }
+        std::fs::create_dir_all(dir).unwrap();
+        let out = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size_mb}m,mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            return skip(format!(
+                "mount failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Some(Tmpfs(dir.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Write `path` until the filesystem says it is full; returns the bytes written.
+fn fill(path: &Path) -> u64 {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).unwrap();
+    let block = vec![0x5au8; 64 << 10];
+    let mut n = 0;
+    loop {
+        match f.write(&block) {
+            Ok(0) => return n,
+            Ok(k) => n += k as u64,
+            Err(e) => {
+                assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "{e}");
+                return n;
+            }
+        }
+    }
+}
+
+#[test]
+fn a_full_disk_refuses_new_events_clearly_keeps_the_outbox_sound_and_delivers_all_once_space_returns()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(mnt) = Tmpfs::mount(&dir.path().join("state"), 32) else {
+        return;
+    };
+    let state = mnt.0.clone();
+    let port = free_port();
+    // The broker is away for the whole full-disk episode: everything stays on the box.
+    let up = Uplink::start(
+        &config(&state, &format!("mqtt://127.0.0.1:{port}")),
+        Hooks::default(),
+    )
+    .unwrap();
+    let evidence = state.join("evidence");
+    let mut evs = Vec::new();
+    for i in 0..4u32 {
+        let e = event_with_media(
+            "cam1",
+            i,
+            &evidence,
+            &[(&format!("clip{i}.mp4") as &str, noise(1 << 20, i as u64))],
+        );
+        up.enqueue(&e).unwrap();
+        evs.push(e);
+    }
+    assert_eq!(up.health().dropped.media_dropped, 0);
+
+    // Something else fills the disk. The next event still gets in: the outbox gives
+    // back space by dropping the oldest evidence first, and counts it.
+    assert!(fill(&state.join("filler-0")) > 0);
+    let mut next = sample_event("cam2", 100);
+    next.media.clear();
+    up.enqueue(&next).unwrap();
+    evs.push(next);
+    let h = up.health();
+    assert!(h.dropped.media_dropped >= 1, "{:?}", h.dropped);
+    assert!(
+        !evidence.join("0/clip0.mp4").exists(),
+        "oldest evidence goes first"
+    );
+    assert!(
+        evidence.join("3/clip3.mp4").exists(),
+        "newest evidence is kept"
+    );
+    assert_eq!(h.dropped.events_dropped, 0);
+
+    // Filled again and again: once no evidence is left to give back, new events are
+    // refused with an error that names the directory and the fix; nothing committed
+    // is dropped to make room.
+    let mut refused = None;
+    for k in 1..=20u32 {
+        assert!(fill(&state.join(format!("filler-{k}"))) < 64 << 20);
+        let mut e = sample_event("cam2", 100 + k);
+        e.media.clear();
+        match up.enqueue(&e) {
+            Ok(()) => evs.push(e),
+            Err(err) => {
+                refused = Some((e, err));
+                break;
+            }
+        }
+    }
+    let (refused, err) = refused.expect("a full disk must refuse new events");
+    assert!(
+        matches!(err, streetwatch::uplink::UplinkError::DiskFull { .. }),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&state.display().to_string())
+            && msg.contains("disk is full")
+            && msg.contains("free space"),
+        "{msg}"
+    );
+    let h = up.health();
+    assert_eq!(
+        h.disk.error.as_deref(),
+        Some(msg.as_str()),
+        "health shows why"
+    );
+    assert_eq!(h.dropped.events_dropped, 0, "{:?}", h.dropped);
+    assert_eq!(
+        h.outbox.events as usize,
+        evs.len(),
+        "committed events are kept"
+    );
+    assert!(streetwatch::uplink::render_metrics(&h).contains("streetwatch_outbox_refusing 1"));
+    // The service is still running: it keeps trying the broker.
+    let tries = up.status().failed_connects;
+    std::thread::sleep(Duration::from_millis(3500));
+    assert!(
+        up.status().failed_connects > tries,
+        "the uplink thread stopped"
+    );
+    // The database is sound, full disk or not.
+    {
+        let db = rusqlite::Connection::open_with_flags(
+            Outbox::path_in(&state),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        let check: String = db
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok");
+    }
+
+    // Space returns: the refused event goes in on its retry (as the daemon's forwarder
+    // does), the error clears, and the broker gets every event exactly once.
+    for f in std::fs::read_dir(&state).unwrap() {
+        let p = f.unwrap().path();
+        if p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("filler-")
+        {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+    up.enqueue(&refused).unwrap();
+    evs.push(refused);
+    let h = up.health();
+    assert_eq!(h.disk.error, None);
+    let dropped = h.dropped.media_dropped;
+    let broker = Broker::start(BrokerOpts {
+        port: Some(port),
+        ..Default::default()
+    });
+    let sub = Sub::start(broker.port);
+    sub.wait("every committed event", Duration::from_secs(30), |_| {
+        sub.events().len() >= evs.len()
+    });
+    let key = pubkey(&state);
+    let got = sub.events();
+    let ids: HashSet<&str> = got.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), got.len(), "each event once");
+    for e in &evs {
+        let g = got
+            .iter()
+            .find(|g| g["id"] == e.id.as_str())
+            .unwrap_or_else(|| panic!("event {} lost", e.id));
+        signing::verify_value(g, &key).unwrap();
+    }
+    // The evidence given back for space is announced as dropped, never half-sent.
+    for e in &evs[..4] {
+        let g = got.iter().find(|g| g["id"] == e.id.as_str()).unwrap();
+        assert_eq!(g["evidence_dropped"], true, "{g:#}");
+        let name = &e.media[0].name;
+        sub.wait("dropped manifest", Duration::from_secs(10), |_| {
+            sub.media(&e.id, name)
+                .is_some_and(|(m, _)| m["evidence_dropped"] == true)
+        });
+    }
+    assert_eq!(dropped, 4, "every clip was given back, each counted once");
+    // With space back, evidence flows again.
+    let after = event_with_media("cam1", 200, &evidence, &[("clip.mp4", noise(300_000, 7))]);
+    up.enqueue(&after).unwrap();
+    sub.wait(
+        "the clip enqueued after space returned",
+        Duration::from_secs(30),
+        |_| sub.media(&after.id, "clip.mp4").is_some(),
+    );
+    let (_, bytes) = sub.media(&after.id, "clip.mp4").unwrap();
+    assert_eq!(hex::encode(Sha256::digest(&bytes)), after.media[0].sha256);
+    sub.wait(
+        "health counting the dropped evidence",
+        Duration::from_secs(10),
+        |m| {
+            m.iter()
+                .filter(|m| m.topic == format!("{PREFIX}/health"))
+                .any(|m| {
+                    let h: Value = serde_json::from_slice(&m.payload).unwrap();
+                    h["dropped"]["media_dropped"].as_u64() == Some(dropped)
+                        && h["dropped"]["events_dropped"].as_u64() == Some(0)
+                })
+        },
+    );
+    up.stop();
+}
+
+#[test]
+fn a_daemon_started_on_a_full_disk_keeps_running_and_its_uplink_starts_once_space_returns() {
+    let broker = Broker::start(BrokerOpts::default());
+    let sub = Sub::start(broker.port);
+    let dir = tempfile::tempdir().unwrap();
+    let Some(mnt) = Tmpfs::mount(&dir.path().join("state"), 8) else {
+        return;
+    };
+    let filler = mnt.0.join("filler");
+    fill(&filler);
+    let cfg = dir.path().join("streetwatch.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[device]\nid = \"box-test\"\nstate_dir = \"{}\"\n\n[web]\nlisten = \"127.0.0.1:0\"\n\n[uplink]\nbroker = \"mqtt://127.0.0.1:{}\"\nkeepalive_s = 5\n",
+            mnt.0.display(),
+            broker.port
+        ),
+    )
+    .unwrap();
+    let mut daemon = Daemon::start(&cfg, &dir.path().join("daemon.log"));
+    daemon.wait_log("the uplink's failure, naming the cause", |l| {
+        l.contains("uplink unavailable") && l.contains("No space left on device")
+    });
+    assert!(
+        daemon.child.try_wait().unwrap().is_none(),
+        "the daemon died"
+    );
+    assert!(sub.status().is_empty());
+    std::fs::remove_file(&filler).unwrap();
+    sub.wait(
+        "online once space returned",
+        Duration::from_secs(30),
+        |_| sub.status().iter().any(|s| s["state"] == "online"),
+    );
+    daemon.stop();
 }

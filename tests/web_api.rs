@@ -158,6 +158,8 @@ const PUBLIC: &[(&str, &str)] = &[
     ("get", "/api/openapi.json"),
     ("post", "/api/setup"),
     ("post", "/api/login"),
+    // Only for peers on the box itself, which every test client is.
+    ("get", "/metrics"),
 ];
 
 #[test]
@@ -862,6 +864,46 @@ fn changing_the_password_needs_the_current_one_and_ends_other_sessions() {
     assert_eq!(login("a brand new passphrase"), StatusCode::OK);
     let (_, audit) = json_of(c.get(b.url("/api/audit?limit=1")).send().unwrap());
     assert_eq!(audit["entries"][0]["action"], "password.change");
+}
+
+#[test]
+fn metrics_are_prometheus_text_for_the_box_itself_and_status_shows_the_signing_key() {
+    let b = start();
+    let c = client();
+    // No uplink running: said plainly, not an empty page.
+    let (s, body) = json_of(c.get(b.url("/metrics")).send().unwrap());
+    assert_eq!(s, StatusCode::NOT_FOUND, "{body}");
+    let mut h = streetwatch::uplink::Health::default();
+    h.outbox.events = 3;
+    h.dropped.media_dropped = 2;
+    b.backend
+        .set_metrics(Some(streetwatch::uplink::render_metrics(&h)));
+    // A scraper on the box needs no session.
+    let r = c.get(b.url("/metrics")).send().unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = r.text().unwrap();
+    assert!(
+        text.contains("streetwatch_outbox_backlog_events 3"),
+        "{text}"
+    );
+    assert!(
+        text.contains("streetwatch_evidence_dropped_total 2"),
+        "{text}"
+    );
+    // The key events are signed with is on the status page once the uplink made it.
+    b.setup(&c);
+    let (_, body) = json_of(c.get(b.url("/api/status")).send().unwrap());
+    assert_eq!(body["device"]["public_key"], Value::Null);
+    let key = streetwatch::uplink::DeviceKey::load_or_create(&b._dir.path().join("state")).unwrap();
+    let (_, body) = json_of(c.get(b.url("/api/status")).send().unwrap());
+    assert_eq!(body["device"]["public_key"], key.public_key_b64().as_str());
+    assert_eq!(body["device"]["key_id"], key.key_id().as_str());
 }
 
 /// A zone as the page sends it: a no-parking rectangle with a weekday schedule.

@@ -66,6 +66,7 @@ pub fn validate(c: &Config) -> Vec<Problem> {
     check_logging(&c.logging, &mut out);
     check_inference(&c.inference, &mut out);
     out.extend(c.web.validate());
+    out.extend(crate::uplink::validate::validate(&c.uplink));
     let mut ids = HashSet::new();
     for (i, cam) in c.cameras.iter().enumerate() {
         let p = format!("cameras[{i}]");

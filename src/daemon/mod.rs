@@ -227,10 +227,19 @@ fn on_analysed<'a>(
     }
 }
 
+/// First delay before the daemon retries an uplink that could not start (doubling up
+/// to a minute, so a lasting cause does not flood the journal).
+const UPLINK_RETRY: Duration = Duration::from_secs(5);
+
+/// The running uplink, replaced when `[uplink]` changes on a reload. The forwarder
+/// holds the read lock only while committing one event, so a swap waits for at most
+/// one commit and never runs two uplinks on the same outbox.
+type UplinkSlot = Arc<std::sync::RwLock<Option<Uplink>>>;
+
 /// Moves finished events from the in-process queue into the durable outbox. An event
 /// the outbox refuses (disk trouble) is retried, never dropped: the queue behind it
 /// fills and blocks the analysis threads rather than lose evidence.
-fn spawn_event_forwarder(sink: analysis::EventSink, uplink: Option<Arc<Uplink>>) -> JoinHandle<()> {
+fn spawn_event_forwarder(sink: analysis::EventSink, uplink: UplinkSlot) -> JoinHandle<()> {
     std::thread::Builder::new()
         .name("events".into())
         .spawn(move || {
@@ -249,9 +258,13 @@ fn spawn_event_forwarder(sink: analysis::EventSink, uplink: Option<Arc<Uplink>>)
                     description = %ev.description.en,
                     "event"
                 );
-                let Some(up) = &uplink else { continue };
                 let mut delay = Duration::from_millis(200);
-                while let Err(e) = up.enqueue(&ev) {
+                loop {
+                    let r = match uplink.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
+                        Some(up) => up.enqueue(&ev),
+                        None => break,
+                    };
+                    let Err(e) = r else { break };
                     tracing::error!(event = %ev.id, error = %e, retry_in_ms = delay.as_millis() as u64, "outbox refused the event; retrying");
                     std::thread::sleep(delay);
                     delay = (delay * 2).min(Duration::from_secs(10));
@@ -277,7 +290,7 @@ pub struct Daemon {
     models: ModelRegistry,
     events: analysis::EventSink,
     event_logger: Option<JoinHandle<()>>,
-    uplink: Option<Arc<Uplink>>,
+    uplink: UplinkSlot,
     telemetry: Arc<Telemetry>,
     reload_requested: Arc<AtomicBool>,
     web_backend: Arc<web::DaemonBackend>,
@@ -307,7 +320,7 @@ impl Daemon {
                 crate::ingest::Overflow::Block,
             )),
             event_logger: None,
-            uplink: None,
+            uplink: Arc::default(),
             telemetry: Arc::default(),
             reload_requested: Arc::default(),
             web_backend: Arc::new(web::DaemonBackend::new(config.clone(), config_path_for_web)),
@@ -317,7 +330,13 @@ impl Daemon {
             summary: Default::default(),
             watchdog: None,
         };
-        d.uplink = d.start_uplink(&config);
+        *d.uplink.write().unwrap_or_else(|p| p.into_inner()) = d.start_uplink(&config);
+        let slot = d.uplink.clone();
+        d.web_backend.set_metrics(Arc::new(move || {
+            let up = slot.read().unwrap_or_else(|p| p.into_inner());
+            up.as_ref()
+                .map(|u| crate::uplink::render_metrics(&u.health()))
+        }));
         d.event_logger = Some(spawn_event_forwarder(d.events.clone(), d.uplink.clone()));
         d.apply(config.clone());
         d.web = d.start_web(&config);
@@ -361,7 +380,7 @@ impl Daemon {
 
     /// The outbox and MQTT delivery. Without a broker configured events still go into
     /// the outbox; only a broken outbox (unwritable state dir) leaves events logged only.
-    fn start_uplink(&self, config: &Config) -> Option<Arc<Uplink>> {
+    fn start_uplink(&self, config: &Config) -> Option<Uplink> {
         let t = self.telemetry.clone();
         let health: crate::uplink::HealthProvider =
             Arc::new(move |h: &mut crate::uplink::Health| {
@@ -388,7 +407,7 @@ impl Daemon {
                 reload_config: Some(reload),
             },
         ) {
-            Ok(u) => Some(Arc::new(u)),
+            Ok(u) => Some(u),
             Err(e) => {
                 tracing::error!(error = %e, "uplink unavailable: events are logged but not stored or delivered");
                 None
@@ -513,6 +532,40 @@ impl Daemon {
         self.config = config;
     }
 
+    /// A new `[uplink]` (or device id / state directory, which name its topics and
+    /// outbox) takes effect at once: the old uplink says goodbye and a new one starts
+    /// from the same outbox, so nothing committed is lost in between.
+    fn restart_uplink_if_changed(&mut self, new: &Config) {
+        let old = &self.config;
+        if new.uplink == old.uplink
+            && new.device.id == old.device.id
+            && new.device.state_dir == old.device.state_dir
+        {
+            return;
+        }
+        tracing::info!("uplink settings changed: restarting the uplink");
+        let mut slot = self.uplink.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(u) = slot.take() {
+            u.stop();
+        }
+        *slot = self.start_uplink(new);
+    }
+
+    /// An uplink that could not start (a full disk or an unwritable state directory at
+    /// boot) is tried again, so the box recovers once the cause is fixed without a
+    /// restart; meanwhile events are only logged.
+    /// Returns whether an uplink runs now.
+    fn start_uplink_if_missing(&self) -> bool {
+        let mut slot = self.uplink.write().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = self.start_uplink(&self.config);
+            if slot.is_some() {
+                tracing::info!("uplink started");
+            }
+        }
+        slot.is_some()
+    }
+
     /// Re-read the config file; a bad file is reported and the running config kept.
     pub fn reload(&mut self) {
         let Some(path) = self.config_path.clone() else {
@@ -522,6 +575,7 @@ impl Daemon {
             Ok(c) => {
                 tracing::info!(path = %path.display(), "config reloaded");
                 self.web_backend.set_running(c.clone());
+                self.restart_uplink_if_changed(&c);
                 self.apply(c);
             }
             Err(e) => {
@@ -559,9 +613,19 @@ impl Daemon {
     pub fn run(&mut self, control: &Control, status_every: Duration, max: Option<Duration>) {
         let started = Instant::now();
         let mut last_status = Instant::now();
+        let mut last_uplink_try = Instant::now();
+        let mut uplink_retry = UPLINK_RETRY;
         while !control.stop.load(Ordering::SeqCst) {
             if max.is_some_and(|m| started.elapsed() >= m) {
                 break;
+            }
+            if last_uplink_try.elapsed() >= uplink_retry {
+                last_uplink_try = Instant::now();
+                uplink_retry = if self.start_uplink_if_missing() {
+                    UPLINK_RETRY
+                } else {
+                    (uplink_retry * 2).min(Duration::from_secs(60))
+                };
             }
             if control.reload.swap(false, Ordering::SeqCst)
                 | self.reload_requested.swap(false, Ordering::SeqCst)
@@ -570,6 +634,7 @@ impl Daemon {
             }
             if let Some(c) = self.web_backend.take_pending() {
                 tracing::info!("applying the configuration saved on the technician page");
+                self.restart_uplink_if_changed(&c);
                 self.apply(c);
             }
             self.update_summary();
@@ -621,11 +686,13 @@ impl Daemon {
         if let Some(t) = self.event_logger.take() {
             let _ = t.join();
         }
-        if let Some(u) = self.uplink.take() {
-            match Arc::try_unwrap(u) {
-                Ok(u) => u.stop(),
-                Err(_) => tracing::warn!("uplink still shared at shutdown"),
-            }
+        if let Some(u) = self
+            .uplink
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            u.stop();
         }
         for svc in self.models.services() {
             let s = svc.stats();

@@ -17,7 +17,12 @@ pub struct DaemonBackend {
     pending: Mutex<Option<Config>>,
     /// Latest picture and analysis result per camera, written by the analysis threads.
     board: Arc<LiveBoard>,
+    /// Renders `/metrics` from the running uplink.
+    metrics: Mutex<Option<MetricsFn>>,
 }
+
+/// Prometheus text of the running uplink, `None` when there is none.
+pub type MetricsFn = std::sync::Arc<dyn Fn() -> Option<String> + Send + Sync>;
 
 impl DaemonBackend {
     pub fn new(config: Config, path: Option<PathBuf>) -> Self {
@@ -27,12 +32,18 @@ impl DaemonBackend {
             statuses: Mutex::default(),
             pending: Mutex::default(),
             board: Arc::default(),
+            metrics: Mutex::default(),
         }
     }
 
     /// Where the analysis threads publish what the Zones and Live pages show.
     pub fn live_board(&self) -> Arc<LiveBoard> {
         self.board.clone()
+    }
+
+    /// Where `/metrics` comes from (the daemon's uplink).
+    pub fn set_metrics(&self, f: MetricsFn) {
+        *self.metrics.lock().unwrap() = Some(f);
     }
 
     /// The daemon loop publishes camera statuses here.
@@ -91,5 +102,10 @@ impl WebBackend for DaemonBackend {
 
     fn live(&self, camera: &str) -> Option<LiveResult> {
         self.board.result(camera).map(|r| (*r).clone())
+    }
+
+    fn metrics(&self) -> Option<String> {
+        let f = self.metrics.lock().unwrap().clone()?;
+        f()
     }
 }

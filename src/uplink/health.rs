@@ -104,6 +104,10 @@ pub struct DiskHealth {
     /// Filesystem of the state directory.
     pub fs_free_bytes: u64,
     pub fs_total_bytes: u64,
+    /// Why the outbox refused the last event (e.g. the disk is full), naming the
+    /// directory and the fix; absent once a commit succeeds again.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -399,6 +403,17 @@ pub fn render_metrics(h: &Health) -> String {
         "Free bytes on the state filesystem.",
     );
     let _ = writeln!(o, "streetwatch_fs_free_bytes {}", h.disk.fs_free_bytes);
+    family(
+        &mut o,
+        "streetwatch_outbox_refusing",
+        "gauge",
+        "1 while the outbox refuses new events (e.g. the disk is full), else 0.",
+    );
+    let _ = writeln!(
+        o,
+        "streetwatch_outbox_refusing {}",
+        u8::from(h.disk.error.is_some())
+    );
     family(
         &mut o,
         "streetwatch_process_resident_memory_bytes",

@@ -11,6 +11,7 @@ pub mod health;
 pub mod outbox;
 pub mod signing;
 mod tls;
+pub mod validate;
 mod worker;
 
 #[doc(hidden)]
@@ -49,6 +50,12 @@ pub enum UplinkError {
     Tls(String),
     #[error("uplink config: {0}")]
     Config(String),
+    #[error(
+        "outbox in {dir}: the disk is full ({free} bytes free); free space on that filesystem \
+         (old evidence, logs, other files) or move device.state_dir to a larger one. The \
+         event is not stored yet and is retried; events already stored are kept"
+    )]
+    DiskFull { dir: PathBuf, free: u64 },
 }
 
 /// A camera picture returned by the snapshot callback.
@@ -99,6 +106,7 @@ impl Uplink {
             wake: tokio::sync::Notify::new(),
             stop: Default::default(),
             started: Instant::now(),
+            disk_error: Mutex::new(None),
         });
         let ctx = worker::Ctx {
             prefix: cfg.prefix(&config.device.id),
@@ -128,10 +136,18 @@ impl Uplink {
     /// Commit an event phase (and its media files, which must already be written) to
     /// the outbox. When this returns `Ok` the event counts as produced.
     pub fn enqueue(&self, event: &crate::rules::event::Event) -> Result<(), UplinkError> {
-        self.outbox
+        let r = self
+            .outbox
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .enqueue(event)?;
+            .enqueue(event);
+        // Health shows a refused commit (a full disk) until one succeeds again.
+        *self
+            .shared
+            .disk_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = r.as_ref().err().map(|e| e.to_string());
+        r?;
         self.shared.wake.notify_one();
         Ok(())
     }

@@ -51,8 +51,25 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NU
 ";
 
 /// Space kept free on the filesystem whatever the cap says, so SQLite can still write
-/// its WAL and the daemon keeps running when the disk is nearly full.
+/// its WAL and the daemon keeps running when the disk is nearly full: 16 MiB, or a
+/// sixteenth of a small filesystem (a 16 MiB reserve would swallow a 32 MiB one).
 const FS_RESERVE_BYTES: u64 = 16 << 20;
+
+fn fs_reserve(total: u64) -> u64 {
+    FS_RESERVE_BYTES.min(total / 16)
+}
+
+/// SQLite's "database or disk is full", or the OS's ENOSPC underneath it.
+fn is_disk_full(e: &rusqlite::Error) -> bool {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) => {
+            f.code == rusqlite::ErrorCode::DiskFull
+                || (f.code == rusqlite::ErrorCode::SystemIoFailure
+                    && f.extended_code == rusqlite::ffi::SQLITE_IOERR_WRITE)
+        }
+        _ => false,
+    }
+}
 
 /// What the outbox holds that the broker has not acknowledged yet.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -185,6 +202,34 @@ impl Outbox {
             })?;
         }
         let body = serde_json::to_string(event).map_err(UplinkError::Json)?;
+        // Make room first: on a nearly full disk the insert below needs the space that
+        // dropping the oldest media gives back. A failure here is not fatal; the insert
+        // tells whether there is room.
+        if let Err(e) = self.enforce_cap() {
+            tracing::warn!(error = %e, "outbox: enforcing the disk cap before a commit failed");
+        }
+        self.insert(event, &body).map_err(|e| self.classify(e))
+    }
+
+    /// A database error, turned into [`UplinkError::DiskFull`] when the disk is full.
+    fn classify(&self, e: rusqlite::Error) -> UplinkError {
+        if is_disk_full(&e) {
+            let dir = self.dir().to_path_buf();
+            let free = super::health::fs_space(&dir).map_or(0, |(f, _)| f);
+            UplinkError::DiskFull { dir, free }
+        } else {
+            UplinkError::Db(e)
+        }
+    }
+
+    fn dir(&self) -> &Path {
+        self.path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+    }
+
+    fn insert(&self, event: &Event, body: &str) -> rusqlite::Result<bool> {
         let tx = self.conn.unchecked_transaction()?;
         let inserted = tx.execute(
             "INSERT OR IGNORE INTO events (event_id, phase, seq, camera, created_ms, body, evidence_dropped)
@@ -218,8 +263,11 @@ impl Outbox {
             }
         }
         tx.commit()?;
-        if inserted == 1 {
-            self.enforce_cap()?;
+        if inserted == 1
+            && let Err(e) = self.enforce_cap()
+        {
+            // The event is committed; the next commit or the worker tries again.
+            tracing::warn!(error = %e, "outbox: enforcing the disk cap failed");
         }
         Ok(inserted == 1)
     }
@@ -240,25 +288,27 @@ impl Outbox {
         Ok(((pages - free).max(0) * page_size) as u64 + media as u64)
     }
 
-    /// The cap in force: the configured one, lowered when the filesystem itself is
-    /// about to fill up.
-    fn effective_cap(&self, usage: u64) -> u64 {
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        match super::health::fs_space(dir) {
-            Some((free, _total)) => self
-                .cap_bytes
-                .min(usage + free.saturating_sub(FS_RESERVE_BYTES)),
-            None => self.cap_bytes,
+    /// Bytes the filesystem is short of its reserve (0 when there is enough room).
+    fn fs_shortfall(&self) -> u64 {
+        match super::health::fs_space(self.dir()) {
+            Some((free, total)) => fs_reserve(total).saturating_sub(free),
+            None => 0,
         }
     }
 
     /// Enforce the disk cap: drop the media of the oldest undelivered events first
     /// (marking them `evidence_dropped`), then whole undelivered events as a last
     /// resort. Everything dropped is counted.
+    ///
+    /// A filesystem short of its reserve (filled by something else) also drops media,
+    /// which gives space back, but never event metadata: deleting rows frees no disk
+    /// space, so it would lose events for nothing. New events are then refused with
+    /// [`UplinkError::DiskFull`] until space returns, and committed ones stay.
     pub fn enforce_cap(&self) -> Result<(), UplinkError> {
         loop {
             let usage = self.usage_bytes()?;
-            if usage <= self.effective_cap(usage) {
+            let over_cap = usage > self.cap_bytes;
+            if !over_cap && self.fs_shortfall() == 0 {
                 return Ok(());
             }
             let victim: Option<(i64, i64, String, i64)> = self
@@ -272,7 +322,7 @@ impl Outbox {
                 )
                 .optional()?;
             if let Some((id, event_row, path, bytes)) = victim {
-                self.tx(|c| {
+                let drop_row = |c: &Connection| {
                     c.execute(
                         "UPDATE media SET dropped = 1, file_present = 0, manifest_acked = 0,
                          last_error = 'dropped: disk cap reached' WHERE id = ?1",
@@ -284,15 +334,33 @@ impl Outbox {
                     )?;
                     bump(c, "media_dropped", 1)?;
                     bump(c, "media_dropped_bytes", bytes)
-                })?;
+                };
+                match self.tx(drop_row) {
+                    Ok(()) => {}
+                    Err(UplinkError::Db(e)) if is_disk_full(&e) => {
+                        // Not even room to record the drop: delete the file first so
+                        // SQLite has room, then record it. Should the process die in
+                        // between, the worker finds the file gone and drops the item
+                        // as unreadable, so it is not left undeliverable.
+                        let _ = std::fs::remove_file(&path);
+                        self.tx(drop_row).map_err(|e| match e {
+                            UplinkError::Db(e) => self.classify(e),
+                            other => other,
+                        })?;
+                    }
+                    Err(e) => return Err(e),
+                }
                 self.delete_later(path.clone());
                 self.flush_deletes();
                 tracing::warn!(
                     path,
                     bytes,
-                    "outbox over its disk cap: dropped undelivered media"
+                    "outbox over its disk cap or the disk nearly full: dropped undelivered media"
                 );
                 continue;
+            }
+            if !over_cap {
+                return Ok(());
             }
             let oldest: Option<i64> = self
                 .conn

@@ -113,6 +113,14 @@ pub fn key_id(key: &VerifyingKey) -> String {
     hex::encode(Sha256::digest(key.to_bytes()))[..16].to_string()
 }
 
+/// The device's public key (base64) and key id from `state_dir`, for display (the web
+/// page); `None` before the uplink first started there.
+pub fn read_public_key(state_dir: &Path) -> Option<(String, String)> {
+    let text = std::fs::read_to_string(state_dir.join(PUBKEY_FILE)).ok()?;
+    let key = parse_public_key(&text).ok()?;
+    Some((B64.encode(key.to_bytes()), key_id(&key)))
+}
+
 /// Parse a base64 (or hex) raw ed25519 public key.
 pub fn parse_public_key(text: &str) -> Result<VerifyingKey, String> {
     let t = text.trim();

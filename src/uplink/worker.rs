@@ -30,6 +30,9 @@ pub(crate) struct Shared {
     pub wake: tokio::sync::Notify,
     pub stop: AtomicBool,
     pub started: Instant,
+    /// Why the last [`super::Uplink::enqueue`] failed (e.g. a full disk); cleared by
+    /// the next one that succeeds.
+    pub disk_error: Mutex<Option<String>>,
 }
 
 /// Everything a worker needs.
@@ -653,13 +656,14 @@ impl Session<'_> {
         let h = build_health(self.ctx, self.outbox);
         // "On change": camera states, connection and drop counts, not the clock.
         let key = format!(
-            "{:?}|{}|{:?}",
+            "{:?}|{}|{:?}|{:?}",
             h.cameras
                 .iter()
                 .map(|c| (&c.id, &c.status))
                 .collect::<Vec<_>>(),
             h.uplink.connected,
-            h.dropped
+            h.dropped,
+            h.disk.error
         );
         let due = self.last_health.is_none_or(|t| t.elapsed() >= every) || key != self.health_key;
         if due {
@@ -780,6 +784,11 @@ pub(crate) fn fill_local_health(h: &mut Health, outbox: &Outbox, shared: &Shared
     h.dropped = outbox.counters().unwrap_or_default();
     h.disk.outbox_bytes = outbox.usage_bytes().unwrap_or(0);
     h.disk.cap_bytes = outbox.cap_bytes();
+    h.disk.error = shared
+        .disk_error
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     if let Some((free, total)) = outbox.path().parent().and_then(health::fs_space) {
         h.disk.fs_free_bytes = free;
         h.disk.fs_total_bytes = total;

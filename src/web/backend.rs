@@ -109,6 +109,10 @@ pub trait WebBackend: Send + Sync + 'static {
     fn snapshot_jpeg(&self, camera: &str) -> Option<Vec<u8>>;
     /// The camera's latest analysis result; `None` before its first one.
     fn live(&self, camera: &str) -> Option<LiveResult>;
+    /// Prometheus text of the uplink's health (`GET /metrics`); `None` without one.
+    fn metrics(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A backend without a daemon: the config lives in memory (and, with a path, on disk
@@ -122,6 +126,7 @@ pub struct SimpleBackend {
     /// One picture and one result per camera, replaced on every push.
     snapshots: Mutex<HashMap<String, Vec<u8>>>,
     live: Mutex<HashMap<String, LiveResult>>,
+    metrics: Mutex<Option<String>>,
 }
 
 /// Log records a [`SimpleBackend`] keeps.
@@ -136,6 +141,7 @@ impl SimpleBackend {
             logs: Mutex::default(),
             snapshots: Mutex::default(),
             live: Mutex::default(),
+            metrics: Mutex::default(),
         }
     }
 
@@ -147,6 +153,11 @@ impl SimpleBackend {
     /// The result [`WebBackend::live`] returns for `camera`.
     pub fn set_live(&self, camera: &str, result: LiveResult) {
         self.live.lock().unwrap().insert(camera.into(), result);
+    }
+
+    /// What `GET /metrics` serves.
+    pub fn set_metrics(&self, text: Option<String>) {
+        *self.metrics.lock().unwrap() = text;
     }
 
     pub fn set_statuses(&self, statuses: Vec<CameraRuntime>) {
@@ -187,6 +198,10 @@ impl WebBackend for SimpleBackend {
 
     fn camera_statuses(&self) -> Vec<CameraRuntime> {
         self.statuses.lock().unwrap().clone()
+    }
+
+    fn metrics(&self) -> Option<String> {
+        self.metrics.lock().unwrap().clone()
     }
 
     fn recent_logs(&self, limit: usize) -> Vec<LogLine> {

@@ -5,6 +5,7 @@ mod account;
 mod cameras;
 mod discover;
 mod live;
+mod metrics;
 mod settings;
 mod zones;
 
@@ -406,6 +407,7 @@ fn routes() -> Routes {
     .protected("post", "/api/config/import", post(settings::import))
     .protected("get", "/api/audit", get(settings::audit))
     .protected("get", "/api/logs", get(settings::logs))
+    .public("get", "/metrics", get(metrics::metrics))
 }
 
 /// Every (method, path) the router serves, lower-case method, axum/OpenAPI path syntax.

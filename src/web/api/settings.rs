@@ -84,8 +84,15 @@ pub async fn status(State(st): State<Shared>) -> Result<Json<Value>, ApiError> {
         })
         .collect();
     let health = super::super::health::read(st.started, &st.device_state_dir);
+    // The key events are signed with, so a technician can read it out to the platform.
+    let key = crate::uplink::signing::read_public_key(&st.device_state_dir);
     Ok(Json(json!({
-        "device": {"id": config.device.id, "location": config.device.location},
+        "device": {
+            "id": config.device.id,
+            "location": config.device.location,
+            "public_key": key.as_ref().map(|k| &k.0),
+            "key_id": key.as_ref().map(|k| &k.1),
+        },
         "health": health,
         "cameras": cameras,
     })))

@@ -168,6 +168,7 @@
       app.appendChild(el("h2", { text: t("dash.health") }));
       app.appendChild(el("div", { class: "card" }, [kv([
         [t("dash.device"), s.device.id],
+        [t("dash.signing_key"), s.device.public_key ? s.device.public_key + " (" + s.device.key_id + ")" : "–"],
         [t("dash.firmware"), h.firmware],
         [t("dash.kernel"), h.kernel],
         [t("dash.uptime"), duration(h.uptime_s)],

@@ -1,0 +1,449 @@
+//! Checks of the `[uplink]` section that serde cannot express, in the same
+//! [`Problem`] style as the rest of the config, so `check-config`, the daemon's start
+//! and its reload refuse a bad uplink with the key named instead of the uplink
+//! failing later, on its own thread, with only a log line.
+
+use super::config::{TlsConfig, UplinkConfig};
+use crate::config::Problem;
+use std::path::Path;
+
+/// Bounds of the numeric settings: (key, low, high, hint).
+const KEEPALIVE_S: (u64, u64) = (5, 3600);
+const INFLIGHT: (u64, u64) = (1, 64);
+const CHUNK_KIB: (u64, u64) = (1, 16 * 1024);
+const HEALTH_INTERVAL_S: (u64, u64) = (1, 3600);
+const BACKOFF_MAX_S: (u64, u64) = (1, 3600);
+/// Below this the outbox cannot hold even one typical clip with its snapshots.
+const MIN_DISK_CAP_MB: u64 = 16;
+
+/// Problems with `[uplink]`, key paths prefixed with `uplink.`.
+pub fn validate(c: &UplinkConfig) -> Vec<Problem> {
+    let mut out = Vec::new();
+    check_broker(c, &mut out);
+    check_credentials(c, &mut out);
+    if let Some(tls) = &c.tls {
+        check_tls(tls, &mut out);
+    }
+    check_topic_prefix(&c.topic_prefix, &mut out);
+    let ranges = [
+        ("keepalive_s", c.keepalive_s as u64, KEEPALIVE_S, "seconds"),
+        ("inflight", c.inflight as u64, INFLIGHT, "publishes"),
+        ("chunk_kib", c.chunk_kib as u64, CHUNK_KIB, "KiB"),
+        (
+            "health_interval_s",
+            c.health_interval_s,
+            HEALTH_INTERVAL_S,
+            "seconds",
+        ),
+        ("backoff_max_s", c.backoff_max_s, BACKOFF_MAX_S, "seconds"),
+    ];
+    for (key, v, (lo, hi), unit) in ranges {
+        if !(lo..=hi).contains(&v) {
+            out.push(Problem::new(
+                format!("uplink.{key}"),
+                format!("{v} is out of range"),
+                format!("use {lo} to {hi} {unit}"),
+            ));
+        }
+    }
+    if c.disk_cap_mb < MIN_DISK_CAP_MB {
+        out.push(Problem::new(
+            "uplink.disk_cap_mb",
+            format!(
+                "{} MiB cannot hold the outbox and one event's evidence",
+                c.disk_cap_mb
+            ),
+            format!("use at least {MIN_DISK_CAP_MB} MiB (default 2048)"),
+        ));
+    } else if c.disk_cap_mb.saturating_mul(1024) < c.chunk_kib as u64 {
+        out.push(Problem::new(
+            "uplink.disk_cap_mb",
+            "is smaller than one media chunk",
+            "raise disk_cap_mb or lower chunk_kib",
+        ));
+    }
+    if let Some(id) = &c.client_id
+        && (id.trim().is_empty() || id.len() > 256 || id.chars().any(char::is_control))
+    {
+        out.push(Problem::new(
+            "uplink.client_id",
+            format!("\"{id}\" is not a usable MQTT client id"),
+            "use 1-256 printable characters, or leave it out to use the device id",
+        ));
+    }
+    out
+}
+
+fn check_broker(c: &UplinkConfig, out: &mut Vec<Problem>) {
+    let url = c.broker.trim();
+    if url.is_empty() {
+        return;
+    }
+    let form = "write it as mqtt://host[:port] or mqtts://host[:port]";
+    if let Some((scheme, _)) = url.split_once("://")
+        && !matches!(scheme, "mqtt" | "mqtts")
+    {
+        let hint = match scheme {
+            "tcp" | "http" | "ws" => "use mqtt:// for plain TCP".to_string(),
+            "ssl" | "tls" | "https" | "wss" => "use mqtts:// for TLS".to_string(),
+            _ => form.to_string(),
+        };
+        out.push(Problem::new(
+            "uplink.broker",
+            format!("scheme \"{scheme}\" is not supported"),
+            hint,
+        ));
+        return;
+    }
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    if rest.contains('@') {
+        // Never echo the URL: it may carry a password.
+        out.push(Problem::new(
+            "uplink.broker",
+            "the URL carries credentials",
+            "remove user:password@ from the URL and set uplink.username / uplink.password",
+        ));
+        return;
+    }
+    if rest.trim_end_matches('/').contains('/') {
+        out.push(Problem::new(
+            "uplink.broker",
+            format!("\"{url}\" has a path; MQTT brokers have none"),
+            form,
+        ));
+        return;
+    }
+    match c.broker_addr() {
+        Err(e) => out.push(Problem::new(
+            "uplink.broker",
+            e.trim_start_matches("broker: ").to_string(),
+            form,
+        )),
+        Ok(Some(addr)) => {
+            if addr.host.chars().any(|ch| ch.is_whitespace() || ch == '?') {
+                out.push(Problem::new(
+                    "uplink.broker",
+                    format!("\"{}\" is not a host name", addr.host),
+                    form,
+                ));
+            }
+            if addr.port == 0 {
+                let key = if c.port == Some(0) {
+                    "uplink.port"
+                } else {
+                    "uplink.broker"
+                };
+                out.push(Problem::new(key, "port 0 is not a port", "use 1-65535"));
+            }
+            if addr.tls && c.tls.is_none() {
+                out.push(Problem::new(
+                    "uplink.tls.ca_file",
+                    "mqtts:// needs the CA that signed the broker's certificate",
+                    "set [uplink.tls] ca_file = \"/etc/streetwatch/broker-ca.pem\"",
+                ));
+            }
+            if !addr.tls && c.tls.is_some() && url.starts_with("mqtt://") {
+                out.push(Problem::new(
+                    "uplink.broker",
+                    "[uplink.tls] is set but the broker URL is plain mqtt://",
+                    "use mqtts:// to connect with TLS, or remove [uplink.tls]",
+                ));
+            }
+        }
+        Ok(None) => {}
+    }
+}
+
+fn check_credentials(c: &UplinkConfig, out: &mut Vec<Problem>) {
+    if c.password.is_some() && c.username.as_deref().is_none_or(str::is_empty) {
+        out.push(Problem::new(
+            "uplink.password",
+            "a password without a username is never sent",
+            "set uplink.username too, or remove the password",
+        ));
+    }
+    if c.username.as_deref() == Some("") {
+        out.push(Problem::new(
+            "uplink.username",
+            "is empty",
+            "set the broker account name, or remove the key",
+        ));
+    }
+}
+
+fn check_tls(tls: &TlsConfig, out: &mut Vec<Problem>) {
+    check_pem(
+        "uplink.tls.ca_file",
+        &tls.ca_file,
+        "CERTIFICATE",
+        "the CA certificate (PEM) that signed the broker's certificate",
+        out,
+    );
+    match (&tls.client_cert, &tls.client_key) {
+        (Some(cert), Some(key)) => {
+            check_pem(
+                "uplink.tls.client_cert",
+                cert,
+                "CERTIFICATE",
+                "the box's client certificate (PEM)",
+                out,
+            );
+            check_pem(
+                "uplink.tls.client_key",
+                key,
+                "PRIVATE KEY",
+                "the client certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1)",
+                out,
+            );
+        }
+        (Some(_), None) => out.push(Problem::new(
+            "uplink.tls.client_key",
+            "client_cert is set without client_key",
+            "set both for mutual TLS, or neither",
+        )),
+        (None, Some(_)) => out.push(Problem::new(
+            "uplink.tls.client_cert",
+            "client_key is set without client_cert",
+            "set both for mutual TLS, or neither",
+        )),
+        (None, None) => {}
+    }
+}
+
+/// The file exists, is readable and holds a PEM block of `kind` (the label's suffix,
+/// so `PRIVATE KEY` matches `RSA PRIVATE KEY` and `EC PRIVATE KEY`). Its content is
+/// never quoted: it may be a key.
+fn check_pem(key: &str, path: &Path, kind: &str, what: &str, out: &mut Vec<Problem>) {
+    let text = match std::fs::read(path) {
+        Ok(t) => t,
+        Err(e) => {
+            out.push(Problem::new(
+                key,
+                format!("cannot read {} ({e})", path.display()),
+                format!(
+                    "point it at {what}, readable by the streetwatch user (absolute path recommended)"
+                ),
+            ));
+            return;
+        }
+    };
+    let text = String::from_utf8_lossy(&text);
+    let has_block = text.lines().any(|l| {
+        l.trim()
+            .strip_prefix("-----BEGIN ")
+            .and_then(|l| l.strip_suffix("-----"))
+            .is_some_and(|label| label.ends_with(kind))
+    });
+    if !has_block {
+        out.push(Problem::new(
+            key,
+            format!("{} holds no PEM {kind}", path.display()),
+            format!("point it at {what}"),
+        ));
+    }
+}
+
+fn check_topic_prefix(prefix: &str, out: &mut Vec<Problem>) {
+    let hint = "use levels of letters, digits, '-', '_' or '.', separated by '/', e.g. \"streetwatch/{device_id}\"";
+    let p = prefix.replace("{device_id}", "x");
+    let p = p.trim_end_matches('/');
+    let bad = if p.is_empty() {
+        Some("is empty".to_string())
+    } else if p.contains(['+', '#']) {
+        Some("contains an MQTT wildcard ('+' or '#')".into())
+    } else if p.starts_with('$') {
+        Some("starts with '$', which brokers reserve for their own topics".into())
+    } else if p.contains(['{', '}']) {
+        Some("has a placeholder other than {device_id}".into())
+    } else if p.split('/').any(str::is_empty) {
+        Some("has an empty level ('//' or a leading '/')".into())
+    } else if p.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        Some("contains spaces or control characters".into())
+    } else if p.len() > 512 {
+        Some("is longer than 512 bytes".into())
+    } else {
+        None
+    };
+    if let Some(why) = bad {
+        out.push(Problem::new(
+            "uplink.topic_prefix",
+            format!("\"{prefix}\" {why}"),
+            hint,
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(c: &UplinkConfig) -> Vec<String> {
+        validate(c).into_iter().map(|p| p.path).collect()
+    }
+
+    #[test]
+    fn defaults_and_a_plain_broker_are_accepted() {
+        assert!(validate(&UplinkConfig::default()).is_empty());
+        let c = UplinkConfig {
+            broker: "mqtt://broker.example:1884".into(),
+            username: Some("box".into()),
+            password: Some("s3cret".into()),
+            ..Default::default()
+        };
+        assert_eq!(validate(&c), vec![]);
+    }
+
+    #[test]
+    fn each_bad_setting_is_named_by_its_key_path() {
+        let base = UplinkConfig {
+            broker: "mqtt://broker.example".into(),
+            ..Default::default()
+        };
+        let cases: Vec<(UplinkConfig, &str)> = vec![
+            (
+                UplinkConfig {
+                    broker: "http://broker".into(),
+                    ..base.clone()
+                },
+                "uplink.broker",
+            ),
+            (
+                UplinkConfig {
+                    broker: "mqtt://broker:99999".into(),
+                    ..base.clone()
+                },
+                "uplink.broker",
+            ),
+            (
+                UplinkConfig {
+                    broker: "mqtt://:1883".into(),
+                    ..base.clone()
+                },
+                "uplink.broker",
+            ),
+            (
+                UplinkConfig {
+                    port: Some(0),
+                    ..base.clone()
+                },
+                "uplink.port",
+            ),
+            (
+                UplinkConfig {
+                    broker: "mqtts://broker".into(),
+                    ..base.clone()
+                },
+                "uplink.tls.ca_file",
+            ),
+            (
+                UplinkConfig {
+                    password: Some("x".into()),
+                    ..base.clone()
+                },
+                "uplink.password",
+            ),
+            (
+                UplinkConfig {
+                    topic_prefix: "city/#".into(),
+                    ..base.clone()
+                },
+                "uplink.topic_prefix",
+            ),
+            (
+                UplinkConfig {
+                    topic_prefix: "city//{device_id}".into(),
+                    ..base.clone()
+                },
+                "uplink.topic_prefix",
+            ),
+            (
+                UplinkConfig {
+                    keepalive_s: 0,
+                    ..base.clone()
+                },
+                "uplink.keepalive_s",
+            ),
+            (
+                UplinkConfig {
+                    inflight: 0,
+                    ..base.clone()
+                },
+                "uplink.inflight",
+            ),
+            (
+                UplinkConfig {
+                    chunk_kib: 0,
+                    ..base.clone()
+                },
+                "uplink.chunk_kib",
+            ),
+            (
+                UplinkConfig {
+                    disk_cap_mb: 1,
+                    ..base.clone()
+                },
+                "uplink.disk_cap_mb",
+            ),
+            (
+                UplinkConfig {
+                    client_id: Some(String::new()),
+                    ..base.clone()
+                },
+                "uplink.client_id",
+            ),
+        ];
+        for (c, want) in cases {
+            let got = paths(&c);
+            assert_eq!(got, vec![want.to_string()], "{c:?}");
+        }
+    }
+
+    #[test]
+    fn credentials_in_the_broker_url_are_refused_without_echoing_them() {
+        let c = UplinkConfig {
+            broker: "mqtt://box:hunter2@broker".into(),
+            ..Default::default()
+        };
+        let problems = validate(&c);
+        assert_eq!(problems.len(), 1);
+        assert!(!problems[0].to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn tls_files_must_exist_hold_pem_and_come_in_pairs() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(
+            &ca,
+            "-----BEGIN CERTIFICATE-----\nMII=\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let key = dir.path().join("box.key");
+        std::fs::write(
+            &key,
+            "-----BEGIN EC PRIVATE KEY-----\nx\n-----END EC PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let mut c = UplinkConfig {
+            broker: "mqtts://broker".into(),
+            tls: Some(TlsConfig {
+                ca_file: ca.clone(),
+                client_cert: Some(ca.clone()),
+                client_key: Some(key.clone()),
+            }),
+            ..Default::default()
+        };
+        assert_eq!(validate(&c), vec![]);
+        c.tls.as_mut().unwrap().ca_file = dir.path().join("missing.pem");
+        assert_eq!(paths(&c), ["uplink.tls.ca_file"]);
+        c.tls.as_mut().unwrap().ca_file = key.clone();
+        assert_eq!(paths(&c), ["uplink.tls.ca_file"]);
+        c.tls.as_mut().unwrap().ca_file = ca.clone();
+        c.tls.as_mut().unwrap().client_key = None;
+        assert_eq!(paths(&c), ["uplink.tls.client_key"]);
+        c.tls.as_mut().unwrap().client_key = Some(ca);
+        assert_eq!(paths(&c), ["uplink.tls.client_key"]);
+        let problem = validate(&c).remove(0).to_string();
+        assert!(!problem.contains("BEGIN"), "{problem}");
+    }
+}
