@@ -182,7 +182,7 @@
       if (r.status !== 200 || view !== "cameras") return;
       clear(app);
       app.appendChild(el("h1", { text: t("cams.title") }));
-      app.appendChild(el("div", { class: "row" }, [el("button", { class: "primary", text: t("cams.add"), onclick: function () { cameraForm(null); } })]));
+      app.appendChild(el("div", { class: "row" }, [el("button", { class: "primary", id: "camera-add", text: t("cams.add"), onclick: function () { cameraForm(null); } })]));
       r.body.cameras.forEach(function (c) {
         app.appendChild(el("div", { class: "card" }, [
           el("div", { class: "cam" }, [
@@ -220,11 +220,11 @@
     form.appendChild(transport);
     var enabled = el("input", { type: "checkbox", name: "enabled", id: "f-enabled", "data-field": "enabled", checked: cam ? cam.enabled : true });
     form.appendChild(el("label", { for: "f-enabled" }, [enabled, " " + t("cams.enabled")]));
-    var result = el("div", { "aria-live": "polite" });
+    var result = el("div", { id: "camera-test-result", "aria-live": "polite" });
     form.appendChild(result);
-    var testBtn = el("button", { class: "secondary", type: "button", text: t("cams.test") });
+    var testBtn = el("button", { class: "secondary", type: "button", id: "camera-test", text: t("cams.test") });
     form.appendChild(el("div", { class: "row" }, [
-      el("button", { class: "primary", type: "submit", text: t("cams.save") }),
+      el("button", { class: "primary", type: "submit", id: "camera-save", text: t("cams.save") }),
       testBtn,
       el("button", { class: "secondary", type: "button", text: t("cams.cancel"), onclick: function () { go("cameras"); } })
     ]));
@@ -262,6 +262,7 @@
               gop: x.gop_frames != null ? x.gop_frames + " (" + x.gop_seconds.toFixed(1) + " s)" : "?" })
           : t("cams.test_fail", { message: reasonText(x.reason, x.message) });
         result.appendChild(el("div", { class: "banner " + (x.ok ? "ok" : "error"), role: "status", text: text }));
+        if (x.ok && x.snapshot) result.appendChild(el("img", { class: "camera-test-snapshot", src: x.snapshot, alt: t("cams.snapshot") }));
       });
     });
 
