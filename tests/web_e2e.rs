@@ -348,19 +348,20 @@ fn a_technician_sets_up_logs_in_adds_a_camera_and_switches_language_in_a_real_br
 /// `camera`'s snapshot, dwell `dwell_s`, save.
 fn draw_no_parking_zone(p: &Page, camera: &str, name: &str, points: &[(f64, f64)], dwell_s: u32) {
     p.nav("zones");
-    let select = p.s.wait(10, "select#zones-camera");
-    p.s.js(
-        "arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('change', {bubbles: true}));",
-        json!([elem(&select), camera]),
-    );
+    choose(p, "select#zones-camera", camera);
     let canvas = p.s.wait(10, "canvas#zone-canvas");
-    // The snapshot is drawn (the canvas has a size and pixels that are not all one colour).
+    // The camera's picture is drawn: most of the canvas is not one flat colour (blank,
+    // or a "no picture" placeholder with a line of text). Adding a zone before then
+    // would also race the page loading the camera's saved zones.
     p.s.wait_js(
         20,
         "the zone canvas shows the camera snapshot",
         "const c = document.getElementById('zone-canvas'); if (!c || !c.width) return false; \
          const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; \
-         for (let i = 4; i < d.length; i += 4 * 97) if (d[i] !== d[0]) return true; return false;",
+         let same = 0, n = 0; \
+         for (let i = 0; i < d.length; i += 4 * 101, n++) \
+           if (d[i] === d[0] && d[i + 1] === d[1] && d[i + 2] === d[2]) same++; \
+         return n > 0 && same / n < 0.5;",
     );
     let zones_before = count_attr(p, &canvas, "data-zone-count");
     p.s.click(&p.s.wait(5, "button#zone-add"));
@@ -406,13 +407,17 @@ fn zone_persisted(p: &Page, camera: &str, name: &str, config: &Path) {
     p.s.refresh();
     p.s.wait(10, "#nav button[data-view=\"zones\"]");
     p.nav("zones");
-    let select = p.s.wait(10, "select#zones-camera");
-    p.s.js(
-        "arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('change', {bubbles: true}));",
-        json!([elem(&select), camera]),
+    choose(p, "select#zones-camera", camera);
+    // Read by script: the list is re-rendered whenever a zone is selected.
+    p.s.wait_js(
+        10,
+        "the saved zone is listed after a reload",
+        &format!(
+            "return Array.from(document.querySelectorAll('ul#zone-list li.zone-item')) \
+               .some(li => li.textContent.includes({}));",
+            serde_json::to_string(name).unwrap()
+        ),
     );
-    let item = p.s.wait(10, "ul#zone-list li.zone-item");
-    assert!(p.s.text(&item).contains(name), "{}", p.s.text(&item));
     p.s.wait_js(
         10,
         "the reloaded canvas counts the zone",
@@ -445,11 +450,7 @@ fn zone_persisted(p: &Page, camera: &str, name: &str, config: &Path) {
 /// The live view refreshes the picture and draws the detector's boxes.
 fn live_view_shows_detections(p: &Page, camera: &str) {
     p.nav("live");
-    let select = p.s.wait(10, "select#live-camera");
-    p.s.js(
-        "arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('change', {bubbles: true}));",
-        json!([elem(&select), camera]),
-    );
+    choose(p, "select#live-camera", camera);
     let canvas = p.s.wait(10, "canvas#live-canvas");
     let frame0 = p.s.attr(&canvas, "data-frame");
     p.s.wait_js(
@@ -470,34 +471,50 @@ fn live_view_shows_detections(p: &Page, camera: &str) {
 
 /// An illegal-parking event shows up in the events list; its detail plays the clip.
 fn parking_event_with_playable_clip(p: &Page) {
+    const ROW: &str = "#events-list .event-row[data-kind=illegal_parking]";
     p.nav("events");
-    let row =
-        p.s.wait(90, "#events-list .event-row[data-kind=\"illegal_parking\"]");
-    assert!(
-        p.s.attr(&row, "data-event-id")
-            .is_some_and(|id| !id.is_empty())
+    // The list re-renders every few seconds: rows are read by script, never kept.
+    let id = p.s.wait_js(
+        90,
+        "an illegal-parking event in the events list",
+        &format!("const r = document.querySelector('{ROW}'); return r && r.getAttribute('data-event-id');"),
     );
+    assert!(id.as_str().is_some_and(|id| !id.is_empty()), "{id}");
     p.shot("events");
-    // The clip exists once the post-roll is recorded; reopen the detail until it does.
-    let ready = wait_for(Duration::from_secs(30), || {
-        let row = p.s.try_find("#events-list .event-row[data-kind=\"illegal_parking\"]")?;
-        p.s.click(&row);
-        let video = p.s.try_find("#event-detail video.event-clip")?;
+    // The clip exists once the post-roll is recorded; reopen the detail until it plays.
+    let duration = wait_for(Duration::from_secs(30), || {
+        let row = p.s.try_find(ROW)?;
+        if !p.s.try_click(&row) {
+            return None;
+        }
         wait_for(Duration::from_secs(5), || {
-            let v = p.s.js(
-                "const v = arguments[0]; return v.readyState >= 2 && v.duration > 0 ? v.duration : null;",
-                json!([elem(&video)]),
-            );
-            v.as_f64()
+            p.s.js(
+                "const v = document.querySelector('#event-detail video.event-clip'); \
+                 return v && v.readyState >= 2 && v.duration > 0 ? v.duration : null;",
+                json!([]),
+            )
+            .as_f64()
         })
     })
     .expect("the event's clip never became playable in the browser");
-    assert!(ready >= 1.0, "clip of {ready} s");
+    // Pre-roll and post-roll are 2 s each.
+    assert!(duration >= 2.0, "clip of {duration} s");
     assert!(
         !p.s.find_all("#event-detail img.event-snapshot").is_empty(),
         "the event detail shows its snapshots"
     );
     p.shot("event-clip");
+}
+
+/// Pick `value` in the `<select>` at `css` (as a technician would) unless it is already
+/// chosen: choosing again makes the page reload that camera's data.
+fn choose(p: &Page, css: &str, value: &str) {
+    let select = p.s.wait(10, css);
+    p.s.js(
+        "const s = arguments[0]; if (s.value !== arguments[1]) { s.value = arguments[1]; \
+         s.dispatchEvent(new Event('change', {bubbles: true})); }",
+        json!([elem(&select), value]),
+    );
 }
 
 fn elem(e: &Element) -> serde_json::Value {
@@ -516,7 +533,7 @@ fn parking_scenario(dir: &Path) -> PathBuf {
     let video = dir.join("parked.mp4");
     let spec = ScenarioSpec {
         fps: 4,
-        hold_s: 120.0,
+        hold_s: 90.0,
         gop_frames: 8,
         noise: 2,
         bitrate: 400_000,

@@ -97,6 +97,8 @@ impl ChromeDriver {
                     "--disable-background-networking",
                     "--disable-component-update",
                     "--disable-sync",
+                    "--disable-breakpad",
+                    "--disable-crash-reporter",
                     "--hide-scrollbars",
                     "--mute-audio",
                     format!("--user-data-dir={}", profile.display()),
@@ -277,6 +279,16 @@ impl Session<'_> {
 
     pub fn click(&self, e: &Element) {
         self.post(&format!("/element/{}/click", e.0), json!({}));
+    }
+
+    /// Click `e` unless it went stale (a list the page re-renders); true when clicked.
+    pub fn try_click(&self, e: &Element) -> bool {
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{}/click", e.0),
+            Some(json!({})),
+        )
+        .is_ok()
     }
 
     /// Replace the text of an input with `text`.
