@@ -182,6 +182,12 @@ fn shots_dir(test: &str) -> PathBuf {
     dir
 }
 
+/// Fail (never skip) without a browser; each test checks first, before anything slow.
+fn require_browser() {
+    webdriver::require_program("chromium");
+    webdriver::require_program("chromedriver");
+}
+
 /// Everything a test needs to drive the page: daemon, chromedriver, a browser profile.
 struct Rig {
     daemon: Daemon,
@@ -191,9 +197,7 @@ struct Rig {
 
 impl Rig {
     fn start() -> Rig {
-        // Fail (never skip) without a browser: the check comes before anything slow.
-        webdriver::require_program("chromium");
-        webdriver::require_program("chromedriver");
+        require_browser();
         let daemon = Daemon::start();
         let driver = ChromeDriver::start(&daemon.dir.path().join("chromedriver.log"));
         let profile = tempfile::tempdir().unwrap();
@@ -345,6 +349,7 @@ fn fits_a_phone(p: &Page, name: &str) {
 
 #[test]
 fn a_technician_sets_up_logs_in_adds_a_camera_and_switches_language_in_a_real_browser() {
+    require_browser();
     let sim = CamSim::start(
         free_port(),
         &[("/car", media("car-detection.mp4").display().to_string())],
@@ -587,6 +592,7 @@ const BAY: [(f64, f64); 4] = [(0.01, 0.15), (0.35, 0.15), (0.35, 0.6), (0.01, 0.
 #[ignore = "needs the Zones, Live and Events pages (branches web-zones-live and web-events-device): delete this line once they are merged"]
 fn a_zone_drawn_in_the_browser_persists_shows_live_detections_and_a_parked_car_gives_an_event_with_a_playable_clip()
  {
+    require_browser();
     let scratch = tempfile::tempdir().unwrap();
     let video = parking_scenario(scratch.path());
     let sim = CamSim::start(free_port(), &[("/bay", video.display().to_string())], None);
