@@ -268,7 +268,8 @@ fn log_out_and_in(p: &Page) {
 /// and see it listed.
 fn add_camera_and_test_connection(p: &Page, id: &str, url: &str) {
     p.nav("cameras");
-    p.s.click(&p.s.wait(10, "#camera-add"));
+    // Add camera: the page's primary button.
+    p.s.click(&p.s.wait(10, "#app .row button.primary"));
     p.input("#f-id", id);
     p.input("#f-name", "Car park bay");
     p.input("#f-url", url);

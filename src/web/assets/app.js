@@ -182,7 +182,7 @@
       if (r.status !== 200 || view !== "cameras") return;
       clear(app);
       app.appendChild(el("h1", { text: t("cams.title") }));
-      app.appendChild(el("div", { class: "row" }, [el("button", { class: "primary", id: "camera-add", text: t("cams.add"), onclick: function () { cameraForm(null); } })]));
+      app.appendChild(el("div", { class: "row" }, [el("button", { class: "primary", text: t("cams.add"), onclick: function () { cameraForm(null); } })]));
       r.body.cameras.forEach(function (c) {
         app.appendChild(el("div", { class: "card" }, [
           el("div", { class: "cam" }, [
