@@ -755,6 +755,14 @@ fn test_connection_reports_the_stream_or_the_exact_failure() {
         (Some(768), Some(432))
     );
     assert!(ok["fps"].as_f64().unwrap() > 1.0, "{ok}");
+    // The picture the camera sends, small enough for a phone: a JPEG data URL.
+    let jpeg = ok["snapshot"]
+        .as_str()
+        .and_then(|u| u.strip_prefix("data:image/jpeg;base64,"))
+        .unwrap_or_else(|| panic!("no snapshot: {ok}"));
+    let jpeg = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, jpeg).unwrap();
+    let img = image::load_from_memory_with_format(&jpeg, image::ImageFormat::Jpeg).unwrap();
+    assert_eq!((img.width(), img.height()), (640, 360));
     let (s, bad) = json_of(b.send(
         &c,
         "POST",

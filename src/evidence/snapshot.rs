@@ -49,6 +49,33 @@ pub fn encode_jpeg(rgb: &[u8], w: u32, h: u32, quality: u8) -> Result<Vec<u8>, E
     Ok(out)
 }
 
+/// A preview JPEG of the last picture of `units` (a keyframe first), scaled down to at
+/// most `max_width` pixels wide: the connection test shows it, and a full 4K frame would
+/// be megabytes for a thumbnail.
+pub fn preview_jpeg(
+    caps: &gstreamer::Caps,
+    units: &[crate::ingest::AccessUnit],
+    max_width: u32,
+    quality: u8,
+) -> Result<Vec<u8>, EvidenceError> {
+    let last = units
+        .iter()
+        .map(|u| u.time)
+        .max()
+        .ok_or_else(|| EvidenceError::NothingInRing {
+            what: "a preview".into(),
+        })?;
+    let f = super::decode::frame_at(caps, units, last)?;
+    if f.width <= max_width {
+        return encode_jpeg(&f.data, f.width, f.height, quality);
+    }
+    let img = image::RgbImage::from_raw(f.width, f.height, f.data)
+        .ok_or_else(|| EvidenceError::Jpeg("frame size does not match its pixels".into()))?;
+    let h = (u64::from(f.height) * u64::from(max_width) / u64::from(f.width)).max(1) as u32;
+    let small = image::imageops::resize(&img, max_width, h, image::imageops::FilterType::Triangle);
+    encode_jpeg(small.as_raw(), max_width, h, quality)
+}
+
 fn scale(b: &BBox, sx: f32, sy: f32, w: u32, h: u32) -> BBox {
     BBox::new(
         (b.x1 * sx).clamp(0.0, w as f32),

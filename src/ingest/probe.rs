@@ -3,6 +3,7 @@
 //! technician sees on the ladder is what the daemon will see.
 
 use super::camera::{Camera, CameraSpec};
+use super::frame::AccessUnit;
 use super::pipeline::{Anchor, Source};
 use super::queue::Overflow;
 use super::status::{CameraStatus, Reason};
@@ -57,8 +58,25 @@ impl std::fmt::Display for ProbeReport {
     }
 }
 
+/// The last group of pictures a probe received (keyframe first), from which the page
+/// decodes a preview of what the camera looks at.
+#[derive(Debug, Clone)]
+pub struct LastGop {
+    pub caps: gstreamer::Caps,
+    pub units: Vec<AccessUnit>,
+}
+
 /// Probe `source` for `seconds` of streaming (after it starts).
 pub fn probe(source: Source, seconds: f64) -> Result<ProbeReport, Reason> {
+    probe_keeping_gop(source, seconds).map(|(report, _)| report)
+}
+
+/// [`probe`], also returning the last group of pictures received (`None` when the ring
+/// held no keyframe or no caps, e.g. a stream cut short).
+pub fn probe_keeping_gop(
+    source: Source,
+    seconds: f64,
+) -> Result<(ProbeReport, Option<LastGop>), Reason> {
     let spec = CameraSpec {
         id: "probe".into(),
         source,
@@ -97,7 +115,16 @@ pub fn probe(source: Source, seconds: f64) -> Result<ProbeReport, Reason> {
             if dt >= seconds {
                 let ring = cam.shared.ring.lock().unwrap();
                 let declared = st.caps_fps_milli.load(Ordering::Relaxed);
-                break Ok(ProbeReport {
+                let caps = cam.shared.ring_caps.lock().unwrap().clone();
+                let last_gop = ring
+                    .newest()
+                    .and_then(|n| ring.cut(n.time, n.time))
+                    .zip(caps)
+                    .map(|(cut, caps)| LastGop {
+                        caps,
+                        units: cut.units,
+                    });
+                let report = ProbeReport {
                     codec: st
                         .codec
                         .lock()
@@ -114,7 +141,8 @@ pub fn probe(source: Source, seconds: f64) -> Result<ProbeReport, Reason> {
                     frames: aus,
                     keyframes: st.keyframes.load(Ordering::Relaxed),
                     seconds: dt,
-                });
+                };
+                break Ok((report, last_gop));
             }
         }
         if Instant::now() > deadline {

@@ -11,6 +11,9 @@ use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
+/// Width of the connection test's preview picture, in pixels.
+pub const PREVIEW_MAX_WIDTH: u32 = 640;
+
 /// One running camera as the dashboard shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CameraRuntime {
@@ -98,9 +101,21 @@ pub trait WebBackend: Send + Sync + 'static {
     fn apply_config(&self, config: Config) -> Result<(), Vec<Problem>>;
     /// Status of every running camera.
     fn camera_statuses(&self) -> Vec<CameraRuntime>;
-    /// Connect to `source` for about `seconds` and report what it sends.
-    fn probe(&self, source: Source, seconds: f64) -> Result<ProbeReport, Reason> {
-        crate::ingest::probe::probe(source, seconds)
+    /// Connect to `source` for about `seconds` and report what it sends, with a JPEG
+    /// preview of the last picture when one could be decoded.
+    fn probe(
+        &self,
+        source: Source,
+        seconds: f64,
+    ) -> Result<(ProbeReport, Option<Vec<u8>>), Reason> {
+        let (report, gop) = crate::ingest::probe::probe_keeping_gop(source, seconds)?;
+        // A preview that cannot be decoded is no reason to fail a working connection.
+        let preview = gop.and_then(|g| {
+            crate::evidence::snapshot::preview_jpeg(&g.caps, &g.units, PREVIEW_MAX_WIDTH, 80)
+                .map_err(|e| tracing::warn!(error = %e, "web: no preview for the connection test"))
+                .ok()
+        });
+        Ok((report, preview))
     }
     /// The most recent log records, oldest first, at most `limit`.
     fn recent_logs(&self, limit: usize) -> Vec<LogLine>;

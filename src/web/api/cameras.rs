@@ -12,6 +12,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
+use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -305,7 +306,7 @@ pub async fn test(State(st): State<Shared>, body: Bytes) -> Result<Json<Value>, 
             latency_ms: 200,
         };
         Ok(match st2.backend.probe(source, b.seconds) {
-            Ok(r) => json!({
+            Ok((r, preview)) => json!({
                 "ok": true,
                 "codec": r.codec,
                 "width": r.width,
@@ -315,6 +316,10 @@ pub async fn test(State(st): State<Shared>, body: Bytes) -> Result<Json<Value>, 
                 "gop_frames": r.gop_frames,
                 "gop_seconds": r.gop_seconds,
                 "bitrate_kbps": r.bitrate_kbps,
+                "snapshot": preview.map(|jpeg| format!(
+                    "data:image/jpeg;base64,{}",
+                    base64::engine::general_purpose::STANDARD.encode(jpeg)
+                )),
             }),
             Err(reason) => json!({
                 "ok": false,

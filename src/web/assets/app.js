@@ -225,11 +225,11 @@
     form.appendChild(transport);
     var enabled = el("input", { type: "checkbox", name: "enabled", id: "f-enabled", "data-field": "enabled", checked: cam ? cam.enabled : true });
     form.appendChild(el("label", { for: "f-enabled" }, [enabled, " " + t("cams.enabled")]));
-    var result = el("div", { "aria-live": "polite" });
+    var result = el("div", { id: "camera-test-result", "aria-live": "polite" });
     form.appendChild(result);
-    var testBtn = el("button", { class: "secondary", type: "button", text: t("cams.test") });
+    var testBtn = el("button", { class: "secondary", type: "button", id: "camera-test", text: t("cams.test") });
     form.appendChild(el("div", { class: "row" }, [
-      el("button", { class: "primary", type: "submit", text: t("cams.save") }),
+      el("button", { class: "primary", type: "submit", id: "camera-save", text: t("cams.save") }),
       testBtn,
       el("button", { class: "secondary", type: "button", text: t("cams.cancel"), onclick: function () { go("cameras"); } })
     ]));
@@ -267,6 +267,7 @@
               gop: x.gop_frames != null ? x.gop_frames + " (" + x.gop_seconds.toFixed(1) + " s)" : "?" })
           : t("cams.test_fail", { message: reasonText(x.reason, x.message) });
         result.appendChild(el("div", { class: "banner " + (x.ok ? "ok" : "error"), role: "status", text: text }));
+        if (x.ok && x.snapshot) result.appendChild(el("img", { class: "camera-test-snapshot", src: x.snapshot, alt: t("cams.snapshot") }));
       });
     });
 
