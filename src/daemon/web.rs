@@ -6,7 +6,7 @@ use super::live::LiveBoard;
 use crate::config::{self, Config, Problem};
 use crate::web::{CameraRuntime, LiveResult, LogLine, WebBackend};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 pub struct DaemonBackend {
     config: Mutex<Config>,
@@ -17,6 +17,8 @@ pub struct DaemonBackend {
     pending: Mutex<Option<Config>>,
     /// Latest picture and analysis result per camera, written by the analysis threads.
     board: Arc<LiveBoard>,
+    /// Weak: the daemon must stay the uplink's only owner so it can stop it at shutdown.
+    uplink: Mutex<Weak<crate::uplink::Uplink>>,
 }
 
 impl DaemonBackend {
@@ -27,7 +29,13 @@ impl DaemonBackend {
             statuses: Mutex::default(),
             pending: Mutex::default(),
             board: Arc::default(),
+            uplink: Mutex::default(),
         }
+    }
+
+    /// Where the dashboard reads uplink status and outbox backlog from.
+    pub fn set_uplink(&self, uplink: Weak<crate::uplink::Uplink>) {
+        *self.uplink.lock().unwrap() = uplink;
     }
 
     /// Where the analysis threads publish what the Zones and Live pages show.
@@ -78,8 +86,8 @@ impl WebBackend for DaemonBackend {
         crate::logging::ring().recent(limit)
     }
 
-    fn snapshot_jpeg(&self, camera: &str) -> Option<Vec<u8>> {
-        match self.board.jpeg(camera) {
+    fn snapshot_jpeg(&self, camera: &str, max_width: Option<u32>) -> Option<Vec<u8>> {
+        match self.board.jpeg_scaled(camera, max_width) {
             Ok(j) => Some(j),
             Err(super::live::LiveError::NoPicture(_)) => None,
             Err(e) => {
@@ -87,6 +95,11 @@ impl WebBackend for DaemonBackend {
                 None
             }
         }
+    }
+
+    fn uplink_health(&self) -> Option<crate::uplink::Health> {
+        let uplink = self.uplink.lock().unwrap().upgrade()?;
+        Some(uplink.health())
     }
 
     fn live(&self, camera: &str) -> Option<LiveResult> {
