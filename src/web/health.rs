@@ -104,11 +104,45 @@ fn cpu_times() -> Option<CpuTimes> {
     parse_cpu_times(&std::fs::read_to_string("/proc/stat").ok()?)
 }
 
-/// The previous request's reading, to measure usage between requests.
-static LAST_CPU: Mutex<Option<(Instant, CpuTimes)>> = Mutex::new(None);
+/// The previous request's reading and the usage it gave.
+struct CpuReading {
+    at: Instant,
+    times: CpuTimes,
+    usage: Option<f64>,
+}
+
+static LAST_CPU: Mutex<Option<CpuReading>> = Mutex::new(None);
 
 /// Shortest span usage is measured over; shorter ones are mostly rounding (jiffies).
 const MIN_CPU_SPAN: Duration = Duration::from_millis(250);
+
+/// Busy share since the previous request. Requests closer together than
+/// [`MIN_CPU_SPAN`] get the previous figure; only the very first one samples (sleeps
+/// briefly, on a blocking thread, never the async runtime).
+fn cpu_usage() -> Option<f64> {
+    let mut last = LAST_CPU.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(r) = &*last
+        && r.at.elapsed() < MIN_CPU_SPAN
+    {
+        return r.usage;
+    }
+    let prev = match last.take() {
+        Some(r) => r.times,
+        None => {
+            let t = cpu_times()?;
+            std::thread::sleep(MIN_CPU_SPAN);
+            t
+        }
+    };
+    let now = cpu_times()?;
+    let usage = usage_between(prev, now);
+    *last = Some(CpuReading {
+        at: Instant::now(),
+        times: now,
+        usage,
+    });
+    usage
+}
 
 fn cpu() -> Option<Cpu> {
     let loadavg = std::fs::read_to_string("/proc/loadavg").ok()?;
@@ -116,27 +150,10 @@ fn cpu() -> Option<Cpu> {
         .split_whitespace()
         .map(|x| x.parse::<f64>().unwrap_or(0.0));
     let load = [it.next()?, it.next()?, it.next()?];
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut last = LAST_CPU.lock().unwrap_or_else(|p| p.into_inner());
-    let now = cpu_times();
-    let prev = match *last {
-        Some((at, t)) if at.elapsed() >= MIN_CPU_SPAN => Some(t),
-        // First request, or one right after another: sample briefly (a blocking
-        // thread calls this, never the async runtime).
-        _ => {
-            let before = now;
-            std::thread::sleep(MIN_CPU_SPAN);
-            before
-        }
-    };
-    let now = if prev == now { cpu_times() } else { now };
-    if let Some(n) = now {
-        *last = Some((Instant::now(), n));
-    }
     Some(Cpu {
-        cores,
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         load,
-        usage_percent: prev.zip(now).and_then(|(a, b)| usage_between(a, b)),
+        usage_percent: cpu_usage(),
     })
 }
 
