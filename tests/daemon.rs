@@ -548,3 +548,102 @@ fn the_page_shows_the_live_picture_with_detections_and_a_zone_save_swaps_rules_w
     assert_eq!(streetwatch::config::load(&d.config_path()).unwrap(), saved);
     d.stop();
 }
+
+/// Mean brightness of `img` in a rectangle given in fractions of its size.
+fn mean_brightness(img: &image::RgbImage, x0: f32, y0: f32, x1: f32, y1: f32) -> f32 {
+    let (w, h) = (img.width() as f32, img.height() as f32);
+    let (mut sum, mut n) = (0u64, 0u64);
+    for y in (y0 * h) as u32..(y1 * h) as u32 {
+        for x in (x0 * w) as u32..(x1 * w) as u32 {
+            let p = img.get_pixel(x, y);
+            sum += u64::from(p[0]) + u64::from(p[1]) + u64::from(p[2]);
+            n += 3;
+        }
+    }
+    sum as f32 / n as f32
+}
+
+#[test]
+fn dashboard_reports_analysis_fps_uplink_and_thumbnails_with_privacy_zones_blacked_out() {
+    use serde_json::Value;
+    let sim = CamSim::start(
+        free_port(),
+        &[("/car", media("car-detection.mp4").display().to_string())],
+        None,
+    );
+    // The top-right quarter of the picture is a neighbour's window: private.
+    let config = format!(
+        "[device]\nid = \"box\"\n[[cameras]]\nid = \"a\"\nurl = \"{}\"\n\
+         [[cameras.zones]]\nid = \"window\"\npolygon = [[0.5, 0.0], [1.0, 0.0], [1.0, 0.5], [0.5, 0.5]]\n\
+         [[cameras.zones.rules]]\ntype = \"privacy\"\n",
+        sim.url("/car")
+    );
+    let mut d = RunningDaemon::start(&config, "info");
+    d.wait_log(30, "page and camera a", |l| {
+        l.contains("technician page listening")
+            && l.contains("camera=a")
+            && l.contains("status=streaming")
+    });
+    let (c, base, _) = page_session(&d);
+    let get = |path: &str| c.get(format!("{base}{path}")).send().unwrap();
+    // Analysis, not just the stream, is running: frames analysed per second.
+    let status = wait_for(Duration::from_secs(20), || {
+        let s: Value = get("/api/status").json().ok()?;
+        (s["cameras"][0]["analysis_fps"].as_f64()? > 0.0).then_some(s)
+    })
+    .unwrap_or_else(|| panic!("analysis fps > 0 on the status page:\n{}", d.log()));
+    let cam = &status["cameras"][0];
+    assert_eq!(cam["state"], "streaming");
+    assert!(cam["analysed"].as_u64().unwrap() > 0);
+    assert!(cam["analysis_fps"].as_f64().unwrap() <= cam["fps"].as_f64().unwrap() + 1.0);
+    // No broker in this config: the uplink is there, not connected, and says why;
+    // nothing is waiting in the outbox yet.
+    assert_eq!(status["uplink"]["available"], true);
+    assert_eq!(status["uplink"]["connected"], false);
+    assert!(
+        status["uplink"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("no broker configured"),
+        "{status}"
+    );
+    assert_eq!(status["outbox"]["events"], 0);
+    let models = status["health"]["models"].as_array().unwrap();
+    assert!(
+        models
+            .iter()
+            .any(|m| m["version"].as_str().is_some_and(|v| !v.is_empty())),
+        "models with versions: {status}"
+    );
+    assert!(
+        status["health"]["cpu"]["usage_percent"].is_f64(),
+        "{status}"
+    );
+    let (w, h) = (
+        cam["width"].as_u64().unwrap() as u32,
+        cam["height"].as_u64().unwrap() as u32,
+    );
+
+    let picture = |path: &str| {
+        let r = get(path);
+        assert_eq!(r.status().as_u16(), 200, "{path}");
+        assert_eq!(r.headers()["content-type"], "image/jpeg");
+        image::load_from_memory(&r.bytes().unwrap())
+            .expect("a decodable JPEG")
+            .to_rgb8()
+    };
+    let thumb = picture("/api/cameras/a/snapshot.jpg?width=320");
+    assert_eq!(thumb.width(), 320);
+    assert_eq!(thumb.height(), (u64::from(h) * 320 / u64::from(w)) as u32);
+    let full = picture("/api/cameras/a/snapshot.jpg");
+    assert_eq!(full.dimensions(), (w, h));
+    for (name, img) in [("thumbnail", &thumb), ("full picture", &full)] {
+        // Inside the privacy zone (a margin off its edges for JPEG ringing): black.
+        let inside = mean_brightness(img, 0.55, 0.05, 0.95, 0.45);
+        assert!(inside < 6.0, "{name}: privacy zone mean {inside}");
+        // The street below it is the camera's picture, not black.
+        let outside = mean_brightness(img, 0.05, 0.55, 0.95, 0.95);
+        assert!(outside > 30.0, "{name}: street mean {outside}");
+    }
+    d.stop();
+}

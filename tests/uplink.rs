@@ -906,6 +906,101 @@ fn snapshot_and_reload_commands_are_answered_on_cmd_response() {
     up.stop();
 }
 
+/// A child process killed when the test ends, passing or not.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_daemons_snapshot_command_sends_the_picture_with_privacy_zones_blacked_out() {
+    let broker = Broker::start(BrokerOpts::default());
+    let sub = Sub::start(broker.port);
+    let sim = support::CamSim::start(
+        free_port(),
+        &[(
+            "/car",
+            support::media("car-detection.mp4").display().to_string(),
+        )],
+        None,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    // The top-right quarter of the picture is private (a neighbour's window).
+    let config = format!(
+        "[device]\nid = \"box-test\"\nstate_dir = \"{}\"\n\
+         [[cameras]]\nid = \"a\"\nurl = \"{}\"\n\
+         [[cameras.zones]]\nid = \"window\"\npolygon = [[0.5, 0.0], [1.0, 0.0], [1.0, 0.5], [0.5, 0.5]]\n\
+         [[cameras.zones.rules]]\ntype = \"privacy\"\n\
+         [uplink]\nbroker = \"mqtt://127.0.0.1:{}\"\n\
+         [web]\nlisten = \"127.0.0.1:0\"\n",
+        dir.path().join("state").display(),
+        sim.url("/car"),
+        broker.port
+    );
+    let cfg_file = dir.path().join("streetwatch.toml");
+    std::fs::write(&cfg_file, config).unwrap();
+    let _daemon = KillOnDrop(
+        Command::new(support::bin())
+            .args(["run", "--config"])
+            .arg(&cfg_file)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    sub.wait("online", Duration::from_secs(30), |_| {
+        sub.status().iter().any(|s| s["state"] == "online")
+    });
+    let topic = format!("{PREFIX}/snapshots/a");
+    // Ask until the camera has its first frame (the box answers "no picture yet" before).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let jpeg = loop {
+        if let Some(m) = sub.all().into_iter().find(|m| m.topic == topic) {
+            break m.payload;
+        }
+        assert!(Instant::now() < deadline, "no snapshot on {topic}");
+        sub.client
+            .publish(
+                format!("{PREFIX}/cmd"),
+                QoS::AtLeastOnce,
+                false,
+                r#"{"id":"s","cmd":"snapshot","camera":"a"}"#,
+            )
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let img = image::load_from_memory(&jpeg)
+        .expect("a decodable JPEG")
+        .to_rgb8();
+    let mean = |x0: f32, y0: f32, x1: f32, y1: f32| {
+        let (w, h) = (img.width() as f32, img.height() as f32);
+        let (mut sum, mut n) = (0u64, 0u64);
+        for y in (y0 * h) as u32..(y1 * h) as u32 {
+            for x in (x0 * w) as u32..(x1 * w) as u32 {
+                sum += img
+                    .get_pixel(x, y)
+                    .0
+                    .iter()
+                    .map(|&c| u64::from(c))
+                    .sum::<u64>();
+                n += 3;
+            }
+        }
+        sum as f32 / n as f32
+    };
+    // Inside the zone (a margin off its edges for JPEG ringing): black; the street
+    // below: the camera's picture (about 110 on average unmasked).
+    let inside = mean(0.55, 0.05, 0.95, 0.45);
+    assert!(inside < 6.0, "privacy zone mean {inside}");
+    let outside = mean(0.05, 0.55, 0.95, 0.95);
+    assert!(outside > 30.0, "street mean {outside}");
+}
+
 #[test]
 fn a_large_clip_does_not_hold_back_the_next_event() {
     let broker = Broker::start(BrokerOpts::default());

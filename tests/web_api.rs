@@ -656,6 +656,8 @@ fn status_shows_each_camera_with_its_reason_and_box_health() {
             frames: 0,
             dropped: 0,
             reconnects: 2,
+            analysed: 0,
+            analysis_fps: 0.0,
         },
         CameraRuntime {
             id: "yard".into(),
@@ -668,10 +670,31 @@ fn status_shows_each_camera_with_its_reason_and_box_health() {
             frames: 100,
             dropped: 3,
             reconnects: 0,
+            analysed: 40,
+            analysis_fps: 4.25,
         },
     ]);
     let c = client();
     b.setup(&c);
+    // Before the daemon hands over an uplink report, the page says there is none.
+    let (_, body) = json_of(c.get(b.url("/api/status")).send().unwrap());
+    assert_eq!(body["uplink"]["available"], false);
+    assert_eq!(body["uplink"]["connected"], false);
+    assert!(body["outbox"].is_null());
+    let mut up = streetwatch::uplink::Health::default();
+    up.uplink.connected = false;
+    up.uplink.last_error = Some("connection refused (127.0.0.1:1883)".into());
+    up.uplink.failed_connects = 3;
+    up.outbox.events = 7;
+    up.outbox.bytes = 123_456;
+    up.outbox.oldest_age_s = Some(95.5);
+    up.models.push(streetwatch::uplink::ModelHealth {
+        id: "yolo11n".into(),
+        version: "8.3.0".into(),
+        latency_p50_ms: 20.0,
+        latency_p95_ms: 30.0,
+    });
+    b.backend.set_uplink_health(up);
     let (s, body) = json_of(c.get(b.url("/api/status")).send().unwrap());
     assert_eq!(s, StatusCode::OK);
     let cams = body["cameras"].as_array().unwrap();
@@ -681,10 +704,31 @@ fn status_shows_each_camera_with_its_reason_and_box_health() {
     assert_eq!(cams[1]["state"], "streaming");
     assert_eq!(cams[1]["fps"], 12.5);
     assert_eq!(cams[1]["dropped"], 3);
+    assert_eq!(cams[1]["analysed"], 40);
+    assert_eq!(cams[1]["analysis_fps"], 4.25);
     assert_eq!(cams[2]["state"], "disabled");
-    assert_eq!(body["health"]["firmware"], streetwatch::FIRMWARE_VERSION);
-    assert!(body["health"]["memory"]["total_bytes"].as_u64().unwrap() > 0);
-    assert!(body["health"]["disk"]["total_bytes"].as_u64().unwrap() > 0);
+    let h = &body["health"];
+    assert_eq!(h["firmware"], streetwatch::FIRMWARE_VERSION);
+    assert!(h["memory"]["total_bytes"].as_u64().unwrap() > 0);
+    assert!(h["disk"]["total_bytes"].as_u64().unwrap() > 0);
+    assert!(h["cpu"]["cores"].as_u64().unwrap() >= 1);
+    assert_eq!(h["cpu"]["load"].as_array().unwrap().len(), 3);
+    let usage = h["cpu"]["usage_percent"].as_f64().unwrap();
+    assert!((0.0..=100.0).contains(&usage), "{usage}");
+    // A number where a thermal zone is readable, null (shown as "–") where not.
+    assert!(h["temperature_c"].is_null() || h["temperature_c"].is_f64());
+    assert_eq!(h["models"], json!([{"id": "yolo11n", "version": "8.3.0"}]));
+    assert_eq!(body["uplink"]["available"], true);
+    assert_eq!(body["uplink"]["connected"], false);
+    assert_eq!(
+        body["uplink"]["last_error"],
+        "connection refused (127.0.0.1:1883)"
+    );
+    assert_eq!(body["uplink"]["failed_connects"], 3);
+    assert_eq!(
+        body["outbox"],
+        json!({"events": 7, "bytes": 123_456, "oldest_age_s": 95.5})
+    );
 }
 
 #[test]
@@ -1292,5 +1336,38 @@ fn discover_validates_its_input_naming_the_field() {
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{req}: {body}");
         assert_eq!(body["problems"][0]["path"], path, "{req}: {body}");
         assert!(!body.to_string().contains("secret-without-user"));
+    }
+}
+
+#[test]
+fn snapshot_width_serves_a_small_thumbnail_and_refuses_widths_out_of_bounds() {
+    let b = start();
+    let c = client();
+    b.setup(&c);
+    let mut jpeg = std::io::Cursor::new(Vec::new());
+    image::RgbImage::from_pixel(1280, 720, image::Rgb([30, 160, 30]))
+        .write_to(&mut jpeg, image::ImageFormat::Jpeg)
+        .unwrap();
+    b.backend.set_snapshot("gate", jpeg.into_inner());
+    let get = |q: &str| {
+        c.get(b.url(&format!("/api/cameras/gate/snapshot.jpg{q}")))
+            .send()
+            .unwrap()
+    };
+    // The page's cache buster rides along untouched.
+    let r = get("?width=320&t=1700000000000");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "image/jpeg");
+    let bytes = r.bytes().unwrap();
+    let img = image::load_from_memory(&bytes).unwrap();
+    assert_eq!((img.width(), img.height()), (320, 180));
+    assert!(bytes.len() < 20_000, "a thumbnail, {} bytes", bytes.len());
+    // Never enlarged beyond the picture itself.
+    let img = image::load_from_memory(&get("?width=1920").bytes().unwrap()).unwrap();
+    assert_eq!((img.width(), img.height()), (1280, 720));
+    for bad in ["0", "31", "1921", "wide", "-5", ""] {
+        let (s, body) = json_of(get(&format!("?width={bad}")));
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "width={bad}: {body}");
+        assert_eq!(body["problems"][0]["path"], "width", "{body}");
     }
 }

@@ -4,12 +4,17 @@
 //! One slot per camera, overwritten in place by the camera's analysis thread, so
 //! memory stays bounded however fast frames come and however slowly the page polls.
 //! Readers take an `Arc` and encode outside the lock.
+//!
+//! Every picture leaving the board has the camera's privacy zones blacked out (the
+//! same masking as evidence snapshots), so neither the page nor the uplink's
+//! `snapshot` command can show what the box must never show.
 
 use crate::infer::Detection;
 use crate::ingest::{Frame, MediaTime};
-use crate::rules::privacy::drop_private;
+use crate::rules::privacy::{PrivacyError, black_out_zones, drop_private};
 use crate::rules::zone::Zone;
 use crate::track::Track;
+use crate::web::MIN_THUMBNAIL_WIDTH;
 use crate::web::{LiveDetection, LiveResult};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -26,6 +31,8 @@ pub enum LiveError {
     BadFrame { width: u32, height: u32, len: usize },
     #[error("JPEG encoding failed: {0}")]
     Encode(String),
+    #[error("privacy mask: {0}")]
+    Privacy(#[from] PrivacyError),
 }
 
 /// Latest frame and result per camera.
@@ -33,6 +40,8 @@ pub enum LiveError {
 pub struct LiveBoard {
     frames: Mutex<BTreeMap<String, Arc<Frame>>>,
     results: Mutex<BTreeMap<String, Arc<LiveResult>>>,
+    /// The camera's zones as configured; its privacy zones mask every picture.
+    zones: Mutex<BTreeMap<String, Arc<Vec<Zone>>>>,
 }
 
 impl LiveBoard {
@@ -50,10 +59,21 @@ impl LiveBoard {
             .insert(camera.to_string(), Arc::new(result));
     }
 
+    /// The zones pictures of `camera` are masked with from now on. Set from the
+    /// config (not from what the rules accepted), so a zone save reaches the pictures
+    /// at once.
+    pub fn set_zones(&self, camera: &str, zones: Vec<Zone>) {
+        self.zones
+            .lock()
+            .unwrap()
+            .insert(camera.to_string(), Arc::new(zones));
+    }
+
     /// A removed camera's picture must not be served as if it were still running.
     pub fn forget(&self, camera: &str) {
         self.frames.lock().unwrap().remove(camera);
         self.results.lock().unwrap().remove(camera);
+        self.zones.lock().unwrap().remove(camera);
     }
 
     pub fn frame(&self, camera: &str) -> Option<Arc<Frame>> {
@@ -64,26 +84,80 @@ impl LiveBoard {
         self.results.lock().unwrap().get(camera).cloned()
     }
 
-    /// The camera's latest frame as JPEG.
+    /// The camera's latest frame as JPEG, privacy zones blacked out.
     pub fn jpeg(&self, camera: &str) -> Result<Vec<u8>, LiveError> {
+        self.jpeg_scaled(camera, None)
+    }
+
+    /// [`LiveBoard::jpeg`], scaled down to at most `max_width` pixels wide (aspect kept,
+    /// never enlarged): the dashboard's thumbnails.
+    pub fn jpeg_scaled(&self, camera: &str, max_width: Option<u32>) -> Result<Vec<u8>, LiveError> {
         let frame = self
             .frame(camera)
             .ok_or_else(|| LiveError::NoPicture(camera.to_string()))?;
-        jpeg_of(&frame)
+        let zones = self.zones.lock().unwrap().get(camera).cloned();
+        masked_jpeg(
+            &frame,
+            zones.as_deref().map_or(&[], Vec::as_slice),
+            max_width,
+        )
     }
+}
+
+/// `frame` as JPEG with the privacy zones among `zones` blacked out (at the frame's
+/// own resolution, before any scaling, so no private pixel bleeds into a thumbnail),
+/// scaled to at most `max_width` wide.
+pub fn masked_jpeg(
+    frame: &Frame,
+    zones: &[Zone],
+    max_width: Option<u32>,
+) -> Result<Vec<u8>, LiveError> {
+    check_size(frame)?;
+    let mut data = frame.data.clone();
+    black_out_zones(&mut data, frame.width, frame.height, zones)?;
+    let masked = Frame {
+        data,
+        camera_id: frame.camera_id.clone(),
+        ..*frame
+    };
+    match max_width {
+        Some(w) if w < frame.width => {
+            let w = w.max(MIN_THUMBNAIL_WIDTH).min(frame.width);
+            let h =
+                ((u64::from(frame.height) * u64::from(w)) / u64::from(frame.width)).max(1) as u32;
+            let img = image::RgbImage::from_raw(frame.width, frame.height, masked.data)
+                .ok_or_else(|| bad_frame(frame))?;
+            let small = image::imageops::resize(&img, w, h, image::imageops::FilterType::Triangle);
+            jpeg_of(&Frame {
+                width: w,
+                height: h,
+                data: small.into_raw(),
+                camera_id: frame.camera_id.clone(),
+                ..*frame
+            })
+        }
+        _ => jpeg_of(&masked),
+    }
+}
+
+fn bad_frame(frame: &Frame) -> LiveError {
+    LiveError::BadFrame {
+        width: frame.width,
+        height: frame.height,
+        len: frame.data.len(),
+    }
+}
+
+fn check_size(frame: &Frame) -> Result<(), LiveError> {
+    if frame.data.len() != frame.width as usize * frame.height as usize * 3 {
+        return Err(bad_frame(frame));
+    }
+    Ok(())
 }
 
 /// Encode an RGB frame as JPEG.
 pub fn jpeg_of(frame: &Frame) -> Result<Vec<u8>, LiveError> {
-    let bad = || LiveError::BadFrame {
-        width: frame.width,
-        height: frame.height,
-        len: frame.data.len(),
-    };
-    let expected = frame.width as usize * frame.height as usize * 3;
-    if frame.data.len() != expected {
-        return Err(bad());
-    }
+    check_size(frame)?;
     let mut out = std::io::Cursor::new(Vec::new());
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY)
         .encode(
@@ -223,5 +297,83 @@ mod tests {
         let jpeg = jpeg_of(&ok).unwrap();
         let img = image::load_from_memory(&jpeg).unwrap();
         assert_eq!((img.width(), img.height()), (4, 2));
+    }
+
+    fn privacy_zone(polygon: Vec<[f32; 2]>) -> Zone {
+        Zone {
+            id: "home".into(),
+            name: String::new(),
+            polygon: Polygon(polygon),
+            location: String::new(),
+            coordinates: None,
+            grid_code: None,
+            asset_id: None,
+            rules: vec![ZoneRule::Privacy],
+        }
+    }
+
+    fn grey_frame(width: u32, height: u32) -> Frame {
+        Frame {
+            camera_id: Arc::from("c"),
+            pts_ns: 0,
+            time: MediaTime(0),
+            width,
+            height,
+            data: vec![200; (width * height * 3) as usize],
+        }
+    }
+
+    /// Mean brightness of the decoded picture in a rectangle given in fractions.
+    fn mean(img: &image::RgbImage, x0: f32, y0: f32, x1: f32, y1: f32) -> f32 {
+        let (w, h) = (img.width() as f32, img.height() as f32);
+        let (mut sum, mut n) = (0.0, 0.0);
+        for y in (y0 * h) as u32..(y1 * h) as u32 {
+            for x in (x0 * w) as u32..(x1 * w) as u32 {
+                let p = img.get_pixel(x, y);
+                sum += (p[0] as f32 + p[1] as f32 + p[2] as f32) / 3.0;
+                n += 1.0;
+            }
+        }
+        sum / n
+    }
+
+    #[test]
+    fn board_pictures_black_out_privacy_zones_at_full_size_and_in_thumbnails() {
+        let board = LiveBoard::default();
+        board.set_frame("c", Arc::new(grey_frame(640, 360)));
+        board.set_zones(
+            "c",
+            vec![privacy_zone(vec![
+                [0.5, 0.0],
+                [1.0, 0.0],
+                [1.0, 0.5],
+                [0.5, 0.5],
+            ])],
+        );
+        let full = image::load_from_memory(&board.jpeg("c").unwrap())
+            .unwrap()
+            .to_rgb8();
+        assert_eq!(full.dimensions(), (640, 360));
+        assert!(mean(&full, 0.55, 0.05, 0.95, 0.45) < 8.0, "zone is black");
+        assert!(
+            mean(&full, 0.05, 0.55, 0.45, 0.95) > 150.0,
+            "outside untouched"
+        );
+        let thumb = image::load_from_memory(&board.jpeg_scaled("c", Some(160)).unwrap())
+            .unwrap()
+            .to_rgb8();
+        assert_eq!(thumb.dimensions(), (160, 90));
+        assert!(mean(&thumb, 0.55, 0.05, 0.95, 0.45) < 8.0);
+        assert!(mean(&thumb, 0.05, 0.55, 0.45, 0.95) > 150.0);
+        // Never enlarged: a wider request gets the frame's own size.
+        let same = image::load_from_memory(&board.jpeg_scaled("c", Some(4000)).unwrap()).unwrap();
+        assert_eq!((same.width(), same.height()), (640, 360));
+        // Forgetting the camera forgets its zones with its picture.
+        board.forget("c");
+        board.set_frame("c", Arc::new(grey_frame(64, 36)));
+        let plain = image::load_from_memory(&board.jpeg("c").unwrap())
+            .unwrap()
+            .to_rgb8();
+        assert!(mean(&plain, 0.55, 0.05, 0.95, 0.45) > 150.0);
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod analysis;
 pub mod live;
+pub mod rate;
 pub mod web;
 
 use crate::config::{self, Config};
@@ -57,6 +58,8 @@ struct CameraTask {
     analysis: Arc<AnalysisCounters>,
     /// Zones waiting to be swapped in by the analysis thread (hot reload).
     pending_zones: Arc<std::sync::Mutex<Option<Vec<crate::rules::zone::Zone>>>>,
+    /// Analysed frames per second, for the dashboard.
+    analysis_rate: rate::RateMeter,
 }
 
 /// What the analysis thread of a camera has done, for status lines and health.
@@ -114,6 +117,8 @@ impl CameraTask {
         let pending_zones: Arc<std::sync::Mutex<Option<Vec<crate::rules::zone::Zone>>>> =
             Default::default();
         let zones_in = pending_zones.clone();
+        // Before the first frame reaches the board: no picture is ever served unmasked.
+        board.set_zones(&c.id, c.zones.clone());
         let board = board.clone();
         // Frames go to every model's shared service; `Latest` submits never block, so a
         // slow model drops frames (counted per camera) instead of stalling ingest.
@@ -184,6 +189,7 @@ impl CameraTask {
             model_problems,
             analysis,
             pending_zones,
+            analysis_rate: rate::RateMeter::new(Instant::now(), 0),
         }
     }
 
@@ -332,10 +338,9 @@ impl Daemon {
         };
         *d.uplink.write().unwrap_or_else(|p| p.into_inner()) = d.start_uplink(&config);
         let slot = d.uplink.clone();
-        d.web_backend.set_metrics(Arc::new(move || {
+        d.web_backend.set_uplink_health(Arc::new(move || {
             let up = slot.read().unwrap_or_else(|p| p.into_inner());
-            up.as_ref()
-                .map(|u| crate::uplink::render_metrics(&u.health()))
+            up.as_ref().map(|u| u.health())
         }));
         d.event_logger = Some(spawn_event_forwarder(d.events.clone(), d.uplink.clone()));
         d.apply(config.clone());
@@ -506,6 +511,9 @@ impl Daemon {
                 // Only the zones changed: swap the rules, keep the stream running.
                 Some(w) if without_zones(w) == without_zones(&task.config) => {
                     *task.pending_zones.lock().unwrap() = Some(w.zones.clone());
+                    self.web_backend
+                        .live_board()
+                        .set_zones(&id, w.zones.clone());
                     self.cameras.get_mut(&id).unwrap().config = w.clone();
                 }
                 _ => {
@@ -615,6 +623,9 @@ impl Daemon {
         let mut last_status = Instant::now();
         let mut last_uplink_try = Instant::now();
         let mut uplink_retry = UPLINK_RETRY;
+        // The dashboard shows model versions from the telemetry before the first
+        // status line is due.
+        self.update_telemetry();
         while !control.stop.load(Ordering::SeqCst) {
             if max.is_some_and(|m| started.elapsed() >= m) {
                 break;
@@ -636,11 +647,13 @@ impl Daemon {
                 tracing::info!("applying the configuration saved on the technician page");
                 self.restart_uplink_if_changed(&c);
                 self.apply(c);
+                self.update_telemetry();
             }
             self.update_summary();
+            let now = Instant::now();
             self.web_backend.set_statuses(
                 self.cameras
-                    .iter()
+                    .iter_mut()
                     .map(|(id, t)| crate::web::CameraRuntime {
                         id: id.clone(),
                         status: t.camera.status(),
@@ -652,6 +665,10 @@ impl Daemon {
                             .load(Ordering::Relaxed),
                         dropped: t.camera.frames().dropped(),
                         reconnects: t.camera.shared.stats.reconnects.load(Ordering::Relaxed),
+                        analysed: t.analysis.analysed.load(Ordering::Relaxed),
+                        analysis_fps: t
+                            .analysis_rate
+                            .update(now, t.analysis.analysed.load(Ordering::Relaxed)),
                     })
                     .collect(),
             );

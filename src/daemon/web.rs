@@ -17,12 +17,13 @@ pub struct DaemonBackend {
     pending: Mutex<Option<Config>>,
     /// Latest picture and analysis result per camera, written by the analysis threads.
     board: Arc<LiveBoard>,
-    /// Renders `/metrics` from the running uplink.
-    metrics: Mutex<Option<MetricsFn>>,
+    /// Reads the running uplink's health (dashboard, `/metrics`); the daemon owns the
+    /// uplink and may replace it on a reload, so the page never holds it.
+    uplink_health: Mutex<Option<UplinkHealthFn>>,
 }
 
-/// Prometheus text of the running uplink, `None` when there is none.
-pub type MetricsFn = std::sync::Arc<dyn Fn() -> Option<String> + Send + Sync>;
+/// The running uplink's health, `None` when there is none.
+pub type UplinkHealthFn = Arc<dyn Fn() -> Option<crate::uplink::Health> + Send + Sync>;
 
 impl DaemonBackend {
     pub fn new(config: Config, path: Option<PathBuf>) -> Self {
@@ -32,7 +33,7 @@ impl DaemonBackend {
             statuses: Mutex::default(),
             pending: Mutex::default(),
             board: Arc::default(),
-            metrics: Mutex::default(),
+            uplink_health: Mutex::default(),
         }
     }
 
@@ -41,9 +42,9 @@ impl DaemonBackend {
         self.board.clone()
     }
 
-    /// Where `/metrics` comes from (the daemon's uplink).
-    pub fn set_metrics(&self, f: MetricsFn) {
-        *self.metrics.lock().unwrap() = Some(f);
+    /// Where the dashboard and `/metrics` read uplink status and outbox backlog from.
+    pub fn set_uplink_health(&self, f: UplinkHealthFn) {
+        *self.uplink_health.lock().unwrap() = Some(f);
     }
 
     /// The daemon loop publishes camera statuses here.
@@ -89,8 +90,8 @@ impl WebBackend for DaemonBackend {
         crate::logging::ring().recent(limit)
     }
 
-    fn snapshot_jpeg(&self, camera: &str) -> Option<Vec<u8>> {
-        match self.board.jpeg(camera) {
+    fn snapshot_jpeg(&self, camera: &str, max_width: Option<u32>) -> Option<Vec<u8>> {
+        match self.board.jpeg_scaled(camera, max_width) {
             Ok(j) => Some(j),
             Err(super::live::LiveError::NoPicture(_)) => None,
             Err(e) => {
@@ -100,12 +101,17 @@ impl WebBackend for DaemonBackend {
         }
     }
 
+    fn uplink_health(&self) -> Option<crate::uplink::Health> {
+        let f = self.uplink_health.lock().unwrap().clone()?;
+        f()
+    }
+
     fn live(&self, camera: &str) -> Option<LiveResult> {
         self.board.result(camera).map(|r| (*r).clone())
     }
 
     fn metrics(&self) -> Option<String> {
-        let f = self.metrics.lock().unwrap().clone()?;
-        f()
+        self.uplink_health()
+            .map(|h| crate::uplink::render_metrics(&h))
     }
 }

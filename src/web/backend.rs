@@ -13,6 +13,8 @@ use std::sync::Mutex;
 
 /// Width of the connection test's preview picture, in pixels.
 pub const PREVIEW_MAX_WIDTH: u32 = 640;
+/// Narrowest thumbnail served; below this a picture tells a technician nothing.
+pub const MIN_THUMBNAIL_WIDTH: u32 = 32;
 
 /// One running camera as the dashboard shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -24,6 +26,11 @@ pub struct CameraRuntime {
     /// Analysis frames dropped because inference was behind.
     pub dropped: u64,
     pub reconnects: u64,
+    /// Frames the detectors have analysed since start.
+    pub analysed: u64,
+    /// Frames analysed per second recently (not the stream's fps: analysis may run at
+    /// keyframes only or fall behind).
+    pub analysis_fps: f64,
 }
 
 /// Log severity, most severe first.
@@ -119,9 +126,15 @@ pub trait WebBackend: Send + Sync + 'static {
     }
     /// The most recent log records, oldest first, at most `limit`.
     fn recent_logs(&self, limit: usize) -> Vec<LogLine>;
-    /// The camera's latest picture as JPEG, at the analysis resolution; `None` before
-    /// its first frame.
-    fn snapshot_jpeg(&self, camera: &str) -> Option<Vec<u8>>;
+    /// The camera's latest picture as JPEG with its privacy zones blacked out, at the
+    /// analysis resolution or scaled down to at most `max_width` pixels wide (aspect
+    /// kept, never enlarged); `None` before its first frame.
+    fn snapshot_jpeg(&self, camera: &str, max_width: Option<u32>) -> Option<Vec<u8>>;
+    /// The uplink's latest health report (connection, outbox backlog, models with
+    /// versions); `None` when this process has no uplink.
+    fn uplink_health(&self) -> Option<crate::uplink::Health> {
+        None
+    }
     /// The camera's latest analysis result; `None` before its first one.
     fn live(&self, camera: &str) -> Option<LiveResult>;
     /// Prometheus text of the uplink's health (`GET /metrics`); `None` without one.
@@ -142,6 +155,7 @@ pub struct SimpleBackend {
     snapshots: Mutex<HashMap<String, Vec<u8>>>,
     live: Mutex<HashMap<String, LiveResult>>,
     metrics: Mutex<Option<String>>,
+    uplink: Mutex<Option<crate::uplink::Health>>,
 }
 
 /// Log records a [`SimpleBackend`] keeps.
@@ -157,10 +171,17 @@ impl SimpleBackend {
             snapshots: Mutex::default(),
             live: Mutex::default(),
             metrics: Mutex::default(),
+            uplink: Mutex::default(),
         }
     }
 
-    /// The picture [`WebBackend::snapshot_jpeg`] returns for `camera`.
+    /// The report [`WebBackend::uplink_health`] returns.
+    pub fn set_uplink_health(&self, health: crate::uplink::Health) {
+        *self.uplink.lock().unwrap() = Some(health);
+    }
+
+    /// The picture [`WebBackend::snapshot_jpeg`] returns for `camera` (taken as is:
+    /// no privacy masking here; scaled on request).
     pub fn set_snapshot(&self, camera: &str, jpeg: Vec<u8>) {
         self.snapshots.lock().unwrap().insert(camera.into(), jpeg);
     }
@@ -227,11 +248,37 @@ impl WebBackend for SimpleBackend {
             .collect()
     }
 
-    fn snapshot_jpeg(&self, camera: &str) -> Option<Vec<u8>> {
-        self.snapshots.lock().unwrap().get(camera).cloned()
+    fn snapshot_jpeg(&self, camera: &str, max_width: Option<u32>) -> Option<Vec<u8>> {
+        let jpeg = self.snapshots.lock().unwrap().get(camera).cloned()?;
+        match max_width {
+            None => Some(jpeg),
+            Some(w) => scale_jpeg(&jpeg, w),
+        }
+    }
+
+    fn uplink_health(&self) -> Option<crate::uplink::Health> {
+        self.uplink.lock().unwrap().clone()
     }
 
     fn live(&self, camera: &str) -> Option<LiveResult> {
         self.live.lock().unwrap().get(camera).cloned()
     }
+}
+
+/// `jpeg` scaled down to at most `max_width` wide; `None` when it does not decode.
+fn scale_jpeg(jpeg: &[u8], max_width: u32) -> Option<Vec<u8>> {
+    let img = image::load_from_memory(jpeg).ok()?.to_rgb8();
+    if max_width >= img.width() {
+        return Some(jpeg.to_vec());
+    }
+    let h = ((u64::from(img.height()) * u64::from(max_width)) / u64::from(img.width())).max(1);
+    let small = image::imageops::resize(
+        &img,
+        max_width.max(1),
+        h as u32,
+        image::imageops::FilterType::Triangle,
+    );
+    let mut out = std::io::Cursor::new(Vec::new());
+    small.write_to(&mut out, image::ImageFormat::Jpeg).ok()?;
+    Some(out.into_inner())
 }

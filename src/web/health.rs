@@ -1,8 +1,12 @@
-//! Box health basics for the dashboard: uptime, versions, memory, disk. Read from
-//! /proc and statvfs on each request (cheap; no background sampling to keep bounded).
+//! Box health basics for the dashboard: uptime, versions, CPU, memory, disk,
+//! temperature. Read from /proc, /sys and statvfs on each request (cheap; no
+//! background sampling to keep bounded). CPU usage is the busy share of the CPU time
+//! between two requests, so the one number the page polls needs no thread.
 
 use serde::Serialize;
 use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Health {
@@ -15,6 +19,21 @@ pub struct Health {
     pub system_uptime_s: u64,
     pub memory: Option<Memory>,
     pub disk: Option<Disk>,
+    pub cpu: Option<Cpu>,
+    /// CPU temperature in °C from the thermal zones; `None` where none is readable
+    /// (VMs, containers).
+    pub temperature_c: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Cpu {
+    /// Logical CPUs the load averages compare to.
+    pub cores: usize,
+    /// Load averages over 1, 5 and 15 minutes.
+    pub load: [f64; 3],
+    /// Busy share of all CPUs, 0..100, since the previous status request (or over a
+    /// short sample on the first one).
+    pub usage_percent: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -44,7 +63,98 @@ pub fn read(started: std::time::Instant, state_dir: &Path) -> Health {
             .unwrap_or(0),
         memory: memory(),
         disk: disk(state_dir),
+        cpu: cpu(),
+        temperature_c: crate::uplink::health::cpu_temperature(),
     }
+}
+
+/// Busy and total jiffies of all CPUs, from the first line of /proc/stat.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct CpuTimes {
+    busy: u64,
+    total: u64,
+}
+
+fn parse_cpu_times(stat: &str) -> Option<CpuTimes> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    if v.len() < 4 {
+        return None;
+    }
+    // idle + iowait are not busy; guest time is already inside user/nice.
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v[3] + v.get(4).copied().unwrap_or(0);
+    Some(CpuTimes {
+        busy: total - idle,
+        total,
+    })
+}
+
+fn usage_between(a: CpuTimes, b: CpuTimes) -> Option<f64> {
+    let total = b.total.checked_sub(a.total)?;
+    let busy = b.busy.checked_sub(a.busy)?;
+    (total > 0).then(|| (busy as f64 * 100.0 / total as f64).clamp(0.0, 100.0))
+}
+
+fn cpu_times() -> Option<CpuTimes> {
+    parse_cpu_times(&std::fs::read_to_string("/proc/stat").ok()?)
+}
+
+/// The previous request's reading and the usage it gave.
+struct CpuReading {
+    at: Instant,
+    times: CpuTimes,
+    usage: Option<f64>,
+}
+
+static LAST_CPU: Mutex<Option<CpuReading>> = Mutex::new(None);
+
+/// Shortest span usage is measured over; shorter ones are mostly rounding (jiffies).
+const MIN_CPU_SPAN: Duration = Duration::from_millis(250);
+
+/// Busy share since the previous request. Requests closer together than
+/// [`MIN_CPU_SPAN`] get the previous figure; only the very first one samples (sleeps
+/// briefly, on a blocking thread, never the async runtime).
+fn cpu_usage() -> Option<f64> {
+    let mut last = LAST_CPU.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(r) = &*last
+        && r.at.elapsed() < MIN_CPU_SPAN
+    {
+        return r.usage;
+    }
+    let prev = match last.take() {
+        Some(r) => r.times,
+        None => {
+            let t = cpu_times()?;
+            std::thread::sleep(MIN_CPU_SPAN);
+            t
+        }
+    };
+    let now = cpu_times()?;
+    let usage = usage_between(prev, now);
+    *last = Some(CpuReading {
+        at: Instant::now(),
+        times: now,
+        usage,
+    });
+    usage
+}
+
+fn cpu() -> Option<Cpu> {
+    let loadavg = std::fs::read_to_string("/proc/loadavg").ok()?;
+    let mut it = loadavg
+        .split_whitespace()
+        .map(|x| x.parse::<f64>().unwrap_or(0.0));
+    let load = [it.next()?, it.next()?, it.next()?];
+    Some(Cpu {
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        load,
+        usage_percent: cpu_usage(),
+    })
 }
 
 fn memory() -> Option<Memory> {
@@ -81,5 +191,20 @@ mod tests {
         let d = h.disk.unwrap();
         assert!(d.total_bytes >= d.available_bytes && d.total_bytes > 0);
         assert_eq!(h.firmware, crate::FIRMWARE_VERSION);
+        let cpu = h.cpu.unwrap();
+        assert!(cpu.cores >= 1 && cpu.load.iter().all(|l| *l >= 0.0));
+        let usage = cpu.usage_percent.expect("usage measured on Linux");
+        assert!((0.0..=100.0).contains(&usage));
+    }
+
+    #[test]
+    fn cpu_usage_is_the_busy_share_between_two_readings() {
+        let a = super::parse_cpu_times("cpu  100 0 100 700 100 0 0 0 0 0\ncpu0 1 2 3 4\n").unwrap();
+        assert_eq!((a.busy, a.total), (200, 1000));
+        let b = super::parse_cpu_times("cpu  250 0 150 1200 100 0 0 0 0 0\n").unwrap();
+        assert_eq!(super::usage_between(a, b), Some(28.571428571428573));
+        assert_eq!(super::usage_between(b, a), None, "counters never go back");
+        assert_eq!(super::usage_between(a, a), None, "no time passed");
+        assert!(super::parse_cpu_times("intr 1 2 3").is_none());
     }
 }

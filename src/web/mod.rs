@@ -19,7 +19,8 @@ mod tls;
 pub use api::served_routes;
 pub use audit::{AuditEntry, Change};
 pub use backend::{
-    CameraRuntime, LiveDetection, LiveResult, LogLevel, LogLine, SimpleBackend, WebBackend,
+    CameraRuntime, LiveDetection, LiveResult, LogLevel, LogLine, MIN_THUMBNAIL_WIDTH,
+    SimpleBackend, WebBackend,
 };
 pub use config::WebConfig;
 pub use logs::{LogRing, LogRingLayer};

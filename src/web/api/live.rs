@@ -4,20 +4,45 @@
 use super::cameras::find;
 use super::{ApiError, Shared, blocking};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-/// `GET /api/cameras/{id}/snapshot.jpg`: the latest analysis frame as JPEG.
+/// Widest thumbnail `?width=` asks for; wider requests are refused so a typo cannot
+/// make the box encode huge pictures (the full frame needs no `width`).
+pub const MAX_THUMBNAIL_WIDTH: u32 = 1920;
+
+/// The `width` query parameter (other parameters, such as a cache buster `t`, are
+/// ignored).
+fn width(raw: Option<String>) -> Result<Option<u32>, ApiError> {
+    let lo = crate::web::MIN_THUMBNAIL_WIDTH;
+    url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "width")
+        .map(|(_, v)| match v.parse::<u32>() {
+            Ok(w) if (lo..=MAX_THUMBNAIL_WIDTH).contains(&w) => Ok(w),
+            _ => Err(ApiError::field(
+                "width",
+                format!("\"{v}\" is not a width from {lo} to {MAX_THUMBNAIL_WIDTH} pixels"),
+                "leave width out for the full picture",
+            )),
+        })
+        .transpose()
+}
+
+/// `GET /api/cameras/{id}/snapshot.jpg[?width=N]`: the latest analysis frame as JPEG,
+/// privacy zones blacked out; with `width`, scaled down to at most N pixels wide (the
+/// dashboard's thumbnails).
 pub async fn snapshot(
     State(st): State<Shared>,
     Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
+    let max_width = width(raw)?;
     let jpeg = blocking(move || {
         find(&st.backend.config(), &id)?;
         st.backend
-            .snapshot_jpeg(&id)
+            .snapshot_jpeg(&id, max_width)
             .ok_or_else(|| ApiError::NoPicture(id.clone()))
     })
     .await?;

@@ -43,11 +43,23 @@ fn limit(q: &HashMap<String, String>, default: usize, max: usize) -> Result<usiz
     }
 }
 
-/// `GET /api/status`: every configured camera with its state and reason, and health.
+/// `GET /api/status`: every configured camera with its state and reason, analysis
+/// rate and dropped frames; box health; uplink connection and outbox backlog.
 pub async fn status(State(st): State<Shared>) -> Result<Json<Value>, ApiError> {
     let st2 = st.clone();
-    let (config, runtime) =
-        blocking(move || Ok((st2.backend.config(), st2.backend.camera_statuses()))).await?;
+    let (config, runtime, uplink, health, key) = blocking(move || {
+        Ok((
+            st2.backend.config(),
+            st2.backend.camera_statuses(),
+            st2.backend.uplink_health(),
+            // Reads /proc and may sample CPU time briefly: not on the async runtime.
+            super::super::health::read(st2.started, &st2.device_state_dir),
+            // The key events are signed with, so a technician can read it out to the
+            // platform.
+            crate::uplink::signing::read_public_key(&st2.device_state_dir),
+        ))
+    })
+    .await?;
     let cameras: Vec<Value> = config
         .cameras
         .iter()
@@ -63,6 +75,8 @@ pub async fn status(State(st): State<Shared>) -> Result<Json<Value>, ApiError> {
                     v["frames"] = json!(r.frames);
                     v["dropped"] = json!(r.dropped);
                     v["reconnects"] = json!(r.reconnects);
+                    v["analysed"] = json!(r.analysed);
+                    v["analysis_fps"] = json!((r.analysis_fps * 100.0).round() / 100.0);
                     if let crate::ingest::CameraStatus::Streaming {
                         fps,
                         width,
@@ -83,9 +97,34 @@ pub async fn status(State(st): State<Shared>) -> Result<Json<Value>, ApiError> {
             v
         })
         .collect();
-    let health = super::super::health::read(st.started, &st.device_state_dir);
-    // The key events are signed with, so a technician can read it out to the platform.
-    let key = crate::uplink::signing::read_public_key(&st.device_state_dir);
+    let mut health = json!(health);
+    let (uplink, outbox) = match uplink {
+        Some(u) => {
+            health["models"] = json!(
+                u.models
+                    .iter()
+                    .map(|m| json!({"id": m.id, "version": m.version}))
+                    .collect::<Vec<_>>()
+            );
+            (
+                json!({
+                    "available": true,
+                    "connected": u.uplink.connected,
+                    "last_error": u.uplink.last_error,
+                    "delivered": u.uplink.delivered,
+                    "failed_connects": u.uplink.failed_connects,
+                }),
+                json!(u.outbox),
+            )
+        }
+        None => {
+            health["models"] = json!([]);
+            (
+                json!({"available": false, "connected": false, "last_error": null}),
+                Value::Null,
+            )
+        }
+    };
     Ok(Json(json!({
         "device": {
             "id": config.device.id,
@@ -95,6 +134,8 @@ pub async fn status(State(st): State<Shared>) -> Result<Json<Value>, ApiError> {
         },
         "health": health,
         "cameras": cameras,
+        "uplink": uplink,
+        "outbox": outbox,
     })))
 }
 

@@ -144,37 +144,99 @@
     return dl;
   }
 
+  // Thumbnails survive the 5-s refresh: the new picture replaces the old one only once
+  // it has loaded, so the dashboard does not flash.
+  var dashThumbs = {};
+
+  function dashThumb(id, streaming) {
+    var img = dashThumbs[id];
+    if (!img) img = dashThumbs[id] = el("img", { class: "dash-thumb", alt: t("dash.thumb_alt", { id: id }), hidden: true });
+    if (streaming) {
+      var next = el("img", { class: "dash-thumb", alt: t("dash.thumb_alt", { id: id }) });
+      next.addEventListener("load", function () {
+        var cur = dashThumbs[id];
+        var box = cur.parentNode;
+        if (box) {
+          box.replaceChild(next, cur);
+          var none = box.querySelector(".dash-nopic");
+          if (none) box.removeChild(none);
+        }
+        dashThumbs[id] = next;
+      });
+      // Small (320 px) and privacy-masked by the box; `t` defeats caches.
+      next.src = "/api/cameras/" + encodeURIComponent(id) + "/snapshot.jpg?width=320&t=" + Date.now();
+    }
+    return img;
+  }
+
+  function age(s) {
+    if (s == null) return "–";
+    return s < 60 ? Math.round(s) + " " + t("unit.seconds") : duration(s);
+  }
+
   function dashboard() {
     api("GET", "/api/status").then(function (r) {
       if (r.status !== 200 || view !== "dashboard") return;
       clear(app);
-      var s = r.body, h = s.health;
+      var s = r.body, h = s.health, up = s.uplink || {}, ob = s.outbox;
       app.appendChild(el("h1", { text: t("dash.title") }));
       app.appendChild(el("h2", { text: t("dash.cameras") }));
       if (!s.cameras.length) app.appendChild(el("p", { class: "card", text: t("dash.none") }));
       s.cameras.forEach(function (c) {
         var pairs = [];
         if (c.fps != null) pairs.push([t("dash.fps"), c.fps.toFixed(1)], [t("dash.resolution"), c.codec + " " + c.width + "×" + c.height]);
+        if (c.analysis_fps != null) pairs.push([t("dash.analysis_fps"), c.analysis_fps.toFixed(1)]);
         if (c.dropped != null) pairs.push([t("dash.dropped"), String(c.dropped)], [t("dash.reconnects"), String(c.reconnects)]);
-        app.appendChild(el("div", { class: "card" }, [
+        var streaming = c.state === "streaming";
+        var thumb = dashThumb(c.id, streaming);
+        app.appendChild(el("div", { class: "card dash-camera", "data-camera": c.id, "data-state": c.state }, [
           el("div", { class: "cam" }, [
             el("span", { class: "name", text: (c.name || c.id) + (c.name ? " (" + c.id + ")" : "") }),
             el("span", { class: "state " + c.state, text: t("state." + c.state) })
           ]),
           c.message ? el("div", { class: "error", text: reasonText(c.reason, c.message) }) : null,
-          pairs.length ? kv(pairs) : null
+          el("div", { class: "dash-body" }, [
+            el("div", { class: "dash-picture" }, [
+              thumb,
+              thumb.hidden ? el("div", { class: "dash-nopic hint", text: t("dash.no_picture") }) : null
+            ]),
+            pairs.length ? kv(pairs) : null
+          ])
         ]));
       });
       app.appendChild(el("h2", { text: t("dash.health") }));
-      app.appendChild(el("div", { class: "card" }, [kv([
+      var cpu = h.cpu;
+      app.appendChild(el("div", { class: "card", id: "dash-health" }, [kv([
         [t("dash.device"), s.device.id],
         [t("dash.signing_key"), s.device.public_key ? s.device.public_key + " (" + s.device.key_id + ")" : "–"],
         [t("dash.firmware"), h.firmware],
+        [t("dash.models"), (h.models || []).map(function (m) { return m.id + " " + (m.version || "–"); }).join(", ") || "–"],
         [t("dash.kernel"), h.kernel],
         [t("dash.uptime"), duration(h.uptime_s)],
+        [t("dash.cpu"), cpu ? t("dash.cpu_value", {
+          usage: cpu.usage_percent == null ? "–" : Math.round(cpu.usage_percent) + "%",
+          load: cpu.load.map(function (l) { return l.toFixed(2); }).join(" / "),
+          cores: cpu.cores
+        }) : "–"],
         [t("dash.memory"), h.memory ? bytes(h.memory.available_bytes) + " / " + bytes(h.memory.total_bytes) : "–"],
-        [t("dash.disk"), h.disk ? bytes(h.disk.available_bytes) + " / " + bytes(h.disk.total_bytes) : "–"]
+        [t("dash.disk"), h.disk ? bytes(h.disk.available_bytes) + " / " + bytes(h.disk.total_bytes) : "–"],
+        [t("dash.temperature"), h.temperature_c == null ? "–" : h.temperature_c.toFixed(1) + " °C"]
       ])]));
+      app.appendChild(el("h2", { text: t("dash.uplink") }));
+      var upState = !up.available ? "unavailable" : up.connected ? "connected" : "disconnected";
+      var upPairs = [];
+      if (up.last_error) upPairs.push([t("dash.last_error"), up.last_error]);
+      if (up.delivered != null) upPairs.push([t("dash.delivered"), String(up.delivered)]);
+      if (ob) upPairs.push([t("dash.outbox"), t("dash.outbox_value", { events: ob.events, bytes: bytes(ob.bytes) })],
+        [t("dash.outbox_oldest"), age(ob.oldest_age_s)]);
+      app.appendChild(el("div", { class: "card", id: "dash-uplink", "data-state": upState }, [
+        el("div", { class: "cam" }, [
+          el("span", { class: "name", text: t("dash.uplink") }),
+          el("span", { class: "state " + (up.connected ? "streaming" : "backoff"), text: upState === "connected" ? t("dash.uplink_connected")
+            : upState === "disconnected" ? t("dash.uplink_disconnected") : t("dash.uplink_unavailable") })
+        ]),
+        upPairs.length ? kv(upPairs) : null
+      ]));
     });
   }
 
