@@ -41,7 +41,13 @@
     return call(method, path, body === undefined ? undefined : JSON.stringify(body), "application/json");
   }
 
+  // Bumped whenever the session ends. A response to a request sent before that (a slow
+  // status poll, say) is dropped: its page must not be drawn over the login form.
+  var generation = 0;
+  var never = new Promise(function () {});
+
   function call(method, path, text, type) {
+    var sent = generation;
     var headers = {};
     if (text !== undefined) headers["Content-Type"] = type;
     if (method !== "GET" && csrf) headers["X-CSRF-Token"] = csrf;
@@ -49,15 +55,19 @@
       method: method, headers: headers, credentials: "same-origin", body: text
     }).then(function (r) {
       return r.text().then(function (text) {
+        if (sent !== generation) return never;
         var data = null;
         try { data = text ? JSON.parse(text) : null; } catch (e) { data = { message: text }; }
         if (r.status === 401 && data && data.error === "unauthenticated") {
           csrf = null;
           showAuth(data.setup_required);
+          return never;
         }
         return { status: r.status, body: data };
       });
-    }, function () { return { status: 0, body: { message: t("err.network") } }; });
+    }, function () {
+      return sent !== generation ? never : { status: 0, body: { message: t("err.network") } };
+    });
   }
 
   // Problems are shown next to their field (data-field = problem path) or on top.
@@ -93,9 +103,15 @@
   }
 
   function showAuth(setupRequired) {
+    generation++;
     setNav(false);
+    // A request that was in flight when the session ended answers 401 late; it must
+    // not wipe what the technician is typing into the same form.
+    var mode = setupRequired ? "setup" : "login";
+    var shown = app.querySelector("form[data-auth]");
+    if (shown && shown.getAttribute("data-auth") === mode) return;
     clear(app);
-    var form = el("form", { class: "card" });
+    var form = el("form", { class: "card", "data-auth": mode });
     if (setupRequired) {
       form.appendChild(el("h1", { text: t("setup.title") }));
       form.appendChild(el("p", { class: "hint", text: t("setup.intro") }));
