@@ -8,8 +8,12 @@ use serde_json::{Value, json};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use streetwatch::config::{CameraConfig, Config};
 use streetwatch::ingest::{CameraStatus, Reason};
+use streetwatch::rules::event::{Event as SwEvent, EventKind, MediaRef, Phase};
+use streetwatch::uplink::testutil::{sample_event, write_media};
+use streetwatch::uplink::{Hooks, Outbox, Uplink};
 use streetwatch::web::{
     CameraRuntime, LogLevel, SimpleBackend, WebBackend, WebConfig, WebError, WebHandle, WebServer,
 };
@@ -862,4 +866,291 @@ fn changing_the_password_needs_the_current_one_and_ends_other_sessions() {
     assert_eq!(login("a brand new passphrase"), StatusCode::OK);
     let (_, audit) = json_of(c.get(b.url("/api/audit?limit=1")).send().unwrap());
     assert_eq!(audit["entries"][0]["action"], "password.change");
+}
+
+// ---------------------------------------------------------------- events
+
+/// Events in the box's outbox, recorded as the daemon records them.
+struct Recorded {
+    /// Delivered through a real broker (its evidence then deleted, as by default).
+    delivered: Option<SwEvent>,
+    /// Its evidence dropped by the outbox's disk cap before delivery.
+    dropped: SwEvent,
+    /// Illegal parking on "gate", phases started and ended, snapshot and clip; pending.
+    parked: SwEvent,
+    /// Road damage on "yard" with a crop; pending.
+    damage: SwEvent,
+    clip: Vec<u8>,
+}
+
+fn evidence(state: &std::path::Path, ev: &SwEvent, name: &str, bytes: &[u8]) -> MediaRef {
+    let dir = state.join("evidence").join(&ev.id);
+    std::fs::create_dir_all(&dir).unwrap();
+    write_media(&dir, name, bytes)
+}
+
+/// Fill the outbox of `b`, oldest first: delivered (optional), dropped, parked, damage.
+fn record_events(b: &TestBox, c: &Client, with_delivered: bool) -> Recorded {
+    let config = b.backend.config();
+    let state = config.device.state_dir.clone();
+    let path = Outbox::path_in(&state);
+    let delivered = with_delivered.then(|| {
+        let broker = support::broker::Broker::start(None);
+        let mut cfg = config.clone();
+        cfg.uplink.broker = broker.url();
+        let up = Uplink::start(&cfg, Hooks::default()).unwrap();
+        let mut ev = sample_event("gate", 0);
+        ev.media = vec![evidence(&state, &ev, "snapshot-1.jpg", b"delivered jpeg")];
+        up.enqueue(&ev).unwrap();
+        let url = b.url(&format!("/api/events/{}", ev.id));
+        support::wait_for(Duration::from_secs(20), || {
+            let (_, d) = json_of(c.get(&url).send().unwrap());
+            (d["delivery"] == "delivered").then_some(())
+        })
+        .expect("the broker acknowledges the event");
+        up.stop();
+        ev
+    });
+    let mut dropped = sample_event("gate", 1);
+    dropped.media = vec![evidence(
+        &state,
+        &dropped,
+        "snapshot-1.jpg",
+        &[7u8; 100_000],
+    )];
+    let usage = {
+        let ob = Outbox::open(&path, 1 << 30).unwrap();
+        ob.enqueue(&dropped).unwrap();
+        ob.usage_bytes().unwrap()
+    };
+    Outbox::open(&path, usage - 50_000)
+        .unwrap()
+        .enforce_cap()
+        .unwrap();
+    let ob = Outbox::open(&path, 1 << 30).unwrap();
+    let clip: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let mut parked = sample_event("gate", 2);
+    parked.media = vec![
+        evidence(&state, &parked, "snapshot-1.jpg", b"parked jpeg"),
+        evidence(&state, &parked, "clip.mp4", &clip),
+    ];
+    ob.enqueue(&parked).unwrap();
+    let mut ended = parked.clone();
+    ended.phase = Phase::Ended;
+    ended.seq = 1;
+    ended.media.clear();
+    ob.enqueue(&ended).unwrap();
+    let mut damage = sample_event("yard", 3);
+    damage.kind = EventKind::RoadDamage;
+    damage.media = vec![evidence(&state, &damage, "crop-1.jpg", b"damage jpeg")];
+    ob.enqueue(&damage).unwrap();
+    Recorded {
+        delivered,
+        dropped,
+        parked,
+        damage,
+        clip,
+    }
+}
+
+fn event_ids(c: &Client, url: &str) -> Vec<String> {
+    let (s, body) = json_of(c.get(url).send().unwrap());
+    assert_eq!(s, StatusCode::OK, "{body}");
+    body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn events_are_listed_newest_first_with_filters_and_their_delivery_state() {
+    let b = start();
+    let c = client();
+    b.setup(&c);
+    assert!(event_ids(&c, &b.url("/api/events")).is_empty());
+    let r = record_events(&b, &c, true);
+    let delivered = r.delivered.unwrap();
+    let (s, list) = json_of(c.get(b.url("/api/events")).send().unwrap());
+    assert_eq!(s, StatusCode::OK);
+    let rows = list["events"].as_array().unwrap();
+    let got: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|e| {
+            (
+                e["id"].as_str().unwrap(),
+                e["phase"].as_str().unwrap(),
+                e["delivery"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (r.damage.id.as_str(), "started", "pending"),
+            (r.parked.id.as_str(), "ended", "pending"),
+            (r.dropped.id.as_str(), "started", "evidence_dropped"),
+            (delivered.id.as_str(), "started", "delivered"),
+        ]
+    );
+    assert_eq!(rows[0]["kind"], "road_damage");
+    assert_eq!(rows[0]["camera"], "yard");
+
+    let ids = |q: &str| event_ids(&c, &b.url(&format!("/api/events?{q}")));
+    assert_eq!(ids("camera=yard"), [r.damage.id.as_str()]);
+    assert_eq!(ids("kind=road_damage"), [r.damage.id.as_str()]);
+    assert_eq!(ids("phase=ended"), [r.parked.id.as_str()]);
+    assert_eq!(ids("camera=gate&limit=1"), [r.parked.id.as_str()]);
+    // Times are the events' media times (sample events start 1 s apart).
+    let from = r.parked.times.start.replace('+', "%2B");
+    assert_eq!(
+        ids(&format!("from={from}")),
+        [r.damage.id.as_str(), r.parked.id.as_str()]
+    );
+    assert_eq!(
+        ids(&format!("from={from}&to={from}")),
+        [r.parked.id.as_str()]
+    );
+    assert_eq!(ids("camera=&kind=&phase="), ids(""));
+
+    // Detail: every phase, media with URLs while the file is on the box.
+    let (s, d) = json_of(
+        c.get(b.url(&format!("/api/events/{}", r.parked.id)))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(s, StatusCode::OK, "{d}");
+    assert_eq!(d["phase"], "ended");
+    assert_eq!(d["event"]["schema"], "streetwatch.event/v1");
+    assert_eq!(d["phases"].as_array().unwrap().len(), 2);
+    assert_eq!(d["phases"][0]["state"], "pending");
+    let media = d["media"].as_array().unwrap();
+    assert_eq!(media.len(), 2);
+    assert_eq!(media[1]["name"], "clip.mp4");
+    assert_eq!(media[1]["content_type"], "video/mp4");
+    assert_eq!(
+        media[1]["url"],
+        format!("/api/events/{}/media/clip.mp4", r.parked.id)
+    );
+    assert!(!d.to_string().contains("evidence/"), "no local path: {d}");
+    // Delivered evidence is deleted (the default): no URL, and the route says why.
+    let (_, d) = json_of(
+        c.get(b.url(&format!("/api/events/{}", delivered.id)))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(d["media"][0]["available"], false);
+    assert!(d["media"][0].get("url").is_none());
+    let (s, gone) = json_of(
+        c.get(b.url(&format!(
+            "/api/events/{}/media/snapshot-1.jpg",
+            delivered.id
+        )))
+        .send()
+        .unwrap(),
+    );
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert!(
+        gone["message"]
+            .as_str()
+            .unwrap()
+            .contains("keep_delivered_media"),
+        "{gone}"
+    );
+    let (_, d) = json_of(
+        c.get(b.url(&format!("/api/events/{}", r.dropped.id)))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(d["media"][0]["dropped"], true);
+    let (s, _) = json_of(
+        c.get(b.url("/api/events/0190-no-such-event"))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+#[test]
+fn event_filters_refuse_bad_values_naming_the_field() {
+    let b = start();
+    let c = client();
+    b.setup(&c);
+    for (q, field) in [
+        ("kind=parking", "kind"),
+        ("phase=over", "phase"),
+        ("from=yesterday", "from"),
+        ("to=2026-13-01T00:00:00Z", "to"),
+        ("from=2026-11-21T10:00:00Z&to=2026-11-21T09:00:00Z", "to"),
+        ("camera=..%2Fetc", "camera"),
+        ("limit=100000", "limit"),
+        ("limit=0", "limit"),
+        ("sort=asc", "sort"),
+    ] {
+        let (s, body) = json_of(c.get(b.url(&format!("/api/events?{q}"))).send().unwrap());
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{q}: {body}");
+        assert_eq!(body["problems"][0]["path"], field, "{q}: {body}");
+    }
+}
+
+#[test]
+fn event_media_is_served_with_byte_ranges_and_only_through_the_outbox() {
+    let b = start();
+    let c = client();
+    b.setup(&c);
+    let r = record_events(&b, &c, false);
+    let clip_url = b.url(&format!("/api/events/{}/media/clip.mp4", r.parked.id));
+    let whole = c.get(&clip_url).send().unwrap();
+    assert_eq!(whole.status(), StatusCode::OK);
+    assert_eq!(whole.headers()["content-type"], "video/mp4");
+    assert_eq!(whole.headers()["accept-ranges"], "bytes");
+    assert_eq!(whole.bytes().unwrap().as_ref(), r.clip.as_slice());
+    let part = |range: &str| c.get(&clip_url).header("Range", range).send().unwrap();
+    let p = part("bytes=100000-100099");
+    assert_eq!(p.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(p.headers()["content-range"], "bytes 100000-100099/300000");
+    assert_eq!(p.headers()["content-length"], "100");
+    assert_eq!(p.bytes().unwrap().as_ref(), &r.clip[100_000..100_100]);
+    let p = part("bytes=299990-");
+    assert_eq!(p.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(p.bytes().unwrap().as_ref(), &r.clip[299_990..]);
+    let p = part("bytes=-5");
+    assert_eq!(p.bytes().unwrap().as_ref(), &r.clip[299_995..]);
+    let p = part("bytes=300000-");
+    assert_eq!(p.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(p.headers()["content-range"], "bytes */300000");
+
+    let snap = c
+        .get(b.url(&format!("/api/events/{}/media/snapshot-1.jpg", r.parked.id)))
+        .send()
+        .unwrap();
+    assert_eq!(snap.status(), StatusCode::OK);
+    assert_eq!(snap.headers()["content-type"], "image/jpeg");
+    assert_eq!(snap.bytes().unwrap().as_ref(), b"parked jpeg");
+
+    let a = &r.parked.id;
+    for path in [
+        // Another event's file, asked for under this event.
+        format!("/api/events/{a}/media/crop-1.jpg"),
+        format!("/api/events/{a}/media/..%2f{}%2fcrop-1.jpg", r.damage.id),
+        format!("/api/events/{a}/media/..%2F..%2F..%2F..%2Fetc%2Fpasswd"),
+        format!("/api/events/{a}/media/%2Fetc%2Fpasswd"),
+        format!("/api/events/{a}/media/..%2Foutbox.sqlite"),
+        format!("/api/events/{a}/media/.."),
+        format!("/api/events/{a}/media/%2e%2e"),
+        format!("/api/events/..%2F{a}/media/clip.mp4"),
+        format!("/api/events/{a}/media/clip.mp4%00.jpg"),
+        "/api/events/%2Fetc/media/passwd".to_string(),
+    ] {
+        let resp = c.get(b.url(&path)).send().unwrap();
+        let status = resp.status();
+        let body = resp.bytes().unwrap();
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        let text = String::from_utf8_lossy(&body);
+        assert!(
+            !text.contains("root:") && !text.contains("damage jpeg") && !text.contains("SQLite"),
+            "{path}: {text}"
+        );
+    }
 }

@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod health;
+pub mod history;
 pub mod outbox;
 pub mod signing;
 mod tls;

@@ -6,6 +6,9 @@ use crate::config::{self, Config, Problem};
 use crate::ingest::pipeline::Source;
 use crate::ingest::probe::ProbeReport;
 use crate::ingest::{CameraStatus, Reason};
+use crate::uplink::history::{
+    self, EventDetail, EventQuery, EventSummary, HistoryError, MediaLookup,
+};
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -74,6 +77,22 @@ pub trait WebBackend: Send + Sync + 'static {
     }
     /// The most recent log records, oldest first, at most `limit`.
     fn recent_logs(&self, limit: usize) -> Vec<LogLine>;
+    /// The outbox database the Events page reads (the uplink's, under the state dir).
+    fn outbox_path(&self) -> PathBuf {
+        crate::uplink::Outbox::path_in(&self.config().device.state_dir)
+    }
+    /// Events the box recorded, newest first.
+    fn events(&self, query: &EventQuery) -> Result<Vec<EventSummary>, HistoryError> {
+        history::list(&self.outbox_path(), query)
+    }
+    /// One event with its phases and media; `None` when unknown.
+    fn event(&self, id: &str) -> Result<Option<EventDetail>, HistoryError> {
+        history::detail(&self.outbox_path(), id)
+    }
+    /// The evidence file `name` of event `id`, found through the outbox only.
+    fn event_media(&self, id: &str, name: &str) -> Result<MediaLookup, HistoryError> {
+        history::media(&self.outbox_path(), id, name)
+    }
 }
 
 /// A backend without a daemon: the config lives in memory (and, with a path, on disk

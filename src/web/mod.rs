@@ -14,6 +14,7 @@ mod config;
 mod files;
 mod health;
 mod logs;
+mod media;
 mod tls;
 
 pub use api::served_routes;

@@ -2,6 +2,8 @@
 //! (the project's own `streetwatch serve-rtsp`, a gst-rtsp-server on 127.0.0.1).
 #![allow(dead_code)]
 
+pub mod broker;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -3,6 +3,7 @@
 
 mod account;
 mod cameras;
+mod events;
 mod settings;
 
 use super::assets;
@@ -395,6 +396,9 @@ fn routes() -> Routes {
     .protected("post", "/api/config/import", post(settings::import))
     .protected("get", "/api/audit", get(settings::audit))
     .protected("get", "/api/logs", get(settings::logs))
+    .protected("get", "/api/events", get(events::list))
+    .protected("get", "/api/events/{id}", get(events::one))
+    .protected("get", "/api/events/{id}/media/{name}", get(events::media))
 }
 
 /// Every (method, path) the router serves, lower-case method, axum/OpenAPI path syntax.
