@@ -30,6 +30,16 @@ const ASSETS: &[Asset] = &[
         mime: "text/javascript; charset=utf-8",
         body: include_str!("assets/i18n.js"),
     },
+    Asset {
+        name: "events.js",
+        mime: "text/javascript; charset=utf-8",
+        body: include_str!("assets/events.js"),
+    },
+    Asset {
+        name: "logs.js",
+        mime: "text/javascript; charset=utf-8",
+        body: include_str!("assets/logs.js"),
+    },
 ];
 
 const INDEX: &str = include_str!("assets/index.html");
@@ -86,10 +96,12 @@ mod tests {
     /// Keys the page uses: `t("…")` in app.js and `data-i18n="…"` in index.html.
     fn used() -> BTreeSet<String> {
         let mut out = BTreeSet::new();
-        for (src, marker) in [
-            (include_str!("assets/app.js"), "t(\""),
-            (INDEX, "data-i18n=\""),
-        ] {
+        // Every page script (app.js and each page's own file), and the HTML.
+        let scripts = ASSETS
+            .iter()
+            .filter(|a| a.name.ends_with(".js") && a.name != "i18n.js")
+            .map(|a| (a.body, "t(\""));
+        for (src, marker) in scripts.chain([(INDEX, "data-i18n=\"")]) {
             for (at, _) in src.match_indices(marker) {
                 // `t(` as a call, not the end of `split(` or `setAttribute(`.
                 let before = src[..at].chars().next_back().unwrap_or(' ');
@@ -129,15 +141,31 @@ mod tests {
         for reason in ["unauthorized", "not_found", "timeout", "connection_refused"] {
             assert!(zh.contains(&format!("reason.{reason}")), "{reason}");
         }
+        // Built from API values (`t("kind." + e.kind)`): every value needs a text.
+        for key in [
+            "kind.illegal_parking",
+            "kind.exposed_garbage",
+            "kind.littering_act",
+            "kind.road_damage",
+            "phase.started",
+            "phase.updated",
+            "phase.ended",
+            "delivery.pending",
+            "delivery.delivered",
+            "delivery.evidence_dropped",
+            "logs.level.error",
+            "logs.level.warn",
+            "logs.level.info",
+            "logs.level.debug",
+            "logs.level.trace",
+        ] {
+            assert!(zh.contains(key), "{key}");
+        }
     }
 
     #[test]
     fn the_page_loads_nothing_from_elsewhere() {
-        for src in [
-            INDEX,
-            include_str!("assets/app.js"),
-            include_str!("assets/app.css"),
-        ] {
+        for src in std::iter::once(INDEX).chain(ASSETS.iter().map(|a| a.body)) {
             assert!(!src.contains("http://") && !src.contains("https://"));
             assert!(!src.contains("innerHTML"));
         }

@@ -288,6 +288,7 @@
   function device() {
     clear(app);
     app.appendChild(el("h1", { text: t("dev.title") }));
+    extend("device", app);
 
     var pw = el("form", { class: "card" }, [el("h2", { text: t("dev.password") })]);
     field("dev.current", "current_password", { type: "password", autocomplete: "current-password", required: true }).forEach(pw.appendChild, pw);
@@ -357,10 +358,27 @@
     });
   }
 
+  // Pages in their own files (events.js, logs.js, …) register a render function for
+  // their view; extensions add cards to a page app.js draws (device.js on "device").
+  var pages = {}, extensions = {};
+  function extend(name, node) {
+    (extensions[name] || []).forEach(function (render) { render(node); });
+  }
+  window.SW = {
+    page: function (name, render) { pages[name] = render; },
+    extend: function (name, render) { (extensions[name] = extensions[name] || []).push(render); },
+    view: function () { return view; },
+    lang: function () { return lang; },
+    loggedIn: function () { return csrf !== null; },
+    api: api, call: call, el: el, clear: clear, t: t, reasonText: reasonText,
+    showProblems: showProblems, field: field, kv: kv, bytes: bytes, duration: duration
+  };
+
   function go(v) {
     view = v;
     setNav(true);
-    if (v === "cameras") cameras(); else if (v === "device") device(); else dashboard();
+    if (pages[v]) pages[v](app);
+    else if (v === "cameras") cameras(); else if (v === "device") device(); else dashboard();
   }
 
   document.querySelectorAll("nav button").forEach(function (b) {
