@@ -13,9 +13,10 @@ use streetwatch::config::{CameraConfig, Config};
 use streetwatch::ingest::{CameraStatus, Reason};
 use streetwatch::rules::event::{Event as SwEvent, EventKind, MediaRef, Phase};
 use streetwatch::uplink::testutil::{sample_event, write_media};
-use streetwatch::uplink::{Hooks, Outbox, Uplink};
+use streetwatch::uplink::{Hooks, Outbox, Uplink, signing};
 use streetwatch::web::{
-    CameraRuntime, LogLevel, SimpleBackend, WebBackend, WebConfig, WebError, WebHandle, WebServer,
+    CameraRuntime, LogLevel, ModelInfo, SimpleBackend, WebBackend, WebConfig, WebError, WebHandle,
+    WebServer,
 };
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -1153,4 +1154,288 @@ fn event_media_is_served_with_byte_ranges_and_only_through_the_outbox() {
             "{path}: {text}"
         );
     }
+}
+
+// ---------------------------------------------------------------- uplink & device
+
+#[test]
+fn device_settings_are_validated_and_the_page_shows_the_public_key_and_models() {
+    let b = start();
+    let c = client();
+    let csrf = b.setup(&c);
+    let (s, d) = json_of(c.get(b.url("/api/device")).send().unwrap());
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        d["public_key"].is_null(),
+        "the page never creates the key: {d}"
+    );
+    let state = b.backend.config().device.state_dir;
+    let key = signing::DeviceKey::load_or_create(&state).unwrap();
+    b.backend.set_models(vec![ModelInfo {
+        id: "detector".into(),
+        version: "3".into(),
+        sha256: "ab".repeat(32),
+        execution_providers: vec!["CPUExecutionProvider".into()],
+    }]);
+    let (_, d) = json_of(c.get(b.url("/api/device")).send().unwrap());
+    assert_eq!(d["public_key"], key.public_key_b64());
+    assert_eq!(d["key_id"], key.key_id());
+    assert_eq!(d["models"][0]["sha256"], "ab".repeat(32));
+    assert_eq!(
+        d["models"][0]["execution_providers"][0],
+        "CPUExecutionProvider"
+    );
+    assert!(
+        !d.to_string().contains(&hex_seed(&state)),
+        "never the secret key"
+    );
+
+    let put = |body: Value| json_of(b.send(&c, "PUT", "/api/device", &csrf, Some(body)));
+    for (body, field) in [
+        (json!({"id": "pole 7", "timezone": "Asia/Shanghai"}), "id"),
+        (
+            json!({"id": "pole-7", "timezone": "Mars/Olympus"}),
+            "timezone",
+        ),
+        (
+            json!({"id": "pole-7", "timezone": "Asia/Shanghai", "division_code": "4408"}),
+            "division_code",
+        ),
+        (json!({"id": "pole-7"}), "timezone"),
+    ] {
+        let (s, e) = put(body.clone());
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {e}");
+        assert_eq!(e["problems"][0]["path"], field, "{body}: {e}");
+    }
+    assert_eq!(
+        b.backend.config().device.id,
+        "streetwatch",
+        "last good config kept"
+    );
+    let (s, d) = put(json!({
+        "id": "pole-7", "timezone": "Asia/Urumqi", "division_code": "440802",
+        "location": "人民大道与海滨路交叉口"}));
+    assert_eq!(s, StatusCode::OK, "{d}");
+    assert_eq!(d["id"], "pole-7");
+    let saved = std::fs::read_to_string(&b.config_path).unwrap();
+    assert!(
+        saved.contains("Asia/Urumqi") && saved.contains("440802"),
+        "{saved}"
+    );
+}
+
+fn hex_seed(state: &std::path::Path) -> String {
+    std::fs::read_to_string(state.join(signing::KEY_FILE))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// A CA and a server certificate for 127.0.0.1 signed by it: (ca.pem, cert, key).
+fn certificates(dir: &std::path::Path, name: &str) -> (String, PathBuf, PathBuf, PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["127.0.0.1".into()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let w = |file: &str, text: String| {
+        let p = dir.join(format!("{name}-{file}"));
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    (
+        ca.pem(),
+        w("ca.pem", ca.pem()),
+        w("server.pem", cert.pem()),
+        w("server.key", key.serialize_pem()),
+    )
+}
+
+#[test]
+fn broker_password_is_write_only_and_tls_files_are_checked_and_stored_private() {
+    let b = start();
+    let c = client();
+    let csrf = b.setup(&c);
+    let put = |body: Value| json_of(b.send(&c, "PUT", "/api/uplink", &csrf, Some(body)));
+    let (s, u) = put(json!({
+        "broker": "mqtt://broker.example:1883", "username": "box", "password": "broker-secret-1"}));
+    assert_eq!(s, StatusCode::OK, "{u}");
+    assert_eq!(u["password_set"], true);
+    assert_eq!(u["restart_required"], true);
+    // Omitted keeps it; every answer and the export leave it out.
+    let (s, _) = put(json!({"broker": "mqtt://broker.example:1884", "username": "box"}));
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        b.backend.config().uplink.password.as_deref(),
+        Some("broker-secret-1")
+    );
+    let (_, u) = json_of(c.get(b.url("/api/uplink")).send().unwrap());
+    assert_eq!(u["password_set"], true);
+    let export = c
+        .get(b.url("/api/config/export"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let (_, audit) = json_of(c.get(b.url("/api/audit")).send().unwrap());
+    for text in [u.to_string(), export, audit.to_string()] {
+        assert!(!text.contains("broker-secret-1"), "{text}");
+    }
+    for (body, field) in [
+        (json!({"broker": "http://broker.example"}), "broker"),
+        (json!({"broker": "mqtts://broker.example"}), "broker"),
+        (json!({"broker": "mqtt://box:pw@broker.example"}), "broker"),
+        (
+            json!({"broker": "mqtt://broker.example", "port": 0}),
+            "port",
+        ),
+        (
+            json!({"broker": "mqtt://broker.example", "client_id": "has space"}),
+            "client_id",
+        ),
+        (
+            json!({"broker": "mqtt://broker.example", "port": "x"}),
+            "port",
+        ),
+    ] {
+        let (s, e) = put(body.clone());
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {e}");
+        assert_eq!(e["problems"][0]["path"], field, "{body}: {e}");
+    }
+
+    let upload = |file: &str, body: Vec<u8>| {
+        json_of(
+            c.post(b.url(&format!("/api/uplink/tls/{file}")))
+                .header("X-CSRF-Token", &csrf)
+                .header("Content-Type", "application/x-pem-file")
+                .body(body)
+                .send()
+                .unwrap(),
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (ca_pem, ..) = certificates(dir.path(), "ca1");
+    let key_pem = rcgen::KeyPair::generate().unwrap().serialize_pem();
+    let (s, e) = upload("client_key", key_pem.clone().into_bytes());
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "CA first: {e}");
+    assert_eq!(e["problems"][0]["path"], "client_key");
+    let (s, e) = upload("ca", b"not a certificate".to_vec());
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(e["problems"][0]["path"], "ca");
+    let (s, e) = upload("ca", ca_pem.repeat(200).into_bytes());
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "over 64 KiB");
+    assert_eq!(e["problems"][0]["path"], "ca");
+    let (s, _) = upload("../../etc/passwd", ca_pem.clone().into_bytes());
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, u) = upload("ca", ca_pem.clone().into_bytes());
+    assert_eq!(s, StatusCode::OK, "{u}");
+    assert_eq!(u["tls"]["ca"], true);
+    let (s, u) = upload("client_key", key_pem.clone().into_bytes());
+    assert_eq!(s, StatusCode::OK, "{u}");
+    assert!(!u.to_string().contains("PRIVATE KEY"));
+    let tls = b.backend.config().uplink.tls.unwrap();
+    let state = b.backend.config().device.state_dir;
+    for (path, content) in [
+        (&tls.ca_file, &ca_pem),
+        (tls.client_key.as_ref().unwrap(), &key_pem),
+    ] {
+        assert!(path.starts_with(&state), "{}", path.display());
+        assert_eq!(std::fs::read_to_string(path).unwrap(), *content);
+        assert_eq!(
+            std::fs::metadata(path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    // With a CA, mqtts:// is accepted.
+    let (s, _) = put(json!({"broker": "mqtts://broker.example", "username": "box"}));
+    assert_eq!(s, StatusCode::OK);
+}
+
+#[test]
+fn test_connection_reaches_a_real_broker_and_names_the_exact_failure() {
+    let broker = support::broker::Broker::start(Some(("box", "box-pass-123")));
+    let b = start();
+    let c = client();
+    let csrf = b.setup(&c);
+    let test = |body: Value| json_of(b.send(&c, "POST", "/api/uplink/test", &csrf, Some(body)));
+    let (s, ok) =
+        test(json!({"broker": broker.url(), "username": "box", "password": "box-pass-123"}));
+    assert_eq!(s, StatusCode::OK, "{ok}");
+    assert_eq!(ok["ok"], true, "{ok}");
+    let (_, bad) =
+        test(json!({"broker": broker.url(), "username": "box", "password": "wrong-pass"}));
+    assert_eq!(bad["ok"], false, "{bad}");
+    assert_eq!(bad["reason"], "bad_credentials", "{bad}");
+    assert!(
+        bad["message"]
+            .as_str()
+            .unwrap()
+            .contains("bad username or password"),
+        "{bad}"
+    );
+    assert!(!bad.to_string().contains("wrong-pass"));
+    let (_, refused) =
+        test(json!({"broker": format!("mqtt://127.0.0.1:{}", support::free_port())}));
+    assert_eq!(refused["reason"], "connection_refused", "{refused}");
+    // Something that accepts TCP but never speaks MQTT: the wait is bounded.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let t0 = std::time::Instant::now();
+    let (_, slow) = test(json!({
+        "broker": format!("mqtt://127.0.0.1:{}", silent.local_addr().unwrap().port()),
+        "timeout_s": 1}));
+    assert_eq!(slow["reason"], "timeout", "{slow}");
+    assert!(t0.elapsed() < Duration::from_secs(4), "{:?}", t0.elapsed());
+
+    // Saved settings are tested with the stored password, which goes nowhere else.
+    let (s, _) = json_of(b.send(
+        &c,
+        "PUT",
+        "/api/uplink",
+        &csrf,
+        Some(json!({"broker": broker.url(), "username": "box", "password": "box-pass-123"})),
+    ));
+    assert_eq!(s, StatusCode::OK);
+    let (_, stored) = test(json!({"broker": broker.url(), "username": "box"}));
+    assert_eq!(stored["ok"], true, "{stored}");
+    let (s, elsewhere) = test(json!({"broker": "mqtt://127.0.0.2:1883", "username": "box"}));
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(elsewhere["problems"][0]["path"], "password");
+
+    // TLS: the broker's CA passes, another CA is reported as a TLS failure.
+    let dir = tempfile::tempdir().unwrap();
+    let (ca_pem, ca, cert, key) = certificates(dir.path(), "real");
+    let (other_ca, ..) = certificates(dir.path(), "other");
+    let tls = support::broker::Broker::start_tls(&ca, &cert, &key);
+    let upload = |pem: &str| {
+        let r = c
+            .post(b.url("/api/uplink/tls/ca"))
+            .header("X-CSRF-Token", &csrf)
+            .body(pem.to_string())
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    };
+    let url = format!("mqtts://127.0.0.1:{}", tls.port);
+    upload(&other_ca);
+    let (_, wrong_ca) = test(json!({"broker": url, "password": ""}));
+    assert_eq!(wrong_ca["reason"], "tls", "{wrong_ca}");
+    assert!(
+        wrong_ca["message"]
+            .as_str()
+            .unwrap()
+            .contains("CA certificate"),
+        "{wrong_ca}"
+    );
+    upload(&ca_pem);
+    let (_, right_ca) = test(json!({"broker": url, "password": ""}));
+    assert_eq!(right_ca["ok"], true, "{right_ca}");
 }

@@ -427,25 +427,32 @@ impl Daemon {
             })
             .collect();
         *self.telemetry.cameras.lock().unwrap() = cams;
-        let models = self
+        let (models, loaded): (Vec<_>, Vec<_>) = self
             .models
             .services()
             .map(|svc| {
                 let s = svc.stats();
-                crate::uplink::ModelHealth {
-                    version: crate::infer::Manifest::load(
-                        &self.config.inference.models_dir,
-                        &s.model_id,
-                    )
-                    .map(|m| m.version)
-                    .unwrap_or_default(),
+                let manifest =
+                    crate::infer::Manifest::load(&self.config.inference.models_dir, &s.model_id)
+                        .ok();
+                let version = manifest.as_ref().map(|m| m.version.clone());
+                let info = crate::web::ModelInfo {
+                    id: s.model_id.clone(),
+                    version: version.clone().unwrap_or_default(),
+                    sha256: manifest.map(|m| m.sha256).unwrap_or_default(),
+                    execution_providers: svc.providers().to_vec(),
+                };
+                let health = crate::uplink::ModelHealth {
+                    version: version.unwrap_or_default(),
                     id: s.model_id,
                     latency_p50_ms: s.latency_p50_ms,
                     latency_p95_ms: s.latency_p95_ms,
-                }
+                };
+                (health, info)
             })
-            .collect();
+            .unzip();
         *self.telemetry.models.lock().unwrap() = models;
+        self.web_backend.set_models(loaded);
     }
 
     /// One line for systemd's STATUS=: how many cameras stream.
@@ -562,6 +569,8 @@ impl Daemon {
     pub fn run(&mut self, control: &Control, status_every: Duration, max: Option<Duration>) {
         let started = Instant::now();
         let mut last_status = Instant::now();
+        // Health and the page show the loaded models from the start, not after a period.
+        self.update_telemetry();
         while !control.stop.load(Ordering::SeqCst) {
             if max.is_some_and(|m| started.elapsed() >= m) {
                 break;

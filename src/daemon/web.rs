@@ -3,7 +3,7 @@
 //! publishes and hand validated configs to that loop, which applies them.
 
 use crate::config::{self, Config, Problem};
-use crate::web::{CameraRuntime, LogLine, WebBackend};
+use crate::web::{CameraRuntime, LogLine, ModelInfo, WebBackend};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -12,6 +12,7 @@ pub struct DaemonBackend {
     /// Where the config is persisted; `None` for the demo (memory only).
     path: Option<PathBuf>,
     statuses: Mutex<Vec<CameraRuntime>>,
+    models: Mutex<Vec<ModelInfo>>,
     /// A config saved by the page, waiting for the daemon loop to apply it.
     pending: Mutex<Option<Config>>,
 }
@@ -22,6 +23,7 @@ impl DaemonBackend {
             config: Mutex::new(config),
             path,
             statuses: Mutex::default(),
+            models: Mutex::default(),
             pending: Mutex::default(),
         }
     }
@@ -29,6 +31,11 @@ impl DaemonBackend {
     /// The daemon loop publishes camera statuses here.
     pub fn set_statuses(&self, s: Vec<CameraRuntime>) {
         *self.statuses.lock().unwrap() = s;
+    }
+
+    /// The daemon publishes the models its inference services loaded.
+    pub fn set_models(&self, m: Vec<ModelInfo>) {
+        *self.models.lock().unwrap() = m;
     }
 
     /// A config the page saved since the last call, for the daemon loop to apply.
@@ -63,6 +70,10 @@ impl WebBackend for DaemonBackend {
 
     fn camera_statuses(&self) -> Vec<CameraRuntime> {
         self.statuses.lock().unwrap().clone()
+    }
+
+    fn models(&self) -> Vec<ModelInfo> {
+        self.models.lock().unwrap().clone()
     }
 
     fn recent_logs(&self, limit: usize) -> Vec<LogLine> {

@@ -61,6 +61,18 @@ pub struct LogLine {
     pub message: String,
 }
 
+/// A model the inference service loaded, as the Uplink & device page lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelInfo {
+    pub id: String,
+    pub version: String,
+    /// Lower-case hex sha256 of the weight file (checked against the manifest at load).
+    pub sha256: String,
+    /// Execution providers the session registered, in order of preference
+    /// (e.g. `["CPUExecutionProvider"]`).
+    pub execution_providers: Vec<String>,
+}
+
 /// The daemon's side of the web page. Every method is called from a blocking thread
 /// (never on the async runtime), so implementations may take locks or do I/O.
 pub trait WebBackend: Send + Sync + 'static {
@@ -77,6 +89,8 @@ pub trait WebBackend: Send + Sync + 'static {
     }
     /// The most recent log records, oldest first, at most `limit`.
     fn recent_logs(&self, limit: usize) -> Vec<LogLine>;
+    /// Models loaded for inference.
+    fn models(&self) -> Vec<ModelInfo>;
     /// The outbox database the Events page reads (the uplink's, under the state dir).
     fn outbox_path(&self) -> PathBuf {
         crate::uplink::Outbox::path_in(&self.config().device.state_dir)
@@ -103,6 +117,7 @@ pub struct SimpleBackend {
     path: Option<PathBuf>,
     statuses: Mutex<Vec<CameraRuntime>>,
     logs: Mutex<VecDeque<LogLine>>,
+    models: Mutex<Vec<ModelInfo>>,
 }
 
 /// Log records a [`SimpleBackend`] keeps.
@@ -115,11 +130,16 @@ impl SimpleBackend {
             path,
             statuses: Mutex::default(),
             logs: Mutex::default(),
+            models: Mutex::default(),
         }
     }
 
     pub fn set_statuses(&self, statuses: Vec<CameraRuntime>) {
         *self.statuses.lock().unwrap() = statuses;
+    }
+
+    pub fn set_models(&self, models: Vec<ModelInfo>) {
+        *self.models.lock().unwrap() = models;
     }
 
     pub fn push_log(&self, level: LogLevel, target: &str, message: &str) {
@@ -156,6 +176,10 @@ impl WebBackend for SimpleBackend {
 
     fn camera_statuses(&self) -> Vec<CameraRuntime> {
         self.statuses.lock().unwrap().clone()
+    }
+
+    fn models(&self) -> Vec<ModelInfo> {
+        self.models.lock().unwrap().clone()
     }
 
     fn recent_logs(&self, limit: usize) -> Vec<LogLine> {

@@ -19,7 +19,7 @@ mod tls;
 
 pub use api::served_routes;
 pub use audit::{AuditEntry, Change};
-pub use backend::{CameraRuntime, LogLevel, LogLine, SimpleBackend, WebBackend};
+pub use backend::{CameraRuntime, LogLevel, LogLine, ModelInfo, SimpleBackend, WebBackend};
 pub use config::WebConfig;
 pub use logs::{LogRing, LogRingLayer};
 pub use tls::fingerprint;

@@ -1,7 +1,7 @@
 //! A real `mosquitto` for one test, on 127.0.0.1 with a free port, optionally with a
 //! password file (made with `mosquitto_passwd`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -14,11 +14,29 @@ pub struct Broker {
 impl Broker {
     /// Start a broker; with `password` only that user may connect.
     pub fn start(password: Option<(&str, &str)>) -> Broker {
+        Self::start_with(password, None)
+    }
+
+    /// A TLS listener serving `cert`/`key` signed by `ca` (PEM files); clients need
+    /// no certificate.
+    pub fn start_tls(ca: &Path, cert: &Path, key: &Path) -> Broker {
+        Self::start_with(None, Some((ca, cert, key)))
+    }
+
+    fn start_with(password: Option<(&str, &str)>, tls: Option<(&Path, &Path, &Path)>) -> Broker {
         let dir = tempfile::tempdir().unwrap();
         let port = super::free_port();
         let mut conf = format!(
             "user root\npersistence false\nlog_dest stderr\nlog_type error\nlistener {port} 127.0.0.1\n"
         );
+        if let Some((ca, cert, key)) = tls {
+            conf += &format!(
+                "cafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate false\n",
+                ca.display(),
+                cert.display(),
+                key.display()
+            );
+        }
         match password {
             Some((user, pass)) => {
                 let file = dir.path().join("passwd");

@@ -103,6 +103,7 @@ fn without_secrets(mut c: Config) -> Config {
     for cam in &mut c.cameras {
         cam.password = None;
     }
+    c.uplink.password = None;
     c
 }
 
@@ -158,6 +159,9 @@ pub async fn import(
             {
                 cam.password = prev.password.clone();
             }
+        }
+        if new.uplink.password.is_none() && new.uplink.username == old.uplink.username {
+            new.uplink.password = old.uplink.password.clone();
         }
     };
     if dry_run {
