@@ -40,6 +40,11 @@ const ASSETS: &[Asset] = &[
         mime: "text/javascript; charset=utf-8",
         body: include_str!("assets/logs.js"),
     },
+    Asset {
+        name: "device.js",
+        mime: "text/javascript; charset=utf-8",
+        body: include_str!("assets/device.js"),
+    },
 ];
 
 const INDEX: &str = include_str!("assets/index.html");
@@ -158,6 +163,21 @@ mod tests {
             "logs.level.info",
             "logs.level.debug",
             "logs.level.trace",
+            "devx.model_id",
+            "devx.model_version",
+            "devx.model_sha",
+            "devx.model_ep",
+            "uplink.tls.ca",
+            "uplink.tls.client_cert",
+            "uplink.tls.client_key",
+            "uplink.reason.invalid",
+            "uplink.reason.connection_refused",
+            "uplink.reason.unreachable",
+            "uplink.reason.tls",
+            "uplink.reason.bad_credentials",
+            "uplink.reason.not_authorized",
+            "uplink.reason.timeout",
+            "uplink.reason.protocol",
         ] {
             assert!(zh.contains(key), "{key}");
         }
