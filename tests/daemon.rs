@@ -396,6 +396,22 @@ fn a_camera_added_on_the_technician_page_is_saved_and_starts_streaming() {
         !d.log().contains("stopping camera"),
         "camera a must keep running"
     );
+    // The Uplink & device page lists the model the daemon loaded, as it runs.
+    let device: Value = c
+        .get(format!("{base}/api/device"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let model = &device["models"][0];
+    assert_eq!(model["id"], "yolox-nano", "{device}");
+    assert_eq!(model["sha256"].as_str().unwrap().len(), 64, "{device}");
+    assert_eq!(model["execution_providers"][0], "cpu", "{device}");
+    assert_eq!(
+        device["public_key"].as_str().map(str::len),
+        Some(44),
+        "the uplink made the device key: {device}"
+    );
     d.stop();
 }
 
