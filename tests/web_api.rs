@@ -1355,9 +1355,18 @@ fn broker_password_is_write_only_and_tls_files_are_checked_and_stored_private() 
             0o600
         );
     }
-    // With a CA, mqtts:// is accepted.
+    // With a CA, mqtts:// is accepted; TLS can be dropped only after leaving mqtts://.
     let (s, _) = put(json!({"broker": "mqtts://broker.example", "username": "box"}));
     assert_eq!(s, StatusCode::OK);
+    let (s, e) = json_of(b.send(&c, "DELETE", "/api/uplink/tls", &csrf, None));
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(e["problems"][0]["path"], "broker");
+    let (s, _) = put(json!({"broker": "mqtt://broker.example", "username": "box"}));
+    assert_eq!(s, StatusCode::OK);
+    let (s, u) = json_of(b.send(&c, "DELETE", "/api/uplink/tls", &csrf, None));
+    assert_eq!(s, StatusCode::OK, "{u}");
+    assert_eq!(u["tls"]["ca"], false);
+    assert!(b.backend.config().uplink.tls.is_none());
 }
 
 #[test]

@@ -371,6 +371,37 @@ pub async fn upload_tls(
     Ok(Json(view))
 }
 
+/// `DELETE /api/uplink/tls`: stop using TLS files (refused while the broker URL is
+/// `mqtts://`). The files stay on disk until the next upload replaces them, so the
+/// config the daemon still runs keeps working until it is reloaded.
+pub async fn delete_tls(
+    State(st): State<Shared>,
+    Extension(session): Extension<Session>,
+    ConnectInfo(Peer(client)): ConnectInfo<Peer>,
+) -> Result<Json<Value>, ApiError> {
+    let (view, _) = st
+        .change_config(&session, client, "uplink.tls_remove", move |mut config| {
+            if config
+                .uplink
+                .broker_addr()
+                .ok()
+                .flatten()
+                .is_some_and(|a| a.tls)
+            {
+                return Err(ApiError::field(
+                    "broker",
+                    "an mqtts:// broker needs the CA certificate",
+                    "switch the broker URL to mqtt:// first, or upload another CA instead",
+                ));
+            }
+            config.uplink.tls = None;
+            let view = uplink_view(&config.uplink);
+            Ok((config, view))
+        })
+        .await?;
+    Ok(Json(view))
+}
+
 /// The broker settings to try (as [`UplinkInput`]) and how long to wait.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

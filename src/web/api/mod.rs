@@ -416,6 +416,7 @@ fn routes() -> Routes {
     .protected("put", "/api/device", put(device::put_device))
     .protected("get", "/api/uplink", get(device::get_uplink))
     .protected("put", "/api/uplink", put(device::put_uplink))
+    .protected("delete", "/api/uplink/tls", delete(device::delete_tls))
     .protected("post", "/api/uplink/tls/{file}", post(device::upload_tls))
     .protected("post", "/api/uplink/test", post(device::test_uplink))
 }

@@ -88,13 +88,23 @@
             file.value = "";
             if (r.status !== 200) return SW.showProblems(form, r);
             form.querySelectorAll(".error").forEach(function (e) { e.remove(); });
-            TLS_FILES.forEach(function (g) {
-              document.getElementById("uplink-tls-" + g + "-state").textContent = r.body.tls[g] ? t("uplink.file_set") : t("uplink.file_unset");
-            });
+            showTls(r.body.tls);
           });
         });
       });
     });
+    function showTls(tls) {
+      TLS_FILES.forEach(function (g) {
+        document.getElementById("uplink-tls-" + g + "-state").textContent = tls[g] ? t("uplink.file_set") : t("uplink.file_unset");
+      });
+    }
+    form.appendChild(el("div", { class: "row" }, [el("button", { id: "uplink-tls-remove", class: "danger", type: "button", text: t("uplink.tls_remove"), onclick: function () {
+      SW.api("DELETE", "/api/uplink/tls").then(function (r) {
+        if (r.status !== 200) return SW.showProblems(form, r);
+        form.querySelectorAll(".error").forEach(function (e) { e.remove(); });
+        showTls(r.body.tls);
+      });
+    } })]));
     var result = el("div", { id: "uplink-test-result", "aria-live": "polite" });
     var testBtn = el("button", { id: "uplink-test", class: "secondary", type: "button", text: t("uplink.test") });
     form.appendChild(result);
