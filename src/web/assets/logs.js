@@ -19,7 +19,7 @@
       node.setAttribute("data-level", level);
       if (!r.body.lines.length) node.appendChild(el("li", { class: "hint", text: t("logs.none") }));
       r.body.lines.slice().reverse().forEach(function (l) {
-        node.appendChild(el("li", { class: "log-line " + l.level, "data-level": l.level }, [
+        node.appendChild(el("li", { class: "log-line level-" + l.level, "data-level": l.level }, [
           el("span", { class: "hint", text: l.time.replace("T", " ").slice(0, 23) + " " }),
           el("span", { class: "log-level", text: t("logs.level." + l.level) + " " }),
           el("span", { class: "hint", text: l.target + " " }),
