@@ -216,7 +216,7 @@ fn on_analysed<'a>(
 /// Moves finished events from the in-process queue into the durable outbox. An event
 /// the outbox refuses (disk trouble) is retried, never dropped: the queue behind it
 /// fills and blocks the analysis threads rather than lose evidence.
-fn spawn_event_forwarder(sink: analysis::EventSink, uplink: Option<Arc<Uplink>>) -> JoinHandle<()> {
+fn spawn_event_forwarder(sink: analysis::EventSink, uplink: UplinkSlot) -> JoinHandle<()> {
     std::thread::Builder::new()
         .name("events".into())
         .spawn(move || {
@@ -235,7 +235,10 @@ fn spawn_event_forwarder(sink: analysis::EventSink, uplink: Option<Arc<Uplink>>)
                     description = %ev.description.en,
                     "event"
                 );
-                let Some(up) = &uplink else { continue };
+                // The daemon may swap the uplink (new broker settings) between events.
+                let Some(up) = uplink.lock().unwrap().clone() else {
+                    continue;
+                };
                 let mut delay = Duration::from_millis(200);
                 while let Err(e) = up.enqueue(&ev) {
                     tracing::error!(event = %ev.id, error = %e, retry_in_ms = delay.as_millis() as u64, "outbox refused the event; retrying");
@@ -246,6 +249,10 @@ fn spawn_event_forwarder(sink: analysis::EventSink, uplink: Option<Arc<Uplink>>)
         })
         .expect("spawn event forwarder")
 }
+
+/// The running uplink, shared with the event forwarder so that new broker settings can
+/// replace it without stopping the forwarder.
+type UplinkSlot = Arc<std::sync::Mutex<Option<Arc<Uplink>>>>;
 
 /// What the uplink's health reports and snapshot commands read, refreshed by the
 /// daemon loop and the analysis threads.
@@ -274,7 +281,9 @@ pub struct Daemon {
     models: ModelRegistry,
     events: analysis::EventSink,
     event_logger: Option<JoinHandle<()>>,
-    uplink: Option<Arc<Uplink>>,
+    uplink: UplinkSlot,
+    /// The settings the running uplink was started with (device id, state dir, [uplink]).
+    uplink_started: Option<(String, PathBuf, crate::uplink::UplinkConfig)>,
     telemetry: Arc<Telemetry>,
     reload_requested: Arc<AtomicBool>,
     web_backend: Arc<web::DaemonBackend>,
@@ -304,7 +313,8 @@ impl Daemon {
                 crate::ingest::Overflow::Block,
             )),
             event_logger: None,
-            uplink: None,
+            uplink: Arc::default(),
+            uplink_started: None,
             telemetry: Arc::default(),
             reload_requested: Arc::default(),
             web_backend: Arc::new(web::DaemonBackend::new(config.clone(), config_path_for_web)),
@@ -314,7 +324,7 @@ impl Daemon {
             summary: Default::default(),
             watchdog: None,
         };
-        d.uplink = d.start_uplink(&config);
+        d.restart_uplink(&config);
         d.event_logger = Some(spawn_event_forwarder(d.events.clone(), d.uplink.clone()));
         d.apply(config.clone());
         d.web = d.start_web(&config);
@@ -354,6 +364,32 @@ impl Daemon {
                 None
             }
         }
+    }
+
+    /// (Re)start the uplink when its settings differ from the running one's (first
+    /// start, or broker settings saved on the page / reloaded from the file). The old
+    /// one stops first: both would use the same outbox and MQTT client id.
+    fn restart_uplink(&mut self, config: &Config) {
+        let wanted = (
+            config.device.id.clone(),
+            config.device.state_dir.clone(),
+            config.uplink.clone(),
+        );
+        if self.uplink_started.as_ref() == Some(&wanted) {
+            return;
+        }
+        let old = self.uplink.lock().unwrap().take();
+        if let Some(old) = old {
+            tracing::info!("uplink settings changed: restarting the uplink");
+            // The forwarder may hold it for an enqueue in flight; the last holder's
+            // drop stops it.
+            match Arc::try_unwrap(old) {
+                Ok(u) => u.stop(),
+                Err(shared) => drop(shared),
+            }
+        }
+        *self.uplink.lock().unwrap() = self.start_uplink(config);
+        self.uplink_started = Some(wanted);
     }
 
     /// The outbox and MQTT delivery. Without a broker configured events still go into
@@ -520,6 +556,7 @@ impl Daemon {
                 self.cameras.insert(id, task);
             }
         }
+        self.restart_uplink(&config);
         self.config = config;
     }
 
@@ -633,7 +670,8 @@ impl Daemon {
         if let Some(t) = self.event_logger.take() {
             let _ = t.join();
         }
-        if let Some(u) = self.uplink.take() {
+        let uplink = self.uplink.lock().unwrap().take();
+        if let Some(u) = uplink {
             match Arc::try_unwrap(u) {
                 Ok(u) => u.stop(),
                 Err(_) => tracing::warn!("uplink still shared at shutdown"),

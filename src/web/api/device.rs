@@ -216,7 +216,7 @@ fn edited(stored: &UplinkConfig, input: UplinkInput) -> Result<UplinkConfig, Api
 }
 
 /// `PUT /api/uplink`: broker URL, port, client id, user name and (write-only) password.
-/// The running uplink picks them up when the service restarts.
+/// The daemon restarts its uplink with them when it applies the saved config.
 pub async fn put_uplink(
     State(st): State<Shared>,
     Extension(session): Extension<Session>,
@@ -231,8 +231,6 @@ pub async fn put_uplink(
             Ok((config, view))
         })
         .await?;
-    let mut view = view;
-    view["restart_required"] = json!(true);
     Ok(Json(view))
 }
 
