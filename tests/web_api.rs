@@ -1028,7 +1028,9 @@ fn events_are_listed_newest_first_with_filters_and_their_delivery_state() {
     assert_eq!(d["phases"][0]["state"], "pending");
     let media = d["media"].as_array().unwrap();
     assert_eq!(media.len(), 2);
+    assert_eq!(media[0]["kind"], "snapshot");
     assert_eq!(media[1]["name"], "clip.mp4");
+    assert_eq!(media[1]["kind"], "clip");
     assert_eq!(media[1]["content_type"], "video/mp4");
     assert_eq!(
         media[1]["url"],

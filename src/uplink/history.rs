@@ -6,7 +6,7 @@
 //! in the database, and only a path the outbox recorded is ever opened. Rows keep every
 //! phase of an event; the page shows one line per event with its latest phase.
 
-use crate::rules::event::{Event, EventKind, Phase};
+use crate::rules::event::{Event, EventKind, MediaKind, Phase};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -93,6 +93,8 @@ pub struct PhaseRow {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MediaInfo {
     pub name: String,
+    /// Snapshot, crop or clip, as the event declares it.
+    pub kind: Option<MediaKind>,
     pub content_type: String,
     pub bytes: u64,
     /// The file is still on the box (delivered evidence is deleted unless
@@ -305,9 +307,12 @@ pub fn detail(path: &Path, id: &str) -> Result<Option<EventDetail>, HistoryError
     };
     let event = parse_event(id, &last.7)?;
     let mut phases = Vec::with_capacity(rows.len());
+    let mut kinds: Vec<(String, MediaKind)> = Vec::new();
     for (_, seq, state, attempts, last_error, dropped, done, body) in &rows {
+        let ev = parse_event(id, body)?;
+        kinds.extend(ev.media.iter().map(|m| (m.name.clone(), m.kind)));
         phases.push(PhaseRow {
-            phase: parse_event(id, body)?.phase,
+            phase: ev.phase,
             seq: *seq,
             state: state.clone(),
             attempts: *attempts,
@@ -330,6 +335,7 @@ pub fn detail(path: &Path, id: &str) -> Result<Option<EventDetail>, HistoryError
         .query_map([id], |r| {
             Ok(MediaInfo {
                 name: r.get(0)?,
+                kind: None,
                 content_type: r.get(1)?,
                 bytes: r.get::<_, i64>(2)? as u64,
                 available: r.get(3)?,
@@ -340,7 +346,8 @@ pub fn detail(path: &Path, id: &str) -> Result<Option<EventDetail>, HistoryError
         .collect::<Result<Vec<_>, _>>()
         .map_err(db)?;
     let mut media: Vec<MediaInfo> = Vec::new();
-    for m in all {
+    for mut m in all {
+        m.kind = kinds.iter().find(|(n, _)| *n == m.name).map(|(_, k)| *k);
         match media.iter_mut().find(|x| x.name == m.name) {
             Some(x) if !x.available && m.available => *x = m,
             Some(_) => {}

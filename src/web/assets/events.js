@@ -75,7 +75,9 @@
     if (!m.available) {
       return el("div", { class: "hint", text: m.name + ": " + t(m.dropped ? "ev.media_dropped" : "ev.media_deleted") });
     }
-    if (m.content_type === "image/jpeg") return el("img", { class: "event-snapshot", src: m.url, alt: m.name });
+    if (m.content_type === "image/jpeg") {
+      return el("img", { class: m.kind === "crop" ? "event-crop" : "event-snapshot", src: m.url, alt: m.name });
+    }
     if (m.content_type === "video/mp4") {
       return el("video", { class: "event-clip", src: m.url, controls: true, preload: "metadata", playsinline: true });
     }
