@@ -358,26 +358,33 @@
     });
   }
 
-  // Pages in their own files (events.js, logs.js, …) register a render function for
-  // their view; extensions add cards to a page app.js draws (device.js on "device").
-  var pages = {}, extensions = {};
+  // Pages that live in their own files (zones.js, live.js, …) register themselves as
+  // SW.pages[view] = function () { … } and use these helpers; go() calls them.
+  var SW = window.SW = window.SW || { pages: {} };
+  SW.app = app;
+  SW.t = t;
+  SW.api = api;
+  SW.call = call;
+  SW.el = el;
+  SW.clear = clear;
+  SW.showProblems = showProblems;
+  SW.reasonText = reasonText;
+  SW.view = function () { return view; };
+  // Helpers the Events, Device and Logs scripts use too.
+  SW.lang = function () { return lang; };
+  SW.loggedIn = function () { return csrf !== null; };
+  SW.field = field;
+  SW.kv = kv;
+  // Cards another script adds to a page drawn here: SW.extensions.device = [render(node)].
+  SW.extensions = SW.extensions || {};
   function extend(name, node) {
-    (extensions[name] || []).forEach(function (render) { render(node); });
+    (SW.extensions[name] || []).forEach(function (render) { render(node); });
   }
-  window.SW = {
-    page: function (name, render) { pages[name] = render; },
-    extend: function (name, render) { (extensions[name] = extensions[name] || []).push(render); },
-    view: function () { return view; },
-    lang: function () { return lang; },
-    loggedIn: function () { return csrf !== null; },
-    api: api, call: call, el: el, clear: clear, t: t, reasonText: reasonText,
-    showProblems: showProblems, field: field, kv: kv, bytes: bytes, duration: duration
-  };
 
   function go(v) {
     view = v;
     setNav(true);
-    if (pages[v]) pages[v](app);
+    if (SW.pages[v]) SW.pages[v]();
     else if (v === "cameras") cameras(); else if (v === "device") device(); else dashboard();
   }
 

@@ -148,7 +148,7 @@
     card.appendChild(form);
   }
 
-  SW.extend("device", function (app) {
+  (SW.extensions.device = SW.extensions.device || []).push(function (app) {
     // Cards are placed now (in page order) and filled when their data arrives.
     var identity = el("div", { class: "card" }), models = el("div", { class: "card" }), uplink = el("div", { class: "card" });
     app.appendChild(identity);

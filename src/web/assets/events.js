@@ -162,7 +162,7 @@
     if (openId) open(openId);
   }
 
-  SW.page("events", render);
+  SW.pages.events = function () { render(SW.app); };
   // New events appear without a reload while the page is shown.
   setInterval(function () {
     if (SW.loggedIn() && SW.view() === "events" && !document.hidden) refresh();

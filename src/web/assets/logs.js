@@ -45,7 +45,7 @@
     refresh();
   }
 
-  SW.page("logs", render);
+  SW.pages.logs = function () { render(SW.app); };
   setInterval(function () {
     if (SW.loggedIn() && SW.view() === "logs" && !document.hidden) refresh();
   }, 5000);
