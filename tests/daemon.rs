@@ -41,6 +41,41 @@ impl RunningDaemon {
         })
         .unwrap_or_else(|| panic!("{what}:\n{}", self.log()));
     }
+    /// Log in to the daemon's page (first-run setup): a client, the base URL and the
+    /// session's CSRF token.
+    fn page(&self) -> (reqwest::blocking::Client, String, String) {
+        self.wait_log(30, "page listening", |l| {
+            l.contains("technician page listening")
+        });
+        let base = self
+            .log()
+            .lines()
+            .find(|l| l.contains("technician page listening"))
+            .and_then(|l| l.split("url=").nth(1))
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap()
+            .trim_end_matches('/')
+            .to_string();
+        let code = std::fs::read_to_string(self.dir.path().join("state/web/setup-code")).unwrap();
+        let c = reqwest::blocking::Client::builder()
+            .cookie_store(true)
+            .danger_accept_invalid_certs(true)
+            .build()
+            .unwrap();
+        let r = c
+            .post(format!("{base}/api/setup"))
+            .json(
+                &serde_json::json!({"code": code.trim(), "password": "a-long-test-passphrase-42"}),
+            )
+            .send()
+            .unwrap();
+        assert!(r.status().is_success(), "{:?}", r.text());
+        let csrf = r.json::<serde_json::Value>().unwrap()["csrf_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        (c, base, csrf)
+    }
     fn signal(&self, sig: i32) {
         // SAFETY: kill(2) on the child we spawned, with a valid signal number.
         unsafe { libc::kill(self.child.id() as i32, sig) };
@@ -396,6 +431,22 @@ fn a_camera_added_on_the_technician_page_is_saved_and_starts_streaming() {
         !d.log().contains("stopping camera"),
         "camera a must keep running"
     );
+    // The Uplink & device page lists the model the daemon loaded, as it runs.
+    let device: Value = c
+        .get(format!("{base}/api/device"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let model = &device["models"][0];
+    assert_eq!(model["id"], "yolox-nano", "{device}");
+    assert_eq!(model["sha256"].as_str().unwrap().len(), 64, "{device}");
+    assert_eq!(model["execution_providers"][0], "cpu", "{device}");
+    assert_eq!(
+        device["public_key"].as_str().map(str::len),
+        Some(44),
+        "the uplink made the device key: {device}"
+    );
     d.stop();
 }
 
@@ -414,6 +465,29 @@ fn watchdog_pings_stop_when_an_inference_worker_hangs() {
             .any(|m| m.contains("stalled: infer-yolox-nano-0")),
         "{late:?}"
     );
+}
+
+#[test]
+fn broker_settings_saved_on_the_page_restart_the_uplink_on_the_new_broker() {
+    let broker = broker::Broker::start(Some(("box", "box-pass-123")));
+    let mut d = RunningDaemon::start("[device]\nid = \"box\"\n", "info");
+    let (c, base, csrf) = d.page();
+    let r = c
+        .put(format!("{base}/api/uplink"))
+        .header("X-CSRF-Token", &csrf)
+        .json(&serde_json::json!({
+            "broker": broker.url(), "username": "box", "password": "box-pass-123"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{:?}", r.text());
+    d.wait_log(30, "the uplink reconnects to the saved broker", |l| {
+        l.contains("uplink settings changed: restarting the uplink")
+            && l.contains("uplink: connected to the broker")
+    });
+    let saved = std::fs::read_to_string(d.config_path()).unwrap();
+    assert!(saved.contains(&broker.url()), "{saved}");
+    assert!(!d.log().contains("box-pass-123"), "password in the log");
+    d.stop();
 }
 
 /// The page of a running daemon: its base URL, a logged-in client and the CSRF token.

@@ -8,10 +8,15 @@ use serde_json::{Value, json};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use streetwatch::config::{CameraConfig, Config};
 use streetwatch::ingest::{CameraStatus, Reason};
+use streetwatch::rules::event::{Event as SwEvent, EventKind, MediaRef, Phase};
+use streetwatch::uplink::testutil::{sample_event, write_media};
+use streetwatch::uplink::{Hooks, Outbox, Uplink, signing};
 use streetwatch::web::{
-    CameraRuntime, LogLevel, SimpleBackend, WebBackend, WebConfig, WebError, WebHandle, WebServer,
+    CameraRuntime, LogLevel, ModelInfo, SimpleBackend, WebBackend, WebConfig, WebError, WebHandle,
+    WebServer,
 };
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -916,6 +921,587 @@ fn changing_the_password_needs_the_current_one_and_ends_other_sessions() {
     assert_eq!(login("a brand new passphrase"), StatusCode::OK);
     let (_, audit) = json_of(c.get(b.url("/api/audit?limit=1")).send().unwrap());
     assert_eq!(audit["entries"][0]["action"], "password.change");
+}
+
+// ---------------------------------------------------------------- events
+
+/// Events in the box's outbox, recorded as the daemon records them.
+struct Recorded {
+    /// Delivered through a real broker (its evidence then deleted, as by default).
+    delivered: Option<SwEvent>,
+    /// Its evidence dropped by the outbox's disk cap before delivery.
+    dropped: SwEvent,
+    /// Illegal parking on "gate", phases started and ended, snapshot and clip; pending.
+    parked: SwEvent,
+    /// Road damage on "yard" with a crop; pending.
+    damage: SwEvent,
+    clip: Vec<u8>,
+}
+
+fn evidence(state: &std::path::Path, ev: &SwEvent, name: &str, bytes: &[u8]) -> MediaRef {
+    let dir = state.join("evidence").join(&ev.id);
+    std::fs::create_dir_all(&dir).unwrap();
+    write_media(&dir, name, bytes)
+}
+
+/// Fill the outbox of `b`, oldest first: delivered (optional), dropped, parked, damage.
+fn record_events(b: &TestBox, c: &Client, with_delivered: bool) -> Recorded {
+    let config = b.backend.config();
+    let state = config.device.state_dir.clone();
+    let path = Outbox::path_in(&state);
+    let delivered = with_delivered.then(|| {
+        let broker = support::broker::Broker::start(None);
+        let mut cfg = config.clone();
+        cfg.uplink.broker = broker.url();
+        let up = Uplink::start(&cfg, Hooks::default()).unwrap();
+        let mut ev = sample_event("gate", 0);
+        ev.media = vec![evidence(&state, &ev, "snapshot-1.jpg", b"delivered jpeg")];
+        up.enqueue(&ev).unwrap();
+        let url = b.url(&format!("/api/events/{}", ev.id));
+        support::wait_for(Duration::from_secs(20), || {
+            let (_, d) = json_of(c.get(&url).send().unwrap());
+            (d["delivery"] == "delivered").then_some(())
+        })
+        .expect("the broker acknowledges the event");
+        up.stop();
+        ev
+    });
+    let mut dropped = sample_event("gate", 1);
+    dropped.media = vec![evidence(
+        &state,
+        &dropped,
+        "snapshot-1.jpg",
+        &[7u8; 100_000],
+    )];
+    let usage = {
+        let ob = Outbox::open(&path, 1 << 30).unwrap();
+        ob.enqueue(&dropped).unwrap();
+        ob.usage_bytes().unwrap()
+    };
+    Outbox::open(&path, usage - 50_000)
+        .unwrap()
+        .enforce_cap()
+        .unwrap();
+    let ob = Outbox::open(&path, 1 << 30).unwrap();
+    let clip: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let mut parked = sample_event("gate", 2);
+    parked.media = vec![
+        evidence(&state, &parked, "snapshot-1.jpg", b"parked jpeg"),
+        evidence(&state, &parked, "clip.mp4", &clip),
+    ];
+    ob.enqueue(&parked).unwrap();
+    let mut ended = parked.clone();
+    ended.phase = Phase::Ended;
+    ended.seq = 1;
+    ended.media.clear();
+    ob.enqueue(&ended).unwrap();
+    let mut damage = sample_event("yard", 3);
+    damage.kind = EventKind::RoadDamage;
+    damage.media = vec![evidence(&state, &damage, "crop-1.jpg", b"damage jpeg")];
+    ob.enqueue(&damage).unwrap();
+    Recorded {
+        delivered,
+        dropped,
+        parked,
+        damage,
+        clip,
+    }
+}
+
+fn event_ids(c: &Client, url: &str) -> Vec<String> {
+    let (s, body) = json_of(c.get(url).send().unwrap());
+    assert_eq!(s, StatusCode::OK, "{body}");
+    body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn events_are_listed_newest_first_with_filters_and_their_delivery_state() {
+    let b = start();
+    let c = client();
+    b.setup(&c);
+    assert!(event_ids(&c, &b.url("/api/events")).is_empty());
+    let r = record_events(&b, &c, true);
+    let delivered = r.delivered.unwrap();
+    let (s, list) = json_of(c.get(b.url("/api/events")).send().unwrap());
+    assert_eq!(s, StatusCode::OK);
+    let rows = list["events"].as_array().unwrap();
+    let got: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|e| {
+            (
+                e["id"].as_str().unwrap(),
+                e["phase"].as_str().unwrap(),
+                e["delivery"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (r.damage.id.as_str(), "started", "pending"),
+            (r.parked.id.as_str(), "ended", "pending"),
+            (r.dropped.id.as_str(), "started", "evidence_dropped"),
+            (delivered.id.as_str(), "started", "delivered"),
+        ]
+    );
+    assert_eq!(rows[0]["kind"], "road_damage");
+    assert_eq!(rows[0]["camera"], "yard");
+
+    let ids = |q: &str| event_ids(&c, &b.url(&format!("/api/events?{q}")));
+    assert_eq!(ids("camera=yard"), [r.damage.id.as_str()]);
+    assert_eq!(ids("kind=road_damage"), [r.damage.id.as_str()]);
+    assert_eq!(ids("phase=ended"), [r.parked.id.as_str()]);
+    assert_eq!(ids("camera=gate&limit=1"), [r.parked.id.as_str()]);
+    // Times are the events' media times (sample events start 1 s apart).
+    let from = r.parked.times.start.replace('+', "%2B");
+    assert_eq!(
+        ids(&format!("from={from}")),
+        [r.damage.id.as_str(), r.parked.id.as_str()]
+    );
+    assert_eq!(
+        ids(&format!("from={from}&to={from}")),
+        [r.parked.id.as_str()]
+    );
+    assert_eq!(ids("camera=&kind=&phase="), ids(""));
+
+    // Detail: every phase, media with URLs while the file is on the box.
+    let (s, d) = json_of(
+        c.get(b.url(&format!("/api/events/{}", r.parked.id)))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(s, StatusCode::OK, "{d}");
+    assert_eq!(d["phase"], "ended");
+    assert_eq!(d["event"]["schema"], "streetwatch.event/v1");
+    assert_eq!(d["phases"].as_array().unwrap().len(), 2);
+    assert_eq!(d["phases"][0]["state"], "pending");
+    let media = d["media"].as_array().unwrap();
+    assert_eq!(media.len(), 2);
+    assert_eq!(media[0]["kind"], "snapshot");
+    assert_eq!(media[1]["name"], "clip.mp4");
+    assert_eq!(media[1]["kind"], "clip");
+    assert_eq!(media[1]["content_type"], "video/mp4");
+    assert_eq!(
+        media[1]["url"],
+        format!("/api/events/{}/media/clip.mp4", r.parked.id)
+    );
+    assert!(!d.to_string().contains("evidence/"), "no local path: {d}");
+    // Delivered evidence is deleted (the default): no URL, and the route says why.
+    let (_, d) = json_of(
+        c.get(b.url(&format!("/api/events/{}", delivered.id)))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(d["media"][0]["available"], false);
+    assert!(d["media"][0].get("url").is_none());
+    let (s, gone) = json_of(
+        c.get(b.url(&format!(
+            "/api/events/{}/media/snapshot-1.jpg",
+            delivered.id
+        )))
+        .send()
+        .unwrap(),
+    );
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert!(
+        gone["message"]
+            .as_str()
+            .unwrap()
+            .contains("keep_delivered_media"),
+        "{gone}"
+    );
+    let (_, d) = json_of(
+        c.get(b.url(&format!("/api/events/{}", r.dropped.id)))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(d["media"][0]["dropped"], true);
+    let (s, _) = json_of(
+        c.get(b.url("/api/events/0190-no-such-event"))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+#[test]
+fn event_filters_refuse_bad_values_naming_the_field() {
+    let b = start();
+    let c = client();
+    b.setup(&c);
+    for (q, field) in [
+        ("kind=parking", "kind"),
+        ("phase=over", "phase"),
+        ("from=yesterday", "from"),
+        ("to=2026-13-01T00:00:00Z", "to"),
+        ("from=2026-11-21T10:00:00Z&to=2026-11-21T09:00:00Z", "to"),
+        ("camera=..%2Fetc", "camera"),
+        ("limit=100000", "limit"),
+        ("limit=0", "limit"),
+        ("sort=asc", "sort"),
+    ] {
+        let (s, body) = json_of(c.get(b.url(&format!("/api/events?{q}"))).send().unwrap());
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{q}: {body}");
+        assert_eq!(body["problems"][0]["path"], field, "{q}: {body}");
+    }
+}
+
+#[test]
+fn event_media_is_served_with_byte_ranges_and_only_through_the_outbox() {
+    let b = start();
+    let c = client();
+    b.setup(&c);
+    let r = record_events(&b, &c, false);
+    let clip_url = b.url(&format!("/api/events/{}/media/clip.mp4", r.parked.id));
+    let whole = c.get(&clip_url).send().unwrap();
+    assert_eq!(whole.status(), StatusCode::OK);
+    assert_eq!(whole.headers()["content-type"], "video/mp4");
+    assert_eq!(whole.headers()["accept-ranges"], "bytes");
+    assert_eq!(whole.bytes().unwrap().as_ref(), r.clip.as_slice());
+    let part = |range: &str| c.get(&clip_url).header("Range", range).send().unwrap();
+    let p = part("bytes=100000-100099");
+    assert_eq!(p.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(p.headers()["content-range"], "bytes 100000-100099/300000");
+    assert_eq!(p.headers()["content-length"], "100");
+    assert_eq!(p.bytes().unwrap().as_ref(), &r.clip[100_000..100_100]);
+    let p = part("bytes=299990-");
+    assert_eq!(p.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(p.bytes().unwrap().as_ref(), &r.clip[299_990..]);
+    let p = part("bytes=-5");
+    assert_eq!(p.bytes().unwrap().as_ref(), &r.clip[299_995..]);
+    let p = part("bytes=300000-");
+    assert_eq!(p.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(p.headers()["content-range"], "bytes */300000");
+
+    let snap = c
+        .get(b.url(&format!("/api/events/{}/media/snapshot-1.jpg", r.parked.id)))
+        .send()
+        .unwrap();
+    assert_eq!(snap.status(), StatusCode::OK);
+    assert_eq!(snap.headers()["content-type"], "image/jpeg");
+    assert_eq!(snap.bytes().unwrap().as_ref(), b"parked jpeg");
+
+    let a = &r.parked.id;
+    for path in [
+        // Another event's file, asked for under this event.
+        format!("/api/events/{a}/media/crop-1.jpg"),
+        format!("/api/events/{a}/media/..%2f{}%2fcrop-1.jpg", r.damage.id),
+        format!("/api/events/{a}/media/..%2F..%2F..%2F..%2Fetc%2Fpasswd"),
+        format!("/api/events/{a}/media/%2Fetc%2Fpasswd"),
+        format!("/api/events/{a}/media/..%2Foutbox.sqlite"),
+        format!("/api/events/{a}/media/.."),
+        format!("/api/events/{a}/media/%2e%2e"),
+        format!("/api/events/..%2F{a}/media/clip.mp4"),
+        format!("/api/events/{a}/media/clip.mp4%00.jpg"),
+        "/api/events/%2Fetc/media/passwd".to_string(),
+    ] {
+        let resp = c.get(b.url(&path)).send().unwrap();
+        let status = resp.status();
+        let body = resp.bytes().unwrap();
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        let text = String::from_utf8_lossy(&body);
+        assert!(
+            !text.contains("root:") && !text.contains("damage jpeg") && !text.contains("SQLite"),
+            "{path}: {text}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------- uplink & device
+
+#[test]
+fn device_settings_are_validated_and_the_page_shows_the_public_key_and_models() {
+    let b = start();
+    let c = client();
+    let csrf = b.setup(&c);
+    let (s, d) = json_of(c.get(b.url("/api/device")).send().unwrap());
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        d["public_key"].is_null(),
+        "the page never creates the key: {d}"
+    );
+    let state = b.backend.config().device.state_dir;
+    let key = signing::DeviceKey::load_or_create(&state).unwrap();
+    b.backend.set_models(vec![ModelInfo {
+        id: "detector".into(),
+        version: "3".into(),
+        sha256: "ab".repeat(32),
+        execution_providers: vec!["CPUExecutionProvider".into()],
+    }]);
+    let (_, d) = json_of(c.get(b.url("/api/device")).send().unwrap());
+    assert_eq!(d["public_key"], key.public_key_b64());
+    assert_eq!(d["key_id"], key.key_id());
+    assert_eq!(d["models"][0]["sha256"], "ab".repeat(32));
+    assert_eq!(
+        d["models"][0]["execution_providers"][0],
+        "CPUExecutionProvider"
+    );
+    assert!(
+        !d.to_string().contains(&hex_seed(&state)),
+        "never the secret key"
+    );
+
+    let put = |body: Value| json_of(b.send(&c, "PUT", "/api/device", &csrf, Some(body)));
+    for (body, field) in [
+        (json!({"id": "pole 7", "timezone": "Asia/Shanghai"}), "id"),
+        (
+            json!({"id": "pole-7", "timezone": "Mars/Olympus"}),
+            "timezone",
+        ),
+        (
+            json!({"id": "pole-7", "timezone": "Asia/Shanghai", "division_code": "4408"}),
+            "division_code",
+        ),
+        (json!({"id": "pole-7"}), "timezone"),
+    ] {
+        let (s, e) = put(body.clone());
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {e}");
+        assert_eq!(e["problems"][0]["path"], field, "{body}: {e}");
+    }
+    assert_eq!(
+        b.backend.config().device.id,
+        "streetwatch",
+        "last good config kept"
+    );
+    let (s, d) = put(json!({
+        "id": "pole-7", "timezone": "Asia/Urumqi", "division_code": "440802",
+        "location": "人民大道与海滨路交叉口"}));
+    assert_eq!(s, StatusCode::OK, "{d}");
+    assert_eq!(d["id"], "pole-7");
+    let saved = std::fs::read_to_string(&b.config_path).unwrap();
+    assert!(
+        saved.contains("Asia/Urumqi") && saved.contains("440802"),
+        "{saved}"
+    );
+}
+
+fn hex_seed(state: &std::path::Path) -> String {
+    std::fs::read_to_string(state.join(signing::KEY_FILE))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// A CA and a server certificate for 127.0.0.1 signed by it: (ca.pem, cert, key).
+fn certificates(dir: &std::path::Path, name: &str) -> (String, PathBuf, PathBuf, PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["127.0.0.1".into()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let w = |file: &str, text: String| {
+        let p = dir.join(format!("{name}-{file}"));
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    (
+        ca.pem(),
+        w("ca.pem", ca.pem()),
+        w("server.pem", cert.pem()),
+        w("server.key", key.serialize_pem()),
+    )
+}
+
+#[test]
+fn broker_password_is_write_only_and_tls_files_are_checked_and_stored_private() {
+    let b = start();
+    let c = client();
+    let csrf = b.setup(&c);
+    let put = |body: Value| json_of(b.send(&c, "PUT", "/api/uplink", &csrf, Some(body)));
+    let (s, u) = put(json!({
+        "broker": "mqtt://broker.example:1883", "username": "box", "password": "broker-secret-1"}));
+    assert_eq!(s, StatusCode::OK, "{u}");
+    assert_eq!(u["password_set"], true);
+    // Omitted keeps it; every answer and the export leave it out.
+    let (s, _) = put(json!({"broker": "mqtt://broker.example:1884", "username": "box"}));
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        b.backend.config().uplink.password.as_deref(),
+        Some("broker-secret-1")
+    );
+    let (_, u) = json_of(c.get(b.url("/api/uplink")).send().unwrap());
+    assert_eq!(u["password_set"], true);
+    let export = c
+        .get(b.url("/api/config/export"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let (_, audit) = json_of(c.get(b.url("/api/audit")).send().unwrap());
+    for text in [u.to_string(), export, audit.to_string()] {
+        assert!(!text.contains("broker-secret-1"), "{text}");
+    }
+    for (body, field) in [
+        (json!({"broker": "http://broker.example"}), "broker"),
+        (json!({"broker": "mqtts://broker.example"}), "broker"),
+        (json!({"broker": "mqtt://box:pw@broker.example"}), "broker"),
+        (
+            json!({"broker": "mqtt://broker.example", "port": 0}),
+            "port",
+        ),
+        (
+            json!({"broker": "mqtt://broker.example", "client_id": "has space"}),
+            "client_id",
+        ),
+        (
+            json!({"broker": "mqtt://broker.example", "port": "x"}),
+            "port",
+        ),
+    ] {
+        let (s, e) = put(body.clone());
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {e}");
+        assert_eq!(e["problems"][0]["path"], field, "{body}: {e}");
+    }
+
+    let upload = |file: &str, body: Vec<u8>| {
+        json_of(
+            c.post(b.url(&format!("/api/uplink/tls/{file}")))
+                .header("X-CSRF-Token", &csrf)
+                .header("Content-Type", "application/x-pem-file")
+                .body(body)
+                .send()
+                .unwrap(),
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (ca_pem, ..) = certificates(dir.path(), "ca1");
+    let key_pem = rcgen::KeyPair::generate().unwrap().serialize_pem();
+    let (s, e) = upload("client_key", key_pem.clone().into_bytes());
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "CA first: {e}");
+    assert_eq!(e["problems"][0]["path"], "client_key");
+    let (s, e) = upload("ca", b"not a certificate".to_vec());
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(e["problems"][0]["path"], "ca");
+    let (s, e) = upload("ca", ca_pem.repeat(200).into_bytes());
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "over 64 KiB");
+    assert_eq!(e["problems"][0]["path"], "ca");
+    let (s, _) = upload("../../etc/passwd", ca_pem.clone().into_bytes());
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, u) = upload("ca", ca_pem.clone().into_bytes());
+    assert_eq!(s, StatusCode::OK, "{u}");
+    assert_eq!(u["tls"]["ca"], true);
+    let (s, u) = upload("client_key", key_pem.clone().into_bytes());
+    assert_eq!(s, StatusCode::OK, "{u}");
+    assert!(!u.to_string().contains("PRIVATE KEY"));
+    let tls = b.backend.config().uplink.tls.unwrap();
+    let state = b.backend.config().device.state_dir;
+    for (path, content) in [
+        (&tls.ca_file, &ca_pem),
+        (tls.client_key.as_ref().unwrap(), &key_pem),
+    ] {
+        assert!(path.starts_with(&state), "{}", path.display());
+        assert_eq!(std::fs::read_to_string(path).unwrap(), *content);
+        assert_eq!(
+            std::fs::metadata(path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    // With a CA, mqtts:// is accepted; TLS can be dropped only after leaving mqtts://.
+    let (s, _) = put(json!({"broker": "mqtts://broker.example", "username": "box"}));
+    assert_eq!(s, StatusCode::OK);
+    let (s, e) = json_of(b.send(&c, "DELETE", "/api/uplink/tls", &csrf, None));
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(e["problems"][0]["path"], "broker");
+    let (s, _) = put(json!({"broker": "mqtt://broker.example", "username": "box"}));
+    assert_eq!(s, StatusCode::OK);
+    let (s, u) = json_of(b.send(&c, "DELETE", "/api/uplink/tls", &csrf, None));
+    assert_eq!(s, StatusCode::OK, "{u}");
+    assert_eq!(u["tls"]["ca"], false);
+    assert!(b.backend.config().uplink.tls.is_none());
+}
+
+#[test]
+fn test_connection_reaches_a_real_broker_and_names_the_exact_failure() {
+    let broker = support::broker::Broker::start(Some(("box", "box-pass-123")));
+    let b = start();
+    let c = client();
+    let csrf = b.setup(&c);
+    let test = |body: Value| json_of(b.send(&c, "POST", "/api/uplink/test", &csrf, Some(body)));
+    let (s, ok) =
+        test(json!({"broker": broker.url(), "username": "box", "password": "box-pass-123"}));
+    assert_eq!(s, StatusCode::OK, "{ok}");
+    assert_eq!(ok["ok"], true, "{ok}");
+    let (_, bad) =
+        test(json!({"broker": broker.url(), "username": "box", "password": "wrong-pass"}));
+    assert_eq!(bad["ok"], false, "{bad}");
+    assert_eq!(bad["reason"], "bad_credentials", "{bad}");
+    assert!(
+        bad["message"]
+            .as_str()
+            .unwrap()
+            .contains("bad username or password"),
+        "{bad}"
+    );
+    assert!(!bad.to_string().contains("wrong-pass"));
+    let (_, refused) =
+        test(json!({"broker": format!("mqtt://127.0.0.1:{}", support::free_port())}));
+    assert_eq!(refused["reason"], "connection_refused", "{refused}");
+    // Something that accepts TCP but never speaks MQTT: the wait is bounded.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let t0 = std::time::Instant::now();
+    let (_, slow) = test(json!({
+        "broker": format!("mqtt://127.0.0.1:{}", silent.local_addr().unwrap().port()),
+        "timeout_s": 1}));
+    assert_eq!(slow["reason"], "timeout", "{slow}");
+    assert!(t0.elapsed() < Duration::from_secs(4), "{:?}", t0.elapsed());
+
+    // Saved settings are tested with the stored password, which goes nowhere else.
+    let (s, _) = json_of(b.send(
+        &c,
+        "PUT",
+        "/api/uplink",
+        &csrf,
+        Some(json!({"broker": broker.url(), "username": "box", "password": "box-pass-123"})),
+    ));
+    assert_eq!(s, StatusCode::OK);
+    let (_, stored) = test(json!({"broker": broker.url(), "username": "box"}));
+    assert_eq!(stored["ok"], true, "{stored}");
+    let (s, elsewhere) = test(json!({"broker": "mqtt://127.0.0.2:1883", "username": "box"}));
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(elsewhere["problems"][0]["path"], "password");
+
+    // TLS: the broker's CA passes, another CA is reported as a TLS failure.
+    let dir = tempfile::tempdir().unwrap();
+    let (ca_pem, ca, cert, key) = certificates(dir.path(), "real");
+    let (other_ca, ..) = certificates(dir.path(), "other");
+    let tls = support::broker::Broker::start_tls(&ca, &cert, &key);
+    let upload = |pem: &str| {
+        let r = c
+            .post(b.url("/api/uplink/tls/ca"))
+            .header("X-CSRF-Token", &csrf)
+            .body(pem.to_string())
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    };
+    let url = format!("mqtts://127.0.0.1:{}", tls.port);
+    upload(&other_ca);
+    let (_, wrong_ca) = test(json!({"broker": url, "password": ""}));
+    assert_eq!(wrong_ca["reason"], "tls", "{wrong_ca}");
+    assert!(
+        wrong_ca["message"]
+            .as_str()
+            .unwrap()
+            .contains("CA certificate"),
+        "{wrong_ca}"
+    );
+    upload(&ca_pem);
+    let (_, right_ca) = test(json!({"broker": url, "password": ""}));
+    assert_eq!(right_ca["ok"], true, "{right_ca}");
 }
 
 #[test]

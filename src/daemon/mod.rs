@@ -447,25 +447,32 @@ impl Daemon {
             })
             .collect();
         *self.telemetry.cameras.lock().unwrap() = cams;
-        let models = self
+        let (models, loaded): (Vec<_>, Vec<_>) = self
             .models
             .services()
             .map(|svc| {
                 let s = svc.stats();
-                crate::uplink::ModelHealth {
-                    version: crate::infer::Manifest::load(
-                        &self.config.inference.models_dir,
-                        &s.model_id,
-                    )
-                    .map(|m| m.version)
-                    .unwrap_or_default(),
+                let manifest =
+                    crate::infer::Manifest::load(&self.config.inference.models_dir, &s.model_id)
+                        .ok();
+                let version = manifest.as_ref().map(|m| m.version.clone());
+                let info = crate::web::ModelInfo {
+                    id: s.model_id.clone(),
+                    version: version.clone().unwrap_or_default(),
+                    sha256: manifest.map(|m| m.sha256).unwrap_or_default(),
+                    execution_providers: svc.providers().to_vec(),
+                };
+                let health = crate::uplink::ModelHealth {
+                    version: version.unwrap_or_default(),
                     id: s.model_id,
                     latency_p50_ms: s.latency_p50_ms,
                     latency_p95_ms: s.latency_p95_ms,
-                }
+                };
+                (health, info)
             })
-            .collect();
+            .unzip();
         *self.telemetry.models.lock().unwrap() = models;
+        self.web_backend.set_models(loaded);
     }
 
     /// One line for systemd's STATUS=: how many cameras stream.

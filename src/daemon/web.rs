@@ -4,7 +4,7 @@
 
 use super::live::LiveBoard;
 use crate::config::{self, Config, Problem};
-use crate::web::{CameraRuntime, LiveResult, LogLine, WebBackend};
+use crate::web::{CameraRuntime, LiveResult, LogLine, ModelInfo, WebBackend};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -13,6 +13,7 @@ pub struct DaemonBackend {
     /// Where the config is persisted; `None` for the demo (memory only).
     path: Option<PathBuf>,
     statuses: Mutex<Vec<CameraRuntime>>,
+    models: Mutex<Vec<ModelInfo>>,
     /// A config saved by the page, waiting for the daemon loop to apply it.
     pending: Mutex<Option<Config>>,
     /// Latest picture and analysis result per camera, written by the analysis threads.
@@ -31,6 +32,7 @@ impl DaemonBackend {
             config: Mutex::new(config),
             path,
             statuses: Mutex::default(),
+            models: Mutex::default(),
             pending: Mutex::default(),
             board: Arc::default(),
             uplink_health: Mutex::default(),
@@ -50,6 +52,11 @@ impl DaemonBackend {
     /// The daemon loop publishes camera statuses here.
     pub fn set_statuses(&self, s: Vec<CameraRuntime>) {
         *self.statuses.lock().unwrap() = s;
+    }
+
+    /// The daemon publishes the models its inference services loaded.
+    pub fn set_models(&self, m: Vec<ModelInfo>) {
+        *self.models.lock().unwrap() = m;
     }
 
     /// A config the page saved since the last call, for the daemon loop to apply.
@@ -84,6 +91,10 @@ impl WebBackend for DaemonBackend {
 
     fn camera_statuses(&self) -> Vec<CameraRuntime> {
         self.statuses.lock().unwrap().clone()
+    }
+
+    fn models(&self) -> Vec<ModelInfo> {
+        self.models.lock().unwrap().clone()
     }
 
     fn recent_logs(&self, limit: usize) -> Vec<LogLine> {

@@ -159,6 +159,8 @@ impl Shared {
 pub struct InferenceService {
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
+    /// Execution providers the sessions registered (empty for non-ORT analysers).
+    providers: Vec<String>,
 }
 
 /// A camera's entry point into the service.
@@ -175,11 +177,19 @@ impl InferenceService {
         let detectors = (0..cfg.workers.max(1))
             .map(|_| Detector::new(&file, rt, cfg))
             .collect::<Result<Vec<_>, _>>()?;
-        Self::start(id, detectors).map_err(|e| ModelError::Session {
+        let providers = detectors[0].providers.clone();
+        let mut service = Self::start(id, detectors).map_err(|e| ModelError::Session {
             id: id.into(),
             path: file.path.clone(),
             reason: e.to_string(),
-        })
+        })?;
+        service.providers = providers;
+        Ok(service)
+    }
+
+    /// Execution providers in use, in the order ORT tries them.
+    pub fn providers(&self) -> &[String] {
+        &self.providers
     }
 
     /// Start one worker thread per analyser (each typically its own session).
@@ -205,7 +215,11 @@ impl InferenceService {
                 .map_err(|e| WorkerError::Spawn(e.to_string()))?;
             threads.push(t);
         }
-        Ok(Self { shared, threads })
+        Ok(Self {
+            shared,
+            threads,
+            providers: Vec::new(),
+        })
     }
 
     /// Add a camera. Results arrive on the returned receiver, which buffers up to

@@ -7,7 +7,9 @@
 //! for topics, payloads and the idempotency contract.
 
 pub mod config;
+pub mod connection_test;
 pub mod health;
+pub mod history;
 pub mod outbox;
 pub mod signing;
 mod tls;

@@ -45,6 +45,21 @@ const ASSETS: &[Asset] = &[
         mime: "text/javascript; charset=utf-8",
         body: include_str!("assets/live.js"),
     },
+    Asset {
+        name: "events.js",
+        mime: "text/javascript; charset=utf-8",
+        body: include_str!("assets/events.js"),
+    },
+    Asset {
+        name: "logs.js",
+        mime: "text/javascript; charset=utf-8",
+        body: include_str!("assets/logs.js"),
+    },
+    Asset {
+        name: "device.js",
+        mime: "text/javascript; charset=utf-8",
+        body: include_str!("assets/device.js"),
+    },
 ];
 
 const INDEX: &str = include_str!("assets/index.html");
@@ -160,6 +175,41 @@ mod tests {
             "not_onvif",
         ] {
             assert!(zh.contains(&format!("disc.reason.{reason}")), "{reason}");
+        }
+        // Built from API values (`t("kind." + e.kind)`): every value needs a text.
+        for key in [
+            "kind.illegal_parking",
+            "kind.exposed_garbage",
+            "kind.littering_act",
+            "kind.road_damage",
+            "phase.started",
+            "phase.updated",
+            "phase.ended",
+            "delivery.pending",
+            "delivery.delivered",
+            "delivery.evidence_dropped",
+            "logs.level.error",
+            "logs.level.warn",
+            "logs.level.info",
+            "logs.level.debug",
+            "logs.level.trace",
+            "devx.model_id",
+            "devx.model_version",
+            "devx.model_sha",
+            "devx.model_ep",
+            "uplink.tls.ca",
+            "uplink.tls.client_cert",
+            "uplink.tls.client_key",
+            "uplink.reason.invalid",
+            "uplink.reason.connection_refused",
+            "uplink.reason.unreachable",
+            "uplink.reason.tls",
+            "uplink.reason.bad_credentials",
+            "uplink.reason.not_authorized",
+            "uplink.reason.timeout",
+            "uplink.reason.protocol",
+        ] {
+            assert!(zh.contains(key), "{key}");
         }
     }
 

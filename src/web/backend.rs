@@ -6,6 +6,9 @@ use crate::config::{self, Config, Problem};
 use crate::ingest::pipeline::Source;
 use crate::ingest::probe::ProbeReport;
 use crate::ingest::{CameraStatus, Reason};
+use crate::uplink::history::{
+    self, EventDetail, EventQuery, EventSummary, HistoryError, MediaLookup,
+};
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -98,6 +101,18 @@ pub struct LiveResult {
     pub detections: Vec<LiveDetection>,
 }
 
+/// A model the inference service loaded, as the Uplink & device page lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelInfo {
+    pub id: String,
+    pub version: String,
+    /// Lower-case hex sha256 of the weight file (checked against the manifest at load).
+    pub sha256: String,
+    /// Execution providers the session registered, in order of preference
+    /// (e.g. `["CPUExecutionProvider"]`).
+    pub execution_providers: Vec<String>,
+}
+
 /// The daemon's side of the web page. Every method is called from a blocking thread
 /// (never on the async runtime), so implementations may take locks or do I/O.
 pub trait WebBackend: Send + Sync + 'static {
@@ -141,6 +156,24 @@ pub trait WebBackend: Send + Sync + 'static {
     fn metrics(&self) -> Option<String> {
         None
     }
+    /// Models loaded for inference.
+    fn models(&self) -> Vec<ModelInfo>;
+    /// The outbox database the Events page reads (the uplink's, under the state dir).
+    fn outbox_path(&self) -> PathBuf {
+        crate::uplink::Outbox::path_in(&self.config().device.state_dir)
+    }
+    /// Events the box recorded, newest first.
+    fn events(&self, query: &EventQuery) -> Result<Vec<EventSummary>, HistoryError> {
+        history::list(&self.outbox_path(), query)
+    }
+    /// One event with its phases and media; `None` when unknown.
+    fn event(&self, id: &str) -> Result<Option<EventDetail>, HistoryError> {
+        history::detail(&self.outbox_path(), id)
+    }
+    /// The evidence file `name` of event `id`, found through the outbox only.
+    fn event_media(&self, id: &str, name: &str) -> Result<MediaLookup, HistoryError> {
+        history::media(&self.outbox_path(), id, name)
+    }
 }
 
 /// A backend without a daemon: the config lives in memory (and, with a path, on disk
@@ -156,6 +189,7 @@ pub struct SimpleBackend {
     live: Mutex<HashMap<String, LiveResult>>,
     metrics: Mutex<Option<String>>,
     uplink: Mutex<Option<crate::uplink::Health>>,
+    models: Mutex<Vec<ModelInfo>>,
 }
 
 /// Log records a [`SimpleBackend`] keeps.
@@ -172,6 +206,7 @@ impl SimpleBackend {
             live: Mutex::default(),
             metrics: Mutex::default(),
             uplink: Mutex::default(),
+            models: Mutex::default(),
         }
     }
 
@@ -198,6 +233,10 @@ impl SimpleBackend {
 
     pub fn set_statuses(&self, statuses: Vec<CameraRuntime>) {
         *self.statuses.lock().unwrap() = statuses;
+    }
+
+    pub fn set_models(&self, models: Vec<ModelInfo>) {
+        *self.models.lock().unwrap() = models;
     }
 
     pub fn push_log(&self, level: LogLevel, target: &str, message: &str) {
@@ -238,6 +277,10 @@ impl WebBackend for SimpleBackend {
 
     fn metrics(&self) -> Option<String> {
         self.metrics.lock().unwrap().clone()
+    }
+
+    fn models(&self) -> Vec<ModelInfo> {
+        self.models.lock().unwrap().clone()
     }
 
     fn recent_logs(&self, limit: usize) -> Vec<LogLine> {

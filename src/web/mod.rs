@@ -14,12 +14,13 @@ mod config;
 mod files;
 mod health;
 mod logs;
+mod media;
 mod tls;
 
 pub use api::served_routes;
 pub use audit::{AuditEntry, Change};
 pub use backend::{
-    CameraRuntime, LiveDetection, LiveResult, LogLevel, LogLine, MIN_THUMBNAIL_WIDTH,
+    CameraRuntime, LiveDetection, LiveResult, LogLevel, LogLine, MIN_THUMBNAIL_WIDTH, ModelInfo,
     SimpleBackend, WebBackend,
 };
 pub use config::WebConfig;

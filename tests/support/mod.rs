@@ -2,6 +2,7 @@
 //! (the project's own `streetwatch serve-rtsp`, a gst-rtsp-server on 127.0.0.1).
 #![allow(dead_code)]
 
+pub mod broker;
 pub mod onvif;
 
 use std::io::{BufRead, BufReader};

@@ -3,7 +3,9 @@
 
 mod account;
 mod cameras;
+mod device;
 mod discover;
+mod events;
 mod live;
 mod metrics;
 mod settings;
@@ -237,7 +239,19 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
-        let path = if path == "." { String::new() } else { path };
+        let mut path = if path == "." { String::new() } else { path };
+        // A missing field is reported at its parent; the page shows it at the field.
+        let inner = e.inner().to_string();
+        if let Some(name) = inner
+            .strip_prefix("missing field `")
+            .and_then(|r| r.split('`').next())
+        {
+            path = if path.is_empty() {
+                name.to_string()
+            } else {
+                format!("{path}.{name}")
+            };
+        }
         ApiError::field(
             &path,
             e.inner().to_string(),
@@ -408,6 +422,16 @@ fn routes() -> Routes {
     .protected("get", "/api/audit", get(settings::audit))
     .protected("get", "/api/logs", get(settings::logs))
     .public("get", "/metrics", get(metrics::metrics))
+    .protected("get", "/api/events", get(events::list))
+    .protected("get", "/api/events/{id}", get(events::one))
+    .protected("get", "/api/events/{id}/media/{name}", get(events::media))
+    .protected("get", "/api/device", get(device::get_device))
+    .protected("put", "/api/device", put(device::put_device))
+    .protected("get", "/api/uplink", get(device::get_uplink))
+    .protected("put", "/api/uplink", put(device::put_uplink))
+    .protected("delete", "/api/uplink/tls", delete(device::delete_tls))
+    .protected("post", "/api/uplink/tls/{file}", post(device::upload_tls))
+    .protected("post", "/api/uplink/test", post(device::test_uplink))
 }
 
 /// Every (method, path) the router serves, lower-case method, axum/OpenAPI path syntax.

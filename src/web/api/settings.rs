@@ -14,7 +14,10 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 
 /// Query parameters as a map; unknown keys are refused so a typo is not ignored.
-fn query(raw: Option<String>, known: &[&str]) -> Result<HashMap<String, String>, ApiError> {
+pub(super) fn query(
+    raw: Option<String>,
+    known: &[&str],
+) -> Result<HashMap<String, String>, ApiError> {
     let mut out = HashMap::new();
     for (k, v) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
         if !known.contains(&k.as_ref()) {
@@ -29,7 +32,11 @@ fn query(raw: Option<String>, known: &[&str]) -> Result<HashMap<String, String>,
     Ok(out)
 }
 
-fn limit(q: &HashMap<String, String>, default: usize, max: usize) -> Result<usize, ApiError> {
+pub(super) fn limit(
+    q: &HashMap<String, String>,
+    default: usize,
+    max: usize,
+) -> Result<usize, ApiError> {
     match q.get("limit") {
         None => Ok(default),
         Some(s) => match s.parse::<usize>() {
@@ -144,6 +151,7 @@ fn without_secrets(mut c: Config) -> Config {
     for cam in &mut c.cameras {
         cam.password = None;
     }
+    c.uplink.password = None;
     c
 }
 
@@ -199,6 +207,9 @@ pub async fn import(
             {
                 cam.password = prev.password.clone();
             }
+        }
+        if new.uplink.password.is_none() && new.uplink.username == old.uplink.username {
+            new.uplink.password = old.uplink.password.clone();
         }
     };
     if dry_run {

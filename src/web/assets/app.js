@@ -373,6 +373,7 @@
   function device() {
     clear(app);
     app.appendChild(el("h1", { text: t("dev.title") }));
+    extend("device", app);
 
     var pw = el("form", { class: "card" }, [el("h2", { text: t("dev.password") })]);
     field("dev.current", "current_password", { type: "password", autocomplete: "current-password", required: true }).forEach(pw.appendChild, pw);
@@ -456,6 +457,16 @@
   SW.view = function () { return view; };
   // The camera last chosen on any page, so Zones and Live open on the same one.
   SW.camera = null;
+  // Helpers the Events, Device and Logs scripts use too.
+  SW.lang = function () { return lang; };
+  SW.loggedIn = function () { return csrf !== null; };
+  SW.field = field;
+  SW.kv = kv;
+  // Cards another script adds to a page drawn here: SW.extensions.device = [render(node)].
+  SW.extensions = SW.extensions || {};
+  function extend(name, node) {
+    (SW.extensions[name] || []).forEach(function (render) { render(node); });
+  }
 
   function go(v) {
     view = v;
