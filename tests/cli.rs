@@ -126,13 +126,16 @@ fn check_config_refuses_a_bad_uplink_section_naming_the_key_and_the_fix() {
             "ca_file",
         ),
         (
-            "client cert without key",
+            "client key that is a certificate",
             good.replace(
                 "[uplink.tls]\n",
-                &format!("[uplink.tls]\nclient_cert = \"{}\"\n", ca.display()),
+                &format!(
+                    "[uplink.tls]\nclient_cert = \"{0}\"\nclient_key = \"{0}\"\n",
+                    ca.display()
+                ),
             ),
             "uplink.tls.client_key",
-            "set both",
+            "holds no PEM PRIVATE KEY",
         ),
         (
             "password without username",

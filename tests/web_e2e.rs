@@ -590,7 +590,6 @@ fn parking_scenario(dir: &Path) -> PathBuf {
 const BAY: [(f64, f64); 4] = [(0.01, 0.15), (0.35, 0.15), (0.35, 0.6), (0.01, 0.6)];
 
 #[test]
-#[ignore = "needs the Zones, Live and Events pages (branches web-zones-live and web-events-device): delete this line once they are merged"]
 fn a_zone_drawn_in_the_browser_persists_shows_live_detections_and_a_parked_car_gives_an_event_with_a_playable_clip()
  {
     require_browser();

@@ -98,7 +98,17 @@ impl Uplink {
     pub fn start(config: &crate::config::Config, hooks: Hooks) -> Result<Uplink, UplinkError> {
         let state_dir = config.device.state_dir.clone();
         let cfg = config.uplink.clone();
-        cfg.broker_addr().map_err(UplinkError::Config)?;
+        if let Some(addr) = cfg.broker_addr().map_err(UplinkError::Config)?
+            && !addr.tls
+            && cfg.tls.is_some()
+        {
+            // Allowed so the page can upload the CA before switching the URL to
+            // mqtts://, but the technician must know the link is not encrypted yet.
+            tracing::warn!(
+                broker = %cfg.broker,
+                "[uplink.tls] is set but the broker URL is plain mqtt://: the connection is NOT encrypted; use mqtts:// to use the TLS files"
+            );
+        }
         let key = Arc::new(DeviceKey::load_or_create(&state_dir)?);
         let outbox_path = Outbox::path_in(&state_dir);
         let mut outbox = Outbox::open(&outbox_path, cfg.disk_cap_mb.saturating_mul(1 << 20))?;

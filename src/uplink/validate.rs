@@ -142,13 +142,8 @@ fn check_broker(c: &UplinkConfig, out: &mut Vec<Problem>) {
                     "set [uplink.tls] ca_file = \"/etc/streetwatch/broker-ca.pem\"",
                 ));
             }
-            if !addr.tls && c.tls.is_some() && url.starts_with("mqtt://") {
-                out.push(Problem::new(
-                    "uplink.broker",
-                    "[uplink.tls] is set but the broker URL is plain mqtt://",
-                    "use mqtts:// to connect with TLS, or remove [uplink.tls]",
-                ));
-            }
+            // `[uplink.tls]` with a plain mqtt:// URL is not refused: the page uploads
+            // the CA before the URL is switched to mqtts://. The uplink warns at start.
         }
         Ok(None) => {}
     }
@@ -196,17 +191,10 @@ fn check_tls(tls: &TlsConfig, out: &mut Vec<Problem>) {
                 out,
             );
         }
-        (Some(_), None) => out.push(Problem::new(
-            "uplink.tls.client_key",
-            "client_cert is set without client_key",
-            "set both for mutual TLS, or neither",
-        )),
-        (None, Some(_)) => out.push(Problem::new(
-            "uplink.tls.client_cert",
-            "client_key is set without client_cert",
-            "set both for mutual TLS, or neither",
-        )),
-        (None, None) => {}
+        // Half of a mutual-TLS pair is not refused here: the page uploads the
+        // certificate and the key one request at a time. The uplink refuses to connect
+        // with only one of them and says so in its status and log.
+        _ => {}
     }
 }
 
@@ -440,7 +428,11 @@ mod tests {
         assert_eq!(paths(&c), ["uplink.tls.ca_file"]);
         c.tls.as_mut().unwrap().ca_file = ca.clone();
         c.tls.as_mut().unwrap().client_key = None;
-        assert_eq!(paths(&c), ["uplink.tls.client_key"]);
+        assert_eq!(
+            paths(&c),
+            Vec::<String>::new(),
+            "half a pair waits for the other half"
+        );
         c.tls.as_mut().unwrap().client_key = Some(ca);
         assert_eq!(paths(&c), ["uplink.tls.client_key"]);
         let problem = validate(&c).remove(0).to_string();
