@@ -416,9 +416,12 @@ impl Littering {
             if !passed {
                 return None;
             }
-            // Left: no longer tracked, or its latest position is away from the litter.
+            // Left: not seen in this frame, or seen away from the litter. A track the
+            // tracker still remembers but no longer sees does not count as there: a
+            // person who stood still is kept for `max_gap_stationary_s` at their last
+            // box, and a close-up camera loses them near the litter as they walk out.
             let still_there = tracks.iter().any(|t| {
-                t.id == path.track_id && {
+                t.id == path.track_id && !t.is_coasting() && {
                     let (x, y) = t.bbox.center();
                     near(&PathPoint {
                         time: t.last_seen,
