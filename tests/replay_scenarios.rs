@@ -155,7 +155,7 @@ rules = [{ type = "no_parking", dwell_s = 60 }]"#;
 /// car-detection.mp4 (30 s of real traffic through a car-park lane; cars pass and do
 /// not stop) sampled at 2 fps and looped 20 times: ten minutes of media in which a bus
 /// crosses the lane every 30 s (YOLOX-nano: `bus` 0.7-0.85; the overhead cars are
-/// mostly "cell phone"). The control freezes the same clip on the frame where the bus
+/// mostly "cell phone"), analysed at 1 fps. The control freezes the same clip on the frame where the bus
 /// is in the lane (17.5 s) for 75 s, which must raise one event, so the zone, the
 /// detector and the rule demonstrably see that vehicle; moving, it must raise none.
 #[test]
@@ -172,7 +172,7 @@ fn ten_minutes_of_looped_moving_traffic_through_a_no_parking_lane_raise_no_parki
         }],
     )
     .unwrap();
-    let cfg = replay_config(dir.path(), "lane", "", "fps = 2.0", LANE);
+    let cfg = replay_config(dir.path(), "lane", "", "fps = 1.0", LANE);
     let events = replay_events(&cfg, &looped, &dir.path().join("evidence"));
     assert!(
         events.iter().all(|e| e["kind"] != "illegal_parking"),
@@ -380,11 +380,11 @@ location = "海滨路 88 号前"
 polygon = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]
 rules = [{ type = "road_watch", min_observations = 3, min_span_s = 60, regrow_fraction = 0.3 }]"#;
 
-/// Road damage at one frame per 5 s. (1) The photo held 150 s: three observations over
+/// Road damage at one frame per 5 s. (1) The photo held 130 s: three observations over
 /// 60 s report the pothole once (the second check at ~120 s finds it known). (2) The
 /// same video again with the same state dir, as after a reboot: the registry persisted,
 /// nothing is reported. (3) A zoom into the photo (the 420x420 square around the
-/// pothole scaled to 512x512) held 150 s: a pothole cannot be made to grow on a real
+/// pothole scaled to 512x512) held 130 s: a pothole cannot be made to grow on a real
 /// photo, but in the picture it is now ~1.5x larger at the same place, which is what
 /// the rule sees when damage grows; it is re-reported, naming the earlier event.
 #[test]
@@ -402,7 +402,7 @@ fn road_damage_is_reported_once_not_again_after_a_restart_and_again_when_it_grow
             &spec(1, 5),
             &[Segment::Hold {
                 picture,
-                seconds: 150.0,
+                seconds: 130.0,
             }],
         )
         .unwrap();
