@@ -129,6 +129,25 @@ rules = [{{ type = "no_parking", dwell_s = 60, leave_after_s = 40 }}]"#
     let duration = e["duration_s"].as_f64().unwrap();
     assert!((duration - (end - start)).abs() < 0.01, "{e:#}");
     assert!(duration > 110.0, "the stay lasted about two minutes: {e:#}");
+    // The end carries a full-resolution snapshot of the frame that ended the stay.
+    let media = e["media"].as_array().unwrap();
+    let snap = media
+        .iter()
+        .find(|m| m["name"] == "ended.jpg")
+        .unwrap_or_else(|| panic!("no ended snapshot: {media:#?}"));
+    assert_eq!(
+        (snap["width"].as_u64(), snap["height"].as_u64()),
+        (Some(480), Some(270))
+    );
+    let path = dir
+        .path()
+        .join("evidence")
+        .join(e["id"].as_str().unwrap())
+        .join("ended.jpg");
+    let bytes = std::fs::read(&path).unwrap();
+    use sha2::Digest;
+    assert_eq!(hex::encode(sha2::Sha256::digest(&bytes)), snap["sha256"]);
+    assert_eq!(image::load_from_memory(&bytes).unwrap().width(), 480);
 }
 
 /// The picture of `frames` on screen `t` seconds into them.
