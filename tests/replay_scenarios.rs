@@ -42,6 +42,41 @@ fn gif_frames() -> Vec<(Picture, u64)> {
     decode_pictures(&media("person-bicycle-car-detection.gif"), 0, u64::MAX).unwrap()
 }
 
+/// What `model` detects on `picture` (`streetwatch detect`, the product's detector
+/// path), as (class name, box) pairs.
+fn detect(dir: &Path, cfg: &Path, model: &str, picture: &Picture) -> Vec<(String, [f64; 4])> {
+    let png = dir.join(format!("probe-{model}.png"));
+    image::RgbImage::from_raw(picture.width, picture.height, picture.rgb.clone())
+        .unwrap()
+        .save(&png)
+        .unwrap();
+    let out = std::process::Command::new(bin())
+        .args(["detect", "--json", "--model", model, "--config"])
+        .arg(cfg)
+        .arg(&png)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line: Value = serde_json::from_slice(&out.stdout).unwrap();
+    line["detections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let b = &d["bbox"];
+            let v = |k: &str| b[k].as_f64().unwrap();
+            (
+                d["class_name"].as_str().unwrap().to_string(),
+                [v("x1"), v("y1"), v("x2"), v("y2")],
+            )
+        })
+        .collect()
+}
+
 const BAY: &str = "[[0.0, 0.15], [0.35, 0.15], [0.35, 0.6], [0.0, 0.6]]";
 
 /// The car parks (GIF, then its last frame held 70 s: confirmed at the 60 s dwell),
@@ -100,6 +135,16 @@ polygon = {BAY}
 rules = [{{ type = "no_parking", dwell_s = 60, leave_after_s = 40 }}]"#
     );
     let cfg = replay_config(dir.path(), "park", "", "fps = 2.0", &zone);
+    // The obstacle and the emptied bay really take the car from the detector.
+    let cars_in_bay = |p: &Picture| {
+        detect(dir.path(), &cfg, "yolox-nano", p)
+            .into_iter()
+            .filter(|(c, b)| ["car", "truck", "bus"].contains(&c.as_str()) && b[0] < 168.0)
+            .count()
+    };
+    assert_eq!(cars_in_bay(&parked), 1, "the parked car is seen");
+    assert_eq!(cars_in_bay(&hidden), 0, "the obstacle hides it");
+    assert_eq!(cars_in_bay(&empty), 0, "the bay is empty");
     let events = replay_events(&cfg, &video, &dir.path().join("evidence"));
     let parking: Vec<&Value> = events
         .iter()
