@@ -110,3 +110,55 @@ impl Picture {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gradient(w: u32, h: u32) -> Picture {
+        let rgb = (0..w * h)
+            .flat_map(|i| [(i % w) as u8, (i / w) as u8, 7])
+            .collect();
+        Picture::from_rgb(w, h, rgb).unwrap()
+    }
+
+    fn px(p: &Picture, x: u32, y: u32) -> [u8; 3] {
+        let i = (y * p.width + x) as usize * 3;
+        [p.rgb[i], p.rgb[i + 1], p.rgb[i + 2]]
+    }
+
+    #[test]
+    fn a_crop_pasted_elsewhere_carries_its_pixels_and_is_cut_at_the_border() {
+        let src = gradient(20, 10);
+        let crop = src.crop(Rect::new(15, 5, 10, 10));
+        assert_eq!((crop.width, crop.height), (5, 5), "clipped to the picture");
+        let mut dst = gradient(8, 8);
+        dst.paste(&crop, 6, 6);
+        assert_eq!(px(&dst, 6, 6), [15, 5, 7]);
+        assert_eq!(px(&dst, 7, 7), [16, 6, 7]);
+        assert_eq!(px(&dst, 5, 5), [5, 5, 7], "outside the paste untouched");
+    }
+
+    #[test]
+    fn fill_paints_only_inside_the_rectangle_and_the_picture() {
+        let mut p = gradient(6, 6);
+        p.fill(Rect::new(4, 4, 10, 10), [1, 2, 3]);
+        assert_eq!(px(&p, 5, 5), [1, 2, 3]);
+        assert_eq!(px(&p, 3, 5), [3, 5, 7]);
+    }
+
+    #[test]
+    fn resizing_scales_content_with_the_picture() {
+        let mut p = Picture::from_rgb(4, 4, vec![0; 48]).unwrap();
+        p.fill(Rect::new(0, 0, 2, 4), [200, 200, 200]);
+        let big = p.resized(8, 8);
+        assert_eq!((big.width, big.height, big.rgb.len()), (8, 8, 192));
+        assert_eq!(px(&big, 1, 4), [200, 200, 200]);
+        assert_eq!(px(&big, 6, 4), [0, 0, 0]);
+    }
+
+    #[test]
+    fn a_buffer_of_the_wrong_length_is_refused() {
+        assert!(Picture::from_rgb(2, 2, vec![0; 11]).is_none());
+    }
+}

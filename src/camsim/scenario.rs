@@ -238,6 +238,22 @@ pub fn compose(
         })
         .ok_or_else(|| err(out, "a scenario needs at least one picture"))?;
     let (w, h) = (first.width, first.height);
+    // Checked before the encoder starts, so a bad scenario leaves nothing running.
+    let pictures = segments.iter().flat_map(|s| match s {
+        Segment::Frames { frames, .. } => frames.iter().map(|f| &f.0).collect::<Vec<_>>(),
+        Segment::Hold { picture, .. } => vec![*picture],
+    });
+    for p in pictures {
+        if (p.width, p.height) != (w, h) {
+            return Err(err(
+                out,
+                format!(
+                    "a picture is {}x{} but the scenario is {w}x{h}; resize it first",
+                    p.width, p.height
+                ),
+            ));
+        }
+    }
     crate::gst_init();
     let fps = spec.fps.max(1);
     let frame_ns = 1_000_000_000u64 / u64::from(fps);
@@ -283,19 +299,6 @@ pub fn compose(
     let row = w as usize * 3;
     let stride = row.div_ceil(4) * 4;
     let mut n: u64 = 0;
-    let check = |p: &Picture| {
-        if (p.width, p.height) == (w, h) {
-            Ok(())
-        } else {
-            Err(err(
-                out,
-                format!(
-                    "picture is {}x{} but the scenario is {w}x{h}; resize it first",
-                    p.width, p.height
-                ),
-            ))
-        }
-    };
     let push = |rgb: &[u8], n: &mut u64| -> Result<(), CamsimError> {
         let mut data = vec![0u8; stride * h as usize];
         for y in 0..h as usize {
@@ -320,7 +323,6 @@ pub fn compose(
                     // Each frame repeated for its own duration at the output rate.
                     let mut t_src = n * frame_ns;
                     for (pic, dur) in frames {
-                        check(pic)?;
                         t_src += dur;
                         while n * frame_ns < t_src {
                             push(&pic.rgb, &mut n)?;
@@ -329,7 +331,6 @@ pub fn compose(
                 }
             }
             Segment::Hold { picture, seconds } => {
-                check(picture)?;
                 let hold = (seconds * f64::from(fps)).round() as u64;
                 for _ in 0..hold {
                     let mut f = picture.rgb.clone();
@@ -362,4 +363,71 @@ pub fn compose(
     };
     let _ = pipeline.set_state(gst::State::Null);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grey(w: u32, h: u32, v: u8) -> Picture {
+        Picture::from_rgb(w, h, vec![v; (w * h * 3) as usize]).unwrap()
+    }
+
+    #[test]
+    fn looped_frames_and_holds_last_their_media_time_at_the_output_rate() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("s.mp4");
+        let frames: Vec<(Picture, u64)> = (0..3)
+            .map(|i| (grey(128, 96, i * 60), 500_000_000))
+            .collect();
+        let spec = ScenarioSpec {
+            fps: 2,
+            gop_frames: 2,
+            ..ScenarioSpec::default()
+        };
+        let held = grey(128, 96, 200);
+        let n = compose(
+            &out,
+            &spec,
+            &[
+                Segment::Frames {
+                    frames: &frames,
+                    repeat: 2,
+                },
+                Segment::Hold {
+                    picture: &held,
+                    seconds: 1.5,
+                },
+            ],
+        )
+        .unwrap();
+        assert_eq!(n, 3 * 2 + 3);
+        let (_, _, decoded) = decode_frames(&out).unwrap();
+        assert_eq!(decoded.len(), 9);
+    }
+
+    #[test]
+    fn pictures_of_another_size_are_refused_before_encoding() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("s.mp4");
+        let (a, b) = (grey(64, 48, 0), grey(32, 48, 0));
+        let e = compose(
+            &out,
+            &ScenarioSpec::default(),
+            &[
+                Segment::Hold {
+                    picture: &a,
+                    seconds: 1.0,
+                },
+                Segment::Hold {
+                    picture: &b,
+                    seconds: 1.0,
+                },
+            ],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("32x48"), "{e}");
+        assert!(e.to_string().contains("resize it first"), "{e}");
+        assert!(!out.exists());
+    }
 }
