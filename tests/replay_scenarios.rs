@@ -449,8 +449,9 @@ rules = [{ type = "road_watch", min_observations = 3, min_span_s = 60, regrow_fr
 /// same video again with the same state dir, as after a reboot: the registry persisted,
 /// nothing is reported. (3) A zoom into the photo (the 420x420 square around the
 /// pothole scaled to 512x512) held 130 s: a pothole cannot be made to grow on a real
-/// photo, but in the picture it is now ~1.5x larger at the same place, which is what
-/// the rule sees when damage grows; it is re-reported, naming the earlier event.
+/// photo, but in the picture its box is now ~1.4x larger (area) at the same place,
+/// which is what the rule sees when damage grows; it is re-reported, naming the
+/// earlier event.
 #[test]
 fn road_damage_is_reported_once_not_again_after_a_restart_and_again_when_it_grows() {
     let dir = tempfile::tempdir().unwrap();
