@@ -285,3 +285,22 @@ fn a_person_who_stood_by_the_litter_and_vanished_close_to_it_has_left() {
     assert_eq!(acts.len(), 1, "{:?}", r.phases);
     assert!(r.of(EventKind::ExposedGarbage, Phase::Started).is_empty());
 }
+
+#[test]
+fn a_person_beside_their_litter_whom_the_detector_misses_now_and_then_has_not_left() {
+    let mut r = Run::new();
+    // Standing beside the bag for 90 s, but every third frame has no person detection.
+    r.drive(0.0, 90.0, 2.0, |s| {
+        let mut d = vec![bottle_at(950.0, 780.0)];
+        if ((s * 2.0).round() as u64) % 3 != 2 {
+            d.push(person_at(900.0));
+        }
+        d
+    });
+    assert!(
+        r.of(EventKind::LitteringAct, Phase::Started).is_empty(),
+        "{:?}",
+        r.phases
+    );
+    assert_eq!(r.of(EventKind::ExposedGarbage, Phase::Started).len(), 1);
+}
