@@ -364,8 +364,17 @@ fn a_bottle_appearing_where_a_person_stood_and_staying_after_they_left_is_one_li
         (17.0..=17.6).contains(&start),
         "litter first seen at {start} s"
     );
+    // The clip covers the moment the bottle appeared.
     let media = act["media"].as_array().unwrap();
-    assert!(media.iter().any(|m| m["kind"] == "clip"), "{media:#?}");
+    let clip = media
+        .iter()
+        .find(|m| m["kind"] == "clip")
+        .unwrap_or_else(|| panic!("no clip: {media:#?}"));
+    let (from, to) = (
+        secs_into(&clip["start_media_ns"]),
+        secs_into(&clip["end_media_ns"]),
+    );
+    assert!(from < start && start < to, "clip {from}..{to} s");
     assert!(
         of_kind(&events, "exposed_garbage", "started").is_empty(),
         "one case per pile: {events:#?}"
