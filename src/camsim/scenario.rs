@@ -141,8 +141,15 @@ fn decode_each(
             let (Some(caps), Some(buf)) = (sample.caps(), sample.buffer()) else {
                 continue;
             };
-            let info = gst_video::VideoInfo::from_caps(caps).map_err(|e| err(path, e))?;
-            let map = buf.map_readable().map_err(|e| err(path, e))?;
+            // Errors break out of the loop so the pipeline is always stopped.
+            let info = match gst_video::VideoInfo::from_caps(caps) {
+                Ok(i) => i,
+                Err(e) => break Err(err(path, e)),
+            };
+            let map = match buf.map_readable() {
+                Ok(m) => m,
+                Err(e) => break Err(err(path, e)),
+            };
             let (w, h) = (info.width(), info.height());
             let stride = info.stride()[0] as usize;
             let row = w as usize * 3;
