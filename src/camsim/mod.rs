@@ -4,6 +4,7 @@
 //! box without a camera.
 
 mod clip;
+pub mod picture;
 pub mod scenario;
 mod server;
 

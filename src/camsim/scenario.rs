@@ -18,6 +18,7 @@ use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 
 use super::CamsimError;
+use super::picture::Picture;
 
 /// How to build a scenario.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,6 +63,58 @@ pub type DecodedFrames = (u32, u32, Vec<(Vec<u8>, u64)>);
 
 /// Decodes every frame of `path` to tightly packed RGB.
 pub fn decode_frames(path: &Path) -> Result<DecodedFrames, CamsimError> {
+    let mut frames = Vec::new();
+    let mut size = (0, 0);
+    decode_each(path, |w, h, rgb, dur| {
+        size = (w, h);
+        frames.push((rgb, dur));
+        true
+    })?;
+    Ok((size.0, size.1, frames))
+}
+
+/// Decodes `path` from the start up to `until_ns` of media time, keeping at most one
+/// frame per `min_interval_ns` (each kept frame lasts until the next kept one), so a
+/// scenario composed at a low frame rate holds only the frames it shows.
+pub fn decode_pictures(
+    path: &Path,
+    min_interval_ns: u64,
+    until_ns: u64,
+) -> Result<Vec<(Picture, u64)>, CamsimError> {
+    let mut out: Vec<(Picture, u64)> = Vec::new();
+    let (mut t, mut next) = (0u64, 0u64);
+    let mut bad = false;
+    decode_each(path, |w, h, rgb, dur| {
+        if t >= until_ns {
+            return false;
+        }
+        if t >= next {
+            match Picture::from_rgb(w, h, rgb) {
+                Some(p) => out.push((p, dur)),
+                None => {
+                    bad = true;
+                    return false;
+                }
+            }
+            next = t + min_interval_ns;
+        } else if let Some(last) = out.last_mut() {
+            last.1 += dur;
+        }
+        t += dur;
+        true
+    })?;
+    if bad {
+        return Err(err(path, "a decoded frame does not match its size"));
+    }
+    Ok(out)
+}
+
+/// Runs `f(width, height, tightly packed RGB, duration ns)` on each decoded frame of
+/// `path` in order until it returns false or the file ends.
+fn decode_each(
+    path: &Path,
+    mut f: impl FnMut(u32, u32, Vec<u8>, u64) -> bool,
+) -> Result<(), CamsimError> {
     crate::gst_init();
     let pipeline = gst::parse::launch(&format!(
         "filesrc location=\"{}\" ! decodebin ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink sync=false",
@@ -77,8 +130,7 @@ pub fn decode_frames(path: &Path) -> Result<DecodedFrames, CamsimError> {
     pipeline
         .set_state(gst::State::Playing)
         .map_err(|e| err(path, e))?;
-    let mut frames = Vec::new();
-    let mut size = (0, 0);
+    let mut any = false;
     let bus = pipeline.bus().expect("pipeline has a bus");
     // libav's GIF demuxer (`avdemux_gif`) delivers every frame but may never send EOS:
     // once frames have arrived, a quiet spell ends the file.
@@ -89,8 +141,15 @@ pub fn decode_frames(path: &Path) -> Result<DecodedFrames, CamsimError> {
             let (Some(caps), Some(buf)) = (sample.caps(), sample.buffer()) else {
                 continue;
             };
-            let info = gst_video::VideoInfo::from_caps(caps).map_err(|e| err(path, e))?;
-            let map = buf.map_readable().map_err(|e| err(path, e))?;
+            // Errors break out of the loop so the pipeline is always stopped.
+            let info = match gst_video::VideoInfo::from_caps(caps) {
+                Ok(i) => i,
+                Err(e) => break Err(err(path, e)),
+            };
+            let map = match buf.map_readable() {
+                Ok(m) => m,
+                Err(e) => break Err(err(path, e)),
+            };
             let (w, h) = (info.width(), info.height());
             let stride = info.stride()[0] as usize;
             let row = w as usize * 3;
@@ -98,8 +157,15 @@ pub fn decode_frames(path: &Path) -> Result<DecodedFrames, CamsimError> {
             for y in 0..h as usize {
                 data.extend_from_slice(&map[y * stride..y * stride + row]);
             }
-            size = (w, h);
-            frames.push((data, buf.duration().map_or(80_000_000, |d| d.nseconds())));
+            any = true;
+            if !f(
+                w,
+                h,
+                data,
+                buf.duration().map_or(80_000_000, |d| d.nseconds()),
+            ) {
+                break Ok(());
+            }
             continue;
         }
         if sink.is_eos() {
@@ -111,22 +177,90 @@ pub fn decode_frames(path: &Path) -> Result<DecodedFrames, CamsimError> {
             break Err(err(path, e.error()));
         }
         quiet += 1;
-        if !frames.is_empty() && quiet >= QUIET_POLLS {
+        if any && quiet >= QUIET_POLLS {
             break Ok(());
         }
     };
     let _ = pipeline.set_state(gst::State::Null);
     result?;
-    if frames.is_empty() {
+    if !any {
         return Err(err(path, "no frames"));
     }
-    Ok((size.0, size.1, frames))
+    Ok(())
 }
 
-/// Builds the scenario from `source` into `out` (MP4, H.264). Returns the number of
-/// frames written.
+/// One stretch of a composed scenario.
+#[derive(Debug, Clone, Copy)]
+pub enum Segment<'a> {
+    /// Real frames, each shown for its own duration (ns) at the output rate, the whole
+    /// run `repeat` times in a row (a looped clip).
+    Frames {
+        frames: &'a [(Picture, u64)],
+        repeat: u32,
+    },
+    /// One picture held for `seconds`, with the spec's light per-pixel noise on every
+    /// output frame so the encoder writes real P-frames, as a still camera would.
+    Hold { picture: &'a Picture, seconds: f64 },
+}
+
+/// Builds the scenario from `source` into `out` (MP4, H.264): its frames, then its last
+/// frame held for `spec.hold_s`. Returns the number of frames written.
 pub fn build_scenario(source: &Path, out: &Path, spec: &ScenarioSpec) -> Result<u64, CamsimError> {
     let (w, h, frames) = decode_frames(source)?;
+    let frames: Vec<(Picture, u64)> = frames
+        .into_iter()
+        .map(|(rgb, d)| Picture::from_rgb(w, h, rgb).map(|p| (p, d)))
+        .collect::<Option<_>>()
+        .ok_or_else(|| err(source, "odd frame size"))?;
+    let last = &frames.last().expect("decode_frames returns frames").0;
+    compose(
+        out,
+        spec,
+        &[
+            Segment::Frames {
+                frames: &frames,
+                repeat: 1,
+            },
+            Segment::Hold {
+                picture: last,
+                seconds: spec.hold_s,
+            },
+        ],
+    )
+}
+
+/// Encodes `segments` one after the other into `out` (MP4, H.264) at `spec`'s rate,
+/// GOP, noise and bitrate (`spec.hold_s` is unused: holds say their own length). Every
+/// picture must have the first one's size. Returns the number of frames written.
+pub fn compose(
+    out: &Path,
+    spec: &ScenarioSpec,
+    segments: &[Segment<'_>],
+) -> Result<u64, CamsimError> {
+    let first = segments
+        .iter()
+        .find_map(|s| match s {
+            Segment::Frames { frames, .. } => frames.first().map(|f| &f.0),
+            Segment::Hold { picture, .. } => Some(*picture),
+        })
+        .ok_or_else(|| err(out, "a scenario needs at least one picture"))?;
+    let (w, h) = (first.width, first.height);
+    // Checked before the encoder starts, so a bad scenario leaves nothing running.
+    let pictures = segments.iter().flat_map(|s| match s {
+        Segment::Frames { frames, .. } => frames.iter().map(|f| &f.0).collect::<Vec<_>>(),
+        Segment::Hold { picture, .. } => vec![*picture],
+    });
+    for p in pictures {
+        if (p.width, p.height) != (w, h) {
+            return Err(err(
+                out,
+                format!(
+                    "a picture is {}x{} but the scenario is {w}x{h}; resize it first",
+                    p.width, p.height
+                ),
+            ));
+        }
+    }
     crate::gst_init();
     let fps = spec.fps.max(1);
     let frame_ns = 1_000_000_000u64 / u64::from(fps);
@@ -187,31 +321,40 @@ pub fn build_scenario(source: &Path, out: &Path, spec: &ScenarioSpec) -> Result<
         *n += 1;
         Ok(())
     };
-    // Source frames, each repeated for its own duration at the output rate.
-    let mut t_src = 0u64;
-    for (rgb, dur) in &frames {
-        t_src += dur;
-        while n * frame_ns < t_src {
-            push(rgb, &mut n)?;
-        }
-    }
-    // The held last frame with light noise (deterministic xorshift).
-    let last = &frames.last().expect("frames checked non-empty").0;
-    let hold = (spec.hold_s * f64::from(fps)).round() as u64;
     let mut seed = 0x9E37_79B9_7F4A_7C15u64;
     let amp = i16::from(spec.noise);
-    for _ in 0..hold {
-        let mut f = last.clone();
-        if amp > 0 {
-            for p in f.iter_mut() {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                let d = (seed % (2 * amp as u64 + 1)) as i16 - amp;
-                *p = (i16::from(*p) + d).clamp(0, 255) as u8;
+    for seg in segments {
+        match *seg {
+            Segment::Frames { frames, repeat } => {
+                for _ in 0..repeat {
+                    // Each frame repeated for its own duration at the output rate.
+                    let mut t_src = n * frame_ns;
+                    for (pic, dur) in frames {
+                        t_src += dur;
+                        while n * frame_ns < t_src {
+                            push(&pic.rgb, &mut n)?;
+                        }
+                    }
+                }
+            }
+            Segment::Hold { picture, seconds } => {
+                let hold = (seconds * f64::from(fps)).round() as u64;
+                for _ in 0..hold {
+                    let mut f = picture.rgb.clone();
+                    if amp > 0 {
+                        // Deterministic xorshift: the same scenario every run.
+                        for p in f.iter_mut() {
+                            seed ^= seed << 13;
+                            seed ^= seed >> 7;
+                            seed ^= seed << 17;
+                            let d = (seed % (2 * amp as u64 + 1)) as i16 - amp;
+                            *p = (i16::from(*p) + d).clamp(0, 255) as u8;
+                        }
+                    }
+                    push(&f, &mut n)?;
+                }
             }
         }
-        push(&f, &mut n)?;
     }
     let _ = src.end_of_stream();
     let bus = pipeline.bus().expect("pipeline has a bus");
@@ -227,4 +370,71 @@ pub fn build_scenario(source: &Path, out: &Path, spec: &ScenarioSpec) -> Result<
     };
     let _ = pipeline.set_state(gst::State::Null);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grey(w: u32, h: u32, v: u8) -> Picture {
+        Picture::from_rgb(w, h, vec![v; (w * h * 3) as usize]).unwrap()
+    }
+
+    #[test]
+    fn looped_frames_and_holds_last_their_media_time_at_the_output_rate() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("s.mp4");
+        let frames: Vec<(Picture, u64)> = (0..3)
+            .map(|i| (grey(128, 96, i * 60), 500_000_000))
+            .collect();
+        let spec = ScenarioSpec {
+            fps: 2,
+            gop_frames: 2,
+            ..ScenarioSpec::default()
+        };
+        let held = grey(128, 96, 200);
+        let n = compose(
+            &out,
+            &spec,
+            &[
+                Segment::Frames {
+                    frames: &frames,
+                    repeat: 2,
+                },
+                Segment::Hold {
+                    picture: &held,
+                    seconds: 1.5,
+                },
+            ],
+        )
+        .unwrap();
+        assert_eq!(n, 3 * 2 + 3);
+        let (_, _, decoded) = decode_frames(&out).unwrap();
+        assert_eq!(decoded.len(), 9);
+    }
+
+    #[test]
+    fn pictures_of_another_size_are_refused_before_encoding() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("s.mp4");
+        let (a, b) = (grey(64, 48, 0), grey(32, 48, 0));
+        let e = compose(
+            &out,
+            &ScenarioSpec::default(),
+            &[
+                Segment::Hold {
+                    picture: &a,
+                    seconds: 1.0,
+                },
+                Segment::Hold {
+                    picture: &b,
+                    seconds: 1.0,
+                },
+            ],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("32x48"), "{e}");
+        assert!(e.to_string().contains("resize it first"), "{e}");
+        assert!(!out.exists());
+    }
 }

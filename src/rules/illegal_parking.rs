@@ -11,7 +11,7 @@
 //!
 //! Evidence, as enforcement practice expects: a snapshot when the vehicle is first seen
 //! stationary, one at half the dwell and one at confirmation (plus a clip around the
-//! confirmation). They are requested when they happen, because by confirmation the
+//! confirmation); the `ended` phase carries a snapshot of the frame that ended the stay. They are requested when they happen, because by confirmation the
 //! encoded ring no longer holds the first moments of a 3-minute stay.
 
 use chrono_tz::Tz;
@@ -165,7 +165,7 @@ impl IllegalParking {
                 if let Some(i) = existing {
                     let s = self.stays.swap_remove(i);
                     let end = if t.is_coasting() { t.last_seen } else { now };
-                    out.push(close(s, end, now));
+                    close_on_frame(s, end, now, &mut out);
                 }
                 continue;
             };
@@ -180,7 +180,7 @@ impl IllegalParking {
                 Some(i) => {
                     // Moved into another zone: the old stay ends, a new one may start.
                     let s = self.stays.swap_remove(i);
-                    out.push(close(s, now, now));
+                    close_on_frame(s, now, now, &mut out);
                     None
                 }
                 None => {
@@ -246,7 +246,7 @@ impl IllegalParking {
             }
             if t.is_coasting() && now.secs_since(t.last_seen) > z.leave_after_s {
                 let s = self.stays.swap_remove(i);
-                out.push(close(s, t.last_seen, now));
+                close_on_frame(s, t.last_seen, now, &mut out);
                 continue;
             }
             // Dwell counts only up to the last sighting: a car that vanished (left
@@ -304,7 +304,7 @@ impl IllegalParking {
             if !s.touched && now.secs_since(s.last_seen) > leave {
                 let s = self.stays.swap_remove(i);
                 let end = s.last_seen;
-                out.push(close(s, end, now));
+                close_on_frame(s, end, now, &mut out);
             } else {
                 i += 1;
             }
@@ -330,6 +330,24 @@ fn phase(s: &Stay, phase: Phase, now: MediaTime, end: Option<MediaTime>) -> Rule
             event_id: None,
         },
     }
+}
+
+/// Ends a stay seen in a frame: as [`close`], and an event's `ended` phase carries a
+/// snapshot of that frame with the vehicle's last box, so the case shows the bay
+/// without it (or the vehicle driving off). Not on hot reload: no frame at hand.
+fn close_on_frame(s: Stay, end: MediaTime, now: MediaTime, out: &mut Vec<RuleOutput>) {
+    if s.confirmed {
+        out.push(RuleOutput::Capture {
+            key: s.key,
+            kind: EventKind::IllegalParking,
+            request: CaptureRequest::Snapshot {
+                name: "ended",
+                at: now,
+                bbox: s.subject.bbox,
+            },
+        });
+    }
+    out.push(close(s, end, now));
 }
 
 /// Ends a stay: `ended` if it was an event, `Abandoned` if it was only a candidate.

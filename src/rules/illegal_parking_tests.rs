@@ -126,7 +126,7 @@ fn car_parked_beyond_dwell_starts_once_at_dwell_and_ends_once_on_leaving() {
     assert!(total > 390.0 && total < 400.5, "{total}");
     assert_eq!(
         r.captures,
-        ["first-stationary", "half-dwell", "confirmation"]
+        ["first-stationary", "half-dwell", "confirmation", "ended"]
     );
 }
 

@@ -41,6 +41,9 @@ pub const MAX_SPOTS: usize = 128;
 pub const MAX_PERSONS: usize = 64;
 /// Path points remembered per person.
 pub const MAX_PATH_POINTS: usize = 64;
+/// Seconds a person must have been out of sight to have left their litter (a few
+/// missed detections of someone standing beside it are not leaving).
+pub const UNSEEN_LEFT_S: f64 = 3.0;
 
 /// Littering settings beyond the per-zone `persist_s` / `gone_after_s`
 /// (`[events.litter]`).
@@ -285,7 +288,7 @@ impl Littering {
             }
             let age = now.secs_since(s.first_seen);
             if !s.act_checked && age >= act_static_s {
-                let person = self.dropper(s, tracks);
+                let person = self.dropper(s, tracks, now);
                 let s = &mut self.spots[i];
                 // Keep looking while the person may still be walking away; after
                 // the window nobody can be linked any more.
@@ -403,7 +406,7 @@ impl Littering {
     }
 
     /// The person who passed the spot when it appeared and has left since.
-    fn dropper(&self, s: &Spot, tracks: &[Track]) -> Option<u64> {
+    fn dropper(&self, s: &Spot, tracks: &[Track], now: MediaTime) -> Option<u64> {
         let (lx, ly) = s.origin.center();
         let near = |p: &PathPoint| {
             let d = ((p.x - lx).powi(2) + (p.y - ly).powi(2)).sqrt();
@@ -416,9 +419,13 @@ impl Littering {
             if !passed {
                 return None;
             }
-            // Left: no longer tracked, or its latest position is away from the litter.
+            // Left: unseen for `UNSEEN_LEFT_S`, or seen away from the litter. A track
+            // the tracker still remembers but no longer sees does not count as there:
+            // a person who stood still is kept for `max_gap_stationary_s` at their
+            // last box, and a close-up camera loses them near the litter as they walk
+            // out. One missed detection is not leaving, though.
             let still_there = tracks.iter().any(|t| {
-                t.id == path.track_id && {
+                t.id == path.track_id && now.secs_since(t.last_seen) < UNSEEN_LEFT_S && {
                     let (x, y) = t.bbox.center();
                     near(&PathPoint {
                         time: t.last_seen,

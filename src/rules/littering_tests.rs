@@ -261,3 +261,46 @@ fn a_person_who_lingers_a_little_before_walking_off_is_still_linked() {
         r.phases
     );
 }
+
+#[test]
+fn a_person_who_stood_by_the_litter_and_vanished_close_to_it_has_left() {
+    let mut r = Run::new();
+    // A close-up view: the person stands at x = 900 for 12 s (the tracker marks them
+    // stationary and will remember their box for minutes), a bottle appears beside
+    // them at 8 s, they shift a little and are out of sight at 14 s, still within a
+    // person height of the bottle.
+    r.drive(0.0, 60.0, 2.0, |s| {
+        let mut d = Vec::new();
+        if s < 12.0 {
+            d.push(person_at(900.0));
+        } else if s < 14.0 {
+            d.push(person_at(900.0 + 20.0 * (s - 12.0) as f32));
+        }
+        if s >= 8.0 {
+            d.push(bottle_at(850.0, 780.0));
+        }
+        d
+    });
+    let acts = r.of(EventKind::LitteringAct, Phase::Started);
+    assert_eq!(acts.len(), 1, "{:?}", r.phases);
+    assert!(r.of(EventKind::ExposedGarbage, Phase::Started).is_empty());
+}
+
+#[test]
+fn a_person_beside_their_litter_whom_the_detector_misses_now_and_then_has_not_left() {
+    let mut r = Run::new();
+    // Standing beside the bag for 90 s, but every third frame has no person detection.
+    r.drive(0.0, 90.0, 2.0, |s| {
+        let mut d = vec![bottle_at(950.0, 780.0)];
+        if ((s * 2.0).round() as u64) % 3 != 2 {
+            d.push(person_at(900.0));
+        }
+        d
+    });
+    assert!(
+        r.of(EventKind::LitteringAct, Phase::Started).is_empty(),
+        "{:?}",
+        r.phases
+    );
+    assert_eq!(r.of(EventKind::ExposedGarbage, Phase::Started).len(), 1);
+}

@@ -174,27 +174,24 @@ fn check_tls(tls: &TlsConfig, out: &mut Vec<Problem>) {
         "the CA certificate (PEM) that signed the broker's certificate",
         out,
     );
-    match (&tls.client_cert, &tls.client_key) {
-        (Some(cert), Some(key)) => {
-            check_pem(
-                "uplink.tls.client_cert",
-                cert,
-                "CERTIFICATE",
-                "the box's client certificate (PEM)",
-                out,
-            );
-            check_pem(
-                "uplink.tls.client_key",
-                key,
-                "PRIVATE KEY",
-                "the client certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1)",
-                out,
-            );
-        }
-        // Half of a mutual-TLS pair is not refused here: the page uploads the
-        // certificate and the key one request at a time. The uplink refuses to connect
-        // with only one of them and says so in its status and log.
-        _ => {}
+    // Half of a mutual-TLS pair is not refused here: the page uploads the certificate
+    // and the key one request at a time. The uplink refuses to connect with only one
+    // of them and says so in its status and log.
+    if let (Some(cert), Some(key)) = (&tls.client_cert, &tls.client_key) {
+        check_pem(
+            "uplink.tls.client_cert",
+            cert,
+            "CERTIFICATE",
+            "the box's client certificate (PEM)",
+            out,
+        );
+        check_pem(
+            "uplink.tls.client_key",
+            key,
+            "PRIVATE KEY",
+            "the client certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1)",
+            out,
+        );
     }
 }
 

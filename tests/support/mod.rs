@@ -108,3 +108,89 @@ pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Optio
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Where `make setup` puts the model weights (`.deps/models`).
+pub fn weights_dir() -> PathBuf {
+    assets().join("models")
+}
+
+/// A replay config: one camera `cam` (`analysis` is the body of its
+/// `[cameras.analysis]`, `zones` its `[[cameras.zones]]` blocks), state under
+/// `dir/state`; `extra` is TOML placed before the camera (e.g. `[events.litter]`).
+pub fn replay_config(
+    dir: &std::path::Path,
+    name: &str,
+    extra: &str,
+    analysis: &str,
+    zones: &str,
+) -> PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = format!(
+        r#"[device]
+id = "scenario-box"
+division_code = "440802"
+state_dir = "{state}"
+
+[inference]
+models_dir = "{models}"
+weights_dir = "{weights}"
+
+{extra}
+
+[[cameras]]
+id = "cam"
+name = "Scenario camera"
+url = "file:///dev/null"
+[cameras.analysis]
+{analysis}
+
+{zones}
+"#,
+        state = dir.join("state").display(),
+        models = root.join("models").display(),
+        weights = weights_dir().display(),
+    );
+    let p = dir.join(format!("{name}.toml"));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// `streetwatch replay --json` of `video` as camera `cam`; every printed event must
+/// match the committed JSON Schema.
+pub fn replay_events(
+    cfg: &std::path::Path,
+    video: &std::path::Path,
+    evidence: &std::path::Path,
+) -> Vec<serde_json::Value> {
+    let out = Command::new(bin())
+        .args(["replay", "--json", "--config"])
+        .arg(cfg)
+        .arg("--camera")
+        .arg(format!("cam={}", video.display()))
+        .arg("--evidence-dir")
+        .arg(evidence)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/event-v1.schema.json"),
+    )
+    .unwrap();
+    let schema = jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap();
+    for e in &events {
+        let errors: Vec<String> = schema.iter_errors(e).map(|e| e.to_string()).collect();
+        assert!(
+            errors.is_empty(),
+            "event does not match the schema: {errors:?}\n{e:#}"
+        );
+    }
+    events
+}
