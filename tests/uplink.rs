@@ -446,13 +446,25 @@ fn broker_outage_then_all_20_events_arrive_once_each_in_camera_order() {
         sub.status().iter().any(|s| s["state"] == "online")
     });
     broker.stop();
+    // The 20 events are 7 s apart in media time, so the broker comes back 2 min 13 s of
+    // media time after it went away (the outage the issue asks for); the wall-clock
+    // pause below only has to be long enough for the uplink to notice.
     let mut produced = Vec::new();
+    let mut media_span = (i64::MAX, 0i64);
     for i in 0..20u32 {
-        let mut ev = sample_event(if i.is_multiple_of(3) { "cam2" } else { "cam1" }, i);
+        let mut ev = sample_event(if i.is_multiple_of(3) { "cam2" } else { "cam1" }, i * 7);
+        media_span = (
+            media_span.0.min(ev.times.start_media_ns),
+            media_span.1.max(ev.times.start_media_ns),
+        );
         ev.media.clear();
         up.enqueue(&ev).unwrap();
         produced.push((ev.camera.id.clone(), ev.id.clone()));
     }
+    assert!(
+        media_span.1 - media_span.0 >= 120_000_000_000,
+        "the outage spans 2 minutes of media time"
+    );
     std::thread::sleep(Duration::from_secs(2));
     assert!(!up.status().connected);
     assert!(
