@@ -164,13 +164,7 @@ fn a_camera_whose_model_is_unavailable_says_so_and_the_others_keep_working() {
         m = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("models")
             .display(),
-        w = media("car-detection.mp4")
-            .parent()
-            .unwrap()
-            .parent()
-            .unwrap()
-            .join("models")
-            .display(),
+        w = weights_dir().display(),
         u = sim.url("/car")
     );
     let mut d = RunningDaemon::start(&config, "info");

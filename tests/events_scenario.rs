@@ -9,7 +9,6 @@ mod support;
 use std::sync::{Arc, Mutex, mpsc};
 
 use streetwatch::camsim::load_clip;
-use streetwatch::camsim::scenario::{ScenarioSpec, build_scenario};
 use streetwatch::evidence::EvidenceConfig;
 use streetwatch::evidence::collect::EvidenceCollector;
 use streetwatch::evidence::files::sha256_file;
@@ -25,20 +24,7 @@ const T0: f64 = 1_795_406_400.0;
 #[test]
 fn a_car_held_in_a_no_parking_bay_yields_one_event_with_snapshots_and_a_clip_from_the_ring() {
     let dir = tempfile::tempdir().unwrap();
-    let video = dir.path().join("parked.mp4");
-    let spec = ScenarioSpec {
-        fps: 4,
-        hold_s: 100.0,
-        gop_frames: 8,
-        noise: 2,
-        bitrate: 400_000,
-    };
-    build_scenario(
-        &support::media("person-bicycle-car-detection.gif"),
-        &video,
-        &spec,
-    )
-    .unwrap();
+    let video = support::parking_scenario(dir.path(), 100.0);
     let clip = load_clip(&video).unwrap();
 
     let zone = Zone {

@@ -7,21 +7,10 @@
 mod support;
 
 use serde_json::Value;
-use std::process::Command;
-use streetwatch::camsim::scenario::{ScenarioSpec, build_scenario};
 use support::*;
 
 fn scenario(dir: &std::path::Path, hold_s: f64) -> std::path::PathBuf {
-    let video = dir.join("parked.mp4");
-    let spec = ScenarioSpec {
-        fps: 4,
-        hold_s,
-        gop_frames: 8,
-        noise: 2,
-        bitrate: 400_000,
-    };
-    build_scenario(&media("person-bicycle-car-detection.gif"), &video, &spec).unwrap();
-    video
+    parking_scenario(dir, hold_s)
 }
 
 /// A config with one camera and a no-parking zone `zone` (normalised polygon).
@@ -32,12 +21,7 @@ fn config(
     analysis: &str,
 ) -> std::path::PathBuf {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let weights = media("car-detection.mp4")
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("models");
+    let weights = weights_dir();
     let text = format!(
         r#"[device]
 id = "replay-box"
@@ -74,47 +58,12 @@ rules = [{{ type = "no_parking", dwell_s = 60{extra_rule} }}]
     p
 }
 
-/// Every event a scenario produces must match the committed JSON Schema.
-fn assert_schema_valid(events: &[Value]) {
-    let text = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/event-v1.schema.json"),
-    )
-    .unwrap();
-    let schema = jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap();
-    for e in events {
-        let errors: Vec<String> = schema.iter_errors(e).map(|e| e.to_string()).collect();
-        assert!(
-            errors.is_empty(),
-            "event does not match the schema: {errors:?}\n{e:#}"
-        );
-    }
-}
-
 fn replay(
     cfg: &std::path::Path,
     video: &std::path::Path,
     evidence: &std::path::Path,
 ) -> Vec<Value> {
-    let out = Command::new(bin())
-        .args(["replay", "--json", "--config"])
-        .arg(cfg)
-        .arg("--camera")
-        .arg(format!("bay={}", video.display()))
-        .arg("--evidence-dir")
-        .arg(evidence)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let events: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_schema_valid(&events);
-    events
+    replay_camera(cfg, "bay", video, evidence)
 }
 
 static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);

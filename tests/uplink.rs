@@ -1123,32 +1123,13 @@ impl Drop for Daemon {
 /// signed, and its media must reassemble to the files the event names.
 #[test]
 fn a_car_parked_in_front_of_the_daemon_reaches_the_broker_signed_with_media_that_verifies() {
-    use streetwatch::camsim::scenario::{ScenarioSpec, build_scenario};
     let dir = tempfile::tempdir().unwrap();
-    let video = dir.path().join("parked.mp4");
-    let spec = ScenarioSpec {
-        fps: 4,
-        hold_s: 90.0,
-        gop_frames: 8,
-        noise: 2,
-        bitrate: 400_000,
-    };
-    build_scenario(
-        &support::media("person-bicycle-car-detection.gif"),
-        &video,
-        &spec,
-    )
-    .unwrap();
+    let video = support::parking_scenario(dir.path(), 90.0);
     let sim = support::CamSim::start(free_port(), &[("/bay", video.display().to_string())], None);
     let broker = Broker::start(BrokerOpts::default());
     let sub = Sub::start(broker.port);
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let weights = support::media("car-detection.mp4")
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("models");
+    let weights = support::weights_dir();
     let state = dir.path().join("state");
     let cfg = dir.path().join("streetwatch.toml");
     std::fs::write(

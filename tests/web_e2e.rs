@@ -14,7 +14,6 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-use streetwatch::camsim::scenario::{ScenarioSpec, build_scenario};
 use support::*;
 use webdriver::{ChromeDriver, Element, Session};
 
@@ -37,12 +36,7 @@ impl Daemon {
     fn start() -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let weights = media("car-detection.mp4")
-            .parent()
-            .unwrap()
-            .parent()
-            .unwrap()
-            .join("models");
+        let weights = weights_dir();
         let config = format!(
             r#"[device]
 id = "e2e-box"
@@ -574,16 +568,7 @@ fn count_attr(p: &Page, e: &Element, name: &str) -> u64 {
 /// The parking scenario: the car-park GIF (a car drives into the bay and stops), then
 /// its last frame held with light noise, long enough for the whole test; 4 fps, 2 s GOP.
 fn parking_scenario(dir: &Path) -> PathBuf {
-    let video = dir.join("parked.mp4");
-    let spec = ScenarioSpec {
-        fps: 4,
-        hold_s: 90.0,
-        gop_frames: 8,
-        noise: 2,
-        bitrate: 400_000,
-    };
-    build_scenario(&media("person-bicycle-car-detection.gif"), &video, &spec).unwrap();
-    video
+    support::parking_scenario(dir, 90.0)
 }
 
 /// The bay the car parks in, as tests/replay.rs draws it (fractions of the picture).

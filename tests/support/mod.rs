@@ -155,6 +155,39 @@ url = "file:///dev/null"
     p
 }
 
+/// The parking scenario most tests share: the car-park GIF (a real car drives into a
+/// bay and stops), then its last frame held `hold_s` seconds with light sensor noise,
+/// H.264 at 4 fps with a 2 s GOP, written to `dir/parked.mp4` at test time.
+pub fn parking_scenario(dir: &std::path::Path, hold_s: f64) -> PathBuf {
+    use streetwatch::camsim::scenario::{ScenarioSpec, build_scenario};
+    let video = dir.join("parked.mp4");
+    let spec = ScenarioSpec {
+        fps: 4,
+        hold_s,
+        gop_frames: 8,
+        noise: 2,
+        bitrate: 400_000,
+    };
+    build_scenario(&media("person-bicycle-car-detection.gif"), &video, &spec).unwrap();
+    video
+}
+
+/// Every event must match the committed JSON Schema.
+pub fn assert_schema_valid(events: &[serde_json::Value]) {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/event-v1.schema.json"),
+    )
+    .unwrap();
+    let schema = jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap();
+    for e in events {
+        let errors: Vec<String> = schema.iter_errors(e).map(|e| e.to_string()).collect();
+        assert!(
+            errors.is_empty(),
+            "event does not match the schema: {errors:?}\n{e:#}"
+        );
+    }
+}
+
 /// `streetwatch replay --json` of `video` as camera `cam`; every printed event must
 /// match the committed JSON Schema.
 pub fn replay_events(
@@ -162,11 +195,21 @@ pub fn replay_events(
     video: &std::path::Path,
     evidence: &std::path::Path,
 ) -> Vec<serde_json::Value> {
+    replay_camera(cfg, "cam", video, evidence)
+}
+
+/// [`replay_events`] for a config whose camera is called `camera`.
+pub fn replay_camera(
+    cfg: &std::path::Path,
+    camera: &str,
+    video: &std::path::Path,
+    evidence: &std::path::Path,
+) -> Vec<serde_json::Value> {
     let out = Command::new(bin())
         .args(["replay", "--json", "--config"])
         .arg(cfg)
         .arg("--camera")
-        .arg(format!("cam={}", video.display()))
+        .arg(format!("{camera}={}", video.display()))
         .arg("--evidence-dir")
         .arg(evidence)
         .output()
@@ -180,17 +223,6 @@ pub fn replay_events(
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let text = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/event-v1.schema.json"),
-    )
-    .unwrap();
-    let schema = jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap();
-    for e in &events {
-        let errors: Vec<String> = schema.iter_errors(e).map(|e| e.to_string()).collect();
-        assert!(
-            errors.is_empty(),
-            "event does not match the schema: {errors:?}\n{e:#}"
-        );
-    }
+    assert_schema_valid(&events);
     events
 }
