@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod daemon;
+pub mod draw;
 pub mod evidence;
 pub mod infer;
 pub mod ingest;

@@ -13,7 +13,6 @@
 pub mod clip;
 pub mod collect;
 pub mod decode;
-pub mod draw;
 pub mod files;
 pub mod job;
 pub mod retention;

@@ -13,8 +13,8 @@ use image::codecs::jpeg::JpegEncoder;
 
 use super::EvidenceError;
 use super::decode::RgbFrame;
-use super::draw::{Canvas, OTHER, SUBJECT};
 use super::files::write_media;
+use crate::draw::{Canvas, OTHER, SUBJECT};
 use crate::infer::BBox;
 use crate::rules::event::{MediaKind, MediaRef};
 use crate::rules::privacy::black_out_zones;

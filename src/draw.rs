@@ -1,10 +1,11 @@
 //! Drawing on RGB frames: box outlines and a tiny embedded 5x7 bitmap font for labels
 //! (upper-case letters, digits and a few signs; no font files to ship or license).
+//! Shared by evidence snapshots and `streetwatch detect --out`, so both label alike.
 //!
 //! Colour legend: the subject's box is red and thick, other detections are yellow and
 //! thin, labels are white on the box colour.
 
-/// Subject box colour.
+/// Evidence: the subject box colour.
 pub const SUBJECT: [u8; 3] = [230, 30, 30];
 /// Other detections.
 pub const OTHER: [u8; 3] = [240, 220, 0];
