@@ -8,7 +8,7 @@
 //! [`MediaRef`] says so (`privacy_unredacted`). [`write_redacted_clip`] offers a
 //! re-encoded, blacked-out alternative (openh264) behind `evidence.redacted_clip`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -82,6 +82,21 @@ fn span(cut: &RingCut) -> (MediaTime, MediaTime) {
     (cut.start, end)
 }
 
+/// Common to both clip writers: refuse an empty cut, make the directory, and name the
+/// final file and the temporary one it is written to before the atomic rename.
+fn prepare(dir: &Path, name: &str, cut: &RingCut) -> Result<(PathBuf, PathBuf), EvidenceError> {
+    crate::gst_init();
+    if cut.units.is_empty() {
+        return Err(EvidenceError::NothingInRing { what: name.into() });
+    }
+    std::fs::create_dir_all(dir).map_err(|source| EvidenceError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    Ok((dir.join(name), tmp))
+}
+
 /// Remuxes `cut` into `<dir>/<name>` (MP4, faststart) atomically and describes it.
 /// `privacy` marks the clip as unredacted when any privacy zone exists.
 pub fn write_clip(
@@ -91,16 +106,7 @@ pub fn write_clip(
     cut: &RingCut,
     privacy_zones: bool,
 ) -> Result<MediaRef, EvidenceError> {
-    crate::gst_init();
-    if cut.units.is_empty() {
-        return Err(EvidenceError::NothingInRing { what: name.into() });
-    }
-    std::fs::create_dir_all(dir).map_err(|source| EvidenceError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let final_path = dir.join(name);
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let (final_path, tmp) = prepare(dir, name, cut)?;
     let pipeline = gst::Pipeline::new();
     let src = gst_app::AppSrc::builder()
         .caps(caps)
@@ -175,16 +181,7 @@ pub fn write_redacted_clip(
     cut: &RingCut,
     zones: &[Zone],
 ) -> Result<MediaRef, EvidenceError> {
-    crate::gst_init();
-    if cut.units.is_empty() {
-        return Err(EvidenceError::NothingInRing { what: name.into() });
-    }
-    std::fs::create_dir_all(dir).map_err(|source| EvidenceError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let final_path = dir.join(name);
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let (final_path, tmp) = prepare(dir, name, cut)?;
     let gerr = |e: String| EvidenceError::Gst {
         stage: "redacted clip",
         reason: e,
