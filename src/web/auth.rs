@@ -118,18 +118,23 @@ impl Credentials {
         if !matches!(*st, CredState::Setup(_)) {
             return Err(SetupRefused::AlreadyDone);
         }
+        self.save_admin(&password_hash)
+            .map_err(|e| SetupRefused::Io(e.to_string()))?;
+        let _ = std::fs::remove_file(&self.code_path);
+        *st = CredState::Ready { password_hash };
+        Ok(())
+    }
+
+    /// Write the admin file (0600) holding only the password hash.
+    fn save_admin(&self, password_hash: &str) -> std::io::Result<()> {
         let file = AdminFile {
             username: ADMIN.into(),
-            password_hash: password_hash.clone(),
+            password_hash: password_hash.to_string(),
         };
         write_private(
             &self.admin_path,
             serde_json::to_string(&file).unwrap().as_bytes(),
         )
-        .map_err(|e| SetupRefused::Io(e.to_string()))?;
-        let _ = std::fs::remove_file(&self.code_path);
-        *st = CredState::Ready { password_hash };
-        Ok(())
     }
 
     /// Replace the admin password (the caller checked the current one). Slow (argon2):
@@ -140,14 +145,7 @@ impl Credentials {
         if !matches!(*st, CredState::Ready { .. }) {
             return Err(std::io::Error::other("the admin password is not set yet"));
         }
-        let file = AdminFile {
-            username: ADMIN.into(),
-            password_hash: password_hash.clone(),
-        };
-        write_private(
-            &self.admin_path,
-            serde_json::to_string(&file).unwrap().as_bytes(),
-        )?;
+        self.save_admin(&password_hash)?;
         *st = CredState::Ready { password_hash };
         Ok(())
     }
