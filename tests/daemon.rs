@@ -368,31 +368,7 @@ fn a_camera_added_on_the_technician_page_is_saved_and_starts_streaming() {
             && l.contains("camera=a")
             && l.contains("status=streaming")
     });
-    let log = d.log();
-    let base = log
-        .lines()
-        .find(|l| l.contains("technician page listening"))
-        .and_then(|l| l.split("url=").nth(1))
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap()
-        .trim_end_matches('/')
-        .to_string();
-    let code = std::fs::read_to_string(d.dir.path().join("state/web/setup-code")).unwrap();
-    let c = reqwest::blocking::Client::builder()
-        .cookie_store(true)
-        .danger_accept_invalid_certs(true)
-        .build()
-        .unwrap();
-    let r = c
-        .post(format!("{base}/api/setup"))
-        .json(&json!({"code": code.trim(), "password": "a-long-test-passphrase-42"}))
-        .send()
-        .unwrap();
-    assert!(r.status().is_success(), "{:?}", r.text());
-    let csrf = r.json::<Value>().unwrap()["csrf_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (c, base, csrf) = d.page();
     // The page shows what the daemon loop publishes.
     wait_for(Duration::from_secs(10), || {
         let status: Value = c
@@ -484,36 +460,6 @@ fn broker_settings_saved_on_the_page_restart_the_uplink_on_the_new_broker() {
     d.stop();
 }
 
-/// The page of a running daemon: its base URL, a logged-in client and the CSRF token.
-fn page_session(d: &RunningDaemon) -> (reqwest::blocking::Client, String, String) {
-    let log = d.log();
-    let base = log
-        .lines()
-        .find(|l| l.contains("technician page listening"))
-        .and_then(|l| l.split("url=").nth(1))
-        .and_then(|r| r.split_whitespace().next())
-        .expect("page URL in the log")
-        .trim_end_matches('/')
-        .to_string();
-    let code = std::fs::read_to_string(d.dir.path().join("state/web/setup-code")).unwrap();
-    let c = reqwest::blocking::Client::builder()
-        .cookie_store(true)
-        .danger_accept_invalid_certs(true)
-        .build()
-        .unwrap();
-    let r = c
-        .post(format!("{base}/api/setup"))
-        .json(&serde_json::json!({"code": code.trim(), "password": "a-long-test-passphrase-42"}))
-        .send()
-        .unwrap();
-    assert!(r.status().is_success(), "{:?}", r.text());
-    let csrf = r.json::<serde_json::Value>().unwrap()["csrf_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    (c, base, csrf)
-}
-
 #[test]
 fn the_page_shows_the_live_picture_with_detections_and_a_zone_save_swaps_rules_without_restarting_the_camera()
  {
@@ -533,7 +479,7 @@ fn the_page_shows_the_live_picture_with_detections_and_a_zone_save_swaps_rules_w
             && l.contains("camera=a")
             && l.contains("status=streaming")
     });
-    let (c, base, csrf) = page_session(&d);
+    let (c, base, csrf) = d.page();
     let get = |path: &str| c.get(format!("{base}{path}")).send().unwrap();
     // The stream's own size, as the status page reports it.
     let (w, h, reconnects) = wait_for(Duration::from_secs(10), || {
@@ -652,7 +598,7 @@ fn dashboard_reports_analysis_fps_uplink_and_thumbnails_with_privacy_zones_black
             && l.contains("camera=a")
             && l.contains("status=streaming")
     });
-    let (c, base, _) = page_session(&d);
+    let (c, base, _) = d.page();
     let get = |path: &str| c.get(format!("{base}{path}")).send().unwrap();
     // Analysis, not just the stream, is running: frames analysed per second.
     let status = wait_for(Duration::from_secs(20), || {
