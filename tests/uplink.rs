@@ -4,10 +4,10 @@
 
 mod support;
 
-use rumqttc::{Client, Event, Incoming, MqttOptions, QoS};
+use rumqttc::QoS;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -16,7 +16,10 @@ use streetwatch::config::Config;
 use streetwatch::rules::event::Event as SwEvent;
 use streetwatch::uplink::testutil::{sample_event, write_media};
 use streetwatch::uplink::{Hooks, Outbox, Snapshot, Uplink, signing};
+use support::daemon::RunningDaemon;
+use support::fault::{Tmpfs, fill};
 use support::free_port;
+use support::mqtt::{Msg, Sub};
 
 const PREFIX: &str = "streetwatch/box-test";
 
@@ -117,124 +120,6 @@ impl Drop for Broker {
     }
 }
 
-// ---------------------------------------------------------------- subscriber
-
-#[derive(Clone, Debug)]
-struct Msg {
-    topic: String,
-    payload: Vec<u8>,
-    retain: bool,
-}
-
-struct Sub {
-    msgs: Arc<Mutex<Vec<Msg>>>,
-    client: Client,
-}
-
-impl Sub {
-    fn start(port: u16) -> Sub {
-        Self::start_with(port, |_| {})
-    }
-
-    fn start_with(port: u16, tweak: impl FnOnce(&mut MqttOptions)) -> Sub {
-        let mut o = MqttOptions::new(format!("sub-{}", free_port()), "127.0.0.1", port);
-        o.set_clean_session(false);
-        o.set_keep_alive(Duration::from_secs(5));
-        o.set_max_packet_size(64 << 20, 64 << 20);
-        tweak(&mut o);
-        let (client, mut conn) = Client::new(o, 16);
-        let msgs = Arc::new(Mutex::new(Vec::new()));
-        let m = msgs.clone();
-        let c = client.clone();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for ev in conn.iter() {
-                match ev {
-                    Ok(Event::Incoming(Incoming::ConnAck(_))) => {
-                        let _ = c.try_subscribe(format!("{PREFIX}/#"), QoS::AtLeastOnce);
-                    }
-                    Ok(Event::Incoming(Incoming::SubAck(_))) => {
-                        let _ = ready_tx.send(());
-                    }
-                    Ok(Event::Incoming(Incoming::Publish(p))) => {
-                        m.lock().unwrap().push(Msg {
-                            topic: p.topic.clone(),
-                            payload: p.payload.to_vec(),
-                            retain: p.retain,
-                        });
-                    }
-                    Ok(_) => {}
-                    Err(rumqttc::ConnectionError::RequestsDone) => return,
-                    Err(_) => std::thread::sleep(Duration::from_millis(100)),
-                }
-            }
-        });
-        ready_rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("subscriber did not subscribe");
-        Sub { msgs, client }
-    }
-
-    fn all(&self) -> Vec<Msg> {
-        self.msgs.lock().unwrap().clone()
-    }
-
-    fn wait(&self, what: &str, timeout: Duration, ok: impl Fn(&[Msg]) -> bool) {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if ok(&self.all()) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn events(&self) -> Vec<Value> {
-        self.all()
-            .iter()
-            .filter(|m| m.topic == format!("{PREFIX}/events"))
-            .map(|m| serde_json::from_slice(&m.payload).unwrap())
-            .collect()
-    }
-
-    /// Media reassembled from manifests and chunks (duplicates collapse by index).
-    fn media(&self, event_id: &str, name: &str) -> Option<(Value, Vec<u8>)> {
-        let base = format!("{PREFIX}/events/{event_id}/media/{name}");
-        let msgs = self.all();
-        let manifest: Value = msgs
-            .iter()
-            .rev()
-            .find(|m| m.topic == base)
-            .map(|m| serde_json::from_slice(&m.payload).unwrap())?;
-        let mut chunks = BTreeMap::new();
-        for m in &msgs {
-            if let Some(i) = m.topic.strip_prefix(&format!("{base}/")) {
-                chunks.insert(i.parse::<u64>().unwrap(), m.payload.clone());
-            }
-        }
-        let n = manifest["chunks"].as_u64().unwrap();
-        if chunks.len() as u64 != n {
-            return None;
-        }
-        Some((manifest, chunks.into_values().flatten().collect()))
-    }
-
-    fn status(&self) -> Vec<Value> {
-        self.all()
-            .iter()
-            .filter(|m| m.topic == format!("{PREFIX}/status"))
-            .map(|m| serde_json::from_slice(&m.payload).unwrap())
-            .collect()
-    }
-}
-
-impl Drop for Sub {
-    fn drop(&mut self) {
-        let _ = self.client.disconnect();
-    }
-}
-
 // ---------------------------------------------------------------- box side
 
 fn config(state: &Path, broker: &str) -> Config {
@@ -327,7 +212,7 @@ fn sample_event_matches_the_committed_schema_and_bad_ones_do_not() {
 #[test]
 fn events_arrive_schema_valid_signed_and_media_reassembles_to_matching_sha256() {
     let broker = Broker::start(BrokerOpts::default());
-    let sub = Sub::start(broker.port);
+    let sub = Sub::start(broker.port, PREFIX);
     let state = tempfile::tempdir().unwrap();
     let media_dir = tempfile::tempdir().unwrap();
     let mut c = config(state.path(), &format!("mqtt://127.0.0.1:{}", broker.port));
@@ -435,7 +320,7 @@ fn events_arrive_schema_valid_signed_and_media_reassembles_to_matching_sha256() 
 #[test]
 fn broker_outage_then_all_20_events_arrive_once_each_in_camera_order() {
     let mut broker = Broker::start(BrokerOpts::default());
-    let sub = Sub::start(broker.port);
+    let sub = Sub::start(broker.port, PREFIX);
     let state = tempfile::tempdir().unwrap();
     let up = Uplink::start(
         &config(state.path(), &format!("mqtt://127.0.0.1:{}", broker.port)),
@@ -514,7 +399,7 @@ const CLIP_CHUNKS: usize = 4096;
 #[test]
 fn sigkilled_worker_resumes_a_large_clip_and_loses_nothing() {
     let broker = Broker::start(BrokerOpts::default());
-    let sub = Sub::start(broker.port);
+    let sub = Sub::start(broker.port, PREFIX);
     let state = tempfile::tempdir().unwrap();
     let media_dir = tempfile::tempdir().unwrap();
     let mut c = config(state.path(), &format!("mqtt://127.0.0.1:{}", broker.port));
@@ -646,7 +531,7 @@ fn disk_cap_while_offline_drops_oldest_media_first_and_health_counts_it() {
         b.run();
         b
     };
-    let sub = Sub::start(broker.port);
+    let sub = Sub::start(broker.port, PREFIX);
     sub.wait("all 6 events", Duration::from_secs(30), |_| {
         sub.events().len() >= 6
     });
@@ -717,7 +602,7 @@ fn wrong_password_is_reported_clearly_retried_and_nothing_is_dropped() {
     assert_eq!(h.dropped.events_dropped, 0);
     up.stop();
     // Fixing the password delivers the waiting event.
-    let sub = Sub::start_with(broker.port, |o| {
+    let sub = Sub::start_with(broker.port, PREFIX, |o| {
         o.set_credentials("box", "right-secret");
     });
     c.uplink.password = Some("right-secret".into());
@@ -807,7 +692,7 @@ fn mutual_tls_delivers_and_a_wrong_ca_is_reported_without_dropping() {
 #[test]
 fn killing_the_worker_makes_the_broker_publish_the_offline_last_will() {
     let broker = Broker::start(BrokerOpts::default());
-    let sub = Sub::start(broker.port);
+    let sub = Sub::start(broker.port, PREFIX);
     let state = tempfile::tempdir().unwrap();
     let c = config(state.path(), &format!("mqtt://127.0.0.1:{}", broker.port));
     let cfg_file = state.path().join("streetwatch.toml");
@@ -829,7 +714,7 @@ fn killing_the_worker_makes_the_broker_publish_the_offline_last_will() {
         })
     });
     // Retained: a late subscriber sees the box as offline.
-    let late = Sub::start(broker.port);
+    let late = Sub::start(broker.port, PREFIX);
     late.wait("retained offline", Duration::from_secs(5), |m| {
         m.iter().any(|m| m.retain && m.topic.ends_with("/status"))
     });
@@ -839,7 +724,7 @@ fn killing_the_worker_makes_the_broker_publish_the_offline_last_will() {
 #[test]
 fn snapshot_and_reload_commands_are_answered_on_cmd_response() {
     let broker = Broker::start(BrokerOpts::default());
-    let sub = Sub::start(broker.port);
+    let sub = Sub::start(broker.port, PREFIX);
     let state = tempfile::tempdir().unwrap();
     let reloads = Arc::new(Mutex::new(0));
     let r = reloads.clone();
@@ -931,7 +816,7 @@ impl Drop for KillOnDrop {
 #[test]
 fn the_daemons_snapshot_command_sends_the_picture_with_privacy_zones_blacked_out() {
     let broker = Broker::start(BrokerOpts::default());
-    let sub = Sub::start(broker.port);
+    let sub = Sub::start(broker.port, PREFIX);
     let sim = support::CamSim::start(
         free_port(),
         &[(
@@ -1016,7 +901,7 @@ fn the_daemons_snapshot_command_sends_the_picture_with_privacy_zones_blacked_out
 #[test]
 fn a_large_clip_does_not_hold_back_the_next_event() {
     let broker = Broker::start(BrokerOpts::default());
-    let sub = Sub::start(broker.port);
+    let sub = Sub::start(broker.port, PREFIX);
     let state = tempfile::tempdir().unwrap();
     let media_dir = tempfile::tempdir().unwrap();
     let mut c = config(state.path(), &format!("mqtt://127.0.0.1:{}", broker.port));
@@ -1057,64 +942,6 @@ fn a_large_clip_does_not_hold_back_the_next_event() {
 
 // ---------------------------------------------------------------- daemon end to end
 
-/// `streetwatch run` in its own process, killed when the test ends.
-struct Daemon {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Daemon {
-    fn start(config: &Path, log: &Path) -> Daemon {
-        let child = Command::new(support::bin())
-            .args(["run", "--config"])
-            .arg(config)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(log).unwrap())
-            .spawn()
-            .unwrap();
-        Daemon {
-            child,
-            log: log.to_path_buf(),
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn signal(&self, sig: i32) {
-        // SAFETY: kill(2) on the pid of a child we spawned and have not reaped.
-        unsafe { libc::kill(self.child.id() as i32, sig) };
-    }
-
-    fn wait_log(&self, what: &str, pred: impl Fn(&str) -> bool) {
-        support::wait_for(Duration::from_secs(20), || pred(&self.log()).then_some(()))
-            .unwrap_or_else(|| panic!("{what}:\n{}", self.log()));
-    }
-
-    /// SIGTERM and wait for a clean exit.
-    fn stop(&mut self) {
-        self.signal(libc::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                assert!(st.success(), "daemon exit {st}:\n{}", self.log());
-                return;
-            }
-            assert!(Instant::now() < deadline, "daemon did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The production path end to end: the project's RTSP camera simulator serves a
 /// scenario built at test time from the real car-park GIF (a car drives into a bay and
 /// stays), and `streetwatch run` does the rest: ingest, YOLOX-nano at 2 fps, tracker,
@@ -1127,7 +954,7 @@ fn a_car_parked_in_front_of_the_daemon_reaches_the_broker_signed_with_media_that
     let video = support::parking_scenario(dir.path(), 90.0);
     let sim = support::CamSim::start(free_port(), &[("/bay", video.display().to_string())], None);
     let broker = Broker::start(BrokerOpts::default());
-    let sub = Sub::start(broker.port);
+    let sub = Sub::start(broker.port, PREFIX);
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let weights = support::weights_dir();
     let state = dir.path().join("state");
@@ -1182,7 +1009,7 @@ rules = [{{ type = "no_parking", dwell_s = 20 }}]
         ),
     )
     .unwrap();
-    let mut daemon = Daemon::start(&cfg, &dir.path().join("daemon.log"));
+    let mut daemon = RunningDaemon::spawn(&cfg, &dir.path().join("daemon.log"), "info");
 
     // The started phase of the stay, and every media item it names, reassembled.
     let started = || -> Option<Value> {
@@ -1263,7 +1090,8 @@ rules = [{{ type = "no_parking", dwell_s = 20 }}]
         .map(|e| e["id"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(ids.len(), 1, "{:#?}", sub.events());
-    daemon.stop();
+    let st = daemon.stop_within(20).expect("daemon stops on SIGTERM");
+    assert!(st.success(), "daemon exit {st}:\n{}", daemon.log());
 }
 
 /// `[uplink]` is checked and applied like the rest of the config: a reload with a bad
@@ -1273,7 +1101,7 @@ rules = [{{ type = "no_parking", dwell_s = 20 }}]
 fn a_reload_refuses_a_bad_uplink_by_key_and_applies_a_new_broker_without_a_restart_metrics_follow()
 {
     let broker = Broker::start(BrokerOpts::default());
-    let sub = Sub::start(broker.port);
+    let sub = Sub::start(broker.port, PREFIX);
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("streetwatch.toml");
     let web_port = free_port();
@@ -1300,8 +1128,8 @@ fn a_reload_refuses_a_bad_uplink_by_key_and_applies_a_new_broker_without_a_resta
     };
     // Configured for a broker that is not there (yet).
     write(&format!("mqtt://127.0.0.1:{}", free_port()));
-    let mut daemon = Daemon::start(&cfg, &dir.path().join("daemon.log"));
-    daemon.wait_log("the absent broker is reported", |l| {
+    let mut daemon = RunningDaemon::spawn(&cfg, &dir.path().join("daemon.log"), "info");
+    daemon.wait_log(20, "the absent broker is reported", |l| {
         l.contains("broker connection failed")
     });
     support::wait_for(Duration::from_secs(10), || {
@@ -1312,7 +1140,7 @@ fn a_reload_refuses_a_bad_uplink_by_key_and_applies_a_new_broker_without_a_resta
     .unwrap_or_else(|| panic!("/metrics before the reload:\n{}", metrics()));
     write("http://127.0.0.1:1883");
     daemon.signal(libc::SIGHUP);
-    daemon.wait_log("the bad uplink is refused by its key", |l| {
+    daemon.wait_log(20, "the bad uplink is refused by its key", |l| {
         l.contains("keeping the running config") && l.contains("uplink.broker")
     });
     assert!(sub.status().is_empty(), "nothing connected yet");
@@ -1327,7 +1155,8 @@ fn a_reload_refuses_a_bad_uplink_by_key_and_applies_a_new_broker_without_a_resta
             .then_some(())
     })
     .unwrap_or_else(|| panic!("/metrics after the reload:\n{}", metrics()));
-    daemon.stop();
+    let st = daemon.stop_within(20).expect("daemon stops on SIGTERM");
+    assert!(st.success(), "daemon exit {st}:\n{}", daemon.log());
     sub.wait("offline on a clean stop", Duration::from_secs(10), |_| {
         sub.status()
             .iter()
@@ -1336,73 +1165,6 @@ fn a_reload_refuses_a_bad_uplink_by_key_and_applies_a_new_broker_without_a_resta
 }
 
 // ---------------------------------------------------------------- full disk
-
-/// A tmpfs mounted for one test; unmounted (lazily, so a late file handle cannot keep
-/// it busy) when dropped.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    /// Mount `size_mb` of tmpfs at `dir`, or say loudly why not. Mounting needs root
-    /// (CI runs as root); elsewhere the test is skipped unless
-    /// STREETWATCH_REQUIRE_MOUNT=1 makes it fail instead.
-    fn mount(dir: &Path, size_mb: u32) -> Option<Tmpfs> {
-        let required = std::env::var("STREETWATCH_REQUIRE_MOUNT").is_ok_and(|v| v == "1");
-        let skip = |why: String| {
-            assert!(!required, "STREETWATCH_REQUIRE_MOUNT=1 but {why}");
-            eprintln!(
-                "\n*** SKIPPED: the full-disk test needs to mount a tmpfs and {why}; run it as root (CI does) ***\n"
-            );
-            None
-        };
-        // SAFETY: geteuid(2) has no preconditions and cannot fail.
-        if unsafe { libc::geteuid() } != 0 {
-            return skip("this is not root".into());
-        }
-        std::fs::create_dir_all(dir).unwrap();
-        let out = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size_mb}m,mode=0700"),
-                "tmpfs",
-            ])
-            .arg(dir)
-            .output()
-            .unwrap();
-        if !out.status.success() {
-            return skip(format!(
-                "mount failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        Some(Tmpfs(dir.to_path_buf()))
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
-/// Write `path` until the filesystem says it is full; returns the bytes written.
-fn fill(path: &Path) -> u64 {
-    use std::io::Write;
-    let mut f = std::fs::File::create(path).unwrap();
-    let block = vec![0x5au8; 64 << 10];
-    let mut n = 0;
-    loop {
-        match f.write(&block) {
-            Ok(0) => return n,
-            Ok(k) => n += k as u64,
-            Err(e) => {
-                assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "{e}");
-                return n;
-            }
-        }
-    }
-}
 
 #[test]
 fn a_full_disk_refuses_new_events_clearly_keeps_the_outbox_sound_and_delivers_all_once_space_returns()
@@ -1534,7 +1296,7 @@ fn a_full_disk_refuses_new_events_clearly_keeps_the_outbox_sound_and_delivers_al
         port: Some(port),
         ..Default::default()
     });
-    let sub = Sub::start(broker.port);
+    let sub = Sub::start(broker.port, PREFIX);
     sub.wait("every committed event", Duration::from_secs(30), |_| {
         sub.events().len() >= evs.len()
     });
@@ -1589,7 +1351,7 @@ fn a_full_disk_refuses_new_events_clearly_keeps_the_outbox_sound_and_delivers_al
 #[test]
 fn a_daemon_started_on_a_full_disk_keeps_running_and_its_uplink_starts_once_space_returns() {
     let broker = Broker::start(BrokerOpts::default());
-    let sub = Sub::start(broker.port);
+    let sub = Sub::start(broker.port, PREFIX);
     let dir = tempfile::tempdir().unwrap();
     let Some(mnt) = Tmpfs::mount(&dir.path().join("state"), 8) else {
         return;
@@ -1606,8 +1368,8 @@ fn a_daemon_started_on_a_full_disk_keeps_running_and_its_uplink_starts_once_spac
         ),
     )
     .unwrap();
-    let mut daemon = Daemon::start(&cfg, &dir.path().join("daemon.log"));
-    daemon.wait_log("the uplink's failure, naming the cause", |l| {
+    let mut daemon = RunningDaemon::spawn(&cfg, &dir.path().join("daemon.log"), "info");
+    daemon.wait_log(20, "the uplink's failure, naming the cause", |l| {
         l.contains("uplink unavailable") && l.contains("No space left on device")
     });
     assert!(
@@ -1621,5 +1383,6 @@ fn a_daemon_started_on_a_full_disk_keeps_running_and_its_uplink_starts_once_spac
         Duration::from_secs(30),
         |_| sub.status().iter().any(|s| s["state"] == "online"),
     );
-    daemon.stop();
+    let st = daemon.stop_within(20).expect("daemon stops on SIGTERM");
+    assert!(st.success(), "daemon exit {st}:\n{}", daemon.log());
 }

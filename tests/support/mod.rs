@@ -3,6 +3,9 @@
 #![allow(dead_code)]
 
 pub mod broker;
+pub mod daemon;
+pub mod fault;
+pub mod mqtt;
 pub mod onvif;
 
 use std::io::{BufRead, BufReader};
