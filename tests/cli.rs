@@ -88,8 +88,11 @@ fn check_config_rejects_broken_files_naming_the_key_path() {
 fn check_config_refuses_a_bad_uplink_section_naming_the_key_and_the_fix() {
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");
+    let real = rcgen::generate_simple_self_signed(vec!["broker.example".to_string()]).unwrap();
+    std::fs::write(&ca, real.cert.pem()).unwrap();
+    let fake = dir.path().join("fake.pem");
     std::fs::write(
-        &ca,
+        &fake,
         "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
     )
     .unwrap();
@@ -120,6 +123,12 @@ fn check_config_refuses_a_bad_uplink_section_naming_the_key_and_the_fix() {
             "cannot read",
         ),
         (
+            "a PEM label around bytes that are not a certificate",
+            good.replace(&ca.display().to_string(), &fake.display().to_string()),
+            "uplink.tls.ca_file",
+            "not valid X.509",
+        ),
+        (
             "mqtts without TLS",
             good.split("[uplink.tls]").next().unwrap().to_string(),
             "uplink.tls.ca_file",
@@ -135,7 +144,7 @@ fn check_config_refuses_a_bad_uplink_section_naming_the_key_and_the_fix() {
                 ),
             ),
             "uplink.tls.client_key",
-            "holds no PEM PRIVATE KEY",
+            "holds no PEM private key",
         ),
         (
             "password without username",

@@ -12,7 +12,7 @@ pub mod health;
 pub mod history;
 pub mod outbox;
 pub mod signing;
-mod tls;
+pub mod tls;
 pub mod validate;
 mod worker;
 
@@ -50,6 +50,10 @@ pub enum UplinkError {
     },
     #[error("uplink TLS: {0}")]
     Tls(String),
+    /// A TLS file (upload or `[uplink.tls]` file) that is not what it claims to be;
+    /// the message names the file and the fix.
+    #[error("{0}")]
+    TlsFile(String),
     #[error("uplink config: {0}")]
     Config(String),
     #[error(

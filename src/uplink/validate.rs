@@ -167,65 +167,73 @@ fn check_credentials(c: &UplinkConfig, out: &mut Vec<Problem>) {
 }
 
 fn check_tls(tls: &TlsConfig, out: &mut Vec<Problem>) {
-    check_pem(
-        "uplink.tls.ca_file",
+    use super::tls::{Layout, TlsFileKind};
+    if let Some(e) = read_tls(
         &tls.ca_file,
-        "CERTIFICATE",
         "the CA certificate (PEM) that signed the broker's certificate",
-        out,
-    );
+    )
+    .and_then(|b| {
+        super::tls::parse_certificates(&b, &name(&tls.ca_file), TlsFileKind::Ca, Layout::Lenient)
+            .map_err(|e| (e.to_string(), String::new()))
+    })
+    .err()
+    {
+        out.push(Problem::new("uplink.tls.ca_file", e.0, e.1));
+    }
     // Half of a mutual-TLS pair is not refused here: the page uploads the certificate
     // and the key one request at a time. The uplink refuses to connect with only one
     // of them and says so in its status and log.
     if let (Some(cert), Some(key)) = (&tls.client_cert, &tls.client_key) {
-        check_pem(
-            "uplink.tls.client_cert",
-            cert,
-            "CERTIFICATE",
-            "the box's client certificate (PEM)",
-            out,
-        );
-        check_pem(
-            "uplink.tls.client_key",
+        let chain = read_tls(cert, "the box's client certificate (PEM)").and_then(|b| {
+            super::tls::parse_certificates(
+                &b,
+                &name(cert),
+                TlsFileKind::ClientCert,
+                Layout::Lenient,
+            )
+            .map_err(|e| (e.to_string(), String::new()))
+        });
+        let key_der = read_tls(
             key,
-            "PRIVATE KEY",
             "the client certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1)",
-            out,
-        );
+        )
+        .and_then(|b| {
+            super::tls::parse_private_key(&b, &name(key), Layout::Lenient)
+                .map_err(|e| (e.to_string(), String::new()))
+        });
+        match (chain, key_der) {
+            (Ok(chain), Ok(k)) => {
+                if let Err(e) = super::tls::check_key_matches(&chain[0], &k, &name(key)) {
+                    out.push(Problem::new("uplink.tls.client_key", e.to_string(), ""));
+                }
+            }
+            (c, k) => {
+                if let Err((m, h)) = c {
+                    out.push(Problem::new("uplink.tls.client_cert", m, h));
+                }
+                if let Err((m, h)) = k {
+                    out.push(Problem::new("uplink.tls.client_key", m, h));
+                }
+            }
+        }
     }
 }
 
-/// The file exists, is readable and holds a PEM block of `kind` (the label's suffix,
-/// so `PRIVATE KEY` matches `RSA PRIVATE KEY` and `EC PRIVATE KEY`). Its content is
-/// never quoted: it may be a key.
-fn check_pem(key: &str, path: &Path, kind: &str, what: &str, out: &mut Vec<Problem>) {
-    let text = match std::fs::read(path) {
-        Ok(t) => t,
-        Err(e) => {
-            out.push(Problem::new(
-                key,
-                format!("cannot read {} ({e})", path.display()),
-                format!(
-                    "point it at {what}, readable by the streetwatch user (absolute path recommended)"
-                ),
-            ));
-            return;
-        }
-    };
-    let text = String::from_utf8_lossy(&text);
-    let has_block = text.lines().any(|l| {
-        l.trim()
-            .strip_prefix("-----BEGIN ")
-            .and_then(|l| l.strip_suffix("-----"))
-            .is_some_and(|label| label.ends_with(kind))
-    });
-    if !has_block {
-        out.push(Problem::new(
-            key,
-            format!("{} holds no PEM {kind}", path.display()),
-            format!("point it at {what}"),
-        ));
-    }
+fn name(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// The file's bytes, or (message, hint) naming it. Its content is never quoted: it may
+/// be a key.
+fn read_tls(path: &Path, what: &str) -> Result<Vec<u8>, (String, String)> {
+    std::fs::read(path).map_err(|e| {
+        (
+            format!("cannot read {} ({e})", path.display()),
+            format!(
+                "point it at {what}, readable by the streetwatch user (absolute path recommended)"
+            ),
+        )
+    })
 }
 
 fn check_topic_prefix(prefix: &str, out: &mut Vec<Problem>) {
@@ -395,31 +403,23 @@ mod tests {
     }
 
     #[test]
-    fn tls_files_must_exist_hold_pem_and_come_in_pairs() {
+    fn tls_files_must_exist_hold_real_certificates_and_a_matching_key() {
         let dir = tempfile::tempdir().unwrap();
-        let ca = dir.path().join("ca.pem");
-        std::fs::write(
-            &ca,
-            "-----BEGIN CERTIFICATE-----\nMII=\n-----END CERTIFICATE-----\n",
-        )
-        .unwrap();
-        let key = dir.path().join("box.key");
-        std::fs::write(
-            &key,
-            // Only the PEM label matters to this check; the body is a placeholder, not a
-            // key, and the label is split so secret scanners do not flag the source.
-            concat!(
-                "-----BEGIN EC PRIVATE",
-                " KEY-----\nx\n-----END EC PRIVATE",
-                " KEY-----\n"
-            ),
-        )
-        .unwrap();
+        let pair = |name: &str| {
+            let ck = rcgen::generate_simple_self_signed(vec!["box".to_string()]).unwrap();
+            let cert = dir.path().join(format!("{name}.pem"));
+            let key = dir.path().join(format!("{name}.key"));
+            std::fs::write(&cert, ck.cert.pem()).unwrap();
+            std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+            (cert, key)
+        };
+        let (ca, ca_key) = pair("ca");
+        let (cert, key) = pair("client");
         let mut c = UplinkConfig {
             broker: "mqtts://broker".into(),
             tls: Some(TlsConfig {
                 ca_file: ca.clone(),
-                client_cert: Some(ca.clone()),
+                client_cert: Some(cert.clone()),
                 client_key: Some(key.clone()),
             }),
             ..Default::default()
@@ -429,6 +429,18 @@ mod tests {
         assert_eq!(paths(&c), ["uplink.tls.ca_file"]);
         c.tls.as_mut().unwrap().ca_file = key.clone();
         assert_eq!(paths(&c), ["uplink.tls.ca_file"]);
+        let fake = dir.path().join("fake.pem");
+        std::fs::write(
+            &fake,
+            "-----BEGIN CERTIFICATE-----\nMII=\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        c.tls.as_mut().unwrap().ca_file = fake;
+        assert_eq!(
+            paths(&c),
+            ["uplink.tls.ca_file"],
+            "a PEM label is not X.509"
+        );
         c.tls.as_mut().unwrap().ca_file = ca.clone();
         c.tls.as_mut().unwrap().client_key = None;
         assert_eq!(
@@ -436,9 +448,20 @@ mod tests {
             Vec::<String>::new(),
             "half a pair waits for the other half"
         );
-        c.tls.as_mut().unwrap().client_key = Some(ca);
+        c.tls.as_mut().unwrap().client_key = Some(ca.clone());
         assert_eq!(paths(&c), ["uplink.tls.client_key"]);
         let problem = validate(&c).remove(0).to_string();
-        assert!(!problem.contains("BEGIN"), "{problem}");
+        let body = std::fs::read_to_string(&ca).unwrap();
+        assert!(!problem.contains(body.lines().nth(1).unwrap()), "{problem}");
+        // Another key than the certificate's.
+        c.tls.as_mut().unwrap().client_key = Some(ca_key);
+        assert_eq!(paths(&c), ["uplink.tls.client_key"]);
+        assert!(
+            validate(&c)[0]
+                .message
+                .contains("does not belong to the client certificate"),
+            "{:?}",
+            validate(&c)
+        );
     }
 }
