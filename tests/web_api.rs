@@ -392,6 +392,7 @@ fn camera_passwords_are_write_only_and_kept_when_an_update_omits_them() {
     let east = stored.cameras.iter().find(|c| c.id == "east").unwrap();
     assert_eq!(east.password.as_deref(), Some("east-secret-pw"));
     assert_eq!(east.url, "rtsp://127.0.0.1:1/e2");
+    assert_eq!(body["password_cleared"], false, "{body}");
     // Nothing the page can read carries a secret.
     for path in [
         "/api/cameras",
@@ -418,6 +419,28 @@ fn camera_passwords_are_write_only_and_kept_when_an_update_omits_them() {
     );
     let (_, one) = json_of(c.get(b.url("/api/cameras/east")).send().unwrap());
     assert_eq!(one["password_set"], false);
+    // Another host is another camera: an omitted password is dropped, not sent there.
+    b.send(
+        &c,
+        "PUT",
+        "/api/cameras/east",
+        &csrf,
+        Some(json!({"url": "rtsp://127.0.0.1:1/e2", "password": "east-secret-2"})),
+    );
+    let (s, body) = json_of(b.send(
+        &c,
+        "PUT",
+        "/api/cameras/east",
+        &csrf,
+        Some(json!({"url": "rtsp://127.0.0.2:1/e2"})),
+    ));
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["password_cleared"], true, "{body}");
+    assert_eq!(body["password_set"], false, "{body}");
+    assert_eq!(
+        body["notices"][0]["key"], "cameras[east].password",
+        "{body}"
+    );
 }
 
 #[test]
@@ -535,6 +558,8 @@ fn config_import_dry_run_returns_the_diff_and_applying_keeps_omitted_secrets() {
     let (s, body) = import("");
     assert_eq!(s, StatusCode::OK, "{body}");
     assert_eq!(body["applied"], true);
+    assert_eq!(body["ignored"], json!([]), "the box's own paths: {body}");
+    assert_eq!(body["passwords_cleared"], json!([]), "same host: {body}");
     let now = b.backend.config();
     assert_eq!(now.cameras[0].url, "rtsp://127.0.0.1:1/gate-hd");
     assert_eq!(now.cameras[0].password.as_deref(), Some("gate-secret-pw"));
@@ -1326,9 +1351,12 @@ fn broker_password_is_write_only_and_tls_files_are_checked_and_stored_private() 
         "broker": "mqtt://broker.example:1883", "username": "box", "password": "broker-secret-1"}));
     assert_eq!(s, StatusCode::OK, "{u}");
     assert_eq!(u["password_set"], true);
-    // Omitted keeps it; every answer and the export leave it out.
-    let (s, _) = put(json!({"broker": "mqtt://broker.example:1884", "username": "box"}));
+    // Omitted keeps it while the broker stays the same (scheme, host, port); every
+    // answer and the export leave it out.
+    let (s, kept) = put(json!({
+        "broker": "mqtt://BROKER.example", "username": "box", "client_id": "box-7"}));
     assert_eq!(s, StatusCode::OK);
+    assert_eq!(kept["password_cleared"], false, "{kept}");
     assert_eq!(
         b.backend.config().uplink.password.as_deref(),
         Some("broker-secret-1")
@@ -1345,6 +1373,22 @@ fn broker_password_is_write_only_and_tls_files_are_checked_and_stored_private() 
     for text in [u.to_string(), export, audit.to_string()] {
         assert!(!text.contains("broker-secret-1"), "{text}");
     }
+    // Another port is another broker: the stored password is dropped, and the reply
+    // says it must be typed again (tests/attacks.rs proves it never reaches the new
+    // address on a running daemon).
+    let (s, moved) = put(json!({"broker": "mqtt://broker.example:1884", "username": "box"}));
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(moved["password_cleared"], true, "{moved}");
+    assert_eq!(moved["password_set"], false, "{moved}");
+    assert_eq!(moved["notices"][0]["key"], "uplink.password", "{moved}");
+    assert!(
+        moved["notices"][0]["zh"]
+            .as_str()
+            .unwrap()
+            .contains("重新输入密码"),
+        "{moved}"
+    );
+    assert_eq!(b.backend.config().uplink.password, None);
     for (body, field) in [
         (json!({"broker": "http://broker.example"}), "broker"),
         (json!({"broker": "mqtts://broker.example"}), "broker"),

@@ -52,23 +52,33 @@ fn format_problems(problems: &[Problem]) -> String {
 
 /// Parse and validate TOML text. `origin` only labels errors.
 pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
+    let config = parse_unvalidated(text, origin)?;
+    let problems = validate(&config);
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigError::Invalid {
+            path: origin.to_path_buf(),
+            problems,
+        })
+    }
+}
+
+/// Parse TOML text into a [`Config`] without the semantic checks, for a caller that
+/// adjusts it first (a config import keeps the box's own file-only keys, so another
+/// box's paths are neither checked nor read) and then calls [`validate`].
+pub fn parse_unvalidated(text: &str, origin: &Path) -> Result<Config, ConfigError> {
     let invalid = |problems| ConfigError::Invalid {
         path: origin.to_path_buf(),
         problems,
     };
     let de = toml::de::Deserializer::parse(text)
         .map_err(|e| invalid(vec![syntax_problem(text, "", &e)]))?;
-    let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+    serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         invalid(vec![syntax_problem(text, &path, &inner)])
-    })?;
-    let problems = validate(&config);
-    if problems.is_empty() {
-        Ok(config)
-    } else {
-        Err(invalid(problems))
-    }
+    })
 }
 
 /// Read, parse and validate a config file.

@@ -4,18 +4,27 @@
 //! There is no default password: a box on a street pole with `admin/admin` is found by
 //! scanners within days. On first start a random setup code goes to the journal and to
 //! a root-only file; whoever presents it first sets the password, and the code dies.
+//!
+//! Password hashing is the one expensive thing a stranger on the LAN can make the box
+//! do (argon2id: 19 MiB and tens of milliseconds per try). [`HashGate`] bounds it for
+//! the whole process: [`HASH_SLOTS`] hashes at once, each in a memory buffer that is
+//! kept and reused, and [`InFlight`] allows one login/setup/password request per client
+//! address at a time, so the per-address [`RateLimiter`] has recorded a failure before
+//! that address can start the next hash. A flood is answered 429 at once instead of
+//! queueing hashes (measured before: 200 concurrent wrong logins grew RSS by up to
+//! 0.95 GiB, never returned, until systemd's MemoryMax killed the service).
 
 use super::WebError;
 use super::files::write_private;
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::Engine;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The only account: a roadside box has one technician role.
@@ -99,8 +108,13 @@ impl Credentials {
     }
 
     /// Set the first admin password if `code` is the setup code. Slow (argon2): call
-    /// from a blocking thread.
-    pub fn setup(&self, code: &str, password: &str) -> Result<(), SetupRefused> {
+    /// from a blocking thread, with a slot of the [`HashGate`].
+    pub fn setup(
+        &self,
+        code: &str,
+        password: &str,
+        slot: &mut HashSlot,
+    ) -> Result<(), SetupRefused> {
         {
             let st = self.state.lock().unwrap();
             match &*st {
@@ -112,7 +126,7 @@ impl Credentials {
                 }
             }
         }
-        let password_hash = hash_password(password);
+        let password_hash = hash_password(password, slot.memory());
         let mut st = self.state.lock().unwrap();
         // Two setups racing with the right code: only the first one wins.
         if !matches!(*st, CredState::Setup(_)) {
@@ -138,9 +152,9 @@ impl Credentials {
     }
 
     /// Replace the admin password (the caller checked the current one). Slow (argon2):
-    /// call from a blocking thread.
-    pub fn change(&self, new_password: &str) -> std::io::Result<()> {
-        let password_hash = hash_password(new_password);
+    /// call from a blocking thread, with a slot of the [`HashGate`].
+    pub fn change(&self, new_password: &str, slot: &mut HashSlot) -> std::io::Result<()> {
+        let password_hash = hash_password(new_password, slot.memory());
         let mut st = self.state.lock().unwrap();
         if !matches!(*st, CredState::Ready { .. }) {
             return Err(std::io::Error::other("the admin password is not set yet"));
@@ -150,18 +164,14 @@ impl Credentials {
         Ok(())
     }
 
-    /// Check the admin password. Slow (argon2): call from a blocking thread.
-    pub fn verify(&self, password: &str) -> bool {
+    /// Check the admin password. Slow (argon2): call from a blocking thread, with a
+    /// slot of the [`HashGate`].
+    pub fn verify(&self, password: &str, slot: &mut HashSlot) -> bool {
         let hash = match &*self.state.lock().unwrap() {
             CredState::Ready { password_hash } => password_hash.clone(),
             CredState::Setup(_) => return false,
         };
-        let Ok(parsed) = PasswordHash::new(&hash) else {
-            return false;
-        };
-        Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
+        verify_password(password, &hash, slot.memory())
     }
 }
 
@@ -191,15 +201,180 @@ pub fn check_password(password: &str) -> Result<(), (String, String)> {
     Ok(())
 }
 
-fn hash_password(password: &str) -> String {
+/// Hashes running at once in the whole process. Two: a technician's login still finds
+/// a free slot while one attacker's hash runs, and two 19 MiB buffers are all the
+/// memory hashing ever holds.
+pub const HASH_SLOTS: usize = 2;
+/// Largest argon2 memory a stored hash may ask for (KiB). The admin file is ours, but a
+/// damaged or planted one must not make every login allocate gigabytes.
+const MAX_M_COST_KIB: u32 = 64 * 1024;
+
+/// Argon2 working memory, kept between hashes. Allocating 19 MiB per hash and freeing
+/// it is what grew the heap: glibc raises its mmap threshold after the first free of a
+/// large block, so later buffers came from per-thread arenas that are never returned to
+/// the system. One buffer per slot, reused, keeps RSS flat.
+#[derive(Default)]
+pub struct HashMemory(Vec<Block>);
+
+impl HashMemory {
+    /// At least `blocks` blocks (grown once, never shrunk).
+    fn blocks(&mut self, blocks: usize) -> &mut [Block] {
+        if self.0.len() < blocks {
+            self.0.resize(blocks, Block::default());
+        }
+        &mut self.0[..blocks]
+    }
+}
+
+/// The process-wide bound on password hashing: [`HASH_SLOTS`] permits, each with its
+/// buffer. [`HashGate::try_slot`] never waits: no free slot means "busy, try again".
+#[derive(Clone)]
+pub struct HashGate {
+    permits: Arc<tokio::sync::Semaphore>,
+    buffers: Arc<Mutex<Vec<HashMemory>>>,
+}
+
+impl Default for HashGate {
+    fn default() -> Self {
+        Self {
+            permits: Arc::new(tokio::sync::Semaphore::new(HASH_SLOTS)),
+            buffers: Arc::default(),
+        }
+    }
+}
+
+impl HashGate {
+    /// A slot to hash in, or `None` when [`HASH_SLOTS`] hashes are already running.
+    pub fn try_slot(&self) -> Option<HashSlot> {
+        let permit = self.permits.clone().try_acquire_owned().ok()?;
+        // Never more buffers than permits: a slot takes one and gives it back on drop.
+        let memory = self.buffers.lock().unwrap().pop().unwrap_or_default();
+        Some(HashSlot {
+            _permit: permit,
+            memory: Some(memory),
+            buffers: self.buffers.clone(),
+        })
+    }
+}
+
+/// Permission to run argon2, with the buffer to run it in; returned on drop.
+pub struct HashSlot {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    memory: Option<HashMemory>,
+    buffers: Arc<Mutex<Vec<HashMemory>>>,
+}
+
+impl HashSlot {
+    fn memory(&mut self) -> &mut HashMemory {
+        self.memory.get_or_insert_with(HashMemory::default)
+    }
+}
+
+impl Drop for HashSlot {
+    fn drop(&mut self) {
+        if let Some(m) = self.memory.take() {
+            self.buffers.lock().unwrap().push(m);
+        }
+    }
+}
+
+/// Client addresses with a login, setup or password change in progress. A second
+/// request from the same address while one runs is answered 429 at once, so the
+/// [`RateLimiter`] sees each failure before the next attempt can start.
+#[derive(Default)]
+pub struct InFlight {
+    set: Arc<Mutex<HashSet<IpAddr>>>,
+}
+
+impl InFlight {
+    /// Mark `ip` busy until the guard drops; `None` when it already is.
+    pub fn enter(&self, ip: IpAddr) -> Option<InFlightGuard> {
+        self.set.lock().unwrap().insert(ip).then(|| InFlightGuard {
+            ip,
+            set: self.set.clone(),
+        })
+    }
+}
+
+pub struct InFlightGuard {
+    ip: IpAddr,
+    set: Arc<Mutex<HashSet<IpAddr>>>,
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.set.lock().unwrap().remove(&self.ip);
+    }
+}
+
+/// argon2id v19 with the RFC 9106 second recommended parameters (19 MiB, 2 passes,
+/// 1 lane; `Params::default()`): affordable on an ARM box, costly to brute-force.
+fn argon2id(params: Params) -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`) for `password`, computed
+/// in `memory`.
+fn hash_password(password: &str, memory: &mut HashMemory) -> String {
     let salt_bytes: [u8; 16] = rand::rng().random();
     let salt = SaltString::encode_b64(&salt_bytes).expect("16 bytes is a valid salt length");
-    // Argon2::default() is argon2id v19 with the RFC 9106 second recommended
-    // parameters (19 MiB, 2 passes): affordable on an ARM box, costly to brute-force.
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .expect("argon2 with default parameters cannot fail")
-        .to_string()
+    let params = Params::default();
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    argon2id(params.clone())
+        .hash_password_into_with_memory(
+            password.as_bytes(),
+            &salt_bytes,
+            &mut out,
+            memory.blocks(params.block_count()),
+        )
+        .expect("argon2 with default parameters cannot fail");
+    PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).expect("default parameters encode"),
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).expect("32 bytes is a valid output length")),
+    }
+    .to_string()
+}
+
+/// Whether `password` matches the PHC string `stored`, computed in `memory` with the
+/// stored parameters.
+fn verify_password(password: &str, stored: &str, memory: &mut HashMemory) -> bool {
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params)) = (
+        Algorithm::try_from(parsed.algorithm),
+        Params::try_from(&parsed),
+    ) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from) {
+        None => Version::V0x13,
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    if params.m_cost() > MAX_M_COST_KIB {
+        tracing::error!(
+            m_cost_kib = params.m_cost(),
+            "web: the stored admin password hash asks for too much memory; set the password again"
+        );
+        return false;
+    }
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let mut out = vec![0u8; expected.len()];
+    let blocks = params.block_count();
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(password.as_bytes(), salt, &mut out, memory.blocks(blocks))
+        .is_ok()
+        && constant_time_eq(&out, expected.as_bytes())
 }
 
 fn new_setup_code() -> String {
@@ -432,23 +607,93 @@ mod tests {
             super::super::files::mode(&dir.path().join("setup-code")).unwrap(),
             0o600
         );
+        let gate = HashGate::default();
+        let mut slot = gate.try_slot().unwrap();
         assert!(matches!(
-            creds.setup("AAAA-BBBB-CCCC", "correct horse battery"),
+            creds.setup("AAAA-BBBB-CCCC", "correct horse battery", &mut slot),
             Err(SetupRefused::WrongCode)
         ));
-        creds.setup(code.trim(), "correct horse battery").unwrap();
+        creds
+            .setup(code.trim(), "correct horse battery", &mut slot)
+            .unwrap();
         assert!(!dir.path().join("setup-code").exists());
         assert!(matches!(
-            creds.setup(code.trim(), "another password"),
+            creds.setup(code.trim(), "another password", &mut slot),
             Err(SetupRefused::AlreadyDone)
         ));
-        assert!(creds.verify("correct horse battery"));
-        assert!(!creds.verify("wrong password"));
+        assert!(creds.verify("correct horse battery", &mut slot));
+        assert!(!creds.verify("wrong password", &mut slot));
         let again = Credentials::open(dir.path()).unwrap();
         assert!(!again.setup_required());
-        assert!(again.verify("correct horse battery"));
+        assert!(again.verify("correct horse battery", &mut slot));
         let text = std::fs::read_to_string(dir.path().join("admin.json")).unwrap();
         assert!(text.contains("$argon2id$"), "{text}");
         assert!(!text.contains("correct horse"));
+    }
+
+    #[test]
+    fn hashes_made_by_the_argon2_crate_still_verify_and_ours_verify_with_it() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let gate = HashGate::default();
+        let mut slot = gate.try_slot().unwrap();
+        let salt = SaltString::encode_b64(&[7u8; 16]).unwrap();
+        let theirs = Argon2::default()
+            .hash_password(b"correct horse battery", &salt)
+            .unwrap()
+            .to_string();
+        assert!(verify_password(
+            "correct horse battery",
+            &theirs,
+            slot.memory()
+        ));
+        assert!(!verify_password(
+            "correct horse batterY",
+            &theirs,
+            slot.memory()
+        ));
+        let ours = hash_password("correct horse battery", slot.memory());
+        assert!(
+            ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{ours}"
+        );
+        Argon2::default()
+            .verify_password(b"correct horse battery", &PasswordHash::new(&ours).unwrap())
+            .unwrap();
+        assert!(!verify_password("x", "not a phc string", slot.memory()));
+        // A planted hash asking for 1 GiB is refused instead of allocated.
+        let greedy = theirs.replace("m=19456", "m=1048576");
+        assert!(!verify_password(
+            "correct horse battery",
+            &greedy,
+            slot.memory()
+        ));
+    }
+
+    #[test]
+    fn the_hash_gate_has_two_slots_and_reuses_their_buffers() {
+        let gate = HashGate::default();
+        let mut a = gate.try_slot().unwrap();
+        let b = gate.try_slot().unwrap();
+        assert!(gate.try_slot().is_none(), "a third hash must wait");
+        let _ = hash_password("correct horse battery", a.memory());
+        let ptr = a.memory().0.as_ptr();
+        drop(a);
+        drop(b);
+        assert_eq!(gate.buffers.lock().unwrap().len(), 2);
+        // The buffer that hashed is handed out again instead of a new allocation.
+        let (mut c, mut d) = (gate.try_slot().unwrap(), gate.try_slot().unwrap());
+        let reused = [c.memory().0.as_ptr(), d.memory().0.as_ptr()];
+        assert!(reused.contains(&ptr));
+    }
+
+    #[test]
+    fn one_request_in_flight_per_address() {
+        let f = InFlight::default();
+        let ip: IpAddr = "10.0.0.9".parse().unwrap();
+        let g = f.enter(ip).unwrap();
+        assert!(f.enter(ip).is_none());
+        assert!(f.enter("10.0.0.10".parse().unwrap()).is_some());
+        drop(g);
+        assert!(f.enter(ip).is_some());
     }
 }

@@ -13,8 +13,10 @@ mod backend;
 mod config;
 mod files;
 mod health;
+mod listener;
 mod logs;
 mod media;
+mod protect;
 mod tls;
 
 pub use api::served_routes;
@@ -25,6 +27,7 @@ pub use backend::{
 };
 pub use config::WebConfig;
 pub use logs::{LogRing, LogRingLayer};
+pub use protect::FILE_ONLY_KEYS;
 pub use tls::fingerprint;
 
 use std::net::SocketAddr;
@@ -147,12 +150,11 @@ impl WebServer {
                             return;
                         }
                     };
-                    let result = match server_tls {
-                        Some(tls_cfg) => match tls::TlsListener::new(tcp, tls_cfg) {
-                            Ok(l) => axum::serve(l, app).with_graceful_shutdown(stop).await,
-                            Err(e) => Err(e),
-                        },
-                        None => axum::serve(tcp, app).with_graceful_shutdown(stop).await,
+                    // One accept loop for HTTPS and the loopback demo's plain HTTP, with
+                    // the per-address and total connection caps (listener.rs).
+                    let result = match listener::GuardedListener::new(tcp, server_tls) {
+                        Ok(l) => axum::serve(l, app).with_graceful_shutdown(stop).await,
+                        Err(e) => Err(e),
                     };
                     if let Err(e) = result {
                         tracing::error!(error = %e, "web: server stopped");

@@ -1,7 +1,7 @@
 //! First-run setup, login, logout and the session probe.
 
 use super::{ApiError, Peer, Shared, blocking, clear_cookie, parse_json, session_cookie};
-use crate::web::auth::{self, ADMIN, Session, SetupRefused};
+use crate::web::auth::{self, ADMIN, HashSlot, InFlightGuard, Session, SetupRefused};
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
@@ -32,6 +32,23 @@ fn rate_check(st: &Shared, client: SocketAddr) -> Result<(), ApiError> {
         .map_err(|wait| ApiError::RateLimited(wait.as_secs().max(1)))
 }
 
+/// Admission for a request that hashes a password, in this order: one such request
+/// per client address at a time, that address's backoff, then a free hashing slot.
+/// Each refusal is immediate (429), so a flood costs neither memory nor waiting
+/// threads. The guard must live until the attempt's outcome is recorded.
+fn admit(st: &Shared, client: SocketAddr) -> Result<(InFlightGuard, HashSlot), ApiError> {
+    let guard = st
+        .auth_inflight
+        .enter(client.ip())
+        .ok_or(ApiError::AuthBusy)?;
+    rate_check(st, client)?;
+    let slot = st.hashing.try_slot().ok_or_else(|| {
+        tracing::debug!(client = %client.ip(), "web: password hashing busy; answered 429");
+        ApiError::AuthBusy
+    })?;
+    Ok((guard, slot))
+}
+
 /// Start a session and answer with its cookie and CSRF token.
 fn logged_in(st: &Shared, user: &str) -> Response {
     let (token, s) = st.sessions.create(user);
@@ -53,7 +70,6 @@ pub async fn setup(
     ConnectInfo(Peer(client)): ConnectInfo<Peer>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    rate_check(&st, client)?;
     let b: SetupBody = parse_json(&body)?;
     if !st.creds.setup_required() {
         return Err(ApiError::SetupDone);
@@ -61,8 +77,9 @@ pub async fn setup(
     if let Err((m, h)) = auth::check_password(&b.password) {
         return Err(ApiError::field("password", m, h));
     }
+    let (_guard, mut slot) = admit(&st, client)?;
     let st2 = st.clone();
-    let result = blocking(move || Ok(st2.creds.setup(&b.code, &b.password))).await?;
+    let result = blocking(move || Ok(st2.creds.setup(&b.code, &b.password, &mut slot))).await?;
     match result {
         Ok(()) => {
             st.limiter.success(client.ip());
@@ -86,14 +103,16 @@ pub async fn login(
     ConnectInfo(Peer(client)): ConnectInfo<Peer>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    rate_check(&st, client)?;
     let b: LoginBody = parse_json(&body)?;
     if st.creds.setup_required() {
         return Err(ApiError::SetupRequired);
     }
+    let (_guard, mut slot) = admit(&st, client)?;
     let user_ok = b.username.as_deref().is_none_or(|u| u == ADMIN);
     let st2 = st.clone();
-    let ok = user_ok && blocking(move || Ok(st2.creds.verify(&b.password))).await?;
+    // A wrong user name costs the same hash as a wrong password (no user oracle).
+    let verified = blocking(move || Ok(st2.creds.verify(&b.password, &mut slot))).await?;
+    let ok = user_ok && verified;
     if !ok {
         st.limiter.failure(client.ip());
         tracing::warn!(client = %client.ip(), "web: failed login");
@@ -130,13 +149,19 @@ pub async fn change_password(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    rate_check(&st, client)?;
     let b: PasswordBody = parse_json(&body)?;
     if let Err((m, h)) = auth::check_password(&b.new_password) {
         return Err(ApiError::field("new_password", m, h));
     }
+    let (_guard, slot) = admit(&st, client)?;
     let st2 = st.clone();
-    let ok = blocking(move || Ok(st2.creds.verify(&b.current_password))).await?;
+    let current = b.current_password;
+    // The slot travels into the blocking thread and back: the new hash reuses it.
+    let (ok, mut slot) = blocking(move || {
+        let mut slot = slot;
+        Ok((st2.creds.verify(&current, &mut slot), slot))
+    })
+    .await?;
     if !ok {
         // A stolen session must not be enough to guess the password at full speed.
         st.limiter.failure(client.ip());
@@ -150,7 +175,7 @@ pub async fn change_password(
     let st2 = st.clone();
     blocking(move || {
         st2.creds
-            .change(&b.new_password)
+            .change(&b.new_password, &mut slot)
             .map_err(|e| ApiError::Internal(format!("cannot store the password: {e}")))
     })
     .await?;

@@ -7,6 +7,7 @@ use super::{ApiError, Peer, Shared, blocking, parse_json};
 use crate::config::{CameraConfig, Config, Problem, Transport, check_camera_url};
 use crate::ingest::pipeline::Source;
 use crate::web::auth::Session;
+use crate::web::protect;
 use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
@@ -117,6 +118,12 @@ fn apply_camera(
     index: usize,
     camera: CameraConfig,
 ) -> Result<(Config, Value), ApiError> {
+    // The page points cameras at network streams only; a file source is the config
+    // file's business (it opens a file on the box).
+    let before = config.cameras.get(index).map(|c| c.url.as_str());
+    if let Some(p) = protect::source_problem(before, &camera.url, "url") {
+        return Err(ApiError::Invalid(vec![p]));
+    }
     let view = view(&camera);
     if index == config.cameras.len() {
         config.cameras.push(camera);
@@ -159,7 +166,9 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-/// `PUT /api/cameras/{id}`: replace a camera's settings; an omitted password is kept.
+/// `PUT /api/cameras/{id}`: replace a camera's settings; an omitted password is kept
+/// while the URL's scheme, host and port stay the same, and dropped otherwise (the
+/// reply's `password_cleared` and `notices` say so).
 pub async fn update(
     State(st): State<Shared>,
     Extension(session): Extension<Session>,
@@ -189,12 +198,16 @@ pub async fn update(
         .change_config(&session, client, "camera.update", move |config| {
             let i = find(&config, &id)?;
             let mut cam = input.camera;
+            let mut notice = None;
             if !input.password_given {
-                cam.password = config.cameras[i].password.clone();
+                notice = protect::inherit_camera_password(&config.cameras[i], &mut cam);
             } else if cam.password.as_deref() == Some("") {
                 cam.password = None;
             }
-            apply_camera(config, i, cam)
+            let (config, mut view) = apply_camera(config, i, cam)?;
+            view["password_cleared"] = json!(notice.is_some());
+            view["notices"] = json!(notice.into_iter().collect::<Vec<_>>());
+            Ok((config, view))
         })
         .await?;
     Ok(Json(view))

@@ -9,14 +9,15 @@ use super::{ApiError, Peer, Shared, blocking, parse_json};
 use crate::config::{Config, Problem};
 use crate::uplink::config::{TlsConfig, UplinkConfig};
 use crate::uplink::signing;
+use crate::uplink::tls::{self, Layout, TlsFileKind};
 use crate::web::auth::Session;
+use crate::web::protect::{self, Notice};
 use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// Largest TLS file accepted: a CA bundle of a few dozen certificates.
@@ -224,10 +225,20 @@ pub async fn put_uplink(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let input: UplinkInput = parse_json(&body)?;
+    let password_given = input.password.is_some();
     let (view, _) = st
         .change_config(&session, client, "uplink.update", move |mut config| {
-            config.uplink = edited(&config.uplink, input)?;
-            let view = uplink_view(&config.uplink);
+            let mut u = edited(&config.uplink, input)?;
+            // An omitted password stays only while the broker stays the same.
+            let notice = if password_given {
+                None
+            } else {
+                protect::inherit_broker_password(&config.uplink, &mut u)
+            };
+            config.uplink = u;
+            let mut view = uplink_view(&config.uplink);
+            view["password_cleared"] = json!(notice.is_some());
+            view["notices"] = json!(notice.into_iter().collect::<Vec<_>>());
             Ok((config, view))
         })
         .await?;
@@ -270,29 +281,51 @@ impl TlsFile {
         let digest = hex::encode(sha2::Sha256::digest(pem));
         format!("{stem}-{}.pem", &digest[..12])
     }
-    /// Check the PEM is what it claims to be; the message never quotes a key.
+    fn kind(self) -> TlsFileKind {
+        match self {
+            TlsFile::Ca => TlsFileKind::Ca,
+            TlsFile::ClientCert => TlsFileKind::ClientCert,
+            TlsFile::ClientKey => TlsFileKind::ClientKey,
+        }
+    }
+    /// Parse the upload as what it claims to be (X.509 certificates or one private
+    /// key, nothing else in the file); the message never quotes a key.
     fn check(self, pem: &[u8]) -> Result<(), String> {
+        let name = format!("the uploaded {} file", self.field());
         match self {
             TlsFile::Ca | TlsFile::ClientCert => {
-                let certs = rustls_pemfile::certs(&mut &pem[..])
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|_| "the file is not valid PEM".to_string())?;
-                if certs.is_empty() {
-                    return Err("the file holds no PEM certificate (BEGIN CERTIFICATE)".into());
-                }
-                Ok(())
+                tls::parse_certificates(pem, &name, self.kind(), Layout::Strict).map(|_| ())
             }
-            TlsFile::ClientKey => match rustls_pemfile::private_key(&mut &pem[..]) {
-                Ok(Some(_)) => Ok(()),
-                _ => Err("the file holds no PEM private key (PKCS#8, PKCS#1 or SEC1)".into()),
-            },
+            TlsFile::ClientKey => tls::parse_private_key(pem, &name, Layout::Strict).map(|_| ()),
         }
+        .map_err(|e| e.to_string())
     }
 }
 
-/// Where uploaded TLS files live: beside the outbox and the device key.
-fn tls_dir(config: &Config) -> PathBuf {
-    config.device.state_dir.join("uplink-tls")
+/// The stored client certificate's leaf, or the stored key, for the pair check. A file
+/// named in the config file may carry text around its blocks.
+fn stored_leaf(path: &std::path::Path) -> Option<rustls::pki_types::CertificateDer<'static>> {
+    let bytes = std::fs::read(path).ok()?;
+    let name = path.display().to_string();
+    tls::parse_certificates(&bytes, &name, TlsFileKind::ClientCert, Layout::Lenient)
+        .ok()?
+        .into_iter()
+        .next()
+}
+
+fn stored_key(path: &std::path::Path) -> Option<rustls::pki_types::PrivateKeyDer<'static>> {
+    let bytes = std::fs::read(path).ok()?;
+    tls::parse_private_key(&bytes, &path.display().to_string(), Layout::Lenient).ok()
+}
+
+fn stale_key_dropped() -> Notice {
+    Notice {
+        key: "uplink.tls.client_key".into(),
+        zh: "已保存的客户端私钥与新证书不匹配，已移除；请上传该证书对应的私钥".into(),
+        en: "the stored client key does not belong to the new certificate and was removed; \
+             upload the certificate's own private key"
+            .into(),
+    }
 }
 
 /// `POST /api/uplink/tls/{file}` (`ca`, `client_cert` or `client_key`): a PEM file as
@@ -329,8 +362,49 @@ pub async fn upload_tls(
     })?;
     let (view, _) = st
         .change_config(&session, client, "uplink.tls_upload", move |mut config| {
-            let dir = tls_dir(&config);
+            let dir = protect::tls_upload_dir(&config.device.state_dir);
             let path = dir.join(kind.file_name(&body));
+            let mut notices = Vec::new();
+            // A client key must be the private half of the client certificate. A key
+            // that does not match is refused; a new certificate that does not match the
+            // stored key replaces the pair's certificate and drops the stale key.
+            let current = config.uplink.tls.as_ref();
+            match kind {
+                TlsFile::ClientKey => {
+                    if let Some(leaf) = current
+                        .and_then(|t| t.client_cert.as_deref())
+                        .and_then(stored_leaf)
+                    {
+                        let key = tls::parse_private_key(
+                            &body,
+                            "the uploaded client_key file",
+                            Layout::Strict,
+                        )
+                        .map_err(|e| ApiError::field(field, e.to_string(), ""))?;
+                        tls::check_key_matches(&leaf, &key, "the uploaded client_key file")
+                            .map_err(|e| ApiError::field(field, e.to_string(), ""))?;
+                    }
+                }
+                TlsFile::ClientCert => {
+                    if let Some(key) = current
+                        .and_then(|t| t.client_key.as_deref())
+                        .and_then(stored_key)
+                    {
+                        let leaf = tls::parse_certificates(
+                            &body,
+                            "the uploaded client_cert file",
+                            TlsFileKind::ClientCert,
+                            Layout::Strict,
+                        )
+                        .map_err(|e| ApiError::field(field, e.to_string(), ""))?
+                        .remove(0);
+                        if tls::check_key_matches(&leaf, &key, "the stored client key").is_err() {
+                            notices.push(stale_key_dropped());
+                        }
+                    }
+                }
+                TlsFile::Ca => {}
+            }
             let stored = |e: std::io::Error| {
                 ApiError::Internal(format!("cannot store {}: {e}", path.display()))
             };
@@ -352,6 +426,11 @@ pub async fn upload_tls(
                 }
                 (TlsFile::ClientCert, Some(t)) => TlsConfig {
                     client_cert: Some(path.clone()),
+                    client_key: if notices.is_empty() {
+                        t.client_key
+                    } else {
+                        None
+                    },
                     ..t
                 },
                 (TlsFile::ClientKey, Some(t)) => TlsConfig {
@@ -362,7 +441,8 @@ pub async fn upload_tls(
             crate::web::files::private_dir(&dir).map_err(stored)?;
             crate::web::files::write_private(&path, &body).map_err(stored)?;
             config.uplink.tls = Some(tls);
-            let view = uplink_view(&config.uplink);
+            let mut view = uplink_view(&config.uplink);
+            view["notices"] = json!(notices);
             Ok((config, view))
         })
         .await?;
@@ -446,10 +526,7 @@ pub async fn test_uplink(State(st): State<Shared>, body: Bytes) -> Result<Json<V
     let cfg = edited(&config.uplink, settings)?;
     // The stored password goes only to the saved broker: otherwise anyone with the
     // page could point the test at their own server and collect it.
-    if !password_given
-        && cfg.password.is_some()
-        && cfg.broker_addr().ok().flatten() != config.uplink.broker_addr().ok().flatten()
-    {
+    if !password_given && cfg.password.is_some() && !protect::same_broker(&cfg, &config.uplink) {
         return Err(ApiError::field(
             "password",
             "the stored password is only sent to the saved broker",

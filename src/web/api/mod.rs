@@ -13,9 +13,10 @@ mod zones;
 
 use super::assets;
 use super::audit::{AuditEntry, AuditLog, Change};
-use super::auth::{Credentials, RateLimiter, Session, Sessions};
+use super::auth::{Credentials, HashGate, InFlight, RateLimiter, Session, Sessions};
 use super::backend::WebBackend;
 use super::config::WebConfig;
+use super::protect::{self, TlsFiles};
 use crate::config::{Config, Problem};
 use axum::Router;
 use axum::body::Body;
@@ -43,6 +44,10 @@ pub struct AppState {
     pub creds: Credentials,
     pub sessions: Sessions,
     pub limiter: RateLimiter,
+    /// The process-wide bound on password hashing (login, setup, password change).
+    pub hashing: HashGate,
+    /// Client addresses with a password request in progress (one at a time each).
+    pub auth_inflight: InFlight,
     pub audit: AuditLog,
     pub tls: bool,
     pub started: Instant,
@@ -72,8 +77,7 @@ macro_rules! peer_from {
         }
     };
 }
-peer_from!(tokio::net::TcpListener);
-peer_from!(super::tls::TlsListener);
+peer_from!(super::listener::GuardedListener);
 
 impl AppState {
     pub fn new(
@@ -88,6 +92,8 @@ impl AppState {
             creds,
             sessions: Sessions::new(Duration::from_secs(cfg.session_lifetime_s)),
             limiter: RateLimiter::default(),
+            hashing: HashGate::default(),
+            auth_inflight: InFlight::default(),
             audit: AuditLog::new(dir),
             tls: cfg.tls,
             started: Instant::now(),
@@ -128,9 +134,29 @@ impl AppState {
     ) -> Result<(T, Vec<Change>), ApiError> {
         let _guard = self.config_lock.lock().await;
         let st = self.clone();
+        // The TLS upload and removal are the only saves that may change the uplink's
+        // TLS files, and only to files the daemon wrote itself.
+        let tls = if matches!(action, "uplink.tls_upload" | "uplink.tls_remove") {
+            TlsFiles::Managed
+        } else {
+            TlsFiles::Keep
+        };
+        let action_name = action.to_string();
         let (out, changes) = blocking(move || {
+            let action = action_name.as_str();
             let old = st.backend.config();
-            let (new, out) = edit(old.clone())?;
+            let (mut new, out) = edit(old.clone())?;
+            // Whatever the handler did, keys that load code or choose file locations
+            // keep their running values (import reports them itself, before this).
+            let pinned = protect::pin_file_only(&old, &mut new, tls);
+            if !pinned.is_empty() {
+                let keys: Vec<&str> = pinned.iter().map(|n| n.key.as_str()).collect();
+                tracing::warn!(action, keys = ?keys, "web: a save tried to change file-only keys; the running values were kept");
+            }
+            let problems = protect::source_problems(&old, &new);
+            if !problems.is_empty() {
+                return Err(ApiError::Invalid(problems));
+            }
             let changes = super::audit::diff(&to_json(&old), &to_json(&new));
             st.backend.apply_config(new).map_err(ApiError::Invalid)?;
             Ok((out, changes))
@@ -174,6 +200,10 @@ pub enum ApiError {
     SetupRequired,
     #[error("too many failed attempts; try again in {0} s")]
     RateLimited(u64),
+    /// Password hashing is at its bound, or this address already has a login,
+    /// setup or password change running.
+    #[error("another password check is running; try again in a second")]
+    AuthBusy,
     #[error("{}", .0.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; "))]
     Invalid(Vec<Problem>),
     #[error("not found: {0}")]
@@ -202,6 +232,7 @@ impl ApiError {
             ApiError::SetupDone => (StatusCode::CONFLICT, "setup_done"),
             ApiError::SetupRequired => (StatusCode::CONFLICT, "setup_required"),
             ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::AuthBusy => (StatusCode::TOO_MANY_REQUESTS, "auth_busy"),
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Busy => (StatusCode::TOO_MANY_REQUESTS, "busy"),
@@ -225,8 +256,17 @@ impl IntoResponse for ApiError {
             }
             _ => {}
         }
+        let retry_after = match self {
+            ApiError::RateLimited(s) => Some(s),
+            ApiError::AuthBusy => Some(1),
+            _ => None,
+        };
+        if let Some(s) = retry_after {
+            // The page words its own message from the code and this (i18n.js).
+            body["retry_after_s"] = json!(s);
+        }
         let mut resp = (status, axum::Json(body)).into_response();
-        if let ApiError::RateLimited(s) = self {
+        if let Some(s) = retry_after {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(s));
         }

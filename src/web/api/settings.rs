@@ -4,6 +4,7 @@ use super::{ApiError, Peer, Shared, blocking, to_json};
 use crate::config::Config;
 use crate::web::auth::Session;
 use crate::web::backend::LogLevel;
+use crate::web::protect::{self, Notice, TlsFiles};
 use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
@@ -174,8 +175,9 @@ pub async fn export(State(st): State<Shared>) -> Result<Response, ApiError> {
 }
 
 /// `POST /api/config/import[?dry_run=true]`: a TOML config (as exported). Secrets the
-/// file omits are kept for cameras with the same id. A dry run returns the changes
-/// without applying them.
+/// file omits are kept for cameras with the same id and address (see [`merge_import`]);
+/// file-only keys keep their running values and are listed in `ignored`. A dry run
+/// returns the changes without applying them.
 pub async fn import(
     State(st): State<Shared>,
     Extension(session): Extension<Session>,
@@ -198,41 +200,76 @@ pub async fn import(
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::field("", "the file is not UTF-8 text", "send the TOML file"))?
         .to_string();
-    let mut new = crate::config::parse(&text, std::path::Path::new("import"))
+    let mut new = crate::config::parse_unvalidated(&text, std::path::Path::new("import"))
         .map_err(|e| ApiError::Invalid(e.problems()))?;
-    let merge = move |old: &Config, new: &mut Config| {
-        for cam in &mut new.cameras {
-            if cam.password.is_none()
-                && let Some(prev) = old.cameras.iter().find(|c| c.id == cam.id)
-            {
-                cam.password = prev.password.clone();
-            }
-        }
-        if new.uplink.password.is_none() && new.uplink.username == old.uplink.username {
-            new.uplink.password = old.uplink.password.clone();
-        }
-    };
     if dry_run {
         let old = blocking({
             let st = st.clone();
             move || Ok(st.backend.config())
         })
         .await?;
-        merge(&old, &mut new);
+        let notes = merge_import(&old, &mut new)?;
         let changes = crate::web::audit::diff(&to_json(&old), &to_json(&new));
-        return Ok(Json(
-            json!({"dry_run": true, "applied": false, "changes": changes}),
-        ));
+        return Ok(Json(notes.reply(false, changes)));
     }
-    let ((), changes) = st
+    let (notes, changes) = st
         .change_config(&session, client, "config.import", move |old| {
-            merge(&old, &mut new);
-            Ok((new, ()))
+            let notes = merge_import(&old, &mut new)?;
+            Ok((new, notes))
         })
         .await?;
-    Ok(Json(
-        json!({"dry_run": false, "applied": true, "changes": changes}),
-    ))
+    Ok(Json(notes.reply(true, changes)))
+}
+
+/// What an import did besides the file's own values.
+struct ImportNotes {
+    /// File-only keys whose running values were kept.
+    ignored: Vec<Notice>,
+    /// Stored passwords not carried over because their camera or broker moved.
+    passwords_cleared: Vec<Notice>,
+}
+
+impl ImportNotes {
+    fn reply(self, applied: bool, changes: Vec<crate::web::Change>) -> Value {
+        json!({
+            "dry_run": !applied,
+            "applied": applied,
+            "changes": changes,
+            "ignored": self.ignored,
+            "passwords_cleared": self.passwords_cleared,
+        })
+    }
+}
+
+/// Turn an imported config into the one to apply, against the running `old` one:
+/// file-only keys keep their running values (reported), secrets the file omits are
+/// kept for a camera with the same id (or the same broker) only while its scheme, host
+/// and port are unchanged, a `file://` camera source cannot be set, then every check.
+fn merge_import(old: &Config, new: &mut Config) -> Result<ImportNotes, ApiError> {
+    let ignored = protect::pin_file_only(old, new, TlsFiles::Keep);
+    let mut passwords_cleared = Vec::new();
+    for cam in &mut new.cameras {
+        if cam.password.is_none()
+            && let Some(prev) = old.cameras.iter().find(|c| c.id == cam.id)
+        {
+            passwords_cleared.extend(protect::inherit_camera_password(prev, cam));
+        }
+    }
+    if new.uplink.password.is_none() && new.uplink.username == old.uplink.username {
+        passwords_cleared.extend(protect::inherit_broker_password(
+            &old.uplink,
+            &mut new.uplink,
+        ));
+    }
+    let mut problems = protect::source_problems(old, new);
+    problems.extend(crate::config::validate(new));
+    if !problems.is_empty() {
+        return Err(ApiError::Invalid(problems));
+    }
+    Ok(ImportNotes {
+        ignored,
+        passwords_cleared,
+    })
 }
 
 /// `GET /api/audit[?limit=N]`: newest first.

@@ -36,6 +36,17 @@
 
   function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
 
+  // A save's notices ({key, zh, en}: a dropped password, a key kept from the config
+  // file) in the page's language.
+  function noticeText(n) { return (lang === "zh" ? n.zh : n.en) || n.en || n.key; }
+  function noticeBanner(notices) {
+    if (!notices || !notices.length) return null;
+    return el("div", { class: "banner error notices", role: "status" },
+      notices.map(function (n) { return el("div", { text: noticeText(n) }); }));
+  }
+  // Notices of the last camera save, shown once above the camera list.
+  var cameraNotices = null;
+
   // One call to the API; resolves to {status, body}. 401 sends the user to login/setup.
   function api(method, path, body) {
     return call(method, path, body === undefined ? undefined : JSON.stringify(body), "application/json");
@@ -74,7 +85,10 @@
   function showProblems(form, res) {
     form.querySelectorAll(".error").forEach(function (e) { e.remove(); });
     var b = res.body || {};
-    var problems = b.problems || [{ path: "", message: b.message || t("err.generic") }];
+    // Codes with a fixed text (429s) are worded by the page, in its language.
+    var fixed = b.error && I18N[lang] && I18N[lang]["err." + b.error];
+    var message = fixed ? t("err." + b.error, { s: b.retry_after_s || 1 }) : b.message || t("err.generic");
+    var problems = b.problems || [{ path: "", message: message }];
     problems.forEach(function (p) {
       var field = p.path && form.querySelector('[data-field="' + CSS.escape(p.path) + '"]');
       var msg = el("div", { class: "error", role: "alert", text: p.message + (p.hint ? " — " + p.hint : "") });
@@ -261,6 +275,9 @@
       if (r.status !== 200 || view !== "cameras") return;
       clear(app);
       app.appendChild(el("h1", { text: t("cams.title") }));
+      var shown = noticeBanner(cameraNotices);
+      cameraNotices = null;
+      if (shown) app.appendChild(shown);
       app.appendChild(el("div", { class: "row" }, [
         el("button", { class: "primary", text: t("cams.add"), onclick: function () { cameraForm(null); } }),
         // Opens the add form and searches at once (discover.js).
@@ -354,7 +371,7 @@
       var b = body();
       var req = cam ? api("PUT", "/api/cameras/" + encodeURIComponent(cam.id), b) : api("POST", "/api/cameras", b);
       req.then(function (r) {
-        if (r.status === 200 || r.status === 201) go("cameras"); else showProblems(form, r);
+        if (r.status === 200 || r.status === 201) { cameraNotices = r.body && r.body.notices; go("cameras"); } else showProblems(form, r);
       });
     });
     if (window.SW.cameraForm) window.SW.cameraForm(form, { cam: cam, before: result, discover: !!(opts && opts.discover) });
@@ -419,6 +436,11 @@
         call("POST", "/api/config/import" + (dryRun ? "?dry_run=true" : ""), text, "application/toml").then(function (r) {
           if (r.status !== 200) { applyBtn.disabled = true; return showProblems(cfg, r); }
           if (!dryRun) preview.appendChild(el("div", { class: "banner ok", role: "status", text: t("dev.applied") }));
+          [["dev.ignored", r.body.ignored], ["dev.passwords_cleared", r.body.passwords_cleared]].forEach(function (x) {
+            if (!x[1] || !x[1].length) return;
+            preview.appendChild(el("p", { class: "hint", text: t(x[0]) }));
+            preview.appendChild(noticeBanner(x[1]));
+          });
           preview.appendChild(changesList(r.body.changes));
           applyBtn.disabled = !dryRun || !r.body.changes.length;
         });
@@ -453,6 +475,7 @@
   SW.el = el;
   SW.clear = clear;
   SW.showProblems = showProblems;
+  SW.noticeBanner = noticeBanner;
   SW.reasonText = reasonText;
   SW.view = function () { return view; };
   // The camera last chosen on any page, so Zones and Live open on the same one.

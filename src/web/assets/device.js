@@ -89,6 +89,9 @@
             if (r.status !== 200) return SW.showProblems(form, r);
             form.querySelectorAll(".error").forEach(function (e) { e.remove(); });
             showTls(r.body.tls);
+            clear(result);
+            var n = SW.noticeBanner(r.body.notices);
+            if (n) result.appendChild(n);
           });
         });
       });
@@ -143,6 +146,8 @@
         input(form, "password").value = "";
         input(form, "password").placeholder = r.body.password_set ? t("uplink.password_set") : "";
         banner(result, true, t("uplink.saved"));
+        var n = SW.noticeBanner(r.body.notices);
+        if (n) result.appendChild(n);
       });
     });
     card.appendChild(form);
