@@ -535,6 +535,16 @@ fn open_cases_survive_ten_sigkills_resumed_or_ended_restart_and_every_committed_
     );
     let mut d = d;
     assert!(d.stop_within(30).is_some());
+    // Every start read the outbox and wrote its files without trouble.
+    let text = std::fs::read_to_string(&log).unwrap();
+    for bad in [
+        "cannot read the outbox",
+        "cannot write the open cases",
+        "stays file unreadable",
+    ] {
+        assert!(!text.contains(bad), "daemon log says {bad:?}");
+    }
+    assert!(text.matches("open cases restored").count() >= KILLS);
 
     println!(
         "fault_kill: seed {seed}, {KILLS} kills, {} keys committed = delivered, 0 duplicates, {media} media verified, {} cases ({} ended restart, {} open and resumed), {} started phases caught mid-handover and recovered, {:.0} s",
