@@ -34,6 +34,11 @@ pub struct Args {
     /// Wall-clock time the media starts at, RFC 3339 (fixed so replays repeat exactly).
     #[arg(long, default_value = "2026-11-21T08:00:00+08:00")]
     start: String,
+    /// Continue the cases the previous `--resume` replay of each camera left open (kept
+    /// in `<state_dir>/stays/replay/`), as the daemon does across a restart, and leave
+    /// this run's open cases for the next one. Without it every run starts afresh.
+    #[arg(long)]
+    resume: bool,
 }
 
 fn parse_camera(s: &str) -> Result<(String, PathBuf), String> {
@@ -137,8 +142,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         spec.overflow = Overflow::Block;
         spec.queue_depth = spec.queue_depth.max(4);
         let camera = Camera::spawn(spec);
-        let mut analysis = CameraAnalysis::new(&cfg, &cam, camera.shared.clone(), sink.clone())
-            .with_context(|| format!("camera {}", cam.id))?;
+        let mut analysis =
+            CameraAnalysis::for_replay(&cfg, &cam, camera.shared.clone(), sink.clone(), a.resume)
+                .with_context(|| format!("camera {}", cam.id))?;
         let handles: Vec<_> = cam
             .analysis
             .models

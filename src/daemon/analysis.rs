@@ -63,6 +63,9 @@ pub fn camera_context(cfg: &Config, cam: &CameraConfig) -> CameraContext {
 /// Tracker, rules and evidence of one camera.
 pub struct CameraAnalysis {
     events: CameraEvents,
+    /// The camera's open cases on disk, so they survive a restart (None: a replay
+    /// that starts afresh).
+    stays: Option<super::stays::StayStore>,
     worker: Option<EvidenceWorker>,
     collector: Arc<Mutex<EvidenceCollector>>,
     sink: EventSink,
@@ -73,13 +76,46 @@ pub struct CameraAnalysis {
 }
 
 impl CameraAnalysis {
+    /// The daemon's analysis of `cam`: open cases of the last run are restored (see
+    /// `daemon::stays`).
     pub fn new(
         cfg: &Config,
         cam: &CameraConfig,
         ring: Arc<dyn RingSource>,
         sink: EventSink,
     ) -> Result<Self, EngineError> {
-        let events = CameraEvents::new(
+        Self::build(
+            cfg,
+            cam,
+            ring,
+            sink,
+            Some(super::stays::RestartMode::Daemon),
+        )
+    }
+
+    /// [`CameraAnalysis::new`] for `streetwatch replay`: with `resume`, the cases left
+    /// open by the previous resumed replay of this camera continue (media time restarts
+    /// with the file; every phase was printed before that run ended), and this run's
+    /// open cases are left for the next; without, every run starts afresh.
+    pub fn for_replay(
+        cfg: &Config,
+        cam: &CameraConfig,
+        ring: Arc<dyn RingSource>,
+        sink: EventSink,
+        resume: bool,
+    ) -> Result<Self, EngineError> {
+        let mode = resume.then_some(super::stays::RestartMode::Replay);
+        Self::build(cfg, cam, ring, sink, mode)
+    }
+
+    fn build(
+        cfg: &Config,
+        cam: &CameraConfig,
+        ring: Arc<dyn RingSource>,
+        sink: EventSink,
+        mode: Option<super::stays::RestartMode>,
+    ) -> Result<Self, EngineError> {
+        let mut events = CameraEvents::new(
             camera_context(cfg, cam),
             cam.zones.clone(),
             cfg.events.clone(),
@@ -100,8 +136,14 @@ impl CameraAnalysis {
                 }
             },
         );
-        Ok(Self {
+        let stays = mode.map(|m| super::stays::StayStore::new(&cfg.device.state_dir, &cam.id, m));
+        let resend = stays
+            .as_ref()
+            .map(|s| s.restore(&mut events))
+            .unwrap_or_default();
+        let a = Self {
             events,
+            stays,
             worker: Some(worker),
             collector,
             sink,
@@ -109,7 +151,12 @@ impl CameraAnalysis {
             config: cfg.events.clone(),
             state_dir: cfg.device.state_dir.clone(),
             last_retention: None,
-        })
+        };
+        // Closing phases of the last run that never reached the outbox.
+        for ev in resend {
+            a.emit(ev);
+        }
+        Ok(a)
     }
 
     /// Swap the camera's zones (hot reload): running stays keep their event ids.
@@ -184,6 +231,9 @@ impl CameraAnalysis {
         for ev in out.events {
             self.emit(ev);
         }
+        if let Some(s) = &self.stays {
+            s.save(&mut self.events, false);
+        }
         self.retention(time);
     }
 
@@ -211,6 +261,10 @@ impl CameraAnalysis {
     pub fn finish(mut self) {
         if let Some(w) = self.worker.take() {
             w.finish();
+        }
+        // Cases still open are resumed (or closed) by the next start.
+        if let Some(s) = &self.stays {
+            s.save(&mut self.events, true);
         }
     }
 

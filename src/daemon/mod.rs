@@ -4,6 +4,7 @@
 pub mod analysis;
 pub mod live;
 pub mod rate;
+pub mod stays;
 pub mod web;
 
 use crate::config::{self, Config};
@@ -544,6 +545,10 @@ impl Daemon {
                 self.cameras.insert(id, task);
             }
         }
+        // Removed cameras have stopped (and saved their open cases): close them.
+        stays::close_removed_cameras(&config, |e| {
+            self.events.push(e);
+        });
         self.config = config;
     }
 

@@ -5,9 +5,11 @@
 //! category code, description) and the evidence to capture for them. Privacy zones are
 //! applied first, so no rule ever sees a detection anchored in one. Nothing here blocks
 //! or touches the disk except the road-damage registry (a few small SQLite writes per
-//! report).
+//! report); open cases are handed out for persistence ([`CameraEvents::take_stays`])
+//! and taken back after a restart ([`CameraEvents::restore_stays`]), see
+//! [`crate::rules::stays`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 
 use chrono_tz::Tz;
@@ -20,8 +22,8 @@ use crate::rules::category::{
     road_description,
 };
 use crate::rules::event::{
-    CameraRef, Description, DeviceRef, EVENT_SCHEMA, Event, EventKind, EventTimes, ModelRef, Phase,
-    Subject, ZoneRef, new_event_id, rfc3339,
+    CameraRef, Description, DeviceRef, EVENT_SCHEMA, EndReason, Event, EventKind, EventTimes,
+    ModelRef, Phase, Subject, ZoneRef, new_event_id, rfc3339,
 };
 use crate::rules::illegal_parking::{ClipWindow, IllegalParking, is_non_motor};
 use crate::rules::littering::{LitterConfig, Littering};
@@ -29,6 +31,7 @@ use crate::rules::output::{CaptureRequest, EpisodeKey, PhaseOutput, RuleOutput};
 use crate::rules::privacy::drop_private;
 use crate::rules::road_damage::RoadDamage;
 use crate::rules::road_registry::{RegistryError, RoadRegistry, registry_path};
+use crate::rules::stays::{self, Committed, MediaClock, StayRecord, StaysFile};
 use crate::rules::zone::{Zone, ZoneError, ZoneRule, validate_zones};
 use crate::track::{TrackError, Tracker, TrackerConfig};
 
@@ -106,6 +109,42 @@ pub struct FrameOutput {
 struct Episode {
     id: String,
     next_seq: u32,
+    /// The decided `started` phase (media stripped), persisted with the open case.
+    started: Option<Event>,
+    /// A start found `started` in the outbox (false: decided, commit not confirmed).
+    started_committed: bool,
+    /// Restored with a `started` that never reached the outbox: it is decided again
+    /// when the object comes back, or sent as stored before the case's next phase.
+    resend: bool,
+}
+
+impl Episode {
+    fn new(id: String) -> Self {
+        Self {
+            id,
+            next_seq: 0,
+            started: None,
+            started_committed: false,
+            resend: false,
+        }
+    }
+}
+
+/// Cases read from the stays file, put back at the first analysed frame: its media
+/// time starts their grace period (and, for replays, says how far to shift them).
+#[derive(Debug)]
+struct PendingRestore {
+    clock: MediaClock,
+    saved_media: MediaTime,
+    stays: Vec<(StayRecord, bool)>,
+}
+
+/// Kinds whose cases have several phases and so are persisted across restarts.
+fn persisted(kind: EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::IllegalParking | EventKind::ExposedGarbage | EventKind::LitteringAct
+    )
 }
 
 /// Tracker, rules and event assembly for one camera.
@@ -119,6 +158,13 @@ pub struct CameraEvents {
     littering: Littering,
     road: Option<RoadDamage>,
     episodes: HashMap<(EventKind, EpisodeKey), Episode>,
+    pending: Option<PendingRestore>,
+    /// Phases of closed cases whose commit is not confirmed yet (media stripped).
+    closing: VecDeque<Event>,
+    /// Open cases changed since the last [`CameraEvents::take_stays`].
+    stays_dirty: bool,
+    last_time: Option<MediaTime>,
+    last_save: Option<MediaTime>,
 }
 
 fn clip_of(
@@ -171,7 +217,159 @@ impl CameraEvents {
             littering,
             road,
             episodes: HashMap::new(),
+            pending: None,
+            closing: VecDeque::new(),
+            stays_dirty: false,
+            last_time: None,
+            last_save: None,
         })
+    }
+
+    /// Takes back the open cases of a stays file written before a restart, reconciled
+    /// with what the destination holds (`committed`, asked per event id). They are put
+    /// back at the first analysed frame and wait a grace period for their objects.
+    /// Returns the closing phases the destination lacks, to be sent again now.
+    pub fn restore_stays(
+        &mut self,
+        file: StaysFile,
+        clock: MediaClock,
+        committed: &dyn Fn(&str) -> Committed,
+    ) -> Vec<Event> {
+        let r = stays::reconcile(file, committed);
+        for e in &r.resend {
+            self.remember_closing(e.clone());
+        }
+        self.stays_dirty = true;
+        self.pending = Some(PendingRestore {
+            clock,
+            saved_media: r.saved_media,
+            stays: r.stays,
+        });
+        r.resend
+    }
+
+    /// Puts the restored cases back into their rules at the first frame (`now`).
+    fn apply_pending(&mut self, now: MediaTime, out: &mut FrameOutput) {
+        let Some(p) = self.pending.take() else {
+            return;
+        };
+        let shift = match p.clock {
+            MediaClock::Wall => 0,
+            MediaClock::Restarts => now.0.saturating_sub(p.saved_media.0),
+        };
+        let min_grace = self.config.tracker.stationary_after_s + stays::RESUME_MARGIN_S;
+        for (mut rec, resend) in p.stays {
+            rec.shift(shift, now);
+            let ep = rec.episode();
+            // After a long outage the object in place may be another one.
+            let fresh = now.secs_since(ep.last_seen) <= stays::RESUME_MAX_GAP_S;
+            let key = match rec.kind {
+                _ if !fresh => None,
+                EventKind::IllegalParking => self.parking.restore(ep, now, min_grace, resend),
+                EventKind::ExposedGarbage | EventKind::LitteringAct => {
+                    self.littering.restore(ep, now, min_grace, resend)
+                }
+                EventKind::RoadDamage => None,
+            };
+            match key {
+                Some(key) => {
+                    let ep = Episode {
+                        next_seq: rec.next_seq,
+                        started: Some(rec.started),
+                        started_committed: rec.started_committed,
+                        resend,
+                        ..Episode::new(rec.id)
+                    };
+                    self.episodes.insert((rec.kind, key), ep);
+                }
+                None => {
+                    // Cannot wait for its object: closed now.
+                    let mut seq = rec.next_seq;
+                    if resend {
+                        let e = stays::resent_started(&rec.started);
+                        self.remember_closing(e.clone());
+                        out.events.push(e);
+                        seq = seq.max(1);
+                    }
+                    let e = stays::ended_from(&rec, seq, now, EndReason::Restart, self.ctx.tz);
+                    self.remember_closing(e.clone());
+                    out.events.push(e);
+                }
+            }
+        }
+        self.stays_dirty = true;
+    }
+
+    fn remember_closing(&mut self, e: Event) {
+        if self.closing.len() >= stays::MAX_CLOSING
+            && let Some(old) = self.closing.pop_front()
+        {
+            tracing::warn!(
+                event = %old.id,
+                "too many closing phases waiting for their commit; forgetting the oldest"
+            );
+        }
+        self.closing.push_back(stays::strip(&e));
+    }
+
+    /// The open cases (and closing phases) to persist, when they changed since the
+    /// last call or [`stays::REFRESH_S`] passed with cases open; None otherwise or
+    /// before the first frame.
+    pub fn take_stays(&mut self) -> Option<StaysFile> {
+        let now = self.last_time?;
+        let refresh = self
+            .last_save
+            .is_some_and(|t| now.secs_since(t) >= stays::REFRESH_S)
+            && self.episodes.values().any(|e| e.started.is_some());
+        if !self.stays_dirty && !refresh {
+            return None;
+        }
+        self.stays_dirty = false;
+        self.last_save = Some(now);
+        Some(self.stays_file())
+    }
+
+    /// Everything to persist now (open cases, cases still waiting to be restored,
+    /// closing phases).
+    pub fn stays_file(&self) -> StaysFile {
+        let saved = self
+            .last_time
+            .or(self.pending.as_ref().map(|p| p.saved_media))
+            .unwrap_or(MediaTime(0));
+        let mut f = StaysFile::new(&self.ctx.camera.id, saved);
+        for ep in self.parking.open().iter().chain(&self.littering.open()) {
+            if let Some(e) = self.episodes.get(&(ep.kind, ep.key))
+                && let Some(st) = &e.started
+            {
+                f.stays.push(StayRecord::new(
+                    ep,
+                    &e.id,
+                    e.next_seq,
+                    st,
+                    e.started_committed,
+                ));
+            }
+        }
+        if let Some(p) = &self.pending {
+            f.stays.extend(p.stays.iter().map(|(r, _)| r.clone()));
+        }
+        f.closing = self.closing.iter().cloned().collect();
+        f
+    }
+
+    /// Event ids of the closing phases still waiting for a confirmed commit.
+    pub fn closing_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.closing.iter().map(|e| e.id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    /// Forgets the closing phases `committed` says reached the destination (called
+    /// just before writing the file, so this does not mark it changed).
+    pub fn prune_closing(&mut self, committed: &dyn Fn(&str) -> Committed) {
+        self.closing
+            .retain(|e| !stays::is_committed(e, &committed(&e.id)));
     }
 
     pub fn zones(&self) -> &[Zone] {
@@ -232,6 +430,9 @@ impl CameraEvents {
         let mut dets = detections.to_vec();
         drop_private(&mut dets, frame_w, frame_h, &self.zones);
         self.tracker.update(time, &dets)?;
+        self.last_time = Some(time);
+        let mut out = FrameOutput::default();
+        self.apply_pending(time, &mut out);
         let tracks: Vec<_> = self.tracker.tracks().cloned().collect();
         let mut outs = self.parking.on_frame(time, &tracks, frame_w, frame_h);
         outs.extend(
@@ -241,7 +442,6 @@ impl CameraEvents {
         if let Some(road) = &mut self.road {
             outs.extend(road.on_frame(time, &dets, frame_w, frame_h)?);
         }
-        let mut out = FrameOutput::default();
         self.assemble(time, frame_w, frame_h, &dets, outs, &mut out);
         Ok(out)
     }
@@ -265,10 +465,9 @@ impl CameraEvents {
                 self.episodes.remove(&k);
             }
         }
-        self.episodes.entry((kind, key)).or_insert_with(|| Episode {
-            id: fixed.map_or_else(|| new_event_id(at), str::to_string),
-            next_seq: 0,
-        })
+        self.episodes
+            .entry((kind, key))
+            .or_insert_with(|| Episode::new(fixed.map_or_else(|| new_event_id(at), str::to_string)))
     }
 
     fn assemble(
@@ -330,13 +529,49 @@ impl CameraEvents {
                     }
                 }
                 RuleOutput::Phase { key, phase } => {
+                    let k = (phase.kind, key);
                     let ep = self.episode(phase.kind, key, phase.start, phase.event_id.as_deref());
-                    let (id, seq) = (ep.id.clone(), ep.next_seq);
-                    ep.next_seq += 1;
+                    let mut resent = None;
+                    let seq = if phase.phase == Phase::Started {
+                        // Always 0, also when a restored case decides it again.
+                        ep.resend = false;
+                        ep.next_seq = ep.next_seq.max(1);
+                        0
+                    } else {
+                        if ep.resend {
+                            // Restored without its `started` reaching the outbox, and
+                            // not decided again: send the stored one first.
+                            ep.resend = false;
+                            resent = ep.started.as_ref().map(stays::resent_started);
+                            ep.next_seq = ep.next_seq.max(1);
+                        }
+                        ep.next_seq += 1;
+                        ep.next_seq - 1
+                    };
+                    let id = ep.id.clone();
                     if phase.phase == Phase::Ended || phase.kind == EventKind::RoadDamage {
-                        self.episodes.remove(&(phase.kind, key));
+                        self.episodes.remove(&k);
                     }
                     let ev = self.build(id, seq, &phase, w, h);
+                    if let Some(r) = resent {
+                        if phase.phase == Phase::Ended {
+                            self.remember_closing(r.clone());
+                        }
+                        out.events.push(r);
+                    }
+                    if persisted(phase.kind) {
+                        match phase.phase {
+                            Phase::Started => {
+                                if let Some(ep) = self.episodes.get_mut(&k) {
+                                    ep.started = Some(stays::strip(&ev));
+                                    ep.started_committed = false;
+                                }
+                            }
+                            Phase::Updated => {}
+                            Phase::Ended => self.remember_closing(ev.clone()),
+                        }
+                        self.stays_dirty = true;
+                    }
                     out.events.push(ev);
                 }
             }
@@ -364,20 +599,7 @@ impl CameraEvents {
             EventKind::RoadDamage => CodeSlot::RoadDamage,
         };
         let secs = p.duration_s.unwrap_or(0.0);
-        let (zh, en) = match p.kind {
-            EventKind::IllegalParking => parking_description(&s.class_name, cat, zone_name, secs),
-            EventKind::ExposedGarbage => garbage_description(&s.class_name, cat, zone_name, secs),
-            EventKind::LitteringAct => littering_description(&s.class_name, cat, zone_name),
-            EventKind::RoadDamage => road_description(
-                &s.class_name,
-                cat,
-                zone_name,
-                p.details
-                    .get("severity")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("low"),
-            ),
-        };
+        let (zh, en) = describe(p.kind, &s.class_name, cat, zone_name, secs, &p.details);
         let (fw, fh) = (w.max(1) as f32, h.max(1) as f32);
         let tz = self.ctx.tz;
         Event {
@@ -423,6 +645,7 @@ impl CameraEvents {
                 related_track_ids: s.related_track_ids.clone(),
             },
             duration_s: p.duration_s,
+            end_reason: p.end_reason,
             description: Description { zh, en },
             model: self.ctx.model.clone(),
             media: Vec::new(),
@@ -430,6 +653,32 @@ impl CameraEvents {
             details: p.details.clone(),
             signature: None,
         }
+    }
+}
+
+/// The event's description (Chinese and English) from its kind, subject, zone name,
+/// duration and details.
+pub(crate) fn describe(
+    kind: EventKind,
+    class_name: &str,
+    category: &str,
+    zone_name: &str,
+    secs: f64,
+    details: &serde_json::Map<String, serde_json::Value>,
+) -> (String, String) {
+    match kind {
+        EventKind::IllegalParking => parking_description(class_name, category, zone_name, secs),
+        EventKind::ExposedGarbage => garbage_description(class_name, category, zone_name, secs),
+        EventKind::LitteringAct => littering_description(class_name, category, zone_name),
+        EventKind::RoadDamage => road_description(
+            class_name,
+            category,
+            zone_name,
+            details
+                .get("severity")
+                .and_then(|v| v.as_str())
+                .unwrap_or("low"),
+        ),
     }
 }
 

@@ -34,6 +34,25 @@ pub enum Phase {
     Ended,
 }
 
+/// Why an occurrence ended: carried by `ended` phases (`end_reason`), so a receiver can
+/// tell a vehicle that drove off from a case the box had to close for its own reasons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// The subject is gone: the vehicle drove off or was not seen for `leave_after_s`,
+    /// the litter was not seen for `gone_after_s`.
+    Gone,
+    /// The zone's schedule window closed while the subject was still there.
+    ScheduleEnded,
+    /// The zone (or its rule) was removed by a configuration change.
+    ZoneRemoved,
+    /// The box restarted and the subject was not seen again in place within the grace
+    /// period (or the box was down too long to tell it is the same one).
+    Restart,
+    /// The camera was removed from the configuration or disabled.
+    CameraRemoved,
+}
+
 /// 事项 (a matter/event) or 部件 (an asset): their 5-digit codes collide, so every code
 /// carries its kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -207,6 +226,9 @@ pub struct Event {
     /// Seconds the situation has lasted (parking dwell, litter presence).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub duration_s: Option<f64>,
+    /// `ended` only: why the occurrence ended.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub end_reason: Option<EndReason>,
     pub description: Description,
     pub model: ModelRef,
     #[serde(default)]

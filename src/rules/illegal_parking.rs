@@ -13,14 +13,21 @@
 //! stationary, one at half the dwell and one at confirmation (plus a clip around the
 //! confirmation); the `ended` phase carries a snapshot of the frame that ended the stay. They are requested when they happen, because by confirmation the
 //! encoded ring no longer holds the first moments of a 3-minute stay.
+//!
+//! Confirmed stays survive a restart (the façade persists them, see
+//! [`crate::rules::stays`]): [`IllegalParking::restore`] puts one back waiting for its
+//! vehicle, and a stationary vehicle of the same family (motor / non-motor) in the
+//! same zone overlapping the stored box (IoU ≥ [`REBIND_IOU`]) before the grace period
+//! ends continues it; otherwise it ends with reason `restart`.
 
 use chrono_tz::Tz;
 
 use crate::infer::{BBox, Category};
 use crate::ingest::MediaTime;
-use crate::rules::event::{EventKind, Phase};
+use crate::rules::event::{EndReason, EventKind, Phase};
 use crate::rules::output::{
-    CaptureRequest, EpisodeKey, KeySource, PhaseOutput, RuleOutput, SubjectInfo,
+    CaptureRequest, EpisodeKey, KeySource, OpenEpisode, PhaseOutput, Resume, RuleOutput,
+    SubjectInfo,
 };
 use crate::rules::schedule::Schedule;
 use crate::rules::zone::{Zone, ZoneRule};
@@ -71,6 +78,18 @@ struct Stay {
     last_report: MediaTime,
     /// Seen in the current frame (bookkeeping within one `on_frame`).
     touched: bool,
+    /// Restored after a restart and not seen again yet.
+    restored: Option<Resume>,
+}
+
+/// Track id of a restored stay until a vehicle is bound to it: the tracker numbers
+/// tracks from 1, so no live track ever matches it.
+const NO_TRACK: u64 = 0;
+
+/// Whether a track may continue a restored stay: the same family of vehicle (motor or
+/// non-motor: they are different platform codes; car/truck confusion is fine).
+fn same_family(s: &SubjectInfo, t: &Track) -> bool {
+    is_non_motor(&s.category, &s.class_name) == is_non_motor(&t.category, &t.class_name)
 }
 
 /// The illegal-parking engine of one camera.
@@ -131,9 +150,70 @@ impl IllegalParking {
             .partition(|s| keep.contains(&s.zone_id));
         self.stays = kept;
         for s in gone {
-            out.push(close(s, now, now));
+            out.push(close(s, now, now, EndReason::ZoneRemoved));
         }
         out
+    }
+
+    /// Confirmed stays (and restored ones still waiting), for persistence.
+    pub fn open(&self) -> Vec<OpenEpisode> {
+        self.stays
+            .iter()
+            .filter(|s| s.confirmed)
+            .map(|s| OpenEpisode {
+                key: s.key,
+                kind: EventKind::IllegalParking,
+                zone_id: s.zone_id.clone(),
+                subject: s.subject.clone(),
+                anchor: s.bbox,
+                start: s.first_still,
+                last_seen: s.last_seen,
+                last_report: s.last_report,
+            })
+            .collect()
+    }
+
+    /// Puts back a confirmed stay persisted before a restart, waiting until
+    /// `now + max(leave_after_s, min_grace_s)` for its vehicle; `resend_started` asks
+    /// for `started` to be decided again when it comes back. None when the camera
+    /// already follows [`MAX_STAYS`] stays.
+    pub fn restore(
+        &mut self,
+        ep: OpenEpisode,
+        now: MediaTime,
+        min_grace_s: f64,
+        resend_started: bool,
+    ) -> Option<EpisodeKey> {
+        if self.stays.len() >= MAX_STAYS {
+            return None;
+        }
+        let leave = self
+            .zones
+            .iter()
+            .find(|z| z.zone.id == ep.zone_id)
+            .map_or(0.0, |z| z.leave_after_s);
+        let key = self.keys.next_key();
+        self.stays.push(Stay {
+            key,
+            track_id: NO_TRACK,
+            zone_id: ep.zone_id,
+            first_still: ep.start,
+            last_seen: ep.last_seen,
+            bbox: ep.anchor,
+            subject: SubjectInfo {
+                track_id: NO_TRACK,
+                ..ep.subject
+            },
+            half_captured: true,
+            confirmed: true,
+            last_report: ep.last_report,
+            touched: false,
+            restored: Some(Resume {
+                grace_until: now.add_secs(leave.max(min_grace_s)),
+                resend_started,
+            }),
+        });
+        Some(key)
     }
 
     /// Stays currently followed (candidates and confirmed).
@@ -165,7 +245,18 @@ impl IllegalParking {
                 if let Some(i) = existing {
                     let s = self.stays.swap_remove(i);
                     let end = if t.is_coasting() { t.last_seen } else { now };
-                    close_on_frame(s, end, now, &mut out);
+                    // Still standing in its zone: the schedule window closed on it.
+                    let off_schedule = t.stationary_since.is_some()
+                        && self.zones.iter().any(|z| {
+                            z.zone.id == s.zone_id
+                                && z.zone.contains_box(&t.category, &t.bbox, frame_w, frame_h)
+                        });
+                    let reason = if off_schedule {
+                        EndReason::ScheduleEnded
+                    } else {
+                        EndReason::Gone
+                    };
+                    close_on_frame(s, end, now, reason, &mut out);
                 }
                 continue;
             };
@@ -180,17 +271,19 @@ impl IllegalParking {
                 Some(i) => {
                     // Moved into another zone: the old stay ends, a new one may start.
                     let s = self.stays.swap_remove(i);
-                    close_on_frame(s, now, now, &mut out);
+                    close_on_frame(s, now, now, EndReason::Gone, &mut out);
                     None
                 }
                 None => {
-                    // A lost-and-refound track continues an unconfirmed-gone stay.
+                    // A lost-and-refound track continues an unconfirmed-gone stay; a
+                    // vehicle of the same family in place continues a restored one.
                     self.stays.iter().position(|s| {
                         s.zone_id == zone_id
                             && !tracks
                                 .iter()
                                 .any(|o| o.id == s.track_id && !o.is_coasting())
                             && s.bbox.iou(&t.bbox) >= REBIND_IOU
+                            && (s.restored.is_none() || same_family(&s.subject, t))
                     })
                 }
             };
@@ -231,6 +324,7 @@ impl IllegalParking {
                         confirmed: false,
                         last_report: now,
                         touched: true,
+                        restored: None,
                     });
                     self.stays.len() - 1
                 }
@@ -246,8 +340,16 @@ impl IllegalParking {
             }
             if t.is_coasting() && now.secs_since(t.last_seen) > z.leave_after_s {
                 let s = self.stays.swap_remove(i);
-                close_on_frame(s, t.last_seen, now, &mut out);
+                close_on_frame(s, t.last_seen, now, EndReason::Gone, &mut out);
                 continue;
+            }
+            if let Some(r) = s.restored.take()
+                && r.resend_started
+            {
+                // Resumed, but the platform never got `started`: decide it again with
+                // evidence of now (the vehicle is still there), under the same id.
+                s.last_report = now;
+                confirm(s, now, self.clip, &mut out);
             }
             // Dwell counts only up to the last sighting: a car that vanished (left
             // or hidden) cannot be confirmed on the tracker's memory alone.
@@ -267,44 +369,45 @@ impl IllegalParking {
             if !s.confirmed && held >= z.dwell_s {
                 s.confirmed = true;
                 s.last_report = now;
-                out.push(RuleOutput::Capture {
-                    key: s.key,
-                    kind: EventKind::IllegalParking,
-                    request: CaptureRequest::Snapshot {
-                        name: "confirmation",
-                        at: now,
-                        bbox: s.subject.bbox,
-                    },
-                });
-                out.push(RuleOutput::Capture {
-                    key: s.key,
-                    kind: EventKind::IllegalParking,
-                    request: CaptureRequest::Clip {
-                        name: "clip",
-                        center: now,
-                        pre_s: self.clip.pre_s,
-                        post_s: self.clip.post_s,
-                    },
-                });
-                out.push(phase(s, Phase::Started, now, None));
+                confirm(s, now, self.clip, &mut out);
             } else if s.confirmed && now.secs_since(s.last_report) >= z.update_every_s {
                 s.last_report = now;
-                out.push(phase(s, Phase::Updated, now, None));
+                out.push(phase(s, Phase::Updated, now, None, None));
             }
         }
         // Stays whose track is gone from the tracker.
         let mut i = 0;
         while i < self.stays.len() {
             let s = &self.stays[i];
-            let leave = self
-                .zones
-                .iter()
-                .find(|z| z.zone.id == s.zone_id)
-                .map_or(0.0, |z| z.leave_after_s);
+            let zone = self.zones.iter().find(|z| z.zone.id == s.zone_id);
+            if let Some(r) = s.restored {
+                // Restored and not seen again: over once the grace period has passed,
+                // at once when its zone no longer exists.
+                if zone.is_none() || now > r.grace_until {
+                    let s = self.stays.swap_remove(i);
+                    let (end, reason) = (
+                        s.last_seen,
+                        match zone {
+                            Some(_) => EndReason::Restart,
+                            None => EndReason::ZoneRemoved,
+                        },
+                    );
+                    if r.resend_started {
+                        // No snapshot: it would join the re-sent `started` phase.
+                        out.push(close(s, end, now, reason));
+                    } else {
+                        close_on_frame(s, end, now, reason, &mut out);
+                    }
+                } else {
+                    i += 1;
+                }
+                continue;
+            }
+            let leave = zone.map_or(0.0, |z| z.leave_after_s);
             if !s.touched && now.secs_since(s.last_seen) > leave {
                 let s = self.stays.swap_remove(i);
                 let end = s.last_seen;
-                close_on_frame(s, end, now, &mut out);
+                close_on_frame(s, end, now, EndReason::Gone, &mut out);
             } else {
                 i += 1;
             }
@@ -313,7 +416,37 @@ impl IllegalParking {
     }
 }
 
-fn phase(s: &Stay, phase: Phase, now: MediaTime, end: Option<MediaTime>) -> RuleOutput {
+/// Confirmation evidence (a snapshot and a clip around `now`) and the `started` phase.
+fn confirm(s: &Stay, now: MediaTime, clip: ClipWindow, out: &mut Vec<RuleOutput>) {
+    out.push(RuleOutput::Capture {
+        key: s.key,
+        kind: EventKind::IllegalParking,
+        request: CaptureRequest::Snapshot {
+            name: "confirmation",
+            at: now,
+            bbox: s.subject.bbox,
+        },
+    });
+    out.push(RuleOutput::Capture {
+        key: s.key,
+        kind: EventKind::IllegalParking,
+        request: CaptureRequest::Clip {
+            name: "clip",
+            center: now,
+            pre_s: clip.pre_s,
+            post_s: clip.post_s,
+        },
+    });
+    out.push(phase(s, Phase::Started, now, None, None));
+}
+
+fn phase(
+    s: &Stay,
+    phase: Phase,
+    now: MediaTime,
+    end: Option<MediaTime>,
+    end_reason: Option<EndReason>,
+) -> RuleOutput {
     let until = end.unwrap_or(now);
     RuleOutput::Phase {
         key: s.key,
@@ -328,6 +461,7 @@ fn phase(s: &Stay, phase: Phase, now: MediaTime, end: Option<MediaTime>) -> Rule
             duration_s: Some(until.secs_since(s.first_still).max(0.0)),
             details: serde_json::Map::new(),
             event_id: None,
+            end_reason,
         },
     }
 }
@@ -335,7 +469,13 @@ fn phase(s: &Stay, phase: Phase, now: MediaTime, end: Option<MediaTime>) -> Rule
 /// Ends a stay seen in a frame: as [`close`], and an event's `ended` phase carries a
 /// snapshot of that frame with the vehicle's last box, so the case shows the bay
 /// without it (or the vehicle driving off). Not on hot reload: no frame at hand.
-fn close_on_frame(s: Stay, end: MediaTime, now: MediaTime, out: &mut Vec<RuleOutput>) {
+fn close_on_frame(
+    s: Stay,
+    end: MediaTime,
+    now: MediaTime,
+    reason: EndReason,
+    out: &mut Vec<RuleOutput>,
+) {
     if s.confirmed {
         out.push(RuleOutput::Capture {
             key: s.key,
@@ -347,13 +487,13 @@ fn close_on_frame(s: Stay, end: MediaTime, now: MediaTime, out: &mut Vec<RuleOut
             },
         });
     }
-    out.push(close(s, end, now));
+    out.push(close(s, end, now, reason));
 }
 
 /// Ends a stay: `ended` if it was an event, `Abandoned` if it was only a candidate.
-fn close(s: Stay, end: MediaTime, now: MediaTime) -> RuleOutput {
+fn close(s: Stay, end: MediaTime, now: MediaTime, reason: EndReason) -> RuleOutput {
     if s.confirmed {
-        phase(&s, Phase::Ended, now, Some(end))
+        phase(&s, Phase::Ended, now, Some(end), Some(reason))
     } else {
         RuleOutput::Abandoned {
             key: s.key,

@@ -18,6 +18,11 @@
 //!
 //! Litter categories are `litter.*` plus the configured class names of a general
 //! model (COCO `bottle`, `cup`, `handbag`…, see [`LitterConfig`]).
+//!
+//! Reported spots survive a restart (the façade persists them, see
+//! [`crate::rules::stays`]): [`Littering::restore`] puts one back, and litter matching
+//! its original box before the grace period ends continues the case; otherwise it ends
+//! with reason `restart`.
 
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -25,9 +30,10 @@ use std::collections::VecDeque;
 
 use crate::infer::{BBox, Category, Detection};
 use crate::ingest::MediaTime;
-use crate::rules::event::{EventKind, Phase};
+use crate::rules::event::{EndReason, EventKind, Phase};
 use crate::rules::output::{
-    CaptureRequest, EpisodeKey, KeySource, PhaseOutput, RuleOutput, SubjectInfo,
+    CaptureRequest, EpisodeKey, KeySource, OpenEpisode, PhaseOutput, Resume, RuleOutput,
+    SubjectInfo,
 };
 use crate::rules::schedule::Schedule;
 use crate::rules::zone::{Zone, ZoneRule};
@@ -104,6 +110,8 @@ struct Spot {
     /// Reported as exposed garbage or as a littering act.
     reported: Option<EventKind>,
     act_checked: bool,
+    /// Restored after a restart and not seen again yet.
+    restored: Option<Resume>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -191,7 +199,68 @@ impl Littering {
             .drain(..)
             .partition(|s| keep.contains(&s.zone_id));
         self.spots = kept;
-        gone.into_iter().filter_map(|s| close(s, now)).collect()
+        gone.into_iter()
+            .filter_map(|s| close(s, now, EndReason::ZoneRemoved))
+            .collect()
+    }
+
+    /// Reported spots (and restored ones still waiting), for persistence.
+    pub fn open(&self) -> Vec<OpenEpisode> {
+        self.spots
+            .iter()
+            .filter_map(|s| {
+                Some(OpenEpisode {
+                    key: s.key,
+                    kind: s.reported?,
+                    zone_id: s.zone_id.clone(),
+                    subject: s.subject.clone(),
+                    anchor: s.origin,
+                    start: s.first_seen,
+                    last_seen: s.last_seen,
+                    last_report: s.last_seen,
+                })
+            })
+            .collect()
+    }
+
+    /// Puts back a reported spot (exposed garbage or littering act) persisted before a
+    /// restart, waiting until `now + max(gone_after_s, min_grace_s)` for its litter;
+    /// `resend_started` asks for `started` to be decided again when it is seen. None
+    /// for another kind or when the camera already follows [`MAX_SPOTS`] spots.
+    pub fn restore(
+        &mut self,
+        ep: OpenEpisode,
+        now: MediaTime,
+        min_grace_s: f64,
+        resend_started: bool,
+    ) -> Option<EpisodeKey> {
+        if self.spots.len() >= MAX_SPOTS
+            || !matches!(ep.kind, EventKind::ExposedGarbage | EventKind::LitteringAct)
+        {
+            return None;
+        }
+        let gone = self
+            .zones
+            .iter()
+            .find(|z| z.zone.id == ep.zone_id)
+            .map_or(0.0, |z| z.gone_after_s);
+        let key = self.keys.next_key();
+        self.spots.push(Spot {
+            key,
+            zone_id: ep.zone_id,
+            origin: ep.anchor,
+            first_seen: ep.start,
+            last_seen: ep.last_seen,
+            hits: 2,
+            subject: ep.subject,
+            reported: Some(ep.kind),
+            act_checked: true,
+            restored: Some(Resume {
+                grace_until: now.add_secs(gone.max(min_grace_s)),
+                resend_started,
+            }),
+        });
+        Some(key)
     }
 
     /// Spots followed now.
@@ -254,7 +323,29 @@ impl Littering {
                         s.hits += 1;
                     }
                     s.last_seen = now;
-                    s.subject = subject;
+                    // The person who dropped it stays named on the case.
+                    let related = std::mem::take(&mut s.subject.related_track_ids);
+                    s.subject = SubjectInfo {
+                        related_track_ids: related,
+                        ..subject
+                    };
+                    if let Some(r) = s.restored.take()
+                        && r.resend_started
+                        && let Some(kind) = s.reported
+                    {
+                        // Seen again after a restart, but the platform never got
+                        // `started`: decide it again with a snapshot of now.
+                        out.push(RuleOutput::Capture {
+                            key: s.key,
+                            kind,
+                            request: CaptureRequest::Snapshot {
+                                name: snapshot_name(kind),
+                                at: now,
+                                bbox: s.subject.bbox,
+                            },
+                        });
+                        out.push(phase(s, kind, Phase::Started, now, None, None));
+                    }
                 }
                 None if self.spots.len() < MAX_SPOTS => {
                     let key = self.keys.next_key();
@@ -268,6 +359,7 @@ impl Littering {
                         subject,
                         reported: None,
                         act_checked: false,
+                        restored: None,
                     });
                 }
                 None => {}
@@ -300,7 +392,7 @@ impl Littering {
                         key: s.key,
                         kind: EventKind::LitteringAct,
                         request: CaptureRequest::Snapshot {
-                            name: "litter",
+                            name: snapshot_name(EventKind::LitteringAct),
                             at: now,
                             bbox: s.subject.bbox,
                         },
@@ -315,7 +407,14 @@ impl Littering {
                             post_s: self.clip_post_s,
                         },
                     });
-                    out.push(phase(s, EventKind::LitteringAct, Phase::Started, now, None));
+                    out.push(phase(
+                        s,
+                        EventKind::LitteringAct,
+                        Phase::Started,
+                        now,
+                        None,
+                        None,
+                    ));
                     continue;
                 }
             }
@@ -326,7 +425,7 @@ impl Littering {
                     key: s.key,
                     kind: EventKind::ExposedGarbage,
                     request: CaptureRequest::Snapshot {
-                        name: "garbage",
+                        name: snapshot_name(EventKind::ExposedGarbage),
                         at: now,
                         bbox: s.subject.bbox,
                     },
@@ -337,6 +436,7 @@ impl Littering {
                     Phase::Started,
                     now,
                     None,
+                    None,
                 ));
             }
         }
@@ -344,10 +444,23 @@ impl Littering {
         let mut i = 0;
         while i < self.spots.len() {
             let s = &self.spots[i];
-            let gone_after = self
-                .zones
-                .iter()
-                .find(|z| z.zone.id == s.zone_id)
+            let zone = self.zones.iter().find(|z| z.zone.id == s.zone_id);
+            if let Some(r) = s.restored {
+                // Restored and not seen again: over once the grace period has passed,
+                // at once when its zone no longer exists.
+                if zone.is_none() || now > r.grace_until {
+                    let s = self.spots.swap_remove(i);
+                    let reason = match zone {
+                        Some(_) => EndReason::Restart,
+                        None => EndReason::ZoneRemoved,
+                    };
+                    out.extend(close(s, now, reason));
+                } else {
+                    i += 1;
+                }
+                continue;
+            }
+            let gone_after = zone
                 .map(|z| {
                     if s.reported.is_some() {
                         z.gone_after_s
@@ -358,7 +471,7 @@ impl Littering {
                 .unwrap_or(0.0);
             if now.secs_since(s.last_seen) > gone_after {
                 let s = self.spots.swap_remove(i);
-                out.extend(close(s, now));
+                out.extend(close(s, now, EndReason::Gone));
             } else {
                 i += 1;
             }
@@ -440,12 +553,21 @@ impl Littering {
     }
 }
 
+/// Name of the snapshot a litter case is reported with.
+fn snapshot_name(kind: EventKind) -> &'static str {
+    match kind {
+        EventKind::LitteringAct => "litter",
+        _ => "garbage",
+    }
+}
+
 fn phase(
     s: &Spot,
     kind: EventKind,
     phase: Phase,
     now: MediaTime,
     end: Option<MediaTime>,
+    end_reason: Option<EndReason>,
 ) -> RuleOutput {
     let until = end.unwrap_or(now);
     let mut details = serde_json::Map::new();
@@ -464,16 +586,17 @@ fn phase(
             duration_s: Some(until.secs_since(s.first_seen).max(0.0)),
             details,
             event_id: None,
+            end_reason,
         },
     }
 }
 
 /// A gone spot: `ended` if it was reported, nothing otherwise (unreported spots never
 /// asked for evidence).
-fn close(s: Spot, now: MediaTime) -> Option<RuleOutput> {
+fn close(s: Spot, now: MediaTime, reason: EndReason) -> Option<RuleOutput> {
     let kind = s.reported?;
     let end = s.last_seen;
-    Some(phase(&s, kind, Phase::Ended, now, Some(end)))
+    Some(phase(&s, kind, Phase::Ended, now, Some(end), Some(reason)))
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod privacy;
 pub mod road_damage;
 pub mod road_registry;
 pub mod schedule;
+pub mod stays;
 pub mod zone;
 pub use engine::{
     CameraContext, CameraEvents, EngineError, EventsConfig, EvidenceRequest, FrameOutput,

@@ -7,7 +7,7 @@
 
 use crate::infer::{BBox, Category};
 use crate::ingest::MediaTime;
-use crate::rules::event::{EventKind, Phase};
+use crate::rules::event::{EndReason, EventKind, Phase};
 
 /// Identifies one occurrence (one stay, one litter spot, one damage) within one rule
 /// instance. The façade maps it to a stable event id.
@@ -68,6 +68,40 @@ pub struct PhaseOutput {
     /// Event id chosen by the rule itself, for rules that persist ids across restarts
     /// (road damage); `None` lets the façade assign one.
     pub event_id: Option<String>,
+    /// `ended` only: why it ended.
+    pub end_reason: Option<EndReason>,
+}
+
+/// A reported occurrence that is still open (a confirmed parking stay, a reported
+/// litter spot): what the façade persists so the case survives a restart (see
+/// [`crate::rules::stays`]), and what a rule takes back on restore.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenEpisode {
+    /// The rule's key (ignored on restore: the rule hands out a new one).
+    pub key: EpisodeKey,
+    pub kind: EventKind,
+    pub zone_id: String,
+    pub subject: SubjectInfo,
+    /// The box a returning object must overlap to be the same one: the parked
+    /// vehicle's tracked box, the litter spot's original box.
+    pub anchor: BBox,
+    /// When the situation began (first stationary, litter first seen).
+    pub start: MediaTime,
+    pub last_seen: MediaTime,
+    /// Media time of the last `started`/`updated` phase.
+    pub last_report: MediaTime,
+}
+
+/// How a restored episode waits for its object after a restart.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Resume {
+    /// The object must be seen again in place before this media time, or the episode
+    /// ends with [`EndReason::Restart`].
+    pub grace_until: MediaTime,
+    /// The `started` phase was decided but never committed before the restart: when
+    /// the object is seen again the rule decides `started` anew (fresh evidence, same
+    /// event id, seq 0).
+    pub resend_started: bool,
 }
 
 /// Everything a rule can say about one episode in one frame.

@@ -283,6 +283,7 @@ impl RoadDamage {
                         duration_s: None,
                         details,
                         event_id: Some(event_id),
+                        end_reason: None,
                     },
                 });
             }

@@ -648,6 +648,38 @@ impl Outbox {
         Ok(())
     }
 
+    /// Which `(phase, seq)` of each of `event_ids` the outbox at `path` holds, read
+    /// through a read-only connection (the rules' stays ask this at start, see
+    /// `rules::stays`). No database yet: nothing is committed.
+    pub fn committed_phases(
+        path: &Path,
+        event_ids: &[String],
+    ) -> Result<std::collections::HashMap<String, Vec<(Phase, u32)>>, UplinkError> {
+        let mut out = std::collections::HashMap::new();
+        if event_ids.is_empty() || !path.exists() {
+            return Ok(out);
+        }
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let mut stmt = conn.prepare("SELECT phase, seq FROM events WHERE event_id = ?1")?;
+        for id in event_ids {
+            let rows =
+                stmt.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?)))?;
+            let mut keys = Vec::new();
+            for row in rows {
+                let (phase, seq) = row?;
+                let phase = match phase.as_str() {
+                    "started" => Phase::Started,
+                    "updated" => Phase::Updated,
+                    _ => Phase::Ended,
+                };
+                keys.push((phase, seq));
+            }
+            out.insert(id.clone(), keys);
+        }
+        Ok(out)
+    }
+
     /// Per-row view for tests and diagnostics: (event_id, phase, state, attempts).
     pub fn rows(&self) -> Result<Vec<(String, String, String, u32)>, UplinkError> {
         let mut stmt = self

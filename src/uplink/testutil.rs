@@ -81,6 +81,7 @@ pub fn sample_event(camera: &str, n: u32) -> Event {
             local_path: None,
         }],
         evidence_dropped: false,
+        end_reason: None,
         details: Default::default(),
         signature: None,
     }

@@ -208,8 +208,21 @@ pub fn replay_camera(
     video: &std::path::Path,
     evidence: &std::path::Path,
 ) -> Vec<serde_json::Value> {
+    replay_with(cfg, camera, video, evidence, &[])
+}
+
+/// [`replay_camera`] with extra `replay` arguments (e.g. `--resume`).
+pub fn replay_with(
+    cfg: &std::path::Path,
+    camera: &str,
+    video: &std::path::Path,
+    evidence: &std::path::Path,
+    extra: &[&str],
+) -> Vec<serde_json::Value> {
     let out = Command::new(bin())
-        .args(["replay", "--json", "--config"])
+        .args(["replay", "--json"])
+        .args(extra)
+        .arg("--config")
         .arg(cfg)
         .arg("--camera")
         .arg(format!("{camera}={}", video.display()))
