@@ -7,6 +7,9 @@ pub mod daemon;
 pub mod fault;
 pub mod mqtt;
 pub mod onvif;
+pub mod skip;
+
+pub use skip::skip;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
