@@ -20,7 +20,7 @@ use gstreamer::glib;
 use gstreamer_rtsp_server as rtsp;
 use gstreamer_rtsp_server::prelude::*;
 use serde_json::Value;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -29,7 +29,7 @@ use streetwatch::ingest::pipeline::{AnalysisSpec, Anchor, Source};
 use streetwatch::ingest::{Camera, CameraSpec, Overflow, Pop};
 use support::broker::Broker;
 use support::daemon::RunningDaemon;
-use support::mqtt::Sub;
+use support::mqtt::{Sub, committed_keys};
 use support::*;
 
 /// A GStreamer RTSP server like the ones in GStreamer-based cameras: it plays `file`
@@ -220,24 +220,6 @@ fn a_camera_that_repeats_parameter_sets_between_slices_is_repaired_whole_picture
         worst < 12.0,
         "a frame differs from the parked car by {worst:.1} levels on average"
     );
-}
-
-/// The outbox's committed keys `(event id, phase, seq)`, read-only.
-fn committed_keys(state: &std::path::Path) -> BTreeSet<support::mqtt::Key> {
-    let path = state.join("outbox.sqlite");
-    let Ok(c) =
-        rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-    else {
-        return BTreeSet::new();
-    };
-    let Ok(mut stmt) = c.prepare("SELECT event_id, phase, seq FROM events") else {
-        return BTreeSet::new();
-    };
-    stmt.query_map([], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
-    })
-    .map(|rows| rows.filter_map(Result::ok).collect())
-    .unwrap_or_default()
 }
 
 #[test]
