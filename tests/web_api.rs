@@ -688,6 +688,7 @@ fn status_shows_each_camera_with_its_reason_and_box_health() {
             reconnects: 2,
             analysed: 0,
             analysis_fps: 0.0,
+            analysis_warning: None,
         },
         CameraRuntime {
             id: "yard".into(),
@@ -702,6 +703,14 @@ fn status_shows_each_camera_with_its_reason_and_box_health() {
             reconnects: 0,
             analysed: 40,
             analysis_fps: 4.25,
+            analysis_warning: Some(streetwatch::ingest::diagnose::RateWarning {
+                measured_fps: 0.5,
+                expected_fps: 4.0,
+                stream_fps: 12.5,
+                for_s: 31.0,
+                cause: streetwatch::ingest::diagnose::RateCause::Timestamps,
+                message: "analysing 0.50 frames/s of the 4.00 expected".into(),
+            }),
         },
     ]);
     let c = client();
@@ -736,6 +745,11 @@ fn status_shows_each_camera_with_its_reason_and_box_health() {
     assert_eq!(cams[1]["dropped"], 3);
     assert_eq!(cams[1]["analysed"], 40);
     assert_eq!(cams[1]["analysis_fps"], 4.25);
+    assert_eq!(cams[0]["analysis_warning"], Value::Null);
+    let warn = &cams[1]["analysis_warning"];
+    assert_eq!(warn["cause"], "timestamps");
+    assert_eq!(warn["measured_fps"], 0.5);
+    assert_eq!(warn["expected_fps"], 4.0);
     assert_eq!(cams[2]["state"], "disabled");
     let h = &body["health"];
     assert_eq!(h["firmware"], streetwatch::FIRMWARE_VERSION);

@@ -681,6 +681,10 @@ impl Daemon {
                         analysis_fps: t
                             .analysis_rate
                             .update(now, t.analysis.analysed.load(Ordering::Relaxed)),
+                        // ingest diagnosis (item 9): analysis far below the configured rate.
+                        analysis_warning: t
+                            .camera
+                            .analysis_warning(t.analysis.analysed.load(Ordering::Relaxed)),
                     })
                     .collect(),
             );

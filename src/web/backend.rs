@@ -34,6 +34,9 @@ pub struct CameraRuntime {
     /// Frames analysed per second recently (not the stream's fps: analysis may run at
     /// keyframes only or fall behind).
     pub analysis_fps: f64,
+    /// Set while analysis has had far fewer frames than configured for a while, with
+    /// the likely cause (see [`crate::ingest::diagnose`]).
+    pub analysis_warning: Option<crate::ingest::diagnose::RateWarning>,
 }
 
 /// Log severity, most severe first.

@@ -32,6 +32,25 @@ pub fn key_of(e: &Value) -> Key {
     )
 }
 
+/// The keys the daemon committed to its outbox (`<state_dir>/outbox.sqlite`), read-only
+/// while the daemon keeps writing; empty before the outbox exists.
+pub fn committed_keys(state_dir: &std::path::Path) -> BTreeSet<Key> {
+    let Ok(c) = rusqlite::Connection::open_with_flags(
+        state_dir.join("outbox.sqlite"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    ) else {
+        return BTreeSet::new();
+    };
+    let Ok(mut stmt) = c.prepare("SELECT event_id, phase, seq FROM events") else {
+        return BTreeSet::new();
+    };
+    stmt.query_map([], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
+    })
+    .map(|rows| rows.filter_map(Result::ok).collect())
+    .unwrap_or_default()
+}
+
 impl Sub {
     /// Subscribe to `<prefix>/#` (e.g. `streetwatch/<device id>`) with a persistent
     /// session, so messages published while the subscriber reconnects are not lost.

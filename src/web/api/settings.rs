@@ -85,6 +85,7 @@ pub async fn status(State(st): State<Shared>) -> Result<Json<Value>, ApiError> {
                     v["reconnects"] = json!(r.reconnects);
                     v["analysed"] = json!(r.analysed);
                     v["analysis_fps"] = json!((r.analysis_fps * 100.0).round() / 100.0);
+                    v["analysis_warning"] = json!(r.analysis_warning);
                     if let crate::ingest::CameraStatus::Streaming {
                         fps,
                         width,

@@ -204,6 +204,19 @@
     return s < 60 ? Math.round(s) + " " + t("unit.seconds") : duration(s);
   }
 
+  // Analysis far below its configured rate: camera, rates and the likely cause.
+  function rateWarning(c) {
+    var w = c.analysis_warning;
+    return el("div", { class: "error rate-warning", "data-cause": w.cause, text: t("dash.rate_warning", {
+      camera: c.name ? c.name + " (" + c.id + ")" : c.id,
+      measured: w.measured_fps.toFixed(2),
+      expected: w.expected_fps.toFixed(2),
+      stream: w.stream_fps.toFixed(2),
+      secs: Math.round(w.for_s),
+      cause: t("rate_cause." + w.cause)
+    }) });
+  }
+
   function dashboard() {
     api("GET", "/api/status").then(function (r) {
       if (r.status !== 200 || view !== "dashboard") return;
@@ -225,6 +238,7 @@
             el("span", { class: "state " + c.state, text: t("state." + c.state) })
           ]),
           c.message ? el("div", { class: "error", text: reasonText(c.reason, c.message) }) : null,
+          c.analysis_warning ? rateWarning(c) : null,
           el("div", { class: "dash-body" }, [
             el("div", { class: "dash-picture" }, [
               thumb,
