@@ -20,8 +20,8 @@ mod tls;
 pub use api::served_routes;
 pub use audit::{AuditEntry, Change};
 pub use backend::{
-    CameraRuntime, LiveDetection, LiveResult, LogLevel, LogLine, MIN_THUMBNAIL_WIDTH, ModelInfo,
-    SimpleBackend, WebBackend,
+    ApplyReport, CameraRuntime, LiveDetection, LiveResult, LogLevel, LogLine, MIN_THUMBNAIL_WIDTH,
+    ModelInfo, SimpleBackend, WebBackend,
 };
 pub use config::WebConfig;
 pub use logs::{LogRing, LogRingLayer};
@@ -68,6 +68,18 @@ impl WebServer {
     /// Bind, load or create the device certificate and the admin credential, and serve
     /// on background threads until the handle is shut down or dropped.
     pub fn start(cfg: WebConfig, backend: Arc<dyn WebBackend>) -> Result<WebHandle, WebError> {
+        Self::start_with_liveness(cfg, backend, None)
+    }
+
+    /// [`WebServer::start`] that registers the component `name` in `liveness` once the
+    /// server runs and bumps it every second from a task on the server's runtime, so
+    /// the systemd watchdog notices a wedged server (its worker threads stuck). It is
+    /// retired when the server stops.
+    pub fn start_with_liveness(
+        cfg: WebConfig,
+        backend: Arc<dyn WebBackend>,
+        liveness: Option<(crate::notify::Liveness, String)>,
+    ) -> Result<WebHandle, WebError> {
         if !cfg.tls && !cfg.listen.ip().is_loopback() {
             return Err(WebError::PlainHttpOffLoopback(cfg.listen));
         }
@@ -135,6 +147,16 @@ impl WebServer {
         let thread = std::thread::Builder::new()
             .name("web-server".into())
             .spawn(move || {
+                let heartbeat = liveness.map(|(l, name)| l.register(name));
+                if let Some(h) = heartbeat.clone() {
+                    runtime.spawn(async move {
+                        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+                        loop {
+                            tick.tick().await;
+                            h.bump();
+                        }
+                    });
+                }
                 runtime.block_on(async move {
                     let app = api::router(state).into_make_service_with_connect_info::<api::Peer>();
                     let stop = async {
@@ -160,6 +182,9 @@ impl WebServer {
                 });
                 // Open connections (keep-alive) must not hold the daemon's shutdown.
                 runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+                if let Some(h) = heartbeat {
+                    h.retire();
+                }
             })
             .map_err(WebError::Runtime)?;
         tracing::info!(

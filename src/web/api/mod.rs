@@ -14,7 +14,7 @@ mod zones;
 use super::assets;
 use super::audit::{AuditEntry, AuditLog, Change};
 use super::auth::{Credentials, RateLimiter, Session, Sessions};
-use super::backend::WebBackend;
+use super::backend::{ApplyReport, WebBackend};
 use super::config::WebConfig;
 use crate::config::{Config, Problem};
 use axum::Router;
@@ -126,19 +126,34 @@ impl AppState {
         action: &str,
         edit: impl FnOnce(Config) -> Result<(Config, T), ApiError> + Send + 'static,
     ) -> Result<(T, Vec<Change>), ApiError> {
+        let (out, changes, _) = self
+            .change_config_report(session, client, action, edit)
+            .await?;
+        Ok((out, changes))
+    }
+
+    /// [`Self::change_config`] that also returns what the running box applied (it
+    /// answers once the daemon has applied the new config).
+    pub async fn change_config_report<T: Send + 'static>(
+        self: &Arc<Self>,
+        session: &Session,
+        client: SocketAddr,
+        action: &str,
+        edit: impl FnOnce(Config) -> Result<(Config, T), ApiError> + Send + 'static,
+    ) -> Result<(T, Vec<Change>, ApplyReport), ApiError> {
         let _guard = self.config_lock.lock().await;
         let st = self.clone();
-        let (out, changes) = blocking(move || {
+        let (out, changes, report) = blocking(move || {
             let old = st.backend.config();
             let (new, out) = edit(old.clone())?;
             let changes = super::audit::diff(&to_json(&old), &to_json(&new));
-            st.backend.apply_config(new).map_err(ApiError::Invalid)?;
-            Ok((out, changes))
+            let report = st.backend.apply_config(new).map_err(ApiError::Invalid)?;
+            Ok((out, changes, report))
         })
         .await?;
         self.record(&session.user, client, action, changes.clone())?;
         tracing::info!(user = %session.user, action, changes = changes.len(), "web: configuration changed");
-        Ok((out, changes))
+        Ok((out, changes, report))
     }
 }
 

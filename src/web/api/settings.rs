@@ -105,6 +105,7 @@ pub async fn status(State(st): State<Shared>) -> Result<Json<Value>, ApiError> {
         })
         .collect();
     let mut health = json!(health);
+    let uplink_events = uplink.as_ref().map(|u| json!(u.events));
     let (uplink, outbox) = match uplink {
         Some(u) => {
             health["models"] = json!(
@@ -132,7 +133,11 @@ pub async fn status(State(st): State<Shared>) -> Result<Json<Value>, ApiError> {
             )
         }
     };
+    // Decided events waiting for the outbox and any lost (queue overflow while the
+    // outbox refused): the dashboard shows a banner when either matters.
+    let events = uplink_events;
     Ok(Json(json!({
+        "events": events,
         "device": {
             "id": config.device.id,
             "location": config.device.location,
@@ -224,15 +229,21 @@ pub async fn import(
             json!({"dry_run": true, "applied": false, "changes": changes}),
         ));
     }
-    let ((), changes) = st
-        .change_config(&session, client, "config.import", move |old| {
+    // Answers once the daemon has applied the new config: `applied` is true only
+    // when every change is in force; `reload` names what was restarted, what needs a
+    // restart of the daemon and what failed.
+    let ((), changes, report) = st
+        .change_config_report(&session, client, "config.import", move |old| {
             merge(&old, &mut new);
             Ok((new, ()))
         })
         .await?;
-    Ok(Json(
-        json!({"dry_run": false, "applied": true, "changes": changes}),
-    ))
+    Ok(Json(json!({
+        "dry_run": false,
+        "applied": report.complete(),
+        "changes": changes,
+        "reload": report,
+    })))
 }
 
 /// `GET /api/audit[?limit=N]`: newest first.
