@@ -7,10 +7,9 @@
 //!   stops the analysis thread, reconfigures the rules (open stays keep their ids) and
 //!   starts it again bound to the models' current services.
 
-use super::AnalysisCounters;
 use super::analysis::{CameraAnalysis, EventSink};
 use super::live::{self, LiveBoard};
-use super::merge::Merger;
+use super::merge::{MergedFrame, Merger};
 use super::models::Models;
 use super::rate::RateMeter;
 use crate::config::{CameraConfig, Config};
@@ -368,7 +367,7 @@ impl Consumer {
         for f in frames {
             let time = f.time;
             self.last_time.store(time.0, Ordering::Relaxed);
-            let Some(dets) = super::on_analysed(&self.camera_id, &self.counters, &f) else {
+            let Some(dets) = on_analysed(&self.camera_id, &self.counters, &f) else {
                 continue;
             };
             if let Some(r) = self.rules.as_mut() {
@@ -392,4 +391,33 @@ impl Consumer {
             );
         }
     }
+}
+
+/// What the analysis thread of a camera has done, for status lines and health.
+#[derive(Default, Debug)]
+pub struct AnalysisCounters {
+    pub analysed: std::sync::atomic::AtomicU64,
+    pub detections: std::sync::atomic::AtomicU64,
+    pub errors: std::sync::atomic::AtomicU64,
+}
+
+/// Count one analysed frame (every model's results); its detections when inference
+/// succeeded on every model.
+pub(super) fn on_analysed<'a>(
+    camera: &str,
+    counters: &AnalysisCounters,
+    frame: &'a MergedFrame,
+) -> Option<&'a Vec<crate::infer::Detection>> {
+    counters.analysed.fetch_add(1, Ordering::Relaxed);
+    if let Some(e) = frame.errors.first() {
+        if counters.errors.fetch_add(1, Ordering::Relaxed) == 0 {
+            tracing::error!(camera, error = %e, "inference failed");
+        }
+        return None;
+    }
+    counters
+        .detections
+        .fetch_add(frame.detections.len() as u64, Ordering::Relaxed);
+    tracing::trace!(camera, detections = frame.detections.len(), "analysed");
+    Some(&frame.detections)
 }

@@ -6,11 +6,17 @@
 //! could not start with the new settings (`failed`, retried). The page and the MQTT
 //! command answer only once this is known.
 
-use super::lifecycle::Outcome;
-use crate::config::{Config, LoggingConfig};
+use super::Control;
+use super::camera::{self, CameraPart};
+use super::lifecycle::{self, Outcome};
+use super::models;
+use super::parts::{OutboxSlice, UplinkSlice, WebSlice};
+use crate::config::{self, Config, LoggingConfig};
 use crate::web::ApplyReport;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Settings the running process cannot take: named in the report, in force after
 /// the next start.
@@ -110,6 +116,193 @@ pub fn command_answer(
         }),
     };
     serde_json::to_vec(&v).unwrap_or_default()
+}
+
+impl super::Daemon {
+    /// Bring models and cameras in line with `config` (unchanged cameras keep
+    /// running, untouched).
+    pub(super) fn apply_cameras_and_models(&mut self, config: &Config, report: &mut ApplyReport) {
+        // Models first: a camera's analysis binds to its models' services.
+        let needed = config
+            .cameras
+            .iter()
+            .filter(|c| c.enabled)
+            .flat_map(|c| c.analysis.models.iter().cloned())
+            .collect();
+        for change in self
+            .models
+            .reconcile(&config.inference, &needed, &self.liveness)
+        {
+            match change {
+                models::ModelChange::Started(id) => report.applied.push(format!("model:{id}")),
+                models::ModelChange::Stopped(id) => {
+                    report.applied.push(format!("model:{id} (stopped)"))
+                }
+                models::ModelChange::Failed { id, reason } => {
+                    report.failed.push(format!("model:{id}: {reason}"))
+                }
+            }
+        }
+        let wanted: BTreeMap<String, config::CameraConfig> = config
+            .cameras
+            .iter()
+            .filter(|c| c.enabled)
+            .map(|c| (c.id.clone(), c.clone()))
+            .collect();
+        let ids: Vec<String> = self.cameras.keys().cloned().collect();
+        for id in ids {
+            let restart = match wanted.get(&id) {
+                Some(w) => !self.cameras[&id].same_stream(w),
+                None => true,
+            };
+            if restart {
+                tracing::info!(camera = %id, "stopping camera (removed or changed)");
+                self.cameras.remove(&id).unwrap().stop();
+                self.camera_env.board.forget(&id);
+                if !wanted.contains_key(&id) {
+                    report.applied.push(format!("camera:{id} (stopped)"));
+                }
+                continue;
+            }
+            let part = self.cameras.get_mut(&id).unwrap();
+            match part.reconcile(config, &wanted[&id], &self.camera_env, &self.models) {
+                camera::CameraChange::Unchanged => {}
+                camera::CameraChange::Zones | camera::CameraChange::Analysis => {
+                    report.applied.push(format!("analysis:{id}"))
+                }
+                camera::CameraChange::AnalysisFailed(e) => {
+                    report.failed.push(format!("analysis:{id}: {e}"))
+                }
+            }
+        }
+        for (id, c) in wanted {
+            if !self.cameras.contains_key(&id) {
+                let part = CameraPart::start(config, &c, &self.camera_env, &self.models);
+                self.cameras.insert(id.clone(), part);
+                report.applied.push(format!("camera:{id}"));
+            }
+        }
+    }
+
+    /// Apply `new` to the running parts; returns what was applied and whether the page
+    /// must restart (done by the caller after answering, since the answer may be going
+    /// out through the page itself).
+    pub(super) fn apply(&mut self, new: Config) -> (ApplyReport, bool) {
+        let old = self.config.clone();
+        let mut report = ApplyReport {
+            restart_required: restart_only(&old, &new),
+            ..Default::default()
+        };
+        if let Some(item) = apply_logging(&old.logging, &new.logging, &mut report) {
+            tracing::debug!(part = %item, "logging re-applied");
+        }
+        if new.events.queue_depth() != old.events.queue_depth() {
+            self.sink.set_capacity(new.events.queue_depth());
+            report.applied.push("events.queue_depth".into());
+        }
+        *self.state_dir.lock().unwrap() = new.device.state_dir.clone();
+        self.space.set_dir(&new.device.state_dir);
+        *self.telemetry.device_id.lock().unwrap() = new.device.id.clone();
+        outcome(
+            &mut report,
+            "outbox",
+            self.outbox.reconcile(OutboxSlice::of(&new), &self.env),
+        );
+        if UplinkSlice::of(&new) != UplinkSlice::of(&old) {
+            tracing::info!("uplink settings changed: restarting the uplink");
+        }
+        outcome(
+            &mut report,
+            "uplink",
+            self.uplink.reconcile(UplinkSlice::of(&new), &self.env),
+        );
+        self.publish_part_errors();
+        self.apply_cameras_and_models(&new, &mut report);
+        let web_changed = WebSlice::of(&new) != WebSlice::of(&old) || self.web.waiting();
+        if web_changed {
+            report.applied.push("web".into());
+        }
+        self.env.backend.set_running(new.clone());
+        self.config = new;
+        self.update_telemetry();
+        tracing::info!(
+            applied = %report.applied.join(", "),
+            restart_required = %report.restart_required.join(", "),
+            failed = %report.failed.join("; "),
+            "configuration applied"
+        );
+        tracing::debug!(report = ?report, "reload report");
+        (report, web_changed)
+    }
+
+    /// Restart the page with the running config's `[web]` (after a reload answered).
+    pub(super) fn restart_web(&mut self) {
+        if let lifecycle::Outcome::Failed(e) =
+            self.web.reconcile(WebSlice::of(&self.config), &self.env)
+        {
+            tracing::error!(error = %e, "technician page: the new settings did not start; retrying");
+        }
+    }
+
+    /// Re-read the config file and apply it. A bad file is reported and the running
+    /// config kept.
+    pub(super) fn reload_from_file(&mut self) -> Result<(ApplyReport, bool), String> {
+        let Some(path) = self.config_path.clone() else {
+            return Err("this daemon runs without a config file (demo)".into());
+        };
+        match config::load(&path) {
+            Ok(c) => {
+                tracing::info!(path = %path.display(), "config reloaded");
+                Ok(self.apply(c))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "config reload refused; keeping the running config");
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// Handle SIGHUP, `cmd reload-config` and a config saved on the page.
+    pub(super) fn handle_reloads(&mut self, control: &Control) {
+        let mut web_restart = false;
+        if control.reload.swap(false, Ordering::SeqCst)
+            && let Ok((_, web)) = self.reload_from_file()
+        {
+            web_restart |= web;
+        }
+        for id in self.commands.take() {
+            let result = self.reload_from_file();
+            if let Ok((_, web)) = &result {
+                web_restart |= web;
+            }
+            let answer = command_answer(id, &result);
+            match self
+                .env
+                .delivery
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+            {
+                Some(d) => d.respond(answer),
+                None => {
+                    tracing::warn!("reload-config done, but the uplink is not running to answer")
+                }
+            }
+        }
+        if let Some((c, reply)) = self.env.backend.take_pending() {
+            tracing::info!("applying the configuration saved on the technician page");
+            let (report, web) = self.apply(c);
+            web_restart |= web;
+            // The page waits for this answer; it goes out before the page restarts.
+            let _ = reply.send(report);
+        }
+        if web_restart {
+            // Give the answer a moment to leave through the page being restarted
+            // (its graceful shutdown waits for requests in flight anyway).
+            std::thread::sleep(Duration::from_millis(100));
+            self.restart_web();
+        }
+    }
 }
 
 #[cfg(test)]

@@ -32,6 +32,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+/// How long a stopping server lets requests in flight finish.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// The OpenAPI 3 document of every route, also served at `/api/openapi.json`.
 pub const OPENAPI_JSON: &str = include_str!("openapi.json");
 
@@ -159,8 +162,17 @@ impl WebServer {
                 }
                 runtime.block_on(async move {
                     let app = api::router(state).into_make_service_with_connect_info::<api::Peer>();
-                    let stop = async {
+                    // Graceful, but bounded: a request still running after
+                    // SHUTDOWN_GRACE (one waiting for a reload that waits for this
+                    // shutdown) must not hold the daemon's reload or stop.
+                    let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
+                    let stop = async move {
                         let _ = stop_rx.await;
+                        let _ = stopping_tx.send(true);
+                    };
+                    let grace = async move {
+                        let _ = stopping_rx.wait_for(|s| *s).await;
+                        tokio::time::sleep(SHUTDOWN_GRACE).await;
                     };
                     let tcp = match tokio::net::TcpListener::from_std(std_listener) {
                         Ok(t) => t,
@@ -169,12 +181,21 @@ impl WebServer {
                             return;
                         }
                     };
-                    let result = match server_tls {
-                        Some(tls_cfg) => match tls::TlsListener::new(tcp, tls_cfg) {
-                            Ok(l) => axum::serve(l, app).with_graceful_shutdown(stop).await,
-                            Err(e) => Err(e),
-                        },
-                        None => axum::serve(tcp, app).with_graceful_shutdown(stop).await,
+                    let serve = async {
+                        match server_tls {
+                            Some(tls_cfg) => match tls::TlsListener::new(tcp, tls_cfg) {
+                                Ok(l) => axum::serve(l, app).with_graceful_shutdown(stop).await,
+                                Err(e) => Err(e),
+                            },
+                            None => axum::serve(tcp, app).with_graceful_shutdown(stop).await,
+                        }
+                    };
+                    let result = tokio::select! {
+                        r = serve => r,
+                        _ = grace => {
+                            tracing::warn!("web: requests still running {} s after the stop; closing them", SHUTDOWN_GRACE.as_secs());
+                            Ok(())
+                        }
                     };
                     if let Err(e) = result {
                         tracing::error!(error = %e, "web: server stopped");
