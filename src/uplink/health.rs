@@ -585,6 +585,19 @@ mod tests {
                 events_dropped: 0,
             },
             cpu_temp_c: Some(55.0),
+            events: EventsHealth {
+                pending: 3,
+                capacity: 3,
+                outbox_open: true,
+                outbox_error: Some("disk is full".into()),
+                lost_total: 2,
+                lost: vec![EventLoss {
+                    camera: "gate".into(),
+                    kind: "illegal_parking".into(),
+                    reason: "queue_full".into(),
+                    count: 2,
+                }],
+            },
             ..Default::default()
         }
     }
@@ -623,6 +636,11 @@ mod tests {
         assert!(text.contains("streetwatch_camera_dropped_frames_total{camera=\"cam\\\"1\"} 3"));
         assert!(text.contains("quantile=\"0.95\"} 41.5"));
         assert!(text.contains("streetwatch_evidence_dropped_total 2"));
+        assert!(text.contains(
+            "streetwatch_events_lost_total{camera=\"gate\",kind=\"illegal_parking\",reason=\"queue_full\"} 2"
+        ));
+        assert!(text.contains("streetwatch_events_pending 3"));
+        assert!(text.contains("streetwatch_outbox_open 1"));
         assert!(text.ends_with('\n'));
     }
 

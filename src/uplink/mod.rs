@@ -372,6 +372,25 @@ mod tests {
     }
 
     #[test]
+    fn the_store_commits_whatever_the_broker_key_or_tls_state_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = crate::config::Config::default();
+        config.device.state_dir = dir.path().to_path_buf();
+        config.uplink.broker = "http://not-a-broker".into();
+        assert!(Delivery::start(&config, Hooks::default()).is_err());
+        let store = Store::open(dir.path(), &config.uplink).unwrap();
+        let mut ev = testutil::sample_event("cam1", 0);
+        ev.media.clear();
+        store.commit(&ev).unwrap();
+        assert_eq!(store.health("box").outbox.events, 1);
+        assert_eq!(store.error(), None);
+        assert!(
+            !dir.path().join("device-key.ed25519").exists(),
+            "the store needs no key"
+        );
+    }
+
+    #[test]
     fn enqueue_without_a_broker_keeps_events_in_the_outbox_across_restarts() {
         let dir = tempfile::tempdir().unwrap();
         let mut config = crate::config::Config::default();
