@@ -726,7 +726,7 @@ fn snapshot_and_reload_commands_are_answered_on_cmd_response() {
     let broker = Broker::start(BrokerOpts::default());
     let sub = Sub::start(broker.port, PREFIX);
     let state = tempfile::tempdir().unwrap();
-    let reloads = Arc::new(Mutex::new(0));
+    let reloads: Arc<Mutex<Vec<Value>>> = Arc::default();
     let r = reloads.clone();
     let hooks = Hooks {
         snapshot: Some(Arc::new(|cam: &str| {
@@ -739,8 +739,9 @@ fn snapshot_and_reload_commands_are_answered_on_cmd_response() {
                 Err(format!("no camera {cam}"))
             }
         })),
-        reload_config: Some(Arc::new(move || {
-            *r.lock().unwrap() += 1;
+        // The daemon answers a reload once it is done (Uplink::respond below).
+        reload_config: Some(Arc::new(move |id| {
+            r.lock().unwrap().push(id);
             Ok(())
         })),
         health: Some(Arc::new(|h: &mut streetwatch::uplink::Health| {
@@ -752,6 +753,7 @@ fn snapshot_and_reload_commands_are_answered_on_cmd_response() {
                 dropped_frames: 0,
             });
         })),
+        liveness: None,
     };
     let up = Uplink::start(
         &config(state.path(), &format!("mqtt://127.0.0.1:{}", broker.port)),
@@ -780,6 +782,18 @@ fn snapshot_and_reload_commands_are_answered_on_cmd_response() {
             .map(|v| (v["id"].as_str().unwrap_or_default().to_string(), v))
             .collect()
     };
+    sub.wait("3 immediate responses", Duration::from_secs(10), |_| {
+        responses().len() == 3
+    });
+    // reload-config is answered after the reload, by whoever did it.
+    assert_eq!(*reloads.lock().unwrap(), [Value::from("3")]);
+    assert!(!responses().contains_key("3"));
+    up.respond(
+        serde_json::to_vec(
+            &serde_json::json!({"id": "3", "cmd": "reload-config", "ok": true, "applied": ["web"]}),
+        )
+        .unwrap(),
+    );
     sub.wait("4 responses", Duration::from_secs(10), |_| {
         responses().len() == 4
     });
@@ -787,8 +801,8 @@ fn snapshot_and_reload_commands_are_answered_on_cmd_response() {
     assert_eq!(r["1"]["ok"], true);
     assert_eq!(r["2"]["ok"], false);
     assert_eq!(r["3"]["ok"], true);
+    assert_eq!(r["3"]["applied"][0], "web");
     assert_eq!(r["4"]["ok"], false);
-    assert_eq!(*reloads.lock().unwrap(), 1);
     assert!(
         sub.all()
             .iter()

@@ -3,21 +3,23 @@
 //! each event until its evidence is written. The daemon and `streetwatch replay` run
 //! exactly this code, so what a replay shows is what the box does.
 
+use super::losses::{kind_str, phase_str};
 use crate::config::{CameraConfig, Config};
 use crate::evidence::collect::EvidenceCollector;
 use crate::evidence::job::{EvidenceJob, EvidenceWorker, JobResult, RingSource};
 use crate::evidence::{files, retention};
 use crate::infer::Detection;
-use crate::ingest::{BoundedQueue, MediaTime};
+use crate::ingest::MediaTime;
+use crate::notify::Liveness;
 use crate::rules::event::{CameraRef, DeviceRef, Event, ModelRef};
 use crate::rules::zone::Zone;
 use crate::rules::{CameraContext, CameraEvents, EngineError, EventsConfig};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-/// Where finished events go: a fixed-depth queue that blocks the producer when full,
-/// because an event must never be dropped (the outbox drains it to disk).
-pub type EventSink = Arc<BoundedQueue<Event>>;
+/// Where finished events go (see [`super::sink`]): the daemon's never blocks and
+/// counts overflow; the replay tool's blocks and loses nothing.
+pub use super::sink::EventSink;
 
 /// Evidence root of a config: `[events.evidence] dir` or `<state_dir>/evidence`.
 pub fn evidence_dir(cfg: &Config) -> PathBuf {
@@ -62,6 +64,7 @@ pub fn camera_context(cfg: &Config, cam: &CameraConfig) -> CameraContext {
 
 /// Tracker, rules and evidence of one camera.
 pub struct CameraAnalysis {
+    camera_id: String,
     events: CameraEvents,
     /// The camera's open cases on disk, so they survive a restart (None: a replay
     /// that starts afresh).
@@ -69,6 +72,10 @@ pub struct CameraAnalysis {
     worker: Option<EvidenceWorker>,
     collector: Arc<Mutex<EvidenceCollector>>,
     sink: EventSink,
+    ring: Arc<dyn RingSource>,
+    /// Where the evidence worker registers for the watchdog (the daemon's; none in
+    /// a replay).
+    liveness: Option<Liveness>,
     evidence_root: PathBuf,
     config: EventsConfig,
     state_dir: PathBuf,
@@ -84,12 +91,24 @@ impl CameraAnalysis {
         ring: Arc<dyn RingSource>,
         sink: EventSink,
     ) -> Result<Self, EngineError> {
+        Self::start(cfg, cam, ring, sink, None)
+    }
+
+    /// [`CameraAnalysis::new`] whose evidence thread is watched (`evidence-<camera>`).
+    pub fn start(
+        cfg: &Config,
+        cam: &CameraConfig,
+        ring: Arc<dyn RingSource>,
+        sink: EventSink,
+        liveness: Option<&Liveness>,
+    ) -> Result<Self, EngineError> {
         Self::build(
             cfg,
             cam,
             ring,
             sink,
             Some(super::stays::RestartMode::Daemon),
+            liveness,
         )
     }
 
@@ -105,7 +124,7 @@ impl CameraAnalysis {
         resume: bool,
     ) -> Result<Self, EngineError> {
         let mode = resume.then_some(super::stays::RestartMode::Replay);
-        Self::build(cfg, cam, ring, sink, mode)
+        Self::build(cfg, cam, ring, sink, mode, None)
     }
 
     fn build(
@@ -114,6 +133,7 @@ impl CameraAnalysis {
         ring: Arc<dyn RingSource>,
         sink: EventSink,
         mode: Option<super::stays::RestartMode>,
+        liveness: Option<&Liveness>,
     ) -> Result<Self, EngineError> {
         let mut events = CameraEvents::new(
             camera_context(cfg, cam),
@@ -122,19 +142,14 @@ impl CameraAnalysis {
             &cfg.device.state_dir,
         )?;
         let collector = Arc::new(Mutex::new(EvidenceCollector::new(256)));
-        let (c, s) = (collector.clone(), sink.clone());
-        let worker = EvidenceWorker::spawn(
-            ring,
+        let liveness = liveness.cloned();
+        let worker = spawn_evidence(
+            &cam.id,
+            &ring,
             cfg.events.evidence.max_pending_jobs,
-            move |r: JobResult| {
-                if let Err(e) = &r.result {
-                    tracing::warn!(event = %r.event_id, error = %e, "evidence job failed");
-                }
-                let released = c.lock().unwrap().on_result(r);
-                for ev in released {
-                    s.push(ev);
-                }
-            },
+            liveness.as_ref(),
+            &collector,
+            &sink,
         );
         let stays = mode.map(|m| super::stays::StayStore::new(&cfg.device.state_dir, &cam.id, m));
         let resend = stays
@@ -142,11 +157,14 @@ impl CameraAnalysis {
             .map(|s| s.restore(&mut events))
             .unwrap_or_default();
         let a = Self {
+            camera_id: cam.id.clone(),
             events,
             stays,
             worker: Some(worker),
             collector,
             sink,
+            ring,
+            liveness,
             evidence_root: evidence_dir(cfg),
             config: cfg.events.clone(),
             state_dir: cfg.device.state_dir.clone(),
@@ -157,6 +175,45 @@ impl CameraAnalysis {
             a.emit(ev);
         }
         Ok(a)
+    }
+
+    /// Apply a new config to the running analysis (hot reload): `[events]`, the
+    /// device's timezone, division code and id, the camera's name, zones and model
+    /// version reach the rules at once; open stays keep their event ids. The stream is
+    /// not touched.
+    pub fn reconfigure(
+        &mut self,
+        cfg: &Config,
+        cam: &CameraConfig,
+        now: MediaTime,
+    ) -> Result<(), EngineError> {
+        let out = self.events.reconfigure(
+            camera_context(cfg, cam),
+            cam.zones.clone(),
+            cfg.events.clone(),
+            &cfg.device.state_dir,
+            cfg.device.state_dir != self.state_dir,
+            now,
+        )?;
+        if cfg.events.evidence.max_pending_jobs != self.config.evidence.max_pending_jobs {
+            // The worker's queue depth is fixed at spawn: run what waits, then swap.
+            if let Some(w) = self.worker.take() {
+                w.finish();
+            }
+            self.worker = Some(spawn_evidence(
+                &cam.id,
+                &self.ring,
+                cfg.events.evidence.max_pending_jobs,
+                self.liveness.as_ref(),
+                &self.collector,
+                &self.sink,
+            ));
+        }
+        self.evidence_root = evidence_dir(cfg);
+        self.config = cfg.events.clone();
+        self.state_dir = cfg.device.state_dir.clone();
+        self.handle(out, now);
+        Ok(())
     }
 
     /// Swap the camera's zones (hot reload): running stays keep their event ids.
@@ -179,6 +236,15 @@ impl CameraAnalysis {
     }
 
     fn emit(&self, ev: Event) {
+        // Decided: from here on the phase is either committed or counted as lost.
+        tracing::info!(
+            event = %ev.id,
+            kind = %kind_str(ev.kind),
+            phase = %phase_str(ev.phase),
+            seq = ev.seq,
+            camera = %ev.camera.id,
+            "event decided"
+        );
         let released = self.collector.lock().unwrap().on_event(ev);
         for ev in released {
             self.sink.push(ev);
@@ -271,4 +337,34 @@ impl CameraAnalysis {
     pub fn evidence_root(&self) -> &Path {
         &self.evidence_root
     }
+
+    pub fn camera_id(&self) -> &str {
+        &self.camera_id
+    }
+}
+
+/// The evidence thread of a camera: its results release held events into `sink`.
+fn spawn_evidence(
+    camera: &str,
+    ring: &Arc<dyn RingSource>,
+    max_pending: usize,
+    liveness: Option<&Liveness>,
+    collector: &Arc<Mutex<EvidenceCollector>>,
+    sink: &EventSink,
+) -> EvidenceWorker {
+    let (c, s) = (collector.clone(), sink.clone());
+    EvidenceWorker::spawn_with_heartbeat(
+        ring.clone(),
+        max_pending,
+        liveness.map(|l| l.register(format!("evidence-{camera}"))),
+        move |r: JobResult| {
+            if let Err(e) = &r.result {
+                tracing::warn!(event = %r.event_id, error = %e, "evidence job failed");
+            }
+            let released = c.lock().unwrap().on_result(r);
+            for ev in released {
+                s.push(ev);
+            }
+        },
+    )
 }

@@ -289,6 +289,18 @@ impl EvidenceWorker {
     pub fn spawn(
         ring: Arc<dyn RingSource>,
         max_pending: usize,
+        on_done: impl FnMut(JobResult) + Send + 'static,
+    ) -> Self {
+        Self::spawn_with_heartbeat(ring, max_pending, None, on_done)
+    }
+
+    /// [`EvidenceWorker::spawn`] whose thread bumps `heartbeat` on every turn of its
+    /// loop (the systemd watchdog notices a wedged evidence thread) and retires it when
+    /// it stops on purpose.
+    pub fn spawn_with_heartbeat(
+        ring: Arc<dyn RingSource>,
+        max_pending: usize,
+        heartbeat: Option<crate::notify::Heartbeat>,
         mut on_done: impl FnMut(JobResult) + Send + 'static,
     ) -> Self {
         let max_pending = max_pending.max(1);
@@ -296,7 +308,18 @@ impl EvidenceWorker {
         let shared = ring.clone();
         let handle = std::thread::Builder::new()
             .name("evidence".into())
-            .spawn(move || worker(rx, shared.as_ref(), max_pending, &mut on_done))
+            .spawn(move || {
+                worker(
+                    rx,
+                    shared.as_ref(),
+                    max_pending,
+                    heartbeat.as_ref(),
+                    &mut on_done,
+                );
+                if let Some(h) = heartbeat {
+                    h.retire();
+                }
+            })
             .expect("cannot start the evidence thread");
         Self {
             ring,
@@ -344,11 +367,15 @@ fn worker(
     rx: Receiver<Msg>,
     ring: &dyn RingSource,
     max_pending: usize,
+    heartbeat: Option<&crate::notify::Heartbeat>,
     on_done: &mut dyn FnMut(JobResult),
 ) {
     let mut pending: Vec<EvidenceJob> = Vec::new();
     let mut stopping = false;
     loop {
+        if let Some(h) = heartbeat {
+            h.bump();
+        }
         match rx.recv_timeout(POLL) {
             Ok(Msg::Job(job)) => {
                 if pending.len() >= max_pending {

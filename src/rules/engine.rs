@@ -56,6 +56,23 @@ pub struct EventsConfig {
     /// Tracker tuning (defaults suit 1–25 analysis fps).
     #[serde(default)]
     pub tracker: TrackerConfig,
+    /// Decided event phases the daemon holds in memory while the outbox cannot take
+    /// them (e.g. a full disk), 1–65536 (default [`DEFAULT_QUEUE_DEPTH`]). Only beyond
+    /// this are phases lost, and then counted per camera and kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_depth: Option<usize>,
+}
+
+/// `[events] queue_depth` when not set.
+pub const DEFAULT_QUEUE_DEPTH: usize = 256;
+/// Largest `[events] queue_depth` (a phase with its media list is a few KiB).
+pub const MAX_QUEUE_DEPTH: usize = 65536;
+
+impl EventsConfig {
+    /// `queue_depth` or its default.
+    pub fn queue_depth(&self) -> usize {
+        self.queue_depth.unwrap_or(DEFAULT_QUEUE_DEPTH)
+    }
 }
 
 /// Why the façade refused a configuration or a frame.
@@ -414,6 +431,37 @@ impl CameraEvents {
         self.zones = zones;
         self.config = config;
         Ok(out)
+    }
+
+    /// Hot reload of everything a running camera's rules depend on: the context
+    /// stamped into events (device id, division code, camera name, model version),
+    /// the timezone, `[events]` (clip windows included) and the zones. Open stays keep
+    /// their state and event ids as in [`Self::set_zones`]; only a changed state
+    /// directory reopens the road-damage registry.
+    pub fn reconfigure(
+        &mut self,
+        ctx: CameraContext,
+        zones: Vec<Zone>,
+        config: EventsConfig,
+        state_dir: &Path,
+        state_dir_changed: bool,
+        now: MediaTime,
+    ) -> Result<FrameOutput, EngineError> {
+        validate_zones(&zones)?;
+        config.categories.validate()?;
+        let ev = &config.evidence;
+        self.parking
+            .set_context(ctx.tz, clip_of(ev.illegal_parking_clip, ev.clip));
+        let lc = clip_of(ev.littering_clip, ev.clip);
+        self.littering.set_context(ctx.tz, lc.pre_s, lc.post_s);
+        if let Some(r) = &mut self.road {
+            r.set_tz(ctx.tz);
+        }
+        if state_dir_changed {
+            self.road = None;
+        }
+        self.ctx = ctx;
+        self.set_zones(zones, config, state_dir, now)
     }
 
     /// Feeds one analysed frame (its media time, size and detections).

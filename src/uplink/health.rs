@@ -21,6 +21,9 @@ pub struct Health {
     pub outbox: Backlog,
     pub dropped: DropCounters,
     pub disk: DiskHealth,
+    /// Decided events on their way into the outbox, and any that were lost.
+    #[serde(default)]
+    pub events: EventsHealth,
     pub memory: MemoryHealth,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub cpu_temp_c: Option<f64>,
@@ -108,6 +111,37 @@ pub struct DiskHealth {
     /// directory and the fix; absent once a commit succeeds again.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
+}
+
+/// Decided events between the rules and the outbox (filled by the daemon).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EventsHealth {
+    /// Phases decided and waiting in memory for the outbox to take them (non-zero
+    /// while the outbox cannot be opened or written, e.g. a full disk).
+    pub pending: u64,
+    /// How many may wait (`[events] queue_depth`); beyond that they are lost.
+    pub capacity: u64,
+    /// Whether the outbox is open. While it is not, decided events wait in memory.
+    pub outbox_open: bool,
+    /// Why the outbox cannot be opened or refuses commits, naming the fix.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub outbox_error: Option<String>,
+    /// Sum of `lost`.
+    pub lost_total: u64,
+    /// Phases decided but never committed, by camera, kind and reason.
+    pub lost: Vec<EventLoss>,
+}
+
+/// Decided event phases that never reached the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct EventLoss {
+    pub camera: String,
+    /// Event kind (`illegal_parking`, …).
+    pub kind: String,
+    /// `queue_full`: the in-memory queue overflowed while the outbox refused events;
+    /// `shutdown`: still waiting when the daemon had to exit.
+    pub reason: String,
+    pub count: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -384,6 +418,47 @@ pub fn render_metrics(h: &Health) -> String {
     );
     family(
         &mut o,
+        "streetwatch_events_pending",
+        "gauge",
+        "Decided event phases waiting in memory for the outbox.",
+    );
+    let _ = writeln!(o, "streetwatch_events_pending {}", h.events.pending);
+    family(
+        &mut o,
+        "streetwatch_events_queue_capacity",
+        "gauge",
+        "Decided event phases that may wait in memory ([events] queue_depth).",
+    );
+    let _ = writeln!(o, "streetwatch_events_queue_capacity {}", h.events.capacity);
+    family(
+        &mut o,
+        "streetwatch_outbox_open",
+        "gauge",
+        "1 while the outbox is open; 0 while decided events can only wait in memory.",
+    );
+    let _ = writeln!(
+        o,
+        "streetwatch_outbox_open {}",
+        u8::from(h.events.outbox_open)
+    );
+    family(
+        &mut o,
+        "streetwatch_events_lost_total",
+        "counter",
+        "Decided event phases never committed to the outbox, by camera, kind and reason.",
+    );
+    for l in &h.events.lost {
+        let _ = writeln!(
+            o,
+            "streetwatch_events_lost_total{{camera=\"{}\",kind=\"{}\",reason=\"{}\"}} {}",
+            esc(&l.camera),
+            esc(&l.kind),
+            esc(&l.reason),
+            l.count
+        );
+    }
+    family(
+        &mut o,
         "streetwatch_outbox_disk_bytes",
         "gauge",
         "Disk bytes counted against the outbox cap.",
@@ -510,6 +585,19 @@ mod tests {
                 events_dropped: 0,
             },
             cpu_temp_c: Some(55.0),
+            events: EventsHealth {
+                pending: 3,
+                capacity: 3,
+                outbox_open: true,
+                outbox_error: Some("disk is full".into()),
+                lost_total: 2,
+                lost: vec![EventLoss {
+                    camera: "gate".into(),
+                    kind: "illegal_parking".into(),
+                    reason: "queue_full".into(),
+                    count: 2,
+                }],
+            },
             ..Default::default()
         }
     }
@@ -548,6 +636,11 @@ mod tests {
         assert!(text.contains("streetwatch_camera_dropped_frames_total{camera=\"cam\\\"1\"} 3"));
         assert!(text.contains("quantile=\"0.95\"} 41.5"));
         assert!(text.contains("streetwatch_evidence_dropped_total 2"));
+        assert!(text.contains(
+            "streetwatch_events_lost_total{camera=\"gate\",kind=\"illegal_parking\",reason=\"queue_full\"} 2"
+        ));
+        assert!(text.contains("streetwatch_events_pending 3"));
+        assert!(text.contains("streetwatch_outbox_open 1"));
         assert!(text.ends_with('\n'));
     }
 

@@ -33,10 +33,38 @@ pub(crate) struct Shared {
     /// Why the last [`super::Uplink::enqueue`] failed (e.g. a full disk); cleared by
     /// the next one that succeeds.
     pub disk_error: Mutex<Option<String>>,
+    /// Command answers the daemon completes later (`reload-config`), published on
+    /// `…/cmd/response` once connected; at most [`MAX_PENDING_RESPONSES`].
+    pub responses: Mutex<VecDeque<Vec<u8>>>,
+}
+
+/// Command answers kept while the broker is away.
+pub(crate) const MAX_PENDING_RESPONSES: usize = 16;
+
+impl Shared {
+    pub(crate) fn new() -> Self {
+        Shared {
+            status: Mutex::new(Default::default()),
+            wake: tokio::sync::Notify::new(),
+            stop: Default::default(),
+            started: Instant::now(),
+            disk_error: Mutex::new(None),
+            responses: Mutex::new(VecDeque::new()),
+        }
+    }
+}
+
+/// The delivery thread is making progress (watchdog).
+fn beat(ctx: &Ctx) {
+    if let Some(h) = &ctx.heartbeat {
+        h.bump();
+    }
 }
 
 /// Everything a worker needs.
 pub(crate) struct Ctx {
+    /// Bumped on every turn of the worker's loops; retired when it stops.
+    pub heartbeat: Option<crate::notify::Heartbeat>,
     pub cfg: UplinkConfig,
     pub device_id: String,
     pub prefix: String,
@@ -92,6 +120,15 @@ fn chunk_size(cfg: &UplinkConfig) -> u64 {
 /// Run the worker until `shared.stop` is set. Never returns an error: every failure is
 /// logged, shown in health and retried with capped exponential backoff.
 pub(crate) fn run(ctx: Ctx) {
+    let heartbeat = ctx.heartbeat.clone();
+    run_until_stopped(ctx);
+    // Stopped on purpose: no longer watched.
+    if let Some(h) = heartbeat {
+        h.retire();
+    }
+}
+
+fn run_until_stopped(ctx: Ctx) {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -111,7 +148,9 @@ pub(crate) fn run(ctx: Ctx) {
                 }
                 Err(e) => {
                     set_error(&ctx, format!("outbox: {e}"));
-                    if sleep_or_stop(&ctx, Duration::from_secs(5)).await {
+                    // Short: the daemon opened the outbox already, so this is a
+                    // passing state (a full disk being freed).
+                    if sleep_or_stop(&ctx, Duration::from_secs(1)).await {
                         return;
                     }
                 }
@@ -170,6 +209,7 @@ fn count_failure(ctx: &Ctx) {
 async fn sleep_or_stop(ctx: &Ctx, d: Duration) -> bool {
     let deadline = tokio::time::Instant::now() + d;
     while tokio::time::Instant::now() < deadline {
+        beat(ctx);
         if ctx.shared.stop.load(Ordering::SeqCst) {
             return true;
         }
@@ -355,6 +395,7 @@ async fn session(ctx: &Ctx, outbox: &Outbox) -> End {
             _ = tick.tick() => {}
             _ = ctx.shared.wake.notified() => {}
         }
+        beat(ctx);
         if ctx.shared.stop.load(Ordering::SeqCst) {
             s.goodbye(&mut rx).await;
             return End::Stopped;
@@ -371,6 +412,7 @@ async fn session(ctx: &Ctx, outbox: &Outbox) -> End {
                 let _ = outbox.note_error(&e.to_string());
             }
             s.maybe_health();
+            s.send_responses();
         }
     }
 }
@@ -440,6 +482,22 @@ impl Session<'_> {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Publish the command answers the daemon completed since the last turn.
+    fn send_responses(&mut self) {
+        let topic = format!("{}/cmd/response", self.ctx.prefix);
+        loop {
+            let next = self
+                .ctx
+                .shared
+                .responses
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop_front();
+            let Some(payload) = next else { return };
+            self.publish_other(topic.clone(), payload, false);
+        }
     }
 
     fn publish_other(&mut self, topic: String, payload: Vec<u8>, retain: bool) {
@@ -716,12 +774,17 @@ impl Session<'_> {
             }
             "reload-config" => {
                 let result = match &self.ctx.hooks.reload_config {
-                    Some(f) => f(),
+                    Some(f) => f(id),
                     None => Err("reload-config is not available in this process".into()),
                 };
-                resp["ok"] = json!(result.is_ok());
-                if let Err(e) = result {
-                    resp["error"] = json!(e);
+                match result {
+                    // The daemon answers once the reload is done (Delivery::respond),
+                    // with what it applied.
+                    Ok(()) => return,
+                    Err(e) => {
+                        resp["ok"] = json!(false);
+                        resp["error"] = json!(e);
+                    }
                 }
             }
             other => {

@@ -116,6 +116,28 @@ pub struct ModelInfo {
     pub execution_providers: Vec<String>,
 }
 
+/// What a saved configuration changed in the running box, answered once the daemon
+/// has applied it (`POST /api/config/import`, `cmd reload-config`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ApplyReport {
+    /// Parts restarted or reconfigured with the new settings, e.g. `logging`, `web`,
+    /// `outbox`, `uplink`, `model:yolox-nano`, `camera:gate` (stream restarted),
+    /// `analysis:gate` (rules rebuilt, stream kept), `events.queue_depth`.
+    pub applied: Vec<String>,
+    /// Settings that take effect only when the daemon restarts (config keys).
+    pub restart_required: Vec<String>,
+    /// Parts that could not start with the new settings, with the reason; the daemon
+    /// keeps retrying them.
+    pub failed: Vec<String>,
+}
+
+impl ApplyReport {
+    /// Everything that changed is in force now.
+    pub fn complete(&self) -> bool {
+        self.restart_required.is_empty() && self.failed.is_empty()
+    }
+}
+
 /// The daemon's side of the web page. Every method is called from a blocking thread
 /// (never on the async runtime), so implementations may take locks or do I/O.
 pub trait WebBackend: Send + Sync + 'static {
@@ -123,7 +145,8 @@ pub trait WebBackend: Send + Sync + 'static {
     fn config(&self) -> Config;
     /// Validate, persist atomically and apply `config`. On any problem nothing changes
     /// (the last good config stays on disk and running) and the problems are returned.
-    fn apply_config(&self, config: Config) -> Result<(), Vec<Problem>>;
+    /// Returns once the running box applied it, with what took effect.
+    fn apply_config(&self, config: Config) -> Result<ApplyReport, Vec<Problem>>;
     /// Status of every running camera.
     fn camera_statuses(&self) -> Vec<CameraRuntime>;
     /// Connect to `source` for about `seconds` and report what it sends, with a JPEG
@@ -261,7 +284,7 @@ impl WebBackend for SimpleBackend {
         self.config.lock().unwrap().clone()
     }
 
-    fn apply_config(&self, new: Config) -> Result<(), Vec<Problem>> {
+    fn apply_config(&self, new: Config) -> Result<ApplyReport, Vec<Problem>> {
         let mut current = self.config.lock().unwrap();
         let problems = config::validate(&new);
         if !problems.is_empty() {
@@ -271,7 +294,8 @@ impl WebBackend for SimpleBackend {
             config::save(&new, path).map_err(|e| e.problems())?;
         }
         *current = new;
-        Ok(())
+        // Nothing runs here: the saved config is all there is to apply.
+        Ok(ApplyReport::default())
     }
 
     fn camera_statuses(&self) -> Vec<CameraRuntime> {

@@ -14,7 +14,7 @@ mod zones;
 use super::assets;
 use super::audit::{AuditEntry, AuditLog, Change};
 use super::auth::{Credentials, HashGate, InFlight, RateLimiter, Session, Sessions};
-use super::backend::WebBackend;
+use super::backend::{ApplyReport, WebBackend};
 use super::config::WebConfig;
 use super::protect::{self, TlsFiles};
 use crate::config::{Config, Problem};
@@ -132,6 +132,21 @@ impl AppState {
         action: &str,
         edit: impl FnOnce(Config) -> Result<(Config, T), ApiError> + Send + 'static,
     ) -> Result<(T, Vec<Change>), ApiError> {
+        let (out, changes, _) = self
+            .change_config_report(session, client, action, edit)
+            .await?;
+        Ok((out, changes))
+    }
+
+    /// [`Self::change_config`] that also returns what the running box applied (it
+    /// answers once the daemon has applied the new config).
+    pub async fn change_config_report<T: Send + 'static>(
+        self: &Arc<Self>,
+        session: &Session,
+        client: SocketAddr,
+        action: &str,
+        edit: impl FnOnce(Config) -> Result<(Config, T), ApiError> + Send + 'static,
+    ) -> Result<(T, Vec<Change>, ApplyReport), ApiError> {
         let _guard = self.config_lock.lock().await;
         let st = self.clone();
         // The TLS upload and removal are the only saves that may change the uplink's
@@ -142,7 +157,7 @@ impl AppState {
             TlsFiles::Keep
         };
         let action_name = action.to_string();
-        let (out, changes) = blocking(move || {
+        let (out, changes, report) = blocking(move || {
             let action = action_name.as_str();
             let old = st.backend.config();
             let (mut new, out) = edit(old.clone())?;
@@ -158,13 +173,13 @@ impl AppState {
                 return Err(ApiError::Invalid(problems));
             }
             let changes = super::audit::diff(&to_json(&old), &to_json(&new));
-            st.backend.apply_config(new).map_err(ApiError::Invalid)?;
-            Ok((out, changes))
+            let report = st.backend.apply_config(new).map_err(ApiError::Invalid)?;
+            Ok((out, changes, report))
         })
         .await?;
         self.record(&session.user, client, action, changes.clone())?;
         tracing::info!(user = %session.user, action, changes = changes.len(), "web: configuration changed");
-        Ok((out, changes))
+        Ok((out, changes, report))
     }
 }
 

@@ -3,7 +3,7 @@
 use super::{ApiError, Peer, Shared, blocking, to_json};
 use crate::config::Config;
 use crate::web::auth::Session;
-use crate::web::backend::LogLevel;
+use crate::web::backend::{ApplyReport, LogLevel};
 use crate::web::protect::{self, Notice, TlsFiles};
 use axum::Extension;
 use axum::Json;
@@ -107,6 +107,7 @@ pub async fn status(State(st): State<Shared>) -> Result<Json<Value>, ApiError> {
         })
         .collect();
     let mut health = json!(health);
+    let uplink_events = uplink.as_ref().map(|u| json!(u.events));
     let (uplink, outbox) = match uplink {
         Some(u) => {
             health["models"] = json!(
@@ -134,7 +135,11 @@ pub async fn status(State(st): State<Shared>) -> Result<Json<Value>, ApiError> {
             )
         }
     };
+    // Decided events waiting for the outbox and any lost (queue overflow while the
+    // outbox refused): the dashboard shows a banner when either matters.
+    let events = uplink_events;
     Ok(Json(json!({
+        "events": events,
         "device": {
             "id": config.device.id,
             "location": config.device.location,
@@ -211,15 +216,18 @@ pub async fn import(
         .await?;
         let notes = merge_import(&old, &mut new)?;
         let changes = crate::web::audit::diff(&to_json(&old), &to_json(&new));
-        return Ok(Json(notes.reply(false, changes)));
+        return Ok(Json(notes.reply(None, changes)));
     }
-    let (notes, changes) = st
-        .change_config(&session, client, "config.import", move |old| {
+    // Answers once the daemon has applied the new config: `applied` is true only
+    // when every change is in force; `reload` names what was restarted, what needs a
+    // restart of the daemon and what failed.
+    let (notes, changes, report) = st
+        .change_config_report(&session, client, "config.import", move |old| {
             let notes = merge_import(&old, &mut new)?;
             Ok((new, notes))
         })
         .await?;
-    Ok(Json(notes.reply(true, changes)))
+    Ok(Json(notes.reply(Some(&report), changes)))
 }
 
 /// What an import did besides the file's own values.
@@ -231,14 +239,20 @@ struct ImportNotes {
 }
 
 impl ImportNotes {
-    fn reply(self, applied: bool, changes: Vec<crate::web::Change>) -> Value {
-        json!({
-            "dry_run": !applied,
-            "applied": applied,
+    /// The answer to an import: a dry run when `report` is None, else what the
+    /// running box applied.
+    fn reply(self, report: Option<&ApplyReport>, changes: Vec<crate::web::Change>) -> Value {
+        let mut v = json!({
+            "dry_run": report.is_none(),
+            "applied": report.is_some_and(|r| r.complete()),
             "changes": changes,
             "ignored": self.ignored,
             "passwords_cleared": self.passwords_cleared,
-        })
+        });
+        if let Some(r) = report {
+            v["reload"] = json!(r);
+        }
+        v
     }
 }
 

@@ -217,12 +217,30 @@
     }) });
   }
 
+  // Decided events that could not be stored: lost ones (never silent) and ones
+  // waiting in memory while the outbox refuses them.
+  function eventsBanner(ev) {
+    if (!ev) return;
+    if (ev.lost_total > 0) {
+      var detail = ev.lost.map(function (l) {
+        return t("dash.lost_item", { camera: l.camera, kind: l.kind, count: l.count });
+      }).join("; ");
+      app.appendChild(el("div", { class: "banner error", role: "alert", id: "dash-events-lost",
+        text: t("dash.events_lost", { n: ev.lost_total, detail: detail }) }));
+    }
+    if (ev.pending > 0 || !ev.outbox_open) {
+      app.appendChild(el("div", { class: "banner error", role: "status", id: "dash-events-waiting",
+        text: t("dash.events_waiting", { n: ev.pending, cap: ev.capacity, why: ev.outbox_error || "–" }) }));
+    }
+  }
+
   function dashboard() {
     api("GET", "/api/status").then(function (r) {
       if (r.status !== 200 || view !== "dashboard") return;
       clear(app);
       var s = r.body, h = s.health, up = s.uplink || {}, ob = s.outbox;
       app.appendChild(el("h1", { text: t("dash.title") }));
+      eventsBanner(s.events);
       app.appendChild(el("h2", { text: t("dash.cameras") }));
       if (!s.cameras.length) app.appendChild(el("p", { class: "card", text: t("dash.none") }));
       s.cameras.forEach(function (c) {
@@ -449,7 +467,12 @@
       f.text().then(function (text) {
         call("POST", "/api/config/import" + (dryRun ? "?dry_run=true" : ""), text, "application/toml").then(function (r) {
           if (r.status !== 200) { applyBtn.disabled = true; return showProblems(cfg, r); }
-          if (!dryRun) preview.appendChild(el("div", { class: "banner ok", role: "status", text: t("dev.applied") }));
+          if (!dryRun) {
+            var rl = r.body.reload || {};
+            if (rl.failed && rl.failed.length) preview.appendChild(el("div", { class: "banner error", role: "alert", text: t("dev.not_applied", { items: rl.failed.join("; ") }) }));
+            else preview.appendChild(el("div", { class: "banner ok", role: "status", text: t("dev.applied") }));
+            if (rl.restart_required && rl.restart_required.length) preview.appendChild(el("div", { class: "banner", role: "status", text: t("dev.restart_required", { items: rl.restart_required.join(", ") }) }));
+          }
           [["dev.ignored", r.body.ignored], ["dev.passwords_cleared", r.body.passwords_cleared]].forEach(function (x) {
             if (!x[1] || !x[1].length) return;
             preview.appendChild(el("p", { class: "hint", text: t(x[0]) }));
