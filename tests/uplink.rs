@@ -549,10 +549,15 @@ fn disk_cap_while_offline_drops_oldest_media_first_and_health_counts_it() {
             i < dropped,
             "event {i}"
         );
+        if i < dropped {
+            // Which file and why, inside the signed event.
+            assert_eq!(g["media_missing"][0]["name"], format!("m{i}.jpg"), "{g:#}");
+            assert_eq!(g["media_missing"][0]["reason"], "cap", "{g:#}");
+        }
     }
     sub.wait("dropped manifest for m0", Duration::from_secs(10), |_| {
         sub.media(&evs[0].id, "m0.jpg")
-            .is_some_and(|(m, _)| m["evidence_dropped"] == true)
+            .is_some_and(|(m, _)| m["evidence_dropped"] == true && m["dropped_reason"] == "cap")
     });
     sub.wait("kept media m5", Duration::from_secs(10), |_| {
         sub.media(&evs[5].id, "m5.jpg").is_some()
@@ -567,7 +572,9 @@ fn disk_cap_while_offline_drops_oldest_media_first_and_health_counts_it() {
             })
     });
     let metrics = streetwatch::uplink::render_metrics(&up.health());
-    assert!(metrics.contains(&format!("streetwatch_evidence_dropped_total {dropped}")));
+    assert!(metrics.contains(&format!(
+        "streetwatch_evidence_dropped_total{{reason=\"cap\"}} {dropped}"
+    )));
     up.stop();
 }
 

@@ -280,6 +280,22 @@ fn spawn_event_forwarder(sink: analysis::EventSink, uplink: UplinkSlot) -> JoinH
         .expect("spawn event forwarder")
 }
 
+/// Reconcile the evidence folder with the outbox once, before any camera starts (so
+/// no event can be waiting in memory for its commit): files of committed events are
+/// adopted, orphans a kill left behind are removed and counted. A failure (no outbox
+/// yet, a full disk) is logged; the next start tries again.
+fn sweep_evidence(config: &Config) {
+    let cap = config.uplink.disk_cap_mb.saturating_mul(1 << 20);
+    let r = crate::uplink::Outbox::open(
+        &crate::uplink::Outbox::path_in(&config.device.state_dir),
+        cap,
+    )
+    .and_then(|o| o.sweep_evidence_at_start(&analysis::evidence_dir(config)));
+    if let Err(e) = r {
+        tracing::warn!(error = %e, "evidence sweep at start skipped");
+    }
+}
+
 /// What the uplink's health reports and snapshot commands read, refreshed by the
 /// daemon loop and the analysis threads.
 #[derive(Default)]
@@ -336,6 +352,7 @@ impl Daemon {
             summary: Default::default(),
             watchdog: None,
         };
+        sweep_evidence(&config);
         *d.uplink.write().unwrap_or_else(|p| p.into_inner()) = d.start_uplink(&config);
         let slot = d.uplink.clone();
         d.web_backend.set_uplink_health(Arc::new(move || {

@@ -18,6 +18,7 @@ pub mod job;
 pub mod retention;
 pub mod snapshot;
 
+use crate::rules::event::MediaLoss;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -134,4 +135,34 @@ pub enum EvidenceError {
     Privacy(#[from] crate::rules::privacy::PrivacyError),
     #[error("too many evidence jobs pending ({0}); job refused")]
     Busy(usize),
+    #[error("evidence file {path}: the disk is full ({reason})")]
+    DiskFull { path: PathBuf, reason: String },
+}
+
+impl EvidenceError {
+    /// Why the evidence is lost, as the event and the counters name it.
+    pub fn loss(&self) -> MediaLoss {
+        match self {
+            EvidenceError::DiskFull { .. } => MediaLoss::DiskFull,
+            EvidenceError::Io { source, .. } if is_no_space(source) => MediaLoss::DiskFull,
+            EvidenceError::Busy(_) => MediaLoss::Cap,
+            _ => MediaLoss::WriteFailed,
+        }
+    }
+
+    /// What went wrong, without the box's file paths (it travels in the event).
+    pub fn detail(&self) -> String {
+        match self {
+            EvidenceError::Io { source, .. } => source.to_string(),
+            EvidenceError::DiskFull { reason, .. } => format!("the disk is full ({reason})"),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// ENOSPC or EDQUOT: the filesystem (or the quota) has no room.
+pub fn is_no_space(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+        || e.kind() == std::io::ErrorKind::StorageFull
+        || e.kind() == std::io::ErrorKind::QuotaExceeded
 }

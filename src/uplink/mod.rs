@@ -21,7 +21,7 @@ pub mod testutil;
 
 pub use config::{TlsConfig, UplinkConfig};
 pub use health::{CameraHealth, Health, HealthProvider, ModelHealth, render_metrics};
-pub use outbox::{Backlog, DropCounters, Outbox};
+pub use outbox::{Backlog, DropCounters, Outbox, PruneReport, ReasonCounts, SweepReport};
 pub use signing::DeviceKey;
 
 use std::path::PathBuf;
@@ -113,6 +113,7 @@ impl Uplink {
         let outbox_path = Outbox::path_in(&state_dir);
         let mut outbox = Outbox::open(&outbox_path, cfg.disk_cap_mb.saturating_mul(1 << 20))?;
         outbox.set_keep_delivered_media(cfg.keep_delivered_media);
+        outbox.set_history(cfg.history_days, cfg.history_rows);
         let shared = Arc::new(worker::Shared {
             status: Mutex::new(Default::default()),
             wake: tokio::sync::Notify::new(),

@@ -81,6 +81,7 @@ pub fn sample_event(camera: &str, n: u32) -> Event {
             local_path: None,
         }],
         evidence_dropped: false,
+        media_missing: Vec::new(),
         details: Default::default(),
         signature: None,
     }

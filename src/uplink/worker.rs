@@ -12,7 +12,7 @@ use super::health::{self, Health, UplinkHealth};
 use super::outbox::{Outbox, WorkItem};
 use super::signing::DeviceKey;
 use super::{Hooks, UplinkConfig, UplinkError};
-use crate::rules::event::Event;
+use crate::rules::event::{Event, MediaLoss, MissingMedia};
 use rumqttc::{
     AsyncClient, ConnectReturnCode, Event as MqttEvent, Incoming, LastWill, MqttOptions, Outgoing,
     QoS,
@@ -53,6 +53,8 @@ enum Unit {
         row: i64,
         body: String,
         evidence_dropped: bool,
+        /// Media of this phase dropped before delivery: (name, reason, detail).
+        dropped: Vec<(String, MediaLoss, Option<String>)>,
     },
     Manifest {
         row: i64,
@@ -61,7 +63,7 @@ enum Unit {
         content_type: String,
         bytes: u64,
         sha256: String,
-        dropped: bool,
+        dropped: Option<MediaLoss>,
     },
     Chunk {
         row: i64,
@@ -107,6 +109,7 @@ pub(crate) fn run(ctx: Ctx) {
             match Outbox::open(&ctx.outbox_path, ctx.cfg.disk_cap_mb.saturating_mul(1 << 20)) {
                 Ok(mut o) => {
                     o.set_keep_delivered_media(ctx.cfg.keep_delivered_media);
+                    o.set_history(ctx.cfg.history_days, ctx.cfg.history_rows);
                     break o;
                 }
                 Err(e) => {
@@ -119,23 +122,22 @@ pub(crate) fn run(ctx: Ctx) {
         };
         let max = Duration::from_secs(ctx.cfg.backoff_max_s.max(1));
         let mut backoff = Duration::from_secs(1);
+        let mut housekeeping = Housekeeping::default();
         loop {
             if ctx.shared.stop.load(Ordering::SeqCst) {
                 return;
             }
+            housekeeping.run(&outbox);
             if ctx.cfg.broker.trim().is_empty() {
                 // No broker configured (yet): events wait in the outbox, kept within
                 // the disk cap; nothing to retry, so nothing to warn about.
                 set_error(&ctx, "no broker configured (uplink.broker)".into());
-                if let Err(e) = outbox.enforce_cap() {
-                    tracing::warn!(error = %e, "uplink: enforcing the disk cap failed");
-                }
                 if sleep_or_stop(&ctx, Duration::from_secs(5)).await {
                     return;
                 }
                 continue;
             }
-            match session(&ctx, &outbox).await {
+            match session(&ctx, &outbox, &mut housekeeping).await {
                 End::Stopped => return,
                 End::Failed { error, was_connected } => {
                     if was_connected {
@@ -153,6 +155,32 @@ pub(crate) fn run(ctx: Ctx) {
             }
         }
     });
+}
+
+/// Periodic work on the outbox besides delivery: the disk cap every few seconds,
+/// delivered-history pruning every minute.
+#[derive(Default)]
+struct Housekeeping {
+    last_cap: Option<Instant>,
+    last_prune: Option<Instant>,
+}
+
+impl Housekeeping {
+    fn run(&mut self, outbox: &Outbox) {
+        let due = |t: Option<Instant>, every| t.is_none_or(|t: Instant| t.elapsed() >= every);
+        if due(self.last_cap, Duration::from_secs(5)) {
+            self.last_cap = Some(Instant::now());
+            if let Err(e) = outbox.enforce_cap() {
+                tracing::warn!(error = %e, "uplink: enforcing the disk cap failed");
+            }
+        }
+        if due(self.last_prune, Duration::from_secs(60)) {
+            self.last_prune = Some(Instant::now());
+            if let Err(e) = outbox.prune_history() {
+                tracing::warn!(error = %e, "uplink: pruning delivered history failed");
+            }
+        }
+    }
 }
 
 fn set_error(ctx: &Ctx, error: String) {
@@ -270,7 +298,7 @@ struct Session<'a> {
     health_key: String,
 }
 
-async fn session(ctx: &Ctx, outbox: &Outbox) -> End {
+async fn session(ctx: &Ctx, outbox: &Outbox, housekeeping: &mut Housekeeping) -> End {
     let opts = match mqtt_options(ctx) {
         Ok(o) => o,
         Err(e) => {
@@ -319,7 +347,6 @@ async fn session(ctx: &Ctx, outbox: &Outbox) -> End {
         health_key: String::new(),
     };
     let mut tick = tokio::time::interval(Duration::from_millis(200));
-    let mut last_cap = Instant::now();
     loop {
         tokio::select! {
             ev = rx.recv() => match ev {
@@ -359,12 +386,7 @@ async fn session(ctx: &Ctx, outbox: &Outbox) -> End {
             s.goodbye(&mut rx).await;
             return End::Stopped;
         }
-        if last_cap.elapsed() > Duration::from_secs(5) {
-            last_cap = Instant::now();
-            if let Err(e) = outbox.enforce_cap() {
-                tracing::warn!(error = %e, "uplink: enforcing the disk cap failed");
-            }
-        }
+        housekeeping.run(outbox);
         if s.connected {
             if let Err(e) = s.fill() {
                 tracing::warn!(error = %e, "uplink: reading the outbox failed");
@@ -539,6 +561,18 @@ impl Session<'_> {
                 row: item.row,
                 body: item.body.clone(),
                 evidence_dropped: item.evidence_dropped,
+                dropped: item
+                    .media
+                    .iter()
+                    .filter(|m| m.dropped)
+                    .map(|m| {
+                        (
+                            m.name.clone(),
+                            m.drop_reason.unwrap_or(MediaLoss::WriteFailed),
+                            m.last_error.clone(),
+                        )
+                    })
+                    .collect(),
             });
         }
         for m in item.media {
@@ -553,7 +587,9 @@ impl Session<'_> {
                     content_type: m.content_type.clone(),
                     bytes: m.bytes,
                     sha256: m.sha256.clone(),
-                    dropped: m.dropped,
+                    dropped: m
+                        .dropped
+                        .then(|| m.drop_reason.unwrap_or(MediaLoss::WriteFailed)),
                 });
             }
             if m.dropped {
@@ -586,10 +622,27 @@ impl Session<'_> {
             Unit::Event {
                 body,
                 evidence_dropped,
+                dropped,
                 ..
             } => {
                 let mut ev: Event = serde_json::from_str(body).map_err(|e| e.to_string())?;
                 ev.evidence_dropped |= *evidence_dropped;
+                // Media dropped since the commit: the platform learns which and why
+                // (before signing, so the signature covers it).
+                for (name, reason, detail) in dropped {
+                    if ev.media_missing.iter().any(|m| m.name == *name) {
+                        continue;
+                    }
+                    if let Some(m) = ev.media.iter().find(|m| m.name == *name) {
+                        ev.media_missing.push(MissingMedia {
+                            name: name.clone(),
+                            kind: m.kind,
+                            reason: *reason,
+                            detail: detail.clone(),
+                        });
+                        ev.evidence_dropped = true;
+                    }
+                }
                 self.ctx.key.sign(&mut ev).map_err(|e| e.to_string())?;
                 Ok((
                     format!("{p}/events"),
@@ -605,16 +658,19 @@ impl Session<'_> {
                 dropped,
                 ..
             } => {
-                let m = json!({
+                let mut m = json!({
                     "event_id": event_id,
                     "name": name,
                     "content_type": content_type,
                     "bytes": bytes,
                     "sha256": sha256,
                     "chunk_size": self.chunk,
-                    "chunks": if *dropped { 0 } else { bytes.div_ceil(self.chunk) },
-                    "evidence_dropped": dropped,
+                    "chunks": if dropped.is_some() { 0 } else { bytes.div_ceil(self.chunk) },
+                    "evidence_dropped": dropped.is_some(),
                 });
+                if let Some(r) = dropped {
+                    m["dropped_reason"] = json!(r.as_str());
+                }
                 Ok((
                     format!("{p}/events/{event_id}/media/{name}"),
                     serde_json::to_vec(&m).map_err(|e| e.to_string())?,
@@ -784,6 +840,9 @@ pub(crate) fn fill_local_health(h: &mut Health, outbox: &Outbox, shared: &Shared
     h.dropped = outbox.counters().unwrap_or_default();
     h.disk.outbox_bytes = outbox.usage_bytes().unwrap_or(0);
     h.disk.cap_bytes = outbox.cap_bytes();
+    h.disk.history_rows = outbox.history_rows().unwrap_or(0);
+    h.disk.history_pruned = outbox.history_pruned().unwrap_or(0);
+    h.disk.db_file_bytes = outbox.file_bytes();
     h.disk.error = shared
         .disk_error
         .lock()
