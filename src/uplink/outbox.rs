@@ -321,6 +321,9 @@ impl Outbox {
         // commit that acknowledges an event is on disk before we return.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
+        // After a checkpoint the WAL file is cut back to this, so a burst of commits
+        // does not leave a big WAL on disk for the box's lifetime.
+        conn.pragma_update(None, "journal_size_limit", 4 << 20)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.execute_batch(SCHEMA)?;
         for (table, column, def) in ADDED_COLUMNS {
@@ -390,6 +393,11 @@ impl Outbox {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Most delivered phases kept as history (`history_rows`).
+    pub fn history_limit(&self) -> u64 {
+        self.history_rows
     }
 
     pub fn cap_bytes(&self) -> u64 {

@@ -168,13 +168,21 @@ struct Housekeeping {
 impl Housekeeping {
     fn run(&mut self, outbox: &Outbox) {
         let due = |t: Option<Instant>, every| t.is_none_or(|t: Instant| t.elapsed() >= every);
-        if due(self.last_cap, Duration::from_secs(5)) {
+        let cap_due = due(self.last_cap, Duration::from_secs(5));
+        if cap_due {
             self.last_cap = Some(Instant::now());
             if let Err(e) = outbox.enforce_cap() {
                 tracing::warn!(error = %e, "uplink: enforcing the disk cap failed");
             }
         }
-        if due(self.last_prune, Duration::from_secs(60)) {
+        // By age once a minute; by count as soon as the history is over its limit
+        // (checked with the cap), so a burst of deliveries cannot grow it far.
+        let over = || {
+            outbox
+                .history_rows()
+                .is_ok_and(|n| n > outbox.history_limit())
+        };
+        if due(self.last_prune, Duration::from_secs(60)) || (cap_due && over()) {
             self.last_prune = Some(Instant::now());
             if let Err(e) = outbox.prune_history() {
                 tracing::warn!(error = %e, "uplink: pruning delivered history failed");
