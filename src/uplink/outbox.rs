@@ -20,7 +20,9 @@ use crate::rules::event::{Event, MediaLoss, MissingMedia, Phase};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
@@ -88,6 +90,56 @@ const FINISHED_AFTER_MS: i64 = 3600 * 1000;
 
 /// Fully delivered events pruned per transaction, so the database lock is held briefly.
 const PRUNE_BATCH: usize = 256;
+
+/// How long a writer waits for the database lock before giving up, in steps of
+/// [`BUSY_STEP`]: short steps, so a writer gets its turn as soon as the lock is free
+/// (SQLite's own busy handler sleeps up to 100 ms at a time and lets a busy writer
+/// take the lock again and again in between).
+const BUSY_STEP: Duration = Duration::from_millis(2);
+const BUSY_STEPS: i32 = 5000;
+
+fn busy(tries: i32) -> bool {
+    if tries >= BUSY_STEPS {
+        return false;
+    }
+    std::thread::sleep(BUSY_STEP);
+    true
+}
+
+/// Longest the delivery worker holds back its bookkeeping for waiting commits.
+const YIELD_MAX: Duration = Duration::from_secs(2);
+
+/// Commits of new events in progress, per outbox file in this process. The delivery
+/// worker books PUBACKs in short write transactions one after another while media
+/// streams; it waits while this is non-zero, so a new event's commit is never held
+/// back by a clip being uploaded (it once waited for a whole 6 MiB clip under load).
+fn commit_gate(path: &Path) -> Arc<AtomicUsize> {
+    static GATES: OnceLock<Mutex<HashMap<PathBuf, Arc<AtomicUsize>>>> = OnceLock::new();
+    let key = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    GATES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(key)
+        .or_default()
+        .clone()
+}
+
+/// Holds a commit's place in [`commit_gate`] while it runs.
+struct Committing(Arc<AtomicUsize>);
+
+impl Committing {
+    fn new(gate: &Arc<AtomicUsize>) -> Self {
+        gate.fetch_add(1, Ordering::SeqCst);
+        Committing(gate.clone())
+    }
+}
+
+impl Drop for Committing {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 fn fs_reserve(total: u64) -> u64 {
     FS_RESERVE_BYTES.min(total / 16)
@@ -241,6 +293,10 @@ pub struct Outbox {
     /// Media whose file had to be deleted before its drop could be recorded (a disk
     /// too full for even that): (media row, reason). Recorded at the next chance.
     unrecorded: std::cell::RefCell<Vec<(i64, MediaLoss)>>,
+    /// New-event commits in progress on this file (see [`commit_gate`]).
+    commits: Arc<AtomicUsize>,
+    /// This handle books deliveries and gives way to those commits.
+    yields: bool,
 }
 
 fn now_ms() -> i64 {
@@ -287,8 +343,8 @@ impl Outbox {
                 source: e,
             })?;
         }
-        let conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        let mut conn = Connection::open(path)?;
+        conn.busy_handler(Some(busy))?;
         // Incremental vacuum must be chosen before the first table exists: a new
         // database gets it; an old one is converted below when that is cheap.
         let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
@@ -308,11 +364,11 @@ impl Outbox {
         if !path.is_file() {
             return Ok(None);
         }
-        let conn = Connection::open_with_flags(
+        let mut conn = Connection::open_with_flags(
             path,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.busy_handler(Some(busy))?;
         Self::setup(conn, path, u64::MAX).map(Some)
     }
 
@@ -345,7 +401,25 @@ impl Outbox {
             history_rows: super::config::DEFAULT_HISTORY_ROWS,
             deletes: Default::default(),
             unrecorded: Default::default(),
+            commits: commit_gate(path),
+            yields: false,
         })
+    }
+
+    /// Make this handle the delivery worker's: its bookkeeping waits (up to 2 s) while
+    /// another handle on the same file commits a new event.
+    pub(crate) fn yield_to_commits(&mut self) {
+        self.yields = true;
+    }
+
+    fn give_way(&self) {
+        if !self.yields {
+            return;
+        }
+        let deadline = Instant::now() + YIELD_MAX;
+        while self.commits.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 
     /// Convert a database made before incremental vacuum, once, when it is small
@@ -448,6 +522,7 @@ impl Outbox {
         }
         event.evidence_dropped |= !event.media_missing.is_empty();
         let body = serde_json::to_string(&event).map_err(UplinkError::Json)?;
+        let _turn = Committing::new(&self.commits);
         // Make room first: on a nearly full disk the insert below needs the space that
         // dropping the oldest media gives back. A failure here is not fatal; the insert
         // tells whether there is room.
@@ -482,7 +557,12 @@ impl Outbox {
         body: &str,
         unusable: &HashMap<usize, String>,
     ) -> rusqlite::Result<bool> {
-        let tx = self.conn.unchecked_transaction()?;
+        // IMMEDIATE: take the write lock at once (waiting in the busy handler), rather
+        // than fail on a snapshot another writer made stale.
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )?;
         let inserted = tx.execute(
             "INSERT OR IGNORE INTO events (event_id, phase, seq, camera, created_ms, body, evidence_dropped)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -987,6 +1067,7 @@ impl Outbox {
         if !self.conn.is_autocommit() {
             return Ok(f(&self.conn)?);
         }
+        self.give_way();
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
         match f(&self.conn) {
             Ok(v) => {
@@ -1003,6 +1084,7 @@ impl Outbox {
     /// Start a batch: every booking until [`Outbox::end_batch`] commits at once.
     pub(crate) fn begin_batch(&self) -> Result<(), UplinkError> {
         if self.conn.is_autocommit() {
+            self.give_way();
             self.conn.execute_batch("BEGIN IMMEDIATE")?;
         }
         Ok(())

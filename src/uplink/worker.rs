@@ -83,9 +83,14 @@ enum End {
     Failed { error: String, was_connected: bool },
 }
 
-/// Bound on queued media units (a few hundred bytes each) while later events are
-/// being looked for, so memory stays small whatever the backlog.
-const MAX_QUEUED_MEDIA_UNITS: usize = 4096;
+/// Most event JSON units queued at once (a few kB each): memory stays small whatever
+/// the backlog, and the next ones are loaded as these go.
+const MAX_QUEUED_EVENTS: usize = 64;
+/// Media units of more rows are loaded once fewer than this wait (a few hundred bytes
+/// each), so the media of a backlog is never all in memory.
+const MEDIA_LOW_WATER: usize = 256;
+/// While media streams and nothing woke the worker, new rows are looked for this often.
+const SCAN_EVERY: Duration = Duration::from_millis(100);
 
 fn chunk_size(cfg: &UplinkConfig) -> u64 {
     (cfg.chunk_kib.clamp(1, 64 * 1024) as u64) * 1024
@@ -108,6 +113,7 @@ pub(crate) fn run(ctx: Ctx) {
         let outbox = loop {
             match Outbox::open(&ctx.outbox_path, ctx.cfg.disk_cap_mb.saturating_mul(1 << 20)) {
                 Ok(mut o) => {
+                    o.yield_to_commits();
                     o.set_keep_delivered_media(ctx.cfg.keep_delivered_media);
                     o.set_history(ctx.cfg.history_days, ctx.cfg.history_rows);
                     break o;
@@ -297,9 +303,17 @@ struct Session<'a> {
     /// Manifests and chunks waiting to go, in outbox order.
     media_q: VecDeque<Unit>,
     last_scan: Instant,
+    /// An enqueue woke the worker: look for new event JSON now, not at the next scan.
+    rescan: bool,
     unmapped: VecDeque<Unit>,
     by_pkid: HashMap<u16, Unit>,
-    cursor: i64,
+    /// Last row whose event JSON was queued (or found acknowledged). Event JSON is
+    /// loaded on its own, ahead of the media of earlier rows, however much of that
+    /// waits: a backlog of clips never holds back a new event.
+    ev_cursor: i64,
+    /// Last row whose media was queued; never beyond `ev_cursor`, so an event's JSON
+    /// goes before its manifests.
+    media_cursor: i64,
     chunk: u64,
     last_health: Option<Instant>,
     last_health_check: Option<Instant>,
@@ -346,9 +360,11 @@ async fn session(ctx: &Ctx, outbox: &Outbox, housekeeping: &mut Housekeeping) ->
         events_q: VecDeque::new(),
         media_q: VecDeque::new(),
         last_scan: Instant::now(),
+        rescan: true,
         unmapped: VecDeque::new(),
         by_pkid: HashMap::new(),
-        cursor: 0,
+        ev_cursor: 0,
+        media_cursor: 0,
         chunk: chunk_size(&ctx.cfg),
         last_health: None,
         last_health_check: None,
@@ -388,7 +404,7 @@ async fn session(ctx: &Ctx, outbox: &Outbox, housekeeping: &mut Housekeeping) ->
                 }
             },
             _ = tick.tick() => {}
-            _ = ctx.shared.wake.notified() => {}
+            _ = ctx.shared.wake.notified() => s.rescan = true,
         }
         if ctx.shared.stop.load(Ordering::SeqCst) {
             s.goodbye(&mut rx).await;
@@ -486,15 +502,7 @@ impl Session<'_> {
     fn fill(&mut self) -> Result<(), UplinkError> {
         let window = self.ctx.cfg.inflight.max(1) as usize;
         while self.unmapped.len() + self.by_pkid.len() < window {
-            // Look for new rows when no event JSON is waiting: at once when idle,
-            // every 100 ms while media is streaming.
-            if self.events_q.is_empty()
-                && (self.media_q.is_empty()
-                    || (self.last_scan.elapsed() >= Duration::from_millis(100)
-                        && self.media_q.len() < MAX_QUEUED_MEDIA_UNITS))
-            {
-                self.refill()?;
-            }
+            self.refill()?;
             let Some(unit) = self.events_q.front().or(self.media_q.front()).cloned() else {
                 return Ok(());
             };
@@ -534,55 +542,81 @@ impl Session<'_> {
         }
     }
 
-    /// Load the next outbox rows as units; false when there is nothing new.
-    fn refill(&mut self) -> Result<bool, UplinkError> {
-        self.last_scan = Instant::now();
-        let mut batch = self.outbox.next_batch(self.cursor, 8)?;
-        if batch.is_empty() {
-            if self.cursor == 0
-                || !self.media_q.is_empty()
-                || !self.unmapped.is_empty()
-                || !self.by_pkid.is_empty()
+    /// Load more units when they are due: new event JSON at once after an enqueue
+    /// (or when nothing else waits), else every [`SCAN_EVERY`]; media of the next rows
+    /// when few media units are left.
+    fn refill(&mut self) -> Result<(), UplinkError> {
+        let idle = self.events_q.is_empty() && self.media_q.is_empty();
+        let scan = self.rescan || idle || self.last_scan.elapsed() >= SCAN_EVERY;
+        if scan && self.events_q.len() < MAX_QUEUED_EVENTS {
+            self.rescan = false;
+            self.last_scan = Instant::now();
+            let batch = self.outbox.next_batch(self.ev_cursor, 8)?;
+            if batch.is_empty()
+                && idle
+                && self.ev_cursor > 0
+                && self.media_cursor == self.ev_cursor
+                && self.unmapped.is_empty()
+                && self.by_pkid.is_empty()
             {
-                return Ok(false);
+                // Everything we sent is booked and nothing is new: look again from
+                // the start for rows that changed meanwhile (media dropped after the
+                // event went out, whose dropped manifest must go again).
+                self.ev_cursor = 0;
+                self.media_cursor = 0;
+                self.rescan = true;
+                return self.refill();
             }
-            // Everything we sent is booked: look again from the start for rows that
-            // changed meanwhile (media dropped after the event went out).
-            self.cursor = 0;
-            batch = self.outbox.next_batch(0, 8)?;
-            if batch.is_empty() {
-                return Ok(false);
+            for item in batch {
+                self.ev_cursor = item.row;
+                self.event_unit_of(&item);
             }
         }
-        for item in batch {
-            self.cursor = item.row;
-            self.units_of(item)?;
+        if self.media_q.len() < MEDIA_LOW_WATER && self.media_cursor < self.ev_cursor {
+            let batch = self.outbox.next_batch(self.media_cursor, 8)?;
+            let mut caught_up = batch.len() < 8;
+            for item in batch {
+                if item.row > self.ev_cursor {
+                    caught_up = true;
+                    break;
+                }
+                self.media_cursor = item.row;
+                self.media_units_of(item)?;
+            }
+            if caught_up {
+                // No undelivered row is left up to the event cursor.
+                self.media_cursor = self.ev_cursor;
+            }
         }
-        Ok(true)
+        Ok(())
     }
 
-    fn units_of(&mut self, item: WorkItem) -> Result<(), UplinkError> {
-        let queued = self.events_q.len() + self.media_q.len();
-        let row = item.row;
-        if !item.event_acked {
-            self.events_q.push_back(Unit::Event {
-                row: item.row,
-                body: item.body.clone(),
-                evidence_dropped: item.evidence_dropped,
-                dropped: item
-                    .media
-                    .iter()
-                    .filter(|m| m.dropped)
-                    .map(|m| {
-                        (
-                            m.name.clone(),
-                            m.drop_reason.unwrap_or(MediaLoss::WriteFailed),
-                            m.last_error.clone(),
-                        )
-                    })
-                    .collect(),
-            });
+    fn event_unit_of(&mut self, item: &WorkItem) {
+        if item.event_acked {
+            return;
         }
+        self.events_q.push_back(Unit::Event {
+            row: item.row,
+            body: item.body.clone(),
+            evidence_dropped: item.evidence_dropped,
+            dropped: item
+                .media
+                .iter()
+                .filter(|m| m.dropped)
+                .map(|m| {
+                    (
+                        m.name.clone(),
+                        m.drop_reason.unwrap_or(MediaLoss::WriteFailed),
+                        m.last_error.clone(),
+                    )
+                })
+                .collect(),
+        });
+    }
+
+    fn media_units_of(&mut self, item: WorkItem) -> Result<(), UplinkError> {
+        let queued = self.media_q.len();
+        let row = item.row;
         for m in item.media {
             if m.acknowledged {
                 continue;
@@ -616,7 +650,7 @@ impl Session<'_> {
                 });
             }
         }
-        if self.events_q.len() + self.media_q.len() == queued {
+        if item.event_acked && self.media_q.len() == queued {
             // Everything of this row is acknowledged but it is not marked done (a crash
             // between the two writes): settle it now.
             self.outbox.settle(row)?;
