@@ -72,11 +72,14 @@ pub struct EvidenceConfig {
     /// the untouched remuxed one (default false: re-encoding costs CPU).
     #[serde(default)]
     pub redacted_clip: bool,
-    /// Delete local evidence older than this many hours (default 168 = 7 days).
+    /// Delete delivered evidence kept on the box (`uplink.keep_delivered_media`) once
+    /// it is older than this many hours (default 168 = 7 days). Evidence not yet
+    /// delivered is never deleted by age: the outbox owns it.
     #[serde(default = "default_max_age_h")]
     pub max_age_hours: f64,
-    /// Keep local evidence under this many MiB in total, oldest deleted first
-    /// (default 2048).
+    /// Keep the evidence folder under this many MiB by deleting delivered evidence
+    /// kept on the box, oldest first (default 2048). Every byte counts, but evidence
+    /// not yet delivered is never deleted for it (`uplink.disk_cap_mb` bounds that).
     #[serde(default = "default_max_total_mib")]
     pub max_total_mib: u64,
     /// Evidence jobs waiting for post-roll at once per camera (default 32); more are
