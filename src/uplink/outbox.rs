@@ -14,11 +14,16 @@
 //! history: kept for the Events page within `history_days` / `history_rows`, then
 //! pruned, and never counted against the room for undelivered events.
 
+mod evidence;
+mod prune;
+
+pub use evidence::SweepReport;
+pub use prune::PruneReport;
+
 use super::UplinkError;
-use crate::evidence::retention::{KeptFile, Ledger};
 use crate::rules::event::{Event, MediaLoss, MissingMedia, Phase};
 use rusqlite::{Connection, OptionalExtension, params};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -223,32 +228,6 @@ pub struct DropCounters {
     pub orphan_files_removed: u64,
     #[serde(default)]
     pub orphan_bytes_removed: u64,
-}
-
-/// What [`Outbox::sweep_evidence_at_start`] did.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SweepReport {
-    /// Files a committed row names: kept (delivered or delivered later).
-    pub adopted: u64,
-    /// Files no row names, removed (counted in [`DropCounters::orphan_files_removed`]).
-    pub orphans_removed: u64,
-    pub orphan_bytes: u64,
-    /// Files the outbox had released (delivered or dropped) but a kill left on disk.
-    pub released_removed: u64,
-    /// Undelivered media whose file was gone, now marked dropped and counted.
-    pub missing_marked: u64,
-    pub dirs_removed: u64,
-}
-
-/// What [`Outbox::prune_history`] did.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct PruneReport {
-    pub events: u64,
-    pub rows: u64,
-    /// Kept delivered files deleted with their rows.
-    pub files: u64,
-    /// Pages given back to the filesystem by incremental vacuum.
-    pub vacuumed_pages: u64,
 }
 
 /// One media item of a work item.
@@ -689,7 +668,8 @@ impl Outbox {
         };
         c.execute(
             "UPDATE media SET dropped = 1, file_present = 0, manifest_acked = 0,
-             drop_reason = ?2, last_error = ?3 WHERE id = ?1",
+             drop_reason = COALESCE(drop_reason, ?2), last_error = COALESCE(last_error, ?3)
+             WHERE id = ?1",
             params![id, reason.as_str(), why],
         )?;
         c.execute(
@@ -1137,243 +1117,6 @@ impl Outbox {
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
-
-    /// Prune delivered history beyond `history_days` (by when the newest phase was
-    /// committed) or beyond `history_rows` delivered phases, oldest first, whole events
-    /// at a time and only events whose every phase is delivered; then give the freed
-    /// pages back to the filesystem (incremental vacuum). Kept delivered files of the
-    /// pruned events go with them. Pruning is bookkeeping, not loss: it is counted as
-    /// `history_pruned`, never as dropped.
-    pub fn prune_history(&self) -> Result<PruneReport, UplinkError> {
-        let cutoff = now_ms() - i64::from(self.history_days) * 86_400_000;
-        let mut report = PruneReport::default();
-        loop {
-            let mut victims: Vec<(String, i64)> = Vec::new();
-            {
-                let mut old = self.conn.prepare_cached(
-                    "SELECT event_id, COUNT(*) FROM events GROUP BY event_id
-                     HAVING MIN(done) = 1 AND MAX(created_ms) < ?1 LIMIT ?2",
-                )?;
-                victims.extend(
-                    old.query_map(params![cutoff, PRUNE_BATCH as i64], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })?
-                    .collect::<Result<Vec<_>, _>>()?,
-                );
-            }
-            let mut excess = (self.history_rows()? as i64)
-                - (self.history_rows.min(i64::MAX as u64) as i64)
-                - victims.iter().map(|v| v.1).sum::<i64>();
-            if excess > 0 && victims.len() < PRUNE_BATCH {
-                let chosen: HashSet<String> = victims.iter().map(|v| v.0.clone()).collect();
-                let mut oldest = self.conn.prepare_cached(
-                    "SELECT event_id, COUNT(*) FROM events GROUP BY event_id
-                     HAVING MIN(done) = 1 ORDER BY MIN(id) LIMIT ?1",
-                )?;
-                let rows = oldest
-                    .query_map([PRUNE_BATCH as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect::<Result<Vec<(String, i64)>, _>>()?;
-                for (id, n) in rows {
-                    if excess <= 0 || victims.len() >= PRUNE_BATCH {
-                        break;
-                    }
-                    if chosen.contains(&id) {
-                        continue;
-                    }
-                    excess -= n;
-                    victims.push((id, n));
-                }
-            }
-            if victims.is_empty() {
-                break;
-            }
-            let (rows, files) = self.tx(|c| {
-                let mut rows = 0i64;
-                let mut files = Vec::new();
-                for (id, _) in &victims {
-                    let mut stmt = c.prepare_cached(
-                        "SELECT m.path FROM media m JOIN events e ON e.id = m.event_row
-                         WHERE e.event_id = ?1 AND m.file_present = 1",
-                    )?;
-                    files.extend(
-                        stmt.query_map([id], |r| r.get::<_, String>(0))?
-                            .collect::<Result<Vec<_>, _>>()?,
-                    );
-                    c.execute(
-                        "DELETE FROM media WHERE event_row IN (SELECT id FROM events WHERE event_id = ?1)",
-                        [id],
-                    )?;
-                    rows += c.execute("DELETE FROM events WHERE event_id = ?1", [id])? as i64;
-                }
-                bump(c, "history_pruned", rows)?;
-                Ok((rows, files))
-            })?;
-            report.events += victims.len() as u64;
-            report.rows += rows as u64;
-            report.files += files.len() as u64;
-            for f in files {
-                self.delete_later(f);
-            }
-            self.flush_deletes();
-        }
-        let mode: i64 = self
-            .conn
-            .query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
-        let free: i64 = self
-            .conn
-            .query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
-        if mode == 2 && free > 0 {
-            // The pragma frees one page per step: step it to the end.
-            let mut stmt = self.conn.prepare("PRAGMA incremental_vacuum")?;
-            let mut rows = stmt.query([])?;
-            while rows.next()?.is_some() {}
-            report.vacuumed_pages = free as u64;
-        }
-        if report.rows > 0 {
-            tracing::info!(
-                events = report.events,
-                rows = report.rows,
-                files = report.files,
-                "outbox: pruned delivered history"
-            );
-        }
-        Ok(report)
-    }
-
-    /// At start, before any camera runs (so nothing can be waiting in memory for its
-    /// commit): reconcile the evidence folder `root` with the outbox.
-    /// * A file a committed row names is adopted: it is delivered (or kept) as usual.
-    /// * A file no row names is an orphan, left by a kill between an evidence job and
-    ///   the commit of its event, or a half-written temporary file: removed, counted
-    ///   (`orphan_files_removed`) and logged.
-    /// * A file the outbox had already released (delivered, or dropped) but a kill
-    ///   left behind is removed.
-    /// * An undelivered row whose file is gone is marked dropped (`write_failed`) and
-    ///   counted, so its event says so instead of waiting for a file that never comes.
-    ///
-    /// Only folders named like event ids (UUIDv7) are looked at.
-    pub fn sweep_evidence_at_start(&self, root: &Path) -> Result<SweepReport, UplinkError> {
-        let mut report = SweepReport::default();
-        // (event folder, file name) -> file still owned by the outbox.
-        let mut known: HashMap<(String, String), bool> = HashMap::new();
-        {
-            let mut stmt = self
-                .conn
-                .prepare("SELECT path, file_present FROM media WHERE path != ''")?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?)))?
-                .collect::<Result<Vec<_>, _>>()?;
-            for (path, present) in rows {
-                if let Some(k) = folder_and_name(Path::new(&path)) {
-                    let e = known.entry(k).or_insert(false);
-                    *e |= present;
-                }
-            }
-        }
-        let io = |what: &Path, source| UplinkError::Io {
-            what: format!("evidence sweep {}", what.display()),
-            source,
-        };
-        let dirs = match std::fs::read_dir(root) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(report),
-            Err(e) => return Err(io(root, e)),
-        };
-        for d in dirs.flatten() {
-            let folder = d.file_name().to_string_lossy().to_string();
-            if crate::evidence::retention::event_dir_time(&folder).is_none()
-                || !d.file_type().is_ok_and(|t| t.is_dir())
-            {
-                continue;
-            }
-            let files = match std::fs::read_dir(d.path()) {
-                Ok(rd) => rd,
-                Err(e) => {
-                    tracing::warn!(dir = %d.path().display(), error = %e, "evidence sweep: cannot read folder");
-                    continue;
-                }
-            };
-            for f in files.flatten() {
-                let name = f.file_name().to_string_lossy().to_string();
-                let path = f.path();
-                match known.get(&(folder.clone(), name.clone())) {
-                    Some(true) => report.adopted += 1,
-                    Some(false) => {
-                        if std::fs::remove_file(&path).is_ok() {
-                            report.released_removed += 1;
-                        }
-                    }
-                    None => {
-                        let meta = f.metadata().ok();
-                        let bytes = meta.as_ref().map_or(0, |m| m.len());
-                        let removed = if meta.is_some_and(|m| m.is_dir()) {
-                            std::fs::remove_dir_all(&path)
-                        } else {
-                            std::fs::remove_file(&path)
-                        };
-                        match removed {
-                            Ok(()) => {
-                                tracing::warn!(file = %path.display(), bytes, "evidence sweep: removed an orphan file no committed event names (left by a kill before its event was committed)");
-                                report.orphans_removed += 1;
-                                report.orphan_bytes += bytes;
-                            }
-                            Err(e) => {
-                                tracing::warn!(file = %path.display(), error = %e, "evidence sweep: cannot remove an orphan file")
-                            }
-                        }
-                    }
-                }
-            }
-            if std::fs::remove_dir(d.path()).is_ok() {
-                report.dirs_removed += 1;
-            }
-        }
-        // Rows that still expect a file that is not there (or not whole).
-        let present: Vec<(i64, String, i64, bool)> = {
-            let mut stmt = self.conn.prepare(
-                "SELECT m.id, m.path, m.bytes, e.done FROM media m JOIN events e ON e.id = m.event_row
-                 WHERE m.file_present = 1",
-            )?;
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-                .collect::<Result<Vec<_>, _>>()?
-        };
-        for (id, path, bytes, done) in present {
-            let ok = std::fs::metadata(&path).is_ok_and(|m| m.len() == bytes as u64);
-            if ok {
-                continue;
-            }
-            if done {
-                self.tx(|c| c.execute("UPDATE media SET file_present = 0 WHERE id = ?1", [id]))?;
-            } else {
-                tracing::warn!(file = %path, "evidence sweep: an undelivered event's file is gone; its event is marked evidence_dropped");
-                self.tx(|c| {
-                    self.record_drop(
-                        c,
-                        id,
-                        MediaLoss::WriteFailed,
-                        "the file was gone when the box started",
-                    )
-                })?;
-                report.missing_marked += 1;
-            }
-        }
-        if report.orphans_removed > 0 {
-            self.tx(|c| {
-                bump(c, "orphan_files_removed", report.orphans_removed as i64)?;
-                bump(c, "orphan_bytes_removed", report.orphan_bytes as i64)
-            })?;
-        }
-        tracing::info!(
-            adopted = report.adopted,
-            orphans_removed = report.orphans_removed,
-            orphan_bytes = report.orphan_bytes,
-            released_removed = report.released_removed,
-            missing_marked = report.missing_marked,
-            dirs_removed = report.dirs_removed,
-            "evidence sweep at start"
-        );
-        Ok(report)
-    }
 }
 
 /// The text recorded with a drop.
@@ -1384,65 +1127,6 @@ fn drop_text(reason: MediaLoss) -> &'static str {
         }
         MediaLoss::DiskFull => "dropped before delivery: the disk was full",
         MediaLoss::WriteFailed => "the file could not be read",
-    }
-}
-
-/// `(event folder, file name)` of an evidence path `<root>/<event id>/<name>`.
-fn folder_and_name(p: &Path) -> Option<(String, String)> {
-    let name = p.file_name()?.to_string_lossy().to_string();
-    let folder = p.parent()?.file_name()?.to_string_lossy().to_string();
-    Some((folder, name))
-}
-
-/// Retention asks the outbox which evidence it may delete.
-impl Ledger for Outbox {
-    fn kept(&self) -> Result<Vec<KeptFile>, String> {
-        let run = || -> rusqlite::Result<Vec<KeptFile>> {
-            let mut stmt = self.conn.prepare_cached(
-                "SELECT m.id, e.event_id, m.path, m.bytes FROM media m JOIN events e ON e.id = m.event_row
-                 WHERE m.file_present = 1 AND e.done = 1 ORDER BY m.event_row, m.id",
-            )?;
-            stmt.query_map([], |r| {
-                Ok(KeptFile {
-                    row: r.get(0)?,
-                    event_id: r.get(1)?,
-                    path: PathBuf::from(r.get::<_, String>(2)?),
-                    bytes: r.get::<_, i64>(3)? as u64,
-                })
-            })?
-            .collect()
-        };
-        run().map_err(|e| e.to_string())
-    }
-
-    fn forget(&self, files: &[KeptFile]) -> Result<(), String> {
-        self.tx(|c| {
-            for f in files {
-                c.execute("UPDATE media SET file_present = 0 WHERE id = ?1", [f.row])?;
-            }
-            Ok(())
-        })
-        .map_err(|e| e.to_string())
-    }
-
-    fn finished(&self, event_ids: &[String]) -> Result<HashSet<String>, String> {
-        let run = || -> rusqlite::Result<HashSet<String>> {
-            let mut stmt = self.conn.prepare_cached(
-                "SELECT MIN(done), MAX(phase = 'ended'), MAX(created_ms) FROM events WHERE event_id = ?1",
-            )?;
-            let recent = now_ms() - FINISHED_AFTER_MS;
-            let mut out = HashSet::new();
-            for id in event_ids {
-                let (done, ended, newest): (Option<bool>, Option<bool>, Option<i64>) =
-                    stmt.query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-                if done == Some(true) && (ended == Some(true) || newest.is_some_and(|t| t < recent))
-                {
-                    out.insert(id.clone());
-                }
-            }
-            Ok(out)
-        };
-        run().map_err(|e| e.to_string())
     }
 }
 
