@@ -1160,6 +1160,10 @@ fn events_are_listed_newest_first_with_filters_and_their_delivery_state() {
             .unwrap(),
     );
     assert_eq!(d["media"][0]["dropped"], true);
+    // Which file and why, for the page's event detail.
+    assert_eq!(d["media"][0]["drop_reason"], "cap", "{d:#}");
+    assert_eq!(d["missing"][0]["name"], d["media"][0]["name"], "{d:#}");
+    assert_eq!(d["missing"][0]["reason"], "cap", "{d:#}");
     let (s, _) = json_of(
         c.get(b.url("/api/events/0190-no-such-event"))
             .send()
@@ -1572,6 +1576,7 @@ fn metrics_are_prometheus_text_for_the_box_itself_and_status_shows_the_signing_k
     let mut h = streetwatch::uplink::Health::default();
     h.outbox.events = 3;
     h.dropped.media_dropped = 2;
+    h.dropped.evidence_dropped.cap = 2;
     b.backend
         .set_metrics(Some(streetwatch::uplink::render_metrics(&h)));
     // A scraper on the box needs no session.
@@ -1589,7 +1594,7 @@ fn metrics_are_prometheus_text_for_the_box_itself_and_status_shows_the_signing_k
         "{text}"
     );
     assert!(
-        text.contains("streetwatch_evidence_dropped_total 2"),
+        text.contains("streetwatch_evidence_dropped_total{reason=\"cap\"} 2"),
         "{text}"
     );
     // The key events are signed with is on the status page once the uplink made it.

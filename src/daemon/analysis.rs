@@ -80,6 +80,9 @@ pub struct CameraAnalysis {
     config: EventsConfig,
     state_dir: PathBuf,
     last_retention: Option<MediaTime>,
+    /// The outbox, asked by retention what it may delete (opened at the first pass;
+    /// `None` while there is none, e.g. in a replay).
+    ledger: Option<crate::uplink::Outbox>,
 }
 
 impl CameraAnalysis {
@@ -169,6 +172,7 @@ impl CameraAnalysis {
             config: cfg.events.clone(),
             state_dir: cfg.device.state_dir.clone(),
             last_retention: None,
+            ledger: None,
         };
         // Closing phases of the last run that never reached the outbox.
         for ev in resend {
@@ -265,24 +269,31 @@ impl CameraAnalysis {
 
     fn handle(&mut self, out: crate::rules::FrameOutput, time: MediaTime) {
         for req in &out.evidence {
-            let released = self.collector.lock().unwrap().expect(&req.event_id);
-            for ev in released {
-                self.sink.push(ev);
-            }
             let job = EvidenceJob::from_request(
                 req,
                 &self.evidence_root,
                 self.events.zones(),
                 &self.config.evidence,
             );
+            let expected = job.expected();
+            let released = self
+                .collector
+                .lock()
+                .unwrap()
+                .expect_files(&req.event_id, &expected);
+            for ev in released {
+                self.sink.push(ev);
+            }
             if let Some(w) = &self.worker
                 && let Err(e) = w.submit(job)
             {
-                // Refused (queue full): count it as done so the event is not held.
-                let released = self.collector.lock().unwrap().on_result(JobResult {
-                    event_id: req.event_id.clone(),
-                    result: Err(e),
-                });
+                // Refused (queue full): done, its files missing, so the event is not
+                // held and says what it lacks.
+                let released = self.collector.lock().unwrap().on_result(JobResult::failed(
+                    &req.event_id,
+                    &expected,
+                    &e,
+                ));
                 for ev in released {
                     self.sink.push(ev);
                 }
@@ -312,14 +323,36 @@ impl CameraAnalysis {
             return;
         }
         self.last_retention = Some(now);
+        if self.ledger.is_none() {
+            self.ledger = crate::uplink::Outbox::open_existing(&crate::uplink::Outbox::path_in(
+                &self.state_dir,
+            ))
+            .unwrap_or_else(|e| {
+                tracing::debug!(error = %e, "evidence retention: outbox not readable");
+                None
+            });
+        }
+        let ledger: &dyn retention::Ledger = match &self.ledger {
+            Some(o) => o,
+            None => &retention::NoLedger,
+        };
         let ev = &self.config.evidence;
-        if let Err(e) = retention::enforce(
+        match retention::enforce(
             &self.evidence_root,
             now,
             ev.max_age_hours * 3600.0,
             ev.max_total_mib * 1024 * 1024,
+            ledger,
         ) {
-            tracing::debug!(error = %e, "evidence retention");
+            Ok(r) if !r.deleted.is_empty() => {
+                tracing::info!(
+                    files = r.deleted.len(),
+                    bytes = r.freed_bytes,
+                    "evidence retention deleted delivered evidence"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "evidence retention"),
         }
     }
 
@@ -358,8 +391,8 @@ fn spawn_evidence(
         max_pending,
         liveness.map(|l| l.register(format!("evidence-{camera}"))),
         move |r: JobResult| {
-            if let Err(e) = &r.result {
-                tracing::warn!(event = %r.event_id, error = %e, "evidence job failed");
+            if let Some(e) = r.error() {
+                tracing::warn!(event = %r.event_id, error = %e, missing = r.missing.len(), "evidence job failed");
             }
             let released = c.lock().unwrap().on_result(r);
             for ev in released {

@@ -82,6 +82,22 @@ impl Control {
 /// at most) and the page (2 s) this stays inside the unit's `TimeoutStopSec=20s`.
 const SHUTDOWN_COMMIT: Duration = Duration::from_secs(10);
 
+/// Reconcile the evidence folder with the outbox once, before any camera starts (so
+/// no event can be waiting in memory for its commit): files of committed events are
+/// adopted, orphans a kill left behind are removed and counted. A failure (no outbox
+/// yet, a full disk) is logged; the next start tries again.
+fn sweep_evidence(config: &Config) {
+    let cap = config.uplink.disk_cap_mb.saturating_mul(1 << 20);
+    let r = crate::uplink::Outbox::open(
+        &crate::uplink::Outbox::path_in(&config.device.state_dir),
+        cap,
+    )
+    .and_then(|o| o.sweep_evidence_at_start(&analysis::evidence_dir(config)));
+    if let Err(e) = r {
+        tracing::warn!(error = %e, "evidence sweep at start skipped");
+    }
+}
+
 /// The running daemon.
 pub struct Daemon {
     config_path: Option<PathBuf>,
@@ -190,7 +206,10 @@ impl Daemon {
             summary: Default::default(),
             watchdog: None,
         };
-        // The outbox before any camera: events are durable from the first one.
+        // Evidence left by the last run is adopted or removed before anything can
+        // write new evidence; then the outbox before any camera: events are durable
+        // from the first one.
+        sweep_evidence(&config);
         let now = Instant::now();
         d.outbox.tick(&d.env, now, None);
         d.uplink.tick(&d.env, now, None);

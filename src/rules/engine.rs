@@ -698,6 +698,7 @@ impl CameraEvents {
             model: self.ctx.model.clone(),
             media: Vec::new(),
             evidence_dropped: false,
+            media_missing: Vec::new(),
             details: p.details.clone(),
             signature: None,
         }

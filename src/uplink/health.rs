@@ -111,6 +111,16 @@ pub struct DiskHealth {
     /// directory and the fix; absent once a commit succeeds again.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
+    /// Delivered event phases kept as history (bounded by `uplink.history_days` and
+    /// `history_rows`, not by the cap).
+    #[serde(default)]
+    pub history_rows: u64,
+    /// Delivered event phases pruned from the history so far (not a loss).
+    #[serde(default)]
+    pub history_pruned: u64,
+    /// The outbox database and its WAL on disk, history included.
+    #[serde(default)]
+    pub db_file_bytes: u64,
 }
 
 /// Decided events between the rules and the outbox (filled by the daemon).
@@ -387,18 +397,43 @@ pub fn render_metrics(h: &Health) -> String {
         &mut o,
         "streetwatch_evidence_dropped_total",
         "counter",
-        "Media items dropped by the disk cap.",
+        "Evidence files that will not be delivered (never written, or deleted before delivery), by reason.",
+    );
+    for r in crate::rules::event::MediaLoss::ALL {
+        let _ = writeln!(
+            o,
+            "streetwatch_evidence_dropped_total{{reason=\"{}\"}} {}",
+            r.as_str(),
+            h.dropped.evidence_dropped.get(r)
+        );
+    }
+    family(
+        &mut o,
+        "streetwatch_evidence_missing_total",
+        "counter",
+        "Evidence files committed events expected but that were never written.",
     );
     let _ = writeln!(
         o,
-        "streetwatch_evidence_dropped_total {}",
-        h.dropped.media_dropped
+        "streetwatch_evidence_missing_total {}",
+        h.dropped.media_missing
+    );
+    family(
+        &mut o,
+        "streetwatch_evidence_orphans_removed_total",
+        "counter",
+        "Evidence files no committed event named, removed at start.",
+    );
+    let _ = writeln!(
+        o,
+        "streetwatch_evidence_orphans_removed_total {}",
+        h.dropped.orphan_files_removed
     );
     family(
         &mut o,
         "streetwatch_evidence_dropped_bytes_total",
         "counter",
-        "Media bytes dropped by the disk cap.",
+        "Bytes of committed evidence deleted before delivery.",
     );
     let _ = writeln!(
         o,
@@ -471,6 +506,35 @@ pub fn render_metrics(h: &Health) -> String {
         "Outbox disk cap.",
     );
     let _ = writeln!(o, "streetwatch_outbox_disk_cap_bytes {}", h.disk.cap_bytes);
+    family(
+        &mut o,
+        "streetwatch_outbox_history_rows",
+        "gauge",
+        "Delivered event phases kept as history.",
+    );
+    let _ = writeln!(o, "streetwatch_outbox_history_rows {}", h.disk.history_rows);
+    family(
+        &mut o,
+        "streetwatch_outbox_history_pruned_total",
+        "counter",
+        "Delivered event phases pruned from the history.",
+    );
+    let _ = writeln!(
+        o,
+        "streetwatch_outbox_history_pruned_total {}",
+        h.disk.history_pruned
+    );
+    family(
+        &mut o,
+        "streetwatch_outbox_db_file_bytes",
+        "gauge",
+        "Outbox database and WAL on disk, history included.",
+    );
+    let _ = writeln!(
+        o,
+        "streetwatch_outbox_db_file_bytes {}",
+        h.disk.db_file_bytes
+    );
     family(
         &mut o,
         "streetwatch_fs_free_bytes",
@@ -583,6 +647,14 @@ mod tests {
                 media_dropped: 2,
                 media_dropped_bytes: 2048,
                 events_dropped: 0,
+                media_missing: 3,
+                evidence_dropped: super::super::outbox::ReasonCounts {
+                    disk_full: 4,
+                    cap: 1,
+                    write_failed: 0,
+                },
+                orphan_files_removed: 5,
+                orphan_bytes_removed: 500,
             },
             cpu_temp_c: Some(55.0),
             events: EventsHealth {
@@ -635,7 +707,11 @@ mod tests {
         }
         assert!(text.contains("streetwatch_camera_dropped_frames_total{camera=\"cam\\\"1\"} 3"));
         assert!(text.contains("quantile=\"0.95\"} 41.5"));
-        assert!(text.contains("streetwatch_evidence_dropped_total 2"));
+        assert!(text.contains("streetwatch_evidence_dropped_total{reason=\"disk_full\"} 4"));
+        assert!(text.contains("streetwatch_evidence_dropped_total{reason=\"cap\"} 1"));
+        assert!(text.contains("streetwatch_evidence_dropped_total{reason=\"write_failed\"} 0"));
+        assert!(text.contains("streetwatch_evidence_missing_total 3"));
+        assert!(text.contains("streetwatch_evidence_orphans_removed_total 5"));
         assert!(text.contains(
             "streetwatch_events_lost_total{camera=\"gate\",kind=\"illegal_parking\",reason=\"queue_full\"} 2"
         ));

@@ -6,7 +6,7 @@
 //! in the database, and only a path the outbox recorded is ever opened. Rows keep every
 //! phase of an event; the page shows one line per event with its latest phase.
 
-use crate::rules::event::{Event, EventKind, MediaKind, Phase};
+use crate::rules::event::{Event, EventKind, MediaKind, MediaLoss, MissingMedia, Phase};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -38,7 +38,8 @@ pub enum Delivery {
     Pending,
     /// Every phase and every media file was acknowledged.
     Delivered,
-    /// The disk cap forced the box to delete evidence before it was delivered.
+    /// Some evidence will not be delivered: it could not be written, or had to be
+    /// deleted before delivery (see [`EventDetail::missing`]).
     EvidenceDropped,
 }
 
@@ -101,6 +102,8 @@ pub struct MediaInfo {
     /// `uplink.keep_delivered_media` is set; the disk cap may drop it too).
     pub available: bool,
     pub dropped: bool,
+    /// Why a dropped file went (`disk_full`, `cap`, `write_failed`).
+    pub drop_reason: Option<MediaLoss>,
 }
 
 /// Everything about one event.
@@ -111,6 +114,9 @@ pub struct EventDetail {
     pub event: Event,
     pub phases: Vec<PhaseRow>,
     pub media: Vec<MediaInfo>,
+    /// Evidence that will not be delivered, each once, with its reason: files the
+    /// event expected but that were never written, and files deleted before delivery.
+    pub missing: Vec<MissingMedia>,
 }
 
 /// An evidence file to serve: a path the outbox recorded, never one a client sent.
@@ -308,9 +314,15 @@ pub fn detail(path: &Path, id: &str) -> Result<Option<EventDetail>, HistoryError
     let event = parse_event(id, &last.7)?;
     let mut phases = Vec::with_capacity(rows.len());
     let mut kinds: Vec<(String, MediaKind)> = Vec::new();
+    let mut missing: Vec<MissingMedia> = Vec::new();
     for (_, seq, state, attempts, last_error, dropped, done, body) in &rows {
         let ev = parse_event(id, body)?;
         kinds.extend(ev.media.iter().map(|m| (m.name.clone(), m.kind)));
+        for m in ev.media_missing {
+            if !missing.iter().any(|x| x.name == m.name) {
+                missing.push(m);
+            }
+        }
         phases.push(PhaseRow {
             phase: ev.phase,
             seq: *seq,
@@ -326,28 +338,46 @@ pub fn detail(path: &Path, id: &str) -> Result<Option<EventDetail>, HistoryError
     // the page shows each name once, preferring a copy still on disk.
     let mut mstmt = conn
         .prepare(
-            "SELECT m.name, m.content_type, m.bytes, m.file_present, m.dropped
+            "SELECT m.name, m.content_type, m.bytes, m.file_present, m.dropped, m.drop_reason,
+                    m.last_error
              FROM media m JOIN events e ON e.id = m.event_row
              WHERE e.event_id = ?1 ORDER BY m.id",
         )
         .map_err(db)?;
     let all = mstmt
         .query_map([id], |r| {
-            Ok(MediaInfo {
-                name: r.get(0)?,
-                kind: None,
-                content_type: r.get(1)?,
-                bytes: r.get::<_, i64>(2)? as u64,
-                available: r.get(3)?,
-                dropped: r.get(4)?,
-            })
+            let reason: Option<String> = r.get(5)?;
+            Ok((
+                MediaInfo {
+                    name: r.get(0)?,
+                    kind: None,
+                    content_type: r.get(1)?,
+                    bytes: r.get::<_, i64>(2)? as u64,
+                    available: r.get(3)?,
+                    dropped: r.get(4)?,
+                    drop_reason: reason
+                        .and_then(|s| serde_json::from_value(serde_json::Value::String(s)).ok()),
+                },
+                r.get::<_, Option<String>>(6)?,
+            ))
         })
         .map_err(db)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(db)?;
     let mut media: Vec<MediaInfo> = Vec::new();
-    for mut m in all {
+    for (mut m, last_error) in all {
         m.kind = kinds.iter().find(|(n, _)| *n == m.name).map(|(_, k)| *k);
+        if m.dropped
+            && !missing.iter().any(|x| x.name == m.name)
+            && let Some(kind) = m.kind
+        {
+            missing.push(MissingMedia {
+                name: m.name.clone(),
+                kind,
+                reason: m.drop_reason.unwrap_or(MediaLoss::WriteFailed),
+                detail: last_error,
+            });
+        }
         match media.iter_mut().find(|x| x.name == m.name) {
             Some(x) if !x.available && m.available => *x = m,
             Some(_) => {}
@@ -359,6 +389,7 @@ pub fn detail(path: &Path, id: &str) -> Result<Option<EventDetail>, HistoryError
         event,
         phases,
         media,
+        missing,
     }))
 }
 

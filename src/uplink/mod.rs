@@ -31,7 +31,7 @@ pub use config::{TlsConfig, UplinkConfig};
 pub use health::{
     CameraHealth, EventLoss, EventsHealth, Health, HealthProvider, ModelHealth, render_metrics,
 };
-pub use outbox::{Backlog, DropCounters, Outbox};
+pub use outbox::{Backlog, DropCounters, Outbox, PruneReport, ReasonCounts, SweepReport};
 pub use signing::DeviceKey;
 
 use std::path::{Path, PathBuf};
@@ -120,6 +120,7 @@ impl Store {
             cfg.disk_cap_mb.saturating_mul(1 << 20),
         )?;
         outbox.set_keep_delivered_media(cfg.keep_delivered_media);
+        outbox.set_history(cfg.history_days, cfg.history_rows);
         Ok(Store {
             outbox: Mutex::new(outbox),
             shared: worker::Shared::new(),

@@ -12,7 +12,7 @@ use super::health::{self, Health, UplinkHealth};
 use super::outbox::{Outbox, WorkItem};
 use super::signing::DeviceKey;
 use super::{Hooks, UplinkConfig, UplinkError};
-use crate::rules::event::Event;
+use crate::rules::event::{Event, MediaLoss, MissingMedia};
 use rumqttc::{
     AsyncClient, ConnectReturnCode, Event as MqttEvent, Incoming, LastWill, MqttOptions, Outgoing,
     QoS,
@@ -81,6 +81,8 @@ enum Unit {
         row: i64,
         body: String,
         evidence_dropped: bool,
+        /// Media of this phase dropped before delivery: (name, reason, detail).
+        dropped: Vec<(String, MediaLoss, Option<String>)>,
     },
     Manifest {
         row: i64,
@@ -89,7 +91,7 @@ enum Unit {
         content_type: String,
         bytes: u64,
         sha256: String,
-        dropped: bool,
+        dropped: Option<MediaLoss>,
     },
     Chunk {
         row: i64,
@@ -109,9 +111,14 @@ enum End {
     Failed { error: String, was_connected: bool },
 }
 
-/// Bound on queued media units (a few hundred bytes each) while later events are
-/// being looked for, so memory stays small whatever the backlog.
-const MAX_QUEUED_MEDIA_UNITS: usize = 4096;
+/// Most event JSON units queued at once (a few kB each): memory stays small whatever
+/// the backlog, and the next ones are loaded as these go.
+const MAX_QUEUED_EVENTS: usize = 64;
+/// Media units of more rows are loaded once fewer than this wait (a few hundred bytes
+/// each), so the media of a backlog is never all in memory.
+const MEDIA_LOW_WATER: usize = 256;
+/// While media streams and nothing woke the worker, new rows are looked for this often.
+const SCAN_EVERY: Duration = Duration::from_millis(100);
 
 fn chunk_size(cfg: &UplinkConfig) -> u64 {
     (cfg.chunk_kib.clamp(1, 64 * 1024) as u64) * 1024
@@ -143,7 +150,9 @@ fn run_until_stopped(ctx: Ctx) {
         let outbox = loop {
             match Outbox::open(&ctx.outbox_path, ctx.cfg.disk_cap_mb.saturating_mul(1 << 20)) {
                 Ok(mut o) => {
+                    o.yield_to_commits();
                     o.set_keep_delivered_media(ctx.cfg.keep_delivered_media);
+                    o.set_history(ctx.cfg.history_days, ctx.cfg.history_rows);
                     break o;
                 }
                 Err(e) => {
@@ -158,23 +167,22 @@ fn run_until_stopped(ctx: Ctx) {
         };
         let max = Duration::from_secs(ctx.cfg.backoff_max_s.max(1));
         let mut backoff = Duration::from_secs(1);
+        let mut housekeeping = Housekeeping::default();
         loop {
             if ctx.shared.stop.load(Ordering::SeqCst) {
                 return;
             }
+            housekeeping.run(&outbox);
             if ctx.cfg.broker.trim().is_empty() {
                 // No broker configured (yet): events wait in the outbox, kept within
                 // the disk cap; nothing to retry, so nothing to warn about.
                 set_error(&ctx, "no broker configured (uplink.broker)".into());
-                if let Err(e) = outbox.enforce_cap() {
-                    tracing::warn!(error = %e, "uplink: enforcing the disk cap failed");
-                }
                 if sleep_or_stop(&ctx, Duration::from_secs(5)).await {
                     return;
                 }
                 continue;
             }
-            match session(&ctx, &outbox).await {
+            match session(&ctx, &outbox, &mut housekeeping).await {
                 End::Stopped => return,
                 End::Failed { error, was_connected } => {
                     if was_connected {
@@ -192,6 +200,40 @@ fn run_until_stopped(ctx: Ctx) {
             }
         }
     });
+}
+
+/// Periodic work on the outbox besides delivery: the disk cap every few seconds,
+/// delivered-history pruning every minute.
+#[derive(Default)]
+struct Housekeeping {
+    last_cap: Option<Instant>,
+    last_prune: Option<Instant>,
+}
+
+impl Housekeeping {
+    fn run(&mut self, outbox: &Outbox) {
+        let due = |t: Option<Instant>, every| t.is_none_or(|t: Instant| t.elapsed() >= every);
+        let cap_due = due(self.last_cap, Duration::from_secs(5));
+        if cap_due {
+            self.last_cap = Some(Instant::now());
+            if let Err(e) = outbox.enforce_cap() {
+                tracing::warn!(error = %e, "uplink: enforcing the disk cap failed");
+            }
+        }
+        // By age once a minute; by count as soon as the history is over its limit
+        // (checked with the cap), so a burst of deliveries cannot grow it far.
+        let over = || {
+            outbox
+                .history_rows()
+                .is_ok_and(|n| n > outbox.history_limit())
+        };
+        if due(self.last_prune, Duration::from_secs(60)) || (cap_due && over()) {
+            self.last_prune = Some(Instant::now());
+            if let Err(e) = outbox.prune_history() {
+                tracing::warn!(error = %e, "uplink: pruning delivered history failed");
+            }
+        }
+    }
 }
 
 fn set_error(ctx: &Ctx, error: String) {
@@ -301,16 +343,24 @@ struct Session<'a> {
     /// Manifests and chunks waiting to go, in outbox order.
     media_q: VecDeque<Unit>,
     last_scan: Instant,
+    /// An enqueue woke the worker: look for new event JSON now, not at the next scan.
+    rescan: bool,
     unmapped: VecDeque<Unit>,
     by_pkid: HashMap<u16, Unit>,
-    cursor: i64,
+    /// Last row whose event JSON was queued (or found acknowledged). Event JSON is
+    /// loaded on its own, ahead of the media of earlier rows, however much of that
+    /// waits: a backlog of clips never holds back a new event.
+    ev_cursor: i64,
+    /// Last row whose media was queued; never beyond `ev_cursor`, so an event's JSON
+    /// goes before its manifests.
+    media_cursor: i64,
     chunk: u64,
     last_health: Option<Instant>,
     last_health_check: Option<Instant>,
     health_key: String,
 }
 
-async fn session(ctx: &Ctx, outbox: &Outbox) -> End {
+async fn session(ctx: &Ctx, outbox: &Outbox, housekeeping: &mut Housekeeping) -> End {
     let opts = match mqtt_options(ctx) {
         Ok(o) => o,
         Err(e) => {
@@ -350,16 +400,17 @@ async fn session(ctx: &Ctx, outbox: &Outbox) -> End {
         events_q: VecDeque::new(),
         media_q: VecDeque::new(),
         last_scan: Instant::now(),
+        rescan: true,
         unmapped: VecDeque::new(),
         by_pkid: HashMap::new(),
-        cursor: 0,
+        ev_cursor: 0,
+        media_cursor: 0,
         chunk: chunk_size(&ctx.cfg),
         last_health: None,
         last_health_check: None,
         health_key: String::new(),
     };
     let mut tick = tokio::time::interval(Duration::from_millis(200));
-    let mut last_cap = Instant::now();
     loop {
         tokio::select! {
             ev = rx.recv() => match ev {
@@ -393,19 +444,14 @@ async fn session(ctx: &Ctx, outbox: &Outbox) -> End {
                 }
             },
             _ = tick.tick() => {}
-            _ = ctx.shared.wake.notified() => {}
+            _ = ctx.shared.wake.notified() => s.rescan = true,
         }
         beat(ctx);
         if ctx.shared.stop.load(Ordering::SeqCst) {
             s.goodbye(&mut rx).await;
             return End::Stopped;
         }
-        if last_cap.elapsed() > Duration::from_secs(5) {
-            last_cap = Instant::now();
-            if let Err(e) = outbox.enforce_cap() {
-                tracing::warn!(error = %e, "uplink: enforcing the disk cap failed");
-            }
-        }
+        housekeeping.run(outbox);
         if s.connected {
             if let Err(e) = s.fill() {
                 tracing::warn!(error = %e, "uplink: reading the outbox failed");
@@ -514,15 +560,7 @@ impl Session<'_> {
     fn fill(&mut self) -> Result<(), UplinkError> {
         let window = self.ctx.cfg.inflight.max(1) as usize;
         while self.unmapped.len() + self.by_pkid.len() < window {
-            // Look for new rows when no event JSON is waiting: at once when idle,
-            // every 100 ms while media is streaming.
-            if self.events_q.is_empty()
-                && (self.media_q.is_empty()
-                    || (self.last_scan.elapsed() >= Duration::from_millis(100)
-                        && self.media_q.len() < MAX_QUEUED_MEDIA_UNITS))
-            {
-                self.refill()?;
-            }
+            self.refill()?;
             let Some(unit) = self.events_q.front().or(self.media_q.front()).cloned() else {
                 return Ok(());
             };
@@ -562,43 +600,81 @@ impl Session<'_> {
         }
     }
 
-    /// Load the next outbox rows as units; false when there is nothing new.
-    fn refill(&mut self) -> Result<bool, UplinkError> {
-        self.last_scan = Instant::now();
-        let mut batch = self.outbox.next_batch(self.cursor, 8)?;
-        if batch.is_empty() {
-            if self.cursor == 0
-                || !self.media_q.is_empty()
-                || !self.unmapped.is_empty()
-                || !self.by_pkid.is_empty()
+    /// Load more units when they are due: new event JSON at once after an enqueue
+    /// (or when nothing else waits), else every [`SCAN_EVERY`]; media of the next rows
+    /// when few media units are left.
+    fn refill(&mut self) -> Result<(), UplinkError> {
+        let idle = self.events_q.is_empty() && self.media_q.is_empty();
+        let scan = self.rescan || idle || self.last_scan.elapsed() >= SCAN_EVERY;
+        if scan && self.events_q.len() < MAX_QUEUED_EVENTS {
+            self.rescan = false;
+            self.last_scan = Instant::now();
+            let batch = self.outbox.next_batch(self.ev_cursor, 8)?;
+            if batch.is_empty()
+                && idle
+                && self.ev_cursor > 0
+                && self.media_cursor == self.ev_cursor
+                && self.unmapped.is_empty()
+                && self.by_pkid.is_empty()
             {
-                return Ok(false);
+                // Everything we sent is booked and nothing is new: look again from
+                // the start for rows that changed meanwhile (media dropped after the
+                // event went out, whose dropped manifest must go again).
+                self.ev_cursor = 0;
+                self.media_cursor = 0;
+                self.rescan = true;
+                return self.refill();
             }
-            // Everything we sent is booked: look again from the start for rows that
-            // changed meanwhile (media dropped after the event went out).
-            self.cursor = 0;
-            batch = self.outbox.next_batch(0, 8)?;
-            if batch.is_empty() {
-                return Ok(false);
+            for item in batch {
+                self.ev_cursor = item.row;
+                self.event_unit_of(&item);
             }
         }
-        for item in batch {
-            self.cursor = item.row;
-            self.units_of(item)?;
+        if self.media_q.len() < MEDIA_LOW_WATER && self.media_cursor < self.ev_cursor {
+            let batch = self.outbox.next_batch(self.media_cursor, 8)?;
+            let mut caught_up = batch.len() < 8;
+            for item in batch {
+                if item.row > self.ev_cursor {
+                    caught_up = true;
+                    break;
+                }
+                self.media_cursor = item.row;
+                self.media_units_of(item)?;
+            }
+            if caught_up {
+                // No undelivered row is left up to the event cursor.
+                self.media_cursor = self.ev_cursor;
+            }
         }
-        Ok(true)
+        Ok(())
     }
 
-    fn units_of(&mut self, item: WorkItem) -> Result<(), UplinkError> {
-        let queued = self.events_q.len() + self.media_q.len();
-        let row = item.row;
-        if !item.event_acked {
-            self.events_q.push_back(Unit::Event {
-                row: item.row,
-                body: item.body.clone(),
-                evidence_dropped: item.evidence_dropped,
-            });
+    fn event_unit_of(&mut self, item: &WorkItem) {
+        if item.event_acked {
+            return;
         }
+        self.events_q.push_back(Unit::Event {
+            row: item.row,
+            body: item.body.clone(),
+            evidence_dropped: item.evidence_dropped,
+            dropped: item
+                .media
+                .iter()
+                .filter(|m| m.dropped)
+                .map(|m| {
+                    (
+                        m.name.clone(),
+                        m.drop_reason.unwrap_or(MediaLoss::WriteFailed),
+                        m.last_error.clone(),
+                    )
+                })
+                .collect(),
+        });
+    }
+
+    fn media_units_of(&mut self, item: WorkItem) -> Result<(), UplinkError> {
+        let queued = self.media_q.len();
+        let row = item.row;
         for m in item.media {
             if m.acknowledged {
                 continue;
@@ -611,7 +687,9 @@ impl Session<'_> {
                     content_type: m.content_type.clone(),
                     bytes: m.bytes,
                     sha256: m.sha256.clone(),
-                    dropped: m.dropped,
+                    dropped: m
+                        .dropped
+                        .then(|| m.drop_reason.unwrap_or(MediaLoss::WriteFailed)),
                 });
             }
             if m.dropped {
@@ -630,7 +708,7 @@ impl Session<'_> {
                 });
             }
         }
-        if self.events_q.len() + self.media_q.len() == queued {
+        if item.event_acked && self.media_q.len() == queued {
             // Everything of this row is acknowledged but it is not marked done (a crash
             // between the two writes): settle it now.
             self.outbox.settle(row)?;
@@ -644,10 +722,27 @@ impl Session<'_> {
             Unit::Event {
                 body,
                 evidence_dropped,
+                dropped,
                 ..
             } => {
                 let mut ev: Event = serde_json::from_str(body).map_err(|e| e.to_string())?;
                 ev.evidence_dropped |= *evidence_dropped;
+                // Media dropped since the commit: the platform learns which and why
+                // (before signing, so the signature covers it).
+                for (name, reason, detail) in dropped {
+                    if ev.media_missing.iter().any(|m| m.name == *name) {
+                        continue;
+                    }
+                    if let Some(m) = ev.media.iter().find(|m| m.name == *name) {
+                        ev.media_missing.push(MissingMedia {
+                            name: name.clone(),
+                            kind: m.kind,
+                            reason: *reason,
+                            detail: detail.clone(),
+                        });
+                        ev.evidence_dropped = true;
+                    }
+                }
                 self.ctx.key.sign(&mut ev).map_err(|e| e.to_string())?;
                 Ok((
                     format!("{p}/events"),
@@ -663,16 +758,19 @@ impl Session<'_> {
                 dropped,
                 ..
             } => {
-                let m = json!({
+                let mut m = json!({
                     "event_id": event_id,
                     "name": name,
                     "content_type": content_type,
                     "bytes": bytes,
                     "sha256": sha256,
                     "chunk_size": self.chunk,
-                    "chunks": if *dropped { 0 } else { bytes.div_ceil(self.chunk) },
-                    "evidence_dropped": dropped,
+                    "chunks": if dropped.is_some() { 0 } else { bytes.div_ceil(self.chunk) },
+                    "evidence_dropped": dropped.is_some(),
                 });
+                if let Some(r) = dropped {
+                    m["dropped_reason"] = json!(r.as_str());
+                }
                 Ok((
                     format!("{p}/events/{event_id}/media/{name}"),
                     serde_json::to_vec(&m).map_err(|e| e.to_string())?,
@@ -847,6 +945,9 @@ pub(crate) fn fill_local_health(h: &mut Health, outbox: &Outbox, shared: &Shared
     h.dropped = outbox.counters().unwrap_or_default();
     h.disk.outbox_bytes = outbox.usage_bytes().unwrap_or(0);
     h.disk.cap_bytes = outbox.cap_bytes();
+    h.disk.history_rows = outbox.history_rows().unwrap_or(0);
+    h.disk.history_pruned = outbox.history_pruned().unwrap_or(0);
+    h.disk.db_file_bytes = outbox.file_bytes();
     h.disk.error = shared
         .disk_error
         .lock()

@@ -150,6 +150,7 @@ pub async fn one(
     out["event"] = json!(detail.event);
     out["phases"] = json!(detail.phases);
     out["media"] = json!(media);
+    out["missing"] = json!(detail.missing);
     Ok(Json(out))
 }
 

@@ -73,7 +73,9 @@
 
   function mediaNode(id, m) {
     if (!m.available) {
-      return el("div", { class: "hint", text: m.name + ": " + t(m.dropped ? "ev.media_dropped" : "ev.media_deleted") });
+      var why = m.dropped ? (m.drop_reason ? t("ev.missing_deleted") + "（" + t("loss." + m.drop_reason) + "）" : t("ev.media_dropped"))
+        : t("ev.media_deleted");
+      return el("div", { class: "hint", "data-media": m.name, text: m.name + ": " + why });
     }
     if (m.content_type === "image/jpeg") {
       return el("img", { class: m.kind === "crop" ? "event-crop" : "event-snapshot", src: m.url, alt: m.name });
@@ -124,6 +126,20 @@
       e.media.forEach(function (m) { media.appendChild(mediaNode(e.id, m)); });
       if (!e.media.length) media.appendChild(el("p", { class: "hint", text: t("ev.no_media") }));
       detailNode.appendChild(media);
+      // Evidence that will not reach the platform, and why (never written, or deleted
+      // before delivery); the counters in health and /metrics add these up.
+      var missing = e.missing || [];
+      if (missing.length) {
+        var names = e.media.map(function (m) { return m.name; });
+        detailNode.appendChild(el("div", { class: "banner error", role: "status", id: "event-missing" }, [
+          el("strong", { text: t("ev.missing") }),
+          el("ul", {}, missing.map(function (m) {
+            return el("li", { "data-missing": m.name, "data-reason": m.reason,
+              text: m.name + "：" + t(names.indexOf(m.name) >= 0 ? "ev.missing_deleted" : "ev.missing_written") +
+                "（" + t("loss." + m.reason) + "）" + (m.detail ? " — " + m.detail : "") });
+          }))
+        ]));
+      }
       detailNode.scrollIntoView({ block: "nearest" });
     });
   }
