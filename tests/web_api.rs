@@ -160,6 +160,7 @@ fn documented() -> Vec<(String, String)> {
 const PUBLIC: &[(&str, &str)] = &[
     ("get", "/"),
     ("get", "/assets/{file}"),
+    ("get", "/favicon.ico"),
     ("get", "/api/openapi.json"),
     ("post", "/api/setup"),
     ("post", "/api/login"),
@@ -688,6 +689,8 @@ fn status_shows_each_camera_with_its_reason_and_box_health() {
             reconnects: 2,
             analysed: 0,
             analysis_fps: 0.0,
+            gop_s: None,
+            gop_frames: None,
         },
         CameraRuntime {
             id: "yard".into(),
@@ -702,6 +705,8 @@ fn status_shows_each_camera_with_its_reason_and_box_health() {
             reconnects: 0,
             analysed: 40,
             analysis_fps: 4.25,
+            gop_s: Some(2.0),
+            gop_frames: Some(25),
         },
     ]);
     let c = client();
@@ -1741,6 +1746,7 @@ fn snapshot_and_live_serve_the_latest_picture_and_detections_of_a_known_camera()
             width: 64,
             height: 36,
             media_time: "2024-05-01T08:00:00.000Z".into(),
+            media_time_ns: 1_714_550_400_000_000_000,
             seq: 9,
             detections: vec![streetwatch::web::LiveDetection {
                 class: "car".into(),
@@ -1748,6 +1754,7 @@ fn snapshot_and_live_serve_the_latest_picture_and_detections_of_a_known_camera()
                 score: 0.8,
                 bbox: [0.1, 0.2, 0.5, 0.9],
                 track_id: Some(3),
+                filtered: false,
             }],
         },
     );

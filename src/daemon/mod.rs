@@ -209,6 +209,13 @@ impl CameraTask {
     }
 }
 
+/// The camera's GOP as its ring measured it (seconds, frames), for the dashboard's
+/// pre-roll warning. The ring lock is released before this returns.
+fn measured_gop(camera: &Camera) -> (Option<f64>, Option<usize>) {
+    let ring = camera.shared.ring.lock().unwrap();
+    (ring.gop_seconds(), ring.gop_frames())
+}
+
 /// Count one analysed frame; its detections when inference succeeded.
 fn on_analysed<'a>(
     camera: &str,
@@ -624,6 +631,12 @@ impl Daemon {
             .collect()
     }
 
+    /// Where the technician page listens (the real port when the config said 0);
+    /// `None` when it did not start.
+    pub fn web_addr(&self) -> Option<std::net::SocketAddr> {
+        self.web.as_ref().map(|w| w.local_addr())
+    }
+
     /// Run until `control.stop` is set (or `max` elapses).
     pub fn run(&mut self, control: &Control, status_every: Duration, max: Option<Duration>) {
         let started = Instant::now();
@@ -676,6 +689,8 @@ impl Daemon {
                         analysis_fps: t
                             .analysis_rate
                             .update(now, t.analysis.analysed.load(Ordering::Relaxed)),
+                        gop_s: measured_gop(&t.camera).0,
+                        gop_frames: measured_gop(&t.camera).1,
                     })
                     .collect(),
             );
