@@ -1066,21 +1066,58 @@ fn demo_event_on_the_events_page(p: &Page) {
         "the clip plays",
         "return document.querySelector('#event-detail video.event-clip').currentTime > 0.3;",
     );
-    // The whole case downloads as a ZIP with the signed JSON and the media.
-    let zip = p.s.js_async(
-        "const done = arguments[arguments.length - 1]; \
-         fetch(document.getElementById('event-zip').href).then(r => r.arrayBuffer()).then(b => { \
-           const u = new Uint8Array(b); done([u.length, u[0], u[1], new TextDecoder().decode(u).includes('event-0-started.json')]); });",
-        json!([]),
+    // The whole case downloads as a ZIP (read by Python's zipfile here) whose signed
+    // JSON and media pass `streetwatch verify` with the key the page shows.
+    let zip = p
+        .s
+        .js_async(
+            "const done = arguments[arguments.length - 1]; \
+             fetch(document.getElementById('event-zip').href).then(r => r.arrayBuffer()).then(b => { \
+               const u = new Uint8Array(b); let s = ''; \
+               for (let i = 0; i < u.length; i += 8192) s += String.fromCharCode.apply(null, u.subarray(i, i + 8192)); \
+               done(btoa(s)); });",
+            json!([]),
+        )
+        .expect("case download");
+    use base64::Engine as _;
+    let zip = base64::engine::general_purpose::STANDARD
+        .decode(zip.as_str().unwrap())
+        .unwrap();
+    assert!(
+        zip.starts_with(b"PK") && zip.len() > 10_000,
+        "{} bytes",
+        zip.len()
     );
-    let zip = zip.expect("case download");
-    assert_eq!(
-        (zip[1].as_u64(), zip[2].as_u64()),
-        (Some(0x50), Some(0x4b)),
-        "{zip}"
+    let out = tempfile::tempdir().unwrap();
+    std::fs::write(out.path().join("case.zip"), &zip).unwrap();
+    let unzip = Command::new("python3")
+        .args(["-m", "zipfile", "-e", "case.zip", "case"])
+        .current_dir(out.path())
+        .output()
+        .expect("python3 (Debian package python3)");
+    assert!(unzip.status.success(), "{unzip:?}");
+    let key =
+        p.s.js_async(
+            "const done = arguments[arguments.length - 1]; \
+             fetch('/api/status').then(r => r.json()).then(j => done(j.device.public_key));",
+            json!([]),
+        )
+        .unwrap();
+    let verify = Command::new(bin())
+        .arg("verify")
+        .arg(out.path().join("case/event-0-started.json"))
+        .arg("--media")
+        .arg(out.path().join("case/media"))
+        .arg("--pubkey")
+        .arg(key.as_str().expect("the device key"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&verify.stdout);
+    assert!(
+        verify.status.success() && said.contains("signature: OK"),
+        "{said}{}",
+        String::from_utf8_lossy(&verify.stderr)
     );
-    assert!(zip[0].as_u64().unwrap() > 10_000, "{zip}");
-    assert_eq!(zip[3], json!(true), "{zip}");
     let text = p.s.text(&p.s.wait(5, "#event-detail"));
     assert!(
         text.contains("已上报") && text.contains("下载整个案件"),

@@ -370,13 +370,16 @@ fn kept(file_present: bool, dropped: bool, path: &str) -> bool {
     file_present || (!dropped && Path::new(path).is_file())
 }
 
-/// One committed phase of an event: the signed JSON exactly as the outbox holds it
-/// (and sends upstream), for the page's case download.
+/// One committed phase of an event as the outbox holds it, for the page's case
+/// download (which signs it as the uplink does when it publishes).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PhaseBody {
     pub phase: String,
     pub seq: u32,
+    /// The event as committed (unsigned: the uplink signs it when it publishes).
     pub body: String,
+    /// The outbox dropped some of its media (sent with `evidence_dropped: true`).
+    pub evidence_dropped: bool,
 }
 
 /// Every phase of event `id`, oldest first; empty when the outbox does not know it.
@@ -389,13 +392,16 @@ pub fn phase_bodies(path: &Path, id: &str) -> Result<Vec<PhaseBody>, HistoryErro
         source,
     };
     let mut stmt = conn
-        .prepare("SELECT phase, seq, body FROM events WHERE event_id = ?1 ORDER BY id")
+        .prepare(
+            "SELECT phase, seq, body, evidence_dropped FROM events WHERE event_id = ?1 ORDER BY id",
+        )
         .map_err(db)?;
     stmt.query_map([id], |r| {
         Ok(PhaseBody {
             phase: r.get(0)?,
             seq: r.get(1)?,
             body: r.get(2)?,
+            evidence_dropped: r.get(3)?,
         })
     })
     .map_err(db)?

@@ -269,13 +269,31 @@ pub async fn thumbnail(
         .into_response())
 }
 
+/// A committed phase as the uplink publishes it: `evidence_dropped` as the outbox
+/// knows it, signed with the device key (deterministic ed25519: the very signature
+/// the platform got). The page never creates the key: before the uplink made one,
+/// the JSON goes out unsigned.
+fn published(
+    p: &crate::uplink::history::PhaseBody,
+    state_dir: &std::path::Path,
+) -> Result<Vec<u8>, ApiError> {
+    use crate::uplink::signing::{DeviceKey, KEY_FILE};
+    let mut ev: crate::rules::event::Event = serde_json::from_str(&p.body).map_err(internal)?;
+    ev.evidence_dropped |= p.evidence_dropped;
+    if state_dir.join(KEY_FILE).is_file() {
+        let key = DeviceKey::load_or_create(state_dir).map_err(internal)?;
+        key.sign(&mut ev).map_err(internal)?;
+    }
+    serde_json::to_vec(&ev).map_err(internal)
+}
+
 /// `attachment; filename="…"` for a name the server made (ASCII, no quotes).
 fn attachment(name: &str) -> HeaderValue {
     HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
         .unwrap_or(HeaderValue::from_static("attachment"))
 }
 
-/// `GET /api/events/{id}/event.json`: the latest phase as the box signed and sent it
+/// `GET /api/events/{id}/event.json`: the latest phase as the box signs and sends it
 /// (check it with `streetwatch verify`).
 pub async fn event_json(
     State(st): State<Shared>,
@@ -286,8 +304,15 @@ pub async fn event_json(
         return Err(unknown());
     }
     let id2 = id.clone();
-    let phases = blocking(move || st.backend.event_phases(&id2).map_err(internal)).await?;
-    let last = phases.into_iter().last().ok_or_else(unknown)?;
+    let body = blocking(move || {
+        let state_dir = st.backend.config().device.state_dir;
+        match st.backend.event_phases(&id2).map_err(internal)?.last() {
+            Some(p) => published(p, &state_dir).map(Some),
+            None => Ok(None),
+        }
+    })
+    .await?
+    .ok_or_else(unknown)?;
     Ok((
         [
             (
@@ -299,7 +324,7 @@ pub async fn event_json(
                 attachment(&format!("event-{id}.json")),
             ),
         ],
-        last.body,
+        body,
     )
         .into_response())
 }
@@ -321,13 +346,16 @@ pub async fn case_zip(
         if phases.is_empty() {
             return Ok(None);
         }
+        let state_dir = st.backend.config().device.state_dir;
         let mut entries: Vec<Entry> = phases
-            .into_iter()
-            .map(|p| Entry {
-                name: format!("event-{}-{}.json", p.seq, p.phase),
-                source: Source::Bytes(p.body.into_bytes()),
+            .iter()
+            .map(|p| {
+                Ok(Entry {
+                    name: format!("event-{}-{}.json", p.seq, p.phase),
+                    source: Source::Bytes(published(p, &state_dir)?),
+                })
             })
-            .collect();
+            .collect::<Result<_, ApiError>>()?;
         let mut total: u64 = 0;
         if let Some(detail) = st.backend.event(&id2).map_err(internal)? {
             for m in detail.media.iter().filter(|m| m.available) {
