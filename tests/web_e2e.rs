@@ -1142,6 +1142,14 @@ fn demo_event_on_the_events_page(p: &Page) {
 #[test]
 fn the_demo_shows_a_delivered_parking_event_with_photos_and_a_playing_clip_on_chinese_pages() {
     require_browser();
+    // The demo delivers through its own mosquitto when one is installed; without it the
+    // event would stay pending and the test must say why, not time out.
+    assert!(
+        ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
+            .iter()
+            .any(|p| Path::new(p).is_file()),
+        "mosquitto is not installed: run `make setup` (Debian package mosquitto)"
+    );
     let rig = Rig::with(Daemon::demo());
     let p = rig.page("demo");
     first_run_setup(&p, &rig.daemon.setup_code());

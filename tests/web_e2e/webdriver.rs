@@ -104,6 +104,9 @@ impl ChromeDriver {
                     "--disable-crash-reporter",
                     "--hide-scrollbars",
                     "--mute-audio",
+                    // A technician's phone: the browser's own controls (date and
+                    // time pickers) in Chinese, as the page is.
+                    "--lang=zh-CN",
                     format!("--user-data-dir={}", profile.display()),
                     format!("--window-size={width},{height}"),
                 ]
