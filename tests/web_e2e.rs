@@ -1154,6 +1154,18 @@ fn the_demo_shows_a_delivered_parking_event_with_photos_and_a_playing_clip_on_ch
     let p = rig.page("demo");
     first_run_setup(&p, &rig.daemon.setup_code());
     camera_streams_on_dashboard(&p, "parked-car");
+    // The metric agrees with the dashboard once the health report is refreshed (every
+    // status interval, 10 s); it used to read 0 while streaming.
+    let up = "streetwatch_camera_up{camera=\"parked-car\",status=\"streaming\"} 1";
+    let metrics = || {
+        reqwest::blocking::get(format!("{}/metrics", rig.daemon.url))
+            .and_then(|r| r.text())
+            .unwrap_or_default()
+    };
+    wait_for(Duration::from_secs(30), || {
+        metrics().contains(up).then_some(())
+    })
+    .unwrap_or_else(|| panic!("{}", metrics()));
     demo_event_on_the_events_page(&p);
     // Every page: Chinese only, every time on the box's clock.
     for view in ["dashboard", "cameras", "zones", "live", "logs"] {
@@ -1165,6 +1177,25 @@ fn the_demo_shows_a_delivered_parking_event_with_photos_and_a_playing_clip_on_ch
         );
         if view == "logs" {
             p.s.wait(10, "#logs-list .log-line .time");
+            // One camera's lines only, and a pause that holds the list still.
+            choose(&p, "select#logs-camera", "parked-car");
+            p.s.wait_js(
+                10,
+                "only the camera's lines",
+                "const l = Array.from(document.querySelectorAll('#logs-list .log-text')); \
+                 return document.getElementById('logs-list').getAttribute('data-camera') === 'parked-car' && \
+                   l.length > 0 && l.every(x => x.textContent.includes('camera=parked-car'));",
+            );
+            p.click("#logs-pause");
+            p.s.js(
+                "document.querySelector('#logs-list li').setAttribute('data-mark', '1');",
+                json!([]),
+            );
+            std::thread::sleep(Duration::from_secs(6));
+            assert!(
+                p.s.try_find("#logs-list li[data-mark]").is_some(),
+                "the paused list was redrawn"
+            );
         }
         if view == "live" {
             p.s.wait_js(
