@@ -656,6 +656,28 @@ fn device_tabs_and_audit(p: &Page) {
     }
 }
 
+/// A camera that went down (its server killed): the summary says so, its card gives the
+/// reason in Chinese and its last picture is greyed with its age.
+fn a_dead_camera_is_flagged_on_the_dashboard(p: &Page, id: &str) {
+    p.nav("dashboard");
+    p.s.wait_js(
+        40,
+        "the dashboard flags the dead camera",
+        &format!(
+            "const c = document.querySelector('.cam-card[data-camera=\"{id}\"]'); \
+             return c && c.getAttribute('data-state') !== 'streaming' && \
+               c.querySelector('.dash-picture.stale .age') !== null && \
+               c.querySelector('.reason') !== null && \
+               document.getElementById('summary').textContent.includes('需要处理');"
+        ),
+    );
+    let card =
+        p.s.text(&p.s.wait(5, &format!(".cam-card[data-camera=\"{id}\"]")));
+    assert!(card.contains("前的画面"), "{card}");
+    chinese_with_box_times(p, "dashboard with a dead camera");
+    p.shot("dashboard-camera-down");
+}
+
 /// The language button switches the page (and `<html lang>`) to English and back.
 fn switch_language(p: &Page) {
     let cams = p.s.wait(5, "button[data-view=\"cameras\"]");
@@ -691,7 +713,10 @@ fn a_technician_sets_up_adds_a_camera_sees_errors_where_they_press_and_switches_
     fits_a_phone(&p, "cameras");
     phone_results_in_view(&p);
     device_tabs_and_audit(&p);
+    let mut sim = sim;
     let moved = sim.url("/car").replace(&format!(":{}/", sim.port), ":1/");
+    sim.kill();
+    a_dead_camera_is_flagged_on_the_dashboard(&p, "lane");
     a_moved_camera_asks_for_its_password_again(&p, &moved);
     switch_language(&p);
     // The language is remembered across a reload.

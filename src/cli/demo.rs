@@ -198,6 +198,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         setup_code(&cfg.device.state_dir),
         broker.is_some(),
     );
+    tracing::info!(
+        url = %url,
+        "demo: open the page; the parked-car camera reports illegal parking (违停) about 25 s after it starts, the litter camera exposed garbage (暴露垃圾): see 事件 (Events)"
+    );
     daemon.run(
         &control,
         Duration::from_secs_f64(a.status_every),

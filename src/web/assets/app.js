@@ -561,8 +561,9 @@
       if (r.status !== 200 || view !== "dashboard") return;
       SW.status = r.body;
       if (r.body.time) clock = { timezone: r.body.time.timezone, offset: r.body.time.offset };
-      // Keep the scroll position across the 5 s refresh.
+      // Keep the scroll position and the opened "details" across the 5 s refresh.
       var y = window.scrollY;
+      var opened = Array.prototype.map.call(app.querySelectorAll("details"), function (d) { return d.open; });
       clear(app);
       app.appendChild(el("h1", { text: t("dash.title") }));
       app.appendChild(summaryLine(r.body));
@@ -605,6 +606,7 @@
         upPairs.length ? kv(upPairs) : null
       ]));
       if (SW.extensions.dashboard) extend("dashboard", app);
+      app.querySelectorAll("details").forEach(function (d, i) { if (opened[i]) d.open = true; });
       window.scrollTo(0, y);
     });
   }
@@ -638,12 +640,13 @@
       r.body.cameras.forEach(function (c) {
         var s = states[c.id] || { state: c.enabled ? "stopped" : "disabled" };
         var result = resultBox();
+        var badge = el("span", { class: "badge-slot" });
+        var status = el("div", { class: "status-slot" });
+        fillCameraState(badge, status, s);
         app.appendChild(el("div", { class: "card", "data-camera": c.id }, [
-          el("div", { class: "cam" }, [cameraLabel(c), stateBadge(s)]),
-          cameraReason(s),
+          el("div", { class: "cam" }, [cameraLabel(c), badge]),
+          status,
           el("div", { class: "hint" }, [el("code", { class: "url", text: c.url }), c.username ? " · " + t("cams.user_set") : null, c.password_set ? " · " + t("cams.password_set") : null]),
-          s.state === "streaming" ? kv([[t("dash.gop"), gopText(s)], [t("dash.analysis"), analysisText(s)]]) : null,
-          prerollWarning(s),
           el("div", { class: "row" }, [
             el("button", { class: "secondary", text: t("cams.edit"), onclick: function () { cameraForm(c); } }),
             el("button", { class: "danger", text: t("cams.remove"), onclick: function (ev) {
@@ -659,6 +662,28 @@
         ]));
       });
       window.scrollTo(0, y);
+    });
+  }
+
+  // A camera card's state, reason, GOP and warning (refreshed in place: the card and
+  // its buttons stay where the finger is).
+  function fillCameraState(badge, status, s) {
+    clear(badge);
+    clear(status);
+    badge.appendChild(stateBadge(s));
+    [cameraReason(s),
+      s.state === "streaming" ? kv([[t("dash.gop"), gopText(s)], [t("dash.analysis"), analysisText(s)]]) : null,
+      prerollWarning(s)].forEach(function (n) { if (n) status.appendChild(n); });
+  }
+
+  function refreshCameraStates() {
+    api("GET", "/api/status").then(function (r) {
+      if (r.status !== 200 || view !== "cameras" || !cameraList) return;
+      SW.status = r.body;
+      r.body.cameras.forEach(function (s) {
+        var card = app.querySelector('.card[data-camera="' + CSS.escape(s.id) + '"]');
+        if (card) fillCameraState(card.querySelector(".badge-slot"), card.querySelector(".status-slot"), s);
+      });
     });
   }
 
@@ -849,7 +874,7 @@
   setInterval(function () {
     if (!csrf || document.hidden || document.getElementById("ask")) return;
     if (view === "dashboard") dashboard();
-    else if (view === "cameras" && cameraList && !app.querySelector(".result[data-state]")) cameras();
+    else if (view === "cameras" && cameraList) refreshCameraStates();
   }, 5000);
 
   translateStatic();
