@@ -261,6 +261,12 @@ impl Daemon {
         *self.telemetry.uplink_error.lock().unwrap() = self.uplink.error().map(String::from);
     }
 
+    /// Where the technician page listens (the real port when the config said 0);
+    /// `None` when it did not start.
+    pub fn web_addr(&self) -> Option<std::net::SocketAddr> {
+        self.web.running().map(|w| w.local_addr())
+    }
+
     /// Run until `control.stop` is set (or `max` elapses).
     pub fn run(&mut self, control: &Control, status_every: Duration, max: Option<Duration>) {
         let started = Instant::now();

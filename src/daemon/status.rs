@@ -124,6 +124,7 @@ impl Daemon {
                 .iter_mut()
                 .map(|(id, t)| {
                     let analysed = t.counters.analysed.load(Ordering::Relaxed);
+                    let gop = measured_gop(&t.camera);
                     crate::web::CameraRuntime {
                         id: id.clone(),
                         status: t.camera.status(),
@@ -139,9 +140,18 @@ impl Daemon {
                         analysis_fps: t.rate.update(now, analysed),
                         // ingest diagnosis (item 9): analysis far below the configured rate.
                         analysis_warning: t.camera.analysis_warning(analysed),
+                        gop_s: gop.0,
+                        gop_frames: gop.1,
                     }
                 })
                 .collect(),
         );
     }
+}
+
+/// The camera's GOP as its ring measured it (seconds, frames), for the dashboard's
+/// pre-roll warning. The ring lock is released before this returns.
+fn measured_gop(camera: &crate::ingest::Camera) -> (Option<f64>, Option<usize>) {
+    let ring = camera.shared.ring.lock().unwrap();
+    (ring.gop_seconds(), ring.gop_frames())
 }

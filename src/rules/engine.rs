@@ -27,6 +27,7 @@ use crate::rules::event::{
 };
 use crate::rules::illegal_parking::{ClipWindow, IllegalParking, is_non_motor};
 use crate::rules::littering::{LitterConfig, Littering};
+use crate::rules::object_filter::drop_filtered;
 use crate::rules::output::{CaptureRequest, EpisodeKey, PhaseOutput, RuleOutput};
 use crate::rules::privacy::drop_private;
 use crate::rules::road_damage::RoadDamage;
@@ -477,6 +478,8 @@ impl CameraEvents {
     ) -> Result<FrameOutput, EngineError> {
         let mut dets = detections.to_vec();
         drop_private(&mut dets, frame_w, frame_h, &self.zones);
+        // Per-zone object filters keep noise out of the rules and the evidence.
+        drop_filtered(&mut dets, frame_w, frame_h, &self.zones);
         self.tracker.update(time, &dets)?;
         self.last_time = Some(time);
         let mut out = FrameOutput::default();

@@ -44,6 +44,7 @@ fn zone(id: &str, rule: ZoneRule, poly: Vec<[f32; 2]>) -> Zone {
         coordinates: None,
         grid_code: Some("440802001002003".into()),
         asset_id: None,
+        filter: Default::default(),
         rules: vec![rule],
     }
 }

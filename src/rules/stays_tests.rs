@@ -49,6 +49,7 @@ fn zone(id: &str, rule: ZoneRule) -> Zone {
         grid_code: None,
         asset_id: None,
         rules: vec![rule],
+        filter: Default::default(),
     }
 }
 

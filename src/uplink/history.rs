@@ -339,7 +339,7 @@ pub fn detail(path: &Path, id: &str) -> Result<Option<EventDetail>, HistoryError
     let mut mstmt = conn
         .prepare(
             "SELECT m.name, m.content_type, m.bytes, m.file_present, m.dropped, m.drop_reason,
-                    m.last_error
+                    m.last_error, m.path
              FROM media m JOIN events e ON e.id = m.event_row
              WHERE e.event_id = ?1 ORDER BY m.id",
         )
@@ -347,14 +347,15 @@ pub fn detail(path: &Path, id: &str) -> Result<Option<EventDetail>, HistoryError
     let all = mstmt
         .query_map([id], |r| {
             let reason: Option<String> = r.get(5)?;
+            let dropped: bool = r.get(4)?;
             Ok((
                 MediaInfo {
                     name: r.get(0)?,
                     kind: None,
                     content_type: r.get(1)?,
                     bytes: r.get::<_, i64>(2)? as u64,
-                    available: r.get(3)?,
-                    dropped: r.get(4)?,
+                    available: kept(r.get(3)?, dropped, &r.get::<_, String>(7)?),
+                    dropped,
                     drop_reason: reason
                         .and_then(|s| serde_json::from_value(serde_json::Value::String(s)).ok()),
                 },
@@ -393,6 +394,52 @@ pub fn detail(path: &Path, id: &str) -> Result<Option<EventDetail>, HistoryError
     }))
 }
 
+/// Whether a media file is still on the box for the page: the outbox owns it
+/// (`file_present`), or it was delivered and kept (`uplink.keep_delivered_media`: the
+/// outbox lets go of it but leaves it on disk). Dropped files are gone either way.
+fn kept(file_present: bool, dropped: bool, path: &str) -> bool {
+    file_present || (!dropped && Path::new(path).is_file())
+}
+
+/// One committed phase of an event as the outbox holds it, for the page's case
+/// download (which signs it as the uplink does when it publishes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhaseBody {
+    pub phase: String,
+    pub seq: u32,
+    /// The event as committed (unsigned: the uplink signs it when it publishes).
+    pub body: String,
+    /// The outbox dropped some of its media (sent with `evidence_dropped: true`).
+    pub evidence_dropped: bool,
+}
+
+/// Every phase of event `id`, oldest first; empty when the outbox does not know it.
+pub fn phase_bodies(path: &Path, id: &str) -> Result<Vec<PhaseBody>, HistoryError> {
+    let Some(conn) = open(path)? else {
+        return Ok(Vec::new());
+    };
+    let db = |source| HistoryError::Db {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut stmt = conn
+        .prepare(
+            "SELECT phase, seq, body, evidence_dropped FROM events WHERE event_id = ?1 ORDER BY id",
+        )
+        .map_err(db)?;
+    stmt.query_map([id], |r| {
+        Ok(PhaseBody {
+            phase: r.get(0)?,
+            seq: r.get(1)?,
+            body: r.get(2)?,
+            evidence_dropped: r.get(3)?,
+        })
+    })
+    .map_err(db)?
+    .collect::<Result<Vec<_>, _>>()
+    .map_err(db)
+}
+
 /// The file of media `name` of event `id`, looked up in the outbox only.
 pub fn media(path: &Path, id: &str, name: &str) -> Result<MediaLookup, HistoryError> {
     let Some(conn) = open(path)? else {
@@ -400,12 +447,16 @@ pub fn media(path: &Path, id: &str, name: &str) -> Result<MediaLookup, HistoryEr
     };
     let row: Option<(String, String, i64, bool)> = conn
         .query_row(
-            "SELECT m.path, m.content_type, m.bytes, m.file_present
+            "SELECT m.path, m.content_type, m.bytes, m.file_present, m.dropped
              FROM media m JOIN events e ON e.id = m.event_row
              WHERE e.event_id = ?1 AND m.name = ?2
              ORDER BY m.file_present DESC, m.id DESC LIMIT 1",
             params![id, name],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            |r| {
+                let path: String = r.get(0)?;
+                let present = kept(r.get(3)?, r.get(4)?, &path);
+                Ok((path, r.get(1)?, r.get(2)?, present))
+            },
         )
         .optional()
         .map_err(|source| HistoryError::Db {
