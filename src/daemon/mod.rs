@@ -344,6 +344,7 @@ impl Daemon {
         }));
         d.event_logger = Some(spawn_event_forwarder(d.events.clone(), d.uplink.clone()));
         d.apply(config.clone());
+        d.log_platform_choice();
         d.web = d.start_web(&config);
         d.update_summary();
         if let Some(n) = d.notifier.clone() {
@@ -368,6 +369,35 @@ impl Daemon {
         }
         d
     }
+
+    // --- platform bring-up log (issue 17) ---
+    /// One INFO line at start for a first bring-up on a board (docs/deployment.md): the
+    /// video decoder GStreamer ranks first here for H.264 and H.265 (the one each camera
+    /// then uses, unless the stream's caps rule it out), and each loaded model's execution
+    /// providers, in the order ONNX Runtime tries them (CPU last).
+    fn log_platform_choice(&self) {
+        crate::gst_init();
+        let decoder = |media: &str| {
+            crate::ingest::pipeline::best_decoder(&gstreamer::Caps::new_empty_simple(media))
+                .map(|f| gstreamer::prelude::GstObjectExt::name(&f).to_string())
+                .unwrap_or_else(|| "none".into())
+        };
+        let mut providers: Vec<String> = self
+            .models
+            .services()
+            .map(|svc| format!("{}={}", svc.stats().model_id, svc.providers().join(",")))
+            .collect();
+        if providers.is_empty() {
+            providers.push("none (no model loaded)".into());
+        }
+        tracing::info!(
+            decoder_h264 = %decoder("video/x-h264"),
+            decoder_h265 = %decoder("video/x-h265"),
+            providers = %providers.join(" "),
+            "platform: decoder and execution providers chosen"
+        );
+    }
+    // --- end platform bring-up log ---
 
     /// The technician page. A page that cannot start (port taken, bad certificate) is
     /// logged and the daemon keeps analysing: cameras matter more than the page.

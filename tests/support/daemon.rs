@@ -32,12 +32,18 @@ impl RunningDaemon {
     /// Start on an existing config file, logging to `log` (appended to, so a restart
     /// on the same state keeps the whole story in one file).
     pub fn spawn(config: &Path, log: &Path, rust_log: &str) -> Self {
+        Self::spawn_with(Command::new(bin()), config, log, rust_log)
+    }
+
+    /// The same with another `streetwatch` command line (e.g. the aarch64 build under
+    /// qemu: `Command::new("scripts/aarch64/qemu.sh").arg(binary)`).
+    pub fn spawn_with(mut cmd: Command, config: &Path, log: &Path, rust_log: &str) -> Self {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)
             .unwrap();
-        let child = Command::new(bin())
+        let child = cmd
             .args(["run", "--config"])
             .arg(config)
             .env("RUST_LOG", rust_log)
