@@ -53,14 +53,16 @@ pin_of() { sed -n "s/^ORT_SHA256_$1=\"\([0-9a-f]*\)\"/\1/p" scripts/setup.sh; }
 version="$(python3 -c 'import tomllib; print(tomllib.load(open("Cargo.toml", "rb"))["package"]["version"])')-1"
 unit=lib/systemd/system/streetwatch.service
 
-# README's install section: the text from "### Install" (or a heading that starts with
-# "Install") to the next heading of the same or a higher level.
+# README's install section (from the heading that starts with "Install" to the next
+# heading of the same or a higher level): the paths in the first column of its table of
+# what the package installs.
 readme_paths="$(awk '
     /^#+ / { lvl = length($1) }
     /^#+ Install/ { on = 1; level = lvl; next }
     on && /^#+ / && lvl <= level { on = 0 }
-    on' README.md | grep -o '`/[^` ]*`' | tr -d '`' | grep -E '^/(usr|etc|lib)/' | sort -u)"
-[ -n "$readme_paths" ] || fail "README.md has no install section naming /usr, /etc or /lib paths"
+    on && /^\| `\// { split($0, cell, "|"); print cell[2] }' README.md |
+    grep -o '`/[^` ]*`' | tr -d '`' | grep -E '^/(usr|etc|lib)/' | sort -u)"
+[ -n "$readme_paths" ] || fail "README.md's install section has no table of installed /usr, /etc or /lib paths"
 
 for arch in amd64 arm64; do
     deb="$out/streetwatch_${version}_${arch}.deb"
