@@ -315,6 +315,7 @@ else
         [ "$(id -u)" -eq 0 ] || mode=unshare
         log "building the arm64 sysroot .deps/aarch64-sysroot from $AARCH64_PACKAGES_FILE (mmdebstrap, $mode mode)"
         rm -rf "$AARCH64_SYSROOT.part"
+        sysroot_start=$SECONDS
         # Debian's documentation, manuals and translations are not needed to link or run.
         mmdebstrap --quiet --variant=extract --architectures=arm64 --mode="$mode" \
             --aptopt='APT::Install-Recommends "false"' \
@@ -346,7 +347,7 @@ else
         printf '%s\n' "$sysroot_sha" >"$AARCH64_SYSROOT.part/.streetwatch-sysroot.sha256"
         rm -rf "$AARCH64_SYSROOT"
         mv "$AARCH64_SYSROOT.part" "$AARCH64_SYSROOT"
-        summary+=("arm64 sysroot built ($(du -sh "$AARCH64_SYSROOT" | cut -f1))")
+        summary+=("arm64 sysroot built ($(du -sh "$AARCH64_SYSROOT" | cut -f1) in $((SECONDS - sysroot_start)) s)")
     fi
 fi
 
