@@ -10,7 +10,7 @@ SHELL := bash
 # Same environment as scripts/test.sh (ORT library, assets, Python, cargo on PATH).
 ENV := . scripts/env.sh &&
 
-.PHONY: help setup build release aarch64 deb demo test bench fmt lint clean-deps
+.PHONY: help setup setup-aarch64 build release aarch64 deb demo test bench fmt lint clean-deps
 
 help:
 	@echo "make setup       install Debian packages, venv, ONNX Runtime and test assets into .deps/ (idempotent)"
@@ -28,6 +28,10 @@ help:
 setup:
 	scripts/setup.sh
 
+# setup + the aarch64 cross toolchain, aarch64 ONNX Runtime and arm64 sysroot (~730 MB)
+setup-aarch64:
+	scripts/setup.sh --aarch64
+
 build: setup
 	$(ENV) cargo build --locked
 
@@ -36,7 +40,7 @@ release: setup
 
 # target/aarch64-unknown-linux-gnu/release/streetwatch; run it here with
 # scripts/aarch64/qemu.sh target/aarch64-unknown-linux-gnu/release/streetwatch --version
-aarch64: setup
+aarch64: setup-aarch64
 	scripts/cross-aarch64.sh
 
 # Both packages from release builds: target/deb/streetwatch_<version>-1_{amd64,arm64}.deb

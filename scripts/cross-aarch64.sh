@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Cross-compile streetwatch for aarch64-unknown-linux-gnu (the box: RK3588, Jetson Orin,
-# Ascend 310) on an x86_64 machine. `make aarch64` runs it after `make setup`.
+# Ascend 310) on an x86_64 machine. `make aarch64` runs it after `make setup-aarch64`.
 #
 #   scripts/cross-aarch64.sh                      release build (what `make deb` packages)
 #   scripts/cross-aarch64.sh --profile cross-ci   CI's build: release code, no debug info
@@ -31,13 +31,13 @@ done
 
 die() { echo "cross-aarch64.sh: error: $*" >&2; exit 1; }
 
-# What scripts/setup.sh (section 6) provides; each missing piece says how to get it.
+# What scripts/setup.sh --aarch64 (section 6) provides; each missing piece says how to get it.
 rustup target list --installed 2>/dev/null | grep -qx "$TARGET" ||
-    die "Rust target $TARGET missing: run make setup (or rustup target add $TARGET)"
+    die "Rust target $TARGET missing: run make setup-aarch64 (or rustup target add $TARGET)"
 command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 ||
     die "aarch64-linux-gnu-gcc missing: run make setup (Debian package gcc-aarch64-linux-gnu)"
 [ -f "$SW_DEPS/aarch64-sysroot/.streetwatch-sysroot.sha256" ] ||
-    die "no arm64 sysroot in .deps/aarch64-sysroot: run make setup"
+    die "no arm64 sysroot in .deps/aarch64-sysroot: run make setup-aarch64"
 
 out="target/$TARGET/$profile/streetwatch"
 echo "cross-aarch64.sh: cargo build --locked --target $TARGET --profile $profile --bin streetwatch"

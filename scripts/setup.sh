@@ -7,13 +7,24 @@
 #   4. ONNX Runtime shared library in .deps/onnxruntime/ (from the PyPI wheel)
 #   5. test assets from scripts/assets.tsv, copied from the asset mirror
 #      ($STREETWATCH_ASSET_MIRROR, default ../shared) or downloaded, sha256-checked
-#   6. on x86_64, the aarch64 cross build and emulation: Rust target, aarch64 ONNX
-#      Runtime, arm64 sysroot from scripts/debian-packages-arm64.txt
+#   6. only with --aarch64 (make aarch64, make deb, and scripts/test.sh, which runs it
+#      in the background while the x86 build compiles), on x86_64: the aarch64 cross
+#      build and emulation: Rust target, aarch64 ONNX Runtime, arm64 sysroot from
+#      scripts/debian-packages-arm64.txt (~730 MB, mostly download: `make demo` does
+#      not wait for it)
 #
 # A second run checks hashes and stamps and does nothing else. Apart from apt
 # packages, nothing is written outside the repository (pip cache and temp files
 # live under .deps/ too).
 set -euo pipefail
+
+with_aarch64=0
+for arg in "$@"; do
+    case "$arg" in
+    --aarch64) with_aarch64=1 ;;
+    *) printf 'setup: ERROR: unknown argument %s (usage: scripts/setup.sh [--aarch64])\n' "$arg" >&2; exit 2 ;;
+    esac
+done
 
 # Resolve the mirror before changing directory, so a relative
 # STREETWATCH_ASSET_MIRROR means relative to the caller's directory.
@@ -280,7 +291,9 @@ AARCH64_PACKAGES_FILE="scripts/debian-packages-arm64.txt"
 AARCH64_SYSROOT="$SW_DEPS/aarch64-sysroot"
 AARCH64_DEBIAN_MIRROR="${STREETWATCH_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 AARCH64_SECURITY_MIRROR="${STREETWATCH_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}"
-if [ "${STREETWATCH_SKIP_AARCH64:-0}" = 1 ]; then
+if [ "$with_aarch64" = 0 ]; then
+    summary+=("aarch64 cross setup not asked for (scripts/setup.sh --aarch64)")
+elif [ "${STREETWATCH_SKIP_AARCH64:-0}" = 1 ]; then
     summary+=("aarch64 skipped (STREETWATCH_SKIP_AARCH64=1)")
 elif [ "$arch" != x86_64 ]; then
     summary+=("aarch64 cross setup skipped (this machine is $arch)")

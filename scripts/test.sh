@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # streetwatch test runner (run scripts/setup.sh first; `make test` does both).
 #
+#   0. in the background, `scripts/setup.sh --aarch64` (the arm64 sysroot is mostly a
+#      download: it overlaps the x86 build instead of adding to the run); its log is
+#      target/test-logs/setup-aarch64.log and the checks wait for it
 #   1. cargo build --locked --bins
 #   2. cargo test --locked --no-fail-fast -- --test-threads=2
 #   3. every executable scripts/checks/*.sh (systemd, Yocto lint, aarch64, .deb, ...);
@@ -101,6 +104,13 @@ mkdir -p "$log_dir"
 export STREETWATCH_SKIP_LOG="$log_dir/skipped.tsv"
 : >"$STREETWATCH_SKIP_LOG"
 
+# 0. the aarch64 cross setup, in the background (needed only by the aarch64 and .deb
+# checks at the end). It takes setup's lock, so it never runs beside another setup.
+aarch64_setup_log="$log_dir/setup-aarch64.log"
+log "scripts/setup.sh --aarch64 in the background (log: ${aarch64_setup_log#"$SW_ROOT"/})"
+scripts/setup.sh --aarch64 >"$aarch64_setup_log" 2>&1 </dev/null &
+aarch64_setup_pid=$!
+
 # 1. build
 build_ok=1
 log "cargo build --locked --bins"
@@ -128,6 +138,16 @@ if [ "$build_ok" -eq 1 ]; then
     fi
 else
     log "skipping cargo test: the build failed"
+fi
+
+# 3. check scripts, once the aarch64 setup is done (a failure there makes the aarch64
+# and .deb checks fail, naming what is missing; its log is shown here).
+log "waiting for scripts/setup.sh --aarch64"
+if wait "$aarch64_setup_pid"; then
+    tail -n 1 "$aarch64_setup_log"
+else
+    log "WARNING: scripts/setup.sh --aarch64 failed:"
+    tail -n 20 "$aarch64_setup_log"
 fi
 
 # 3. check scripts

@@ -4,7 +4,7 @@
 # prefixed by the sysroot.
 sysroot="${STREETWATCH_AARCH64_SYSROOT:-$(cd "$(dirname "$0")/../.." && pwd)/.deps/aarch64-sysroot}"
 if [ ! -d "$sysroot/usr/lib/aarch64-linux-gnu/pkgconfig" ]; then
-    echo "scripts/aarch64/pkg-config.sh: no arm64 sysroot at $sysroot; run scripts/setup.sh (make setup)" >&2
+    echo "scripts/aarch64/pkg-config.sh: no arm64 sysroot at $sysroot; run scripts/setup.sh --aarch64 (make setup-aarch64)" >&2
     exit 1
 fi
 PKG_CONFIG_SYSROOT_DIR="$sysroot"

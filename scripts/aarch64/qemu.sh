@@ -10,7 +10,7 @@
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 sysroot="${STREETWATCH_AARCH64_SYSROOT:-$root/.deps/aarch64-sysroot}"
 if [ ! -e "$sysroot/lib/ld-linux-aarch64.so.1" ]; then
-    echo "scripts/aarch64/qemu.sh: no arm64 sysroot at $sysroot; run scripts/setup.sh (make setup)" >&2
+    echo "scripts/aarch64/qemu.sh: no arm64 sysroot at $sysroot; run scripts/setup.sh --aarch64 (make setup-aarch64)" >&2
     exit 1
 fi
 qemu="$(command -v qemu-aarch64-static || command -v qemu-aarch64 || true)"

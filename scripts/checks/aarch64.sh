@@ -24,13 +24,13 @@ if [ "$(uname -m)" != x86_64 ]; then
     exit 77
 fi
 if [ "${STREETWATCH_SKIP_AARCH64:-0}" = 1 ]; then
-    fail "STREETWATCH_SKIP_AARCH64=1: setup left out the aarch64 toolchain; run make setup without it"
+    fail "STREETWATCH_SKIP_AARCH64=1: setup left out the aarch64 toolchain; run make setup-aarch64 without it"
 fi
 for f in "$SW_DEPS/onnxruntime-aarch64/libonnxruntime.so.$SW_ORT_VERSION" \
     "$SW_DEPS/aarch64-sysroot/lib/ld-linux-aarch64.so.1"; do
-    [ -e "$f" ] || fail "$f missing: run make setup"
+    [ -e "$f" ] || fail "$f missing: run make setup-aarch64"
 done
-command -v qemu-aarch64-static >/dev/null 2>&1 || fail "qemu-aarch64-static missing: run make setup"
+command -v qemu-aarch64-static >/dev/null 2>&1 || fail "qemu-aarch64-static missing: run make setup-aarch64"
 
 # 1. Cross build (scripts/cross-aarch64.sh checks the target and the cross gcc).
 scripts/cross-aarch64.sh --profile cross-ci || fail "cross build failed"
@@ -47,7 +47,7 @@ cargo build --locked --bin streetwatch || fail "x86 build failed"
 scan="$(scripts/aarch64/qemu.sh "$bin" probe --seconds 1 "$SW_DEPS/media/car-detection.mp4" 2>&1 >/dev/null || true)"
 if printf '%s\n' "$scan" | grep -q 'Failed to load plugin'; then
     printf '%s\n' "$scan" >&2
-    fail "GStreamer plugins do not load in the arm64 sysroot (missing library above; rebuild it: rm -rf .deps/aarch64-sysroot && make setup)"
+    fail "GStreamer plugins do not load in the arm64 sysroot (missing library above; rebuild it: rm -rf .deps/aarch64-sysroot && make setup-aarch64)"
 fi
 warmed=$SECONDS
 
