@@ -37,6 +37,7 @@ fn zone(schedule: Schedule) -> Zone {
         grid_code: None,
         asset_id: None,
         rules: vec![ZoneRule::NoParking {
+            merge_window_s: 0.0,
             dwell_s: 180.0,
             update_every_s: 300.0,
             leave_after_s: 60.0,

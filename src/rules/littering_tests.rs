@@ -23,6 +23,7 @@ fn zone() -> Zone {
         grid_code: None,
         asset_id: None,
         rules: vec![ZoneRule::LitterWatch {
+            merge_window_s: 0.0,
             persist_s: 60.0,
             gone_after_s: 120.0,
             schedule: Schedule::always(),

@@ -57,6 +57,7 @@ fn no_parking() -> Zone {
     zone(
         "gate",
         ZoneRule::NoParking {
+            merge_window_s: 0.0,
             dwell_s: 180.0,
             update_every_s: 300.0,
             leave_after_s: 60.0,
@@ -70,6 +71,7 @@ fn litter_watch() -> Zone {
     zone(
         "square",
         ZoneRule::LitterWatch {
+            merge_window_s: 0.0,
             persist_s: 60.0,
             gone_after_s: 120.0,
             schedule: Schedule::always(),
@@ -384,6 +386,7 @@ fn a_stay_is_not_resumed_after_a_long_outage_or_when_its_zone_is_gone() {
     let other = zone(
         "other",
         ZoneRule::NoParking {
+            merge_window_s: 0.0,
             dwell_s: 180.0,
             update_every_s: 300.0,
             leave_after_s: 60.0,
