@@ -161,3 +161,146 @@ for_s = 30
     // No built-in rule ran: the zone has none.
     assert!(events.iter().all(|e| e["kind"] != "illegal_parking"));
 }
+
+/// A crowd composited from real frames: people who walk through the street one by one
+/// (`one-by-one-person-detection.mp4`) cut out of three moments and pasted side by
+/// side into the empty street, held `crowd_s` seconds between empty-street stretches.
+fn crowd_scenario(dir: &std::path::Path, crowd_s: f64) -> std::path::PathBuf {
+    use streetwatch::camsim::picture::{Picture, Rect};
+    use streetwatch::camsim::scenario::{ScenarioSpec, Segment, compose, decode_pictures};
+    let source = media("one-by-one-person-detection.mp4");
+    // Where the detector sees one person, every 2 s of the clip.
+    let out = Command::new(bin())
+        .args(["detect", "--json", "--every", "20"])
+        .arg(&source)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .collect();
+    // Decoding below counts from the first frame; detect reports stream timestamps.
+    let first_pts = lines[0]["pts_ns"].as_u64().unwrap();
+    let mut people: Vec<(u64, Value)> = lines
+        .into_iter()
+        .filter(|f| f["detections"].as_array().unwrap().len() == 1)
+        .filter(|f| f["detections"][0]["category"] == "person")
+        .map(|f| {
+            let t = f["pts_ns"].as_u64().unwrap() - first_pts;
+            (t, f["detections"][0]["bbox"].clone())
+        })
+        .collect();
+    assert!(people.len() >= 3, "the clip shows people: {people:?}");
+    // Three moments far apart: three different passers-by.
+    let picks = [0, people.len() / 2, people.len() - 1].map(|i| people[i].clone());
+    people.clear();
+    // One picture per 100 ms up to the last pick (the clip is 10 fps; RGB is 1 MB a frame).
+    let until = picks.iter().map(|p| p.0).max().unwrap() + 1_000_000_000;
+    let frames = decode_pictures(&source, 100_000_000, until).unwrap();
+    let at = |ns: u64| -> &Picture {
+        let mut t = 0;
+        for (p, d) in &frames {
+            if t + d > ns {
+                return p;
+            }
+            t += d;
+        }
+        &frames.last().unwrap().0
+    };
+    // The street before anyone comes.
+    let empty = frames[0].0.clone();
+    let mut crowd = empty.clone();
+    let slot = empty.width / 3;
+    for (i, (ns, b)) in picks.iter().enumerate() {
+        let f = |k: &str| b[k].as_f64().unwrap().max(0.0) as u32;
+        let (x1, y1) = (f("x1"), f("y1"));
+        let w = (f("x2") - x1).min(slot - 4).min(empty.width - x1);
+        let h = (f("y2") - y1).min(empty.height - y1);
+        let person = at(*ns).crop(Rect::new(x1, y1, w, h));
+        crowd.paste(&person, i as u32 * slot + (slot - w) / 2, y1);
+    }
+    let video = dir.join("crowd.mp4");
+    let spec = ScenarioSpec {
+        fps: 4,
+        hold_s: 0.0,
+        gop_frames: 8,
+        noise: 2,
+        bitrate: 400_000,
+    };
+    compose(
+        &video,
+        &spec,
+        &[
+            Segment::Hold {
+                picture: &empty,
+                seconds: 10.0,
+            },
+            Segment::Hold {
+                picture: &crowd,
+                seconds: crowd_s,
+            },
+            Segment::Hold {
+                picture: &empty,
+                seconds: 25.0,
+            },
+        ],
+    )
+    .unwrap();
+    video
+}
+
+#[test]
+fn a_crowd_scene_gives_one_count_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = crowd_scenario(dir.path(), 60.0);
+    let extra = "[events.categories]\n[[events.categories.entries]]\nevent = \"crowd\"\ncode = \"602\"\nname = \"人群聚集\"\n";
+    let zones = r#"[[cameras.zones]]
+id = "street"
+name = "步行街"
+polygon = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]
+[[cameras.zones.rules]]
+type = "count"
+kind = "crowd"
+categories = ["person"]
+min_count = 3
+for_s = 20
+clear_after_s = 10
+# Off, so the ended goes out at once (the default 300 s would hold it past the clip).
+merge_window_s = 0
+"#;
+    let cfg = replay_config(dir.path(), "crowd", extra, "fps = 2.0", zones);
+    let events = replay_events(&cfg, &video, &dir.path().join("evidence"));
+    let phases: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| (e["kind"].as_str().unwrap(), e["phase"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        phases,
+        [("crowd", "started"), ("crowd", "ended")],
+        "one case: {events:#?}"
+    );
+    let e = &events[0];
+    assert_eq!(e["category"]["code"], "602");
+    assert_eq!(e["details"]["count"], 3, "{e:#}");
+    assert!(
+        e["description"]["zh"]
+            .as_str()
+            .unwrap()
+            .contains("人群聚集"),
+        "{}",
+        e["description"]["zh"]
+    );
+    assert!(
+        e["media"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["kind"] == "clip")
+    );
+    assert_eq!(events[1]["end_reason"], "gone");
+}
