@@ -164,8 +164,9 @@ for_s = 30
 
 /// A crowd composited from real frames: people who walk through the street one by one
 /// (`one-by-one-person-detection.mp4`) cut out of three moments and pasted side by
-/// side into the empty street, held `crowd_s` seconds between empty-street stretches.
-fn crowd_scenario(dir: &std::path::Path, crowd_s: f64) -> std::path::PathBuf {
+/// side into the empty street. `plan` lists the stretches: (crowd or empty street,
+/// seconds), written to `dir/<name>.mp4`.
+fn crowd_scenario(dir: &std::path::Path, name: &str, plan: &[(bool, f64)]) -> std::path::PathBuf {
     use streetwatch::camsim::picture::{Picture, Rect};
     use streetwatch::camsim::scenario::{ScenarioSpec, Segment, compose, decode_pictures};
     let source = media("one-by-one-person-detection.mp4");
@@ -224,7 +225,7 @@ fn crowd_scenario(dir: &std::path::Path, crowd_s: f64) -> std::path::PathBuf {
         let person = at(*ns).crop(Rect::new(x1, y1, w, h));
         crowd.paste(&person, i as u32 * slot + (slot - w) / 2, y1);
     }
-    let video = dir.join("crowd.mp4");
+    let video = dir.join(format!("{name}.mp4"));
     let spec = ScenarioSpec {
         fps: 4,
         hold_s: 0.0,
@@ -232,32 +233,25 @@ fn crowd_scenario(dir: &std::path::Path, crowd_s: f64) -> std::path::PathBuf {
         noise: 2,
         bitrate: 400_000,
     };
-    compose(
-        &video,
-        &spec,
-        &[
-            Segment::Hold {
-                picture: &empty,
-                seconds: 10.0,
-            },
-            Segment::Hold {
-                picture: &crowd,
-                seconds: crowd_s,
-            },
-            Segment::Hold {
-                picture: &empty,
-                seconds: 25.0,
-            },
-        ],
-    )
-    .unwrap();
+    let segments: Vec<Segment> = plan
+        .iter()
+        .map(|&(people, seconds)| Segment::Hold {
+            picture: if people { &crowd } else { &empty },
+            seconds,
+        })
+        .collect();
+    compose(&video, &spec, &segments).unwrap();
     video
 }
 
 #[test]
 fn a_crowd_scene_gives_one_count_case() {
     let dir = tempfile::tempdir().unwrap();
-    let video = crowd_scenario(dir.path(), 60.0);
+    let video = crowd_scenario(
+        dir.path(),
+        "crowd",
+        &[(false, 10.0), (true, 60.0), (false, 25.0)],
+    );
     let extra = "[events.categories]\n[[events.categories.entries]]\nevent = \"crowd\"\ncode = \"602\"\nname = \"人群聚集\"\n";
     let zones = r#"[[cameras.zones]]
 id = "street"
@@ -303,4 +297,71 @@ merge_window_s = 0
             .any(|m| m["kind"] == "clip")
     );
     assert_eq!(events[1]["end_reason"], "gone");
+}
+
+#[test]
+fn crowds_back_within_the_merge_window_continue_the_case_and_later_ones_are_new_cases() {
+    let dir = tempfile::tempdir().unwrap();
+    // Crowd A; gone (ends 10 s later); back 30 s after that end (B: within the 60 s
+    // window); gone 100 s (past the window); back (C: a new case); gone.
+    let video = crowd_scenario(
+        dir.path(),
+        "crowds",
+        &[
+            (false, 10.0),
+            (true, 40.0),
+            (false, 40.0),
+            (true, 40.0),
+            (false, 100.0),
+            (true, 40.0),
+            (false, 90.0),
+        ],
+    );
+    let extra = "[events.categories]\n[[events.categories.entries]]\nevent = \"crowd\"\ncode = \"602\"\nname = \"人群聚集\"\n";
+    let zones = r#"[[cameras.zones]]
+id = "street"
+polygon = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]
+[[cameras.zones.rules]]
+type = "count"
+kind = "crowd"
+categories = ["person"]
+min_count = 3
+for_s = 20
+clear_after_s = 10
+merge_window_s = 60
+"#;
+    let cfg = replay_config(dir.path(), "crowds", extra, "fps = 2.0", zones);
+    let events = replay_events(&cfg, &video, &dir.path().join("evidence"));
+    let phases: Vec<(&str, u64, Option<u64>)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["phase"].as_str().unwrap(),
+                e["seq"].as_u64().unwrap(),
+                e["details"]["repeat_count"].as_u64(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        phases,
+        [
+            ("started", 0, None),
+            ("updated", 1, Some(2)),
+            ("ended", 2, Some(2)),
+            ("started", 0, None),
+            ("ended", 1, None),
+        ],
+        "{events:#?}"
+    );
+    assert!(events[..3].iter().all(|e| e["id"] == events[0]["id"]));
+    assert_eq!(events[3]["id"], events[4]["id"]);
+    assert_ne!(events[0]["id"], events[3]["id"]);
+    // The repeat's evidence is filed beside the first occurrence's, named apart.
+    let names: Vec<&str> = events[1]["media"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert!(names.iter().any(|n| n.starts_with("r2-")), "{names:?}");
 }
