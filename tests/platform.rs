@@ -365,3 +365,172 @@ merge_window_s = 60
         .collect();
     assert!(names.iter().any(|n| n.starts_with("r2-")), "{names:?}");
 }
+
+/// Rows of the receiver's database.
+fn receiver_rows(db: &std::path::Path, sql: &str) -> Vec<Vec<String>> {
+    let Ok(c) =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return Vec::new();
+    };
+    let Ok(mut stmt) = c.prepare(sql) else {
+        return Vec::new();
+    };
+    let n = stmt.column_count();
+    stmt.query_map([], |r| {
+        (0..n)
+            .map(|i| {
+                r.get::<_, rusqlite::types::Value>(i).map(|v| match v {
+                    rusqlite::types::Value::Integer(i) => i.to_string(),
+                    rusqlite::types::Value::Text(t) => t,
+                    other => format!("{other:?}"),
+                })
+            })
+            .collect()
+    })
+    .map(|rows| rows.filter_map(Result::ok).collect())
+    .unwrap_or_default()
+}
+
+#[test]
+fn the_reference_receiver_stores_each_phase_once_with_signature_and_media_verified() {
+    use streetwatch::uplink::testutil::{sample_event, write_media};
+    use streetwatch::uplink::{Hooks, Uplink};
+    use support::broker::Broker;
+    let broker = Broker::start(None);
+    let state = tempfile::tempdir().unwrap();
+    let media = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut c = streetwatch::config::Config::default();
+    c.device.id = "box-rx".into();
+    c.device.state_dir = state.path().to_path_buf();
+    c.uplink.broker = broker.url();
+    c.uplink.health_interval_s = 1;
+    c.uplink.backoff_max_s = 2;
+    c.uplink.keepalive_s = 5;
+    c.uplink.chunk_kib = 64;
+    let up = Uplink::start(&c, Hooks::default()).unwrap();
+    let log = out.path().join("receive.log");
+    /// Killed when the test ends, passed or not.
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let rx = Command::new(bin())
+        .args([
+            "receive",
+            "--mqtt",
+            &broker.url(),
+            "--prefix",
+            "streetwatch/box-rx",
+        ])
+        .arg("--out")
+        .arg(out.path().join("cases"))
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::File::create(out.path().join("receive.err")).unwrap())
+        .spawn()
+        .unwrap();
+    let rx = Kill(rx);
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    // The retained status reaches it once it is subscribed: from then on nothing is
+    // missed.
+    wait_for(std::time::Duration::from_secs(20), || {
+        read_log().contains("status: trusting").then_some(())
+    })
+    .unwrap_or_else(|| panic!("receiver never subscribed: {}", read_log()));
+    let clip: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let mut a = sample_event("cam1", 0);
+    a.media = vec![
+        write_media(media.path(), "snapshot-1.jpg", b"jpeg bytes"),
+        write_media(media.path(), "clip.mp4", &clip),
+    ];
+    let mut b = sample_event("cam2", 1);
+    b.media.clear();
+    up.enqueue(&a).unwrap();
+    up.enqueue(&b).unwrap();
+    let db = out.path().join("cases").join("cases.sqlite");
+    let done = wait_for(std::time::Duration::from_secs(30), || {
+        let e = receiver_rows(&db, "SELECT event_id FROM events");
+        let m = receiver_rows(&db, "SELECT name FROM media");
+        (e.len() == 2 && m.len() == 2).then_some(())
+    });
+    assert!(
+        done.is_some(),
+        "{}\n{:?}",
+        read_log(),
+        receiver_rows(&db, "SELECT event_id, name, state FROM media")
+    );
+    // A platform-side duplicate and a forged phase.
+    let first: Value = serde_json::from_slice(
+        &std::fs::read(out.path().join("cases").join(&a.id).join("started-0.json")).unwrap(),
+    )
+    .unwrap();
+    let mut forged = first.clone();
+    forged["seq"] = 7.into();
+    forged["phase"] = "ended".into();
+    let mut o = rumqttc::MqttOptions::new("forger", "127.0.0.1", broker.port);
+    o.set_keep_alive(std::time::Duration::from_secs(5));
+    let (client, mut conn) = rumqttc::Client::new(o, 8);
+    for v in [&first, &forged] {
+        client
+            .publish(
+                "streetwatch/box-rx/events",
+                rumqttc::QoS::AtLeastOnce,
+                false,
+                serde_json::to_vec(v).unwrap(),
+            )
+            .unwrap();
+    }
+    let mut acks = 0;
+    for ev in conn.iter() {
+        if let Ok(rumqttc::Event::Incoming(rumqttc::Incoming::PubAck(_))) = ev {
+            acks += 1;
+            if acks == 2 {
+                break;
+            }
+        }
+        ev.unwrap();
+    }
+    let _ = client.disconnect();
+    let forged_row = wait_for(std::time::Duration::from_secs(10), || {
+        receiver_rows(&db, "SELECT signature FROM events WHERE seq = 7")
+            .pop()
+            .map(|r| r[0].clone())
+    })
+    .unwrap_or_else(|| panic!("{}", read_log()));
+    assert!(forged_row.starts_with("FAILED"), "{forged_row}");
+    drop(rx);
+    up.stop();
+    // Each genuine phase once, signature verified; the duplicate counted, not stored.
+    let mut events = receiver_rows(
+        &db,
+        "SELECT event_id, phase, seq, signature FROM events WHERE seq != 7 ORDER BY event_id",
+    );
+    events.sort();
+    let mut want = vec![
+        vec![a.id.clone(), "started".into(), "0".into(), "ok".into()],
+        vec![b.id.clone(), "started".into(), "0".into(), "ok".into()],
+    ];
+    want.sort();
+    assert_eq!(events, want, "{}", read_log());
+    assert_eq!(
+        receiver_rows(&db, "SELECT value FROM counters WHERE name = 'duplicates'"),
+        [["1".to_string()]]
+    );
+    // Media reassembled from its chunks, byte for byte, sha256 checked.
+    let media_rows = receiver_rows(
+        &db,
+        "SELECT name, bytes, sha256, state FROM media ORDER BY name",
+    );
+    assert_eq!(media_rows.len(), 2, "{media_rows:?}");
+    for (row, m) in media_rows.iter().zip([&a.media[1], &a.media[0]]) {
+        assert_eq!(row[0], m.name);
+        assert_eq!(row[2], m.sha256);
+        assert_eq!(row[3], "ok");
+    }
+    let got = std::fs::read(out.path().join("cases").join(&a.id).join("clip.mp4")).unwrap();
+    assert_eq!(got, clip);
+}
