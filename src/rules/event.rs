@@ -40,6 +40,9 @@ pub struct BadKind(pub String);
 
 /// Most distinct custom kind ids a process interns (configuration names a handful).
 const MAX_KINDS: usize = 4096;
+/// The custom kind ids interned so far.
+static KIND_NAMES: std::sync::OnceLock<std::sync::Mutex<Vec<&'static str>>> =
+    std::sync::OnceLock::new();
 
 impl EventKind {
     /// The built-in kinds.
@@ -65,9 +68,7 @@ impl EventKind {
         if !ok {
             return Err(BadKind(s.to_string()));
         }
-        static NAMES: std::sync::OnceLock<std::sync::Mutex<Vec<&'static str>>> =
-            std::sync::OnceLock::new();
-        let mut names = NAMES
+        let mut names = KIND_NAMES
             .get_or_init(Default::default)
             .lock()
             .unwrap_or_else(|p| p.into_inner());
@@ -81,6 +82,20 @@ impl EventKind {
         let n: &'static str = Box::leak(s.to_string().into_boxed_str());
         names.push(n);
         Ok(EventKind::Custom(n))
+    }
+
+    /// The kind with id `s` when it is built in or already named (by configuration or
+    /// a stored event); never adds one, so ids from outside (a page filter) cannot
+    /// fill the table that configured kinds need.
+    pub fn known(s: &str) -> Option<EventKind> {
+        if let Some(k) = Self::BUILT_IN.iter().find(|k| k.as_str() == s) {
+            return Some(*k);
+        }
+        let names = KIND_NAMES.get()?.lock().unwrap_or_else(|p| p.into_inner());
+        names
+            .iter()
+            .find(|n| **n == s)
+            .map(|n| EventKind::Custom(n))
     }
 
     /// The id as it appears in the JSON, e.g. "illegal_parking", "street_vending".
@@ -400,6 +415,29 @@ pub fn rfc3339(at: MediaTime, tz: chrono_tz::Tz) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn custom_kinds_are_named_by_configuration_and_only_looked_up_from_outside() {
+        assert_eq!(
+            EventKind::named("illegal_parking"),
+            Ok(EventKind::IllegalParking)
+        );
+        assert!(EventKind::named("Street Vending").is_err());
+        assert!(EventKind::named("9lives").is_err());
+        assert_eq!(EventKind::known("kind_nobody_configured"), None);
+        assert_eq!(
+            EventKind::known("kind_nobody_configured"),
+            None,
+            "not added"
+        );
+        let k = EventKind::named("street_vending_test").unwrap();
+        assert_eq!(k.as_str(), "street_vending_test");
+        assert_eq!(EventKind::known("street_vending_test"), Some(k));
+        assert_eq!(serde_json::to_value(k).unwrap(), "street_vending_test");
+        let back: EventKind =
+            serde_json::from_value(serde_json::json!("street_vending_test")).unwrap();
+        assert_eq!(back, k);
+    }
 
     #[test]
     fn event_ids_are_uuid_v7_ordered_by_media_time() {
