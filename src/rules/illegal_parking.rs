@@ -111,6 +111,7 @@ fn parking_zones(zones: &[Zone]) -> Vec<ParkingZone> {
                 update_every_s,
                 leave_after_s,
                 schedule,
+                ..
             } = r
             {
                 out.push(ParkingZone {
