@@ -10,11 +10,15 @@
 //!
 //! [`MediaRef`]: crate::rules::event::MediaRef
 
+pub mod caption;
 pub mod clip;
 pub mod collect;
 pub mod decode;
 pub mod files;
 pub mod job;
+pub mod labels;
+pub mod photoset;
+pub mod plate;
 pub mod retention;
 pub mod snapshot;
 
@@ -82,6 +86,9 @@ pub struct EvidenceConfig {
     /// refused rather than queued without bound.
     #[serde(default = "default_max_pending")]
     pub max_pending_jobs: usize,
+    /// Licence plates of parked vehicles (`[events.evidence.plates]`).
+    #[serde(default)]
+    pub plates: plate::PlateConfig,
 }
 
 fn default_quality() -> u8 {
@@ -109,6 +116,7 @@ impl Default for EvidenceConfig {
             max_age_hours: default_max_age_h(),
             max_total_mib: default_max_total_mib(),
             max_pending_jobs: default_max_pending(),
+            plates: plate::PlateConfig::default(),
         }
     }
 }
@@ -134,4 +142,6 @@ pub enum EvidenceError {
     Privacy(#[from] crate::rules::privacy::PrivacyError),
     #[error("too many evidence jobs pending ({0}); job refused")]
     Busy(usize),
+    #[error("caption: {0}")]
+    Font(String),
 }

@@ -67,12 +67,16 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::Internal(e.to_string())
 }
 
-/// `GET /api/events[?camera=&kind=&phase=&from=&to=&limit=]`: newest first.
+/// `GET /api/events[?camera=&kind=&phase=&from=&to=&plate=&limit=]`: newest first.
+/// `plate` matches any part of a read plate (`粤G12`, `g123`; spaces and dots ignored).
 pub async fn list(
     State(st): State<Shared>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let q = query(raw, &["camera", "kind", "phase", "from", "to", "limit"])?;
+    let q = query(
+        raw,
+        &["camera", "kind", "phase", "from", "to", "plate", "limit"],
+    )?;
     // An empty filter (the page's "all") is no filter.
     let get = |k: &str| q.get(k).map(String::as_str).filter(|s| !s.is_empty());
     let camera = match get("camera") {
@@ -108,12 +112,24 @@ pub async fn list(
             "choose a \"to\" time after \"from\"",
         ));
     }
+    let plate = get("plate")
+        .map(|s| {
+            crate::infer::plate::syntax::normalise_query(s).ok_or_else(|| {
+                ApiError::field(
+                    "plate",
+                    format!("\"{s}\" is not part of a plate number"),
+                    "type up to 8 plate characters, e.g. 粤G12 or G12345",
+                )
+            })
+        })
+        .transpose()?;
     let query = EventQuery {
         camera,
         kind,
         phase,
         from_ns,
         to_ns,
+        plate,
         limit: limit(&q, DEFAULT_PAGE, MAX_PAGE)?,
     };
     let n = query.limit;

@@ -1,12 +1,13 @@
-// Events page: what the box recorded, filtered by camera, kind, phase and time, each
-// with its delivery state; a row opens its snapshots and playable clip.
+// Events page: what the box recorded, filtered by camera, kind, phase, time and plate,
+// each with its delivery state; a row opens its photo set (plate, composite, wide shots,
+// close-up), the other pictures and the playable clip.
 "use strict";
 (function () {
   var SW = window.SW, el = SW.el, t = SW.t, clear = SW.clear;
   var KINDS = ["illegal_parking", "exposed_garbage", "littering_act", "road_damage"];
   var PHASES = ["started", "updated", "ended"];
   // Filters and the open event survive the periodic refresh and language switches.
-  var filters = { camera: "", kind: "", phase: "", from: "", to: "" };
+  var filters = { camera: "", kind: "", phase: "", from: "", to: "", plate: "" };
   var openId = null;
   var listNode = null, detailNode = null, errorNode = null;
 
@@ -29,7 +30,7 @@
 
   function query() {
     var q = [];
-    ["camera", "kind", "phase"].forEach(function (k) { if (filters[k]) q.push(k + "=" + encodeURIComponent(filters[k])); });
+    ["camera", "kind", "phase", "plate"].forEach(function (k) { if (filters[k]) q.push(k + "=" + encodeURIComponent(filters[k])); });
     ["from", "to"].forEach(function (k) { var v = isoOf(filters[k]); if (v) q.push(k + "=" + encodeURIComponent(v)); });
     return q.length ? "?" + q.join("&") : "";
   }
@@ -45,8 +46,9 @@
     }, [
       el("div", { class: "cam" }, [
         el("span", { class: "name", text: kindText(e.kind) + " · " + (e.camera_name || e.camera) }),
+        e.plate ? el("span", { class: "plate", text: e.plate }) : null,
         deliveryBadge(e.delivery)
-      ]),
+      ].filter(Boolean)),
       el("div", { class: "hint", text: when(e.start) + " · " + t("phase." + e.phase) + (e.zone ? " · " + e.zone : "") }),
       el("div", { text: SW.lang() === "zh" ? e.description_zh : e.description_en })
     ]);
@@ -84,6 +86,33 @@
     return el("a", { href: m.url, download: m.name, text: m.name });
   }
 
+  // The plate as read, or why it could not be.
+  function plateText(ev) {
+    var s = ev && ev.subject;
+    if (!s || s.plate === undefined) return null;
+    if (s.plate) {
+      return s.plate.text + " (" + t("plate.colour." + s.plate.colour) + ", " +
+        Math.round(s.plate.confidence * 100) + "%, " + t("plate.reads", { n: s.plate.reads, of: s.plate.frames }) + ")";
+    }
+    var u = s.plate_unread || {};
+    return t("plate.none") + ": " + t("plate.reason." + (u.reason || "no_plate_visible")) +
+      (u.width_px != null && u.min_width_px != null ? " (" + Math.round(u.width_px) + " / " + Math.round(u.min_width_px) + " px)" : "");
+  }
+
+  // The photo set first (composite, wide shots, plate close-up), then the rest.
+  function photoSetNode(e) {
+    var set = e.event && e.event.photo_set;
+    if (!set) return null;
+    var byName = {};
+    e.media.forEach(function (m) { byName[m.name] = m; });
+    var names = [set.composite].concat(set.wide || [], [set.plate_closeup]).filter(Boolean);
+    var box = el("div", { class: "photo-set", "data-photo-set": names.join(" ") }, [
+      el("h3", { text: t("ev.photo_set") + (set.interval_s != null ? " · " + t("ev.interval", { s: Math.round(set.interval_s) }) : "") })
+    ]);
+    names.forEach(function (n) { if (byName[n]) box.appendChild(mediaNode(e.id, byName[n])); });
+    return { node: box, names: names };
+  }
+
   function open(id) {
     openId = id;
     listNode.querySelectorAll(".event-row").forEach(function (r) {
@@ -115,17 +144,33 @@
         [t("ev.phase"), t("phase." + e.phase)],
         [t("ev.delivery"), t("delivery." + e.delivery)],
         [t("ev.id"), e.id]
-      ]));
+      ].concat(plateText(e.event) ? [[t("ev.plate"), plateText(e.event)]] : [])));
       detailNode.appendChild(el("ul", { class: "changes" }, e.phases.map(function (p) {
         return el("li", { text: t("phase." + p.phase) + " #" + p.seq + ": " + t("delivery." + p.delivery) +
           (p.last_error ? " — " + p.last_error : "") });
       })));
+      var set = photoSetNode(e);
+      if (set) detailNode.appendChild(set.node);
       var media = el("div", { class: "event-media" });
-      e.media.forEach(function (m) { media.appendChild(mediaNode(e.id, m)); });
+      e.media.forEach(function (m) {
+        if (!set || set.names.indexOf(m.name) < 0) media.appendChild(mediaNode(e.id, m));
+      });
       if (!e.media.length) media.appendChild(el("p", { class: "hint", text: t("ev.no_media") }));
       detailNode.appendChild(media);
       detailNode.scrollIntoView({ block: "nearest" });
     });
+  }
+
+  // Plate search: any part of the number, applied as the technician types.
+  function plateInput() {
+    var input = el("input", { type: "search", id: "events-plate", name: "events-plate", value: filters.plate,
+      placeholder: "粤G12345", autocomplete: "off", maxlength: "12" });
+    var timer = null;
+    input.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(function () { filters.plate = input.value.trim(); refresh(); }, 300);
+    });
+    return [el("label", { for: "events-plate", text: t("ev.plate") }), input];
   }
 
   function timeInput(id, key) {
@@ -144,7 +189,7 @@
       select("events-kind", t("ev.all_kinds"), KINDS, kindText, filters.kind),
       el("label", { for: "events-phase", text: t("ev.phase") }),
       select("events-phase", t("ev.all_phases"), PHASES, function (p) { return t("phase." + p); }, filters.phase)
-    ].concat(timeInput("events-from", "from"), timeInput("events-to", "to")));
+    ].concat(timeInput("events-from", "from"), timeInput("events-to", "to"), plateInput()));
     app.appendChild(box);
     errorNode = el("div", { "aria-live": "polite" });
     listNode = el("div", { id: "events-list" });
