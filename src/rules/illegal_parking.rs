@@ -293,6 +293,10 @@ impl IllegalParking {
                     close_on_frame(s, now, now, &mut out);
                     None
                 }
+                // A re-appeared vehicle is not rebound by its box: the tracker's
+                // smoothed box still lags between the old spot and the new one for a
+                // frame or two. Only its plate can tell (`set_plate`).
+                None if self.reappeared.iter().any(|(id, _)| *id == t.id) => None,
                 None => {
                     // A lost-and-refound track continues an unconfirmed-gone stay.
                     self.stays.iter().position(|s| {
@@ -318,12 +322,20 @@ impl IllegalParking {
                     if self.stays.len() >= MAX_STAYS {
                         continue;
                     }
-                    let key = self.keys.next_key();
                     let mut first_still = since.max(t.first_seen);
-                    // A re-appeared vehicle was still from its arrival here at most.
+                    // A re-appeared vehicle was still from its arrival here at most; the
+                    // tracker's stillness from before the jump is stale, so it is a
+                    // candidate only once the tracker finds it still at the new spot
+                    // (else the stay it may join would see it "moving" a frame later).
                     if let Some(k) = self.reappeared.iter().position(|(id, _)| *id == t.id) {
-                        first_still = first_still.max(self.reappeared.swap_remove(k).1);
+                        let arrived = self.reappeared[k].1;
+                        if since < arrived {
+                            continue;
+                        }
+                        self.reappeared.swap_remove(k);
+                        first_still = first_still.max(arrived);
                     }
+                    let key = self.keys.next_key();
                     // A plated stay of this zone whose vehicle is out of sight: this
                     // may be that vehicle, which only its plate can tell.
                     let plate_wait = self.stays.iter().any(|o| {
