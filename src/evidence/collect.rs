@@ -195,6 +195,8 @@ mod tests {
             end_media_ns: None,
             preroll_short: false,
             privacy_unredacted: false,
+            caption_px: None,
+            caption: Vec::new(),
             local_path: None,
         }
     }

@@ -215,3 +215,33 @@ pub fn frame_at(
         what: format!("a frame at {at:?}"),
     })
 }
+
+/// The last `n` frames at or before `at`, oldest first (the last one is what
+/// [`frame_at`] returns): a snapshot's own frame and the ones just before it, decoded
+/// in the same pass, for reads that want several looks (licence plates).
+pub fn frames_before(
+    caps: &gst::Caps,
+    units: &[AccessUnit],
+    at: MediaTime,
+    n: usize,
+) -> Result<Vec<RgbFrame>, EvidenceError> {
+    let n = n.max(1);
+    let mut kept: std::collections::VecDeque<RgbFrame> = std::collections::VecDeque::new();
+    decode_units(caps, units, |f| {
+        if f.time <= at || kept.is_empty() {
+            if kept.len() == n {
+                kept.pop_front();
+            }
+            kept.push_back(f);
+            true
+        } else {
+            false
+        }
+    })?;
+    if kept.is_empty() {
+        return Err(EvidenceError::NothingInRing {
+            what: format!("a frame at {at:?}"),
+        });
+    }
+    Ok(kept.into())
+}

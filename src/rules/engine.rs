@@ -574,6 +574,40 @@ impl CameraEvents {
         Ok(out)
     }
 
+    /// Parking candidates (event ids) whose confirmation waits for their plate read
+    /// (see `IllegalParking::plate_waits`): the caller waits for the read and answers
+    /// with [`Self::set_plate`].
+    pub fn plate_waits(&self) -> Vec<String> {
+        let keys = self.parking.plate_waits();
+        self.episodes
+            .iter()
+            .filter(|((kind, key), _)| *kind == EventKind::IllegalParking && keys.contains(key))
+            .map(|(_, e)| e.id.clone())
+            .collect()
+    }
+
+    /// A plate agreed for event (or candidate) `event_id` by its evidence pictures, or
+    /// `None` when its read found none: the parking rule keeps one stay per plate
+    /// across occlusions, so this may abandon a duplicate candidate.
+    pub fn set_plate(
+        &mut self,
+        event_id: &str,
+        plate: Option<&str>,
+        now: MediaTime,
+    ) -> FrameOutput {
+        let mut out = FrameOutput::default();
+        let key = self
+            .episodes
+            .iter()
+            .find(|((kind, _), e)| *kind == EventKind::IllegalParking && e.id == event_id)
+            .map(|((_, key), _)| *key);
+        if let Some(key) = key {
+            let outs = self.parking.set_plate(key, plate);
+            self.assemble(now, 0, 0, &[], outs, &mut out);
+        }
+        out
+    }
+
     /// After a stream restart that re-based media time.
     pub fn reset_tracker(&mut self) {
         self.tracker.reset();
@@ -704,23 +738,27 @@ impl CameraEvents {
                         CaptureRequest::Snapshot { bbox, .. } => Some(*bbox),
                         CaptureRequest::Clip { .. } => None,
                     };
+                    // Other detections travel with their category; the evidence side
+                    // draws only those a rule of the subject's zone acts on, labelled
+                    // in Chinese (`evidence::labels`).
                     let context = dets
                         .iter()
                         .filter(|d| bbox.is_none_or(|b| d.bbox.iou(&b) < 0.9))
                         .take(MAX_CONTEXT_BOXES)
-                        .map(|d| (d.bbox, d.class_name.clone()))
+                        .map(|d| (d.bbox, d.category.as_str().to_string()))
                         .collect();
-                    // The subject's own detection names its class and score on the
-                    // label, e.g. "ILLEGAL PARKING CAR 0.91".
+                    // The subject's own detection names its category and score on the
+                    // label, e.g. "违停 小汽车 0.91".
                     let own = bbox.and_then(|b| {
                         dets.iter()
                             .filter(|d| d.bbox.iou(&b) >= 0.5)
                             .max_by(|x, y| x.bbox.iou(&b).total_cmp(&y.bbox.iou(&b)))
                     });
-                    let label = match own {
-                        Some(d) => format!("{} {} {:.2}", label_of(kind), d.class_name, d.score),
-                        None => label_of(kind),
-                    };
+                    let label = crate::evidence::labels::subject_label(
+                        kind,
+                        own.map(|d| d.category.as_str()),
+                        own.map(|d| d.score),
+                    );
                     out.evidence.push(EvidenceRequest {
                         event_id: id,
                         kind,
@@ -899,12 +937,15 @@ impl CameraEvents {
                 ),
                 track_id: s.track_id,
                 related_track_ids: s.related_track_ids.clone(),
+                plate: None,
+                plate_unread: None,
             },
             duration_s: p.duration_s,
             end_reason: p.end_reason,
             description: Description { zh, en },
             model: self.ctx.model.clone(),
             media: Vec::new(),
+            photo_set: None,
             evidence_dropped: false,
             media_missing: Vec::new(),
             details: p.details.clone(),
@@ -942,17 +983,6 @@ pub(crate) fn describe(
             None => dwell_description(code_name, class_name, category, zone_name, secs),
         },
     }
-}
-
-fn label_of(kind: EventKind) -> String {
-    match kind {
-        EventKind::IllegalParking => "illegal parking",
-        EventKind::ExposedGarbage => "exposed garbage",
-        EventKind::LitteringAct => "littering",
-        EventKind::RoadDamage => "road damage",
-        EventKind::Custom(k) => return k.replace('_', " "),
-    }
-    .into()
 }
 
 #[cfg(test)]

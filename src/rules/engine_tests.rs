@@ -57,6 +57,7 @@ fn no_parking() -> Zone {
             dwell_s: 180.0,
             update_every_s: 300.0,
             leave_after_s: 60.0,
+            evidence_interval_s: None,
             schedule: Schedule::always(),
         },
         vec![[0.5, 0.3], [1.0, 0.3], [1.0, 1.0], [0.5, 1.0]],
@@ -128,7 +129,7 @@ fn a_parked_car_becomes_one_complete_event_with_stable_id_across_phases() {
     // Snapshots and the clip are all filed under the event's id.
     assert!(out.evidence.iter().all(|r| &r.event_id == id));
     assert_eq!(out.evidence.len(), 4, "{:?}", out.evidence);
-    assert_eq!(out.evidence[0].label, "illegal parking car 0.90");
+    assert_eq!(out.evidence[0].label, "违停 小汽车 0.90");
     let ended = out.events.last().unwrap();
     assert!(ended.times.end.is_some());
     // Serialises to the documented schema.

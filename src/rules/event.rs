@@ -234,6 +234,115 @@ pub struct Subject {
     /// Related tracks, e.g. the person who dropped the litter.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub related_track_ids: Vec<u64>,
+    /// Illegal parking of a motor vehicle: the licence plate read from the main-stream
+    /// pictures (`Some(Some(_))`), or `null` (`Some(None)`, then `plate_unread` says
+    /// why); absent for other events or with plate reading off.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    pub plate: Option<Option<PlateInfo>>,
+    /// Why `plate` is null.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plate_unread: Option<PlateUnread>,
+}
+
+/// A licence plate read off the evidence pictures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlateInfo {
+    /// e.g. "粤G12345", or "粤GD12345" for a green new-energy plate.
+    pub text: String,
+    /// Mean character confidence of the best agreeing read (0..1).
+    pub confidence: f32,
+    pub colour: crate::infer::plate::PlateColour,
+    /// The plate's box in main-stream (full-resolution) pixels.
+    pub bbox: BBox,
+    /// Its corners (top-left, top-right, bottom-right, bottom-left), same pixels.
+    pub corners: [[f32; 2]; 4],
+    /// The plate's width in pixels (mean of its top and bottom edges).
+    pub width_px: f32,
+    /// Frames whose read agreed on `text`.
+    pub reads: u32,
+    /// Frames read in all.
+    pub frames: u32,
+}
+
+/// Why no plate could be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlateUnreadReason {
+    /// No plate on the vehicle in any frame (seen from the side, covered, no plate).
+    NoPlateVisible,
+    /// The plate (or, when none was found, the vehicle) is too small in the picture:
+    /// `width_px` against `min_width_px`.
+    TooSmall,
+    /// Plates were found, but no read reached `min_confidence`.
+    LowConfidence,
+    /// The plate models could not be loaded (`detail` says why).
+    ReaderUnavailable,
+}
+
+/// The details of a missing plate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlateUnread {
+    pub reason: PlateUnreadReason,
+    /// Frames read in all.
+    pub frames: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width_px: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_width_px: Option<f32>,
+    /// The best read that did not count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_confidence: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// The photo set of an illegal-parking case (GA/T 832 practice), by media name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhotoSet {
+    /// Wide shots from the main stream in time order: first seen stationary, then
+    /// confirmation.
+    pub wide: Vec<String>,
+    /// Seconds between the first and the last wide shot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_s: Option<f64>,
+    /// The zone's `evidence_interval_s` (its dwell when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_interval_s: Option<f64>,
+    /// The plate close-up, when a plate was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plate_closeup: Option<String>,
+    /// One 2x2 picture: the two wide shots, the close-up and an information panel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub composite: Option<String>,
+}
+
+/// Serde for `Option<Option<T>>`: absent = `None`, `null` = `Some(None)`.
+mod double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer, T: Serialize>(
+        v: &Option<Option<T>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(inner) => inner.serialize(s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        d: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
+    }
 }
 
 /// When, in media time (ns since epoch) and as RFC 3339 text with the box's offset.
@@ -323,6 +432,13 @@ pub struct MediaRef {
     /// Clip only: privacy zones overlap the picture; this clip is not redacted.
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub privacy_unredacted: bool,
+    /// Pictures: rows at the bottom that hold the burned-in caption strip (below the
+    /// camera's picture, never over it).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub caption_px: Option<u32>,
+    /// Pictures: the caption strip's text, line by line.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub caption: Vec<String>,
     /// Local path on the box (not part of the signed payload sent upstream).
     #[serde(skip)]
     pub local_path: Option<std::path::PathBuf>,
@@ -380,6 +496,9 @@ pub struct Event {
     pub model: ModelRef,
     #[serde(default)]
     pub media: Vec<MediaRef>,
+    /// Illegal parking: which media form the photo set.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub photo_set: Option<PhotoSet>,
     /// Some evidence of this event will not be delivered: it could not be written, or
     /// had to be deleted before delivery. `media_missing` says which and why.
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]

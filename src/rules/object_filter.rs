@@ -144,6 +144,7 @@ mod tests {
                 update_every_s: 300.0,
                 leave_after_s: 60.0,
                 merge_window_s: 0.0,
+                evidence_interval_s: None,
                 schedule: Default::default(),
             }],
         }

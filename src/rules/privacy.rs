@@ -335,6 +335,7 @@ mod tests {
                 dwell_s: 180.0,
                 update_every_s: 300.0,
                 leave_after_s: 60.0,
+                evidence_interval_s: None,
                 schedule: Default::default(),
             }],
         )];

@@ -59,6 +59,7 @@ fn no_parking() -> Zone {
         "gate",
         ZoneRule::NoParking {
             merge_window_s: 0.0,
+            evidence_interval_s: None,
             dwell_s: 180.0,
             update_every_s: 300.0,
             leave_after_s: 60.0,
@@ -388,6 +389,7 @@ fn a_stay_is_not_resumed_after_a_long_outage_or_when_its_zone_is_gone() {
         "other",
         ZoneRule::NoParking {
             merge_window_s: 0.0,
+            evidence_interval_s: None,
             dwell_s: 180.0,
             update_every_s: 300.0,
             leave_after_s: 60.0,

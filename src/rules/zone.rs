@@ -327,6 +327,11 @@ pub enum ZoneRule {
         /// opening a new one; 0 (the default) keeps every stay its own case.
         #[serde(default, skip_serializing_if = "is_zero")]
         merge_window_s: f64,
+        /// Least seconds between the two wide shots of the photo set (first seen
+        /// stationary, confirmation), GA/T 832's 间隔时间; confirmation waits for it
+        /// when it exceeds the dwell. Unset: the dwell.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        evidence_interval_s: Option<f64>,
         #[serde(default, skip_serializing_if = "Schedule::is_always")]
         schedule: Schedule,
     },
@@ -589,11 +594,15 @@ impl ZoneRule {
                 dwell_s,
                 update_every_s,
                 leave_after_s,
+                evidence_interval_s,
                 ..
             } => {
                 positive("dwell_s", *dwell_s)?;
                 positive("update_every_s", *update_every_s)?;
                 positive("leave_after_s", *leave_after_s)?;
+                if let Some(i) = evidence_interval_s {
+                    positive("evidence_interval_s", *i)?;
+                }
             }
             ZoneRule::Dwell {
                 dwell_s,

@@ -54,6 +54,9 @@ pub struct EventQuery {
     pub from_ns: Option<i64>,
     /// Events that started at or before this media time.
     pub to_ns: Option<i64>,
+    /// Events whose plate contains this text (already normalised: plate characters
+    /// only, see `infer::plate::syntax::normalise_query`).
+    pub plate: Option<String>,
     /// At most this many (clamped to [`MAX_PAGE`]), newest first.
     pub limit: usize,
 }
@@ -76,6 +79,8 @@ pub struct EventSummary {
     pub delivery: Delivery,
     pub description_zh: String,
     pub description_en: String,
+    /// The licence plate read for the event (illegal parking), if any.
+    pub plate: Option<String>,
 }
 
 /// One phase row of an event.
@@ -213,6 +218,12 @@ fn summary(event: &Event, delivery: Delivery) -> EventSummary {
         delivery,
         description_zh: event.description.zh.clone(),
         description_en: event.description.en.clone(),
+        plate: event
+            .subject
+            .plate
+            .as_ref()
+            .and_then(|p| p.as_ref())
+            .map(|p| p.text.clone()),
     }
 }
 
@@ -242,6 +253,8 @@ pub fn list(path: &Path, q: &EventQuery) -> Result<Vec<EventSummary>, HistoryErr
                AND (?2 IS NULL OR json_extract(f.body, '$.kind') = ?2)
                AND (?4 IS NULL OR json_extract(f.body, '$.times.start_media_ns') >= ?4)
                AND (?5 IS NULL OR json_extract(f.body, '$.times.start_media_ns') <= ?5)
+               AND (?7 IS NULL OR EXISTS (SELECT 1 FROM events p WHERE p.event_id = f.event_id
+                      AND instr(json_extract(p.body, '$.subject.plate.text'), ?7) > 0))
              ORDER BY f.id DESC LIMIT ?6",
         )
         .map_err(db)?;
@@ -253,7 +266,8 @@ pub fn list(path: &Path, q: &EventQuery) -> Result<Vec<EventSummary>, HistoryErr
                 q.phase.map(phase_name),
                 q.from_ns,
                 q.to_ns,
-                q.limit.clamp(1, MAX_PAGE) as i64
+                q.limit.clamp(1, MAX_PAGE) as i64,
+                q.plate
             ],
             |r| {
                 Ok((
@@ -549,6 +563,71 @@ mod tests {
         let d = detail(&p, &a.id).unwrap().unwrap();
         assert_eq!(d.phases.len(), 2);
         assert_eq!(d.event.phase, Phase::Ended);
+    }
+
+    #[test]
+    fn events_are_found_by_any_part_of_their_plate() {
+        use crate::infer::BBox;
+        use crate::infer::plate::PlateColour;
+        use crate::rules::event::PlateInfo;
+        let dir = tempfile::tempdir().unwrap();
+        let (ob, p) = outbox(dir.path());
+        let plate = |text: &str| PlateInfo {
+            text: text.into(),
+            confidence: 0.95,
+            colour: PlateColour::Blue,
+            bbox: BBox::new(0.0, 0.0, 100.0, 30.0),
+            corners: [[0.0, 0.0], [100.0, 0.0], [100.0, 30.0], [0.0, 30.0]],
+            width_px: 100.0,
+            reads: 3,
+            frames: 4,
+        };
+        let mut a = sample_event("gate", 0);
+        a.media.clear();
+        a.subject.plate = Some(Some(plate("粤G12345")));
+        ob.enqueue(&a).unwrap();
+        let mut b = sample_event("gate", 1);
+        b.media.clear();
+        b.subject.plate = Some(None);
+        ob.enqueue(&b).unwrap();
+        // The plate may be known only from a later phase.
+        let mut c = sample_event("yard", 2);
+        c.media.clear();
+        ob.enqueue(&c).unwrap();
+        let mut c2 = c.clone();
+        c2.phase = Phase::Updated;
+        c2.seq = 1;
+        c2.subject.plate = Some(Some(plate("粤GD88888")));
+        ob.enqueue(&c2).unwrap();
+        let find = |q: &str| -> Vec<String> {
+            list(
+                &p,
+                &EventQuery {
+                    plate: Some(q.into()),
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id)
+            .collect()
+        };
+        assert_eq!(find("G123"), vec![a.id.clone()]);
+        assert_eq!(find("粤G"), vec![c.id.clone(), a.id.clone()]);
+        assert_eq!(find("GD8"), vec![c.id.clone()]);
+        assert!(find("京A").is_empty());
+        let all = list(
+            &p,
+            &EventQuery {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let of = |id: &str| all.iter().find(|e| e.id == id).unwrap().plate.clone();
+        assert_eq!(of(&a.id).as_deref(), Some("粤G12345"));
+        assert_eq!(of(&b.id), None);
     }
 
     #[test]

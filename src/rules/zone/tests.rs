@@ -222,6 +222,7 @@ type = "privacy"
             dwell_s: 180.0,
             update_every_s: 300.0,
             leave_after_s: 60.0,
+            evidence_interval_s: None,
             schedule: Schedule::always()
         }
     );
@@ -281,6 +282,7 @@ fn rule_parameters_are_validated() {
         dwell_s: 0.0,
         update_every_s: 300.0,
         leave_after_s: 60.0,
+        evidence_interval_s: None,
         schedule: Schedule::always(),
     };
     let e = bad.validate().unwrap_err().to_string();
@@ -409,6 +411,7 @@ fn zone_problems_name_the_zone_index_and_the_field() {
             dwell_s: -1.0,
             update_every_s: 300.0,
             leave_after_s: 60.0,
+            evidence_interval_s: None,
             schedule: Default::default(),
         },
     ];

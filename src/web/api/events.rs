@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 const DEFAULT_PAGE: usize = 50;
 
 /// The list's filters; the reply names them so the page offers exactly these.
-const LIST_FILTERS: &[&str] = &["camera", "kind", "phase", "from", "to", "limit"];
+const LIST_FILTERS: &[&str] = &["camera", "kind", "phase", "from", "to", "plate", "limit"];
 
 /// Width of the row thumbnails on the Events page.
 const THUMBNAIL_WIDTH: u32 = 240;
@@ -75,7 +75,8 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::Internal(e.to_string())
 }
 
-/// `GET /api/events[?camera=&kind=&phase=&from=&to=&limit=]`: newest first.
+/// `GET /api/events[?camera=&kind=&phase=&from=&to=&plate=&limit=]`: newest first.
+/// `plate` matches any part of a read plate (`粤G12`, `g123`; spaces and dots ignored).
 pub async fn list(
     State(st): State<Shared>,
     RawQuery(raw): RawQuery,
@@ -119,12 +120,24 @@ pub async fn list(
             "choose a \"to\" time after \"from\"",
         ));
     }
+    let plate = get("plate")
+        .map(|s| {
+            crate::infer::plate::syntax::normalise_query(s).ok_or_else(|| {
+                ApiError::field(
+                    "plate",
+                    format!("\"{s}\" is not part of a plate number"),
+                    "type up to 8 plate characters, e.g. 粤G12 or G12345",
+                )
+            })
+        })
+        .transpose()?;
     let query = EventQuery {
         camera,
         kind,
         phase,
         from_ns,
         to_ns,
+        plate,
         limit: limit(&q, DEFAULT_PAGE, MAX_PAGE)?,
     };
     let n = query.limit;

@@ -31,7 +31,11 @@
 
   function deliveryBadge(d) { return el("span", { class: "delivery " + d, "data-delivery": d, text: t("delivery." + d) }); }
 
-  function plateOf(e) { return e.plate || (e.subject && e.subject.plate) || (e.event && e.event.subject && e.event.subject.plate) || null; }
+  // The plate number of a list row or an event (the event's subject.plate is the full read).
+  function plateOf(e) {
+    var p = e.plate || (e.subject && e.subject.plate) || (e.event && e.event.subject && e.event.subject.plate) || null;
+    return p && typeof p === "object" ? p.text : p;
+  }
 
   function row(e) {
     var thumb = el("img", { class: "event-thumb", alt: "", loading: "lazy", src: "/api/events/" + encodeURIComponent(e.id) + "/thumbnail.jpg" });
@@ -145,6 +149,33 @@
     nodes.list.querySelectorAll(".event-row.selected").forEach(function (x) { x.classList.remove("selected"); });
   }
 
+  // The plate as read, or why it could not be.
+  function plateText(ev) {
+    var s = ev && ev.subject;
+    if (!s || s.plate === undefined) return null;
+    if (s.plate) {
+      return s.plate.text + " (" + t("plate.colour." + s.plate.colour) + ", " +
+        Math.round(s.plate.confidence * 100) + "%, " + t("plate.reads", { n: s.plate.reads, of: s.plate.frames }) + ")";
+    }
+    var u = s.plate_unread || {};
+    return t("plate.none") + ": " + t("plate.reason." + (u.reason || "no_plate_visible")) +
+      (u.width_px != null && u.min_width_px != null ? " (" + Math.round(u.width_px) + " / " + Math.round(u.min_width_px) + " px)" : "");
+  }
+
+  // The photo set first (composite, wide shots, plate close-up), then the rest.
+  function photoSetNode(e) {
+    var set = e.event && e.event.photo_set;
+    if (!set) return null;
+    var byName = {};
+    e.media.forEach(function (m) { byName[m.name] = m; });
+    var names = [set.composite].concat(set.wide || [], [set.plate_closeup]).filter(Boolean);
+    var box = el("div", { class: "photo-set", "data-photo-set": names.join(" ") }, [
+      el("h3", { text: t("ev.photo_set") + (set.interval_s != null ? " · " + t("ev.interval", { s: Math.round(set.interval_s) }) : "") })
+    ]);
+    names.forEach(function (n, i) { if (byName[n]) box.appendChild(mediaNode(byName[n], i + 1)); });
+    return { node: box, names: names };
+  }
+
   function open(id) {
     openId = id;
     nodes.list.querySelectorAll(".event-row").forEach(function (r) {
@@ -177,7 +208,7 @@
         [t("ev.start"), SW.timeEl(e.start)],
         ev.times && ev.times.end ? [t("ev.end"), SW.timeEl(ev.times.end)] : null,
         [t("ev.duration"), e.duration_s != null ? SW.duration(e.duration_s) : "–"],
-        plate ? [t("ev.plate"), plate] : null,
+        plateText(ev) || plate ? [t("ev.plate"), plateText(ev) || plate] : null,
         ev.subject ? [t("ev.subject"), (SW.has("class." + ev.subject.category) ? t("class." + ev.subject.category) : t("class.object")) + " " + Math.round(ev.subject.score * 100) + "%"] : null,
         [t("ev.phase"), t("phase." + e.phase)],
         [t("ev.delivery"), deliveryBadge(e.delivery)],
@@ -188,10 +219,13 @@
         return el("li", {}, [t("ev.phase_row", { phase: t("phase." + p.phase), n: p.seq }) + " ", deliveryBadge(p.delivery),
           p.attempts ? " " + t("ev.attempts", { n: p.attempts }) : null, SW.details(p.last_error)]);
       })));
+      var set = photoSetNode(e);
+      if (set) d.appendChild(set.node);
       d.appendChild(el("h3", { text: t("ev.evidence") }));
       var media = el("div", { class: "event-media" });
       var counts = {};
       e.media.forEach(function (m) {
+        if (set && set.names.indexOf(m.name) >= 0) return;
         var k = m.kind || m.content_type;
         counts[k] = (counts[k] || 0) + 1;
         media.appendChild(mediaNode(m, counts[k]));
