@@ -201,18 +201,21 @@ fn strip_of(path: &Path, caption_px: u32) -> (Vec<u8>, u32) {
     (raw[((h - caption_px) * w * 3) as usize..].to_vec(), w)
 }
 
-/// The class names YOLOX-nano detects on `picture` (`streetwatch detect`, the
-/// product's detector path).
-fn detect(dir: &Path, cfg: &Path, picture: &Picture) -> Vec<String> {
-    let png = dir.join("probe.png");
-    image::RgbImage::from_raw(picture.width, picture.height, picture.rgb.clone())
-        .unwrap()
-        .save(&png)
-        .unwrap();
+/// The class names YOLOX-nano detects on each of `pictures` (`streetwatch detect`, the
+/// product's detector path, run once over a directory of them).
+fn detect(dir: &Path, cfg: &Path, pictures: &[&Picture]) -> Vec<Vec<String>> {
+    let probe = dir.join("probe");
+    std::fs::create_dir_all(&probe).unwrap();
+    for (i, p) in pictures.iter().enumerate() {
+        image::RgbImage::from_raw(p.width, p.height, p.rgb.clone())
+            .unwrap()
+            .save(probe.join(format!("{i}.png")))
+            .unwrap();
+    }
     let out = std::process::Command::new(support::bin())
         .args(["detect", "--json", "--model", "yolox-nano", "--config"])
         .arg(cfg)
-        .arg(&png)
+        .arg(&probe)
         .output()
         .unwrap();
     assert!(
@@ -220,18 +223,25 @@ fn detect(dir: &Path, cfg: &Path, picture: &Picture) -> Vec<String> {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let line: Value = serde_json::from_slice(&out.stdout).unwrap();
-    line["detections"]
-        .as_array()
-        .unwrap()
+    // One line per picture, in file name order.
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), pictures.len());
+    lines
         .iter()
-        .map(|d| d["class_name"].as_str().unwrap().to_string())
+        .map(|line| {
+            line["detections"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["class_name"].as_str().unwrap().to_string())
+                .collect()
+        })
         .collect()
 }
 
-/// Replays the plated car parked 30 s then leaving: one event whose plate is exact,
-/// with the photo set (two wide shots >= `INTERVAL_S` apart, close-up, composite)
-/// captioned.
 #[test]
 fn a_parked_car_s_plate_is_read_exactly_and_its_photo_set_is_captioned() {
     let Replayed { events, evidence } = plated_replay();
@@ -392,15 +402,18 @@ fn a_plated_car_hidden_then_moved_keeps_one_stay() {
     // Closed 20 s after the car was last seen: longer than the occlusion.
     let cfg = replay_config(dir.path(), "occluded", "", ANALYSIS, &zones(LOCATION, 20.0));
     // The screen really takes the car from the detector, which sees it at both spots.
-    let vehicles = |p: &Picture| {
-        detect(dir.path(), &cfg, p)
-            .into_iter()
-            .filter(|c| ["car", "truck", "bus"].contains(&c.as_str()))
-            .count()
-    };
-    assert_eq!(vehicles(&first), 1, "the parked car is seen");
-    assert_eq!(vehicles(&hidden), 0, "the screen hides it");
-    assert_eq!(vehicles(&moved), 1, "the car is seen again");
+    let vehicles: Vec<usize> = detect(dir.path(), &cfg, &[&first, &hidden, &moved])
+        .into_iter()
+        .map(|classes| {
+            classes
+                .iter()
+                .filter(|c| ["car", "truck", "bus"].contains(&c.as_str()))
+                .count()
+        })
+        .collect();
+    assert_eq!(vehicles[0], 1, "the parked car is seen");
+    assert_eq!(vehicles[1], 0, "the screen hides it");
+    assert_eq!(vehicles[2], 1, "the car is seen again");
     let events = replay_events(&cfg, &video, &dir.path().join("evidence"));
     let started = of(&events, "started");
     let ended = of(&events, "ended");
@@ -551,7 +564,7 @@ fn rendered_plates_read_exactly_at_90_px_and_above() {
             .expect("plate models (make setup fetches them)");
     let mut det = streetwatch::infer::Detector::load(&cfg, "yolox-nano").unwrap();
     let mut cars = car_crops(&mut det, &media("person-bicycle-car-detection.gif"), 0.2, 3).unwrap();
-    cars.extend(car_crops(&mut det, &media("car-detection.mp4"), 0.2, 2).unwrap());
+    cars.extend(mp4_cars(&mut det));
     assert!(
         cars.len() >= 3,
         "cars found in the sample media: {}",
@@ -585,4 +598,38 @@ fn rendered_plates_read_exactly_at_90_px_and_above() {
         counted > 0 && right as f64 / counted as f64 >= 0.9,
         "{right}/{counted}"
     );
+}
+
+/// The two cars `car_crops(.., "car-detection.mp4", 0.2, 2)` takes (of its frames at
+/// least 0.2 s apart, the first two with a car: the 35th and the 75th, about 18 s in),
+/// detecting only those two frames instead of the 73 before them.
+fn mp4_cars(det: &mut streetwatch::infer::Detector) -> Vec<Picture> {
+    let frames = streetwatch::camsim::scenario::decode_pictures(
+        &media("car-detection.mp4"),
+        200_000_000,
+        20_000_000_000,
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    for i in [34, 74] {
+        let p = &frames[i].0;
+        let dets = det.detect_rgb(&p.rgb, p.width, p.height).unwrap();
+        let d = dets
+            .iter()
+            .find(|d| {
+                d.category.is_under("vehicle.car") && d.score >= 0.4 && d.bbox.width() >= 40.0
+            })
+            .unwrap_or_else(|| panic!("no car in frame {i}"));
+        // car_crops' margin: a tenth of the box on each side.
+        let b = d.bbox;
+        let (mx, my) = (b.width() * 0.1, b.height() * 0.1);
+        let x0 = (b.x1 - mx).max(0.0) as u32;
+        let y0 = (b.y1 - my).max(0.0) as u32;
+        let x1 = ((b.x2 + mx) as u32).min(p.width);
+        let y1 = ((b.y2 + my) as u32).min(p.height);
+        out.push(p.crop(Rect::new(x0, y0, x1 - x0, y1 - y0)));
+    }
+    let sizes: Vec<_> = out.iter().map(|c| (c.width, c.height)).collect();
+    assert_eq!(sizes, [(135, 64), (182, 213)], "the cars car_crops finds");
+    out
 }
