@@ -519,6 +519,10 @@ url = "{url}"
             .unwrap()
             .iter()
             .filter(|m| m["content_type"] == "image/jpeg")
+            // The started phase's pictures: replay, faster than the media, may already
+            // have the ended phase's snapshot in the event's list when it reports the
+            // start; the daemon is asked at its start.
+            .filter(|m| !m["name"].as_str().unwrap().starts_with("ended"))
             .map(|m| {
                 let crop = m["kind"] == "crop" && m["name"] != "plate.jpg";
                 (
