@@ -14,6 +14,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -30,13 +31,24 @@ const P1: (u32, u32) = (400, 220);
 const P2: (u32, u32) = (670, 220);
 const LOCATION: &str = "解放路88号东侧停车场";
 
+/// The dwell and the least interval between the two wide shots: short, so the
+/// scenarios are short, with the interval above the dwell so confirmation waits for it.
+const DWELL_S: f64 = 6.0;
+const INTERVAL_S: f64 = 10.0;
+
 /// The empty car park and the plated car.
 struct Scene {
     empty: Picture,
     car: Picture,
 }
 
-fn scene() -> Scene {
+/// The scene, built once per test binary.
+fn scene() -> &'static Scene {
+    static SCENE: OnceLock<Scene> = OnceLock::new();
+    SCENE.get_or_init(build_scene)
+}
+
+fn build_scene() -> Scene {
     let (w, h, frames) = decode_frames(&media("person-bicycle-car-detection.gif")).unwrap();
     let pic = |i: usize| Picture::from_rgb(w, h, frames[i].0.clone()).unwrap();
     // The last frame without its car (asphalt from the middle of the same picture).
@@ -74,8 +86,8 @@ fn encode(dir: &Path, name: &str, segments: &[Segment<'_>]) -> PathBuf {
     out
 }
 
-/// A no-parking zone over the bay (both car positions), 15 s dwell, wide shots at
-/// least 20 s apart, closed `leave_after_s` after the car was last seen.
+/// A no-parking zone over the bay (both car positions), `DWELL_S` dwell, wide shots
+/// at least `INTERVAL_S` apart, closed `leave_after_s` after the car was last seen.
 fn zones(location: &str, leave_after_s: f64) -> String {
     format!(
         r#"[[cameras.zones]]
@@ -83,9 +95,66 @@ id = "bay"
 name = "东侧车位"
 location = "{location}"
 polygon = [[0.25, 0.3], [0.98, 0.3], [0.98, 0.99], [0.25, 0.99]]
-rules = [{{ type = "no_parking", dwell_s = 15.0, evidence_interval_s = 20.0, update_every_s = 300.0, leave_after_s = {leave_after_s:.1} }}]
+rules = [{{ type = "no_parking", dwell_s = {DWELL_S:.1}, evidence_interval_s = {INTERVAL_S:.1}, update_every_s = 300.0, leave_after_s = {leave_after_s:.1} }}]
 "#
     )
+}
+
+/// Where the scenarios shared by several tests are kept (emptied once per run).
+fn shared_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("plates");
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    })
+}
+
+/// The plated car parked 30 s (its event and the clip 10 s past confirmation are done
+/// before it leaves) then leaving, encoded once per test binary.
+fn plated_video() -> &'static Path {
+    static VIDEO: OnceLock<PathBuf> = OnceLock::new();
+    VIDEO.get_or_init(|| {
+        let s = scene();
+        let parked = with_car(s, P1);
+        encode(
+            shared_dir(),
+            "plated.mp4",
+            &[
+                Segment::Hold {
+                    picture: &s.empty,
+                    seconds: 2.0,
+                },
+                Segment::Hold {
+                    picture: &parked,
+                    seconds: 30.0,
+                },
+                Segment::Hold {
+                    picture: &s.empty,
+                    seconds: 8.0,
+                },
+            ],
+        )
+    })
+}
+
+/// `streetwatch replay` of [`plated_video`]: its events and evidence directory.
+struct Replayed {
+    events: Vec<Value>,
+    evidence: PathBuf,
+}
+
+fn plated_replay() -> &'static Replayed {
+    static REPLAYED: OnceLock<Replayed> = OnceLock::new();
+    REPLAYED.get_or_init(|| {
+        let dir = shared_dir().join("replay");
+        std::fs::create_dir_all(&dir).unwrap();
+        let cfg = replay_config(&dir, "plates", "", ANALYSIS, &zones(LOCATION, 4.0));
+        let evidence = dir.join("evidence");
+        let events = replay_events(&cfg, plated_video(), &evidence);
+        Replayed { events, evidence }
+    })
 }
 
 const ANALYSIS: &str = "fps = 2.0";
@@ -132,18 +201,21 @@ fn strip_of(path: &Path, caption_px: u32) -> (Vec<u8>, u32) {
     (raw[((h - caption_px) * w * 3) as usize..].to_vec(), w)
 }
 
-/// The class names YOLOX-nano detects on `picture` (`streetwatch detect`, the
-/// product's detector path).
-fn detect(dir: &Path, cfg: &Path, picture: &Picture) -> Vec<String> {
-    let png = dir.join("probe.png");
-    image::RgbImage::from_raw(picture.width, picture.height, picture.rgb.clone())
-        .unwrap()
-        .save(&png)
-        .unwrap();
+/// The class names YOLOX-nano detects on each of `pictures` (`streetwatch detect`, the
+/// product's detector path, run once over a directory of them).
+fn detect(dir: &Path, cfg: &Path, pictures: &[&Picture]) -> Vec<Vec<String>> {
+    let probe = dir.join("probe");
+    std::fs::create_dir_all(&probe).unwrap();
+    for (i, p) in pictures.iter().enumerate() {
+        image::RgbImage::from_raw(p.width, p.height, p.rgb.clone())
+            .unwrap()
+            .save(probe.join(format!("{i}.png")))
+            .unwrap();
+    }
     let out = std::process::Command::new(support::bin())
         .args(["detect", "--json", "--model", "yolox-nano", "--config"])
         .arg(cfg)
-        .arg(&png)
+        .arg(&probe)
         .output()
         .unwrap();
     assert!(
@@ -151,44 +223,29 @@ fn detect(dir: &Path, cfg: &Path, picture: &Picture) -> Vec<String> {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let line: Value = serde_json::from_slice(&out.stdout).unwrap();
-    line["detections"]
-        .as_array()
-        .unwrap()
+    // One line per picture, in file name order.
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), pictures.len());
+    lines
         .iter()
-        .map(|d| d["class_name"].as_str().unwrap().to_string())
+        .map(|line| {
+            line["detections"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["class_name"].as_str().unwrap().to_string())
+                .collect()
+        })
         .collect()
 }
 
-/// Replays the plated car parked 40 s then leaving: one event whose plate is exact,
-/// with the photo set (two wide shots >= 20 s apart, close-up, composite) captioned.
 #[test]
 fn a_parked_car_s_plate_is_read_exactly_and_its_photo_set_is_captioned() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = scene();
-    let parked = with_car(&s, P1);
-    let video = encode(
-        dir.path(),
-        "plated.mp4",
-        &[
-            Segment::Hold {
-                picture: &s.empty,
-                seconds: 3.0,
-            },
-            Segment::Hold {
-                picture: &parked,
-                seconds: 40.0,
-            },
-            Segment::Hold {
-                picture: &s.empty,
-                seconds: 25.0,
-            },
-        ],
-    );
-    let cfg = replay_config(dir.path(), "plates", "", ANALYSIS, &zones(LOCATION, 10.0));
-    let evidence = dir.path().join("evidence");
-    let events = replay_events(&cfg, &video, &evidence);
-    let started = of(&events, "started");
+    let Replayed { events, evidence } = plated_replay();
+    let started = of(events, "started");
     assert_eq!(started.len(), 1, "{events:#?}");
     let ev = started[0];
     let plate = &ev["subject"]["plate"];
@@ -211,8 +268,11 @@ fn a_parked_car_s_plate_is_read_exactly_and_its_photo_set_is_captioned() {
         serde_json::json!(["first-stationary.jpg", "confirmation.jpg"])
     );
     let interval = set["interval_s"].as_f64().unwrap();
-    assert!(interval >= 20.0, "wide shots {interval} s apart: {set:#}");
-    assert_eq!(set["required_interval_s"], 20.0);
+    assert!(
+        interval >= INTERVAL_S,
+        "wide shots {interval} s apart: {set:#}"
+    );
+    assert_eq!(set["required_interval_s"], INTERVAL_S);
     assert_eq!(set["plate_closeup"], "plate.jpg");
     assert_eq!(set["composite"], "composite.jpg");
     let id = ev["id"].as_str().unwrap();
@@ -293,63 +353,67 @@ fn a_parked_car_s_plate_is_read_exactly_and_its_photo_set_is_captioned() {
         "a changed location must change the strip ({same} vs {other})"
     );
     // `ended` carries the plate too, and the same event id.
-    let ended = of(&events, "ended");
+    let ended = of(events, "ended");
     assert_eq!(ended.len(), 1, "{events:#?}");
     assert_eq!(ended[0]["id"], ev["id"]);
     assert_eq!(ended[0]["subject"]["plate"]["text"], PLATE);
 }
 
-/// The plated car is hidden 30 s by a van, then seen again moved 270 px (its box
-/// overlaps the old one by IoU ~0.2, too little to continue the stay): its plate keeps
-/// it one stay, one event.
+/// The plated car, parked 24 s (its event starts meanwhile), is hidden 12 s by a
+/// screen, then seen again moved 270 px (its box overlaps the old one by IoU ~0.2, too
+/// little to continue the stay): its plate keeps it one stay, one event.
 #[test]
-fn the_same_plate_after_a_30_s_occlusion_keeps_one_stay() {
+fn a_plated_car_hidden_then_moved_keeps_one_stay() {
     let dir = tempfile::tempdir().unwrap();
     let s = scene();
-    let first = with_car(&s, P1);
+    let first = with_car(s, P1);
     let mut hidden = first.clone();
     // A grey screen stands in front of the car. Not a vehicle: YOLOX-nano calls a
     // dark van-sized block a car, which the tracker would hand the parked car's track
     // to (the stay then never loses sight of it and ends when the car reappears).
     hidden.fill(Rect::new(380, 190, 480, 340), [118, 118, 116]);
-    let moved = with_car(&s, P2);
+    let moved = with_car(s, P2);
     let video = encode(
         dir.path(),
         "occluded.mp4",
         &[
             Segment::Hold {
                 picture: &s.empty,
-                seconds: 3.0,
+                seconds: 2.0,
             },
             Segment::Hold {
                 picture: &first,
-                seconds: 30.0,
+                seconds: 24.0,
             },
             Segment::Hold {
                 picture: &hidden,
-                seconds: 30.0,
+                seconds: 12.0,
             },
             Segment::Hold {
                 picture: &moved,
-                seconds: 30.0,
+                seconds: 20.0,
             },
             Segment::Hold {
                 picture: &s.empty,
-                seconds: 70.0,
+                seconds: 26.0,
             },
         ],
     );
-    let cfg = replay_config(dir.path(), "occluded", "", ANALYSIS, &zones(LOCATION, 60.0));
+    // Closed 20 s after the car was last seen: longer than the occlusion.
+    let cfg = replay_config(dir.path(), "occluded", "", ANALYSIS, &zones(LOCATION, 20.0));
     // The screen really takes the car from the detector, which sees it at both spots.
-    let vehicles = |p: &Picture| {
-        detect(dir.path(), &cfg, p)
-            .into_iter()
-            .filter(|c| ["car", "truck", "bus"].contains(&c.as_str()))
-            .count()
-    };
-    assert_eq!(vehicles(&first), 1, "the parked car is seen");
-    assert_eq!(vehicles(&hidden), 0, "the screen hides it");
-    assert_eq!(vehicles(&moved), 1, "the car is seen again");
+    let vehicles: Vec<usize> = detect(dir.path(), &cfg, &[&first, &hidden, &moved])
+        .into_iter()
+        .map(|classes| {
+            classes
+                .iter()
+                .filter(|c| ["car", "truck", "bus"].contains(&c.as_str()))
+                .count()
+        })
+        .collect();
+    assert_eq!(vehicles[0], 1, "the parked car is seen");
+    assert_eq!(vehicles[1], 0, "the screen hides it");
+    assert_eq!(vehicles[2], 1, "the car is seen again");
     let events = replay_events(&cfg, &video, &dir.path().join("evidence"));
     let started = of(&events, "started");
     let ended = of(&events, "ended");
@@ -357,10 +421,11 @@ fn the_same_plate_after_a_30_s_occlusion_keeps_one_stay() {
     assert_eq!(ended.len(), 1, "{events:#?}");
     assert_eq!(started[0]["id"], ended[0]["id"]);
     assert_eq!(ended[0]["subject"]["plate"]["text"], PLATE);
-    // The stay lasted from the first parking to the car leaving the second spot.
+    // The stay lasted from the first parking to the car leaving the second spot (56 s
+    // in all; 36 s would be the first spot and the occlusion).
     let duration = ended[0]["duration_s"].as_f64().unwrap();
     assert!(
-        duration > 85.0,
+        duration > 50.0,
         "the stay spans both positions: {duration} s"
     );
 }
@@ -369,31 +434,7 @@ fn the_same_plate_after_a_30_s_occlusion_keeps_one_stay() {
 /// the page finds the event by part of its plate.
 #[test]
 fn the_daemon_gives_the_same_photo_set_as_replay_and_the_page_finds_it_by_plate() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = scene();
-    let parked = with_car(&s, P1);
-    let video = encode(
-        dir.path(),
-        "plated.mp4",
-        &[
-            Segment::Hold {
-                picture: &s.empty,
-                seconds: 3.0,
-            },
-            Segment::Hold {
-                picture: &parked,
-                seconds: 40.0,
-            },
-            Segment::Hold {
-                picture: &s.empty,
-                seconds: 25.0,
-            },
-        ],
-    );
-    let cfg = replay_config(dir.path(), "plates", "", ANALYSIS, &zones(LOCATION, 10.0));
-    let replayed = replay_events(&cfg, &video, &dir.path().join("evidence"));
-    let r = of(&replayed, "started")[0].clone();
-
+    let video = plated_video();
     let cam = support::CamSim::start(
         support::free_port(),
         &[("/bay", video.display().to_string())],
@@ -431,6 +472,8 @@ url = "{url}"
             .json()
             .unwrap()
     };
+    // Replayed (or waited for) while the daemon watches the camera.
+    let r = of(&plated_replay().events, "started")[0].clone();
     // The plate filter finds the event once its started phase is recorded.
     let found = support::wait_for(Duration::from_secs(110), || {
         let list = get("/api/events?plate=b6k");
@@ -476,6 +519,10 @@ url = "{url}"
             .unwrap()
             .iter()
             .filter(|m| m["content_type"] == "image/jpeg")
+            // The started phase's pictures: replay, faster than the media, may already
+            // have the ended phase's snapshot in the event's list when it reports the
+            // start; the daemon is asked at its start.
+            .filter(|m| !m["name"].as_str().unwrap().starts_with("ended"))
             .map(|m| {
                 let crop = m["kind"] == "crop" && m["name"] != "plate.jpg";
                 (
@@ -521,7 +568,7 @@ fn rendered_plates_read_exactly_at_90_px_and_above() {
             .expect("plate models (make setup fetches them)");
     let mut det = streetwatch::infer::Detector::load(&cfg, "yolox-nano").unwrap();
     let mut cars = car_crops(&mut det, &media("person-bicycle-car-detection.gif"), 0.2, 3).unwrap();
-    cars.extend(car_crops(&mut det, &media("car-detection.mp4"), 0.2, 2).unwrap());
+    cars.extend(mp4_cars(&mut det));
     assert!(
         cars.len() >= 3,
         "cars found in the sample media: {}",
@@ -532,7 +579,7 @@ fn rendered_plates_read_exactly_at_90_px_and_above() {
         &cars,
         &[60, 90, 140],
         &[PlateStyle::Blue, PlateStyle::Green],
-        12,
+        8,
         &Degrade::default(),
         &policy,
         7,
@@ -544,7 +591,8 @@ fn rendered_plates_read_exactly_at_90_px_and_above() {
         r.iter().map(|r| r.exact).sum::<usize>() as f64
             / r.iter().map(|r| r.plates).sum::<usize>() as f64
     };
-    // 24 plates per width: one or two misses are noise, the 90 % goal is the bench's.
+    // 16 plates per width: one or two misses are noise, the 90 % goal is the bench's
+    // (100 plates per row).
     assert!(rate(90) >= 0.85, "90 px: {:.2}", rate(90));
     assert!(rate(140) >= 0.85, "140 px: {:.2}", rate(140));
     // Reads the policy counts are right far more often than not.
@@ -554,4 +602,38 @@ fn rendered_plates_read_exactly_at_90_px_and_above() {
         counted > 0 && right as f64 / counted as f64 >= 0.9,
         "{right}/{counted}"
     );
+}
+
+/// The two cars `car_crops(.., "car-detection.mp4", 0.2, 2)` takes (of its frames at
+/// least 0.2 s apart, the first two with a car: the 35th and the 75th, about 18 s in),
+/// detecting only those two frames instead of the 73 before them.
+fn mp4_cars(det: &mut streetwatch::infer::Detector) -> Vec<Picture> {
+    let frames = streetwatch::camsim::scenario::decode_pictures(
+        &media("car-detection.mp4"),
+        200_000_000,
+        20_000_000_000,
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    for i in [34, 74] {
+        let p = &frames[i].0;
+        let dets = det.detect_rgb(&p.rgb, p.width, p.height).unwrap();
+        let d = dets
+            .iter()
+            .find(|d| {
+                d.category.is_under("vehicle.car") && d.score >= 0.4 && d.bbox.width() >= 40.0
+            })
+            .unwrap_or_else(|| panic!("no car in frame {i}"));
+        // car_crops' margin: a tenth of the box on each side.
+        let b = d.bbox;
+        let (mx, my) = (b.width() * 0.1, b.height() * 0.1);
+        let x0 = (b.x1 - mx).max(0.0) as u32;
+        let y0 = (b.y1 - my).max(0.0) as u32;
+        let x1 = ((b.x2 + mx) as u32).min(p.width);
+        let y1 = ((b.y2 + my) as u32).min(p.height);
+        out.push(p.crop(Rect::new(x0, y0, x1 - x0, y1 - y0)));
+    }
+    let sizes: Vec<_> = out.iter().map(|c| (c.width, c.height)).collect();
+    assert_eq!(sizes, [(135, 64), (182, 213)], "the cars car_crops finds");
+    out
 }
