@@ -22,6 +22,10 @@ pub enum CodeSlot {
     LitteringAct,
     /// 道路破损.
     RoadDamage,
+    /// The camera moved, blocked, defocused or without a signal. GB/T 47678.5-2026 has
+    /// no code for it: the shipped row is a placeholder (99001) each deployment sets
+    /// to the code its platform uses for device faults.
+    CameraTampering,
 }
 
 /// Why a code table was refused.
@@ -82,6 +86,7 @@ fn default_entry(slot: CodeSlot) -> (&'static str, &'static str) {
         CodeSlot::NonMotorParking => ("09010", "非机动车乱停放"),
         CodeSlot::ExposedGarbage | CodeSlot::LitteringAct => ("06010", "暴露垃圾"),
         CodeSlot::RoadDamage => ("06013", "道路破损"),
+        CodeSlot::CameraTampering => ("99001", "视频设备异常"),
     }
 }
 
@@ -219,6 +224,23 @@ pub fn road_description(
         format!("「{zone}」道路破损（{zh_obj}，{zh_sev}）"),
         format!("Road damage ({en_obj}, {severity} severity) in zone \"{zone}\""),
     )
+}
+
+/// Description of a tampering condition (`moved`, `blocked`, `defocused`,
+/// `signal_lost`) with how long it has lasted.
+pub fn tamper_description(tamper: &str, secs: f64) -> (String, String) {
+    let (zh, en) = match tamper {
+        "moved" => (
+            "摄像机画面被移动（偏离基准画面）",
+            "Camera moved away from its reference view",
+        ),
+        "blocked" => ("摄像机画面被遮挡", "Camera view blocked"),
+        "defocused" => ("摄像机画面模糊（失焦）", "Camera view out of focus"),
+        "signal_lost" => ("摄像机视频信号丢失", "Camera video signal lost"),
+        _ => ("摄像机异常", "Camera tampering"),
+    };
+    let (zh_d, en_d) = duration_text(secs);
+    (format!("{zh}，已持续 {zh_d}"), format!("{en}, for {en_d}"))
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use crate::infer::{BBox, Detection};
 use crate::ingest::MediaTime;
 use crate::rules::category::{
     CategoryTable, CodeSlot, garbage_description, littering_description, parking_description,
-    road_description,
+    road_description, tamper_description,
 };
 use crate::rules::event::{
     CameraRef, Description, DeviceRef, EVENT_SCHEMA, EndReason, Event, EventKind, EventTimes,
@@ -270,6 +270,7 @@ impl CameraEvents {
                     self.littering.restore(ep, now, min_grace, resend)
                 }
                 EventKind::RoadDamage => None,
+                EventKind::CameraTampering => None,
             };
             match key {
                 Some(key) => {
@@ -597,6 +598,7 @@ impl CameraEvents {
             EventKind::ExposedGarbage => CodeSlot::ExposedGarbage,
             EventKind::LitteringAct => CodeSlot::LitteringAct,
             EventKind::RoadDamage => CodeSlot::RoadDamage,
+            EventKind::CameraTampering => CodeSlot::CameraTampering,
         };
         let secs = p.duration_s.unwrap_or(0.0);
         let (zh, en) = describe(p.kind, &s.class_name, cat, zone_name, secs, &p.details);
@@ -679,6 +681,10 @@ pub(crate) fn describe(
                 .and_then(|v| v.as_str())
                 .unwrap_or("low"),
         ),
+        EventKind::CameraTampering => tamper_description(
+            details.get("tamper").and_then(|v| v.as_str()).unwrap_or(""),
+            secs,
+        ),
     }
 }
 
@@ -688,6 +694,7 @@ fn label_of(kind: EventKind) -> String {
         EventKind::ExposedGarbage => "exposed garbage",
         EventKind::LitteringAct => "littering",
         EventKind::RoadDamage => "road damage",
+        EventKind::CameraTampering => "camera tampering",
     }
     .into()
 }

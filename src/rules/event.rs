@@ -24,6 +24,9 @@ pub enum EventKind {
     LitteringAct,
     /// 道路破损: potholes and cracks.
     RoadDamage,
+    /// The camera itself: moved, blocked, defocused or without a signal
+    /// (`details.tamper`); while it lasts the camera's other rules pause.
+    CameraTampering,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -51,6 +54,13 @@ pub enum EndReason {
     Restart,
     /// The camera was removed from the configuration or disabled.
     CameraRemoved,
+    /// The camera moved (a PTZ camera sent elsewhere, a camera turned or covered) and
+    /// did not come back to the same view in time, or the vehicle was no longer there
+    /// when it did.
+    CameraMoved,
+    /// `camera_tampering` only: the technician set a new reference view, accepting
+    /// what the camera shows now.
+    ReferenceUpdated,
 }
 
 /// 事项 (a matter/event) or 部件 (an asset): their 5-digit codes collide, so every code

@@ -11,6 +11,7 @@ pub mod output;
 pub mod privacy;
 pub mod road_damage;
 pub mod road_registry;
+pub mod scene;
 pub mod schedule;
 pub mod stays;
 pub mod zone;
