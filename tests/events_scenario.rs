@@ -35,6 +35,7 @@ fn a_car_held_in_a_no_parking_bay_yields_one_event_with_snapshots_and_a_clip_fro
         coordinates: None,
         grid_code: None,
         asset_id: None,
+        preset: None,
         rules: vec![ZoneRule::NoParking {
             dwell_s: 60.0,
             update_every_s: 300.0,

@@ -259,6 +259,7 @@ mod tests {
             coordinates: None,
             grid_code: None,
             asset_id: None,
+            preset: None,
             rules: vec![ZoneRule::Privacy],
         };
         let r = live_result(
@@ -308,6 +309,7 @@ mod tests {
             coordinates: None,
             grid_code: None,
             asset_id: None,
+            preset: None,
             rules: vec![ZoneRule::Privacy],
         }
     }

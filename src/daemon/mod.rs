@@ -79,6 +79,7 @@ impl CameraTask {
         models: &ModelRegistry,
         sink: &analysis::EventSink,
         board: &Arc<live::LiveBoard>,
+        scene: &Arc<crate::rules::scene::board::SceneBoard>,
     ) -> Self {
         let cam_beat = liveness.register(format!("cam-{}", c.id));
         let analyse_beat = liveness.register(format!("analyse-{}", c.id));
@@ -109,7 +110,11 @@ impl CameraTask {
             camera.shared.clone(),
             sink.clone(),
         ) {
-            Ok(a) => Some(a),
+            Ok(mut a) => {
+                // PTZ controller, tampering state and reference views for the page.
+                a.attach_scene(cfg, c, scene.clone());
+                Some(a)
+            }
             Err(e) => {
                 tracing::error!(camera = %c.id, error = %e, "rules unavailable for this camera");
                 None
@@ -131,12 +136,20 @@ impl CameraTask {
                     beat.bump();
                     match cam.frames().pop_timeout(Duration::from_millis(200)) {
                         Pop::Item(frame) => {
+                            // Scene first (PTZ position, tampering): see daemon::analysis.
+                            if let Some(r) = rules.as_mut() {
+                                r.on_picture(&frame);
+                            }
                             board.set_frame(&camera_id, Arc::new(frame.clone()));
                             for (h, _) in &handles {
                                 let _ = h.submit(frame.clone());
                             }
                         }
-                        Pop::Timeout => {}
+                        Pop::Timeout => {
+                            if let Some(r) = rules.as_mut() {
+                                r.on_idle();
+                            }
+                        }
                         Pop::Closed => break,
                     }
                     for (_, rx) in &handles {
@@ -541,6 +554,7 @@ impl Daemon {
                     &self.models,
                     &self.events,
                     &self.web_backend.live_board(),
+                    &self.web_backend.scene_board(),
                 );
                 self.cameras.insert(id, task);
             }

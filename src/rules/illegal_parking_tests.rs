@@ -36,6 +36,7 @@ fn zone(schedule: Schedule) -> Zone {
         coordinates: None,
         grid_code: None,
         asset_id: None,
+        preset: None,
         rules: vec![ZoneRule::NoParking {
             dwell_s: 180.0,
             update_every_s: 300.0,

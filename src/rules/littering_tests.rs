@@ -22,6 +22,7 @@ fn zone() -> Zone {
         coordinates: None,
         grid_code: None,
         asset_id: None,
+        preset: None,
         rules: vec![ZoneRule::LitterWatch {
             persist_s: 60.0,
             gone_after_s: 120.0,

@@ -174,6 +174,11 @@ pub trait WebBackend: Send + Sync + 'static {
     fn event_media(&self, id: &str, name: &str) -> Result<MediaLookup, HistoryError> {
         history::media(&self.outbox_path(), id, name)
     }
+    /// Each running camera's scene (PTZ position and presets, tampering state,
+    /// reference views); `None` without a daemon.
+    fn scene(&self) -> Option<&crate::rules::scene::board::SceneBoard> {
+        None
+    }
 }
 
 /// A backend without a daemon: the config lives in memory (and, with a path, on disk

@@ -461,6 +461,11 @@ impl TamperMonitor {
         &self.cfg
     }
 
+    /// Size of the last frame seen (the frame tampering boxes are in).
+    pub fn frame(&self) -> (u32, u32) {
+        self.frame
+    }
+
     /// New settings (hot reload); running conditions keep going.
     pub fn set_config(&mut self, cfg: TamperConfig) {
         self.cfg = cfg;
