@@ -90,3 +90,409 @@ fn sample_videos_looped_ten_minutes_raise_no_tampering_alarm() {
         assert_eq!(*paused, 0, "{name}: rules paused on an untouched video");
     }
 }
+
+// ---------------------------------------------------------------------------------
+// Through `streetwatch replay`, on videos composed at test time from the sample media.
+
+use serde_json::Value;
+use streetwatch::camsim::picture::{Picture, Rect};
+use streetwatch::camsim::scenario::{ScenarioSpec, Segment, compose};
+
+/// Replays start at this wall-clock time (the `replay --start` default).
+const ANCHOR_NS: i64 = 1_795_219_200_000_000_000;
+
+fn secs(v: &Value) -> f64 {
+    (v.as_i64().unwrap() - ANCHOR_NS) as f64 / 1e9
+}
+
+/// Media second (from the video's start) an RFC 3339 time of the replay stands for.
+fn secs_rfc(v: &Value) -> f64 {
+    let t = chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
+    (t.timestamp_nanos_opt().unwrap() - ANCHOR_NS) as f64 / 1e9
+}
+
+fn spec() -> ScenarioSpec {
+    ScenarioSpec {
+        fps: 2,
+        hold_s: 0.0,
+        gop_frames: 4,
+        noise: 2,
+        bitrate: 400_000,
+    }
+}
+
+fn of<'a>(events: &'a [Value], kind: &str, phase: &str) -> Vec<&'a Value> {
+    events
+        .iter()
+        .filter(|e| e["kind"] == kind && e["phase"] == phase)
+        .collect()
+}
+
+/// (media second, phase, sub-type) of every `camera_tampering` phase, in order.
+fn tampering(events: &[Value]) -> Vec<(f64, String, String)> {
+    events
+        .iter()
+        .filter(|e| e["kind"] == "camera_tampering")
+        .map(|e| {
+            (
+                secs_rfc(&e["times"]["reported"]),
+                e["phase"].as_str().unwrap().to_string(),
+                e["details"]["tamper"].as_str().unwrap_or("?").to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The car-detection sample (busy road seen from above), one picture a second, as
+/// `f` changes it; 30 s.
+fn road(frames: &[(Picture, u64)], f: &dyn Fn(&Picture) -> Picture) -> Vec<(Picture, u64)> {
+    frames.iter().map(|(p, d)| (f(p), *d)).collect()
+}
+
+/// Tampering scenarios composed from the car-detection sample, each 30 s after 30 s
+/// of the untouched video: shifted by 10 % of the width, turned by 5°, a grey card
+/// over 60 % of the picture, a Gaussian blur (sigma 2 px at 384x216), and a drop to night
+/// brightness (20 %) and back. Default settings (a condition holds 10 s before it is
+/// reported, 5 s of normal pictures end it): moved, moved, blocked, defocused at
+/// 10 s into their segments, each ended 5 s after the picture is back; the night
+/// segment raises nothing. Every phase carries its picture pair.
+#[test]
+fn shift_rotation_card_and_blur_give_their_alarms_at_their_times_and_night_gives_none() {
+    let dir = tempfile::tempdir().unwrap();
+    // At sub-stream size (384x216), which keeps composing the blur cheap.
+    let frames: Vec<(Picture, u64)> = decode_pictures(
+        &support::media("car-detection.mp4"),
+        1_000_000_000,
+        u64::MAX,
+    )
+    .expect("decode the sample video")
+    .into_iter()
+    .map(|(p, d)| (p.resized(384, 216), d))
+    .collect();
+    let clip_s: f64 = frames.iter().map(|f| f.1 as f64 / 1e9).sum();
+    assert!((29.0..=31.0).contains(&clip_s), "clip is {clip_s} s");
+    let (w, h) = (frames[0].0.width, frames[0].0.height);
+    let normal = road(&frames, &|p| p.clone());
+    let shifted = road(&frames, &|p| p.moved(0.1 * w as f32, 0.0, 0.0, 1.0));
+    let turned = road(&frames, &|p| p.moved(0.0, 0.0, 5.0, 1.0));
+    let carded = road(&frames, &|p| {
+        let mut c = p.clone();
+        c.fill(Rect::new(0, 0, w * 6 / 10, h), [128, 128, 128]);
+        c
+    });
+    let blurred = road(&frames, &|p| p.blurred(2.0));
+    let night = road(&frames, &|p| p.brightness(0.2));
+    let video = dir.path().join("tamper.mp4");
+    let seg = |f| Segment::Frames {
+        frames: f,
+        repeat: 1,
+    };
+    compose(
+        &video,
+        &spec(),
+        &[
+            seg(&normal),
+            seg(&shifted),
+            seg(&normal),
+            seg(&turned),
+            seg(&normal),
+            seg(&carded),
+            seg(&normal),
+            seg(&blurred),
+            seg(&normal),
+            seg(&night),
+            seg(&normal),
+        ],
+    )
+    .unwrap();
+    let cfg = support::replay_config(dir.path(), "tamper", "", "fps = 1.0", "");
+    let events = support::replay_events(&cfg, &video, &dir.path().join("evidence"));
+    let got = tampering(&events);
+    eprintln!("tampering phases: {got:?}");
+    // Each segment is the clip at the 2 fps output rate (its last picture rounds up).
+    let c = (clip_s * 2.0).ceil() / 2.0;
+    let want = [
+        (1.0 * c + 10.0, "started", "moved"),
+        (2.0 * c + 5.0, "ended", "moved"),
+        (3.0 * c + 10.0, "started", "moved"),
+        (4.0 * c + 5.0, "ended", "moved"),
+        (5.0 * c + 10.0, "started", "blocked"),
+        (6.0 * c + 5.0, "ended", "blocked"),
+        (7.0 * c + 10.0, "started", "defocused"),
+        (8.0 * c + 5.0, "ended", "defocused"),
+    ];
+    assert_eq!(got.len(), want.len(), "{got:?}");
+    for ((t, p, k), (wt, wp, wk)) in got.iter().zip(want) {
+        assert_eq!((p.as_str(), k.as_str()), (wp, wk), "{got:?}");
+        // Within 3 s: one check a second, and a check that misses the condition (a
+        // car passing through the features) restarts its 10 s.
+        assert!(
+            (t - wt).abs() <= 3.0,
+            "{k} {p} at {t:.1} s, expected {wt:.1} s: {got:?}"
+        );
+    }
+    // Each started phase has the reference (before) and the tampered picture (after).
+    for e in of(&events, "camera_tampering", "started") {
+        let names: Vec<&str> = e["media"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|m| m["name"].as_str())
+            .collect();
+        assert!(
+            names.iter().any(|n| n.starts_with("before"))
+                && names.iter().any(|n| n.starts_with("after")),
+            "picture pair missing: {names:?}"
+        );
+        assert!(e["category"]["code"].is_string(), "{e:#}");
+    }
+    support::assert_schema_valid(&events);
+}
+
+/// The car-park GIF: a car drives into the bay at the top left and stops.
+fn gif() -> Vec<(Picture, u64)> {
+    decode_pictures(
+        &support::media("person-bicycle-car-detection.gif"),
+        0,
+        u64::MAX,
+    )
+    .unwrap()
+}
+
+const BAY: &str = "[[0.0, 0.15], [0.35, 0.15], [0.35, 0.6], [0.0, 0.6]]";
+
+/// What preset 2 sees: another kerb, where the same car (a crop of the parked car
+/// pasted 200 px right and 100 px down) stands in the middle of the picture; the car
+/// in the top-left corner is inside bay-1's polygon, which is not in force there.
+fn at_preset_2(p: &Picture) -> Picture {
+    let mut out = p.clone();
+    out.paste(&p.crop(Rect::new(0, 20, 125, 90)), 200, 120);
+    out
+}
+
+fn ptz_replay(
+    dir: &std::path::Path,
+    video: &std::path::Path,
+    ptz: &str,
+    zones: &str,
+    script: &str,
+) -> Vec<Value> {
+    let cfg = support::replay_config(dir, "ptz", "", "fps = 2.0", &format!("{ptz}\n{zones}"));
+    let script_path = dir.join("ptz.script");
+    std::fs::write(&script_path, script).unwrap();
+    let sp = format!("cam={}", script_path.display());
+    let events = support::replay_with(
+        &cfg,
+        "cam",
+        video,
+        &dir.join("evidence"),
+        &["--ptz-script", &sp],
+    );
+    support::assert_schema_valid(&events);
+    events
+}
+
+/// A PTZ camera whose operator turns it away twice (replay, `--ptz-script`): zones
+/// per preset (bay-1 at preset 1, kerb-2 at preset 2 where the car stands after the
+/// turn), `resume_within_s` = 60. The car parks at preset 1 and is watched 40 s; the
+/// camera is away 30 s (3 s moving, preset 2, 3 s moving) and back: the stay resumes
+/// and confirms 60 s of *watched* time after it began, 30 s later than without the
+/// pause (`paused_s` 30). Then the camera goes to preset 2 for 97 s: bay-1's stay
+/// ends `camera_moved` 60 s after it left, and there only kerb-2 runs (it confirms the
+/// same car, which now stands in kerb-2). Preset 1's zone never decides on a picture
+/// of preset 2 and nothing is decided while moving.
+#[test]
+fn a_stay_survives_a_short_move_away_ends_camera_moved_after_a_long_one_and_each_preset_runs_its_zones()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = gif();
+    let s: f64 = frames.iter().map(|f| f.1 as f64 / 1e9).sum();
+    let parked = frames.last().unwrap().0.clone();
+    let away = at_preset_2(&parked);
+    let video = dir.path().join("ptz.mp4");
+    let hold = |picture, seconds| Segment::Hold { picture, seconds };
+    compose(
+        &video,
+        &spec(),
+        &[
+            Segment::Frames {
+                frames: &frames,
+                repeat: 1,
+            },
+            hold(&parked, 40.0),
+            hold(&away, 30.0),
+            hold(&parked, 40.0),
+            hold(&away, 100.0),
+            hold(&parked, 30.0),
+        ],
+    )
+    .unwrap();
+    let script = format!(
+        "0 at 1\n{} moving\n{} at 2\n{} moving\n{} at 1\n{} moving\n{} at 2\n{} at 1\n",
+        s + 40.0,
+        s + 43.0,
+        s + 67.0,
+        s + 70.0,
+        s + 110.0,
+        s + 113.0,
+        s + 210.0
+    );
+    let ptz = "[cameras.ptz]\nhome = \"1\"\nresume_within_s = 60";
+    let zones = format!(
+        r#"[[cameras.zones]]
+id = "bay-1"
+preset = "1"
+polygon = {BAY}
+rules = [{{ type = "no_parking", dwell_s = 60, leave_after_s = 40 }}]
+[[cameras.zones]]
+id = "kerb-2"
+preset = "2"
+polygon = [[0.35, 0.35], [0.8, 0.35], [0.8, 0.9], [0.35, 0.9]]
+rules = [{{ type = "no_parking", dwell_s = 40, leave_after_s = 40 }}]"#
+    );
+    let events = ptz_replay(dir.path(), &video, ptz, &zones, &script);
+    let parking = |zone: &str, phase: &str| -> Vec<&Value> {
+        of(&events, "illegal_parking", phase)
+            .into_iter()
+            .filter(|e| e["zone"]["id"] == zone)
+            .collect()
+    };
+    let summary: Vec<String> = events
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {} {} {:.1} {}",
+                e["kind"],
+                e["zone"]["id"],
+                e["phase"],
+                secs_rfc(&e["times"]["reported"]),
+                e["end_reason"]
+            )
+        })
+        .collect();
+    eprintln!("events: {summary:#?}");
+    let started = parking("bay-1", "started");
+    assert_eq!(started.len(), 1, "{summary:#?}");
+    let st = started[0];
+    let paused = st["details"]["paused_s"].as_f64().unwrap_or(0.0);
+    assert!((paused - 30.0).abs() <= 2.0, "paused {paused} s: {st:#}");
+    let start = secs(&st["times"]["start_media_ns"]);
+    let confirmed = secs_rfc(&st["times"]["reported"]);
+    assert!(
+        confirmed >= s + 70.0 && (confirmed - (start + 60.0 + paused)).abs() <= 3.0,
+        "confirmed at {confirmed:.1} s (stay from {start:.1} s): {st:#}"
+    );
+    let ended = parking("bay-1", "ended");
+    assert_eq!(ended.len(), 1, "{summary:#?}");
+    assert_eq!(ended[0]["end_reason"], "camera_moved", "{:#}", ended[0]);
+    assert_eq!(ended[0]["id"], st["id"]);
+    let at = secs_rfc(&ended[0]["times"]["reported"]);
+    assert!((at - (s + 110.0 + 60.0)).abs() <= 2.0, "ended at {at:.1} s");
+    // kerb-2 only ran at preset 2: its stay confirmed during the long visit there.
+    let k = parking("kerb-2", "started");
+    assert_eq!(k.len(), 1, "{summary:#?}");
+    let kt = secs_rfc(&k[0]["times"]["reported"]);
+    assert!(
+        (s + 113.0..s + 210.0).contains(&kt),
+        "kerb-2 confirmed at {kt:.1} s"
+    );
+    // No parking phase decided while the camera moved or looked at the other preset.
+    for e in of(&events, "illegal_parking", "started").iter().chain(&of(
+        &events,
+        "illegal_parking",
+        "updated",
+    )) {
+        let t = secs_rfc(&e["times"]["reported"]);
+        let at_2 = (s + 40.0..s + 70.0).contains(&t) || (s + 110.0..s + 210.0).contains(&t);
+        assert_eq!(
+            e["zone"]["id"] == "kerb-2",
+            at_2,
+            "{} decided at {t:.1} s",
+            e["zone"]["id"]
+        );
+    }
+    assert!(
+        of(&events, "camera_tampering", "started").is_empty(),
+        "{summary:#?}"
+    );
+}
+
+/// Patrol (巡航) between presets 1 and 2, 20 s at each (scaled down from 2 of every
+/// 6 minutes): the car parked at preset 1 is seen 20 s of every 46 s, yet its 60 s
+/// stay is confirmed, on the visit after it was first seen, because the same vehicle
+/// (same place, same appearance) was found again; the time between the visits
+/// counts. Each later visit adds a wide shot (`visit-2.jpg`, …).
+#[test]
+fn a_patrol_confirms_a_stay_across_visits_with_a_wide_shot_of_each_visit() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = gif();
+    let s: f64 = frames.iter().map(|f| f.1 as f64 / 1e9).sum();
+    let parked = frames.last().unwrap().0.clone();
+    let away = at_preset_2(&parked);
+    let video = dir.path().join("patrol.mp4");
+    let hold = |picture, seconds| Segment::Hold { picture, seconds };
+    compose(
+        &video,
+        &spec(),
+        &[
+            Segment::Frames {
+                frames: &frames,
+                repeat: 1,
+            },
+            hold(&parked, 20.0),
+            hold(&away, 26.0),
+            hold(&parked, 20.0),
+            hold(&away, 26.0),
+            hold(&parked, 20.0),
+        ],
+    )
+    .unwrap();
+    let mut script = String::from("0 at 1\n");
+    for t in [20.0, 66.0] {
+        script += &format!(
+            "{} moving\n{} at 2\n{} moving\n{} at 1\n",
+            s + t,
+            s + t + 3.0,
+            s + t + 23.0,
+            s + t + 26.0
+        );
+    }
+    let ptz =
+        "[cameras.ptz]\nhome = \"1\"\n[cameras.ptz.patrol]\npresets = [\"1\", \"2\"]\ndwell_s = 20";
+    let zones = format!(
+        r#"[[cameras.zones]]
+id = "bay-1"
+preset = "1"
+polygon = {BAY}
+rules = [{{ type = "no_parking", dwell_s = 60, leave_after_s = 40 }}]"#
+    );
+    let events = ptz_replay(dir.path(), &video, ptz, &zones, &script);
+    let started = of(&events, "illegal_parking", "started");
+    assert_eq!(started.len(), 1, "{events:#?}");
+    let st = started[0];
+    let t = secs_rfc(&st["times"]["reported"]);
+    // Watched only 20 s at a time: confirmed on the second visit (s+46..s+66) once 60
+    // s had passed since the stay began.
+    assert!(
+        (s + 46.0..s + 66.0).contains(&t),
+        "confirmed at {t:.1} s: {st:#}"
+    );
+    assert!(
+        st["details"]["paused_s"].is_null(),
+        "patrol absences count: {st:#}"
+    );
+    let names: Vec<String> = events
+        .iter()
+        .filter(|e| e["id"] == st["id"])
+        .flat_map(|e| e["media"].as_array().cloned().unwrap_or_default())
+        .filter_map(|m| m["name"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        names.iter().any(|n| n == "visit-2.jpg"),
+        "no wide shot of the second visit: {names:?}"
+    );
+    assert!(
+        of(&events, "illegal_parking", "ended").is_empty(),
+        "{events:#?}"
+    );
+}

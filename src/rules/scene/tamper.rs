@@ -1,7 +1,7 @@
 //! Tampering and scene-change alarms (`camera_tampering`): a camera moved, blocked,
 //! defocused, or without a signal.
 //!
-//! At most `check_fps` pictures a second (default 2) are reduced to a small grey
+//! At most `check_fps` pictures a second (default 1) are reduced to a small grey
 //! picture and compared with the view's reference (see [`super::reference`]):
 //!
 //! * **moved**: feature points matched against the reference and a similarity
