@@ -2,6 +2,7 @@
 //! from the sample media, and the false-alarm rate on the sample videos themselves.
 mod support;
 
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use streetwatch::camsim::scenario::decode_pictures;
 use streetwatch::ingest::MediaTime;
@@ -495,4 +496,126 @@ rules = [{{ type = "no_parking", dwell_s = 60, leave_after_s = 40 }}]"#
         of(&events, "illegal_parking", "ended").is_empty(),
         "{events:#?}"
     );
+}
+
+// ---------------------------------------------------------------------------------
+// The PTZ controller against the simulated dome (real HTTP, signed SOAP).
+
+use streetwatch::ingest::onvif::Credentials;
+use streetwatch::ingest::onvif::ptz::{PtzClient, PtzPosition};
+use streetwatch::ingest::onvif::ptz_control::{BoxMove, MoveReason, PtzController, PtzTarget};
+use support::onvif::{OnvifCamera, OnvifResponder, PtzSim};
+
+fn dome() -> OnvifCamera {
+    OnvifCamera {
+        username: "ptz-admin".into(),
+        password: "Dome-pass-42".into(),
+        name: "Sim Dome".into(),
+        hardware: "SD-1".into(),
+        stream_uri: "rtsp://127.0.0.1:1/dome".into(),
+        clock_offset: chrono::TimeDelta::zero(),
+        not_onvif: false,
+    }
+}
+
+fn wait_until(what: &str, limit_s: u64, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + std::time::Duration::from_secs(limit_s);
+    while !f() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// The controller polls the dome's position (GetStatus) and reads its presets; the
+/// page's move (GotoPreset) waits until the dome stopped there. An operator then turns
+/// the dome away (ContinuousMove, Stop, from another ONVIF client): the controller
+/// sees it away from every preset, and after `return_after_s` without movement sends
+/// it back home by itself, reporting the move (the daemon writes it to the audit log)
+/// and counting it in its status. Every PTZ request carried a valid digest.
+#[test]
+fn the_box_returns_a_ptz_dome_home_after_an_operator_left_it_elsewhere() {
+    let sim = PtzSim::new(&[("1", "东门", 0.0), ("2", "西侧路边", 0.5)], 0.0, 1.0);
+    let onvif = OnvifResponder::start_ptz(dome(), sim.clone());
+    let creds = || {
+        Some(Credentials {
+            username: "ptz-admin".into(),
+            password: "Dome-pass-42".into(),
+        })
+    };
+    let cfg: streetwatch::ingest::onvif::ptz::PtzConfig =
+        toml::from_str("home = \"1\"\npoll_s = 0.2\nreturn_after_s = 2").unwrap();
+    let moves: Arc<Mutex<Vec<BoxMove>>> = Arc::default();
+    let m = moves.clone();
+    let c = PtzController::spawn(
+        PtzTarget {
+            camera_id: "dome".into(),
+            address: onvif.xaddr(),
+            credentials: creds(),
+        },
+        cfg,
+        Box::new(move |mv| m.lock().unwrap().push(mv.clone())),
+    );
+    let at = |p: &str| Some(PtzPosition::At(p.into()));
+    wait_until("the first position", 20, || c.position() == at("1"));
+    let h = c.handle();
+    let presets = h.presets().unwrap();
+    assert_eq!(
+        presets.iter().map(|p| p.token.as_str()).collect::<Vec<_>>(),
+        ["1", "2"]
+    );
+    assert_eq!(presets[1].name, "西侧路边");
+    // The page's move: answered once the dome stands at preset 2; not a box move.
+    h.goto("2").unwrap();
+    assert_eq!(c.position(), at("2"));
+    assert_eq!(sim.lock().unwrap().at().as_deref(), Some("2"));
+    // ...but an operator's: after return_after_s the box sends it home.
+    wait_until("the return home after the page's move", 20, || {
+        moves.lock().unwrap().len() == 1 && c.position() == at("1")
+    });
+    // An operator turns the dome by hand, away from every preset.
+    let op =
+        PtzClient::connect(&onvif.xaddr(), creds(), std::time::Duration::from_secs(5)).unwrap();
+    op.continuous_move(0.3, 0.0, 0.0).unwrap();
+    wait_until("the controller to see the move", 10, || {
+        c.position() == Some(PtzPosition::Moving)
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    op.stop().unwrap();
+    wait_until("the dome standing away", 10, || {
+        c.position() == Some(PtzPosition::Away)
+    });
+    let away_since = Instant::now();
+    wait_until("the second return home", 20, || {
+        moves.lock().unwrap().len() == 2 && c.position() == at("1")
+    });
+    assert!(
+        away_since.elapsed().as_secs_f64() >= 1.0,
+        "returned {:.1} s after the operator stopped, before return_after_s",
+        away_since.elapsed().as_secs_f64()
+    );
+    let mv = moves.lock().unwrap().clone();
+    assert!(
+        mv.iter()
+            .all(|m| m.reason == MoveReason::ReturnHome && m.preset == "1"),
+        "{mv:?}"
+    );
+    let st = h.status();
+    assert_eq!(st.box_moves, 2);
+    assert!(st.connected && st.error.is_none(), "{st:?}");
+    assert_eq!(sim.lock().unwrap().gotos, ["2", "1", "1"]);
+    let calls = onvif.calls.lock().unwrap().clone();
+    for op in [
+        "GetPresets",
+        "GotoPreset",
+        "GetStatus",
+        "ContinuousMove",
+        "Stop",
+    ] {
+        assert!(calls.iter().any(|(o, _)| o == op), "{op} never called");
+    }
+    assert!(
+        calls.iter().all(|(_, ok)| *ok),
+        "a request without a valid digest: {calls:?}"
+    );
+    c.stop();
 }

@@ -364,6 +364,9 @@ impl Control {
             Err(e) => return self.fail(&e),
         };
         let mut pos = PtzPosition::of(&st, &self.presets, self.cfg.tolerance);
+        // The page's move is answered after the status says where the camera is, so
+        // that what the page reads next agrees with the answer.
+        let mut reply = None;
         match &self.target_preset {
             Some((t, reason, deadline)) => {
                 if pos == PtzPosition::At(t.clone()) {
@@ -373,12 +376,12 @@ impl Control {
                         self.arrived_at = Some(Instant::now());
                     }
                     if let Some(p) = self.pending.take() {
-                        let _ = p.send(Ok(()));
+                        reply = Some((p, Ok(())));
                     }
                 } else if Instant::now() > *deadline {
                     tracing::warn!(camera = %self.target.camera_id, preset = %t, "ptz: the camera did not reach the preset");
                     if let Some(p) = self.pending.take() {
-                        let _ = p.send(Err(format!("the camera did not reach preset {t}")));
+                        reply = Some((p, Err(format!("the camera did not reach preset {t}"))));
                     }
                     self.target_preset = None;
                 } else {
@@ -409,6 +412,10 @@ impl Control {
         s.status = Some(st);
         s.patrolling = self.cfg.patrol.is_some() && !self.patrol_paused;
         s.operator_idle_s = self.operator_since.map(|t| t.elapsed().as_secs_f64());
+        drop(s);
+        if let Some((p, r)) = reply {
+            let _ = p.send(r);
+        }
     }
 
     /// Patrol steps and the return home.
