@@ -8,8 +8,77 @@
 # Every step runs even if an earlier one failed (the tests are skipped only
 # when the build fails). Exits non-zero if anything failed. The last line is
 #   summary: N passed, N failed, N skipped
-# counting each Rust test and each check script once.
+# counting each Rust test and each check script once, followed by
+# " (skipped: NAME, ...)" when a test was skipped.
+#
+# A test whose prerequisite is missing (no root for a tmpfs, a data set that has no
+# download) never counts as passed: it calls tests/support/skip.rs, which appends
+# "<test>\t<why>" to $STREETWATCH_SKIP_LOG (set here) and prints
+# "*** SKIPPED: <test>: <why>"; this script moves each such test from passed to
+# skipped and names it. Without STREETWATCH_SKIP_LOG (a plain `cargo test`) such a
+# test fails instead. `#[ignore]`d tests count as skipped too.
+#
+#   scripts/test.sh --summarize CARGO_LOG SKIP_LOG
+# only counts an existing cargo test log and skip log and prints the summary
+# (scripts/checks/test-summary.sh feeds it a made-up log to prove the counting).
 set -euo pipefail
+
+log() { printf 'test.sh: %s\n' "$*"; }
+
+# Count a cargo test log: sets t_passed, t_failed, t_skipped and skipped_list
+# ("name: why" per skipped test). Tests recorded in SKIP_LOG move from passed to
+# skipped; a recorded test that FAILED stays a failure.
+tally() {
+    local cargo_log=$1 skip_log=$2 name why
+    # Add up "test result: ok. 3 passed; 0 failed; 1 ignored; ..." lines.
+    read -r t_passed t_failed t_skipped < <(awk '
+        /^test result:/ {
+            for (n = 1; n <= NF; n++) {
+                if ($(n) ~ /^passed;?$/)  p += $(n-1)
+                if ($(n) ~ /^failed;?$/)  f += $(n-1)
+                if ($(n) ~ /^ignored;?$/) i += $(n-1)
+            }
+        }
+        END { printf "%d %d %d\n", p, f, i }' "$cargo_log")
+    skipped_list=()
+    [ -s "$skip_log" ] || return 0
+    local -A seen=()
+    while IFS=$'\t' read -r name why; do
+        [ -n "$name" ] || continue
+        [ -z "${seen[$name]:-}" ] || continue
+        seen[$name]=1
+        if grep -qxF "test $name ... FAILED" "$cargo_log"; then
+            log "WARNING: $name reported a skip ($why) and then FAILED; counted as failed"
+            continue
+        fi
+        grep -qxF "test $name ... ok" "$cargo_log" ||
+            log "WARNING: $name reported a skip but its result line is not in the log; counted as skipped"
+        t_passed=$((t_passed - 1)) t_skipped=$((t_skipped + 1))
+        skipped_list+=("$name: $why")
+    done <"$skip_log"
+}
+
+# "summary: ..." line; skipped tests named.
+summary() {
+    local names=() entry
+    for entry in "${skipped_list[@]}"; do
+        log "SKIPPED $entry"
+        names+=("${entry%%: *}")
+    done
+    if [ "${#names[@]}" -gt 0 ]; then
+        echo "summary: $1 passed, $2 failed, $3 skipped (skipped: $(IFS=','; printf '%s' "${names[*]}" | sed 's/,/, /g'))"
+    else
+        echo "summary: $1 passed, $2 failed, $3 skipped"
+    fi
+}
+
+if [ "${1:-}" = "--summarize" ]; then
+    [ "$#" -eq 3 ] || { echo "usage: $0 --summarize CARGO_LOG SKIP_LOG" >&2; exit 2; }
+    tally "$2" "$3"
+    summary "$t_passed" "$t_failed" "$t_skipped"
+    [ "$t_failed" -eq 0 ]
+    exit
+fi
 
 # shellcheck source=scripts/env.sh
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -19,16 +88,17 @@ export STREETWATCH_ORT_LIB="$SW_DEPS/onnxruntime/libonnxruntime.so.$SW_ORT_VERSI
 export STREETWATCH_ASSETS="$SW_DEPS"
 export STREETWATCH_PYTHON="$SW_DEPS/venv/bin/python"
 
-log() { printf 'test.sh: %s\n' "$*"; }
-
 for f in "$STREETWATCH_ORT_LIB" "$STREETWATCH_PYTHON"; do
     [ -e "$f" ] || log "WARNING: $f is missing; run scripts/setup.sh (or make setup)"
 done
 
 passed=0 failed=0 skipped=0
 failed_steps=()
+skipped_list=()
 log_dir="$SW_ROOT/target/test-logs"
 mkdir -p "$log_dir"
+export STREETWATCH_SKIP_LOG="$log_dir/skipped.tsv"
+: >"$STREETWATCH_SKIP_LOG"
 
 # 1. build
 build_ok=1
@@ -47,17 +117,9 @@ if [ "$build_ok" -eq 1 ]; then
     cargo test --locked --no-fail-fast -- --test-threads=2 2>&1 | tee "$cargo_log"
     rc=${PIPESTATUS[0]}
     set -e
-    # Add up "test result: ok. 3 passed; 0 failed; 1 ignored; ..." lines.
-    read -r p f i < <(awk '
-        /^test result:/ {
-            for (n = 1; n <= NF; n++) {
-                if ($(n) ~ /^passed;?$/)  p += $(n-1)
-                if ($(n) ~ /^failed;?$/)  f += $(n-1)
-                if ($(n) ~ /^ignored;?$/) i += $(n-1)
-            }
-        }
-        END { printf "%d %d %d\n", p, f, i }' "$cargo_log")
-    passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + i))
+    tally "$cargo_log" "$STREETWATCH_SKIP_LOG"
+    p=$t_passed f=$t_failed
+    passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + t_skipped))
     if [ "$rc" -ne 0 ]; then
         # A failure that is not a failed test (compile error, crashed test binary).
         [ "$f" -gt 0 ] || failed=$((failed + 1))
@@ -75,6 +137,7 @@ for check in "${checks[@]}"; do
     if [ ! -x "$check" ]; then
         log "WARNING: $check is not executable (chmod +x); not run"
         skipped=$((skipped + 1))
+        skipped_list+=("$check: not executable")
         continue
     fi
     log "running $check"
@@ -97,5 +160,5 @@ else
     log "all steps passed"
     status=0
 fi
-echo "summary: $passed passed, $failed failed, $skipped skipped"
+summary "$passed" "$failed" "$skipped"
 exit "$status"

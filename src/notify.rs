@@ -22,7 +22,10 @@
 //! Test-only fault switch: `STREETWATCH_FAULT_WEDGE=<component-name>[,<name>…]` makes the
 //! named components' heartbeats freeze (their `bump` does nothing), so that the watchdog
 //! path can be exercised end to end on a real box or in integration tests without
-//! actually deadlocking anything. Never set it in production.
+//! actually deadlocking anything. `STREETWATCH_FAULT_BLOCK=<name>[,<name>…]` goes one
+//! step further: the named components' thread blocks for good at its next `bump`, as if
+//! it had deadlocked there (so what it should have done stops too). Never set either in
+//! production; neither is reachable from the page or the config.
 
 use std::io;
 use std::os::linux::net::SocketAddrExt;
@@ -35,6 +38,8 @@ use std::time::{Duration, Instant};
 
 /// Environment variable of the test-only fault switch (see the module docs).
 pub const FAULT_WEDGE_ENV: &str = "STREETWATCH_FAULT_WEDGE";
+/// Environment variable of the test-only switch that blocks a component's thread.
+pub const FAULT_BLOCK_ENV: &str = "STREETWATCH_FAULT_BLOCK";
 
 /// A connection to the service manager's notification socket (`NOTIFY_SOCKET`).
 /// Cheap to clone (the socket is shared): give one clone to [`spawn_watchdog`] and keep
@@ -175,12 +180,15 @@ struct Beat {
     last_ns: AtomicU64,
     /// Test-only fault switch: bumps are ignored.
     wedged: bool,
+    /// Test-only fault switch: a bump blocks the calling thread for good.
+    blocked: bool,
 }
 
 #[derive(Debug)]
 struct Registry {
     origin: Instant,
     wedge: Vec<String>,
+    block: Vec<String>,
     beats: Mutex<Vec<Arc<Beat>>>,
 }
 
@@ -224,23 +232,22 @@ impl Default for Liveness {
 impl Liveness {
     /// An empty registry, honouring the test-only `STREETWATCH_FAULT_WEDGE` switch.
     pub fn new() -> Self {
-        Self::with_wedge(std::env::var(FAULT_WEDGE_ENV).ok().as_deref())
+        let mut l = Self::with_wedge(std::env::var(FAULT_WEDGE_ENV).ok().as_deref());
+        if let Ok(block) = std::env::var(FAULT_BLOCK_ENV) {
+            let reg = Arc::get_mut(&mut l.reg).expect("a new registry is not shared yet");
+            reg.block = names(Some(&block));
+        }
+        l
     }
 
     /// An empty registry whose components named in `wedge` (comma-separated) never
     /// record a bump. Test-only; `None` is the production behaviour.
     pub fn with_wedge(wedge: Option<&str>) -> Self {
-        let wedge = wedge
-            .unwrap_or("")
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect();
         Liveness {
             reg: Arc::new(Registry {
                 origin: Instant::now(),
-                wedge,
+                wedge: names(wedge),
+                block: Vec::new(),
                 beats: Mutex::new(Vec::new()),
             }),
         }
@@ -254,10 +261,15 @@ impl Liveness {
         if wedged {
             tracing::warn!(component = %name, "{FAULT_WEDGE_ENV}: heartbeat frozen (test-only fault switch)");
         }
+        let blocked = self.reg.block.contains(&name);
+        if blocked {
+            tracing::warn!(component = %name, "{FAULT_BLOCK_ENV}: the thread blocks at its next heartbeat (test-only fault switch)");
+        }
         let beat = Arc::new(Beat {
             name,
             last_ns: AtomicU64::new(self.reg.now_ns()),
             wedged,
+            blocked,
         });
         let mut beats = self.reg.beats.lock().unwrap_or_else(|p| p.into_inner());
         beats.retain(|b| b.name != beat.name);
@@ -312,6 +324,12 @@ impl Liveness {
 impl Heartbeat {
     /// Records progress now.
     pub fn bump(&self) {
+        if self.beat.blocked {
+            tracing::error!(component = %self.beat.name, "{FAULT_BLOCK_ENV}: blocking this thread for good");
+            loop {
+                std::thread::park();
+            }
+        }
         if !self.beat.wedged {
             self.beat
                 .last_ns
@@ -339,6 +357,16 @@ impl Heartbeat {
         let mut beats = self.reg.beats.lock().unwrap_or_else(|p| p.into_inner());
         beats.retain(|b| !Arc::ptr_eq(b, &self.beat));
     }
+}
+
+/// Comma-separated component names.
+fn names(list: Option<&str>) -> Vec<String> {
+    list.unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------

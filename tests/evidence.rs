@@ -97,6 +97,7 @@ fn privacy_zone() -> Zone {
         grid_code: None,
         asset_id: None,
         preset: None,
+        filter: Default::default(),
         rules: vec![ZoneRule::Privacy],
     }
 }
@@ -251,7 +252,8 @@ fn a_clip_job_waits_in_media_time_for_the_post_roll() {
     let done = rx
         .recv_timeout(Duration::from_secs(60))
         .expect("job ran once the post-roll arrived");
-    let media = done.result.unwrap();
+    assert!(done.missing.is_empty(), "{:?}", done.missing);
+    let media = done.media;
     assert_eq!(done.event_id, "e2");
     assert!(MediaTime(media[0].end_media_ns.unwrap()) >= t(20.0));
     worker.finish();

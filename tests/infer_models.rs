@@ -9,6 +9,8 @@
 //! Video frame indices are 0-based indices of decoded frames (every frame the decoder
 //! outputs is counted), as produced by `ingest::decode_file`.
 
+mod support;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -226,10 +228,10 @@ fn rdd_dir() -> Option<PathBuf> {
     if d.join("images").is_dir() {
         Some(d)
     } else {
-        eprintln!(
-            "SKIPPED: {} missing (the data set has no download; see scripts/README.md)",
+        support::skip(&format!(
+            "{} is missing (the data set has no download; see scripts/README.md)",
             d.display()
-        );
+        ));
         None
     }
 }

@@ -160,6 +160,7 @@ fn documented() -> Vec<(String, String)> {
 const PUBLIC: &[(&str, &str)] = &[
     ("get", "/"),
     ("get", "/assets/{file}"),
+    ("get", "/favicon.ico"),
     ("get", "/api/openapi.json"),
     ("post", "/api/setup"),
     ("post", "/api/login"),
@@ -688,6 +689,9 @@ fn status_shows_each_camera_with_its_reason_and_box_health() {
             reconnects: 2,
             analysed: 0,
             analysis_fps: 0.0,
+            analysis_warning: None,
+            gop_s: None,
+            gop_frames: None,
         },
         CameraRuntime {
             id: "yard".into(),
@@ -702,6 +706,16 @@ fn status_shows_each_camera_with_its_reason_and_box_health() {
             reconnects: 0,
             analysed: 40,
             analysis_fps: 4.25,
+            analysis_warning: Some(streetwatch::ingest::diagnose::RateWarning {
+                measured_fps: 0.5,
+                expected_fps: 4.0,
+                stream_fps: 12.5,
+                for_s: 31.0,
+                cause: streetwatch::ingest::diagnose::RateCause::Timestamps,
+                message: "analysing 0.50 frames/s of the 4.00 expected".into(),
+            }),
+            gop_s: Some(2.0),
+            gop_frames: Some(25),
         },
     ]);
     let c = client();
@@ -736,6 +750,11 @@ fn status_shows_each_camera_with_its_reason_and_box_health() {
     assert_eq!(cams[1]["dropped"], 3);
     assert_eq!(cams[1]["analysed"], 40);
     assert_eq!(cams[1]["analysis_fps"], 4.25);
+    assert_eq!(cams[0]["analysis_warning"], Value::Null);
+    let warn = &cams[1]["analysis_warning"];
+    assert_eq!(warn["cause"], "timestamps");
+    assert_eq!(warn["measured_fps"], 0.5);
+    assert_eq!(warn["expected_fps"], 4.0);
     assert_eq!(cams[2]["state"], "disabled");
     let h = &body["health"];
     assert_eq!(h["firmware"], streetwatch::FIRMWARE_VERSION);
@@ -1146,12 +1165,117 @@ fn events_are_listed_newest_first_with_filters_and_their_delivery_state() {
             .unwrap(),
     );
     assert_eq!(d["media"][0]["dropped"], true);
+    // Which file and why, for the page's event detail.
+    assert_eq!(d["media"][0]["drop_reason"], "cap", "{d:#}");
+    assert_eq!(d["missing"][0]["name"], d["media"][0]["name"], "{d:#}");
+    assert_eq!(d["missing"][0]["reason"], "cap", "{d:#}");
     let (s, _) = json_of(
         c.get(b.url("/api/events/0190-no-such-event"))
             .send()
             .unwrap(),
     );
     assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+/// Entries (name, bytes) of a stored ZIP, read through its central directory, every
+/// CRC checked.
+fn zip_entries(zip: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let end = zip.len() - 22;
+    assert_eq!(
+        &zip[end..end + 4],
+        &0x0605_4b50u32.to_le_bytes(),
+        "no end record"
+    );
+    let count = u16::from_le_bytes([zip[end + 10], zip[end + 11]]) as usize;
+    let mut at = u32::from_le_bytes(zip[end + 16..end + 20].try_into().unwrap()) as usize;
+    let mut out = Vec::new();
+    for _ in 0..count {
+        let c = &zip[at..];
+        assert_eq!(&c[..4], &0x0201_4b50u32.to_le_bytes());
+        let crc = u32::from_le_bytes(c[16..20].try_into().unwrap());
+        let size = u32::from_le_bytes(c[24..28].try_into().unwrap()) as usize;
+        let name_len = u16::from_le_bytes([c[28], c[29]]) as usize;
+        let local = u32::from_le_bytes(c[42..46].try_into().unwrap()) as usize;
+        let name = String::from_utf8(c[46..46 + name_len].to_vec()).unwrap();
+        let l = &zip[local..];
+        let lname = u16::from_le_bytes([l[26], l[27]]) as usize;
+        let data = l[30 + lname..30 + lname + size].to_vec();
+        assert_eq!(crc32fast::hash(&data), crc, "{name}");
+        out.push((name, data));
+        at += 46 + name_len;
+    }
+    out
+}
+
+#[test]
+fn a_case_downloads_as_one_zip_of_its_phases_and_evidence_and_its_latest_json() {
+    let b = start();
+    let c = client();
+    b.setup(&c);
+    let r = record_events(&b, &c, false);
+    let (_, list) = json_of(c.get(b.url("/api/events")).send().unwrap());
+    assert_eq!(
+        list["filters"],
+        json!(["camera", "kind", "phase", "from", "to"])
+    );
+    let resp = c
+        .get(b.url(&format!("/api/events/{}/case.zip", r.parked.id)))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "application/zip");
+    assert!(
+        resp.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains(&format!("case-{}.zip", r.parked.id))
+    );
+    let zip = resp.bytes().unwrap();
+    let entries = zip_entries(&zip);
+    let names: Vec<&str> = entries.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "event-0-started.json",
+            "event-1-ended.json",
+            "media/snapshot-1.jpg",
+            "media/clip.mp4"
+        ]
+    );
+    let started: Value = serde_json::from_slice(&entries[0].1).unwrap();
+    assert_eq!(started["id"], r.parked.id.as_str());
+    assert_eq!(started["phase"], "started");
+    assert_eq!(entries[2].1, b"parked jpeg");
+    assert_eq!(entries[3].1, r.clip);
+    // The latest phase alone, as a download.
+    let resp = c
+        .get(b.url(&format!("/api/events/{}/event.json", r.parked.id)))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let ended: Value = resp.json().unwrap();
+    assert_eq!(
+        (ended["phase"].as_str(), ended["seq"].as_u64()),
+        (Some("ended"), Some(1))
+    );
+    // A picture that does not decode gives no thumbnail (404), never a broken image.
+    let resp = c
+        .get(b.url(&format!("/api/events/{}/thumbnail.jpg", r.parked.id)))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    for path in ["case.zip", "event.json", "thumbnail.jpg"] {
+        let resp = c
+            .get(b.url(&format!("/api/events/0190-no-such-event/{path}")))
+            .send()
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
+        let resp = c
+            .get(b.url(&format!("/api/events/..%2F{}/{path}", r.parked.id)))
+            .send()
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
+    }
 }
 
 #[test]
@@ -1173,6 +1297,13 @@ fn event_filters_refuse_bad_values_naming_the_field() {
         let (s, body) = json_of(c.get(b.url(&format!("/api/events?{q}"))).send().unwrap());
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{q}: {body}");
         assert_eq!(body["problems"][0]["path"], field, "{q}: {body}");
+        // Each problem has a code the page words in its own language.
+        assert!(
+            body["problems"][0]["code"]
+                .as_str()
+                .is_some_and(|c| !c.is_empty()),
+            "{q}: {body}"
+        );
     }
 }
 
@@ -1558,6 +1689,7 @@ fn metrics_are_prometheus_text_for_the_box_itself_and_status_shows_the_signing_k
     let mut h = streetwatch::uplink::Health::default();
     h.outbox.events = 3;
     h.dropped.media_dropped = 2;
+    h.dropped.evidence_dropped.cap = 2;
     b.backend
         .set_metrics(Some(streetwatch::uplink::render_metrics(&h)));
     // A scraper on the box needs no session.
@@ -1575,7 +1707,7 @@ fn metrics_are_prometheus_text_for_the_box_itself_and_status_shows_the_signing_k
         "{text}"
     );
     assert!(
-        text.contains("streetwatch_evidence_dropped_total 2"),
+        text.contains("streetwatch_evidence_dropped_total{reason=\"cap\"} 2"),
         "{text}"
     );
     // The key events are signed with is on the status page once the uplink made it.
@@ -1741,6 +1873,7 @@ fn snapshot_and_live_serve_the_latest_picture_and_detections_of_a_known_camera()
             width: 64,
             height: 36,
             media_time: "2024-05-01T08:00:00.000Z".into(),
+            media_time_ns: 1_714_550_400_000_000_000,
             seq: 9,
             detections: vec![streetwatch::web::LiveDetection {
                 class: "car".into(),
@@ -1748,6 +1881,7 @@ fn snapshot_and_live_serve_the_latest_picture_and_detections_of_a_known_camera()
                 score: 0.8,
                 bbox: [0.1, 0.2, 0.5, 0.9],
                 track_id: Some(3),
+                filtered: false,
             }],
         },
     );

@@ -90,10 +90,15 @@ impl CamServer {
                 MountSource::File(file) => {
                     let clip = Arc::new(load_clip(file)?);
                     let pay = if clip.encoding == "H265" { "rtph265pay" } else { "rtph264pay" };
+                    // config-interval=0: the clip's units already carry the parameter
+                    // sets in front of every keyframe (load_clip parses with
+                    // config-interval=-1). The payloader's own -1 would repeat them in
+                    // front of every IDR *slice*, splitting multi-slice pictures (x264
+                    // zerolatency) in two for any H.264-conformant receiver.
                     factory.set_launch(&format!(
                         "( appsrc name=src is-live=true format=time do-timestamp=false \
                          ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=2000000000 \
-                         ! {pay} name=pay0 pt=96 config-interval=-1 )"
+                         ! {pay} name=pay0 pt=96 config-interval=0 )"
                     ));
                     factory.connect_media_configure(move |_, media| {
                         let bin = media.element();

@@ -5,6 +5,7 @@ mod annotated_video;
 mod bench;
 mod check_config;
 mod demo;
+mod demo_scenes;
 mod detect;
 mod probe;
 mod replay;

@@ -8,14 +8,13 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 use streetwatch::config;
 use streetwatch::daemon::analysis::{CameraAnalysis, EventSink};
 use streetwatch::infer::registry::ModelRegistry;
 use streetwatch::infer::worker::SubmitMode;
 use streetwatch::ingest::pipeline::{Anchor, Source};
-use streetwatch::ingest::{BoundedQueue, Camera, CameraSpec, Overflow, Pop};
+use streetwatch::ingest::{Camera, CameraSpec, Overflow, Pop};
 use streetwatch::rules::scene::script::PtzScript;
 
 #[derive(clap::Args, Debug)]
@@ -121,7 +120,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             .iter()
             .flat_map(|c| c.analysis.models.iter().map(String::as_str)),
     );
-    let sink: EventSink = Arc::new(BoundedQueue::new(64, Overflow::Block));
+    // Lossless: a replay wants every event, whatever it costs in time.
+    let sink = EventSink::lossless(64);
     let printer = {
         let sink = sink.clone();
         let json = a.json;

@@ -116,3 +116,22 @@ fn provider_options_must_name_a_listed_known_provider() {
     ));
     assert_eq!(p[0].path, "inference.provider_options.warpdrive");
 }
+
+#[test]
+fn the_event_queue_depth_is_bounded_and_named() {
+    let with = |n: &str| {
+        GOOD.replace(
+            "[device]",
+            &format!("[events]\nqueue_depth = {n}\n\n[device]"),
+        )
+    };
+    assert_eq!(parse_str(&with("3")).unwrap().events.queue_depth(), 3);
+    assert_eq!(
+        parse_str(GOOD).unwrap().events.queue_depth(),
+        crate::rules::engine::DEFAULT_QUEUE_DEPTH
+    );
+    for bad in ["0", "65537"] {
+        let p = problems(&with(bad));
+        assert_eq!(p[0].path, "events.queue_depth", "{p:?}");
+    }
+}

@@ -86,6 +86,18 @@ pub fn validate(c: &Config) -> Vec<Problem> {
             ));
         }
     }
+    if let Some(n) = c.events.queue_depth
+        && !(1..=crate::rules::engine::MAX_QUEUE_DEPTH).contains(&n)
+    {
+        out.push(Problem::new(
+            "events.queue_depth",
+            format!(
+                "{n} is not a queue depth from 1 to {}",
+                crate::rules::engine::MAX_QUEUE_DEPTH
+            ),
+            "leave it out for the default (256)",
+        ));
+    }
     if let Err(e) = c.events.categories.validate() {
         out.push(Problem::new(
             "events.categories",

@@ -3,15 +3,17 @@
 //! each event until its evidence is written. The daemon and `streetwatch replay` run
 //! exactly this code, so what a replay shows is what the box does.
 
+use super::losses::{kind_str, phase_str};
 use crate::config::{CameraConfig, Config};
 use crate::evidence::collect::EvidenceCollector;
 use crate::evidence::job::{EvidenceJob, EvidenceWorker, JobResult, RingSource};
 use crate::evidence::{files, retention};
 use crate::infer::Detection;
 use crate::ingest::Frame;
+use crate::ingest::MediaTime;
 use crate::ingest::onvif::ptz::PtzPosition;
 use crate::ingest::onvif::ptz_control::{BoxMove, MoveReason, PtzController, PtzTarget};
-use crate::ingest::{BoundedQueue, MediaTime};
+use crate::notify::Liveness;
 use crate::rules::event::{CameraRef, DeviceRef, Event, ModelRef};
 use crate::rules::scene::board::SceneBoard;
 use crate::rules::scene::reference::ReferenceStore;
@@ -22,9 +24,9 @@ use crate::rules::{CameraContext, CameraEvents, EngineError, EventsConfig};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-/// Where finished events go: a fixed-depth queue that blocks the producer when full,
-/// because an event must never be dropped (the outbox drains it to disk).
-pub type EventSink = Arc<BoundedQueue<Event>>;
+/// Where finished events go (see [`super::sink`]): the daemon's never blocks and
+/// counts overflow; the replay tool's blocks and loses nothing.
+pub use super::sink::EventSink;
 
 /// Evidence root of a config: `[events.evidence] dir` or `<state_dir>/evidence`.
 pub fn evidence_dir(cfg: &Config) -> PathBuf {
@@ -69,6 +71,7 @@ pub fn camera_context(cfg: &Config, cam: &CameraConfig) -> CameraContext {
 
 /// Tracker, rules and evidence of one camera.
 pub struct CameraAnalysis {
+    camera_id: String,
     events: CameraEvents,
     /// The camera's open cases on disk, so they survive a restart (None: a replay
     /// that starts afresh).
@@ -76,11 +79,18 @@ pub struct CameraAnalysis {
     worker: Option<EvidenceWorker>,
     collector: Arc<Mutex<EvidenceCollector>>,
     sink: EventSink,
+    ring: Arc<dyn RingSource>,
+    /// Where the evidence worker registers for the watchdog (the daemon's; none in
+    /// a replay).
+    liveness: Option<Liveness>,
     evidence_root: PathBuf,
     config: EventsConfig,
     state_dir: PathBuf,
     last_retention: Option<MediaTime>,
     scene: SceneHook,
+    /// The outbox, asked by retention what it may delete (opened at the first pass;
+    /// `None` while there is none, e.g. in a replay).
+    ledger: Option<crate::uplink::Outbox>,
 }
 
 /// Where the camera's PTZ position comes from and where its scene is published.
@@ -112,12 +122,24 @@ impl CameraAnalysis {
         ring: Arc<dyn RingSource>,
         sink: EventSink,
     ) -> Result<Self, EngineError> {
+        Self::start(cfg, cam, ring, sink, None)
+    }
+
+    /// [`CameraAnalysis::new`] whose evidence thread is watched (`evidence-<camera>`).
+    pub fn start(
+        cfg: &Config,
+        cam: &CameraConfig,
+        ring: Arc<dyn RingSource>,
+        sink: EventSink,
+        liveness: Option<&Liveness>,
+    ) -> Result<Self, EngineError> {
         Self::build(
             cfg,
             cam,
             ring,
             sink,
             Some(super::stays::RestartMode::Daemon),
+            liveness,
         )
     }
 
@@ -133,7 +155,7 @@ impl CameraAnalysis {
         resume: bool,
     ) -> Result<Self, EngineError> {
         let mode = resume.then_some(super::stays::RestartMode::Replay);
-        Self::build(cfg, cam, ring, sink, mode)
+        Self::build(cfg, cam, ring, sink, mode, None)
     }
 
     fn build(
@@ -142,6 +164,7 @@ impl CameraAnalysis {
         ring: Arc<dyn RingSource>,
         sink: EventSink,
         mode: Option<super::stays::RestartMode>,
+        liveness: Option<&Liveness>,
     ) -> Result<Self, EngineError> {
         let mut events = CameraEvents::new(
             camera_context(cfg, cam),
@@ -164,19 +187,14 @@ impl CameraAnalysis {
             store,
         );
         let collector = Arc::new(Mutex::new(EvidenceCollector::new(256)));
-        let (c, s) = (collector.clone(), sink.clone());
-        let worker = EvidenceWorker::spawn(
-            ring,
+        let liveness = liveness.cloned();
+        let worker = spawn_evidence(
+            &cam.id,
+            &ring,
             cfg.events.evidence.max_pending_jobs,
-            move |r: JobResult| {
-                if let Err(e) = &r.result {
-                    tracing::warn!(event = %r.event_id, error = %e, "evidence job failed");
-                }
-                let released = c.lock().unwrap().on_result(r);
-                for ev in released {
-                    s.push(ev);
-                }
-            },
+            liveness.as_ref(),
+            &collector,
+            &sink,
         );
         let stays = mode.map(|m| super::stays::StayStore::new(&cfg.device.state_dir, &cam.id, m));
         let resend = stays
@@ -184,11 +202,14 @@ impl CameraAnalysis {
             .map(|s| s.restore(&mut events))
             .unwrap_or_default();
         let a = Self {
+            camera_id: cam.id.clone(),
             events,
             stays,
             worker: Some(worker),
             collector,
             sink,
+            ring,
+            liveness,
             evidence_root: evidence_dir(cfg),
             config: cfg.events.clone(),
             state_dir: cfg.device.state_dir.clone(),
@@ -197,6 +218,7 @@ impl CameraAnalysis {
                 camera_id: cam.id.clone(),
                 ..SceneHook::default()
             },
+            ledger: None,
         };
         // Closing phases of the last run that never reached the outbox.
         for ev in resend {
@@ -339,6 +361,45 @@ impl CameraAnalysis {
         board.publish(&self.scene.camera_id, status);
     }
 
+    /// Apply a new config to the running analysis (hot reload): `[events]`, the
+    /// device's timezone, division code and id, the camera's name, zones and model
+    /// version reach the rules at once; open stays keep their event ids. The stream is
+    /// not touched.
+    pub fn reconfigure(
+        &mut self,
+        cfg: &Config,
+        cam: &CameraConfig,
+        now: MediaTime,
+    ) -> Result<(), EngineError> {
+        let out = self.events.reconfigure(
+            camera_context(cfg, cam),
+            cam.zones.clone(),
+            cfg.events.clone(),
+            &cfg.device.state_dir,
+            cfg.device.state_dir != self.state_dir,
+            now,
+        )?;
+        if cfg.events.evidence.max_pending_jobs != self.config.evidence.max_pending_jobs {
+            // The worker's queue depth is fixed at spawn: run what waits, then swap.
+            if let Some(w) = self.worker.take() {
+                w.finish();
+            }
+            self.worker = Some(spawn_evidence(
+                &cam.id,
+                &self.ring,
+                cfg.events.evidence.max_pending_jobs,
+                self.liveness.as_ref(),
+                &self.collector,
+                &self.sink,
+            ));
+        }
+        self.evidence_root = evidence_dir(cfg);
+        self.config = cfg.events.clone();
+        self.state_dir = cfg.device.state_dir.clone();
+        self.handle(out, now);
+        Ok(())
+    }
+
     /// Swap the camera's zones (hot reload): running stays keep their event ids.
     pub fn set_zones(&mut self, zones: Vec<Zone>, now: MediaTime) -> Result<(), EngineError> {
         let out = self
@@ -359,6 +420,15 @@ impl CameraAnalysis {
     }
 
     fn emit(&self, ev: Event) {
+        // Decided: from here on the phase is either committed or counted as lost.
+        tracing::info!(
+            event = %ev.id,
+            kind = %kind_str(ev.kind),
+            phase = %phase_str(ev.phase),
+            seq = ev.seq,
+            camera = %ev.camera.id,
+            "event decided"
+        );
         let released = self.collector.lock().unwrap().on_event(ev);
         for ev in released {
             self.sink.push(ev);
@@ -379,24 +449,31 @@ impl CameraAnalysis {
 
     fn handle(&mut self, out: crate::rules::FrameOutput, time: MediaTime) {
         for req in &out.evidence {
-            let released = self.collector.lock().unwrap().expect(&req.event_id);
-            for ev in released {
-                self.sink.push(ev);
-            }
             let job = EvidenceJob::from_request(
                 req,
                 &self.evidence_root,
                 self.events.zones_in_force(),
                 &self.config.evidence,
             );
+            let expected = job.expected();
+            let released = self
+                .collector
+                .lock()
+                .unwrap()
+                .expect_files(&req.event_id, &expected);
+            for ev in released {
+                self.sink.push(ev);
+            }
             if let Some(w) = &self.worker
                 && let Err(e) = w.submit(job)
             {
-                // Refused (queue full): count it as done so the event is not held.
-                let released = self.collector.lock().unwrap().on_result(JobResult {
-                    event_id: req.event_id.clone(),
-                    result: Err(e),
-                });
+                // Refused (queue full): done, its files missing, so the event is not
+                // held and says what it lacks.
+                let released = self.collector.lock().unwrap().on_result(JobResult::failed(
+                    &req.event_id,
+                    &expected,
+                    &e,
+                ));
                 for ev in released {
                     self.sink.push(ev);
                 }
@@ -426,14 +503,36 @@ impl CameraAnalysis {
             return;
         }
         self.last_retention = Some(now);
+        if self.ledger.is_none() {
+            self.ledger = crate::uplink::Outbox::open_existing(&crate::uplink::Outbox::path_in(
+                &self.state_dir,
+            ))
+            .unwrap_or_else(|e| {
+                tracing::debug!(error = %e, "evidence retention: outbox not readable");
+                None
+            });
+        }
+        let ledger: &dyn retention::Ledger = match &self.ledger {
+            Some(o) => o,
+            None => &retention::NoLedger,
+        };
         let ev = &self.config.evidence;
-        if let Err(e) = retention::enforce(
+        match retention::enforce(
             &self.evidence_root,
             now,
             ev.max_age_hours * 3600.0,
             ev.max_total_mib * 1024 * 1024,
+            ledger,
         ) {
-            tracing::debug!(error = %e, "evidence retention");
+            Ok(r) if !r.deleted.is_empty() => {
+                tracing::info!(
+                    files = r.deleted.len(),
+                    bytes = r.freed_bytes,
+                    "evidence retention deleted delivered evidence"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "evidence retention"),
         }
     }
 
@@ -458,4 +557,34 @@ impl CameraAnalysis {
     pub fn evidence_root(&self) -> &Path {
         &self.evidence_root
     }
+
+    pub fn camera_id(&self) -> &str {
+        &self.camera_id
+    }
+}
+
+/// The evidence thread of a camera: its results release held events into `sink`.
+fn spawn_evidence(
+    camera: &str,
+    ring: &Arc<dyn RingSource>,
+    max_pending: usize,
+    liveness: Option<&Liveness>,
+    collector: &Arc<Mutex<EvidenceCollector>>,
+    sink: &EventSink,
+) -> EvidenceWorker {
+    let (c, s) = (collector.clone(), sink.clone());
+    EvidenceWorker::spawn_with_heartbeat(
+        ring.clone(),
+        max_pending,
+        liveness.map(|l| l.register(format!("evidence-{camera}"))),
+        move |r: JobResult| {
+            if let Some(e) = r.error() {
+                tracing::warn!(event = %r.event_id, error = %e, missing = r.missing.len(), "evidence job failed");
+            }
+            let released = c.lock().unwrap().on_result(r);
+            for ev in released {
+                s.push(ev);
+            }
+        },
+    )
 }

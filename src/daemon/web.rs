@@ -4,9 +4,18 @@
 
 use super::live::LiveBoard;
 use crate::config::{self, Config, Problem};
-use crate::web::{CameraRuntime, LiveResult, LogLine, ModelInfo, WebBackend};
+use crate::web::{ApplyReport, CameraRuntime, LiveResult, LogLine, ModelInfo, WebBackend};
 use std::path::PathBuf;
+use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long a save on the page waits for the daemon to apply it (loading a model on
+/// a busy box takes seconds).
+const APPLY_WAIT: Duration = Duration::from_secs(120);
+
+/// A config saved on the page and where to send the reload's answer.
+type Pending = (Config, SyncSender<ApplyReport>);
 
 pub struct DaemonBackend {
     config: Mutex<Config>,
@@ -14,8 +23,9 @@ pub struct DaemonBackend {
     path: Option<PathBuf>,
     statuses: Mutex<Vec<CameraRuntime>>,
     models: Mutex<Vec<ModelInfo>>,
-    /// A config saved by the page, waiting for the daemon loop to apply it.
-    pending: Mutex<Option<Config>>,
+    /// A config saved by the page, waiting for the daemon loop to apply it (the page
+    /// saves one at a time, under its config lock).
+    pending: Mutex<Option<Pending>>,
     /// Latest picture and analysis result per camera, written by the analysis threads.
     board: Arc<LiveBoard>,
     /// Each camera's scene (PTZ, tampering, reference view), see `rules::scene::board`.
@@ -67,9 +77,23 @@ impl DaemonBackend {
         *self.models.lock().unwrap() = m;
     }
 
-    /// A config the page saved since the last call, for the daemon loop to apply.
-    pub fn take_pending(&self) -> Option<Config> {
+    /// A config the page saved since the last call, for the daemon loop to apply,
+    /// with where to send what it applied.
+    pub fn take_pending(&self) -> Option<Pending> {
         self.pending.lock().unwrap().take()
+    }
+
+    /// Shutdown: a save still waiting is answered (it is on disk and applies at the
+    /// next start).
+    pub fn refuse_pending(&self) {
+        if let Some((_, reply)) = self.pending.lock().unwrap().take() {
+            let _ = reply.send(ApplyReport {
+                failed: vec![
+                    "the daemon is stopping; the saved config applies at its next start".into(),
+                ],
+                ..Default::default()
+            });
+        }
     }
 
     /// The daemon reloaded from disk (SIGHUP): the page shows what runs.
@@ -83,7 +107,7 @@ impl WebBackend for DaemonBackend {
         self.config.lock().unwrap().clone()
     }
 
-    fn apply_config(&self, c: Config) -> Result<(), Vec<Problem>> {
+    fn apply_config(&self, c: Config) -> Result<ApplyReport, Vec<Problem>> {
         let problems = config::validate(&c);
         if !problems.is_empty() {
             return Err(problems);
@@ -93,8 +117,16 @@ impl WebBackend for DaemonBackend {
             config::save(&c, path).map_err(|e| e.problems())?;
         }
         *self.config.lock().unwrap() = c.clone();
-        *self.pending.lock().unwrap() = Some(c);
-        Ok(())
+        let (tx, rx) = sync_channel(1);
+        *self.pending.lock().unwrap() = Some((c, tx));
+        // Answer once the daemon loop applied it, with what it applied.
+        Ok(rx.recv_timeout(APPLY_WAIT).unwrap_or_else(|_| ApplyReport {
+            failed: vec![format!(
+                "the daemon did not confirm within {} s; the config is saved and will apply",
+                APPLY_WAIT.as_secs()
+            )],
+            ..Default::default()
+        }))
     }
 
     fn camera_statuses(&self) -> Vec<CameraRuntime> {
@@ -127,6 +159,23 @@ impl WebBackend for DaemonBackend {
 
     fn live(&self, camera: &str) -> Option<LiveResult> {
         self.board.result(camera).map(|r| (*r).clone())
+    }
+
+    fn live_with_picture(&self, camera: &str) -> Option<(LiveResult, Option<Vec<u8>>)> {
+        let (result, picture) = self.board.result_with_picture(camera)?;
+        let picture = match picture {
+            Ok(j) => Some(j),
+            Err(super::live::LiveError::NoPicture(_)) => None,
+            Err(e) => {
+                tracing::warn!(camera, error = %e, "live picture for the page failed");
+                None
+            }
+        };
+        Some(((*result).clone(), picture))
+    }
+
+    fn picture_age_s(&self, camera: &str) -> Option<f64> {
+        self.board.picture_age_s(camera)
     }
 
     fn metrics(&self) -> Option<String> {

@@ -43,7 +43,11 @@ fn parser_for(caps: &gst::Caps) -> Result<&'static str, EvidenceError> {
 }
 
 /// Runs a pipeline fed by `src` to EOS, returning the first error.
-fn run_to_eos(pipeline: &gst::Pipeline, stage: &'static str) -> Result<(), EvidenceError> {
+fn run_to_eos(
+    pipeline: &gst::Pipeline,
+    stage: &'static str,
+    out: &Path,
+) -> Result<(), EvidenceError> {
     let bus = pipeline.bus().expect("pipeline has a bus");
     let result = loop {
         // Bounded by the cut's size; 60 s is far beyond any remux of a bounded cut.
@@ -54,6 +58,14 @@ fn run_to_eos(pipeline: &gst::Pipeline, stage: &'static str) -> Result<(), Evide
             Some(msg) => match msg.view() {
                 gst::MessageView::Eos(_) => break Ok(()),
                 gst::MessageView::Error(e) => {
+                    // A full disk is not a GStreamer fault: say so, so the event and the
+                    // counters give the right reason.
+                    if e.error().matches(gst::ResourceError::NoSpaceLeft) {
+                        break Err(EvidenceError::DiskFull {
+                            path: out.to_path_buf(),
+                            reason: e.error().to_string(),
+                        });
+                    }
                     break Err(EvidenceError::Gst {
                         stage,
                         reason: e.error().to_string(),
@@ -139,7 +151,7 @@ pub fn write_clip(
         }
     }
     let _ = src.end_of_stream();
-    let r = run_to_eos(&pipeline, "clip");
+    let r = run_to_eos(&pipeline, "clip", &tmp);
     if let Err(e) = r {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
@@ -251,7 +263,7 @@ pub fn write_redacted_clip(
         let _ = pipeline.set_state(gst::State::Null);
         return Err(e);
     }
-    if let Err(e) = run_to_eos(&pipeline, "redacted clip") {
+    if let Err(e) = run_to_eos(&pipeline, "redacted clip", &tmp) {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }

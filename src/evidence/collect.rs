@@ -5,20 +5,25 @@
 //! [`MediaRef`]s (with their sha256) to the first phase held, and releases the phases
 //! in their original order, so a receiver never sees `ended` before `started`.
 //!
+//! Evidence a job could not write is attached too, as `media_missing` with its reason
+//! (and `evidence_dropped: true`), so the platform and the counters learn of it.
+//!
 //! Bounded: at most `capacity` event ids are followed; beyond that the oldest is
-//! released with what it has (its missing evidence is recorded in `details`).
+//! released with what it has (the evidence still outstanding is reported missing).
 
 use std::collections::VecDeque;
 
 use super::job::JobResult;
-use crate::rules::event::{Event, MediaRef};
+use crate::rules::event::{Event, MediaKind, MediaLoss, MediaRef, MissingMedia};
 
 #[derive(Debug)]
 struct Entry {
     event_id: String,
     outstanding: u32,
+    /// Files the outstanding jobs are to write, when the caller said.
+    expected: Vec<(String, MediaKind)>,
     media: Vec<MediaRef>,
-    errors: Vec<String>,
+    missing: Vec<MissingMedia>,
     waiting: Vec<Event>,
 }
 
@@ -58,8 +63,9 @@ impl EvidenceCollector {
         self.entries.push_back(Entry {
             event_id: id.to_string(),
             outstanding: 0,
+            expected: Vec::new(),
             media: Vec::new(),
-            errors: Vec::new(),
+            missing: Vec::new(),
             waiting: Vec::new(),
         });
         self.entries.back_mut().expect("just pushed")
@@ -67,8 +73,16 @@ impl EvidenceCollector {
 
     /// A job for `event_id` was submitted; returns events released by the bound.
     pub fn expect(&mut self, event_id: &str) -> Vec<Event> {
+        self.expect_files(event_id, &[])
+    }
+
+    /// As [`Self::expect`], naming the files the job is to write, so that an event the
+    /// bound releases early says which evidence it lacks.
+    pub fn expect_files(&mut self, event_id: &str, files: &[(String, MediaKind)]) -> Vec<Event> {
         let mut released = Vec::new();
-        self.entry(event_id, &mut released).outstanding += 1;
+        let e = self.entry(event_id, &mut released);
+        e.outstanding += 1;
+        e.expected.extend(files.iter().cloned());
         released
     }
 
@@ -87,10 +101,11 @@ impl EvidenceCollector {
         let mut released = Vec::new();
         let e = self.entry(&r.event_id, &mut released);
         e.outstanding = e.outstanding.saturating_sub(1);
-        match r.result {
-            Ok(m) => e.media.extend(m),
-            Err(err) => e.errors.push(err.to_string()),
-        }
+        e.expected.retain(|(name, _)| {
+            !r.media.iter().any(|m| m.name == *name) && !r.missing.iter().any(|m| m.name == *name)
+        });
+        e.media.extend(r.media);
+        e.missing.extend(r.missing);
         self.release_ready(&mut released);
         released
     }
@@ -117,12 +132,22 @@ impl EvidenceCollector {
 
 /// Attaches media to the first waiting phase and returns the phases in order.
 fn finish(mut e: Entry, forced: bool) -> Vec<Event> {
+    if forced && e.outstanding > 0 {
+        let detail = "released before its evidence was written: too many events waited for \
+                      evidence at once";
+        e.missing
+            .extend(e.expected.drain(..).map(|(name, kind)| MissingMedia {
+                name,
+                kind,
+                reason: MediaLoss::Cap,
+                detail: Some(detail.into()),
+            }));
+    }
     if let Some(first) = e.waiting.first_mut() {
         first.media.append(&mut e.media);
-        if !e.errors.is_empty() {
-            first
-                .details
-                .insert("evidence_errors".into(), e.errors.clone().into());
+        if !e.missing.is_empty() {
+            first.evidence_dropped = true;
+            first.media_missing.append(&mut e.missing);
         }
         if forced && e.outstanding > 0 {
             first
@@ -177,7 +202,8 @@ mod tests {
     fn done(id: &str, name: &str) -> JobResult {
         JobResult {
             event_id: id.into(),
-            result: Ok(vec![media(name)]),
+            media: vec![media(name)],
+            missing: vec![],
         }
     }
 
@@ -209,27 +235,53 @@ mod tests {
     }
 
     #[test]
-    fn failed_jobs_are_recorded_and_do_not_block_the_event() {
+    fn failed_jobs_are_named_missing_with_their_reason_and_do_not_block_the_event() {
         let mut c = EvidenceCollector::new(8);
         c.expect("e");
         c.on_event(event("e", 0));
-        let out = c.on_result(JobResult {
-            event_id: "e".into(),
-            result: Err(EvidenceError::NoCaps),
-        });
+        let full = EvidenceError::Io {
+            path: "/x/clip.mp4".into(),
+            source: std::io::Error::from_raw_os_error(libc::ENOSPC),
+        };
+        let out = c.on_result(JobResult::failed(
+            "e",
+            &[("clip.mp4".into(), MediaKind::Clip)],
+            &full,
+        ));
         assert_eq!(out.len(), 1);
-        assert!(out[0].details.contains_key("evidence_errors"));
+        assert!(out[0].evidence_dropped);
+        assert_eq!(out[0].media_missing.len(), 1);
+        let m = &out[0].media_missing[0];
+        assert_eq!(
+            (m.name.as_str(), m.reason),
+            ("clip.mp4", MediaLoss::DiskFull)
+        );
+        assert!(
+            !m.detail.as_ref().unwrap().contains("/x/"),
+            "no box paths upstream"
+        );
+        let out = c.on_result(JobResult::failed(
+            "f",
+            &[("a.jpg".into(), MediaKind::Snapshot)],
+            &EvidenceError::NoCaps,
+        ));
+        assert!(out.is_empty());
+        let out = c.on_event(event("f", 0));
+        assert_eq!(out[0].media_missing[0].reason, MediaLoss::WriteFailed);
     }
 
     #[test]
     fn the_bound_releases_the_oldest_event_with_what_it_has() {
         let mut c = EvidenceCollector::new(1);
-        c.expect("a");
+        c.expect_files("a", &[("clip.mp4".into(), MediaKind::Clip)]);
         c.on_event(event("a", 0));
         let out = c.expect("b");
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].id, "a");
         assert_eq!(out[0].details["evidence_missing"], 1);
+        assert!(out[0].evidence_dropped);
+        assert_eq!(out[0].media_missing[0].name, "clip.mp4");
+        assert_eq!(out[0].media_missing[0].reason, MediaLoss::Cap);
         assert_eq!(c.len(), 1);
     }
 }

@@ -20,13 +20,13 @@ use gstreamer as gst;
 use super::clip::{write_clip, write_redacted_clip};
 use super::decode::frame_at;
 use super::files::event_dir;
-use super::snapshot::{SnapshotSpec, write_snapshot};
+use super::snapshot::{SnapshotSpec, render_snapshot};
 use super::{EvidenceConfig, EvidenceError};
 use crate::infer::BBox;
 use crate::ingest::pipeline::CameraShared;
 use crate::ingest::{EncodedRing, MediaTime, RingCut};
 use crate::rules::EvidenceRequest;
-use crate::rules::event::MediaRef;
+use crate::rules::event::{MediaKind, MediaRef, MissingMedia};
 use crate::rules::output::CaptureRequest;
 use crate::rules::zone::Zone;
 
@@ -107,7 +107,46 @@ pub struct EvidenceJob {
 #[derive(Debug)]
 pub struct JobResult {
     pub event_id: String,
-    pub result: Result<Vec<MediaRef>, EvidenceError>,
+    /// The files written.
+    pub media: Vec<MediaRef>,
+    /// The files the job was to write but could not, each with its reason; the event
+    /// carries them as `media_missing` and the outbox counts them.
+    pub missing: Vec<MissingMedia>,
+}
+
+impl JobResult {
+    /// A job that wrote nothing: every file it expected is missing because of `error`.
+    pub fn failed(event_id: &str, expected: &[(String, MediaKind)], error: &EvidenceError) -> Self {
+        JobResult {
+            event_id: event_id.to_string(),
+            media: Vec::new(),
+            missing: expected
+                .iter()
+                .map(|(name, kind)| missing(name, *kind, error))
+                .collect(),
+        }
+    }
+
+    /// The first problem, for a log line.
+    pub fn error(&self) -> Option<String> {
+        self.missing.first().map(|m| {
+            format!(
+                "{} ({}): {}",
+                m.name,
+                m.reason.as_str(),
+                m.detail.as_deref().unwrap_or("")
+            )
+        })
+    }
+}
+
+fn missing(name: &str, kind: MediaKind, e: &EvidenceError) -> MissingMedia {
+    MissingMedia {
+        name: name.to_string(),
+        kind,
+        reason: e.loss(),
+        detail: Some(e.detail()),
+    }
 }
 
 impl EvidenceJob {
@@ -209,10 +248,67 @@ impl EvidenceJob {
         ring.newest().is_some_and(|n| n >= self.needs_until())
     }
 
-    /// Writes the evidence from what the ring holds now.
+    /// The files this job writes, with their kind: what is missing if it fails.
+    pub fn expected(&self) -> Vec<(String, MediaKind)> {
+        match &self.kind {
+            JobKind::Snapshot { name, .. } => vec![
+                (format!("{name}.jpg"), MediaKind::Snapshot),
+                (format!("{name}-crop.jpg"), MediaKind::Crop),
+            ],
+            JobKind::Clip { name, .. } => {
+                let mut v = vec![(format!("{name}.mp4"), MediaKind::Clip)];
+                if self.redacted_clip && self.zones.iter().any(Zone::is_privacy) {
+                    v.push((format!("{name}-redacted.mp4"), MediaKind::Clip));
+                }
+                v
+            }
+        }
+    }
+
+    /// Writes the evidence from what the ring holds now; the first failure is the error.
     pub fn run(&self, ring: &dyn RingSource) -> Result<Vec<MediaRef>, EvidenceError> {
-        let caps = ring.caps().ok_or(EvidenceError::NoCaps)?;
+        let (media, mut errors) = self.produce(ring);
+        match errors.drain(..).next() {
+            Some((_, _, e)) => Err(e),
+            None => Ok(media),
+        }
+    }
+
+    /// Writes what it can from what the ring holds now: each file on its own, so a
+    /// failure costs only the files it touched, and every expected file is either
+    /// written or reported missing with its reason.
+    pub fn outcome(&self, ring: &dyn RingSource) -> JobResult {
+        let (media, errors) = self.produce(ring);
+        JobResult {
+            event_id: self.event_id.clone(),
+            media,
+            missing: errors
+                .iter()
+                .map(|(name, kind, e)| missing(name, *kind, e))
+                .collect(),
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn produce(
+        &self,
+        ring: &dyn RingSource,
+    ) -> (Vec<MediaRef>, Vec<(String, MediaKind, EvidenceError)>) {
+        let expected = self.expected();
+        let all_failed = |e: EvidenceError| {
+            let errors = expected
+                .iter()
+                .map(|(name, kind)| (name.clone(), *kind, clone_error(&e)))
+                .collect();
+            (Vec::new(), errors)
+        };
+        let caps = match ring.caps() {
+            Some(c) => c,
+            None => return all_failed(EvidenceError::NoCaps),
+        };
         let privacy = self.zones.iter().any(Zone::is_privacy);
+        let mut media = Vec::new();
+        let mut errors = Vec::new();
         match &self.kind {
             JobKind::Snapshot {
                 name,
@@ -223,48 +319,88 @@ impl EvidenceJob {
                 analysis_w,
                 analysis_h,
             } => {
-                let cut = self
+                let rendered = self
                     .units_for(ring, *at, *at)
-                    .ok_or_else(|| EvidenceError::NothingInRing { what: name.clone() })?;
-                let frame = frame_at(&caps, &cut.units, *at)?;
-                write_snapshot(
-                    &self.dir,
-                    frame,
-                    &SnapshotSpec {
-                        name,
-                        subject: *subject,
-                        label,
-                        context,
-                        analysis_w: *analysis_w,
-                        analysis_h: *analysis_h,
-                        zones: &self.zones,
-                        jpeg_quality: self.jpeg_quality,
-                    },
-                )
+                    .ok_or_else(|| EvidenceError::NothingInRing { what: name.clone() })
+                    .and_then(|cut| frame_at(&caps, &cut.units, *at))
+                    .and_then(|frame| {
+                        render_snapshot(
+                            frame,
+                            &SnapshotSpec {
+                                name,
+                                subject: *subject,
+                                label,
+                                context,
+                                analysis_w: *analysis_w,
+                                analysis_h: *analysis_h,
+                                zones: &self.zones,
+                                jpeg_quality: self.jpeg_quality,
+                            },
+                        )
+                    });
+                let rendered = match rendered {
+                    Ok(r) => r,
+                    Err(e) => return all_failed(e),
+                };
+                for (r, (file, kind)) in rendered.write(&self.dir, name).into_iter().zip(&expected)
+                {
+                    match r {
+                        Ok(m) => media.push(m),
+                        Err(e) => errors.push((file.clone(), *kind, e)),
+                    }
+                }
             }
             JobKind::Clip { name, from, to } => {
-                let cut = self
-                    .units_for(ring, *from, *to)
-                    .ok_or_else(|| EvidenceError::NothingInRing { what: name.clone() })?;
-                let mut out = vec![write_clip(
-                    &self.dir,
-                    &format!("{name}.mp4"),
-                    &caps,
-                    &cut,
-                    privacy,
-                )?];
-                if privacy && self.redacted_clip {
-                    out.push(write_redacted_clip(
-                        &self.dir,
-                        &format!("{name}-redacted.mp4"),
-                        &caps,
-                        &cut,
-                        &self.zones,
-                    )?);
+                let Some(cut) = self.units_for(ring, *from, *to) else {
+                    return all_failed(EvidenceError::NothingInRing { what: name.clone() });
+                };
+                let file = format!("{name}.mp4");
+                match write_clip(&self.dir, &file, &caps, &cut, privacy) {
+                    Ok(m) => media.push(m),
+                    Err(e) => errors.push((file, MediaKind::Clip, e)),
                 }
-                Ok(out)
+                if privacy && self.redacted_clip {
+                    let file = format!("{name}-redacted.mp4");
+                    match write_redacted_clip(&self.dir, &file, &caps, &cut, &self.zones) {
+                        Ok(m) => media.push(m),
+                        Err(e) => errors.push((file, MediaKind::Clip, e)),
+                    }
+                }
             }
         }
+        (media, errors)
+    }
+}
+
+/// A copy of an error for a second file that failed for the same reason (the source
+/// of an I/O error is rebuilt from its kind, OS code and text).
+fn clone_error(e: &EvidenceError) -> EvidenceError {
+    match e {
+        EvidenceError::Io { path, source } => EvidenceError::Io {
+            path: path.clone(),
+            source: match source.raw_os_error() {
+                Some(code) => std::io::Error::from_raw_os_error(code),
+                None => std::io::Error::new(source.kind(), source.to_string()),
+            },
+        },
+        EvidenceError::NothingInRing { what } => {
+            EvidenceError::NothingInRing { what: what.clone() }
+        }
+        EvidenceError::NoCaps => EvidenceError::NoCaps,
+        EvidenceError::Gst { stage, reason } => EvidenceError::Gst {
+            stage,
+            reason: reason.clone(),
+        },
+        EvidenceError::Jpeg(r) => EvidenceError::Jpeg(r.clone()),
+        EvidenceError::Busy(n) => EvidenceError::Busy(*n),
+        EvidenceError::DiskFull { path, reason } => EvidenceError::DiskFull {
+            path: path.clone(),
+            reason: reason.clone(),
+        },
+        other => EvidenceError::Gst {
+            stage: "evidence",
+            reason: other.to_string(),
+        },
     }
 }
 
@@ -289,6 +425,18 @@ impl EvidenceWorker {
     pub fn spawn(
         ring: Arc<dyn RingSource>,
         max_pending: usize,
+        on_done: impl FnMut(JobResult) + Send + 'static,
+    ) -> Self {
+        Self::spawn_with_heartbeat(ring, max_pending, None, on_done)
+    }
+
+    /// [`EvidenceWorker::spawn`] whose thread bumps `heartbeat` on every turn of its
+    /// loop (the systemd watchdog notices a wedged evidence thread) and retires it when
+    /// it stops on purpose.
+    pub fn spawn_with_heartbeat(
+        ring: Arc<dyn RingSource>,
+        max_pending: usize,
+        heartbeat: Option<crate::notify::Heartbeat>,
         mut on_done: impl FnMut(JobResult) + Send + 'static,
     ) -> Self {
         let max_pending = max_pending.max(1);
@@ -296,7 +444,18 @@ impl EvidenceWorker {
         let shared = ring.clone();
         let handle = std::thread::Builder::new()
             .name("evidence".into())
-            .spawn(move || worker(rx, shared.as_ref(), max_pending, &mut on_done))
+            .spawn(move || {
+                worker(
+                    rx,
+                    shared.as_ref(),
+                    max_pending,
+                    heartbeat.as_ref(),
+                    &mut on_done,
+                );
+                if let Some(h) = heartbeat {
+                    h.retire();
+                }
+            })
             .expect("cannot start the evidence thread");
         Self {
             ring,
@@ -344,18 +503,23 @@ fn worker(
     rx: Receiver<Msg>,
     ring: &dyn RingSource,
     max_pending: usize,
+    heartbeat: Option<&crate::notify::Heartbeat>,
     on_done: &mut dyn FnMut(JobResult),
 ) {
     let mut pending: Vec<EvidenceJob> = Vec::new();
     let mut stopping = false;
     loop {
+        if let Some(h) = heartbeat {
+            h.bump();
+        }
         match rx.recv_timeout(POLL) {
             Ok(Msg::Job(job)) => {
                 if pending.len() >= max_pending {
-                    on_done(JobResult {
-                        event_id: job.event_id,
-                        result: Err(EvidenceError::Busy(max_pending)),
-                    });
+                    on_done(JobResult::failed(
+                        &job.event_id,
+                        &job.expected(),
+                        &EvidenceError::Busy(max_pending),
+                    ));
                 } else {
                     pending.push(*job);
                 }
@@ -367,11 +531,7 @@ fn worker(
         while i < pending.len() {
             if stopping || pending[i].ready(ring) {
                 let job = pending.swap_remove(i);
-                let result = job.run(ring);
-                on_done(JobResult {
-                    event_id: job.event_id,
-                    result,
-                });
+                on_done(job.outcome(ring));
             } else {
                 pending[i].top_up(ring);
                 i += 1;
@@ -425,10 +585,9 @@ mod tests {
             std::thread::sleep(Duration::from_millis(300));
         }
         let busy: Vec<_> = rx.try_iter().collect();
-        assert!(
-            busy.iter()
-                .all(|r| matches!(r.result, Err(EvidenceError::Busy(1))))
-        );
+        assert!(busy.iter().all(|r| r.media.is_empty()
+            && r.missing.len() == 1
+            && r.missing[0].reason == crate::rules::event::MediaLoss::Cap));
         assert_eq!(refused + busy.len(), 4, "one job waits, four are refused");
     }
 }

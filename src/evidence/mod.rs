@@ -18,6 +18,7 @@ pub mod job;
 pub mod retention;
 pub mod snapshot;
 
+use crate::rules::event::MediaLoss;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -71,11 +72,14 @@ pub struct EvidenceConfig {
     /// the untouched remuxed one (default false: re-encoding costs CPU).
     #[serde(default)]
     pub redacted_clip: bool,
-    /// Delete local evidence older than this many hours (default 168 = 7 days).
+    /// Delete delivered evidence kept on the box (`uplink.keep_delivered_media`) once
+    /// it is older than this many hours (default 168 = 7 days). Evidence not yet
+    /// delivered is never deleted by age: the outbox owns it.
     #[serde(default = "default_max_age_h")]
     pub max_age_hours: f64,
-    /// Keep local evidence under this many MiB in total, oldest deleted first
-    /// (default 2048).
+    /// Keep the evidence folder under this many MiB by deleting delivered evidence
+    /// kept on the box, oldest first (default 2048). Every byte counts, but evidence
+    /// not yet delivered is never deleted for it (`uplink.disk_cap_mb` bounds that).
     #[serde(default = "default_max_total_mib")]
     pub max_total_mib: u64,
     /// Evidence jobs waiting for post-roll at once per camera (default 32); more are
@@ -134,4 +138,34 @@ pub enum EvidenceError {
     Privacy(#[from] crate::rules::privacy::PrivacyError),
     #[error("too many evidence jobs pending ({0}); job refused")]
     Busy(usize),
+    #[error("evidence file {path}: the disk is full ({reason})")]
+    DiskFull { path: PathBuf, reason: String },
+}
+
+impl EvidenceError {
+    /// Why the evidence is lost, as the event and the counters name it.
+    pub fn loss(&self) -> MediaLoss {
+        match self {
+            EvidenceError::DiskFull { .. } => MediaLoss::DiskFull,
+            EvidenceError::Io { source, .. } if is_no_space(source) => MediaLoss::DiskFull,
+            EvidenceError::Busy(_) => MediaLoss::Cap,
+            _ => MediaLoss::WriteFailed,
+        }
+    }
+
+    /// What went wrong, without the box's file paths (it travels in the event).
+    pub fn detail(&self) -> String {
+        match self {
+            EvidenceError::Io { source, .. } => source.to_string(),
+            EvidenceError::DiskFull { reason, .. } => format!("the disk is full ({reason})"),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// ENOSPC or EDQUOT: the filesystem (or the quota) has no room.
+pub fn is_no_space(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+        || e.kind() == std::io::ErrorKind::StorageFull
+        || e.kind() == std::io::ErrorKind::QuotaExceeded
 }

@@ -85,12 +85,61 @@ fn scale(b: &BBox, sx: f32, sy: f32, w: u32, h: u32) -> BBox {
     )
 }
 
+/// A snapshot drawn and encoded, not yet written: the annotated full frame and the
+/// crop of the subject, each a JPEG.
+pub struct RenderedSnapshot {
+    full: Vec<u8>,
+    size: (u32, u32),
+    crop: Vec<u8>,
+    crop_size: (u32, u32),
+    time: i64,
+}
+
 /// Writes `<dir>/<name>.jpg` (annotated full frame) and `<dir>/<name>-crop.jpg`.
 pub fn write_snapshot(
     dir: &Path,
-    mut frame: RgbFrame,
+    frame: RgbFrame,
     spec: &SnapshotSpec<'_>,
 ) -> Result<Vec<MediaRef>, EvidenceError> {
+    render_snapshot(frame, spec)?
+        .write(dir, spec.name)
+        .into_iter()
+        .collect()
+}
+
+impl RenderedSnapshot {
+    /// Writes both files, each on its own: a full disk that refuses the crop keeps the
+    /// full frame already written. One result per file, full frame first.
+    pub fn write(&self, dir: &Path, name: &str) -> Vec<Result<MediaRef, EvidenceError>> {
+        let one = |file: String, kind, jpeg: &[u8], (w, h): (u32, u32)| {
+            let mut m = write_media(dir, &file, kind, "image/jpeg", jpeg)?;
+            m.width = Some(w);
+            m.height = Some(h);
+            m.start_media_ns = Some(self.time);
+            Ok(m)
+        };
+        vec![
+            one(
+                format!("{name}.jpg"),
+                MediaKind::Snapshot,
+                &self.full,
+                self.size,
+            ),
+            one(
+                format!("{name}-crop.jpg"),
+                MediaKind::Crop,
+                &self.crop,
+                self.crop_size,
+            ),
+        ]
+    }
+}
+
+/// Draws and encodes a snapshot (see [`write_snapshot`]) without writing it.
+pub fn render_snapshot(
+    mut frame: RgbFrame,
+    spec: &SnapshotSpec<'_>,
+) -> Result<RenderedSnapshot, EvidenceError> {
     let (w, h) = (frame.width, frame.height);
     black_out_zones(&mut frame.data, w, h, spec.zones)?;
     let (aw, ah) = if spec.analysis_w == 0 || spec.analysis_h == 0 {
@@ -151,26 +200,12 @@ pub fn write_snapshot(
         );
     }
     let full = encode_jpeg(&frame.data, w, h, spec.jpeg_quality)?;
-    let mut a = write_media(
-        dir,
-        &format!("{}.jpg", spec.name),
-        MediaKind::Snapshot,
-        "image/jpeg",
-        &full,
-    )?;
-    a.width = Some(w);
-    a.height = Some(h);
-    a.start_media_ns = Some(frame.time.0);
-    let crop_jpeg = encode_jpeg(&crop, cw, ch, spec.jpeg_quality)?;
-    let mut b = write_media(
-        dir,
-        &format!("{}-crop.jpg", spec.name),
-        MediaKind::Crop,
-        "image/jpeg",
-        &crop_jpeg,
-    )?;
-    b.width = Some(cw);
-    b.height = Some(ch);
-    b.start_media_ns = Some(frame.time.0);
-    Ok(vec![a, b])
+    let crop = encode_jpeg(&crop, cw, ch, spec.jpeg_quality)?;
+    Ok(RenderedSnapshot {
+        full,
+        size: (w, h),
+        crop,
+        crop_size: (cw, ch),
+        time: frame.time.0,
+    })
 }

@@ -299,6 +299,14 @@ impl InferenceService {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+        // Stopped on purpose (a reload removed or rebuilt the model): its workers no
+        // longer count for the watchdog. A rebuilt service that registered the same
+        // names first keeps them.
+        let beats =
+            std::mem::take(&mut *self.shared.beats.lock().unwrap_or_else(|e| e.into_inner()));
+        for b in beats {
+            b.retire();
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 //! nothing here is shared with other cameras, so one failing camera never stalls another.
 
 use super::Frame;
+use super::diagnose::{AnalysisRateWatch, Counters, RateWarning};
 use super::pipeline::{self, AnalysisSpec, Anchor, CameraShared, Source, now_ms};
 use super::queue::{BoundedQueue, Overflow};
 use super::reach::precheck;
@@ -77,6 +78,8 @@ pub struct Camera {
     /// Milliseconds (process clock) of the supervisor's last loop turn: the watchdog
     /// checks it to tell a wedged supervisor from a camera that is merely offline.
     pub heartbeat_ms: Arc<std::sync::atomic::AtomicU64>,
+    /// Whether analysis gets the frames it is configured for (None without analysis).
+    rate_watch: Option<Mutex<AnalysisRateWatch>>,
 }
 
 impl Camera {
@@ -100,6 +103,10 @@ impl Camera {
         let status = Arc::new(Mutex::new(CameraStatus::Connecting));
         let stop = Arc::new(AtomicBool::new(false));
         let heartbeat_ms = Arc::new(std::sync::atomic::AtomicU64::new(now_ms()));
+        let rate_watch = spec
+            .analysis
+            .as_ref()
+            .map(|a| Mutex::new(AnalysisRateWatch::new(a.fps, a.keyframes_only)));
         let sup = Supervisor {
             spec,
             shared: shared.clone(),
@@ -118,7 +125,50 @@ impl Camera {
             stop,
             thread: Some(thread),
             heartbeat_ms,
+            rate_watch,
         }
+    }
+
+    /// Whether analysis gets far fewer frames than configured, and why (see
+    /// [`super::diagnose`]). `analysed` is the detectors' running count for this
+    /// camera; call it every status tick (it samples once a second). Logs a warning
+    /// when the condition starts and a note when it ends.
+    pub fn analysis_warning(&self, analysed: u64) -> Option<RateWarning> {
+        let mut watch = self.rate_watch.as_ref()?.lock().unwrap();
+        let was = watch.current().is_some();
+        if !matches!(self.status(), CameraStatus::Streaming { .. }) {
+            // Not streaming: the camera's status already says why.
+            watch.reset();
+            return None;
+        }
+        let st = &self.shared.stats;
+        let now = watch.update(
+            Instant::now(),
+            Counters {
+                access_units: st.access_units.load(Ordering::Relaxed),
+                keyframes: st.keyframes.load(Ordering::Relaxed),
+                decoded: st.frames_decoded.load(Ordering::Relaxed),
+                delivered: st.frames_delivered.load(Ordering::Relaxed),
+                queue_dropped: self.shared.frames.dropped(),
+                analysed,
+            },
+        );
+        match (&now, was) {
+            (Some(w), false) => tracing::warn!(
+                camera = %self.id(),
+                measured_fps = w.measured_fps,
+                expected_fps = w.expected_fps,
+                stream_fps = w.stream_fps,
+                cause = w.cause.code(),
+                "analysis gets far fewer frames than configured: {}",
+                w.message
+            ),
+            (None, true) => {
+                tracing::info!(camera = %self.id(), "analysis rate is back to the configured rate")
+            }
+            _ => {}
+        }
+        now
     }
 
     pub fn id(&self) -> &str {

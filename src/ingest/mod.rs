@@ -1,12 +1,14 @@
 //! Camera ingest: one supervised GStreamer pipeline per camera.
 //!
-//! `rtspsrc` (or a file) -> depay -> parse -> tee -> { encoded ring (pre-roll),
+//! `rtspsrc` (or a file) -> depay -> repair -> parse -> tee -> { encoded ring (pre-roll),
 //! decoder -> analysis frames }.
 
 pub mod camera;
 pub mod cost;
 pub mod decode_file;
+pub mod diagnose;
 pub mod frame;
+pub mod nal;
 pub mod onvif;
 pub mod pipeline;
 pub mod probe;

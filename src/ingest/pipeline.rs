@@ -1,11 +1,14 @@
 //! One camera connection as a GStreamer pipeline:
 //!
 //! ```text
-//! rtspsrc -> depay ─┐                        ┌-> queue -> appsink            (encoded ring)
-//!                   ├-> parse -> caps -> tee ┤
-//! filesrc -> parsebin┘                       └-> queue -> [drop deltas] -> decoder
+//! rtspsrc -> depay -> [repair] ─┐                        ┌-> queue -> appsink (encoded ring)
+//!                               ├-> parse -> caps -> tee ┤
+//! filesrc -> parsebin ──────────┘                        └-> queue -> [drop deltas] -> decoder
 //!                                                 -> [rate drop] -> scale -> RGB -> appsink
 //! ```
+//!
+//! `[repair]` drops parameter sets repeated between the slices of one picture, which
+//! would make the parser split the picture (see [`super::nal`]).
 //!
 //! The downstream part is built when the source exposes its video pad, because only
 //! then is the codec known. A connection lives until an error, EOS or stall; the
@@ -87,6 +90,12 @@ pub struct CameraStats {
     pub codec: Mutex<Option<Codec>>,
     /// Nominal frame rate from caps, milli-fps.
     pub caps_fps_milli: AtomicU32,
+    /// Parameter sets dropped from between the slices of one picture before parsing
+    /// (see [`super::nal`]).
+    pub repaired_units: AtomicU64,
+    /// Encoded units that left the parser without any timestamp; each took its
+    /// predecessor's time instead of the connection's start.
+    pub untimed_units: AtomicU64,
 }
 
 /// A monotonic epoch for "time since" bookkeeping (process health, not media time).
@@ -261,12 +270,18 @@ pub fn connect(
                 let Some(pipeline) = ds.pipeline.upgrade() else {
                     return;
                 };
-                let _ = pipeline.add(&depay);
+                let Ok(repair) = repair_filter(codec, &ds.shared) else {
+                    post_unsupported(src, codec.name());
+                    return;
+                };
+                let _ = pipeline.add_many([&depay, &repair]);
+                let _ = depay.link(&repair);
                 let _ = depay.sync_state_with_parent();
+                let _ = repair.sync_state_with_parent();
                 if pad.link(&depay.static_pad("sink").unwrap()).is_err() {
                     return;
                 }
-                ds.build(&depay.static_pad("src").unwrap(), codec, src);
+                ds.build(&repair.static_pad("src").unwrap(), codec, src);
             });
         }
         Source::File { path } => {
@@ -302,6 +317,72 @@ pub fn connect(
         .set_state(gst::State::Playing)
         .map_err(|e| PipelineError::Start(e.to_string()))?;
     Ok(Connection { pipeline })
+}
+
+/// A capsfilter after the depayloader that asks for byte-stream NAL units, with a probe
+/// that drops parameter sets repeated between the slices of one picture, so the parser
+/// does not split the picture in two (see [`super::nal`]).
+fn repair_filter(codec: Codec, shared: &Arc<CameraShared>) -> Result<gst::Element, PipelineError> {
+    let filter = make("capsfilter")?;
+    let media = match codec {
+        Codec::H264 => "video/x-h264",
+        Codec::H265 => "video/x-h265",
+    };
+    filter.set_property(
+        "caps",
+        gst::Caps::builder(media)
+            .field("stream-format", "byte-stream")
+            .field("alignment", "nal")
+            .build(),
+    );
+    let shared = shared.clone();
+    let judge = Mutex::new(super::nal::ParameterSetFilter::new(codec));
+    let logged = std::sync::atomic::AtomicBool::new(false);
+    filter
+        .static_pad("src")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            let Some(buf) = info.buffer() else {
+                return gst::PadProbeReturn::Ok;
+            };
+            let verdict = match buf.map_readable() {
+                Ok(map) => judge
+                    .lock()
+                    .unwrap()
+                    .judge(buf.pts().map(|t| t.nseconds()), &map),
+                Err(_) => super::nal::Verdict::Keep,
+            };
+            let replaced = match verdict {
+                super::nal::Verdict::Keep => return gst::PadProbeReturn::Ok,
+                super::nal::Verdict::Drop => None,
+                super::nal::Verdict::Replace(data) => {
+                    let mut out = gst::Buffer::from_mut_slice(data);
+                    {
+                        let o = out.get_mut().expect("fresh buffer");
+                        o.set_pts(buf.pts());
+                        o.set_dts(buf.dts());
+                        o.set_duration(buf.duration());
+                        o.set_flags(buf.flags());
+                    }
+                    Some(out)
+                }
+            };
+            shared.stats.repaired_units.fetch_add(1, Ordering::Relaxed);
+            if !logged.swap(true, Ordering::Relaxed) {
+                tracing::info!(
+                    camera = %shared.camera_id,
+                    "camera repeats parameter sets between the slices of a picture; dropping the repeats so pictures stay whole"
+                );
+            }
+            match replaced {
+                Some(out) => {
+                    info.data = Some(gst::PadProbeData::Buffer(out));
+                    gst::PadProbeReturn::Ok
+                }
+                None => gst::PadProbeReturn::Drop,
+            }
+        });
+    Ok(filter)
 }
 
 fn codec_label(caps_or_encoding: &str) -> String {
@@ -430,6 +511,8 @@ impl Downstream {
     fn install_ring_sink(&self, sink: &gst_app::AppSink) {
         let shared = self.shared.clone();
         let clock = self.clock.clone();
+        // PTS of the last unit that had one.
+        let last_pts = AtomicU64::new(0);
         sink.set_callbacks(
             gst_app::AppSinkCallbacks::builder()
                 .new_sample(move |sink| {
@@ -437,7 +520,18 @@ impl Downstream {
                     let Some(buf) = sample.buffer() else {
                         return Ok(gst::FlowSuccess::Ok);
                     };
-                    let pts = buf.pts().or(buf.dts()).map(|t| t.nseconds()).unwrap_or(0);
+                    // A unit without timestamps belongs with its predecessor (a parser
+                    // split); the connection's start would put it seconds in the past.
+                    let pts = match buf.pts().or(buf.dts()) {
+                        Some(t) => {
+                            last_pts.store(t.nseconds(), Ordering::Relaxed);
+                            t.nseconds()
+                        }
+                        None => {
+                            shared.stats.untimed_units.fetch_add(1, Ordering::Relaxed);
+                            last_pts.load(Ordering::Relaxed)
+                        }
+                    };
                     let keyframe = !buf.flags().contains(gst::BufferFlags::DELTA_UNIT);
                     let map = buf.map_readable().map_err(|_| gst::FlowError::Error)?;
                     let st = &shared.stats;

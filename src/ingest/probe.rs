@@ -28,6 +28,12 @@ pub struct ProbeReport {
     pub frames: u64,
     pub keyframes: u64,
     pub seconds: f64,
+    /// Parameter sets the camera repeated inside pictures, dropped so that pictures
+    /// stay whole (see [`super::nal`]); harmless, but says how the camera sends.
+    pub repaired_parameter_sets: u64,
+    /// Units that reached the ring without any timestamp (pictures split by the parser:
+    /// should be 0).
+    pub untimed_units: u64,
 }
 
 impl std::fmt::Display for ProbeReport {
@@ -50,6 +56,20 @@ impl std::fmt::Display for ProbeReport {
             )?,
         }
         writeln!(f, "bitrate:     {:.0} kbit/s", self.bitrate_kbps)?;
+        if self.repaired_parameter_sets > 0 {
+            writeln!(
+                f,
+                "repaired:    {} parameter sets repeated inside pictures were dropped (the camera's RTP payloader repeats SPS/PPS before every slice)",
+                self.repaired_parameter_sets
+            )?;
+        }
+        if self.untimed_units > 0 {
+            writeln!(
+                f,
+                "warning:     {} frames arrived without timestamps: the stream is split oddly; analysis may see broken pictures",
+                self.untimed_units
+            )?;
+        }
         write!(
             f,
             "received:    {} frames, {} keyframes in {:.1} s",
@@ -98,51 +118,40 @@ pub fn probe_keeping_gop(
     let result = loop {
         std::thread::sleep(Duration::from_millis(100));
         let st = &cam.shared.stats;
+        let aus = st.access_units.load(Ordering::Relaxed);
+        let bytes = st.bytes.load(Ordering::Relaxed);
         match cam.status() {
             CameraStatus::Backoff { reason, .. } | CameraStatus::Failed { reason, .. } => {
                 break Err(reason);
             }
+            // A file plays faster than real time and ends: its rates come from media
+            // time (what the ring holds), not from the wall clock.
+            CameraStatus::Ended if aus > 0 => {
+                let ring = cam.shared.ring.lock().unwrap();
+                let span = ring.available_preroll();
+                let (fps, kbps) = if span > 0.0 {
+                    (
+                        (ring.len() - 1) as f64 / span,
+                        ring.bytes() as f64 * 8.0 / span / 1000.0,
+                    )
+                } else {
+                    (0.0, 0.0)
+                };
+                drop(ring);
+                break Ok(report(&cam, fps, kbps, span));
+            }
             CameraStatus::Ended => break Err(Reason::EndOfStream),
             _ => {}
         }
-        let aus = st.access_units.load(Ordering::Relaxed);
-        let bytes = st.bytes.load(Ordering::Relaxed);
         if stream_start.is_none() && aus > 0 {
             stream_start = Some((Instant::now(), aus, bytes));
         }
         if let Some((t0, a0, b0)) = stream_start {
             let dt = t0.elapsed().as_secs_f64();
             if dt >= seconds {
-                let ring = cam.shared.ring.lock().unwrap();
-                let declared = st.caps_fps_milli.load(Ordering::Relaxed);
-                let caps = cam.shared.ring_caps.lock().unwrap().clone();
-                let last_gop = ring
-                    .newest()
-                    .and_then(|n| ring.cut(n.time, n.time))
-                    .zip(caps)
-                    .map(|(cut, caps)| LastGop {
-                        caps,
-                        units: cut.units,
-                    });
-                let report = ProbeReport {
-                    codec: st
-                        .codec
-                        .lock()
-                        .unwrap()
-                        .map(|c| c.name().to_string())
-                        .unwrap_or_default(),
-                    width: st.width.load(Ordering::Relaxed),
-                    height: st.height.load(Ordering::Relaxed),
-                    fps: (aus - a0) as f64 / dt,
-                    declared_fps: (declared > 0).then(|| declared as f64 / 1000.0),
-                    gop_frames: ring.gop_frames(),
-                    gop_seconds: ring.gop_seconds(),
-                    bitrate_kbps: (bytes - b0) as f64 * 8.0 / dt / 1000.0,
-                    frames: aus,
-                    keyframes: st.keyframes.load(Ordering::Relaxed),
-                    seconds: dt,
-                };
-                break Ok((report, last_gop));
+                let fps = (aus - a0) as f64 / dt;
+                let kbps = (bytes - b0) as f64 * 8.0 / dt / 1000.0;
+                break Ok(report(&cam, fps, kbps, dt));
             }
         }
         if Instant::now() > deadline {
@@ -151,4 +160,46 @@ pub fn probe_keeping_gop(
     };
     cam.stop();
     result
+}
+
+/// The report from what `cam` received, with rates measured by the caller.
+fn report(
+    cam: &Camera,
+    fps: f64,
+    bitrate_kbps: f64,
+    seconds: f64,
+) -> (ProbeReport, Option<LastGop>) {
+    let st = &cam.shared.stats;
+    let ring = cam.shared.ring.lock().unwrap();
+    let declared = st.caps_fps_milli.load(Ordering::Relaxed);
+    let caps = cam.shared.ring_caps.lock().unwrap().clone();
+    let last_gop = ring
+        .newest()
+        .and_then(|n| ring.cut(n.time, n.time))
+        .zip(caps)
+        .map(|(cut, caps)| LastGop {
+            caps,
+            units: cut.units,
+        });
+    let report = ProbeReport {
+        codec: st
+            .codec
+            .lock()
+            .unwrap()
+            .map(|c| c.name().to_string())
+            .unwrap_or_default(),
+        width: st.width.load(Ordering::Relaxed),
+        height: st.height.load(Ordering::Relaxed),
+        fps,
+        declared_fps: (declared > 0).then(|| declared as f64 / 1000.0),
+        gop_frames: ring.gop_frames(),
+        gop_seconds: ring.gop_seconds(),
+        bitrate_kbps,
+        frames: st.access_units.load(Ordering::Relaxed),
+        keyframes: st.keyframes.load(Ordering::Relaxed),
+        seconds,
+        repaired_parameter_sets: st.repaired_units.load(Ordering::Relaxed),
+        untimed_units: st.untimed_units.load(Ordering::Relaxed),
+    };
+    (report, last_gop)
 }

@@ -28,6 +28,7 @@ use crate::rules::event::{
 };
 use crate::rules::illegal_parking::{ClipWindow, IllegalParking, is_non_motor};
 use crate::rules::littering::{LitterConfig, Littering};
+use crate::rules::object_filter::drop_filtered;
 use crate::rules::output::{CaptureRequest, EpisodeKey, PhaseOutput, RuleOutput};
 use crate::rules::privacy::drop_private;
 use crate::rules::road_damage::RoadDamage;
@@ -61,6 +62,23 @@ pub struct EventsConfig {
     /// Tracker tuning (defaults suit 1–25 analysis fps).
     #[serde(default)]
     pub tracker: TrackerConfig,
+    /// Decided event phases the daemon holds in memory while the outbox cannot take
+    /// them (e.g. a full disk), 1–65536 (default [`DEFAULT_QUEUE_DEPTH`]). Only beyond
+    /// this are phases lost, and then counted per camera and kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_depth: Option<usize>,
+}
+
+/// `[events] queue_depth` when not set.
+pub const DEFAULT_QUEUE_DEPTH: usize = 256;
+/// Largest `[events] queue_depth` (a phase with its media list is a few KiB).
+pub const MAX_QUEUE_DEPTH: usize = 65536;
+
+impl EventsConfig {
+    /// `queue_depth` or its default.
+    pub fn queue_depth(&self) -> usize {
+        self.queue_depth.unwrap_or(DEFAULT_QUEUE_DEPTH)
+    }
 }
 
 /// Why the façade refused a configuration or a frame.
@@ -671,6 +689,37 @@ impl CameraEvents {
         Ok(out)
     }
 
+    /// Hot reload of everything a running camera's rules depend on: the context
+    /// stamped into events (device id, division code, camera name, model version),
+    /// the timezone, `[events]` (clip windows included) and the zones. Open stays keep
+    /// their state and event ids as in [`Self::set_zones`]; only a changed state
+    /// directory reopens the road-damage registry.
+    pub fn reconfigure(
+        &mut self,
+        ctx: CameraContext,
+        zones: Vec<Zone>,
+        config: EventsConfig,
+        state_dir: &Path,
+        state_dir_changed: bool,
+        now: MediaTime,
+    ) -> Result<FrameOutput, EngineError> {
+        validate_zones(&zones)?;
+        config.categories.validate()?;
+        let ev = &config.evidence;
+        self.parking
+            .set_context(ctx.tz, clip_of(ev.illegal_parking_clip, ev.clip));
+        let lc = clip_of(ev.littering_clip, ev.clip);
+        self.littering.set_context(ctx.tz, lc.pre_s, lc.post_s);
+        if let Some(r) = &mut self.road {
+            r.set_tz(ctx.tz);
+        }
+        if state_dir_changed {
+            self.road = None;
+        }
+        self.ctx = ctx;
+        self.set_zones(zones, config, state_dir, now)
+    }
+
     /// Feeds one analysed frame (its media time, size and detections).
     ///
     /// Media time must not run backwards ([`EngineError::Track`]); after a stream
@@ -692,6 +741,8 @@ impl CameraEvents {
         }
         let mut dets = detections.to_vec();
         drop_private(&mut dets, frame_w, frame_h, &self.view_zones);
+        // Per-zone object filters keep noise out of the rules and the evidence.
+        drop_filtered(&mut dets, frame_w, frame_h, &self.view_zones);
         self.tracker.update(time, &dets)?;
         self.last_time = Some(time);
         self.apply_pending(time, &mut out);
@@ -917,6 +968,7 @@ impl CameraEvents {
             model: self.ctx.model.clone(),
             media: Vec::new(),
             evidence_dropped: false,
+            media_missing: Vec::new(),
             details: p.details.clone(),
             signature: None,
         }

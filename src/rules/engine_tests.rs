@@ -45,6 +45,7 @@ fn zone(id: &str, rule: ZoneRule, poly: Vec<[f32; 2]>) -> Zone {
         grid_code: Some("440802001002003".into()),
         asset_id: None,
         preset: None,
+        filter: Default::default(),
         rules: vec![rule],
     }
 }

@@ -161,6 +161,46 @@ pub enum MediaKind {
     Clip,
 }
 
+/// Why evidence will not reach the platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaLoss {
+    /// The filesystem was full: the file could not be written, or was given back to
+    /// make room.
+    DiskFull,
+    /// A bound was reached: the outbox disk cap (`uplink.disk_cap_mb`) or the limit of
+    /// evidence jobs waiting at once.
+    Cap,
+    /// The file could not be produced or read back (no video for that moment, an
+    /// encoder error, the file vanished).
+    WriteFailed,
+}
+
+impl MediaLoss {
+    /// The reason as it appears in the JSON, health and `/metrics`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaLoss::DiskFull => "disk_full",
+            MediaLoss::Cap => "cap",
+            MediaLoss::WriteFailed => "write_failed",
+        }
+    }
+
+    pub const ALL: [MediaLoss; 3] = [MediaLoss::DiskFull, MediaLoss::Cap, MediaLoss::WriteFailed];
+}
+
+/// Evidence an event expected, or names in `media`, that will not be delivered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MissingMedia {
+    /// The file name the evidence has (or would have had) in this event.
+    pub name: String,
+    pub kind: MediaKind,
+    pub reason: MediaLoss,
+    /// What went wrong, for people (e.g. "No space left on device (os error 28)").
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub detail: Option<String>,
+}
+
 /// One evidence file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MediaRef {
@@ -243,9 +283,15 @@ pub struct Event {
     pub model: ModelRef,
     #[serde(default)]
     pub media: Vec<MediaRef>,
-    /// Set by the outbox when the disk cap forced it to delete this event's media.
+    /// Some evidence of this event will not be delivered: it could not be written, or
+    /// had to be deleted before delivery. `media_missing` says which and why.
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub evidence_dropped: bool,
+    /// The evidence behind `evidence_dropped`: files that were expected but never
+    /// written (not in `media`), and files in `media` deleted before delivery (their
+    /// manifest then says `evidence_dropped` and carries no chunks).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub media_missing: Vec<MissingMedia>,
     /// Rule-specific facts (e.g. severity, area, growth) as a small typed map.
     #[serde(skip_serializing_if = "serde_json::Map::is_empty", default)]
     pub details: serde_json::Map<String, serde_json::Value>,

@@ -295,6 +295,12 @@ impl IllegalParking {
         out
     }
 
+    /// Hot reload of the timezone (schedules) and clip window; running stays go on.
+    pub fn set_context(&mut self, tz: Tz, clip: ClipWindow) {
+        self.tz = tz;
+        self.clip = clip;
+    }
+
     /// Hot reload: new zone parameters apply at once; stays in zones that still exist
     /// (same id, still `no_parking`) keep running, the others are closed (`ended` for
     /// confirmed stays, `Abandoned` for candidates) at `now`.

@@ -37,6 +37,7 @@ fn zone(schedule: Schedule) -> Zone {
         grid_code: None,
         asset_id: None,
         preset: None,
+        filter: Default::default(),
         rules: vec![ZoneRule::NoParking {
             dwell_s: 180.0,
             update_every_s: 300.0,

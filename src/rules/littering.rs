@@ -183,6 +183,13 @@ impl Littering {
         }
     }
 
+    /// Hot reload of the timezone (schedules) and clip window; spots go on.
+    pub fn set_context(&mut self, tz: Tz, clip_pre_s: f64, clip_post_s: f64) {
+        self.tz = tz;
+        self.clip_pre_s = clip_pre_s;
+        self.clip_post_s = clip_post_s;
+    }
+
     /// Hot reload: spots in zones that still exist keep their state; the others are
     /// closed at `now`.
     pub fn set_zones(

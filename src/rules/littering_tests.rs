@@ -23,6 +23,7 @@ fn zone() -> Zone {
         grid_code: None,
         asset_id: None,
         preset: None,
+        filter: Default::default(),
         rules: vec![ZoneRule::LitterWatch {
             persist_s: 60.0,
             gone_after_s: 120.0,

@@ -7,6 +7,7 @@ pub mod engine;
 pub mod event;
 pub mod illegal_parking;
 pub mod littering;
+pub mod object_filter;
 pub mod output;
 pub mod privacy;
 pub mod road_damage;

@@ -178,6 +178,7 @@ mod tests {
             grid_code: None,
             asset_id: None,
             preset: None,
+            filter: Default::default(),
             rules,
         }
     }

@@ -148,6 +148,11 @@ impl RoadDamage {
         }
     }
 
+    /// Hot reload of the timezone (schedules); candidates go on.
+    pub fn set_tz(&mut self, tz: Tz) {
+        self.tz = tz;
+    }
+
     /// Hot reload: candidates of zones that still exist keep their observations.
     pub fn set_zones(&mut self, zones: &[Zone]) {
         self.zones = road_zones(zones);

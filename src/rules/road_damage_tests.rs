@@ -23,6 +23,7 @@ fn zone() -> Zone {
         grid_code: None,
         asset_id: None,
         preset: None,
+        filter: Default::default(),
         rules: vec![ZoneRule::RoadWatch {
             min_observations: 3,
             min_span_s: 120.0,

@@ -50,6 +50,7 @@ fn zone(id: &str, rule: ZoneRule) -> Zone {
         asset_id: None,
         preset: None,
         rules: vec![rule],
+        filter: Default::default(),
     }
 }
 

@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::object_filter::ObjectFilter;
 use super::schedule::{Schedule, ScheduleError};
 use crate::infer::{BBox, Category};
 
@@ -68,6 +69,11 @@ pub enum ZoneError {
     #[error("{rule} rule: `{field}` {reason}")]
     BadRule {
         rule: &'static str,
+        field: &'static str,
+        reason: &'static str,
+    },
+    #[error("object filter: `{field}` {reason}")]
+    BadFilter {
         field: &'static str,
         reason: &'static str,
     },
@@ -483,6 +489,9 @@ pub struct Zone {
     /// camera without PTZ, always).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preset: Option<String>,
+    /// Which detections count in this zone (score, size, classes); empty = all.
+    #[serde(default, skip_serializing_if = "ObjectFilter::is_any")]
+    pub filter: ObjectFilter,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<ZoneRule>,
 }
@@ -541,6 +550,7 @@ impl Zone {
         {
             return Err(ZoneError::BadPreset { token: t.clone() });
         }
+        self.filter.validate()?;
         if self.rules.len() > MAX_RULES_PER_ZONE {
             return Err(ZoneError::TooManyRules {
                 count: self.rules.len(),
@@ -641,6 +651,7 @@ fn field_of(zone: &Zone, e: &ZoneError) -> String {
         ZoneError::BadGridCode { .. } => "grid_code".into(),
         ZoneError::BadAssetId { .. } => "asset_id".into(),
         ZoneError::BadPreset { .. } => "preset".into(),
+        ZoneError::BadFilter { field, .. } => format!("filter.{field}"),
         ZoneError::TooManyRules { .. } | ZoneError::TooManyZones { .. } => "rules".into(),
         ZoneError::BadRule { field, .. } => format!("rules[{}].{field}", failing_rule()),
         ZoneError::BadSchedule { .. } => format!("rules[{}].schedule", failing_rule()),

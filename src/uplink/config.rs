@@ -56,9 +56,18 @@ pub struct UplinkConfig {
     #[serde(default = "default_backoff_max_s")]
     pub backoff_max_s: u64,
     /// Keep media files after the broker acknowledged them (default false: the outbox
-    /// deletes delivered evidence, keeping personal data no longer than needed).
+    /// deletes delivered evidence, keeping personal data no longer than needed). Kept
+    /// files are bounded by `[events.evidence] max_age_hours` / `max_total_mib`.
     #[serde(default)]
     pub keep_delivered_media: bool,
+    /// Days of delivered history the outbox keeps for the Events page (default 30);
+    /// older fully delivered events are pruned. 0 keeps none.
+    #[serde(default = "default_history_days")]
+    pub history_days: u32,
+    /// Most delivered event phases kept as history (default 10000), oldest pruned
+    /// first. Delivered history never counts against `disk_cap_mb`; this bounds it.
+    #[serde(default = "default_history_rows")]
+    pub history_rows: u64,
 }
 
 /// Mutual-TLS / server-verification files (PEM).
@@ -92,6 +101,8 @@ impl Default for UplinkConfig {
             health_interval_s: default_health_interval_s(),
             backoff_max_s: default_backoff_max_s(),
             keep_delivered_media: false,
+            history_days: default_history_days(),
+            history_rows: default_history_rows(),
         }
     }
 }
@@ -114,6 +125,8 @@ impl std::fmt::Debug for UplinkConfig {
             .field("health_interval_s", &self.health_interval_s)
             .field("backoff_max_s", &self.backoff_max_s)
             .field("keep_delivered_media", &self.keep_delivered_media)
+            .field("history_days", &self.history_days)
+            .field("history_rows", &self.history_rows)
             .finish()
     }
 }
@@ -138,6 +151,18 @@ fn default_health_interval_s() -> u64 {
 }
 fn default_backoff_max_s() -> u64 {
     60
+}
+
+/// Default of `history_days`.
+pub const DEFAULT_HISTORY_DAYS: u32 = 30;
+/// Default of `history_rows`.
+pub const DEFAULT_HISTORY_ROWS: u64 = 10_000;
+
+fn default_history_days() -> u32 {
+    DEFAULT_HISTORY_DAYS
+}
+fn default_history_rows() -> u64 {
+    DEFAULT_HISTORY_ROWS
 }
 
 /// Where the broker is, parsed from [`UplinkConfig::broker`].

@@ -21,6 +21,9 @@ pub struct Health {
     pub outbox: Backlog,
     pub dropped: DropCounters,
     pub disk: DiskHealth,
+    /// Decided events on their way into the outbox, and any that were lost.
+    #[serde(default)]
+    pub events: EventsHealth,
     pub memory: MemoryHealth,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub cpu_temp_c: Option<f64>,
@@ -108,6 +111,47 @@ pub struct DiskHealth {
     /// directory and the fix; absent once a commit succeeds again.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
+    /// Delivered event phases kept as history (bounded by `uplink.history_days` and
+    /// `history_rows`, not by the cap).
+    #[serde(default)]
+    pub history_rows: u64,
+    /// Delivered event phases pruned from the history so far (not a loss).
+    #[serde(default)]
+    pub history_pruned: u64,
+    /// The outbox database and its WAL on disk, history included.
+    #[serde(default)]
+    pub db_file_bytes: u64,
+}
+
+/// Decided events between the rules and the outbox (filled by the daemon).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EventsHealth {
+    /// Phases decided and waiting in memory for the outbox to take them (non-zero
+    /// while the outbox cannot be opened or written, e.g. a full disk).
+    pub pending: u64,
+    /// How many may wait (`[events] queue_depth`); beyond that they are lost.
+    pub capacity: u64,
+    /// Whether the outbox is open. While it is not, decided events wait in memory.
+    pub outbox_open: bool,
+    /// Why the outbox cannot be opened or refuses commits, naming the fix.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub outbox_error: Option<String>,
+    /// Sum of `lost`.
+    pub lost_total: u64,
+    /// Phases decided but never committed, by camera, kind and reason.
+    pub lost: Vec<EventLoss>,
+}
+
+/// Decided event phases that never reached the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct EventLoss {
+    pub camera: String,
+    /// Event kind (`illegal_parking`, …).
+    pub kind: String,
+    /// `queue_full`: the in-memory queue overflowed while the outbox refused events;
+    /// `shutdown`: still waiting when the daemon had to exit.
+    pub reason: String,
+    pub count: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -194,6 +238,32 @@ fn esc(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// The stable state word of a camera's status text for metric labels: `streaming`,
+/// `reconnecting`, `failed`, `connecting`, `ended`, `stopped`, `model_unavailable`.
+pub fn camera_state(status: &str) -> &'static str {
+    const STATES: &[&str] = &[
+        "streaming",
+        "reconnecting",
+        "failed",
+        "connecting",
+        "ended",
+        "stopped",
+        "backoff",
+    ];
+    if status.starts_with("model unavailable") {
+        return "model_unavailable";
+    }
+    let first = status
+        .split(|c: char| c.is_whitespace() || c == ':')
+        .next()
+        .unwrap_or("");
+    STATES
+        .iter()
+        .find(|s| **s == first)
+        .copied()
+        .unwrap_or("other")
+}
+
 /// Prometheus text exposition (format 0.0.4) of the same figures as the health JSON.
 pub fn render_metrics(h: &Health) -> String {
     let mut o = String::new();
@@ -224,12 +294,15 @@ pub fn render_metrics(h: &Health) -> String {
         "1 when the camera is streaming.",
     );
     for c in &h.cameras {
+        // `status` is the human text ("streaming H.264 768x432 at 12.8 fps"): the label
+        // takes its stable first word, so the series does not change with the fps.
+        let state = camera_state(&c.status);
         let _ = writeln!(
             o,
             "streetwatch_camera_up{{camera=\"{}\",status=\"{}\"}} {}",
             esc(&c.id),
-            esc(&c.status),
-            u8::from(c.status == "streaming")
+            state,
+            u8::from(state == "streaming")
         );
     }
     family(
@@ -353,18 +426,43 @@ pub fn render_metrics(h: &Health) -> String {
         &mut o,
         "streetwatch_evidence_dropped_total",
         "counter",
-        "Media items dropped by the disk cap.",
+        "Evidence files that will not be delivered (never written, or deleted before delivery), by reason.",
+    );
+    for r in crate::rules::event::MediaLoss::ALL {
+        let _ = writeln!(
+            o,
+            "streetwatch_evidence_dropped_total{{reason=\"{}\"}} {}",
+            r.as_str(),
+            h.dropped.evidence_dropped.get(r)
+        );
+    }
+    family(
+        &mut o,
+        "streetwatch_evidence_missing_total",
+        "counter",
+        "Evidence files committed events expected but that were never written.",
     );
     let _ = writeln!(
         o,
-        "streetwatch_evidence_dropped_total {}",
-        h.dropped.media_dropped
+        "streetwatch_evidence_missing_total {}",
+        h.dropped.media_missing
+    );
+    family(
+        &mut o,
+        "streetwatch_evidence_orphans_removed_total",
+        "counter",
+        "Evidence files no committed event named, removed at start.",
+    );
+    let _ = writeln!(
+        o,
+        "streetwatch_evidence_orphans_removed_total {}",
+        h.dropped.orphan_files_removed
     );
     family(
         &mut o,
         "streetwatch_evidence_dropped_bytes_total",
         "counter",
-        "Media bytes dropped by the disk cap.",
+        "Bytes of committed evidence deleted before delivery.",
     );
     let _ = writeln!(
         o,
@@ -384,6 +482,47 @@ pub fn render_metrics(h: &Health) -> String {
     );
     family(
         &mut o,
+        "streetwatch_events_pending",
+        "gauge",
+        "Decided event phases waiting in memory for the outbox.",
+    );
+    let _ = writeln!(o, "streetwatch_events_pending {}", h.events.pending);
+    family(
+        &mut o,
+        "streetwatch_events_queue_capacity",
+        "gauge",
+        "Decided event phases that may wait in memory ([events] queue_depth).",
+    );
+    let _ = writeln!(o, "streetwatch_events_queue_capacity {}", h.events.capacity);
+    family(
+        &mut o,
+        "streetwatch_outbox_open",
+        "gauge",
+        "1 while the outbox is open; 0 while decided events can only wait in memory.",
+    );
+    let _ = writeln!(
+        o,
+        "streetwatch_outbox_open {}",
+        u8::from(h.events.outbox_open)
+    );
+    family(
+        &mut o,
+        "streetwatch_events_lost_total",
+        "counter",
+        "Decided event phases never committed to the outbox, by camera, kind and reason.",
+    );
+    for l in &h.events.lost {
+        let _ = writeln!(
+            o,
+            "streetwatch_events_lost_total{{camera=\"{}\",kind=\"{}\",reason=\"{}\"}} {}",
+            esc(&l.camera),
+            esc(&l.kind),
+            esc(&l.reason),
+            l.count
+        );
+    }
+    family(
+        &mut o,
         "streetwatch_outbox_disk_bytes",
         "gauge",
         "Disk bytes counted against the outbox cap.",
@@ -396,6 +535,35 @@ pub fn render_metrics(h: &Health) -> String {
         "Outbox disk cap.",
     );
     let _ = writeln!(o, "streetwatch_outbox_disk_cap_bytes {}", h.disk.cap_bytes);
+    family(
+        &mut o,
+        "streetwatch_outbox_history_rows",
+        "gauge",
+        "Delivered event phases kept as history.",
+    );
+    let _ = writeln!(o, "streetwatch_outbox_history_rows {}", h.disk.history_rows);
+    family(
+        &mut o,
+        "streetwatch_outbox_history_pruned_total",
+        "counter",
+        "Delivered event phases pruned from the history.",
+    );
+    let _ = writeln!(
+        o,
+        "streetwatch_outbox_history_pruned_total {}",
+        h.disk.history_pruned
+    );
+    family(
+        &mut o,
+        "streetwatch_outbox_db_file_bytes",
+        "gauge",
+        "Outbox database and WAL on disk, history included.",
+    );
+    let _ = writeln!(
+        o,
+        "streetwatch_outbox_db_file_bytes {}",
+        h.disk.db_file_bytes
+    );
     family(
         &mut o,
         "streetwatch_fs_free_bytes",
@@ -467,6 +635,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn camera_up_is_one_while_streaming_with_a_stable_status_label() {
+        let h = Health {
+            cameras: vec![
+                CameraHealth {
+                    id: "gate".into(),
+                    status: "streaming H.264 768x432 at 12.8 fps".into(),
+                    ..Default::default()
+                },
+                CameraHealth {
+                    id: "lane".into(),
+                    status: "reconnecting in 4.0 s: connection refused: nothing listens".into(),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        let text = render_metrics(&h);
+        assert!(
+            text.contains("streetwatch_camera_up{camera=\"gate\",status=\"streaming\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("streetwatch_camera_up{camera=\"lane\",status=\"reconnecting\"} 0"),
+            "{text}"
+        );
+        assert_eq!(
+            camera_state("model unavailable: no such model"),
+            "model_unavailable"
+        );
+    }
+
+    #[test]
     fn firmware_slot_comes_from_the_kernel_command_line_and_os_release() {
         let f = parse_firmware_slot(
             "console=ttyS2 root=PARTLABEL=rootfs_b ro rootwait rauc.slot=B",
@@ -508,8 +708,29 @@ mod tests {
                 media_dropped: 2,
                 media_dropped_bytes: 2048,
                 events_dropped: 0,
+                media_missing: 3,
+                evidence_dropped: super::super::outbox::ReasonCounts {
+                    disk_full: 4,
+                    cap: 1,
+                    write_failed: 0,
+                },
+                orphan_files_removed: 5,
+                orphan_bytes_removed: 500,
             },
             cpu_temp_c: Some(55.0),
+            events: EventsHealth {
+                pending: 3,
+                capacity: 3,
+                outbox_open: true,
+                outbox_error: Some("disk is full".into()),
+                lost_total: 2,
+                lost: vec![EventLoss {
+                    camera: "gate".into(),
+                    kind: "illegal_parking".into(),
+                    reason: "queue_full".into(),
+                    count: 2,
+                }],
+            },
             ..Default::default()
         }
     }
@@ -547,7 +768,16 @@ mod tests {
         }
         assert!(text.contains("streetwatch_camera_dropped_frames_total{camera=\"cam\\\"1\"} 3"));
         assert!(text.contains("quantile=\"0.95\"} 41.5"));
-        assert!(text.contains("streetwatch_evidence_dropped_total 2"));
+        assert!(text.contains("streetwatch_evidence_dropped_total{reason=\"disk_full\"} 4"));
+        assert!(text.contains("streetwatch_evidence_dropped_total{reason=\"cap\"} 1"));
+        assert!(text.contains("streetwatch_evidence_dropped_total{reason=\"write_failed\"} 0"));
+        assert!(text.contains("streetwatch_evidence_missing_total 3"));
+        assert!(text.contains("streetwatch_evidence_orphans_removed_total 5"));
+        assert!(text.contains(
+            "streetwatch_events_lost_total{camera=\"gate\",kind=\"illegal_parking\",reason=\"queue_full\"} 2"
+        ));
+        assert!(text.contains("streetwatch_events_pending 3"));
+        assert!(text.contains("streetwatch_outbox_open 1"));
         assert!(text.ends_with('\n'));
     }
 

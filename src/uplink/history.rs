@@ -6,7 +6,7 @@
 //! in the database, and only a path the outbox recorded is ever opened. Rows keep every
 //! phase of an event; the page shows one line per event with its latest phase.
 
-use crate::rules::event::{Event, EventKind, MediaKind, Phase};
+use crate::rules::event::{Event, EventKind, MediaKind, MediaLoss, MissingMedia, Phase};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -38,7 +38,8 @@ pub enum Delivery {
     Pending,
     /// Every phase and every media file was acknowledged.
     Delivered,
-    /// The disk cap forced the box to delete evidence before it was delivered.
+    /// Some evidence will not be delivered: it could not be written, or had to be
+    /// deleted before delivery (see [`EventDetail::missing`]).
     EvidenceDropped,
 }
 
@@ -101,6 +102,8 @@ pub struct MediaInfo {
     /// `uplink.keep_delivered_media` is set; the disk cap may drop it too).
     pub available: bool,
     pub dropped: bool,
+    /// Why a dropped file went (`disk_full`, `cap`, `write_failed`).
+    pub drop_reason: Option<MediaLoss>,
 }
 
 /// Everything about one event.
@@ -111,6 +114,9 @@ pub struct EventDetail {
     pub event: Event,
     pub phases: Vec<PhaseRow>,
     pub media: Vec<MediaInfo>,
+    /// Evidence that will not be delivered, each once, with its reason: files the
+    /// event expected but that were never written, and files deleted before delivery.
+    pub missing: Vec<MissingMedia>,
 }
 
 /// An evidence file to serve: a path the outbox recorded, never one a client sent.
@@ -308,9 +314,15 @@ pub fn detail(path: &Path, id: &str) -> Result<Option<EventDetail>, HistoryError
     let event = parse_event(id, &last.7)?;
     let mut phases = Vec::with_capacity(rows.len());
     let mut kinds: Vec<(String, MediaKind)> = Vec::new();
+    let mut missing: Vec<MissingMedia> = Vec::new();
     for (_, seq, state, attempts, last_error, dropped, done, body) in &rows {
         let ev = parse_event(id, body)?;
         kinds.extend(ev.media.iter().map(|m| (m.name.clone(), m.kind)));
+        for m in ev.media_missing {
+            if !missing.iter().any(|x| x.name == m.name) {
+                missing.push(m);
+            }
+        }
         phases.push(PhaseRow {
             phase: ev.phase,
             seq: *seq,
@@ -326,28 +338,47 @@ pub fn detail(path: &Path, id: &str) -> Result<Option<EventDetail>, HistoryError
     // the page shows each name once, preferring a copy still on disk.
     let mut mstmt = conn
         .prepare(
-            "SELECT m.name, m.content_type, m.bytes, m.file_present, m.dropped
+            "SELECT m.name, m.content_type, m.bytes, m.file_present, m.dropped, m.drop_reason,
+                    m.last_error, m.path
              FROM media m JOIN events e ON e.id = m.event_row
              WHERE e.event_id = ?1 ORDER BY m.id",
         )
         .map_err(db)?;
     let all = mstmt
         .query_map([id], |r| {
-            Ok(MediaInfo {
-                name: r.get(0)?,
-                kind: None,
-                content_type: r.get(1)?,
-                bytes: r.get::<_, i64>(2)? as u64,
-                available: r.get(3)?,
-                dropped: r.get(4)?,
-            })
+            let reason: Option<String> = r.get(5)?;
+            let dropped: bool = r.get(4)?;
+            Ok((
+                MediaInfo {
+                    name: r.get(0)?,
+                    kind: None,
+                    content_type: r.get(1)?,
+                    bytes: r.get::<_, i64>(2)? as u64,
+                    available: kept(r.get(3)?, dropped, &r.get::<_, String>(7)?),
+                    dropped,
+                    drop_reason: reason
+                        .and_then(|s| serde_json::from_value(serde_json::Value::String(s)).ok()),
+                },
+                r.get::<_, Option<String>>(6)?,
+            ))
         })
         .map_err(db)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(db)?;
     let mut media: Vec<MediaInfo> = Vec::new();
-    for mut m in all {
+    for (mut m, last_error) in all {
         m.kind = kinds.iter().find(|(n, _)| *n == m.name).map(|(_, k)| *k);
+        if m.dropped
+            && !missing.iter().any(|x| x.name == m.name)
+            && let Some(kind) = m.kind
+        {
+            missing.push(MissingMedia {
+                name: m.name.clone(),
+                kind,
+                reason: m.drop_reason.unwrap_or(MediaLoss::WriteFailed),
+                detail: last_error,
+            });
+        }
         match media.iter_mut().find(|x| x.name == m.name) {
             Some(x) if !x.available && m.available => *x = m,
             Some(_) => {}
@@ -359,7 +390,54 @@ pub fn detail(path: &Path, id: &str) -> Result<Option<EventDetail>, HistoryError
         event,
         phases,
         media,
+        missing,
     }))
+}
+
+/// Whether a media file is still on the box for the page: the outbox owns it
+/// (`file_present`), or it was delivered and kept (`uplink.keep_delivered_media`: the
+/// outbox lets go of it but leaves it on disk). Dropped files are gone either way.
+fn kept(file_present: bool, dropped: bool, path: &str) -> bool {
+    file_present || (!dropped && Path::new(path).is_file())
+}
+
+/// One committed phase of an event as the outbox holds it, for the page's case
+/// download (which signs it as the uplink does when it publishes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhaseBody {
+    pub phase: String,
+    pub seq: u32,
+    /// The event as committed (unsigned: the uplink signs it when it publishes).
+    pub body: String,
+    /// The outbox dropped some of its media (sent with `evidence_dropped: true`).
+    pub evidence_dropped: bool,
+}
+
+/// Every phase of event `id`, oldest first; empty when the outbox does not know it.
+pub fn phase_bodies(path: &Path, id: &str) -> Result<Vec<PhaseBody>, HistoryError> {
+    let Some(conn) = open(path)? else {
+        return Ok(Vec::new());
+    };
+    let db = |source| HistoryError::Db {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut stmt = conn
+        .prepare(
+            "SELECT phase, seq, body, evidence_dropped FROM events WHERE event_id = ?1 ORDER BY id",
+        )
+        .map_err(db)?;
+    stmt.query_map([id], |r| {
+        Ok(PhaseBody {
+            phase: r.get(0)?,
+            seq: r.get(1)?,
+            body: r.get(2)?,
+            evidence_dropped: r.get(3)?,
+        })
+    })
+    .map_err(db)?
+    .collect::<Result<Vec<_>, _>>()
+    .map_err(db)
 }
 
 /// The file of media `name` of event `id`, looked up in the outbox only.
@@ -369,12 +447,16 @@ pub fn media(path: &Path, id: &str, name: &str) -> Result<MediaLookup, HistoryEr
     };
     let row: Option<(String, String, i64, bool)> = conn
         .query_row(
-            "SELECT m.path, m.content_type, m.bytes, m.file_present
+            "SELECT m.path, m.content_type, m.bytes, m.file_present, m.dropped
              FROM media m JOIN events e ON e.id = m.event_row
              WHERE e.event_id = ?1 AND m.name = ?2
              ORDER BY m.file_present DESC, m.id DESC LIMIT 1",
             params![id, name],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            |r| {
+                let path: String = r.get(0)?;
+                let present = kept(r.get(3)?, r.get(4)?, &path);
+                Ok((path, r.get(1)?, r.get(2)?, present))
+            },
         )
         .optional()
         .map_err(|source| HistoryError::Db {

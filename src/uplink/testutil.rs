@@ -82,6 +82,7 @@ pub fn sample_event(camera: &str, n: u32) -> Event {
         }],
         evidence_dropped: false,
         end_reason: None,
+        media_missing: Vec::new(),
         details: Default::default(),
         signature: None,
     }

@@ -15,6 +15,10 @@ const HEALTH_INTERVAL_S: (u64, u64) = (1, 3600);
 const BACKOFF_MAX_S: (u64, u64) = (1, 3600);
 /// Below this the outbox cannot hold even one typical clip with its snapshots.
 const MIN_DISK_CAP_MB: u64 = 16;
+/// Ten years of history is more than any box keeps; beyond it the number is a typo.
+const HISTORY_DAYS: (u64, u64) = (0, 3650);
+/// A million phases is about 3 GB of history: the most a box's state disk should hold.
+const HISTORY_ROWS: (u64, u64) = (0, 1_000_000);
 
 /// Problems with `[uplink]`, key paths prefixed with `uplink.`.
 pub fn validate(c: &UplinkConfig) -> Vec<Problem> {
@@ -36,6 +40,8 @@ pub fn validate(c: &UplinkConfig) -> Vec<Problem> {
             "seconds",
         ),
         ("backoff_max_s", c.backoff_max_s, BACKOFF_MAX_S, "seconds"),
+        ("history_days", c.history_days as u64, HISTORY_DAYS, "days"),
+        ("history_rows", c.history_rows, HISTORY_ROWS, "event phases"),
     ];
     for (key, v, (lo, hi), unit) in ranges {
         if !(lo..=hi).contains(&v) {
@@ -383,6 +389,20 @@ mod tests {
                     ..base.clone()
                 },
                 "uplink.client_id",
+            ),
+            (
+                UplinkConfig {
+                    history_days: 36_500,
+                    ..base.clone()
+                },
+                "uplink.history_days",
+            ),
+            (
+                UplinkConfig {
+                    history_rows: 50_000_000,
+                    ..base.clone()
+                },
+                "uplink.history_rows",
             ),
         ];
         for (c, want) in cases {

@@ -12,7 +12,7 @@ use super::health::{self, Health, UplinkHealth};
 use super::outbox::{Outbox, WorkItem};
 use super::signing::DeviceKey;
 use super::{Hooks, UplinkConfig, UplinkError};
-use crate::rules::event::Event;
+use crate::rules::event::{Event, MediaLoss, MissingMedia};
 use rumqttc::{
     AsyncClient, ConnectReturnCode, Event as MqttEvent, Incoming, LastWill, MqttOptions, Outgoing,
     QoS,
@@ -33,10 +33,38 @@ pub(crate) struct Shared {
     /// Why the last [`super::Uplink::enqueue`] failed (e.g. a full disk); cleared by
     /// the next one that succeeds.
     pub disk_error: Mutex<Option<String>>,
+    /// Command answers the daemon completes later (`reload-config`), published on
+    /// `…/cmd/response` once connected; at most [`MAX_PENDING_RESPONSES`].
+    pub responses: Mutex<VecDeque<Vec<u8>>>,
+}
+
+/// Command answers kept while the broker is away.
+pub(crate) const MAX_PENDING_RESPONSES: usize = 16;
+
+impl Shared {
+    pub(crate) fn new() -> Self {
+        Shared {
+            status: Mutex::new(Default::default()),
+            wake: tokio::sync::Notify::new(),
+            stop: Default::default(),
+            started: Instant::now(),
+            disk_error: Mutex::new(None),
+            responses: Mutex::new(VecDeque::new()),
+        }
+    }
+}
+
+/// The delivery thread is making progress (watchdog).
+fn beat(ctx: &Ctx) {
+    if let Some(h) = &ctx.heartbeat {
+        h.bump();
+    }
 }
 
 /// Everything a worker needs.
 pub(crate) struct Ctx {
+    /// Bumped on every turn of the worker's loops; retired when it stops.
+    pub heartbeat: Option<crate::notify::Heartbeat>,
     pub cfg: UplinkConfig,
     pub device_id: String,
     pub prefix: String,
@@ -53,6 +81,8 @@ enum Unit {
         row: i64,
         body: String,
         evidence_dropped: bool,
+        /// Media of this phase dropped before delivery: (name, reason, detail).
+        dropped: Vec<(String, MediaLoss, Option<String>)>,
     },
     Manifest {
         row: i64,
@@ -61,7 +91,7 @@ enum Unit {
         content_type: String,
         bytes: u64,
         sha256: String,
-        dropped: bool,
+        dropped: Option<MediaLoss>,
     },
     Chunk {
         row: i64,
@@ -81,9 +111,14 @@ enum End {
     Failed { error: String, was_connected: bool },
 }
 
-/// Bound on queued media units (a few hundred bytes each) while later events are
-/// being looked for, so memory stays small whatever the backlog.
-const MAX_QUEUED_MEDIA_UNITS: usize = 4096;
+/// Most event JSON units queued at once (a few kB each): memory stays small whatever
+/// the backlog, and the next ones are loaded as these go.
+const MAX_QUEUED_EVENTS: usize = 64;
+/// Media units of more rows are loaded once fewer than this wait (a few hundred bytes
+/// each), so the media of a backlog is never all in memory.
+const MEDIA_LOW_WATER: usize = 256;
+/// While media streams and nothing woke the worker, new rows are looked for this often.
+const SCAN_EVERY: Duration = Duration::from_millis(100);
 
 fn chunk_size(cfg: &UplinkConfig) -> u64 {
     (cfg.chunk_kib.clamp(1, 64 * 1024) as u64) * 1024
@@ -92,6 +127,15 @@ fn chunk_size(cfg: &UplinkConfig) -> u64 {
 /// Run the worker until `shared.stop` is set. Never returns an error: every failure is
 /// logged, shown in health and retried with capped exponential backoff.
 pub(crate) fn run(ctx: Ctx) {
+    let heartbeat = ctx.heartbeat.clone();
+    run_until_stopped(ctx);
+    // Stopped on purpose: no longer watched.
+    if let Some(h) = heartbeat {
+        h.retire();
+    }
+}
+
+fn run_until_stopped(ctx: Ctx) {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -106,12 +150,16 @@ pub(crate) fn run(ctx: Ctx) {
         let outbox = loop {
             match Outbox::open(&ctx.outbox_path, ctx.cfg.disk_cap_mb.saturating_mul(1 << 20)) {
                 Ok(mut o) => {
+                    o.yield_to_commits();
                     o.set_keep_delivered_media(ctx.cfg.keep_delivered_media);
+                    o.set_history(ctx.cfg.history_days, ctx.cfg.history_rows);
                     break o;
                 }
                 Err(e) => {
                     set_error(&ctx, format!("outbox: {e}"));
-                    if sleep_or_stop(&ctx, Duration::from_secs(5)).await {
+                    // Short: the daemon opened the outbox already, so this is a
+                    // passing state (a full disk being freed).
+                    if sleep_or_stop(&ctx, Duration::from_secs(1)).await {
                         return;
                     }
                 }
@@ -119,23 +167,22 @@ pub(crate) fn run(ctx: Ctx) {
         };
         let max = Duration::from_secs(ctx.cfg.backoff_max_s.max(1));
         let mut backoff = Duration::from_secs(1);
+        let mut housekeeping = Housekeeping::default();
         loop {
             if ctx.shared.stop.load(Ordering::SeqCst) {
                 return;
             }
+            housekeeping.run(&outbox);
             if ctx.cfg.broker.trim().is_empty() {
                 // No broker configured (yet): events wait in the outbox, kept within
                 // the disk cap; nothing to retry, so nothing to warn about.
                 set_error(&ctx, "no broker configured (uplink.broker)".into());
-                if let Err(e) = outbox.enforce_cap() {
-                    tracing::warn!(error = %e, "uplink: enforcing the disk cap failed");
-                }
                 if sleep_or_stop(&ctx, Duration::from_secs(5)).await {
                     return;
                 }
                 continue;
             }
-            match session(&ctx, &outbox).await {
+            match session(&ctx, &outbox, &mut housekeeping).await {
                 End::Stopped => return,
                 End::Failed { error, was_connected } => {
                     if was_connected {
@@ -155,6 +202,44 @@ pub(crate) fn run(ctx: Ctx) {
     });
 }
 
+/// Periodic work on the outbox besides delivery: the disk cap every few seconds,
+/// delivered-history pruning every minute and after every burst of deliveries.
+#[derive(Default)]
+struct Housekeeping {
+    last_cap: Option<Instant>,
+    last_prune: Option<Instant>,
+}
+
+impl Housekeeping {
+    fn run(&mut self, outbox: &Outbox) {
+        let due = |t: Option<Instant>, every| t.is_none_or(|t: Instant| t.elapsed() >= every);
+        let cap_due = due(self.last_cap, Duration::from_secs(5));
+        if cap_due {
+            self.last_cap = Some(Instant::now());
+            if let Err(e) = outbox.enforce_cap() {
+                tracing::warn!(error = %e, "uplink: enforcing the disk cap failed");
+            }
+        }
+        // By age once a minute; by count as soon as enough phases were delivered
+        // since the last prune (or, with the cap, when the history is over its
+        // limit), so a burst of deliveries cannot grow the file far, however fast.
+        let over = || {
+            outbox
+                .history_rows()
+                .is_ok_and(|n| n > outbox.history_limit())
+        };
+        if due(self.last_prune, Duration::from_secs(60))
+            || outbox.prune_due()
+            || (cap_due && over())
+        {
+            self.last_prune = Some(Instant::now());
+            if let Err(e) = outbox.prune_history() {
+                tracing::warn!(error = %e, "uplink: pruning delivered history failed");
+            }
+        }
+    }
+}
+
 fn set_error(ctx: &Ctx, error: String) {
     let mut s = ctx.shared.status.lock().unwrap_or_else(|p| p.into_inner());
     s.connected = false;
@@ -170,6 +255,7 @@ fn count_failure(ctx: &Ctx) {
 async fn sleep_or_stop(ctx: &Ctx, d: Duration) -> bool {
     let deadline = tokio::time::Instant::now() + d;
     while tokio::time::Instant::now() < deadline {
+        beat(ctx);
         if ctx.shared.stop.load(Ordering::SeqCst) {
             return true;
         }
@@ -261,16 +347,24 @@ struct Session<'a> {
     /// Manifests and chunks waiting to go, in outbox order.
     media_q: VecDeque<Unit>,
     last_scan: Instant,
+    /// An enqueue woke the worker: look for new event JSON now, not at the next scan.
+    rescan: bool,
     unmapped: VecDeque<Unit>,
     by_pkid: HashMap<u16, Unit>,
-    cursor: i64,
+    /// Last row whose event JSON was queued (or found acknowledged). Event JSON is
+    /// loaded on its own, ahead of the media of earlier rows, however much of that
+    /// waits: a backlog of clips never holds back a new event.
+    ev_cursor: i64,
+    /// Last row whose media was queued; never beyond `ev_cursor`, so an event's JSON
+    /// goes before its manifests.
+    media_cursor: i64,
     chunk: u64,
     last_health: Option<Instant>,
     last_health_check: Option<Instant>,
     health_key: String,
 }
 
-async fn session(ctx: &Ctx, outbox: &Outbox) -> End {
+async fn session(ctx: &Ctx, outbox: &Outbox, housekeeping: &mut Housekeeping) -> End {
     let opts = match mqtt_options(ctx) {
         Ok(o) => o,
         Err(e) => {
@@ -310,16 +404,17 @@ async fn session(ctx: &Ctx, outbox: &Outbox) -> End {
         events_q: VecDeque::new(),
         media_q: VecDeque::new(),
         last_scan: Instant::now(),
+        rescan: true,
         unmapped: VecDeque::new(),
         by_pkid: HashMap::new(),
-        cursor: 0,
+        ev_cursor: 0,
+        media_cursor: 0,
         chunk: chunk_size(&ctx.cfg),
         last_health: None,
         last_health_check: None,
         health_key: String::new(),
     };
     let mut tick = tokio::time::interval(Duration::from_millis(200));
-    let mut last_cap = Instant::now();
     loop {
         tokio::select! {
             ev = rx.recv() => match ev {
@@ -353,24 +448,21 @@ async fn session(ctx: &Ctx, outbox: &Outbox) -> End {
                 }
             },
             _ = tick.tick() => {}
-            _ = ctx.shared.wake.notified() => {}
+            _ = ctx.shared.wake.notified() => s.rescan = true,
         }
+        beat(ctx);
         if ctx.shared.stop.load(Ordering::SeqCst) {
             s.goodbye(&mut rx).await;
             return End::Stopped;
         }
-        if last_cap.elapsed() > Duration::from_secs(5) {
-            last_cap = Instant::now();
-            if let Err(e) = outbox.enforce_cap() {
-                tracing::warn!(error = %e, "uplink: enforcing the disk cap failed");
-            }
-        }
+        housekeeping.run(outbox);
         if s.connected {
             if let Err(e) = s.fill() {
                 tracing::warn!(error = %e, "uplink: reading the outbox failed");
                 let _ = outbox.note_error(&e.to_string());
             }
             s.maybe_health();
+            s.send_responses();
         }
     }
 }
@@ -442,6 +534,22 @@ impl Session<'_> {
         Ok(())
     }
 
+    /// Publish the command answers the daemon completed since the last turn.
+    fn send_responses(&mut self) {
+        let topic = format!("{}/cmd/response", self.ctx.prefix);
+        loop {
+            let next = self
+                .ctx
+                .shared
+                .responses
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop_front();
+            let Some(payload) = next else { return };
+            self.publish_other(topic.clone(), payload, false);
+        }
+    }
+
     fn publish_other(&mut self, topic: String, payload: Vec<u8>, retain: bool) {
         if self
             .client
@@ -456,15 +564,7 @@ impl Session<'_> {
     fn fill(&mut self) -> Result<(), UplinkError> {
         let window = self.ctx.cfg.inflight.max(1) as usize;
         while self.unmapped.len() + self.by_pkid.len() < window {
-            // Look for new rows when no event JSON is waiting: at once when idle,
-            // every 100 ms while media is streaming.
-            if self.events_q.is_empty()
-                && (self.media_q.is_empty()
-                    || (self.last_scan.elapsed() >= Duration::from_millis(100)
-                        && self.media_q.len() < MAX_QUEUED_MEDIA_UNITS))
-            {
-                self.refill()?;
-            }
+            self.refill()?;
             let Some(unit) = self.events_q.front().or(self.media_q.front()).cloned() else {
                 return Ok(());
             };
@@ -504,43 +604,81 @@ impl Session<'_> {
         }
     }
 
-    /// Load the next outbox rows as units; false when there is nothing new.
-    fn refill(&mut self) -> Result<bool, UplinkError> {
-        self.last_scan = Instant::now();
-        let mut batch = self.outbox.next_batch(self.cursor, 8)?;
-        if batch.is_empty() {
-            if self.cursor == 0
-                || !self.media_q.is_empty()
-                || !self.unmapped.is_empty()
-                || !self.by_pkid.is_empty()
+    /// Load more units when they are due: new event JSON at once after an enqueue
+    /// (or when nothing else waits), else every [`SCAN_EVERY`]; media of the next rows
+    /// when few media units are left.
+    fn refill(&mut self) -> Result<(), UplinkError> {
+        let idle = self.events_q.is_empty() && self.media_q.is_empty();
+        let scan = self.rescan || idle || self.last_scan.elapsed() >= SCAN_EVERY;
+        if scan && self.events_q.len() < MAX_QUEUED_EVENTS {
+            self.rescan = false;
+            self.last_scan = Instant::now();
+            let batch = self.outbox.next_batch(self.ev_cursor, 8)?;
+            if batch.is_empty()
+                && idle
+                && self.ev_cursor > 0
+                && self.media_cursor == self.ev_cursor
+                && self.unmapped.is_empty()
+                && self.by_pkid.is_empty()
             {
-                return Ok(false);
+                // Everything we sent is booked and nothing is new: look again from
+                // the start for rows that changed meanwhile (media dropped after the
+                // event went out, whose dropped manifest must go again).
+                self.ev_cursor = 0;
+                self.media_cursor = 0;
+                self.rescan = true;
+                return self.refill();
             }
-            // Everything we sent is booked: look again from the start for rows that
-            // changed meanwhile (media dropped after the event went out).
-            self.cursor = 0;
-            batch = self.outbox.next_batch(0, 8)?;
-            if batch.is_empty() {
-                return Ok(false);
+            for item in batch {
+                self.ev_cursor = item.row;
+                self.event_unit_of(&item);
             }
         }
-        for item in batch {
-            self.cursor = item.row;
-            self.units_of(item)?;
+        if self.media_q.len() < MEDIA_LOW_WATER && self.media_cursor < self.ev_cursor {
+            let batch = self.outbox.next_batch(self.media_cursor, 8)?;
+            let mut caught_up = batch.len() < 8;
+            for item in batch {
+                if item.row > self.ev_cursor {
+                    caught_up = true;
+                    break;
+                }
+                self.media_cursor = item.row;
+                self.media_units_of(item)?;
+            }
+            if caught_up {
+                // No undelivered row is left up to the event cursor.
+                self.media_cursor = self.ev_cursor;
+            }
         }
-        Ok(true)
+        Ok(())
     }
 
-    fn units_of(&mut self, item: WorkItem) -> Result<(), UplinkError> {
-        let queued = self.events_q.len() + self.media_q.len();
-        let row = item.row;
-        if !item.event_acked {
-            self.events_q.push_back(Unit::Event {
-                row: item.row,
-                body: item.body.clone(),
-                evidence_dropped: item.evidence_dropped,
-            });
+    fn event_unit_of(&mut self, item: &WorkItem) {
+        if item.event_acked {
+            return;
         }
+        self.events_q.push_back(Unit::Event {
+            row: item.row,
+            body: item.body.clone(),
+            evidence_dropped: item.evidence_dropped,
+            dropped: item
+                .media
+                .iter()
+                .filter(|m| m.dropped)
+                .map(|m| {
+                    (
+                        m.name.clone(),
+                        m.drop_reason.unwrap_or(MediaLoss::WriteFailed),
+                        m.last_error.clone(),
+                    )
+                })
+                .collect(),
+        });
+    }
+
+    fn media_units_of(&mut self, item: WorkItem) -> Result<(), UplinkError> {
+        let queued = self.media_q.len();
+        let row = item.row;
         for m in item.media {
             if m.acknowledged {
                 continue;
@@ -553,7 +691,9 @@ impl Session<'_> {
                     content_type: m.content_type.clone(),
                     bytes: m.bytes,
                     sha256: m.sha256.clone(),
-                    dropped: m.dropped,
+                    dropped: m
+                        .dropped
+                        .then(|| m.drop_reason.unwrap_or(MediaLoss::WriteFailed)),
                 });
             }
             if m.dropped {
@@ -572,7 +712,7 @@ impl Session<'_> {
                 });
             }
         }
-        if self.events_q.len() + self.media_q.len() == queued {
+        if item.event_acked && self.media_q.len() == queued {
             // Everything of this row is acknowledged but it is not marked done (a crash
             // between the two writes): settle it now.
             self.outbox.settle(row)?;
@@ -586,10 +726,27 @@ impl Session<'_> {
             Unit::Event {
                 body,
                 evidence_dropped,
+                dropped,
                 ..
             } => {
                 let mut ev: Event = serde_json::from_str(body).map_err(|e| e.to_string())?;
                 ev.evidence_dropped |= *evidence_dropped;
+                // Media dropped since the commit: the platform learns which and why
+                // (before signing, so the signature covers it).
+                for (name, reason, detail) in dropped {
+                    if ev.media_missing.iter().any(|m| m.name == *name) {
+                        continue;
+                    }
+                    if let Some(m) = ev.media.iter().find(|m| m.name == *name) {
+                        ev.media_missing.push(MissingMedia {
+                            name: name.clone(),
+                            kind: m.kind,
+                            reason: *reason,
+                            detail: detail.clone(),
+                        });
+                        ev.evidence_dropped = true;
+                    }
+                }
                 self.ctx.key.sign(&mut ev).map_err(|e| e.to_string())?;
                 Ok((
                     format!("{p}/events"),
@@ -605,16 +762,19 @@ impl Session<'_> {
                 dropped,
                 ..
             } => {
-                let m = json!({
+                let mut m = json!({
                     "event_id": event_id,
                     "name": name,
                     "content_type": content_type,
                     "bytes": bytes,
                     "sha256": sha256,
                     "chunk_size": self.chunk,
-                    "chunks": if *dropped { 0 } else { bytes.div_ceil(self.chunk) },
-                    "evidence_dropped": dropped,
+                    "chunks": if dropped.is_some() { 0 } else { bytes.div_ceil(self.chunk) },
+                    "evidence_dropped": dropped.is_some(),
                 });
+                if let Some(r) = dropped {
+                    m["dropped_reason"] = json!(r.as_str());
+                }
                 Ok((
                     format!("{p}/events/{event_id}/media/{name}"),
                     serde_json::to_vec(&m).map_err(|e| e.to_string())?,
@@ -716,12 +876,17 @@ impl Session<'_> {
             }
             "reload-config" => {
                 let result = match &self.ctx.hooks.reload_config {
-                    Some(f) => f(),
+                    Some(f) => f(id),
                     None => Err("reload-config is not available in this process".into()),
                 };
-                resp["ok"] = json!(result.is_ok());
-                if let Err(e) = result {
-                    resp["error"] = json!(e);
+                match result {
+                    // The daemon answers once the reload is done (Delivery::respond),
+                    // with what it applied.
+                    Ok(()) => return,
+                    Err(e) => {
+                        resp["ok"] = json!(false);
+                        resp["error"] = json!(e);
+                    }
                 }
             }
             other => {
@@ -784,6 +949,9 @@ pub(crate) fn fill_local_health(h: &mut Health, outbox: &Outbox, shared: &Shared
     h.dropped = outbox.counters().unwrap_or_default();
     h.disk.outbox_bytes = outbox.usage_bytes().unwrap_or(0);
     h.disk.cap_bytes = outbox.cap_bytes();
+    h.disk.history_rows = outbox.history_rows().unwrap_or(0);
+    h.disk.history_pruned = outbox.history_pruned().unwrap_or(0);
+    h.disk.db_file_bytes = outbox.file_bytes();
     h.disk.error = shared
         .disk_error
         .lock()

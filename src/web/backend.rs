@@ -34,6 +34,13 @@ pub struct CameraRuntime {
     /// Frames analysed per second recently (not the stream's fps: analysis may run at
     /// keyframes only or fall behind).
     pub analysis_fps: f64,
+    /// Set while analysis has had far fewer frames than configured for a while, with
+    /// the likely cause (see [`crate::ingest::diagnose`]).
+    pub analysis_warning: Option<crate::ingest::diagnose::RateWarning>,
+    /// The camera's GOP as measured from the stream (seconds between the last two
+    /// keyframes and frames in it); `None` before two keyframes arrived.
+    pub gop_s: Option<f64>,
+    pub gop_frames: Option<usize>,
 }
 
 /// Log severity, most severe first.
@@ -84,6 +91,8 @@ pub struct LiveDetection {
     pub bbox: [f32; 4],
     /// The tracker's id once the object is a confirmed track.
     pub track_id: Option<u64>,
+    /// Left out of the rules by a zone's object filter (score, size or class).
+    pub filtered: bool,
 }
 
 /// A camera's latest analysis result.
@@ -95,6 +104,9 @@ pub struct LiveResult {
     /// Media timestamp of the analysed frame (RFC 3339, UTC), from the stream, not the
     /// box's clock.
     pub media_time: String,
+    /// The same, in nanoseconds since the Unix epoch: the key that pairs this result
+    /// with the picture it was computed on.
+    pub media_time_ns: i64,
     /// Analysed frames so far; changes with every new result.
     pub seq: u64,
     /// Detections outside privacy zones.
@@ -113,6 +125,28 @@ pub struct ModelInfo {
     pub execution_providers: Vec<String>,
 }
 
+/// What a saved configuration changed in the running box, answered once the daemon
+/// has applied it (`POST /api/config/import`, `cmd reload-config`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ApplyReport {
+    /// Parts restarted or reconfigured with the new settings, e.g. `logging`, `web`,
+    /// `outbox`, `uplink`, `model:yolox-nano`, `camera:gate` (stream restarted),
+    /// `analysis:gate` (rules rebuilt, stream kept), `events.queue_depth`.
+    pub applied: Vec<String>,
+    /// Settings that take effect only when the daemon restarts (config keys).
+    pub restart_required: Vec<String>,
+    /// Parts that could not start with the new settings, with the reason; the daemon
+    /// keeps retrying them.
+    pub failed: Vec<String>,
+}
+
+impl ApplyReport {
+    /// Everything that changed is in force now.
+    pub fn complete(&self) -> bool {
+        self.restart_required.is_empty() && self.failed.is_empty()
+    }
+}
+
 /// The daemon's side of the web page. Every method is called from a blocking thread
 /// (never on the async runtime), so implementations may take locks or do I/O.
 pub trait WebBackend: Send + Sync + 'static {
@@ -120,7 +154,8 @@ pub trait WebBackend: Send + Sync + 'static {
     fn config(&self) -> Config;
     /// Validate, persist atomically and apply `config`. On any problem nothing changes
     /// (the last good config stays on disk and running) and the problems are returned.
-    fn apply_config(&self, config: Config) -> Result<(), Vec<Problem>>;
+    /// Returns once the running box applied it, with what took effect.
+    fn apply_config(&self, config: Config) -> Result<ApplyReport, Vec<Problem>>;
     /// Status of every running camera.
     fn camera_statuses(&self) -> Vec<CameraRuntime>;
     /// Connect to `source` for about `seconds` and report what it sends, with a JPEG
@@ -152,6 +187,19 @@ pub trait WebBackend: Send + Sync + 'static {
     }
     /// The camera's latest analysis result; `None` before its first one.
     fn live(&self, camera: &str) -> Option<LiveResult>;
+    /// The latest analysis result with the picture (JPEG, privacy zones black) of the
+    /// very frame it was computed on, so boxes drawn on it line up however fast the
+    /// scene moves; the picture is `None` when that frame is no longer held.
+    fn live_with_picture(&self, camera: &str) -> Option<(LiveResult, Option<Vec<u8>>)> {
+        // Without a daemon there is no frame history: the latest picture stands in.
+        self.live(camera)
+            .map(|r| (r, self.snapshot_jpeg(camera, None)))
+    }
+    /// Seconds since the camera's latest picture arrived (box clock); `None` before
+    /// the first one.
+    fn picture_age_s(&self, _camera: &str) -> Option<f64> {
+        None
+    }
     /// Prometheus text of the uplink's health (`GET /metrics`); `None` without one.
     fn metrics(&self) -> Option<String> {
         None
@@ -178,6 +226,11 @@ pub trait WebBackend: Send + Sync + 'static {
     /// reference views); `None` without a daemon.
     fn scene(&self) -> Option<&crate::rules::scene::board::SceneBoard> {
         None
+    }
+    /// Every phase of event `id` as committed (the signed JSON sent upstream), oldest
+    /// first; empty when unknown.
+    fn event_phases(&self, id: &str) -> Result<Vec<history::PhaseBody>, HistoryError> {
+        history::phase_bodies(&self.outbox_path(), id)
     }
 }
 
@@ -263,7 +316,7 @@ impl WebBackend for SimpleBackend {
         self.config.lock().unwrap().clone()
     }
 
-    fn apply_config(&self, new: Config) -> Result<(), Vec<Problem>> {
+    fn apply_config(&self, new: Config) -> Result<ApplyReport, Vec<Problem>> {
         let mut current = self.config.lock().unwrap();
         let problems = config::validate(&new);
         if !problems.is_empty() {
@@ -273,7 +326,8 @@ impl WebBackend for SimpleBackend {
             config::save(&new, path).map_err(|e| e.problems())?;
         }
         *current = new;
-        Ok(())
+        // Nothing runs here: the saved config is all there is to apply.
+        Ok(ApplyReport::default())
     }
 
     fn camera_statuses(&self) -> Vec<CameraRuntime> {
@@ -314,7 +368,7 @@ impl WebBackend for SimpleBackend {
 }
 
 /// `jpeg` scaled down to at most `max_width` wide; `None` when it does not decode.
-fn scale_jpeg(jpeg: &[u8], max_width: u32) -> Option<Vec<u8>> {
+pub(crate) fn scale_jpeg(jpeg: &[u8], max_width: u32) -> Option<Vec<u8>> {
     let img = image::load_from_memory(jpeg).ok()?.to_rgb8();
     if max_width >= img.width() {
         return Some(jpeg.to_vec());

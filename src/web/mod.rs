@@ -10,6 +10,7 @@ mod assets;
 mod audit;
 mod auth;
 mod backend;
+mod case;
 mod config;
 mod files;
 mod health;
@@ -28,8 +29,8 @@ pub fn append_audit(dir: &std::path::Path, entry: &AuditEntry) -> std::io::Resul
     audit::AuditLog::new(dir).append(entry)
 }
 pub use backend::{
-    CameraRuntime, LiveDetection, LiveResult, LogLevel, LogLine, MIN_THUMBNAIL_WIDTH, ModelInfo,
-    SimpleBackend, WebBackend,
+    ApplyReport, CameraRuntime, LiveDetection, LiveResult, LogLevel, LogLine, MIN_THUMBNAIL_WIDTH,
+    ModelInfo, SimpleBackend, WebBackend,
 };
 pub use config::WebConfig;
 pub use logs::{LogRing, LogRingLayer};
@@ -40,6 +41,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+
+/// How long a stopping server lets requests in flight finish.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// The OpenAPI 3 document of every route, also served at `/api/openapi.json`.
 pub const OPENAPI_JSON: &str = include_str!("openapi.json");
@@ -77,6 +81,18 @@ impl WebServer {
     /// Bind, load or create the device certificate and the admin credential, and serve
     /// on background threads until the handle is shut down or dropped.
     pub fn start(cfg: WebConfig, backend: Arc<dyn WebBackend>) -> Result<WebHandle, WebError> {
+        Self::start_with_liveness(cfg, backend, None)
+    }
+
+    /// [`WebServer::start`] that registers the component `name` in `liveness` once the
+    /// server runs and bumps it every second from a task on the server's runtime, so
+    /// the systemd watchdog notices a wedged server (its worker threads stuck). It is
+    /// retired when the server stops.
+    pub fn start_with_liveness(
+        cfg: WebConfig,
+        backend: Arc<dyn WebBackend>,
+        liveness: Option<(crate::notify::Liveness, String)>,
+    ) -> Result<WebHandle, WebError> {
         if !cfg.tls && !cfg.listen.ip().is_loopback() {
             return Err(WebError::PlainHttpOffLoopback(cfg.listen));
         }
@@ -144,10 +160,29 @@ impl WebServer {
         let thread = std::thread::Builder::new()
             .name("web-server".into())
             .spawn(move || {
+                let heartbeat = liveness.map(|(l, name)| l.register(name));
+                if let Some(h) = heartbeat.clone() {
+                    runtime.spawn(async move {
+                        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+                        loop {
+                            tick.tick().await;
+                            h.bump();
+                        }
+                    });
+                }
                 runtime.block_on(async move {
                     let app = api::router(state).into_make_service_with_connect_info::<api::Peer>();
-                    let stop = async {
+                    // Graceful, but bounded: a request still running after
+                    // SHUTDOWN_GRACE (one waiting for a reload that waits for this
+                    // shutdown) must not hold the daemon's reload or stop.
+                    let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
+                    let stop = async move {
                         let _ = stop_rx.await;
+                        let _ = stopping_tx.send(true);
+                    };
+                    let grace = async move {
+                        let _ = stopping_rx.wait_for(|s| *s).await;
+                        tokio::time::sleep(SHUTDOWN_GRACE).await;
                     };
                     let tcp = match tokio::net::TcpListener::from_std(std_listener) {
                         Ok(t) => t,
@@ -158,9 +193,18 @@ impl WebServer {
                     };
                     // One accept loop for HTTPS and the loopback demo's plain HTTP, with
                     // the per-address and total connection caps (listener.rs).
-                    let result = match listener::GuardedListener::new(tcp, server_tls) {
-                        Ok(l) => axum::serve(l, app).with_graceful_shutdown(stop).await,
-                        Err(e) => Err(e),
+                    let serve = async {
+                        match listener::GuardedListener::new(tcp, server_tls) {
+                            Ok(l) => axum::serve(l, app).with_graceful_shutdown(stop).await,
+                            Err(e) => Err(e),
+                        }
+                    };
+                    let result = tokio::select! {
+                        r = serve => r,
+                        _ = grace => {
+                            tracing::warn!("web: requests still running {} s after the stop; closing them", SHUTDOWN_GRACE.as_secs());
+                            Ok(())
+                        }
                     };
                     if let Err(e) = result {
                         tracing::error!(error = %e, "web: server stopped");
@@ -168,6 +212,9 @@ impl WebServer {
                 });
                 // Open connections (keep-alive) must not hold the daemon's shutdown.
                 runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+                if let Some(h) = heartbeat {
+                    h.retire();
+                }
             })
             .map_err(WebError::Runtime)?;
         tracing::info!(

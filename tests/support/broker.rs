@@ -23,9 +23,22 @@ impl Broker {
         Self::start_with(None, Some((ca, cert, key)))
     }
 
+    /// A plain broker on a given port: the one a box was configured for while its
+    /// broker was away (a fault test starts it once the outage is over).
+    pub fn start_on(port: u16) -> Broker {
+        Self::start_at(port, None, None)
+    }
+
     fn start_with(password: Option<(&str, &str)>, tls: Option<(&Path, &Path, &Path)>) -> Broker {
+        Self::start_at(super::free_port(), password, tls)
+    }
+
+    fn start_at(
+        port: u16,
+        password: Option<(&str, &str)>,
+        tls: Option<(&Path, &Path, &Path)>,
+    ) -> Broker {
         let dir = tempfile::tempdir().unwrap();
-        let port = super::free_port();
         let mut conf = format!(
             "user root\npersistence false\nlog_dest stderr\nlog_type error\nlistener {port} 127.0.0.1\n"
         );

@@ -32,19 +32,33 @@ impl RunningDaemon {
     /// Start on an existing config file, logging to `log` (appended to, so a restart
     /// on the same state keeps the whole story in one file).
     pub fn spawn(config: &Path, log: &Path, rust_log: &str) -> Self {
+        Self::spawn_env(config, log, Some(rust_log), &[])
+    }
+
+    /// [`RunningDaemon::spawn`] with extra environment variables (`NOTIFY_SOCKET`,
+    /// test-only fault switches); `rust_log: None` leaves `RUST_LOG` unset, so the
+    /// config's `[logging] level` is in force (and a reload can change it).
+    pub fn spawn_env(
+        config: &Path,
+        log: &Path,
+        rust_log: Option<&str>,
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Self {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)
             .unwrap();
-        let child = Command::new(bin())
-            .args(["run", "--config"])
-            .arg(config)
-            .env("RUST_LOG", rust_log)
-            .stderr(file)
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut cmd = Command::new(bin());
+        cmd.args(["run", "--config"]).arg(config);
+        match rust_log {
+            Some(l) => cmd.env("RUST_LOG", l),
+            None => cmd.env_remove("RUST_LOG"),
+        };
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.stderr(file).stdout(Stdio::null()).spawn().unwrap();
         RunningDaemon {
             child,
             dir: config.parent().unwrap().to_path_buf(),

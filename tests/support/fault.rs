@@ -9,17 +9,17 @@ use std::process::Command;
 pub struct Tmpfs(pub PathBuf);
 
 impl Tmpfs {
-    /// Mount `size_mb` of tmpfs at `dir`, or say loudly why not. Mounting needs root
-    /// (CI runs as root). Elsewhere the caller must report the test as skipped: it
-    /// gets `None` after a `*** SKIPPED` line on stderr, and with
-    /// STREETWATCH_REQUIRE_MOUNT=1 it panics instead.
+    /// Mount `size_mb` of tmpfs at `dir`, or say why not. Mounting needs root (CI runs
+    /// as root). Elsewhere the test is reported as skipped ([`super::skip`]: counted
+    /// as such by scripts/test.sh, a failure anywhere else) and the caller gets `None`
+    /// and must return; with STREETWATCH_REQUIRE_MOUNT=1 it fails instead.
     pub fn mount(dir: &Path, size_mb: u32) -> Option<Tmpfs> {
         let required = std::env::var("STREETWATCH_REQUIRE_MOUNT").is_ok_and(|v| v == "1");
         let skip = |why: String| {
             assert!(!required, "STREETWATCH_REQUIRE_MOUNT=1 but {why}");
-            eprintln!(
-                "\n*** SKIPPED: this test needs to mount a tmpfs and {why}; run it as root (CI does) ***\n"
-            );
+            super::skip(&format!(
+                "it needs to mount a tmpfs and {why}; run it as root (CI does)"
+            ));
             None
         };
         // SAFETY: geteuid(2) has no preconditions and cannot fail.

@@ -128,6 +128,7 @@ mod tests {
             grid_code: None,
             asset_id: None,
             preset: preset.map(str::to_string),
+            filter: Default::default(),
             rules: Vec::new(),
         };
         let zones = [zone("a", None), zone("b", Some("2"))];

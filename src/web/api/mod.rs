@@ -3,6 +3,7 @@
 
 mod account;
 mod cameras;
+pub(crate) mod codes;
 mod device;
 mod discover;
 mod events;
@@ -15,7 +16,7 @@ mod zones;
 use super::assets;
 use super::audit::{AuditEntry, AuditLog, Change};
 use super::auth::{Credentials, HashGate, InFlight, RateLimiter, Session, Sessions};
-use super::backend::WebBackend;
+use super::backend::{ApplyReport, WebBackend};
 use super::config::WebConfig;
 use super::protect::{self, TlsFiles};
 use crate::config::{Config, Problem};
@@ -133,6 +134,21 @@ impl AppState {
         action: &str,
         edit: impl FnOnce(Config) -> Result<(Config, T), ApiError> + Send + 'static,
     ) -> Result<(T, Vec<Change>), ApiError> {
+        let (out, changes, _) = self
+            .change_config_report(session, client, action, edit)
+            .await?;
+        Ok((out, changes))
+    }
+
+    /// [`Self::change_config`] that also returns what the running box applied (it
+    /// answers once the daemon has applied the new config).
+    pub async fn change_config_report<T: Send + 'static>(
+        self: &Arc<Self>,
+        session: &Session,
+        client: SocketAddr,
+        action: &str,
+        edit: impl FnOnce(Config) -> Result<(Config, T), ApiError> + Send + 'static,
+    ) -> Result<(T, Vec<Change>, ApplyReport), ApiError> {
         let _guard = self.config_lock.lock().await;
         let st = self.clone();
         // The TLS upload and removal are the only saves that may change the uplink's
@@ -143,7 +159,7 @@ impl AppState {
             TlsFiles::Keep
         };
         let action_name = action.to_string();
-        let (out, changes) = blocking(move || {
+        let (out, changes, report) = blocking(move || {
             let action = action_name.as_str();
             let old = st.backend.config();
             let (mut new, out) = edit(old.clone())?;
@@ -159,13 +175,13 @@ impl AppState {
                 return Err(ApiError::Invalid(problems));
             }
             let changes = super::audit::diff(&to_json(&old), &to_json(&new));
-            st.backend.apply_config(new).map_err(ApiError::Invalid)?;
-            Ok((out, changes))
+            let report = st.backend.apply_config(new).map_err(ApiError::Invalid)?;
+            Ok((out, changes, report))
         })
         .await?;
         self.record(&session.user, client, action, changes.clone())?;
         tracing::info!(user = %session.user, action, changes = changes.len(), "web: configuration changed");
-        Ok((out, changes))
+        Ok((out, changes, report))
     }
 }
 
@@ -251,7 +267,11 @@ impl IntoResponse for ApiError {
         }
         let mut body = json!({"error": code, "message": self.to_string()});
         match &self {
-            ApiError::Invalid(problems) => body["problems"] = json!(problems),
+            // Each problem with its code, which the page words in its own language.
+            ApiError::Invalid(problems) => {
+                body["problems"] =
+                    json!(problems.iter().map(codes::problem_json).collect::<Vec<_>>())
+            }
             ApiError::Unauthenticated { setup_required } => {
                 body["setup_required"] = json!(setup_required)
             }
@@ -440,6 +460,7 @@ fn routes() -> Routes {
     }
     .public("get", "/", get(assets::index))
     .public("get", "/assets/{file}", get(assets::file))
+    .public("get", "/favicon.ico", get(assets::favicon))
     .public("get", "/api/openapi.json", get(openapi))
     .public("post", "/api/setup", post(account::setup))
     .public("post", "/api/login", post(account::login))
@@ -479,6 +500,17 @@ fn routes() -> Routes {
     .protected("get", "/api/events", get(events::list))
     .protected("get", "/api/events/{id}", get(events::one))
     .protected("get", "/api/events/{id}/media/{name}", get(events::media))
+    .protected(
+        "get",
+        "/api/events/{id}/thumbnail.jpg",
+        get(events::thumbnail),
+    )
+    .protected(
+        "get",
+        "/api/events/{id}/event.json",
+        get(events::event_json),
+    )
+    .protected("get", "/api/events/{id}/case.zip", get(events::case_zip))
     .protected("get", "/api/device", get(device::get_device))
     .protected("put", "/api/device", put(device::put_device))
     .protected("get", "/api/uplink", get(device::get_uplink))

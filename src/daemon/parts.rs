@@ -1,0 +1,176 @@
+//! The outbox, the uplink and the technician page as [`Component`]s, each built from
+//! its own config slice. The outbox is independent of the uplink: it needs only a
+//! writable state directory, so events are committed whatever the broker, TLS or key
+//! state is.
+
+use super::committer::{DeliverySlot, StoreSlot};
+use super::lifecycle::Component;
+use super::web::DaemonBackend;
+use crate::config::Config;
+use crate::notify::Liveness;
+use crate::uplink::{Delivery, Hooks, Store, UplinkConfig};
+use crate::web::{WebConfig, WebHandle, WebServer};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What the parts share with the rest of the daemon.
+pub struct PartsEnv {
+    /// Where the open outbox is published for the committer.
+    pub store: StoreSlot,
+    /// Where the running delivery is published (woken after commits, asked for
+    /// status, answers commands).
+    pub delivery: DeliverySlot,
+    pub liveness: Liveness,
+    pub backend: Arc<DaemonBackend>,
+    /// Health, snapshot and reload hooks of the uplink.
+    pub hooks: Hooks,
+}
+
+/// The outbox: `device.state_dir` and the disk policy of `[uplink]`.
+pub struct OutboxPart;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxSlice {
+    pub state_dir: PathBuf,
+    pub disk_cap_mb: u64,
+    pub keep_delivered_media: bool,
+}
+
+impl OutboxSlice {
+    pub fn of(c: &Config) -> Self {
+        OutboxSlice {
+            state_dir: c.device.state_dir.clone(),
+            disk_cap_mb: c.uplink.disk_cap_mb,
+            keep_delivered_media: c.uplink.keep_delivered_media,
+        }
+    }
+}
+
+impl Component for OutboxPart {
+    type Slice = OutboxSlice;
+    type Env = PartsEnv;
+    const NAME: &'static str = "outbox";
+
+    fn start(s: &OutboxSlice, env: &PartsEnv) -> Result<Self, String> {
+        let cfg = UplinkConfig {
+            disk_cap_mb: s.disk_cap_mb,
+            keep_delivered_media: s.keep_delivered_media,
+            ..Default::default()
+        };
+        let store = Store::open(&s.state_dir, &cfg).map_err(|e| {
+            format!(
+                "outbox unavailable in {}: {e}; decided events wait in memory until it opens",
+                s.state_dir.display()
+            )
+        })?;
+        tracing::info!(path = %store.path().display(), "outbox open");
+        *env.store.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(store));
+        Ok(OutboxPart)
+    }
+
+    fn stop(self, env: &PartsEnv) {
+        // The committer may hold a clone for one commit; the database closes after it.
+        env.store.write().unwrap_or_else(|p| p.into_inner()).take();
+    }
+}
+
+/// MQTT delivery: `[uplink]`, the device id (topics, client id) and the state
+/// directory (key, outbox).
+pub struct UplinkPart;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UplinkSlice {
+    pub uplink: UplinkConfig,
+    pub device_id: String,
+    pub state_dir: PathBuf,
+}
+
+impl UplinkSlice {
+    pub fn of(c: &Config) -> Self {
+        UplinkSlice {
+            uplink: c.uplink.clone(),
+            device_id: c.device.id.clone(),
+            state_dir: c.device.state_dir.clone(),
+        }
+    }
+}
+
+impl Component for UplinkPart {
+    type Slice = UplinkSlice;
+    type Env = PartsEnv;
+    const NAME: &'static str = "uplink";
+
+    fn start(s: &UplinkSlice, env: &PartsEnv) -> Result<Self, String> {
+        let mut c = Config::default();
+        c.device.id = s.device_id.clone();
+        c.device.state_dir = s.state_dir.clone();
+        c.uplink = s.uplink.clone();
+        let hooks = Hooks {
+            liveness: Some(env.liveness.clone()),
+            ..env.hooks.clone()
+        };
+        let d = Delivery::start(&c, hooks).map_err(|e| format!("uplink unavailable: {e}"))?;
+        *env.delivery.write().unwrap_or_else(|p| p.into_inner()) = Some(d);
+        Ok(UplinkPart)
+    }
+
+    fn stop(self, env: &PartsEnv) {
+        // Taken out under the lock, stopped outside it: the page's health reads must
+        // not wait for the goodbye to the broker.
+        let d = env
+            .delivery
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(d) = d {
+            d.stop();
+        }
+    }
+}
+
+/// The technician page: `[web]` and the state directory (certificate, password).
+pub struct WebPart(WebHandle);
+
+impl WebPart {
+    /// Where the page listens (the real port when the config said 0).
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.0.local_addr()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebSlice {
+    pub web: WebConfig,
+    pub state_dir: PathBuf,
+}
+
+impl WebSlice {
+    pub fn of(c: &Config) -> Self {
+        WebSlice {
+            web: c.web.clone(),
+            state_dir: c.device.state_dir.clone(),
+        }
+    }
+}
+
+impl Component for WebPart {
+    type Slice = WebSlice;
+    type Env = PartsEnv;
+    const NAME: &'static str = "web";
+
+    fn start(s: &WebSlice, env: &PartsEnv) -> Result<Self, String> {
+        let backend: Arc<dyn crate::web::WebBackend> = env.backend.clone();
+        // The web module logs its URL and certificate fingerprint itself.
+        WebServer::start_with_liveness(
+            s.web.clone(),
+            backend,
+            Some((env.liveness.clone(), "web".into())),
+        )
+        .map(WebPart)
+        .map_err(|e| format!("technician page unavailable: {e}"))
+    }
+
+    fn stop(self, _env: &PartsEnv) {
+        self.0.shutdown();
+    }
+}
