@@ -619,3 +619,87 @@ fn the_box_returns_a_ptz_dome_home_after_an_operator_left_it_elsewhere() {
     );
     c.stop();
 }
+
+/// The real daemon (`streetwatch run`) with a PTZ camera: RTSP from `serve-rtsp`, ONVIF
+/// from the simulated dome, which an operator left at preset 2. The box finds it away
+/// from home and, after `return_after_s`, sends it home by itself, writing the move to
+/// the audit log; the page's scene route shows the controller and the position the
+/// rules see. The page lists the presets, moves the dome (audited) and asks for a new
+/// reference view; `return_after_s` later the dome is home again.
+#[test]
+fn the_daemon_sends_a_ptz_camera_home_audits_it_and_serves_its_scene_to_the_page() {
+    let sim = PtzSim::new(&[("1", "东门", 0.0), ("2", "西侧路边", 0.5)], 0.5, 1.0);
+    let onvif = OnvifResponder::start_ptz(dome(), sim.clone());
+    let rtsp = support::CamSim::start(
+        support::free_port(),
+        &[(
+            "/dome",
+            support::media("car-detection.mp4").display().to_string(),
+        )],
+        Some(("ptz-admin", "Dome-pass-42")),
+    );
+    let config = format!(
+        "[device]\nid = \"box\"\n[inference]\nmodels_dir = \"{m}\"\nweights_dir = \"{w}\"\n\
+         [[cameras]]\nid = \"dome\"\nurl = \"{u}\"\nusername = \"ptz-admin\"\npassword = \"Dome-pass-42\"\n\
+         [cameras.analysis]\nfps = 1.0\n\
+         [cameras.onvif]\naddress = \"{x}\"\n\
+         [cameras.ptz]\nhome = \"1\"\npoll_s = 0.5\nreturn_after_s = 3\n",
+        m = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("models")
+            .display(),
+        w = support::weights_dir().display(),
+        u = rtsp.url("/dome"),
+        x = onvif.xaddr(),
+    );
+    let d = support::daemon::RunningDaemon::start(&config, "info");
+    let (c, base, csrf) = d.page();
+    let home = |sim: &Arc<Mutex<PtzSim>>| sim.lock().unwrap().at().as_deref() == Some("1");
+    wait_until("the box to send the dome home", 60, || home(&sim));
+    assert_eq!(sim.lock().unwrap().gotos, ["1"]);
+    let get = |path: &str| -> Value {
+        let r = c.get(format!("{base}{path}")).send().unwrap();
+        assert!(r.status().is_success(), "{path}: {:?}", r.text());
+        r.json().unwrap()
+    };
+    let post = |path: &str, body: Value| {
+        c.post(format!("{base}{path}"))
+            .header("x-csrf-token", &csrf)
+            .json(&body)
+            .send()
+            .unwrap()
+    };
+    let audit = || serde_json::to_string(&get("/api/audit")).unwrap();
+    wait_until("the return home in the audit log", 10, || {
+        audit().contains("ptz.return_home")
+    });
+    // The scene as the page sees it: controller state and the position the rules use.
+    wait_until("the scene at preset 1", 30, || {
+        let s = get("/api/cameras/dome/scene");
+        s["ptz"]["box_moves"] == 1
+            && s["scene"]["ptz"] == serde_json::json!({"state": "at", "preset": "1"})
+            && s["scene"]["view"] == "1"
+    });
+    let presets = get("/api/cameras/dome/presets");
+    assert_eq!(presets["presets"][1]["name"], "西侧路边", "{presets:#}");
+    let r = post(
+        "/api/cameras/dome/ptz/goto",
+        serde_json::json!({"preset": "2"}),
+    );
+    assert!(r.status().is_success(), "{:?}", r.text());
+    assert_eq!(sim.lock().unwrap().at().as_deref(), Some("2"));
+    assert!(audit().contains("ptz.goto"));
+    let r = post("/api/cameras/dome/reference", serde_json::json!({}));
+    assert!(r.status().is_success(), "{:?}", r.text());
+    let bad = post(
+        "/api/cameras/dome/ptz/goto",
+        serde_json::json!({"preset": ""}),
+    );
+    assert_eq!(bad.status().as_u16(), 422);
+    wait_until("the second return home", 30, || home(&sim));
+    assert_eq!(sim.lock().unwrap().gotos, ["1", "2", "1"]);
+    let log = d.log();
+    assert!(
+        !log.contains("Dome-pass-42"),
+        "the ONVIF password is in the log"
+    );
+}

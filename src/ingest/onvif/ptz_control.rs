@@ -392,6 +392,20 @@ impl Control {
             None => {
                 let moved = st.moving
                     || matches!((self.idle_position, st.position), (Some(a), Some(b)) if a.distance(&b) > self.cfg.tolerance);
+                // Found standing away from home with nobody moving it (the box just
+                // started, or an operator left it before): the return clock starts now.
+                let away_from_home = self.cfg.patrol.is_none()
+                    && self.cfg.return_after_s.is_some()
+                    && self.operator_since.is_none()
+                    && !st.moving
+                    && self
+                        .cfg
+                        .home
+                        .as_ref()
+                        .is_some_and(|h| pos != PtzPosition::At(h.clone()));
+                if away_from_home && !moved {
+                    self.operator_since = Some(Instant::now());
+                }
                 if moved {
                     if self.operator_since.is_none() {
                         tracing::info!(camera = %self.target.camera_id, "ptz: moved by an operator");
