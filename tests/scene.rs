@@ -625,7 +625,8 @@ fn the_box_returns_a_ptz_dome_home_after_an_operator_left_it_elsewhere() {
 /// from home and, after `return_after_s`, sends it home by itself, writing the move to
 /// the audit log; the page's scene route shows the controller and the position the
 /// rules see. The page lists the presets, moves the dome (audited) and asks for a new
-/// reference view; `return_after_s` later the dome is home again.
+/// reference view; `return_after_s` later the dome is home again. Health (MQTT) names
+/// the preset and the box's own moves.
 #[test]
 fn the_daemon_sends_a_ptz_camera_home_audits_it_and_serves_its_scene_to_the_page() {
     let sim = PtzSim::new(&[("1", "东门", 0.0), ("2", "西侧路边", 0.5)], 0.5, 1.0);
@@ -638,8 +639,11 @@ fn the_daemon_sends_a_ptz_camera_home_audits_it_and_serves_its_scene_to_the_page
         )],
         Some(("ptz-admin", "Dome-pass-42")),
     );
+    let broker = support::broker::Broker::start(None);
+    let health = support::mqtt::Sub::start(broker.port, "streetwatch/box");
     let config = format!(
         "[device]\nid = \"box\"\n[inference]\nmodels_dir = \"{m}\"\nweights_dir = \"{w}\"\n\
+         [uplink]\nbroker = \"{b}\"\nhealth_interval_s = 1\n\
          [[cameras]]\nid = \"dome\"\nurl = \"{u}\"\nusername = \"ptz-admin\"\npassword = \"Dome-pass-42\"\n\
          [cameras.analysis]\nfps = 1.0\n\
          [cameras.onvif]\naddress = \"{x}\"\n\
@@ -650,6 +654,7 @@ fn the_daemon_sends_a_ptz_camera_home_audits_it_and_serves_its_scene_to_the_page
         w = support::weights_dir().display(),
         u = rtsp.url("/dome"),
         x = onvif.xaddr(),
+        b = broker.url(),
     );
     let d = support::daemon::RunningDaemon::start(&config, "info");
     let (c, base, csrf) = d.page();
@@ -679,6 +684,20 @@ fn the_daemon_sends_a_ptz_camera_home_audits_it_and_serves_its_scene_to_the_page
             && s["scene"]["ptz"] == serde_json::json!({"state": "at", "preset": "1"})
             && s["scene"]["view"] == "1"
     });
+    // Health upstream carries the scene: the preset and the box's own move.
+    health.wait(
+        "health with the dome's scene",
+        std::time::Duration::from_secs(30),
+        |msgs| {
+            msgs.iter().any(|m| {
+                m.topic == "streetwatch/box/health"
+                    && serde_json::from_slice::<Value>(&m.payload).is_ok_and(|h| {
+                        let s = &h["cameras"][0]["scene"];
+                        s["box_moves"] == 1 && s["preset"] == "1" && s["last_box_move"].is_string()
+                    })
+            })
+        },
+    );
     let presets = get("/api/cameras/dome/presets");
     assert_eq!(presets["presets"][1]["name"], "西侧路边", "{presets:#}");
     let r = post(
