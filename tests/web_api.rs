@@ -2135,3 +2135,44 @@ fn snapshot_width_serves_a_small_thumbnail_and_refuses_widths_out_of_bounds() {
         assert_eq!(body["problems"][0]["path"], "width", "{body}");
     }
 }
+
+#[test]
+fn the_zones_api_shows_each_rules_platform_code_and_refuses_a_kind_without_one() {
+    let b = start();
+    let c = client();
+    let csrf = b.setup(&c);
+    let square = json!([[0.1, 0.5], [0.4, 0.5], [0.4, 0.9], [0.1, 0.9]]);
+    let (s, body) = json_of(b.send(
+        &c,
+        "PUT",
+        "/api/cameras/gate/zones",
+        &csrf,
+        Some(json!({"zones": [zone_json("kerb", square.clone())]})),
+    ));
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let (_, listed) = json_of(c.get(b.url("/api/cameras/gate/zones")).send().unwrap());
+    for body in [&body, &listed] {
+        let codes = &body["codes"][0][0];
+        assert_eq!(codes[0]["event"], "motor_vehicle_parking", "{body}");
+        assert_eq!(codes[0]["code"], "09009", "{body}");
+        assert_eq!(codes[0]["taxonomy"], "GB/T 47678.5-2026", "{body}");
+        assert_eq!(codes[1]["code"], "09010", "{body}");
+    }
+    // A generic rule whose kind the default table has no code for is refused, named.
+    let mut vending = zone_json("stall", square);
+    vending["rules"] = json!([{"type": "dwell", "kind": "street_vending",
+                               "categories": ["object.umbrella"]}]);
+    let (s, body) = json_of(b.send(
+        &c,
+        "PUT",
+        "/api/cameras/gate/zones",
+        &csrf,
+        Some(json!({"zones": [vending]})),
+    ));
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        body["problems"][0]["path"],
+        "cameras[0].zones[0].rules[0].kind"
+    );
+    assert_eq!(b.backend.config().cameras[0].zones[0].id, "kerb");
+}

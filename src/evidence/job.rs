@@ -159,7 +159,7 @@ impl EvidenceJob {
     ) -> Self {
         let kind = match &req.capture {
             CaptureRequest::Snapshot { name, at, bbox } => JobKind::Snapshot {
-                name: (*name).to_string(),
+                name: format!("{}{name}", req.prefix),
                 at: *at,
                 subject: *bbox,
                 label: req.label.clone(),
@@ -173,7 +173,7 @@ impl EvidenceJob {
                 pre_s,
                 post_s,
             } => JobKind::Clip {
-                name: (*name).to_string(),
+                name: format!("{}{name}", req.prefix),
                 from: center.add_secs(-pre_s),
                 to: center.add_secs(*post_s),
             },

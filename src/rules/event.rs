@@ -13,8 +13,11 @@ use serde::{Deserialize, Serialize};
 /// Schema identifier carried in every event.
 pub const EVENT_SCHEMA: &str = "streetwatch.event/v1";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// What an event is about. The built-in kinds have their own rules (littering acts,
+/// the road-damage registry, the scene's tampering checks); every other kind is a
+/// free-text id an integrator gives a generic rule in configuration (`street_vending`,
+/// `crowd`…), carried in the JSON as it is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EventKind {
     /// 机动车乱停放 (motor vehicle) or 非机动车乱停放 (bicycles, motorcycles).
     IllegalParking,
@@ -27,6 +30,112 @@ pub enum EventKind {
     /// The camera itself: moved, blocked, defocused or without a signal
     /// (`details.tamper`); while it lasts the camera's other rules pause.
     CameraTampering,
+    /// A kind named in configuration (see [`EventKind::named`]).
+    Custom(&'static str),
+}
+
+/// Why a kind id was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "event kind \"{0}\" is invalid; use 1-64 lower-case letters, digits or '_' starting with a letter, e.g. \"street_vending\""
+)]
+pub struct BadKind(pub String);
+
+/// Most distinct custom kind ids a process interns (configuration names a handful).
+const MAX_KINDS: usize = 4096;
+/// The custom kind ids interned so far.
+static KIND_NAMES: std::sync::OnceLock<std::sync::Mutex<Vec<&'static str>>> =
+    std::sync::OnceLock::new();
+
+impl EventKind {
+    /// The built-in kinds.
+    pub const BUILT_IN: [EventKind; 5] = [
+        EventKind::IllegalParking,
+        EventKind::ExposedGarbage,
+        EventKind::LitteringAct,
+        EventKind::RoadDamage,
+        EventKind::CameraTampering,
+    ];
+
+    /// The kind with id `s`: a built-in one, or a custom kind. Custom ids are interned
+    /// once per process (a kind is `Copy`, so rules and counters key on it freely);
+    /// configuration names a handful, and past [`MAX_KINDS`] new names are refused.
+    pub fn named(s: &str) -> Result<EventKind, BadKind> {
+        if let Some(k) = Self::BUILT_IN.iter().find(|k| k.as_str() == s) {
+            return Ok(*k);
+        }
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && s.as_bytes()[0].is_ascii_lowercase()
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !ok {
+            return Err(BadKind(s.to_string()));
+        }
+        let mut names = KIND_NAMES
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = names.iter().find(|n| **n == s) {
+            return Ok(EventKind::Custom(n));
+        }
+        if names.len() >= MAX_KINDS {
+            return Err(BadKind(s.to_string()));
+        }
+        // Leaked on purpose: bounded by MAX_KINDS short strings for the process life.
+        let n: &'static str = Box::leak(s.to_string().into_boxed_str());
+        names.push(n);
+        Ok(EventKind::Custom(n))
+    }
+
+    /// The kind with id `s` when it is built in or already named (by configuration or
+    /// a stored event); never adds one, so ids from outside (a page filter) cannot
+    /// fill the table that configured kinds need.
+    pub fn known(s: &str) -> Option<EventKind> {
+        if let Some(k) = Self::BUILT_IN.iter().find(|k| k.as_str() == s) {
+            return Some(*k);
+        }
+        let names = KIND_NAMES.get()?.lock().unwrap_or_else(|p| p.into_inner());
+        names
+            .iter()
+            .find(|n| **n == s)
+            .map(|n| EventKind::Custom(n))
+    }
+
+    /// The id as it appears in the JSON, e.g. "illegal_parking", "street_vending".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::IllegalParking => "illegal_parking",
+            EventKind::ExposedGarbage => "exposed_garbage",
+            EventKind::LitteringAct => "littering_act",
+            EventKind::RoadDamage => "road_damage",
+            EventKind::CameraTampering => "camera_tampering",
+            EventKind::Custom(s) => s,
+        }
+    }
+
+    pub fn is_custom(self) -> bool {
+        matches!(self, EventKind::Custom(_))
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for EventKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for EventKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        EventKind::named(&s).map_err(serde::de::Error::custom)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -318,6 +427,29 @@ pub fn rfc3339(at: MediaTime, tz: chrono_tz::Tz) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn custom_kinds_are_named_by_configuration_and_only_looked_up_from_outside() {
+        assert_eq!(
+            EventKind::named("illegal_parking"),
+            Ok(EventKind::IllegalParking)
+        );
+        assert!(EventKind::named("Street Vending").is_err());
+        assert!(EventKind::named("9lives").is_err());
+        assert_eq!(EventKind::known("kind_nobody_configured"), None);
+        assert_eq!(
+            EventKind::known("kind_nobody_configured"),
+            None,
+            "not added"
+        );
+        let k = EventKind::named("street_vending_test").unwrap();
+        assert_eq!(k.as_str(), "street_vending_test");
+        assert_eq!(EventKind::known("street_vending_test"), Some(k));
+        assert_eq!(serde_json::to_value(k).unwrap(), "street_vending_test");
+        let back: EventKind =
+            serde_json::from_value(serde_json::json!("street_vending_test")).unwrap();
+        assert_eq!(back, k);
+    }
 
     #[test]
     fn event_ids_are_uuid_v7_ordered_by_media_time() {

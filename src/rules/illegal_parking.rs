@@ -183,6 +183,7 @@ fn parking_zones(zones: &[Zone], scene: &SceneSettings) -> Vec<ParkingZone> {
                 update_every_s,
                 leave_after_s,
                 schedule,
+                ..
             } = r
             {
                 out.push(ParkingZone {

@@ -39,6 +39,7 @@ fn zone(schedule: Schedule) -> Zone {
         preset: None,
         filter: Default::default(),
         rules: vec![ZoneRule::NoParking {
+            merge_window_s: 0.0,
             dwell_s: 180.0,
             update_every_s: 300.0,
             leave_after_s: 60.0,

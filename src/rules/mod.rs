@@ -5,6 +5,7 @@
 pub mod category;
 pub mod engine;
 pub mod event;
+pub mod generic;
 pub mod illegal_parking;
 pub mod littering;
 pub mod object_filter;

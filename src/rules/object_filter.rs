@@ -144,6 +144,7 @@ mod tests {
                 dwell_s: 60.0,
                 update_every_s: 300.0,
                 leave_after_s: 60.0,
+                merge_window_s: 0.0,
                 schedule: Default::default(),
             }],
         }

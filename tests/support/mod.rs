@@ -55,7 +55,17 @@ pub struct CamSim {
 impl CamSim {
     /// Serve `mounts` (`("/cam", path)`) on `port`, optionally with credentials.
     pub fn start(port: u16, mounts: &[(&str, String)], creds: Option<(&str, &str)>) -> CamSim {
-        let mut cmd = Command::new(bin());
+        Self::start_with(Command::new(bin()), port, mounts, creds)
+    }
+
+    /// The same with another `streetwatch` command line (e.g. the aarch64 build under
+    /// qemu: `Command::new("scripts/aarch64/qemu.sh").arg(binary)`).
+    pub fn start_with(
+        mut cmd: Command,
+        port: u16,
+        mounts: &[(&str, String)],
+        creds: Option<(&str, &str)>,
+    ) -> CamSim {
         cmd.args(["serve-rtsp", "--port", &port.to_string()]);
         for (m, src) in mounts {
             cmd.arg("--mount").arg(format!("{m}={src}"));

@@ -93,13 +93,16 @@ pub async fn list(
         }
         c => c.map(str::to_string),
     };
+    // Looked up, never interned: a filter must not add event kinds.
     let kind = get("kind")
         .map(|s| {
-            one_of::<EventKind>(
-                "kind",
-                s,
-                "illegal_parking, exposed_garbage, littering_act or road_damage",
-            )
+            EventKind::known(s).ok_or_else(|| {
+                ApiError::field(
+                    "kind",
+                    format!("\"{s}\" is not a known kind"),
+                    "use illegal_parking, exposed_garbage, littering_act, road_damage or a kind a zone rule names",
+                )
+            })
         })
         .transpose()?;
     let phase = get("phase")

@@ -278,6 +278,32 @@
       byId("zone-class-" + c.replace(/\./g, "-")).checked = (f.classes || []).indexOf(c) >= 0;
     });
     greyOut();
+    fillCodes(z);
+  }
+
+  // The platform code each saved rule's events carry (from the box's code table),
+  // e.g. "禁止停车: 09009 机动车乱停放", "dwell street_vending: 0501 无照经营游商".
+  function fillCodes(z) {
+    var list = byId("zone-codes");
+    SW.clear(list);
+    var saved = (st.codes || {})[z.id] || [];
+    saved.forEach(function (r) {
+      var label = r.rule.kind ? r.rule.type + " " + r.rule.kind : t("zones.rule." + r.rule.type);
+      r.codes.forEach(function (c) {
+        var text = c.code ? c.code + " " + (c.name || "") + " (" + (c.taxonomy || "") + ")" : t("zones.code_missing");
+        list.appendChild(SW.el("li", { class: c.code ? "" : "error", "data-event": c.event, text: label + " · " + c.event + ": " + text }));
+      });
+    });
+  }
+
+  // codes[zone][rule] from the box -> per zone id, with the rule each belongs to.
+  function keepCodes(body) {
+    st.codes = {};
+    (body.zones || []).forEach(function (z, i) {
+      st.codes[z.id] = (z.rules || []).map(function (r, j) {
+        return { rule: r, codes: ((body.codes || [])[i] || [])[j] || [] };
+      });
+    });
   }
 
   function numOf(id, scale) {
@@ -349,6 +375,7 @@
         st.saved = JSON.stringify(st.zones);
         changed();
         showDraftBanner(false);
+        keepCodes(r.body);
         status("ok", t("zones.saved", { n: st.zones.length }));
         renderList();
         draw();
@@ -440,6 +467,7 @@
       [check("zone-rule-litter", t("zones.rule.litter_watch"))],
       [SW.el("div", { class: "sub" }, input("zone-persist", t("zones.persist"), { type: "number", min: "1", step: "1", inputmode: "numeric", "data-field": "persist_s" }))],
       [check("zone-rule-road", t("zones.rule.road_watch")), check("zone-rule-privacy", t("zones.rule.privacy")),
+        SW.el("h2", { text: t("zones.codes") }), SW.el("ul", { id: "zone-codes" }),
         SW.el("h2", { text: t("zones.schedule") }),
         SW.el("p", { class: "hint", text: t("zones.schedule_hint") }), dayBoxes],
       SW.el("div", { class: "pair" }, [
@@ -558,6 +586,7 @@
       if (draft && draft !== st.saved) {
         try { st.zones = JSON.parse(draft); showDraftBanner(true); } catch (e) { sessionStorage.removeItem(draftKey(camera)); }
       }
+      keepCodes(r.body);
       select(st.zones.length ? 0 : -1);
       changed();
     });
