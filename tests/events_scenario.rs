@@ -35,6 +35,7 @@ fn a_car_held_in_a_no_parking_bay_yields_one_event_with_snapshots_and_a_clip_fro
         coordinates: None,
         grid_code: None,
         asset_id: None,
+        preset: None,
         filter: Default::default(),
         rules: vec![ZoneRule::NoParking {
             merge_window_s: 0.0,

@@ -96,6 +96,7 @@ fn privacy_zone() -> Zone {
         coordinates: None,
         grid_code: None,
         asset_id: None,
+        preset: None,
         filter: Default::default(),
         rules: vec![ZoneRule::Privacy],
     }

@@ -135,3 +135,28 @@ fn the_event_queue_depth_is_bounded_and_named() {
         assert_eq!(p[0].path, "events.queue_depth", "{p:?}");
     }
 }
+
+#[test]
+fn tampering_checks_need_a_code_row_for_camera_tampering() {
+    // Both shipped tables carry the placeholder row; a table without it is refused
+    // while the checks are on, accepted once they are off or the row is given.
+    assert!(parse_str(GOOD).is_ok());
+    let without = GOOD.replace(
+        "[device]",
+        "[events.categories]\ntable = \"none\"\n\n[device]",
+    );
+    let p = problems(&without);
+    assert_eq!(p[0].path, "cameras[0].tamper.enabled", "{p:?}");
+    assert!(p[0].message.contains("camera_tampering"), "{p:?}");
+    assert!(parse_str(&format!("{without}\n[cameras.tamper]\nenabled = false\n")).is_ok());
+    let with_row = GOOD.replace(
+        "[device]",
+        "[events.categories]\ntable = \"none\"\n[[events.categories.entries]]\nevent = \"camera_tampering\"\ncode = \"882\"\nname = \"视频设备异常\"\n\n[device]",
+    );
+    assert!(parse_str(&with_row).is_ok());
+    let old = GOOD.replace(
+        "[device]",
+        "[events.categories]\ntable = \"gbt-30428.2-2013\"\n\n[device]",
+    );
+    assert!(parse_str(&old).is_ok());
+}

@@ -231,6 +231,19 @@ pub struct CameraConfig {
     /// Zones drawn on this camera's image and the rules in them (default none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub zones: Vec<crate::rules::zone::Zone>,
+    /// The camera's ONVIF device service, for PTZ (see `ingest::onvif::ptz`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onvif: Option<crate::ingest::onvif::ptz::OnvifAccess>,
+    /// PTZ presets, patrol and return home (see `ingest::onvif::ptz`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ptz: Option<crate::ingest::onvif::ptz::PtzConfig>,
+    /// Tampering checks, on by default (see `rules::scene::tamper`).
+    #[serde(default, skip_serializing_if = "is_default_tamper")]
+    pub tamper: crate::rules::scene::tamper::TamperConfig,
+}
+
+fn is_default_tamper(t: &crate::rules::scene::tamper::TamperConfig) -> bool {
+    *t == crate::rules::scene::tamper::TamperConfig::default()
 }
 
 fn yes() -> bool {

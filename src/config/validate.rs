@@ -113,6 +113,20 @@ pub fn validate(c: &Config) -> Vec<Problem> {
 /// platform code would be refused (or misfiled) upstream, so refuse the config.
 fn check_codes(c: &Config, table: &crate::rules::category::CodeTable, out: &mut Vec<Problem>) {
     for (i, cam) in c.cameras.iter().enumerate() {
+        // The tampering checks report `camera_tampering` events of their own.
+        let tamper = crate::rules::event::EventKind::CameraTampering.as_str();
+        if cam.tamper.enabled && table.row(tamper).is_none() {
+            out.push(Problem::new(
+                format!("cameras[{i}].tamper.enabled"),
+                format!(
+                    "the tampering checks report event kind \"{tamper}\", which has no code in the code table ({})",
+                    table.taxonomy
+                ),
+                format!(
+                    "add a row to [events.categories], e.g. [[events.categories.entries]] event = \"{tamper}\", code = \"…\", name = \"视频设备异常\" (or set [cameras.tamper] enabled = false)"
+                ),
+            ));
+        }
         for (j, z) in cam.zones.iter().enumerate() {
             for (k, r) in z.rules.iter().enumerate() {
                 for key in r.code_keys() {
@@ -296,6 +310,76 @@ fn check_camera(p: &str, cam: &CameraConfig, out: &mut Vec<Problem>) {
             "is larger than backoff_max_s",
             "make the first delay no larger than the cap",
         ));
+    }
+    check_scene(p, cam, out);
+}
+
+/// `[cameras.tamper]`, `[cameras.onvif]`, `[cameras.ptz]` and the zones' presets.
+fn check_scene(p: &str, cam: &CameraConfig, out: &mut Vec<Problem>) {
+    for (key, message, hint) in cam.tamper.problems(cam.preroll.seconds) {
+        out.push(Problem::new(format!("{p}.tamper.{key}"), message, hint));
+    }
+    if let Some(o) = &cam.onvif {
+        match url::Url::parse(&o.address) {
+            Ok(u) if u.scheme() != "http" => out.push(Problem::new(
+                format!("{p}.onvif.address"),
+                format!("scheme \"{}\" is not supported", u.scheme()),
+                "use the camera's http:// device service, e.g. http://192.168.1.64/onvif/device_service",
+            )),
+            Ok(u) if !u.username().is_empty() || u.password().is_some() => out.push(Problem::new(
+                format!("{p}.onvif.address"),
+                "the address carries credentials",
+                "remove user:password@; the camera's username and password are used",
+            )),
+            Ok(u) => {
+                let cam_host = url::Url::parse(&cam.url).ok().and_then(|c| c.host_str().map(str::to_string));
+                if cam_host.is_some() && u.host_str().map(str::to_string) != cam_host {
+                    out.push(Problem::new(
+                        format!("{p}.onvif.address"),
+                        format!(
+                            "host {} is not the camera's host {}",
+                            u.host_str().unwrap_or(""),
+                            cam_host.unwrap_or_default()
+                        ),
+                        "ONVIF requests are signed with the camera's password, which only goes to the camera's own host; use the camera's address",
+                    ));
+                }
+            }
+            Err(e) => out.push(Problem::new(
+                format!("{p}.onvif.address"),
+                format!("\"{}\" is not a URL ({e})", crate::redact::redact_url(&o.address)),
+                "write it as http://<camera>/onvif/device_service",
+            )),
+        }
+    }
+    match &cam.ptz {
+        None => {
+            for (i, z) in cam.zones.iter().enumerate() {
+                if z.preset.is_some() {
+                    out.push(Problem::new(
+                        format!("{p}.zones[{i}].preset"),
+                        "the camera has no PTZ configured",
+                        "remove the preset, or add [cameras.ptz] (and [cameras.onvif]) for a PTZ camera",
+                    ));
+                }
+            }
+        }
+        Some(ptz) => {
+            for (key, message, hint) in ptz.problems() {
+                out.push(Problem::new(format!("{p}.ptz.{key}"), message, hint));
+            }
+            if ptz.home.is_none() {
+                for (i, z) in cam.zones.iter().enumerate() {
+                    if z.preset.is_none() {
+                        out.push(Problem::new(
+                            format!("{p}.zones[{i}].preset"),
+                            "a PTZ camera's zone needs the preset it was drawn at",
+                            "draw the zone at a preset on the zones page, or set cameras.ptz.home for zones without one",
+                        ));
+                    }
+                }
+            }
+        }
     }
 }
 

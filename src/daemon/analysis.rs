@@ -10,9 +10,16 @@ use crate::evidence::job::{EvidenceJob, EvidenceWorker, JobKind, JobResult, Ring
 use crate::evidence::photoset::{CameraCaption, PhotoSets, PictureContext};
 use crate::evidence::{files, plate, retention};
 use crate::infer::Detection;
+use crate::ingest::Frame;
 use crate::ingest::MediaTime;
+use crate::ingest::onvif::ptz::PtzPosition;
+use crate::ingest::onvif::ptz_control::{BoxMove, MoveReason, PtzController, PtzTarget};
 use crate::notify::Liveness;
 use crate::rules::event::{CameraRef, DeviceRef, Event, EventKind, ModelRef};
+use crate::rules::scene::board::SceneBoard;
+use crate::rules::scene::reference::ReferenceStore;
+use crate::rules::scene::script::PtzScript;
+use crate::rules::scene::view::SceneSettings;
 use crate::rules::zone::{Zone, ZoneRule};
 use crate::rules::{CameraContext, CameraEvents, EngineError, EventsConfig};
 use std::path::{Path, PathBuf};
@@ -97,10 +104,31 @@ pub struct CameraAnalysis {
     inference: crate::config::InferenceConfig,
     state_dir: PathBuf,
     last_retention: Option<MediaTime>,
+    scene: SceneHook,
     /// The outbox, asked by retention what it may delete (opened at the first pass;
     /// `None` while there is none, e.g. in a replay).
     ledger: Option<crate::uplink::Outbox>,
 }
+
+/// Where the camera's PTZ position comes from and where its scene is published.
+#[derive(Default)]
+struct SceneHook {
+    camera_id: String,
+    /// The page's view of the scene (daemon only).
+    board: Option<Arc<SceneBoard>>,
+    /// The daemon's ONVIF controller of a PTZ camera.
+    ptz: Option<PtzController>,
+    /// Replay: positions over media time, from the first frame's time.
+    script: Option<(PtzScript, Option<MediaTime>)>,
+    position: Option<PtzPosition>,
+    last_publish: Option<MediaTime>,
+    reference_set: Option<String>,
+    /// The last picture's media time and when it came, by the box's clock.
+    last_picture: Option<(MediaTime, std::time::Instant)>,
+}
+
+/// Publishes a camera's scene at most this often (media seconds).
+const PUBLISH_EVERY_S: f64 = 1.0;
 
 impl CameraAnalysis {
     /// The daemon's analysis of `cam`: open cases of the last run are restored (see
@@ -161,6 +189,20 @@ impl CameraAnalysis {
             cfg.events.clone(),
             &cfg.device.state_dir,
         )?;
+        // The daemon keeps reference views across restarts; a replay starts afresh.
+        let store = match mode {
+            Some(super::stays::RestartMode::Daemon) => {
+                ReferenceStore::on_disk(&cfg.device.state_dir, &cam.id)
+            }
+            _ => ReferenceStore::in_memory(),
+        };
+        events.set_scene(
+            SceneSettings {
+                tamper: cam.tamper.clone(),
+                ptz: cam.ptz.clone(),
+            },
+            store,
+        );
         let collector = Arc::new(Mutex::new(EvidenceCollector::new(256)));
         let ctx = camera_context(cfg, cam);
         let plates = if watches_parking(&cam.zones) {
@@ -211,6 +253,10 @@ impl CameraAnalysis {
             inference: cfg.inference.clone(),
             state_dir: cfg.device.state_dir.clone(),
             last_retention: None,
+            scene: SceneHook {
+                camera_id: cam.id.clone(),
+                ..SceneHook::default()
+            },
             ledger: None,
         };
         // Closing phases of the last run that never reached the outbox.
@@ -218,6 +264,140 @@ impl CameraAnalysis {
             a.emit(ev);
         }
         Ok(a)
+    }
+
+    /// Publishes this camera's scene on `board` (the page) and, for a PTZ camera with
+    /// `[cameras.onvif]`, starts its ONVIF controller (position polls, patrol, return
+    /// home). Moves the box makes on its own are written to the page's audit log.
+    pub fn attach_scene(&mut self, cfg: &Config, cam: &CameraConfig, board: Arc<SceneBoard>) {
+        if let (Some(ptz), Some(onvif)) = (&cam.ptz, &cam.onvif) {
+            let credentials =
+                onvif
+                    .username
+                    .clone()
+                    .or_else(|| cam.username.clone())
+                    .map(|username| crate::ingest::onvif::Credentials {
+                        username,
+                        password: cam.password.clone().unwrap_or_default(),
+                    });
+            let audit_dir = cfg
+                .web
+                .state_dir
+                .clone()
+                .unwrap_or_else(|| cfg.device.state_dir.join("web"));
+            let camera = cam.id.clone();
+            let on_move = Box::new(move |m: &BoxMove| {
+                // Patrol steps are counted in the status, not audited one by one (a
+                // patrol moves every few minutes, all day).
+                if m.reason == MoveReason::Patrol {
+                    return;
+                }
+                let entry = crate::web::AuditEntry {
+                    time: m.time.clone(),
+                    user: "streetwatch".into(),
+                    client: "box".into(),
+                    action: "ptz.return_home".into(),
+                    changes: vec![crate::web::Change {
+                        path: format!("cameras[{camera}].ptz.position"),
+                        old: None,
+                        new: Some(serde_json::json!(m.preset)),
+                    }],
+                };
+                if let Err(e) = crate::web::append_audit(&audit_dir, &entry) {
+                    tracing::warn!(camera = %camera, error = %e, "ptz: cannot write the audit log");
+                }
+            });
+            let c = PtzController::spawn(
+                PtzTarget {
+                    camera_id: cam.id.clone(),
+                    address: onvif.address.clone(),
+                    credentials,
+                },
+                ptz.clone(),
+                on_move,
+            );
+            board.set_ptz(&cam.id, Some(c.handle()));
+            self.scene.ptz = Some(c);
+        }
+        self.scene.board = Some(board);
+    }
+
+    /// Replay: the PTZ camera's positions over media time (seconds from the first
+    /// frame).
+    pub fn set_ptz_script(&mut self, script: PtzScript) {
+        self.scene.script = Some((script, None));
+    }
+
+    /// A decoded frame of the camera (before inference): PTZ position, tampering
+    /// checks, and the picture kept for vehicle appearances.
+    pub fn on_picture(&mut self, frame: &Frame) {
+        let now = frame.time;
+        self.scene.last_picture = Some((now, std::time::Instant::now()));
+        let position = match (&mut self.scene.script, &self.scene.ptz) {
+            (Some((script, start)), _) => {
+                let t0 = *start.get_or_insert(now);
+                script.at(now.secs_since(t0)).cloned()
+            }
+            (None, Some(c)) => c.position(),
+            (None, None) => None,
+        };
+        if let Some(p) = position
+            && self.scene.position.as_ref() != Some(&p)
+        {
+            self.scene.position = Some(p.clone());
+            let out = self.events.set_ptz(p, now);
+            self.handle(out, now);
+        }
+        if let Some(b) = &self.scene.board
+            && b.take_reference_request(&self.scene.camera_id)
+        {
+            self.events.request_reference();
+        }
+        let out = self
+            .events
+            .on_picture(now, frame.width, frame.height, &frame.data);
+        self.handle(out, now);
+        self.publish(now);
+    }
+
+    /// No frame for a while (the daemon asks on every empty wait): after the
+    /// camera's `signal_lost_s` without a picture, by the box's clock, the signal
+    /// counts as lost. Media time goes on from the last picture's.
+    pub fn on_idle(&mut self) {
+        let Some((media, wall)) = self.scene.last_picture else {
+            return;
+        };
+        let now = media.add_secs(wall.elapsed().as_secs_f64());
+        let out = self.events.on_idle(now);
+        if !out.events.is_empty() || !out.evidence.is_empty() {
+            self.handle(out, now);
+        }
+        self.publish(now);
+    }
+
+    fn publish(&mut self, now: MediaTime) {
+        let Some(board) = self.scene.board.clone() else {
+            return;
+        };
+        if self
+            .scene
+            .last_publish
+            .is_some_and(|t| (now.secs_since(t)).abs() < PUBLISH_EVERY_S)
+        {
+            return;
+        }
+        self.scene.last_publish = Some(now);
+        let status = self.events.scene_status();
+        if status.tamper.reference_set != self.scene.reference_set {
+            self.scene.reference_set = status.tamper.reference_set.clone();
+            let png = status
+                .tamper
+                .view
+                .clone()
+                .and_then(|v| self.events.reference_png(&v).map(|p| (v, p)));
+            board.set_reference(&self.scene.camera_id, png);
+        }
+        board.publish(&self.scene.camera_id, status);
     }
 
     /// Apply a new config to the running analysis (hot reload): `[events]`, the
@@ -278,7 +458,7 @@ impl CameraAnalysis {
 
     /// Zones in force (after the last hot reload).
     pub fn zones(&self) -> &[Zone] {
-        self.events.zones()
+        self.events.zones_in_force()
     }
 
     /// Confirmed tracks after the last frame.
@@ -345,7 +525,7 @@ impl CameraAnalysis {
             let mut job = EvidenceJob::from_request(
                 req,
                 &self.evidence_root,
-                self.events.zones(),
+                self.events.zones_in_force(),
                 &self.config.evidence,
             );
             let expected = job.expected();
@@ -440,6 +620,13 @@ impl CameraAnalysis {
 
     /// Run the waiting evidence jobs with what the ring holds and release every event.
     pub fn finish(mut self) {
+        if let Some(c) = self.scene.ptz.take() {
+            c.stop();
+        }
+        if let Some(b) = &self.scene.board {
+            b.set_ptz(&self.scene.camera_id, None);
+            b.forget(&self.scene.camera_id);
+        }
         if let Some(w) = self.worker.take() {
             w.finish();
         }

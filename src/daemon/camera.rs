@@ -30,6 +30,8 @@ pub struct CameraEnv {
     pub liveness: Liveness,
     pub sink: EventSink,
     pub board: Arc<LiveBoard>,
+    /// Each camera's scene (PTZ, tampering, reference views) for the page.
+    pub scene: Arc<crate::rules::scene::board::SceneBoard>,
 }
 
 /// What the stream is built from: the camera's config without what only the analysis
@@ -136,7 +138,11 @@ impl CameraPart {
             env.sink.clone(),
             Some(&env.liveness),
         ) {
-            Ok(a) => Some(a),
+            Ok(mut a) => {
+                // PTZ controller, tampering state and reference views for the page.
+                a.attach_scene(cfg, c, env.scene.clone());
+                Some(a)
+            }
             Err(e) => {
                 tracing::error!(camera = %c.id, error = %e, "rules unavailable for this camera");
                 None
@@ -325,13 +331,21 @@ impl Consumer {
             self.beat.bump();
             match self.camera.frames().pop_timeout(Duration::from_millis(200)) {
                 Pop::Item(frame) => {
+                    // Scene first (PTZ position, tampering): see daemon::analysis.
+                    if let Some(r) = self.rules.as_mut() {
+                        r.on_picture(&frame);
+                    }
                     self.board
                         .set_frame(&self.camera_id, Arc::new(frame.clone()));
                     for (h, _) in &self.handles {
                         let _ = h.submit(frame.clone());
                     }
                 }
-                Pop::Timeout => {}
+                Pop::Timeout => {
+                    if let Some(r) = self.rules.as_mut() {
+                        r.on_idle();
+                    }
+                }
                 Pop::Closed => break,
             }
             self.take_results();

@@ -323,6 +323,7 @@ mod tests {
             coordinates: None,
             grid_code: None,
             asset_id: None,
+            preset: None,
             filter: Default::default(),
             rules: vec![ZoneRule::Privacy],
         };
@@ -411,6 +412,7 @@ mod tests {
             coordinates: None,
             grid_code: None,
             asset_id: None,
+            preset: None,
             filter: Default::default(),
             rules: vec![ZoneRule::Privacy],
         }

@@ -184,6 +184,7 @@ impl Daemon {
             liveness: liveness.clone(),
             sink: sink.clone(),
             board: backend.live_board(),
+            scene: backend.scene_board(),
         };
         let mut d = Daemon {
             config_path,

@@ -9,6 +9,7 @@ use std::time::Instant;
 impl Daemon {
     /// Refresh what health reports: per camera and per model.
     pub(super) fn update_telemetry(&self) {
+        let scene = self.env.backend.scene_board();
         let cams = self
             .cameras
             .iter()
@@ -30,6 +31,7 @@ impl Daemon {
                         crate::ingest::pipeline::now_ms().saturating_sub(last) as f64 / 1000.0
                     }),
                     dropped_frames: t.camera.frames().dropped(),
+                    scene: scene_health(&scene, id),
                 }
             })
             .collect();
@@ -154,4 +156,26 @@ impl Daemon {
 fn measured_gop(camera: &crate::ingest::Camera) -> (Option<f64>, Option<usize>) {
     let ring = camera.shared.ring.lock().unwrap();
     (ring.gop_seconds(), ring.gop_frames())
+}
+
+/// A camera's scene for health: paused rules, tampering, PTZ preset and the box's own
+/// moves (see `rules::scene::board`).
+fn scene_health(
+    board: &crate::rules::scene::board::SceneBoard,
+    camera: &str,
+) -> Option<crate::uplink::SceneHealth> {
+    let status = board.status(camera)?;
+    let ptz = board.ptz(camera).map(|h| h.status());
+    Some(crate::uplink::SceneHealth {
+        rules_paused: status.paused,
+        tampering: status.tamper.active.iter().map(|k| k.to_string()).collect(),
+        preset: match status.ptz {
+            Some(crate::ingest::onvif::ptz::PtzPosition::At(p)) => Some(p),
+            _ => None,
+        },
+        box_moves: ptz.as_ref().map(|p| p.box_moves),
+        last_box_move: ptz
+            .and_then(|p| p.last_box_move)
+            .map(|m| format!("{} {} {:?}", m.time, m.preset, m.reason)),
+    })
 }

@@ -28,6 +28,8 @@ pub struct DaemonBackend {
     pending: Mutex<Option<Pending>>,
     /// Latest picture and analysis result per camera, written by the analysis threads.
     board: Arc<LiveBoard>,
+    /// Each camera's scene (PTZ, tampering, reference view), see `rules::scene::board`.
+    scene: Arc<crate::rules::scene::board::SceneBoard>,
     /// Reads the running uplink's health (dashboard, `/metrics`); the daemon owns the
     /// uplink and may replace it on a reload, so the page never holds it.
     uplink_health: Mutex<Option<UplinkHealthFn>>,
@@ -45,8 +47,14 @@ impl DaemonBackend {
             models: Mutex::default(),
             pending: Mutex::default(),
             board: Arc::default(),
+            scene: Arc::default(),
             uplink_health: Mutex::default(),
         }
+    }
+
+    /// Where the analysis threads publish each camera's scene for the page.
+    pub fn scene_board(&self) -> Arc<crate::rules::scene::board::SceneBoard> {
+        self.scene.clone()
     }
 
     /// Where the analysis threads publish what the Zones and Live pages show.
@@ -173,5 +181,9 @@ impl WebBackend for DaemonBackend {
     fn metrics(&self) -> Option<String> {
         self.uplink_health()
             .map(|h| crate::uplink::render_metrics(&h))
+    }
+
+    fn scene(&self) -> Option<&crate::rules::scene::board::SceneBoard> {
+        Some(&self.scene)
     }
 }

@@ -14,6 +14,7 @@ pub fn kind_zh(kind: EventKind) -> &'static str {
         EventKind::ExposedGarbage => "暴露垃圾",
         EventKind::LitteringAct => "乱扔垃圾",
         EventKind::RoadDamage => "道路破损",
+        EventKind::CameraTampering => "视频设备异常",
         // A kind named in configuration: its platform name is in the code table, not
         // here; the picture says what kind of case it is in general.
         EventKind::Custom(_) => "城市管理事件",
@@ -133,6 +134,7 @@ mod tests {
             grid_code: None,
             asset_id: None,
             filter: Default::default(),
+            preset: None,
             rules,
         }
     }

@@ -507,6 +507,23 @@ pub fn road_description(
     )
 }
 
+/// Description of a tampering condition (`moved`, `blocked`, `defocused`,
+/// `signal_lost`) with how long it has lasted.
+pub fn tamper_description(tamper: &str, secs: f64) -> (String, String) {
+    let (zh, en) = match tamper {
+        "moved" => (
+            "摄像机画面被移动（偏离基准画面）",
+            "Camera moved away from its reference view",
+        ),
+        "blocked" => ("摄像机画面被遮挡", "Camera view blocked"),
+        "defocused" => ("摄像机画面模糊（失焦）", "Camera view out of focus"),
+        "signal_lost" => ("摄像机视频信号丢失", "Camera video signal lost"),
+        _ => ("摄像机异常", "Camera tampering"),
+    };
+    let (zh_d, en_d) = duration_text(secs);
+    (format!("{zh}，已持续 {zh_d}"), format!("{en}, for {en_d}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -530,6 +547,11 @@ mod tests {
         assert_eq!(t.code("littering_act", None).unwrap().code, "06010");
         assert_eq!(t.code("road_damage", None).unwrap().code, "06013");
         assert_eq!(t.code("road_damage", None).unwrap().full_code, None);
+        let tamper = t.code("camera_tampering", None).unwrap();
+        assert_eq!(
+            (tamper.code.as_str(), tamper.name.as_str()),
+            ("99001", "视频设备异常")
+        );
         assert!(
             t.code("street_vending", None).is_none(),
             "no 2026 code known"

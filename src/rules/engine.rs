@@ -17,9 +17,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::infer::{BBox, Detection};
 use crate::ingest::MediaTime;
+use crate::ingest::onvif::ptz::PtzPosition;
 use crate::rules::category::{
     CategoryTable, CodeTable, count_description, dwell_description, garbage_description,
-    littering_description, parking_description, road_description,
+    littering_description, parking_description, road_description, tamper_description,
 };
 use crate::rules::event::{
     CameraRef, Description, DeviceRef, EVENT_SCHEMA, EndReason, Event, EventKind, EventTimes,
@@ -33,6 +34,10 @@ use crate::rules::output::{CaptureRequest, EpisodeKey, PhaseOutput, RuleOutput};
 use crate::rules::privacy::drop_private;
 use crate::rules::road_damage::RoadDamage;
 use crate::rules::road_registry::{RegistryError, RoadRegistry, registry_path};
+use crate::rules::scene::appearance::{Appearance, SmallPicture};
+use crate::rules::scene::reference::ReferenceStore;
+use crate::rules::scene::tamper::{Prepared, TamperMonitor, TamperStatus};
+use crate::rules::scene::view::SceneSettings;
 use crate::rules::stays::{self, Committed, MediaClock, StayRecord, StaysFile};
 use crate::rules::zone::{Zone, ZoneError, ZoneRule, validate_zones};
 use crate::track::{TrackError, Tracker, TrackerConfig};
@@ -199,9 +204,28 @@ fn persisted(kind: EventKind) -> bool {
         EventKind::IllegalParking
             | EventKind::ExposedGarbage
             | EventKind::LitteringAct
+            | EventKind::CameraTampering
             | EventKind::Custom(_)
     )
 }
+
+/// What the page shows about a camera's scene: where it looks, whether the rules
+/// run, and the tampering checks.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SceneStatus {
+    /// PTZ position last reported (None: a camera without PTZ, or no status yet).
+    pub ptz: Option<PtzPosition>,
+    /// The view whose zones are in force; None while the rules are paused.
+    pub view: Option<String>,
+    /// Why the rules are paused (`moving`, `away`, `tampering: blocked`…).
+    pub paused: Option<String>,
+    /// Media time (RFC 3339) the rules paused at.
+    pub paused_since: Option<String>,
+    pub tamper: TamperStatus,
+}
+
+/// Seconds between two reduced copies kept for vehicle appearances.
+const APPEARANCE_PICTURE_S: f64 = 0.5;
 
 /// Tracker, rules and event assembly for one camera.
 #[derive(Debug)]
@@ -227,6 +251,18 @@ pub struct CameraEvents {
     stays_dirty: bool,
     last_time: Option<MediaTime>,
     last_save: Option<MediaTime>,
+    /// PTZ settings and tampering thresholds (see [`crate::rules::scene`]).
+    scene: SceneSettings,
+    tamper: TamperMonitor,
+    /// Where the PTZ camera is, as last reported.
+    position: Option<PtzPosition>,
+    /// The view in force: None while paused (moving, away, tampering).
+    view: Option<String>,
+    paused_since: Option<MediaTime>,
+    /// The zones in force (all of them for a camera without PTZ).
+    view_zones: Vec<Zone>,
+    /// A reduced copy of a recent frame, for vehicle appearances.
+    picture: Option<(SmallPicture, MediaTime)>,
 }
 
 fn clip_of(
@@ -267,6 +303,7 @@ impl CameraEvents {
         let count = GenericCount::new(&zones, ctx.tz, generic_clip);
         let lc = clip_of(ev.littering_clip, ev.clip);
         let littering = Littering::new(&zones, ctx.tz, config.litter.clone(), lc.pre_s, lc.post_s);
+        let zones_clone = zones.clone();
         let road = if has_road(&zones) {
             let reg = RoadRegistry::open(&registry_path(state_dir, &ctx.camera.id))?;
             Some(RoadDamage::new(&zones, ctx.tz, reg))
@@ -291,7 +328,208 @@ impl CameraEvents {
             stays_dirty: false,
             last_time: None,
             last_save: None,
+            scene: SceneSettings::default(),
+            tamper: TamperMonitor::new(Default::default(), ReferenceStore::in_memory()),
+            position: None,
+            view: Some(crate::rules::scene::view::FIXED.into()),
+            paused_since: None,
+            view_zones: zones_clone,
+            picture: None,
         })
+    }
+
+    /// The camera's scene: PTZ presets (zones per preset, patrol, resume limit) and
+    /// tampering thresholds, with where its reference views are kept. Call before
+    /// the first frame.
+    pub fn set_scene(&mut self, scene: SceneSettings, store: ReferenceStore) {
+        self.parking.set_scene(&scene);
+        self.tamper = TamperMonitor::new(scene.tamper.clone(), store);
+        self.scene = scene;
+        self.view = self.scene.view_of(self.position.as_ref());
+        self.view_zones = match &self.view {
+            Some(v) => self.scene.zones_of(&self.zones, v),
+            None => Vec::new(),
+        };
+        if self.scene.ptz.is_some() {
+            // Littering, road damage and the generic rules only ever hold the zones
+            // in force.
+            let lz = self.view_zones.clone();
+            let now = self.last_time.unwrap_or(MediaTime(0));
+            let _ = self
+                .littering
+                .set_zones(&lz, self.config.litter.clone(), now);
+            let _ = self.dwell.set_zones(&lz, now);
+            let _ = self.count.set_zones(&lz, now);
+            if let Some(r) = &mut self.road {
+                r.set_zones(&lz);
+            }
+        }
+        let _ = self.parking.set_view(
+            self.view.as_deref(),
+            self.last_time.unwrap_or(MediaTime(0)),
+            &self.scene.resume_policy(),
+            0.0,
+        );
+    }
+
+    /// New tampering thresholds (hot reload); conditions in progress continue.
+    pub fn set_tamper_config(&mut self, cfg: crate::rules::scene::tamper::TamperConfig) {
+        self.scene.tamper = cfg.clone();
+        self.tamper.set_config(cfg);
+    }
+
+    /// Where the PTZ camera is now (ONVIF status in the daemon, the script in
+    /// replay). A change of view pauses, resumes or switches the rules.
+    pub fn set_ptz(&mut self, position: PtzPosition, now: MediaTime) -> FrameOutput {
+        self.position = Some(position);
+        let mut out = FrameOutput::default();
+        self.update_view(now, Vec::new(), &mut out);
+        out
+    }
+
+    /// A decoded frame (every frame may be offered): the tampering checks run on at
+    /// most `check_fps` of them, and a reduced copy is kept for vehicle appearances.
+    pub fn on_picture(&mut self, now: MediaTime, w: u32, h: u32, rgb: &[u8]) -> FrameOutput {
+        let mut outs = self.tamper.picture_arrived(now, w, h);
+        if self.tamper.wants_check(now)
+            && let Some(p) = Prepared::of(w, h, rgb)
+        {
+            outs.extend(self.tamper.check(now, &p));
+        }
+        if self
+            .picture
+            .as_ref()
+            .is_none_or(|(_, t)| now.secs_since(*t) >= APPEARANCE_PICTURE_S)
+            && let Some(p) = SmallPicture::of(w, h, rgb)
+        {
+            self.picture = Some((p, now));
+        }
+        outs.extend(self.tamper.expire(now));
+        let mut out = FrameOutput::default();
+        self.update_view_sized(now, w, h, outs, &mut out);
+        out
+    }
+
+    /// No frame for a while (`now` from the box's clock): a lost signal is reported
+    /// after the camera's `signal_lost_s`.
+    pub fn on_idle(&mut self, now: MediaTime) -> FrameOutput {
+        let outs = self.tamper.on_idle(now);
+        let mut out = FrameOutput::default();
+        self.update_view(now, outs, &mut out);
+        out
+    }
+
+    /// The technician asked for a new reference view: the next checked picture.
+    pub fn request_reference(&mut self) {
+        self.tamper.request_reference();
+    }
+
+    /// The reference picture of `view` (grey PNG), if one was set.
+    pub fn reference_png(&mut self, view: &str) -> Option<Vec<u8>> {
+        self.tamper.reference_of(view).and_then(|r| r.grey.to_png())
+    }
+
+    pub fn scene_status(&self) -> SceneStatus {
+        let paused = match (&self.view, self.tamper.pause_reason()) {
+            (Some(_), _) => None,
+            (None, Some(t)) => Some(format!("tampering: {t}")),
+            (None, None) => Some(
+                match &self.position {
+                    Some(PtzPosition::Moving) => "moving",
+                    Some(PtzPosition::At(_)) => "preset without zones",
+                    _ => "away from every preset",
+                }
+                .to_string(),
+            ),
+        };
+        SceneStatus {
+            ptz: self.position.clone(),
+            view: self.view.clone(),
+            paused,
+            paused_since: self.paused_since.map(|t| t.to_utc().to_rfc3339()),
+            tamper: self.tamper.status(),
+        }
+    }
+
+    /// Whether the rules run now (a view is in force).
+    pub fn active(&self) -> bool {
+        self.view.is_some()
+    }
+
+    fn update_view(&mut self, now: MediaTime, outs: Vec<RuleOutput>, out: &mut FrameOutput) {
+        let (w, h) = self.tamper_frame();
+        self.update_view_sized(now, w, h, outs, out);
+    }
+
+    fn tamper_frame(&self) -> (u32, u32) {
+        self.tamper.frame()
+    }
+
+    /// Re-evaluates the view (PTZ position, tampering) and switches the rules.
+    fn update_view_sized(
+        &mut self,
+        now: MediaTime,
+        w: u32,
+        h: u32,
+        mut outs: Vec<RuleOutput>,
+        out: &mut FrameOutput,
+    ) {
+        let position_view = self.scene.view_of(self.position.as_ref());
+        outs.extend(self.tamper.set_view(position_view.as_deref(), now));
+        let view = match self.tamper.pause_reason() {
+            Some(_) => None,
+            None => position_view,
+        };
+        // A view with no zone at all still runs (nothing to decide); a PTZ preset
+        // without zones is simply quiet.
+        if view != self.view {
+            let status = self.scene_status();
+            match &view {
+                None => tracing::info!(
+                    camera = %self.ctx.camera.id,
+                    reason = status.paused.as_deref().unwrap_or("moving"),
+                    "rules paused"
+                ),
+                Some(v) => tracing::info!(camera = %self.ctx.camera.id, view = %v, "rules resumed"),
+            }
+            // Tracks from another view (or a moving picture) mean nothing here.
+            self.tracker.reset();
+            let policy = self.scene.resume_policy();
+            let grace = self.config.tracker.stationary_after_s + stays::RESUME_MARGIN_S;
+            outs.extend(self.parking.set_view(view.as_deref(), now, &policy, grace));
+            if let Some(v) = &view {
+                let zones = self.scene.zones_of(&self.zones, v);
+                if self.scene.ptz.is_some() && zones != self.view_zones {
+                    outs.extend(self.littering.set_zones_because(
+                        &zones,
+                        self.config.litter.clone(),
+                        now,
+                        EndReason::CameraMoved,
+                    ));
+                    outs.extend(
+                        self.dwell
+                            .set_zones_because(&zones, now, EndReason::CameraMoved),
+                    );
+                    outs.extend(
+                        self.count
+                            .set_zones_because(&zones, now, EndReason::CameraMoved),
+                    );
+                    if let Some(r) = &mut self.road {
+                        r.set_zones(&zones);
+                    }
+                }
+                self.view_zones = zones;
+                self.paused_since = None;
+            } else {
+                self.paused_since.get_or_insert(now);
+            }
+            self.view = view;
+            self.stays_dirty = true;
+        }
+        outs.extend(self.parking.expire(now, &self.scene.resume_policy()));
+        if !outs.is_empty() {
+            self.assemble(now, w, h, &[], outs, out);
+        }
     }
 
     /// Takes back the open cases of a stays file written before a restart, reconciled
@@ -340,6 +578,7 @@ impl CameraEvents {
                 }
                 EventKind::Custom(_) => self.dwell.restore(ep, now, min_grace, resend),
                 EventKind::RoadDamage => None,
+                EventKind::CameraTampering => self.tamper.restore(&ep, now, min_grace),
             };
             match key {
                 Some(key) => {
@@ -412,6 +651,7 @@ impl CameraEvents {
             self.littering.open(),
             self.dwell.open(),
             self.count.open(),
+            self.tamper.open(),
         ];
         for ep in open.iter().flatten() {
             if let Some(e) = self.episodes.get(&(ep.kind, ep.key))
@@ -457,7 +697,14 @@ impl CameraEvents {
             .retain(|e| !stays::is_committed(e, &committed(&e.id)));
     }
 
-    pub fn zones(&self) -> &[Zone] {
+    /// The zones in force now (a PTZ camera: the current preset's; while paused, the
+    /// last preset's, for privacy masks).
+    pub fn zones_in_force(&self) -> &[Zone] {
+        &self.view_zones
+    }
+
+    /// Every zone of the camera, of all presets.
+    pub fn all_zones(&self) -> &[Zone] {
         &self.zones
     }
 
@@ -484,20 +731,32 @@ impl CameraEvents {
             self.tracker = Tracker::new(config.tracker.clone())?;
         }
         let mut outs = self.parking.set_zones(&zones, now);
-        outs.extend(self.littering.set_zones(&zones, config.litter.clone(), now));
-        outs.extend(self.dwell.set_zones(&zones, now));
-        outs.extend(self.count.set_zones(&zones, now));
-        match (&mut self.road, has_road(&zones)) {
-            (Some(r), true) => r.set_zones(&zones),
+        // Littering, road damage and the generic rules hold only the zones in force.
+        let in_force = match (&self.scene.ptz, &self.view) {
+            (None, _) => zones.clone(),
+            (Some(_), Some(v)) => self.scene.zones_of(&zones, v),
+            (Some(_), None) => self.scene.zones_of(&zones, ""),
+        };
+        outs.extend(
+            self.littering
+                .set_zones(&in_force, config.litter.clone(), now),
+        );
+        outs.extend(self.dwell.set_zones(&in_force, now));
+        outs.extend(self.count.set_zones(&in_force, now));
+        match (&mut self.road, has_road(&in_force)) {
+            (Some(r), true) => r.set_zones(&in_force),
             (None, true) => {
                 let reg = RoadRegistry::open(&registry_path(state_dir, &self.ctx.camera.id))?;
-                self.road = Some(RoadDamage::new(&zones, self.ctx.tz, reg));
+                self.road = Some(RoadDamage::new(&in_force, self.ctx.tz, reg));
             }
             (_, false) => self.road = None,
         }
         // Closing phases name the zone as it was configured before the swap.
         let mut out = FrameOutput::default();
         self.assemble(now, 0, 0, &[], outs, &mut out);
+        if self.view.is_some() || self.scene.ptz.is_none() {
+            self.view_zones = in_force;
+        }
         self.zones = zones;
         self.config = config;
         self.codes = codes;
@@ -550,16 +809,27 @@ impl CameraEvents {
         frame_h: u32,
         detections: &[Detection],
     ) -> Result<FrameOutput, EngineError> {
+        let mut out = FrameOutput::default();
+        if self.view.is_none() {
+            // Paused (moving, away from every preset, tampering): nothing is decided
+            // on this picture, and the tracker does not see it.
+            self.last_time = Some(time);
+            self.apply_pending(time, &mut out);
+            return Ok(out);
+        }
         let mut dets = detections.to_vec();
-        drop_private(&mut dets, frame_w, frame_h, &self.zones);
+        drop_private(&mut dets, frame_w, frame_h, &self.view_zones);
         // Per-zone object filters keep noise out of the rules and the evidence.
-        drop_filtered(&mut dets, frame_w, frame_h, &self.zones);
+        drop_filtered(&mut dets, frame_w, frame_h, &self.view_zones);
         self.tracker.update(time, &dets)?;
         self.last_time = Some(time);
-        let mut out = FrameOutput::default();
         self.apply_pending(time, &mut out);
         let tracks: Vec<_> = self.tracker.tracks().cloned().collect();
-        let mut outs = self.parking.on_frame(time, &tracks, frame_w, frame_h);
+        let pic = self.picture.as_ref().map(|(p, _)| p);
+        let look = |b: &BBox| pic.and_then(|p| Appearance::of(p, (b.x1, b.y1, b.x2, b.y2)));
+        let mut outs = self
+            .parking
+            .on_frame_seen(time, &tracks, frame_w, frame_h, &look);
         outs.extend(
             self.littering
                 .on_frame(time, &dets, &tracks, frame_w, frame_h),
@@ -644,7 +914,7 @@ impl CameraEvents {
                 EventKind::ExposedGarbage | EventKind::LitteringAct => {
                     matches!(r, ZoneRule::LitterWatch { .. })
                 }
-                EventKind::RoadDamage => false,
+                EventKind::RoadDamage | EventKind::CameraTampering => false,
                 EventKind::Custom(k) => r.event_kind() == Some(k),
             })
             .map(ZoneRule::merge_window_s)
@@ -977,6 +1247,10 @@ pub(crate) fn describe(
                 .get("severity")
                 .and_then(|v| v.as_str())
                 .unwrap_or("low"),
+        ),
+        EventKind::CameraTampering => tamper_description(
+            details.get("tamper").and_then(|v| v.as_str()).unwrap_or(""),
+            secs,
         ),
         EventKind::Custom(_) => match details.get("count").and_then(|v| v.as_u64()) {
             Some(n) => count_description(code_name, class_name, category, zone_name, n, secs),

@@ -44,6 +44,7 @@ fn zone(id: &str, rule: ZoneRule, poly: Vec<[f32; 2]>) -> Zone {
         coordinates: None,
         grid_code: Some("440802001002003".into()),
         asset_id: None,
+        preset: None,
         filter: Default::default(),
         rules: vec![rule],
     }
@@ -234,7 +235,7 @@ fn invalid_zones_are_refused_on_reload_and_the_old_ones_stay() {
         ev.set_zones(vec![bad], EventsConfig::default(), dir.path(), at(0.0))
             .is_err()
     );
-    assert_eq!(ev.zones().len(), 1);
+    assert_eq!(ev.zones_in_force().len(), 1);
 }
 
 #[test]
@@ -527,5 +528,45 @@ fn repeats_further_apart_than_the_merge_window_are_separate_cases() {
         events
             .iter()
             .all(|e| e.details.get("repeat_count").is_none())
+    );
+}
+
+/// A PTZ camera's generic rules run only at their zone's preset, as parking does: the
+/// umbrella at preset 1 is a case of `stall` there, which ends `camera_moved` when
+/// the camera turns to preset 2, where only `stall-2` (same polygon) decides.
+#[test]
+fn generic_rules_run_only_in_the_zones_of_the_preset_the_camera_stands_at() {
+    use crate::ingest::onvif::ptz::PtzPosition;
+    use crate::rules::scene::reference::ReferenceStore;
+    use crate::rules::scene::view::SceneSettings;
+    let dir = tempfile::tempdir().unwrap();
+    let mut one = vending_zone(0.0);
+    one.preset = Some("1".into());
+    let mut two = vending_zone(0.0);
+    two.id = "stall-2".into();
+    two.preset = Some("2".into());
+    let mut ev = CameraEvents::new(ctx(), vec![one, two], platform_codes(), dir.path()).unwrap();
+    ev.set_scene(
+        SceneSettings {
+            tamper: Default::default(),
+            ptz: Some(toml::from_str("home = \"1\"").unwrap()),
+        },
+        ReferenceStore::in_memory(),
+    );
+    let mut events = run(&mut ev, 0.0, 70.0, &[umbrella()]).events;
+    events.extend(ev.set_ptz(PtzPosition::At("2".into()), at(71.0)).events);
+    events.extend(run(&mut ev, 72.0, 150.0, &[umbrella()]).events);
+    let got: Vec<_> = events
+        .iter()
+        .map(|e| (e.zone.as_ref().unwrap().id.as_str(), e.phase, e.end_reason))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("stall", Phase::Started, None),
+            ("stall", Phase::Ended, Some(EndReason::CameraMoved)),
+            ("stall-2", Phase::Started, None),
+        ],
+        "{got:?}"
     );
 }

@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 pub const EVENT_SCHEMA: &str = "streetwatch.event/v1";
 
 /// What an event is about. The built-in kinds have their own rules (littering acts,
-/// the road-damage registry); every other kind is a free-text id an integrator gives a
-/// generic rule in configuration (`street_vending`, `crowd`, `camera_tampering`…),
-/// carried in the JSON as it is written.
+/// the road-damage registry, the scene's tampering checks); every other kind is a
+/// free-text id an integrator gives a generic rule in configuration (`street_vending`,
+/// `crowd`…), carried in the JSON as it is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EventKind {
     /// 机动车乱停放 (motor vehicle) or 非机动车乱停放 (bicycles, motorcycles).
@@ -27,6 +27,9 @@ pub enum EventKind {
     LitteringAct,
     /// 道路破损: potholes and cracks.
     RoadDamage,
+    /// The camera itself: moved, blocked, defocused or without a signal
+    /// (`details.tamper`); while it lasts the camera's other rules pause.
+    CameraTampering,
     /// A kind named in configuration (see [`EventKind::named`]).
     Custom(&'static str),
 }
@@ -46,11 +49,12 @@ static KIND_NAMES: std::sync::OnceLock<std::sync::Mutex<Vec<&'static str>>> =
 
 impl EventKind {
     /// The built-in kinds.
-    pub const BUILT_IN: [EventKind; 4] = [
+    pub const BUILT_IN: [EventKind; 5] = [
         EventKind::IllegalParking,
         EventKind::ExposedGarbage,
         EventKind::LitteringAct,
         EventKind::RoadDamage,
+        EventKind::CameraTampering,
     ];
 
     /// The kind with id `s`: a built-in one, or a custom kind. Custom ids are interned
@@ -105,6 +109,7 @@ impl EventKind {
             EventKind::ExposedGarbage => "exposed_garbage",
             EventKind::LitteringAct => "littering_act",
             EventKind::RoadDamage => "road_damage",
+            EventKind::CameraTampering => "camera_tampering",
             EventKind::Custom(s) => s,
         }
     }
@@ -158,6 +163,13 @@ pub enum EndReason {
     Restart,
     /// The camera was removed from the configuration or disabled.
     CameraRemoved,
+    /// The camera moved (a PTZ camera sent elsewhere, a camera turned or covered) and
+    /// did not come back to the same view in time, or the vehicle was no longer there
+    /// when it did.
+    CameraMoved,
+    /// `camera_tampering` only: the technician set a new reference view, accepting
+    /// what the camera shows now.
+    ReferenceUpdated,
 }
 
 /// 事项 (a matter/event) or 部件 (an asset): their 5-digit codes collide, so every code

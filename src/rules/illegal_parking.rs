@@ -14,6 +14,16 @@
 //! confirmation); the `ended` phase carries a snapshot of the frame that ended the stay. They are requested when they happen, because by confirmation the
 //! encoded ring no longer holds the first moments of a 3-minute stay.
 //!
+//! While the camera looks elsewhere (a PTZ camera at another preset, moving, or a
+//! tampering alarm) the stays of zones not in force are *suspended*: paused time does
+//! not count for their dwell. Back at the same view within `resume_within_s`, a
+//! suspended stay waits (like a restored one, below) for a stationary vehicle of the
+//! same family, overlapping its last box (IoU ≥ [`REBIND_IOU`]) and looking the same
+//! (colour histogram and thumbnail, [`crate::rules::scene::appearance`]); otherwise it
+//! ends with `camera_moved`. On a patrol the time between two visits does count (the
+//! same vehicle at both visits is the time-separated evidence), each visit that finds
+//! it adds a wide shot (`visit-N`), and one not found on the next visit ends `gone`.
+//!
 //! Confirmed stays survive a restart (the façade persists them, see
 //! [`crate::rules::stays`]): [`IllegalParking::restore`] puts one back waiting for its
 //! vehicle, and a stationary vehicle of the same family (motor / non-motor) in the
@@ -43,6 +53,8 @@ use crate::rules::output::{
     CaptureRequest, EpisodeKey, KeySource, OpenEpisode, PhaseOutput, Resume, RuleOutput,
     SubjectInfo,
 };
+use crate::rules::scene::appearance::Appearance;
+use crate::rules::scene::view::{FIXED, ResumePolicy, SceneSettings};
 use crate::rules::schedule::Schedule;
 use crate::rules::zone::{Zone, ZoneRule};
 use crate::track::Track;
@@ -81,6 +93,8 @@ pub struct ClipWindow {
 #[derive(Debug, Clone)]
 struct ParkingZone {
     zone: Zone,
+    /// The view the zone is in force in (see [`crate::rules::scene::view`]).
+    view: Option<String>,
     dwell_s: f64,
     update_every_s: f64,
     leave_after_s: f64,
@@ -112,8 +126,67 @@ struct Stay {
     last_report: MediaTime,
     /// Seen in the current frame (bookkeeping within one `on_frame`).
     touched: bool,
-    /// Restored after a restart and not seen again yet.
+    /// Restored after a restart (or resumed after a pause) and not seen again yet.
     restored: Option<Resume>,
+    /// Seconds of pauses that do not count for the dwell.
+    paused_s: f64,
+    /// Suspended since: its zone is not in force (the camera looks elsewhere).
+    suspended: Option<MediaTime>,
+    /// Resumed after a pause, waiting for its vehicle: `Some(true)` on a patrol visit.
+    resuming: Option<bool>,
+    /// What the vehicle looks like, refreshed while it is seen.
+    appearance: Option<(Appearance, MediaTime)>,
+    /// Later patrol visits (or returns) that found the vehicle again.
+    visits: u32,
+}
+
+/// Seconds between refreshes of a stay's appearance.
+const APPEARANCE_EVERY_S: f64 = 10.0;
+
+/// Names of the wide shots of later visits (static: evidence names are fixed
+/// strings); visits beyond the table add no more shots.
+const VISIT_SHOTS: [&str; 16] = [
+    "visit-2", "visit-3", "visit-4", "visit-5", "visit-6", "visit-7", "visit-8", "visit-9",
+    "visit-10", "visit-11", "visit-12", "visit-13", "visit-14", "visit-15", "visit-16", "visit-17",
+];
+
+impl Stay {
+    // One argument per field a new stay is born with; the rest start empty.
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        key: EpisodeKey,
+        track_id: u64,
+        zone_id: String,
+        first_still: MediaTime,
+        last_seen: MediaTime,
+        bbox: BBox,
+        subject: SubjectInfo,
+        now: MediaTime,
+    ) -> Stay {
+        Stay {
+            key,
+            track_id,
+            zone_id,
+            first_still,
+            first_shot: first_still,
+            opened: now,
+            plate: None,
+            plate_wait: false,
+            last_seen,
+            bbox,
+            subject,
+            half_captured: false,
+            confirmed: false,
+            last_report: now,
+            touched: true,
+            restored: None,
+            paused_s: 0.0,
+            suspended: None,
+            resuming: None,
+            appearance: None,
+            visits: 0,
+        }
+    }
 }
 
 /// Track id of a restored stay until a vehicle is bound to it: the tracker numbers
@@ -138,9 +211,12 @@ pub struct IllegalParking {
     last_frame: Option<MediaTime>,
     /// Tracks detached from their stay as re-appearances, with when.
     reappeared: Vec<(u64, MediaTime)>,
+    scene: SceneSettings,
+    /// The view in force; None while paused.
+    view: Option<String>,
 }
 
-fn parking_zones(zones: &[Zone]) -> Vec<ParkingZone> {
+fn parking_zones(zones: &[Zone], scene: &SceneSettings) -> Vec<ParkingZone> {
     let mut out = Vec::new();
     for z in zones {
         for r in &z.rules {
@@ -154,6 +230,7 @@ fn parking_zones(zones: &[Zone]) -> Vec<ParkingZone> {
             } = r
             {
                 out.push(ParkingZone {
+                    view: scene.zone_view(z).map(str::to_string),
                     zone: z.clone(),
                     dwell_s: *dwell_s,
                     update_every_s: *update_every_s,
@@ -169,15 +246,100 @@ fn parking_zones(zones: &[Zone]) -> Vec<ParkingZone> {
 
 impl IllegalParking {
     pub fn new(zones: &[Zone], tz: Tz, clip: ClipWindow) -> Self {
+        let scene = SceneSettings::default();
         Self {
-            zones: parking_zones(zones),
+            zones: parking_zones(zones, &scene),
             tz,
             clip,
             stays: Vec::new(),
             keys: KeySource::default(),
             last_frame: None,
             reappeared: Vec::new(),
+            scene,
+            view: Some(FIXED.into()),
         }
+    }
+
+    /// The camera's scene settings (PTZ presets, home): which zone is in force in
+    /// which view.
+    pub fn set_scene(&mut self, scene: &SceneSettings) {
+        self.scene = scene.clone();
+        for z in &mut self.zones {
+            z.view = scene.zone_view(&z.zone).map(str::to_string);
+        }
+    }
+
+    fn zone_view(&self, zone_id: &str) -> Option<&str> {
+        self.zones
+            .iter()
+            .find(|z| z.zone.id == zone_id)
+            .and_then(|z| z.view.as_deref())
+    }
+
+    /// The camera's view changed (`None`: paused). Stays of zones leaving the view are
+    /// suspended; suspended stays of the new view wait `min_grace_s` (at least their
+    /// zone's `leave_after_s`) for their vehicle, or end.
+    pub fn set_view(
+        &mut self,
+        view: Option<&str>,
+        now: MediaTime,
+        policy: &ResumePolicy,
+        min_grace_s: f64,
+    ) -> Vec<RuleOutput> {
+        self.view = view.map(str::to_string);
+        let out = self.expire(now, policy);
+        for i in 0..self.stays.len() {
+            let zv = self.zone_view(&self.stays[i].zone_id).map(str::to_string);
+            let leave = self
+                .zones
+                .iter()
+                .find(|z| z.zone.id == self.stays[i].zone_id)
+                .map_or(0.0, |z| z.leave_after_s);
+            let s = &mut self.stays[i];
+            let in_view = view.is_some() && zv.as_deref() == view;
+            match (in_view, s.suspended) {
+                (false, None) => {
+                    s.suspended = Some(now);
+                    s.track_id = NO_TRACK;
+                    s.subject.track_id = NO_TRACK;
+                }
+                (true, Some(since)) => {
+                    let absent = now.secs_since(since).max(0.0);
+                    let patrol = policy.absence_counts(view.unwrap_or(""), absent);
+                    if !patrol {
+                        s.paused_s += absent;
+                    }
+                    s.suspended = None;
+                    s.resuming = Some(patrol);
+                    s.restored = Some(Resume {
+                        grace_until: now.add_secs(leave.max(min_grace_s)),
+                        resend_started: s.restored.is_some_and(|r| r.resend_started),
+                    });
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Suspended stays that waited longer than the policy allows end (`camera_moved`).
+    pub fn expire(&mut self, now: MediaTime, policy: &ResumePolicy) -> Vec<RuleOutput> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < self.stays.len() {
+            let s = &self.stays[i];
+            let limit = policy.limit_s(self.zone_view(&s.zone_id).unwrap_or(""));
+            if let Some(since) = s.suspended
+                && now.secs_since(since) > limit
+            {
+                let s = self.stays.swap_remove(i);
+                let end = s.last_seen;
+                out.push(close(s, end, now, EndReason::CameraMoved));
+            } else {
+                i += 1;
+            }
+        }
+        out
     }
 
     /// Hot reload of the timezone (schedules) and clip window; running stays go on.
@@ -190,7 +352,7 @@ impl IllegalParking {
     /// (same id, still `no_parking`) keep running, the others are closed (`ended` for
     /// confirmed stays, `Abandoned` for candidates) at `now`.
     pub fn set_zones(&mut self, zones: &[Zone], now: MediaTime) -> Vec<RuleOutput> {
-        self.zones = parking_zones(zones);
+        self.zones = parking_zones(zones, &self.scene);
         let mut out = Vec::new();
         let keep: Vec<String> = self.zones.iter().map(|z| z.zone.id.clone()).collect();
         let (kept, gone): (Vec<Stay>, Vec<Stay>) = self
@@ -242,32 +404,30 @@ impl IllegalParking {
             .find(|z| z.zone.id == ep.zone_id)
             .map_or(0.0, |z| z.leave_after_s);
         let key = self.keys.next_key();
-        self.stays.push(Stay {
+        let mut s = Stay::new(
             key,
-            track_id: NO_TRACK,
-            zone_id: ep.zone_id,
-            first_still: ep.start,
-            // The photo set's first wide shot was taken before the restart; the plate
-            // is read again from the pictures taken after it.
-            first_shot: ep.start,
-            opened: ep.start,
-            plate: None,
-            plate_wait: false,
-            last_seen: ep.last_seen,
-            bbox: ep.anchor,
-            subject: SubjectInfo {
+            NO_TRACK,
+            ep.zone_id,
+            ep.start,
+            ep.last_seen,
+            ep.anchor,
+            SubjectInfo {
                 track_id: NO_TRACK,
                 ..ep.subject
             },
-            half_captured: true,
-            confirmed: true,
-            last_report: ep.last_report,
-            touched: false,
-            restored: Some(Resume {
-                grace_until: now.add_secs(leave.max(min_grace_s)),
-                resend_started,
-            }),
+            ep.last_report,
+        );
+        // The photo set's first wide shot was taken before the restart; the plate is
+        // read again from the pictures taken after it.
+        s.opened = ep.start;
+        s.half_captured = true;
+        s.confirmed = true;
+        s.touched = false;
+        s.restored = Some(Resume {
+            grace_until: now.add_secs(leave.max(min_grace_s)),
+            resend_started,
         });
+        self.stays.push(s);
         Some(key)
     }
 
@@ -333,16 +493,34 @@ impl IllegalParking {
         frame_w: u32,
         frame_h: u32,
     ) -> Vec<RuleOutput> {
+        self.on_frame_seen(now, tracks, frame_w, frame_h, &|_| None)
+    }
+
+    /// [`Self::on_frame`] with `look`, the appearance of a box in this frame (None
+    /// when no picture is at hand), to tell a returning vehicle from another one.
+    pub fn on_frame_seen(
+        &mut self,
+        now: MediaTime,
+        tracks: &[Track],
+        frame_w: u32,
+        frame_h: u32,
+        look: &dyn Fn(&BBox) -> Option<Appearance>,
+    ) -> Vec<RuleOutput> {
         let mut out = Vec::new();
+        if self.view.is_none() {
+            return out;
+        }
         for s in &mut self.stays {
             s.touched = false;
         }
         let interval = self.last_frame.map_or(0.0, |l| now.secs_since(l));
         self.last_frame = Some(now);
         let reappear_gap = REAPPEAR_GAP_S.max(REAPPEAR_FRAMES * interval);
+        let view = self.view.clone();
         for t in tracks.iter().filter(|t| t.category.is_vehicle()) {
             let zone_idx = self.zones.iter().position(|z| {
-                z.zone.contains_box(&t.category, &t.bbox, frame_w, frame_h)
+                z.view == view
+                    && z.zone.contains_box(&t.category, &t.bbox, frame_w, frame_h)
                     && z.schedule.is_active(now, self.tz)
             });
             let existing = self.stays.iter().position(|s| s.track_id == t.id);
@@ -406,11 +584,13 @@ impl IllegalParking {
                     // vehicle of the same family in place continues a restored one.
                     self.stays.iter().position(|s| {
                         s.zone_id == zone_id
+                            && s.suspended.is_none()
                             && !tracks
                                 .iter()
                                 .any(|o| o.id == s.track_id && !o.is_coasting())
                             && s.bbox.iou(&t.bbox) >= REBIND_IOU
                             && (s.restored.is_none() || same_family(&s.subject, t))
+                            && (s.resuming.is_none() || looks_same(s, t, look))
                     })
                 }
             };
@@ -460,24 +640,19 @@ impl IllegalParking {
                             bbox: t.last_detection_bbox,
                         },
                     });
-                    self.stays.push(Stay {
+                    let mut stay = Stay::new(
                         key,
-                        track_id: t.id,
-                        zone_id: zone_id.clone(),
+                        t.id,
+                        zone_id.clone(),
                         first_still,
-                        first_shot,
-                        opened: now,
-                        plate: None,
-                        plate_wait,
-                        last_seen: t.last_seen,
-                        bbox: t.bbox,
-                        subject: subject.clone(),
-                        half_captured: false,
-                        confirmed: false,
-                        last_report: now,
-                        touched: true,
-                        restored: None,
-                    });
+                        t.last_seen,
+                        t.bbox,
+                        subject.clone(),
+                        now,
+                    );
+                    stay.first_shot = first_shot;
+                    stay.plate_wait = plate_wait;
+                    self.stays.push(stay);
                     self.stays.len() - 1
                 }
             };
@@ -489,11 +664,34 @@ impl IllegalParking {
                 s.last_seen = t.last_seen;
                 s.bbox = t.bbox;
                 s.subject = subject;
+                if s.appearance
+                    .as_ref()
+                    .is_none_or(|(_, at)| now.secs_since(*at) >= APPEARANCE_EVERY_S)
+                    && let Some(a) = look(&t.last_detection_bbox)
+                {
+                    s.appearance = Some((a, now));
+                }
             }
             if t.is_coasting() && now.secs_since(t.last_seen) > z.leave_after_s {
                 let s = self.stays.swap_remove(i);
                 close_on_frame(s, t.last_seen, now, EndReason::Gone, &mut out);
                 continue;
+            }
+            if s.restored.is_some() && s.resuming.take().is_some() {
+                // Back after a pause (or the next patrol visit) and found again: a wide
+                // shot of this visit.
+                s.visits += 1;
+                if let Some(name) = VISIT_SHOTS.get(s.visits as usize - 1) {
+                    out.push(RuleOutput::Capture {
+                        key: s.key,
+                        kind: EventKind::IllegalParking,
+                        request: CaptureRequest::Snapshot {
+                            name,
+                            at: now,
+                            bbox: s.subject.bbox,
+                        },
+                    });
+                }
             }
             if let Some(r) = s.restored.take()
                 && r.resend_started
@@ -504,8 +702,9 @@ impl IllegalParking {
                 confirm(s, now, self.clip, &mut out);
             }
             // Dwell counts only up to the last sighting: a car that vanished (left
-            // or hidden) cannot be confirmed on the tracker's memory alone.
-            let held = s.last_seen.secs_since(s.first_still);
+            // or hidden) cannot be confirmed on the tracker's memory alone. Paused
+            // time (the camera looked elsewhere) does not count.
+            let held = s.last_seen.secs_since(s.first_still) - s.paused_s;
             if !s.half_captured && held >= z.dwell_s / 2.0 && !t.is_coasting() {
                 s.half_captured = true;
                 out.push(RuleOutput::Capture {
@@ -537,6 +736,10 @@ impl IllegalParking {
         let mut i = 0;
         while i < self.stays.len() {
             let s = &self.stays[i];
+            if s.suspended.is_some() {
+                i += 1;
+                continue;
+            }
             let zone = self.zones.iter().find(|z| z.zone.id == s.zone_id);
             if let Some(r) = s.restored {
                 // Restored and not seen again: over once the grace period has passed,
@@ -545,9 +748,12 @@ impl IllegalParking {
                     let s = self.stays.swap_remove(i);
                     let (end, reason) = (
                         s.last_seen,
-                        match zone {
-                            Some(_) => EndReason::Restart,
-                            None => EndReason::ZoneRemoved,
+                        match (zone, s.resuming) {
+                            (None, _) => EndReason::ZoneRemoved,
+                            // A patrol's next visit did not find it: it left.
+                            (Some(_), Some(true)) => EndReason::Gone,
+                            (Some(_), Some(false)) => EndReason::CameraMoved,
+                            (Some(_), None) => EndReason::Restart,
                         },
                     );
                     if r.resend_started {
@@ -571,6 +777,15 @@ impl IllegalParking {
             }
         }
         out
+    }
+}
+
+/// Whether track `t` looks like the vehicle of stay `s` (true when either appearance
+/// is unknown: position and family then decide alone).
+fn looks_same(s: &Stay, t: &Track, look: &dyn Fn(&BBox) -> Option<Appearance>) -> bool {
+    match (&s.appearance, look(&t.last_detection_bbox)) {
+        (Some((a, _)), Some(b)) => a.same_vehicle(&b),
+        _ => true,
     }
 }
 
@@ -606,6 +821,18 @@ fn phase(
     end_reason: Option<EndReason>,
 ) -> RuleOutput {
     let until = end.unwrap_or(now);
+    let mut details = serde_json::Map::new();
+    if s.paused_s > 0.0 {
+        // Time the camera looked elsewhere: not part of the dwell (duration_s still
+        // runs from the first sighting).
+        details.insert(
+            "paused_s".into(),
+            serde_json::json!((s.paused_s * 10.0).round() / 10.0),
+        );
+    }
+    if s.visits > 0 {
+        details.insert("visits".into(), serde_json::json!(s.visits + 1));
+    }
     RuleOutput::Phase {
         key: s.key,
         phase: PhaseOutput {
@@ -617,7 +844,7 @@ fn phase(
             at: now,
             end,
             duration_s: Some(until.secs_since(s.first_still).max(0.0)),
-            details: serde_json::Map::new(),
+            details,
             event_id: None,
             end_reason,
         },

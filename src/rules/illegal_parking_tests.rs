@@ -36,6 +36,7 @@ fn zone(schedule: Schedule) -> Zone {
         coordinates: None,
         grid_code: None,
         asset_id: None,
+        preset: None,
         filter: Default::default(),
         rules: vec![ZoneRule::NoParking {
             merge_window_s: 0.0,

@@ -22,6 +22,7 @@ fn zone() -> Zone {
         coordinates: None,
         grid_code: None,
         asset_id: None,
+        preset: None,
         filter: Default::default(),
         rules: vec![ZoneRule::LitterWatch {
             merge_window_s: 0.0,

@@ -13,6 +13,7 @@ pub mod output;
 pub mod privacy;
 pub mod road_damage;
 pub mod road_registry;
+pub mod scene;
 pub mod schedule;
 pub mod stays;
 pub mod zone;

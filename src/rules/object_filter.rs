@@ -138,6 +138,7 @@ mod tests {
             coordinates: None,
             grid_code: None,
             asset_id: None,
+            preset: None,
             filter,
             rules: vec![ZoneRule::NoParking {
                 dwell_s: 60.0,

@@ -177,6 +177,7 @@ mod tests {
             coordinates: None,
             grid_code: None,
             asset_id: None,
+            preset: None,
             filter: Default::default(),
             rules,
         }

@@ -48,6 +48,7 @@ fn zone(id: &str, rule: ZoneRule) -> Zone {
         coordinates: None,
         grid_code: None,
         asset_id: None,
+        preset: None,
         rules: vec![rule],
         filter: Default::default(),
     }

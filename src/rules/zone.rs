@@ -62,6 +62,8 @@ pub enum ZoneError {
     BadGridCode { code: String },
     #[error("asset id \"{id}\" is invalid; it must be exactly 17 digits")]
     BadAssetId { id: String },
+    #[error("preset \"{token}\" is not a preset token; use the token the camera lists")]
+    BadPreset { token: String },
     #[error("zone has {count} rules; at most {MAX_RULES_PER_ZONE} are allowed")]
     TooManyRules { count: usize },
     #[error("{rule} rule: `{field}` {reason}")]
@@ -762,6 +764,11 @@ pub struct Zone {
     /// 17-digit asset id of the watched facility.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub asset_id: Option<String>,
+    /// PTZ cameras: the preset token this zone was drawn at; it is in force only
+    /// while the camera is at that preset. Unset: the camera's home preset (or, on a
+    /// camera without PTZ, always).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
     /// Which detections count in this zone (score, size, classes); empty = all.
     #[serde(default, skip_serializing_if = "ObjectFilter::is_any")]
     pub filter: ObjectFilter,
@@ -817,6 +824,11 @@ impl Zone {
             && !all_digits(id, 17)
         {
             return Err(ZoneError::BadAssetId { id: id.clone() });
+        }
+        if let Some(t) = &self.preset
+            && !crate::ingest::onvif::ptz::valid_token(t)
+        {
+            return Err(ZoneError::BadPreset { token: t.clone() });
         }
         self.filter.validate()?;
         if self.rules.len() > MAX_RULES_PER_ZONE {
@@ -918,6 +930,7 @@ fn field_of(zone: &Zone, e: &ZoneError) -> String {
         ZoneError::BadCoordinates { .. } => "coordinates".into(),
         ZoneError::BadGridCode { .. } => "grid_code".into(),
         ZoneError::BadAssetId { .. } => "asset_id".into(),
+        ZoneError::BadPreset { .. } => "preset".into(),
         ZoneError::BadFilter { field, .. } => format!("filter.{field}"),
         ZoneError::TooManyRules { .. } | ZoneError::TooManyZones { .. } => "rules".into(),
         ZoneError::BadRule { field, .. } => format!("rules[{}].{field}", failing_rule()),

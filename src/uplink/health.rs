@@ -76,6 +76,31 @@ pub struct CameraHealth {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub last_frame_age_s: Option<f64>,
     pub dropped_frames: u64,
+    /// Scene integrity (PTZ, tampering; see docs/scene.md), once its analysis runs.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub scene: Option<SceneHealth>,
+}
+
+/// What health says about a camera's scene.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SceneHealth {
+    /// Why its rules are paused now (`moving`, `tampering: blocked`, …); absent while
+    /// they run.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub rules_paused: Option<String>,
+    /// Tampering conditions reported now (`moved`, `blocked`, `defocused`,
+    /// `signal_lost`).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub tampering: Vec<String>,
+    /// PTZ: the preset it stands at.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub preset: Option<String>,
+    /// PTZ: moves the box made by itself since start (return home, patrol), and the
+    /// last one (`<time> <preset> <reason>`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub box_moves: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub last_box_move: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -697,6 +722,7 @@ mod tests {
                 fps: 12.0,
                 last_frame_age_s: Some(0.2),
                 dropped_frames: 3,
+                scene: None,
             }],
             models: vec![ModelHealth {
                 id: "det".into(),

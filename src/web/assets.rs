@@ -36,6 +36,11 @@ const ASSETS: &[Asset] = &[
         body: include_str!("assets/i18n.js"),
     },
     Asset {
+        name: "scene.js",
+        mime: "text/javascript; charset=utf-8",
+        body: include_str!("assets/scene.js"),
+    },
+    Asset {
         name: "zones.js",
         mime: "text/javascript; charset=utf-8",
         body: include_str!("assets/zones.js"),

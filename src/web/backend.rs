@@ -222,6 +222,11 @@ pub trait WebBackend: Send + Sync + 'static {
     fn event_media(&self, id: &str, name: &str) -> Result<MediaLookup, HistoryError> {
         history::media(&self.outbox_path(), id, name)
     }
+    /// Each running camera's scene (PTZ position and presets, tampering state,
+    /// reference views); `None` without a daemon.
+    fn scene(&self) -> Option<&crate::rules::scene::board::SceneBoard> {
+        None
+    }
     /// Every phase of event `id` as committed (the signed JSON sent upstream), oldest
     /// first; empty when unknown.
     fn event_phases(&self, id: &str) -> Result<Vec<history::PhaseBody>, HistoryError> {

@@ -10,6 +10,8 @@
 pub mod device;
 pub mod discovery;
 pub mod http;
+pub mod ptz;
+pub mod ptz_control;
 pub mod soap;
 pub mod xml;
 

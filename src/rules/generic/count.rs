@@ -110,6 +110,17 @@ impl GenericCount {
     /// Hot reload: a group of a rule that still exists (zone id and kind) goes on
     /// with the new parameters; the others are closed (`zone_removed`).
     pub fn set_zones(&mut self, zones: &[Zone], now: MediaTime) -> Vec<RuleOutput> {
+        self.set_zones_because(zones, now, EndReason::ZoneRemoved)
+    }
+
+    /// [`Self::set_zones`], ending the groups of rules no longer given with `reason`
+    /// (`camera_moved` when a PTZ camera's view changed).
+    pub fn set_zones_because(
+        &mut self,
+        zones: &[Zone],
+        now: MediaTime,
+        reason: EndReason,
+    ) -> Vec<RuleOutput> {
         let mut new = rules_of(zones);
         let mut out = Vec::new();
         for old in std::mem::take(&mut self.rules) {
@@ -119,7 +130,7 @@ impl GenericCount {
                 .find(|r| r.zone.id == old.zone.id && r.matcher.kind == old.matcher.kind)
             {
                 Some(r) => r.state = Some(g),
-                None => out.push(end(&old, g, now, now, EndReason::ZoneRemoved)),
+                None => out.push(end(&old, g, now, now, reason)),
             }
         }
         self.rules = new;

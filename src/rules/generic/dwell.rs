@@ -147,6 +147,17 @@ impl GenericDwell {
     /// Hot reload: cases of rules that still exist (same zone id and kind) go on, the
     /// others are closed (`zone_removed`).
     pub fn set_zones(&mut self, zones: &[Zone], now: MediaTime) -> Vec<RuleOutput> {
+        self.set_zones_because(zones, now, EndReason::ZoneRemoved)
+    }
+
+    /// [`Self::set_zones`], closing the cases of rules no longer given with `reason`
+    /// (`camera_moved` when a PTZ camera's view changed).
+    pub fn set_zones_because(
+        &mut self,
+        zones: &[Zone],
+        now: MediaTime,
+        reason: EndReason,
+    ) -> Vec<RuleOutput> {
         let old = std::mem::replace(&mut self.rules, rules_of(zones));
         let mut out = Vec::new();
         let mut kept = Vec::new();
@@ -161,7 +172,7 @@ impl GenericDwell {
                     s.rule = i;
                     kept.push(s);
                 }
-                None => out.push(close(&old, s, now, now, EndReason::ZoneRemoved)),
+                None => out.push(close(&old, s, now, now, reason)),
             }
         }
         self.stays = kept;

@@ -9,6 +9,7 @@ mod discover;
 mod events;
 mod live;
 mod metrics;
+mod scene;
 mod settings;
 mod zones;
 
@@ -477,6 +478,19 @@ fn routes() -> Routes {
     .protected("put", "/api/cameras/{id}/zones", put(zones::replace))
     .protected("get", "/api/cameras/{id}/snapshot.jpg", get(live::snapshot))
     .protected("get", "/api/cameras/{id}/live", get(live::live))
+    .protected("get", "/api/cameras/{id}/scene", get(scene::status))
+    .protected("get", "/api/cameras/{id}/presets", get(scene::presets))
+    .protected("post", "/api/cameras/{id}/ptz/goto", post(scene::goto))
+    .protected(
+        "post",
+        "/api/cameras/{id}/reference",
+        post(scene::set_reference),
+    )
+    .protected(
+        "get",
+        "/api/cameras/{id}/reference.png",
+        get(scene::reference_png),
+    )
     .protected("post", "/api/cameras/discover", post(discover::discover))
     .protected("get", "/api/config/export", get(settings::export))
     .protected("post", "/api/config/import", post(settings::import))

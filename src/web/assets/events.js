@@ -5,7 +5,7 @@
 "use strict";
 (function () {
   var SW = window.SW, el = SW.el, t = SW.t, clear = SW.clear;
-  var KINDS = ["illegal_parking", "exposed_garbage", "littering_act", "road_damage"];
+  var KINDS = ["illegal_parking", "exposed_garbage", "littering_act", "road_damage", "camera_tampering"];
   var PHASES = ["started", "updated", "ended"];
   // Filters and the open event survive the periodic refresh and language switches.
   var filters = { camera: "", kind: "", phase: "", from: "", to: "", plate: "" };

@@ -420,7 +420,11 @@
     return [SW.el("label", { for: id, text: text }), SW.el("input", Object.assign({ id: id }, attrs || {}))];
   }
 
+  // The cameras the editor offers (scene.js needs to know which are PTZ domes).
+  var cameraList = [];
+
   function editor(cameras) {
+    cameraList = cameras;
     var app = SW.app;
     SW.clear(app);
     app.appendChild(SW.el("h1", { text: t("zones.title") }));
@@ -434,6 +438,7 @@
     app.appendChild(SW.el("label", { for: "zones-camera", text: t("zones.camera") }));
     app.appendChild(pick);
     app.appendChild(SW.el("div", { id: "zone-draft", hidden: true }));
+    app.appendChild(SW.el("div", { id: "zone-scene", class: "card" }));
     var canvas = SW.el("canvas", { id: "zone-canvas", width: "1280", height: "720", "data-zone-count": "0", "data-point-count": "0" });
     app.appendChild(SW.el("div", { class: "card picture" }, [
       canvas,
@@ -519,6 +524,9 @@
       var n = st.zones.length + 1;
       // No schedule: the rules apply all day, as the schedule hint says.
       st.zones.push({ id: newId(), name: t("zones.new_name", { n: n }), polygon: [], rules: [{ type: "no_parking", dwell_s: 180 }] });
+      // A PTZ dome: the zone belongs to the preset the camera stands at (scene.js).
+      var preset = SW.scene && SW.scene.preset();
+      if (preset) st.zones[st.zones.length - 1].preset = preset;
       select(st.zones.length - 1);
       status("", t("zones.help"));
       changed();
@@ -584,6 +592,10 @@
     });
     loadPicture();
     draw();
+    if (SW.scene) {
+      var cam = cameraList.filter(function (c) { return c.id === camera; })[0];
+      SW.scene.mount(byId("zone-scene"), camera, loadPicture, !!(cam && cam.ptz));
+    }
   }
 
   // Handle sizes follow the on-screen size of the picture.
