@@ -195,21 +195,26 @@ pub fn decode_units(
     result
 }
 
-/// The last frame at or before `at` (the frame an analysis at `at` saw), or the first
-/// frame when all are later.
+/// The frame nearest to `at` (the frame an analysis at `at` saw: on the same stream
+/// it has exactly that time; on a camera's other stream the same instant may be
+/// stamped a few milliseconds either side), the earlier one on a tie. Decoding stops at
+/// the first frame after `at`.
 pub fn frame_at(
     caps: &gst::Caps,
     units: &[AccessUnit],
     at: MediaTime,
 ) -> Result<RgbFrame, EvidenceError> {
     let mut best: Option<RgbFrame> = None;
+    let distance = |t: MediaTime| (t.0 - at.0).unsigned_abs();
     decode_units(caps, units, |f| {
-        if f.time <= at || best.is_none() {
+        let past = f.time > at;
+        if best
+            .as_ref()
+            .is_none_or(|b| distance(f.time) < distance(b.time))
+        {
             best = Some(f);
-            true
-        } else {
-            false
         }
+        !past
     })?;
     best.ok_or_else(|| EvidenceError::NothingInRing {
         what: format!("a frame at {at:?}"),

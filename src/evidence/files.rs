@@ -63,6 +63,7 @@ pub fn write_media(
         end_media_ns: None,
         preroll_short: false,
         privacy_unredacted: false,
+        stream: None,
         local_path: Some(path),
     })
 }

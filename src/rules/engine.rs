@@ -699,6 +699,8 @@ impl CameraEvents {
             media: Vec::new(),
             evidence_dropped: false,
             media_missing: Vec::new(),
+            main_stream_unavailable: false,
+            clock: None,
             details: p.details.clone(),
             signature: None,
         }
