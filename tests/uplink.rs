@@ -767,6 +767,7 @@ fn snapshot_and_reload_commands_are_answered_on_cmd_response() {
                 fps: 10.0,
                 last_frame_age_s: Some(0.1),
                 dropped_frames: 0,
+                streams: None,
             });
         })),
         liveness: None,

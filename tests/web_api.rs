@@ -689,6 +689,7 @@ fn status_shows_each_camera_with_its_reason_and_box_health() {
             analysed: 0,
             analysis_fps: 0.0,
             analysis_warning: None,
+            streams: None,
         },
         CameraRuntime {
             id: "yard".into(),
@@ -711,6 +712,7 @@ fn status_shows_each_camera_with_its_reason_and_box_health() {
                 cause: streetwatch::ingest::diagnose::RateCause::Timestamps,
                 message: "analysing 0.50 frames/s of the 4.00 expected".into(),
             }),
+            streams: None,
         },
     ]);
     let c = client();

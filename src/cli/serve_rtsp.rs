@@ -20,6 +20,11 @@ pub struct Args {
     /// Password for --user.
     #[arg(long, requires = "user")]
     password: Option<String>,
+    /// Loop the files on the system's monotonic clock, so that mounts of this and other
+    /// serve-rtsp processes show the same picture at the same instant (a camera's main
+    /// stream and substream built from the same frames).
+    #[arg(long)]
+    clock_aligned: bool,
 }
 
 fn parse_mount(s: &str) -> Result<(String, MountSource), String> {
@@ -41,6 +46,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         port: args.port,
         credentials: args.user.zip(args.password),
         mounts: args.mounts,
+        clock_aligned: args.clock_aligned,
     })
     .context("starting the RTSP test server")?;
     let mut out = std::io::stdout().lock();

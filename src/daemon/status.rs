@@ -30,6 +30,7 @@ impl Daemon {
                         crate::ingest::pipeline::now_ms().saturating_sub(last) as f64 / 1000.0
                     }),
                     dropped_frames: t.camera.frames().dropped(),
+                    streams: streams_health(&t.camera),
                 }
             })
             .collect();
@@ -139,9 +140,23 @@ impl Daemon {
                         analysis_fps: t.rate.update(now, analysed),
                         // ingest diagnosis (item 9): analysis far below the configured rate.
                         analysis_warning: t.camera.analysis_warning(analysed),
+                        streams: t.camera.is_dual().then(|| t.camera.streams()),
                     }
                 })
                 .collect(),
         );
     }
+}
+
+/// Each stream's state of a camera with two streams, for health.
+fn streams_health(camera: &crate::ingest::Camera) -> Option<crate::uplink::StreamsHealth> {
+    camera.is_dual().then(|| {
+        let s = camera.streams();
+        crate::uplink::StreamsHealth {
+            main_stream_unavailable: s.main_stream_unavailable(),
+            main: s.main.status.to_string(),
+            analysis: s.analysis.map(|a| a.status.to_string()).unwrap_or_default(),
+            pairing: s.pairing.map(|p| p.to_string()),
+        }
+    })
 }

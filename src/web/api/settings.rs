@@ -51,6 +51,17 @@ pub(super) fn limit(
     }
 }
 
+/// One stream of a camera with two, as `/api/status` shows it.
+fn stream_json(s: &crate::ingest::camera::StreamState) -> Value {
+    json!({
+        "state": s.status.name(),
+        "reason": s.status.reason().map(|x| x.code()),
+        "message": s.status.reason().map(|x| x.to_string()),
+        "time_source": s.time_source,
+        "reconnects": s.reconnects,
+    })
+}
+
 /// `GET /api/status`: every configured camera with its state and reason, analysis
 /// rate and dropped frames; box health; uplink connection and outbox backlog.
 pub async fn status(State(st): State<Shared>) -> Result<Json<Value>, ApiError> {
@@ -86,6 +97,16 @@ pub async fn status(State(st): State<Shared>) -> Result<Json<Value>, ApiError> {
                     v["analysed"] = json!(r.analysed);
                     v["analysis_fps"] = json!((r.analysis_fps * 100.0).round() / 100.0);
                     v["analysis_warning"] = json!(r.analysis_warning);
+                    if let Some(s) = &r.streams {
+                        v["streams"] = json!({
+                            "main": stream_json(&s.main),
+                            "analysis": s.analysis.as_ref().map(stream_json),
+                            "pairing": s.pairing.as_ref().map(|p| json!({
+                                "code": p.code(), "message": p.to_string(), "zh": p.zh(),
+                            })),
+                            "main_stream_unavailable": s.main_stream_unavailable(),
+                        });
+                    }
                     if let crate::ingest::CameraStatus::Streaming {
                         fps,
                         width,
