@@ -305,6 +305,7 @@ impl CameraAnalysis {
                 &self.config.evidence,
             );
             let expected = job.expected();
+            tracing::debug!(event = %req.event_id, files = ?expected.iter().map(|e| &e.0).collect::<Vec<_>>(), "evidence requested");
             let released = self
                 .collector
                 .lock()
