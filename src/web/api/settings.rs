@@ -90,7 +90,13 @@ pub async fn status(State(st): State<Shared>) -> Result<Json<Value>, ApiError> {
                     v["state"] = json!(r.status.name());
                     v["detail"] = json!(r.status);
                     v["reason"] = json!(r.status.reason().map(|x| x.code()));
-                    v["message"] = json!(r.status.reason().map(|x| x.to_string()));
+                    // The state's own text: for a camera with two streams it says which
+                    // stream failed and that analysis stopped.
+                    v["message"] = match &r.status {
+                        crate::ingest::CameraStatus::Backoff { message, .. }
+                        | crate::ingest::CameraStatus::Failed { message, .. } => json!(message),
+                        _ => json!(r.status.reason().map(|x| x.to_string())),
+                    };
                     v["frames"] = json!(r.frames);
                     v["dropped"] = json!(r.dropped);
                     v["reconnects"] = json!(r.reconnects);
