@@ -253,7 +253,19 @@ struct ConnClock {
     offset: OnceLock<i64>,
     /// Media time minus PTS from the latest unit with an NTP time (`i64::MIN`: none).
     ntp_offset: AtomicI64,
+    /// (PTS, media time) of the latest encoded units: a decoded picture takes the time
+    /// its own unit got, exactly. The latest offset would add the receiver's PTS jitter
+    /// (PTS is smoothed arrival time; the NTP time is the camera's), which on a busy box
+    /// is enough to stamp a picture with its neighbour's instant.
+    recent: Mutex<std::collections::VecDeque<(u64, i64)>>,
+    /// (PTS, camera NTP time) of the latest RTP packets, read where the jitter buffer
+    /// attached it (the depayloader's input): after depayloading, an access unit may
+    /// carry the meta of a packet of the previous picture, a frame off.
+    rtp_ntp: Mutex<std::collections::VecDeque<(u64, u64)>>,
 }
+
+/// Units whose time [`ConnClock`] remembers: more than a decoder holds back.
+const RECENT_UNITS: usize = 64;
 
 /// A change of a stream's NTP offset larger than this moved its timeline (the switch
 /// from arrival time, a camera clock jump): the ring, ordered by time, starts again.
@@ -264,6 +276,8 @@ impl ConnClock {
         Self {
             offset: OnceLock::new(),
             ntp_offset: AtomicI64::new(i64::MIN),
+            recent: Mutex::new(std::collections::VecDeque::with_capacity(RECENT_UNITS)),
+            rtp_ntp: Mutex::new(std::collections::VecDeque::with_capacity(RECENT_UNITS)),
         }
     }
 
@@ -287,6 +301,52 @@ impl ConnClock {
             i64::MIN => self.arrival(shared, pts_ns),
             o => MediaTime(o + pts_ns as i64),
         }
+    }
+
+    /// An RTP packet at `pts_ns` carries the camera's NTP time `ntp_ns`.
+    fn note_rtp_ntp(&self, pts_ns: u64, ntp_ns: u64) {
+        let mut r = self.rtp_ntp.lock().unwrap_or_else(|p| p.into_inner());
+        if r.back().is_some_and(|(p, _)| *p == pts_ns) {
+            return; // Another packet of the same picture.
+        }
+        if r.len() == RECENT_UNITS {
+            r.pop_front();
+        }
+        r.push_back((pts_ns, ntp_ns));
+    }
+
+    /// The camera's NTP time of the picture at `pts_ns`, from its RTP packets.
+    fn ntp_at(&self, pts_ns: u64) -> Option<u64> {
+        self.rtp_ntp
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .rev()
+            .find(|(p, _)| *p == pts_ns)
+            .map(|(_, n)| *n)
+    }
+
+    /// Remember the media time given to the encoded unit at `pts_ns`.
+    fn remember(&self, pts_ns: u64, time: MediaTime) {
+        let mut r = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        if r.len() == RECENT_UNITS {
+            r.pop_front();
+        }
+        r.push_back((pts_ns, time.0));
+    }
+
+    /// Media time of a decoded picture: its unit's, or from the offset when that unit
+    /// is no longer remembered.
+    fn decoded_time(&self, shared: &CameraShared, pts_ns: u64) -> MediaTime {
+        let known = self
+            .recent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .rev()
+            .find(|(p, _)| *p == pts_ns)
+            .map(|(_, t)| MediaTime(*t));
+        known.unwrap_or_else(|| self.time(shared, pts_ns))
     }
 
     /// A unit at `pts_ns` carries the camera's NTP time: put this connection on the
@@ -411,6 +471,19 @@ pub fn connect(
                     post_unsupported(src, codec.name());
                     return;
                 };
+                // The camera's NTP time of each picture, read off its RTP packets.
+                let clock = ds.clock.clone();
+                depay.static_pad("sink").unwrap().add_probe(
+                    gst::PadProbeType::BUFFER,
+                    move |_, info| {
+                        if let Some(buf) = info.buffer()
+                            && let (Some(pts), Some(ntp)) = (buf.pts(), ntp_of(buf))
+                        {
+                            clock.note_rtp_ntp(pts.nseconds(), ntp);
+                        }
+                        gst::PadProbeReturn::Ok
+                    },
+                );
                 let _ = pipeline.add_many([&depay, &repair]);
                 let _ = depay.link(&repair);
                 let _ = depay.sync_state_with_parent();
@@ -681,7 +754,9 @@ impl Downstream {
                             *caps = Some(c.to_owned());
                         }
                     }
-                    let moved = ntp_of(buf).is_some_and(|ntp| clock.observe_ntp(&shared, pts, ntp));
+                    let moved = clock
+                        .ntp_at(pts)
+                        .is_some_and(|ntp| clock.observe_ntp(&shared, pts, ntp));
                     if moved {
                         // Units before and after would interleave in time: start again
                         // from the next keyframe (at most one GOP of pre-roll lost).
@@ -696,6 +771,7 @@ impl Downstream {
                         keyframe,
                         data: Arc::from(map.as_slice()),
                     };
+                    clock.remember(pts, au.time);
                     shared.sample_clocks(au.time);
                     st.access_units.fetch_add(1, Ordering::Relaxed);
                     if keyframe {
@@ -923,7 +999,7 @@ fn to_frame(shared: &CameraShared, clock: &ConnClock, sample: &gst::Sample) -> O
         data.extend_from_slice(&src[y * stride..y * stride + row]);
     }
     let pts = buf.pts().map(|t| t.nseconds()).unwrap_or(0);
-    let mut time = clock.time(shared, pts);
+    let mut time = clock.decoded_time(shared, pts);
     // Keep analysis time strictly increasing, also across reconnects.
     let prev = shared.last_time.fetch_max(time.0, Ordering::Relaxed);
     if time.0 <= prev {

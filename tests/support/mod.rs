@@ -55,8 +55,25 @@ pub struct CamSim {
 impl CamSim {
     /// Serve `mounts` (`("/cam", path)`) on `port`, optionally with credentials.
     pub fn start(port: u16, mounts: &[(&str, String)], creds: Option<(&str, &str)>) -> CamSim {
+        Self::start_args(port, mounts, creds, &[])
+    }
+
+    /// As [`CamSim::start`], looping on the system's monotonic clock (`--clock-aligned`):
+    /// two of these serving frames of one scene show the same picture at the same
+    /// instant, like a camera's main stream and substream.
+    pub fn start_aligned(port: u16, mounts: &[(&str, String)]) -> CamSim {
+        Self::start_args(port, mounts, None, &["--clock-aligned"])
+    }
+
+    fn start_args(
+        port: u16,
+        mounts: &[(&str, String)],
+        creds: Option<(&str, &str)>,
+        extra: &[&str],
+    ) -> CamSim {
         let mut cmd = Command::new(bin());
         cmd.args(["serve-rtsp", "--port", &port.to_string()]);
+        cmd.args(extra);
         for (m, src) in mounts {
             cmd.arg("--mount").arg(format!("{m}={src}"));
         }
