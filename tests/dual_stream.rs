@@ -275,8 +275,8 @@ fn the_snapshot_a_box_points_at_is_the_same_moment_in_both_streams() {
 }
 
 /// A substream larger than the main stream (the URLs swapped) is refused by `probe`
-/// with the reason, and a camera configured so reports it as its state and withholds
-/// analysis frames.
+/// and `check-config --probe` with the reason (and key path), and a camera configured
+/// so reports it as its state and withholds analysis frames.
 #[test]
 fn a_wrong_pairing_is_refused_by_probe_and_is_the_cameras_state() {
     let dir = tempfile::tempdir().unwrap();
@@ -314,6 +314,36 @@ fn a_wrong_pairing_is_refused_by_probe_and_is_the_cameras_state() {
         "{err}"
     );
     assert!(err.contains("swapped"), "{err}");
+
+    // check-config --probe connects and names the key path.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config = dir.path().join("swapped.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[device]\nid = \"pairing-box\"\ndivision_code = \"440802\"\nstate_dir = \"{state}\"\n\n\
+             [inference]\nmodels_dir = \"{models}\"\nweights_dir = \"{weights}\"\n\n\
+             [[cameras]]\nid = \"cam\"\nurl = \"{main}\"\nanalysis_url = \"{sub}\"\n",
+            state = dir.path().join("state").display(),
+            models = root.join("models").display(),
+            weights = weights_dir().display(),
+            main = srv.url("/sub"),
+            sub = srv.url("/main"),
+        ),
+    )
+    .unwrap();
+    let cc = std::process::Command::new(bin())
+        .arg("check-config")
+        .arg(&config)
+        .arg("--probe")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&cc.stderr);
+    assert_eq!(cc.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("cameras[0].analysis_url") && err.contains("swapped"),
+        "{err}"
+    );
 
     let cam = Camera::spawn(dual_spec(srv.url("/sub"), srv.url("/main")));
     let st = wait_for(Duration::from_secs(60), || {
