@@ -2,7 +2,7 @@
 //! components: `serve-rtsp` cameras, GStreamer, the real daemon, mosquitto.
 //!
 //! The scenario is built at test time from the car-park scene: the same frames as a
-//! 1920x1080 main stream and a 640x360 substream, served by two `serve-rtsp` processes
+//! 1280x720 main stream and a 640x360 substream, served by two `serve-rtsp` processes
 //! looping on the system's monotonic clock (`--clock-aligned`), so at any instant both
 //! show the same picture, as a camera's two encoders do. While the parked car is held,
 //! every frame carries a magenta marker at one of 16 known positions along the top
@@ -14,6 +14,7 @@ mod support;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use streetwatch::camsim::picture::{Picture, Rect};
 use streetwatch::camsim::scenario::{ScenarioSpec, Segment, compose, decode_frames};
@@ -28,63 +29,69 @@ use support::daemon::RunningDaemon;
 use support::mqtt::Sub;
 use support::*;
 
-const MAIN: (u32, u32) = (1920, 1080);
+const MAIN: (u32, u32) = (1280, 720);
 const SUBSTREAM: (u32, u32) = (640, 360);
+/// The car-park GIF's width: markers are drawn in its pixels, before either stream is
+/// scaled from it.
+const SOURCE_W: u32 = 480;
 /// Marker positions: one frame each, then again.
 const MARKS: u32 = 16;
+/// Seconds the parked car is held, with the marker, after the drive-in: one lap of
+/// both streams is the drive-in plus this.
+const HOLD_S: f64 = 60.0;
 
-/// Marker `k` in main-stream pixels: a 90 px square in the top band.
+/// Marker `k` in the source's pixels: a 24 px square in the top band.
 fn marker(k: u32) -> Rect {
-    Rect::new(60 + 100 * k, 30, 90, 90)
+    Rect::new(15 + 28 * k, 8, 24, 24)
 }
 
-/// The dual-stream scenario: (main.mp4, sub.mp4) of the same frames, the car-park
-/// GIF then its last frame held `hold_s` with the moving marker, and the length of one
-/// lap (ns).
-fn dual_scenario(dir: &Path, hold_s: f64) -> (PathBuf, PathBuf, u64) {
-    let (w, h, frames) = decode_frames(&media("person-bicycle-car-detection.gif")).unwrap();
-    let drive: Vec<(Picture, u64)> = frames
-        .into_iter()
-        .map(|(rgb, d)| {
-            (
-                Picture::from_rgb(w, h, rgb)
-                    .unwrap()
-                    .resized(MAIN.0, MAIN.1),
-                d,
-            )
-        })
-        .collect();
-    let parked = drive.last().unwrap().0.clone();
-    let frame_ns = 250_000_000u64;
-    let held: Vec<(Picture, u64)> = (0..MARKS)
-        .map(|k| {
-            let mut p = parked.clone();
-            p.fill(marker(k), [255, 0, 255]);
-            (p, frame_ns)
-        })
-        .collect();
-    let laps = ((hold_s * 4.0) as u32).div_ceil(MARKS).max(1);
-    let build = |name: &str, size: (u32, u32), bitrate: u32| {
-        let scale = |v: &[(Picture, u64)]| -> Vec<(Picture, u64)> {
-            v.iter()
-                .map(|(p, d)| (p.resized(size.0, size.1), *d))
-                .collect()
-        };
-        let (drive, held) = if size == MAIN {
-            (drive.clone(), held.clone())
-        } else {
-            (scale(&drive), scale(&held))
-        };
-        let out = dir.join(name);
+/// The dual-stream scenario, built once per test binary and shared by its tests.
+struct Scenario {
+    main: PathBuf,
+    sub: PathBuf,
+    /// The length of one lap (ns).
+    lap_ns: u64,
+}
+
+static SCENARIO: OnceLock<Scenario> = OnceLock::new();
+
+/// The car-park GIF then its last frame held [`HOLD_S`] with the moving marker, drawn
+/// at the GIF's own size (480x270), encoded once, then scaled by GStreamer into the
+/// main stream and the substream: the same frames and timestamps in both.
+fn scenario() -> &'static Scenario {
+    SCENARIO.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dual_stream");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (w, h, frames) = decode_frames(&media("person-bicycle-car-detection.gif")).unwrap();
+        assert_eq!(
+            w, SOURCE_W,
+            "the markers are drawn for a {SOURCE_W} px source"
+        );
+        let drive: Vec<(Picture, u64)> = frames
+            .into_iter()
+            .map(|(rgb, d)| (Picture::from_rgb(w, h, rgb).unwrap(), d))
+            .collect();
+        let parked = &drive.last().unwrap().0;
+        let frame_ns = 250_000_000u64;
+        let held: Vec<(Picture, u64)> = (0..MARKS)
+            .map(|k| {
+                let mut p = parked.clone();
+                p.fill(marker(k), [255, 0, 255]);
+                (p, frame_ns)
+            })
+            .collect();
+        let laps = ((HOLD_S * 4.0) as u32).div_ceil(MARKS);
+        let scene = dir.join("scene.mp4");
         let spec = ScenarioSpec {
             fps: 4,
             hold_s: 0.0,
             gop_frames: 8,
             noise: 2,
-            bitrate,
+            bitrate: 2_000_000,
         };
         let n = compose(
-            &out,
+            &scene,
             &spec,
             &[
                 Segment::Frames {
@@ -98,12 +105,47 @@ fn dual_scenario(dir: &Path, hold_s: f64) -> (PathBuf, PathBuf, u64) {
             ],
         )
         .unwrap();
-        (out, n)
-    };
-    let (main, n) = build("main.mp4", MAIN, 3_000_000);
-    let (sub, m) = build("sub.mp4", SUBSTREAM, 500_000);
-    assert_eq!(n, m, "both streams have the same frames");
-    (main, sub, n * frame_ns)
+        let (main, sub) = (dir.join("main.mp4"), dir.join("sub.mp4"));
+        std::thread::scope(|s| {
+            s.spawn(|| rescale(&scene, &main, MAIN, 2_000_000));
+            rescale(&scene, &sub, SUBSTREAM, 500_000);
+        });
+        Scenario {
+            main,
+            sub,
+            lap_ns: n * frame_ns,
+        }
+    })
+}
+
+/// `src` scaled to `size` and encoded as the scenario is (openh264, 8-frame GOP, no
+/// scene-change keyframes): every frame and timestamp kept.
+fn rescale(src: &Path, out: &Path, size: (u32, u32), bitrate: u32) {
+    use gstreamer::prelude::*;
+    let pipeline = gstreamer::parse::launch(&format!(
+        "filesrc location=\"{}\" ! decodebin ! videoscale ! videoconvert \
+         ! video/x-raw,format=I420,width={},height={},pixel-aspect-ratio=1/1 \
+         ! openh264enc gop-size=8 bitrate={bitrate} scene-change-detection=false \
+         ! h264parse ! mp4mux faststart=true ! filesink location=\"{}\"",
+        src.display(),
+        size.0,
+        size.1,
+        out.display()
+    ))
+    .unwrap();
+    pipeline.set_state(gstreamer::State::Playing).unwrap();
+    let msg = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(
+            gstreamer::ClockTime::from_seconds(300),
+            &[gstreamer::MessageType::Eos, gstreamer::MessageType::Error],
+        )
+        .expect("rescaling finishes");
+    let _ = pipeline.set_state(gstreamer::State::Null);
+    if let gstreamer::MessageView::Error(e) = msg.view() {
+        panic!("rescaling {} to {size:?}: {}", src.display(), e.error());
+    }
 }
 
 /// The system's monotonic clock (ns), which `serve-rtsp --clock-aligned` loops on.
@@ -113,15 +155,6 @@ fn monotonic_ns() -> u64 {
     // SAFETY: as above.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
-/// Wait, if need be, until a clock-aligned lap of `lap_ns` has at least `need_s`
-/// seconds left, so a stay seen from now is not cut by the loop's restart.
-fn wait_for_lap_room(lap_ns: u64, need_s: f64) {
-    let left = lap_ns - monotonic_ns() % lap_ns;
-    if (left as f64) < need_s * 1e9 {
-        std::thread::sleep(Duration::from_nanos(left + 200_000_000));
-    }
 }
 
 /// The marker's box in a picture, normalised (x1, y1, x2, y2); None without one.
@@ -137,8 +170,8 @@ fn find_marker(w: u32, h: u32, rgb: &[u8]) -> Option<[f64; 4]> {
             }
         }
     }
-    // At least half of a 90 px (main) square scaled to this picture.
-    let side = 90.0 * f64::from(w) / f64::from(MAIN.0);
+    // At least half of a 24 px (source) square scaled to this picture.
+    let side = 24.0 * f64::from(w) / f64::from(SOURCE_W);
     (n as f64 >= side * side / 2.0).then(|| {
         [
             f64::from(x1) / f64::from(w),
@@ -193,15 +226,14 @@ fn dual_spec(main: String, sub: String) -> CameraSpec {
 /// The pipeline pieces evidence uses, in process: analysis frames come from the
 /// substream; for each, the main stream's ring is cut at the frame's media time and
 /// decoded as a snapshot would be. Both streams must run on the camera's NTP time
-/// (RTCP sender reports), every snapshot must be 1920x1080 and show the same marker
+/// (RTCP sender reports), every snapshot must be 1280x720 and show the same marker
 /// position (the same instant), and the marker's box found on the substream, carried
 /// to the main stream through normalised coordinates, must cover it there.
 #[test]
 fn the_snapshot_a_box_points_at_is_the_same_moment_in_both_streams() {
-    let dir = tempfile::tempdir().unwrap();
-    let (main, sub, _) = dual_scenario(dir.path(), 40.0);
-    let msrv = CamSim::start_aligned(free_port(), &[("/main", main.display().to_string())]);
-    let ssrv = CamSim::start_aligned(free_port(), &[("/sub", sub.display().to_string())]);
+    let sc = scenario();
+    let msrv = CamSim::start_aligned(free_port(), &[("/main", sc.main.display().to_string())]);
+    let ssrv = CamSim::start_aligned(free_port(), &[("/sub", sc.sub.display().to_string())]);
     let cam = Camera::spawn(dual_spec(msrv.url("/main"), ssrv.url("/sub")));
     assert!(cam.is_dual());
     wait_for(Duration::from_secs(60), || {
@@ -280,12 +312,12 @@ fn the_snapshot_a_box_points_at_is_the_same_moment_in_both_streams() {
 #[test]
 fn a_wrong_pairing_is_refused_by_probe_and_is_the_cameras_state() {
     let dir = tempfile::tempdir().unwrap();
-    let (main, sub, _) = dual_scenario(dir.path(), 8.0);
+    let sc = scenario();
     let srv = CamSim::start_aligned(
         free_port(),
         &[
-            ("/main", main.display().to_string()),
-            ("/sub", sub.display().to_string()),
+            ("/main", sc.main.display().to_string()),
+            ("/sub", sc.sub.display().to_string()),
         ],
     );
     let probe = |main: &str, sub: &str| {
@@ -301,8 +333,12 @@ fn a_wrong_pairing_is_refused_by_probe_and_is_the_cameras_state() {
         "{text}\n{}",
         String::from_utf8_lossy(&ok.stderr)
     );
+    let (main_size, sub_size) = (
+        format!("{}x{}", MAIN.0, MAIN.1),
+        format!("{}x{}", SUBSTREAM.0, SUBSTREAM.1),
+    );
     assert!(
-        text.contains("1920x1080") && text.contains("640x360"),
+        text.contains(&main_size) && text.contains(&sub_size),
         "{text}"
     );
     assert!(text.contains("pairing:     ok"), "{text}");
@@ -310,7 +346,8 @@ fn a_wrong_pairing_is_refused_by_probe_and_is_the_cameras_state() {
     let err = String::from_utf8_lossy(&swapped.stderr);
     assert_eq!(swapped.status.code(), Some(3), "{err}");
     assert!(
-        err.contains("640x360 is larger") || err.contains("1920x1080 is larger"),
+        err.contains(&format!("{sub_size} is larger"))
+            || err.contains(&format!("{main_size} is larger")),
         "{err}"
     );
     assert!(err.contains("swapped"), "{err}");
@@ -382,7 +419,7 @@ fn jpeg_size(b: &[u8]) -> (u32, u32) {
 }
 
 /// The real daemon with a camera of two streams. The parked car's first-stationary
-/// snapshot is cut from the main stream (1920x1080); then the main stream's server is
+/// snapshot is cut from the main stream (1280x720); then the main stream's server is
 /// SIGKILLed mid-stay: analysis runs on, and the stay is still confirmed and delivered,
 /// its later photos cut from the substream (640x360, `stream: analysis`) and the event
 /// marked `main_stream_unavailable`. Every event carries the box's clock state, health
@@ -391,11 +428,15 @@ fn jpeg_size(b: &[u8]) -> (u32, u32) {
 #[test]
 fn main_stream_dies_mid_stay_the_event_goes_out_marked_with_substream_photos() {
     const DEVICE: &str = "box-dual";
-    let dir = tempfile::tempdir().unwrap();
-    let (main, sub, lap_ns) = dual_scenario(dir.path(), 60.0);
+    let sc = scenario();
+    let (main, sub) = (sc.main.display().to_string(), sc.sub.display().to_string());
+    // A lap starts now: the stay (start-up, first still, dwell, the clip's post-roll)
+    // fits in it with no wait for the loop's restart.
+    let epoch = monotonic_ns();
+    assert!(sc.lap_ns as f64 > 55e9, "a lap holds the stay");
     let main_port = free_port();
-    let mut msrv = CamSim::start_aligned(main_port, &[("/main", main.display().to_string())]);
-    let mut ssrv = CamSim::start_aligned(free_port(), &[("/sub", sub.display().to_string())]);
+    let mut msrv = CamSim::start_aligned_at(main_port, &[("/main", main.clone())], epoch);
+    let mut ssrv = CamSim::start_aligned_at(free_port(), &[("/sub", sub)], epoch);
     let broker = Broker::start(None);
     let mqtt = Sub::start(broker.port, &format!("streetwatch/{DEVICE}"));
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -443,9 +484,6 @@ rules = [{{ type = "no_parking", dwell_s = 16 }}]
         main_url = msrv.url("/main"),
         sub_url = ssrv.url("/sub"),
     );
-    // The stay must fit in what is left of the lap: start-up, first still, dwell, the
-    // clip's post-roll.
-    wait_for_lap_room(lap_ns, 50.0);
     let mut daemon = RunningDaemon::start(&config, "info,streetwatch::daemon::analysis=debug");
     // The first photo of the stay is requested while both streams run; once it had
     // time to be cut, the main stream's camera loses power.
@@ -486,13 +524,13 @@ rules = [{{ type = "no_parking", dwell_s = 16 }}]
     let id = ev["id"].as_str().unwrap().to_string();
     assert_eq!(ev["main_stream_unavailable"], true, "{ev:#}");
     assert!(ev["clock"]["synchronised"].is_boolean(), "{ev:#}");
-    // The subject's box is in main-stream pixels: its normalised box times 1920x1080.
+    // The subject's box is in main-stream pixels: its normalised box times 1280x720.
     let (b, n) = (&ev["subject"]["bbox"], &ev["subject"]["bbox_norm"]);
     for (k, full) in [
-        ("x1", 1920.0),
-        ("y1", 1080.0),
-        ("x2", 1920.0),
-        ("y2", 1080.0),
+        ("x1", f64::from(MAIN.0)),
+        ("y1", f64::from(MAIN.1)),
+        ("x2", f64::from(MAIN.0)),
+        ("y2", f64::from(MAIN.1)),
     ] {
         let (px, norm) = (b[k].as_f64().unwrap(), n[k].as_f64().unwrap());
         assert!((px - norm * full).abs() < 1.0, "bbox {b} vs bbox_norm {n}");
@@ -527,7 +565,7 @@ rules = [{{ type = "no_parking", dwell_s = 16 }}]
 
     // The main stream comes back; then the substream dies: analysis stops, and the
     // camera's state says which stream and why.
-    msrv = CamSim::start_aligned(main_port, &[("/main", main.display().to_string())]);
+    msrv = CamSim::start_aligned_at(main_port, &[("/main", main)], epoch);
     wait_for(Duration::from_secs(60), || {
         (cam(&status())["streams"]["main"]["state"] == "streaming").then_some(())
     })

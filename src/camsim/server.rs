@@ -47,6 +47,10 @@ pub struct CamServerOptions {
     /// same sensor picture. A stream then starts at the clip's next keyframe on that
     /// clock (a wait of up to one GOP).
     pub clock_aligned: bool,
+    /// With `clock_aligned`: laps start at this monotonic-clock time (ns) plus whole
+    /// laps, rather than at multiples of the clip's length, so a test can have a lap
+    /// begin when it wants (every process given the same epoch stays aligned).
+    pub clock_epoch_ns: u64,
 }
 
 impl Default for CamServerOptions {
@@ -57,6 +61,7 @@ impl Default for CamServerOptions {
             credentials: None,
             mounts: Vec::new(),
             clock_aligned: false,
+            clock_epoch_ns: 0,
         }
     }
 }
@@ -86,7 +91,7 @@ impl CamServer {
             auth.add_basic(rtsp::RTSPAuth::make_basic(user, pass).as_str(), &token);
             server.set_auth(Some(&auth));
         }
-        let aligned = opts.clock_aligned;
+        let aligned = opts.clock_aligned.then_some(opts.clock_epoch_ns);
         for (path, source) in &opts.mounts {
             let factory = rtsp::RTSPMediaFactory::new();
             factory.set_shared(true);
@@ -187,27 +192,28 @@ impl Drop for CamServer {
 /// Where a clock-aligned feed starts: the running time of its first lap's start (that
 /// lap may have begun in the past) and the index of the first unit to push (the first
 /// keyframe due at or after `earliest`, clock time, ns), so that unit `i` of lap `k` is
-/// due at clock time `k * duration + dts(i)` whatever the moment of connection.
-fn aligned_start(clip: &Clip, earliest: u64, base: u64) -> (i64, usize) {
+/// due at clock time `epoch + k * duration + dts(i)` whatever the moment of connection.
+fn aligned_start(clip: &Clip, earliest: u64, base: u64, epoch: u64) -> (i64, usize) {
     let d = clip.duration_ns;
-    let mut lap_start = earliest / d * d;
+    let into_lap = (i128::from(earliest) - i128::from(epoch)).rem_euclid(i128::from(d));
+    let mut lap_start = i128::from(earliest) - into_lap;
     loop {
         if let Some(i) = clip
             .units
             .iter()
-            .position(|u| u.keyframe && lap_start + u.dts >= earliest)
+            .position(|u| u.keyframe && lap_start + i128::from(u.dts) >= i128::from(earliest))
         {
-            return (lap_start as i64 - base as i64, i);
+            return ((lap_start - i128::from(base)) as i64, i);
         }
-        lap_start += d;
+        lap_start += i128::from(d);
     }
 }
 
 /// Push the clip's units forever at real-time pace, with timestamps continuing across
-/// loops, until the media is torn down (push fails). `aligned`: laps start at
-/// multiples of the clip's length on the pipeline clock (the system's monotonic clock,
-/// the same in every process), joined at the next keyframe.
-fn feed(src: gst_app::AppSrc, clip: Arc<Clip>, aligned: bool) {
+/// loops, until the media is torn down (push fails). `aligned` (an epoch): laps start
+/// at that epoch plus multiples of the clip's length on the pipeline clock (the
+/// system's monotonic clock, the same in every process), joined at the next keyframe.
+fn feed(src: gst_app::AppSrc, clip: Arc<Clip>, aligned: Option<u64>) {
     // The clock and base time exist once the media goes to PLAYING.
     let (clock, base) = loop {
         if let (Some(clock), Some(base)) = (src.clock(), src.base_time())
@@ -223,11 +229,12 @@ fn feed(src: gst_app::AppSrc, clip: Arc<Clip>, aligned: bool) {
     let now_rt = || clock.time().saturating_sub(base).nseconds() as i64;
     // Running time of lap 0's start; negative when an aligned lap began before the
     // media did (only units due after the media started are pushed).
-    let (start, mut skip) = if aligned && clip.duration_ns > 0 {
+    let (start, mut skip) = if let Some(epoch) = aligned.filter(|_| clip.duration_ns > 0) {
         aligned_start(
             &clip,
             clock.time().nseconds() + 100_000_000,
             base.nseconds(),
+            epoch,
         )
     } else {
         (now_rt() + 100_000_000, 0)

@@ -25,6 +25,10 @@ pub struct Args {
     /// stream and substream built from the same frames).
     #[arg(long)]
     clock_aligned: bool,
+    /// With --clock-aligned: laps start at this time of the monotonic clock (ns) plus
+    /// whole laps (default: at multiples of the file's length).
+    #[arg(long, requires = "clock_aligned", default_value_t = 0)]
+    clock_epoch_ns: u64,
 }
 
 fn parse_mount(s: &str) -> Result<(String, MountSource), String> {
@@ -47,6 +51,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         credentials: args.user.zip(args.password),
         mounts: args.mounts,
         clock_aligned: args.clock_aligned,
+        clock_epoch_ns: args.clock_epoch_ns,
     })
     .context("starting the RTSP test server")?;
     let mut out = std::io::stdout().lock();

@@ -65,6 +65,18 @@ impl CamSim {
         Self::start_args(port, mounts, None, &["--clock-aligned"])
     }
 
+    /// As [`CamSim::start_aligned`], with laps starting at `epoch_ns` of the monotonic
+    /// clock plus whole laps (`--clock-epoch-ns`).
+    pub fn start_aligned_at(port: u16, mounts: &[(&str, String)], epoch_ns: u64) -> CamSim {
+        let epoch = epoch_ns.to_string();
+        Self::start_args(
+            port,
+            mounts,
+            None,
+            &["--clock-aligned", "--clock-epoch-ns", &epoch],
+        )
+    }
+
     fn start_args(
         port: u16,
         mounts: &[(&str, String)],
