@@ -96,6 +96,7 @@ fn privacy_zone() -> Zone {
         coordinates: None,
         grid_code: None,
         asset_id: None,
+        filter: Default::default(),
         rules: vec![ZoneRule::Privacy],
     }
 }
@@ -175,6 +176,7 @@ fn snapshot_decodes_at_full_resolution_with_privacy_zone_black_and_digests_match
         redacted_clip: false,
         captured: None,
         captured_fallback: None,
+        picture: None,
     };
     let media = job.run(&source).unwrap();
     assert_eq!(media.len(), 2);
@@ -237,6 +239,7 @@ fn a_clip_job_waits_in_media_time_for_the_post_roll() {
             redacted_clip: false,
             captured: None,
             captured_fallback: None,
+            picture: None,
         })
         .unwrap();
     assert!(

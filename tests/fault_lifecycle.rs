@@ -57,23 +57,9 @@ fn lost(log: &str) -> BTreeSet<Key> {
     keys_in_log(log, " event lost: ")
 }
 
-/// Phases committed, from the outbox database itself (read-only).
+/// Phases committed, from the outbox database itself.
 fn committed(state: &Path) -> BTreeSet<Key> {
-    let path = state.join("outbox.sqlite");
-    let Ok(db) =
-        rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-    else {
-        return BTreeSet::new();
-    };
-    let Ok(mut st) = db.prepare("SELECT event_id, phase, seq FROM events") else {
-        return BTreeSet::new();
-    };
-    st.query_map([], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
-    })
-    .unwrap()
-    .collect::<Result<_, _>>()
-    .unwrap()
+    support::mqtt::committed_keys(state)
 }
 
 /// The box config for these tests: cameras on `url`, each `(id, dwell_s,
@@ -265,11 +251,13 @@ impl Drop for NotifySocket {
 struct KeepFull {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
+    dir: PathBuf,
 }
 
 impl KeepFull {
     fn start(dir: &Path) -> KeepFull {
         let stop = Arc::new(AtomicBool::new(false));
+        let dir_for_drop = dir.to_path_buf();
         let (s, dir) = (stop.clone(), dir.to_path_buf());
         let thread = std::thread::spawn(move || {
             let mut i = 0;
@@ -282,15 +270,22 @@ impl KeepFull {
         KeepFull {
             stop,
             thread: Some(thread),
+            dir: dir_for_drop,
         }
     }
 }
 
+/// Dropping it gives the space back: the filler files go.
 impl Drop for KeepFull {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+        for e in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
+            if e.file_name().to_string_lossy().starts_with("filler-") {
+                let _ = std::fs::remove_file(e.path());
+            }
         }
     }
 }

@@ -214,7 +214,8 @@ fn sample_event_matches_the_committed_schema_and_bad_ones_do_not() {
     bad["schema"] = "streetwatch.event/v2".into();
     assert!(!schema().is_valid(&bad));
     let mut bad = ev;
-    bad["category"]["code"] = "9009".into();
+    // Codes are 1-32 digits, letters or '-' (platforms renumber: "09009", "0504", "882").
+    bad["category"]["code"] = "09 009".into();
     assert!(!schema().is_valid(&bad));
 }
 

@@ -5,8 +5,10 @@ mod annotated_video;
 mod bench;
 mod check_config;
 mod demo;
+mod demo_scenes;
 mod detect;
 mod probe;
+mod receive;
 mod replay;
 mod run;
 mod serve_rtsp;
@@ -65,6 +67,9 @@ enum Command {
     Replay(replay::Args),
     /// Verify an event's signature and its media files' sha256.
     Verify(verify::Args),
+    /// The platform's side of MQTT: receive a box's events and media, verify
+    /// signatures and sha256, de-duplicate, store cases in SQLite and files.
+    Receive(receive::Args),
     /// Run only the outbox delivery (tests, draining a backlog).
     #[command(hide = true)]
     UplinkWorker(uplink_worker::Args),
@@ -92,6 +97,7 @@ pub fn main() -> ExitCode {
         Command::Detect(args) => detect::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::Receive(args) => receive::run(args),
         Command::Replay(args) => replay::run(args),
         Command::UplinkWorker(args) => uplink_worker::run(args),
     };

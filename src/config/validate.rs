@@ -98,14 +98,44 @@ pub fn validate(c: &Config) -> Vec<Problem> {
             "leave it out for the default (256)",
         ));
     }
-    if let Err(e) = c.events.categories.validate() {
-        out.push(Problem::new(
+    match c.events.categories.resolve() {
+        Err(e) => out.push(Problem::new(
             "events.categories",
             e.to_string(),
-            "codes are 5 digits, e.g. \"09009\"",
-        ));
+            "fix the row or file named; codes are digits, letters or '-', e.g. \"09009\"",
+        )),
+        Ok(table) => check_codes(c, &table, &mut out),
     }
     out
+}
+
+/// Every rule's event kind needs a row in the code table: an event without its
+/// platform code would be refused (or misfiled) upstream, so refuse the config.
+fn check_codes(c: &Config, table: &crate::rules::category::CodeTable, out: &mut Vec<Problem>) {
+    for (i, cam) in c.cameras.iter().enumerate() {
+        for (j, z) in cam.zones.iter().enumerate() {
+            for (k, r) in z.rules.iter().enumerate() {
+                for key in r.code_keys() {
+                    if table.row(key).is_some() {
+                        continue;
+                    }
+                    let field = if r.event_kind().is_some() { "kind" } else { "" };
+                    let at = format!("cameras[{i}].zones[{j}].rules[{k}]");
+                    out.push(Problem::new(
+                        if field.is_empty() { at } else { format!("{at}.{field}") },
+                        format!(
+                            "the {} rule's event kind \"{key}\" has no code in the code table ({})",
+                            r.kind(),
+                            table.taxonomy
+                        ),
+                        format!(
+                            "add a row to [events.categories], e.g. [[events.categories.entries]] event = \"{key}\", code = \"…\", name = \"…\" (or to its table file)"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
 }
 
 fn is_ident(s: &str) -> bool {

@@ -6,13 +6,14 @@
 use super::losses::{kind_str, phase_str};
 use crate::config::{CameraConfig, Config};
 use crate::evidence::collect::EvidenceCollector;
-use crate::evidence::job::{EvidenceJob, EvidenceWorker, JobResult, RingSource};
-use crate::evidence::{files, retention};
+use crate::evidence::job::{EvidenceJob, EvidenceWorker, JobKind, JobResult, RingSource};
+use crate::evidence::photoset::{CameraCaption, PhotoSets, PictureContext};
+use crate::evidence::{files, plate, retention};
 use crate::infer::Detection;
 use crate::ingest::MediaTime;
 use crate::notify::Liveness;
-use crate::rules::event::{CameraRef, DeviceRef, Event, ModelRef};
-use crate::rules::zone::Zone;
+use crate::rules::event::{CameraRef, DeviceRef, Event, EventKind, ModelRef};
+use crate::rules::zone::{Zone, ZoneRule};
 use crate::rules::{CameraContext, CameraEvents, EngineError, EventsConfig};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -62,6 +63,18 @@ pub fn camera_context(cfg: &Config, cam: &CameraConfig) -> CameraContext {
     }
 }
 
+/// Longest wait of the analysis thread for a candidate's plate read.
+const PLATE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Whether any zone watches for parking (plates are read for parking evidence only).
+fn watches_parking(zones: &[Zone]) -> bool {
+    zones.iter().any(|z| {
+        z.rules
+            .iter()
+            .any(|r| matches!(r, ZoneRule::NoParking { .. }))
+    })
+}
+
 /// Tracker, rules and evidence of one camera.
 pub struct CameraAnalysis {
     camera_id: String,
@@ -71,6 +84,8 @@ pub struct CameraAnalysis {
     stays: Option<super::stays::StayStore>,
     worker: Option<EvidenceWorker>,
     collector: Arc<Mutex<EvidenceCollector>>,
+    /// Captions, plate reads and photo sets of this camera's events.
+    photos: Arc<PhotoSets>,
     sink: EventSink,
     ring: Arc<dyn RingSource>,
     /// Where the evidence worker registers for the watchdog (the daemon's; none in
@@ -78,6 +93,8 @@ pub struct CameraAnalysis {
     liveness: Option<Liveness>,
     evidence_root: PathBuf,
     config: EventsConfig,
+    /// For loading the plate reader when a reload adds the first no-parking zone.
+    inference: crate::config::InferenceConfig,
     state_dir: PathBuf,
     last_retention: Option<MediaTime>,
     /// The outbox, asked by retention what it may delete (opened at the first pass;
@@ -149,6 +166,25 @@ impl CameraAnalysis {
             &cfg.device.state_dir,
         )?;
         let collector = Arc::new(Mutex::new(EvidenceCollector::new(256)));
+        let ctx = camera_context(cfg, cam);
+        let plates = if watches_parking(&cam.zones) {
+            plate::service(&cfg.inference, &cfg.events.evidence.plates)
+        } else {
+            None
+        };
+        let photos = Arc::new(PhotoSets::new(
+            Arc::new(CameraCaption::new(
+                &cfg.device.id,
+                &cam.id,
+                &cam.name,
+                ctx.tz,
+            )),
+            evidence_dir(cfg),
+            cfg.events.evidence.jpeg_quality,
+            plates,
+            cam.zones.clone(),
+            256,
+        ));
         let liveness = liveness.cloned();
         let worker = spawn_evidence(
             &cam.id,
@@ -156,6 +192,7 @@ impl CameraAnalysis {
             cfg.events.evidence.max_pending_jobs,
             liveness.as_ref(),
             &collector,
+            &photos,
             &sink,
         );
         let stays = mode.map(|m| super::stays::StayStore::new(&cfg.device.state_dir, &cam.id, m));
@@ -169,11 +206,13 @@ impl CameraAnalysis {
             stays,
             worker: Some(worker),
             collector,
+            photos,
             sink,
             ring,
             liveness,
             evidence_root: evidence_dir(cfg),
             config: cfg.events.clone(),
+            inference: cfg.inference.clone(),
             state_dir: cfg.device.state_dir.clone(),
             last_retention: None,
             ledger: None,
@@ -216,6 +255,7 @@ impl CameraAnalysis {
                 cfg.events.evidence.max_pending_jobs,
                 self.liveness.as_ref(),
                 &self.collector,
+                &self.photos,
                 &self.sink,
             ));
         }
@@ -229,9 +269,16 @@ impl CameraAnalysis {
 
     /// Swap the camera's zones (hot reload): running stays keep their event ids.
     pub fn set_zones(&mut self, zones: Vec<Zone>, now: MediaTime) -> Result<(), EngineError> {
-        let out = self
-            .events
-            .set_zones(zones, self.config.clone(), &self.state_dir, now)?;
+        let out =
+            self.events
+                .set_zones(zones.clone(), self.config.clone(), &self.state_dir, now)?;
+        if self.photos.plates().is_none() && watches_parking(&zones) {
+            self.photos.set_plates(plate::service(
+                &self.inference,
+                &self.config.evidence.plates,
+            ));
+        }
+        self.photos.set_zones(zones);
         self.handle(out, now);
         Ok(())
     }
@@ -279,13 +326,24 @@ impl CameraAnalysis {
             "event decided"
         );
         let released = self.collector.lock().unwrap().on_event(ev);
-        for ev in released {
+        self.release(released);
+    }
+
+    /// Hands released phases on, with their plate and photo set filled in.
+    fn release(&self, mut events: Vec<Event>) {
+        self.photos.complete(&mut events);
+        for ev in events {
             self.sink.push(ev);
         }
     }
 
     /// Feed one analysed frame.
     pub fn on_frame(&mut self, time: MediaTime, w: u32, h: u32, detections: &[Detection]) {
+        // Plates agreed since the last frame: the parking rule keeps one stay per plate.
+        for (id, text) in self.photos.new_plates() {
+            let out = self.events.set_plate(&id, Some(&text), time);
+            self.handle(out, time);
+        }
         let out = match self.events.on_frame(time, w, h, detections) {
             Ok(o) => o,
             Err(e) => {
@@ -294,11 +352,26 @@ impl CameraAnalysis {
             }
         };
         self.handle(out, time);
+        // A candidate that may be a lost stay's vehicle seen again waits for its plate
+        // read (a fraction of a second, and rare): deciding on whatever read happens
+        // to be in would make a replay depend on the evidence thread's speed.
+        for id in self.events.plate_waits() {
+            if !self.photos.wait_read(&id, PLATE_WAIT) {
+                tracing::warn!(event = %id, "no plate read within {PLATE_WAIT:?}; treating the vehicle as new");
+            }
+            let plate = self
+                .photos
+                .verdict(&id)
+                .and_then(Result::ok)
+                .map(|p| p.text);
+            let out = self.events.set_plate(&id, plate.as_deref(), time);
+            self.handle(out, time);
+        }
     }
 
     fn handle(&mut self, out: crate::rules::FrameOutput, time: MediaTime) {
         for req in &out.evidence {
-            let job = EvidenceJob::from_request(
+            let mut job = EvidenceJob::from_request(
                 req,
                 &self.evidence_root,
                 self.events.zones(),
@@ -311,8 +384,18 @@ impl CameraAnalysis {
                 .lock()
                 .unwrap()
                 .expect_files(&req.event_id, &expected);
-            for ev in released {
-                self.sink.push(ev);
+            self.release(released);
+            if let JobKind::Snapshot { name, at, .. } = &job.kind {
+                // Wide shots of a parked vehicle read its plate; the picture of it
+                // leaving does not.
+                let reads = req.kind == EventKind::IllegalParking && name != "ended";
+                self.photos.begin(&req.event_id, req.kind, *at, reads);
+                job.picture = Some(PictureContext {
+                    camera: self.photos.camera().clone(),
+                    kind: req.kind,
+                    sets: self.photos.clone(),
+                    plates: if reads { self.photos.plates() } else { None },
+                });
             }
             if let Some(w) = &self.worker
                 && let Err(e) = w.submit(job)
@@ -324,12 +407,11 @@ impl CameraAnalysis {
                     &expected,
                     &e,
                 ));
-                for ev in released {
-                    self.sink.push(ev);
-                }
+                self.release(released);
             }
         }
         for id in &out.abandoned {
+            self.photos.forget(id);
             self.collector.lock().unwrap().abandon(id);
             if let Err(e) = files::discard_event(&self.evidence_root, id) {
                 tracing::debug!(event = %id, error = %e, "discarding candidate evidence");
@@ -435,9 +517,10 @@ fn spawn_evidence(
     max_pending: usize,
     liveness: Option<&Liveness>,
     collector: &Arc<Mutex<EvidenceCollector>>,
+    photos: &Arc<PhotoSets>,
     sink: &EventSink,
 ) -> EvidenceWorker {
-    let (c, s) = (collector.clone(), sink.clone());
+    let (c, s, p) = (collector.clone(), sink.clone(), photos.clone());
     EvidenceWorker::spawn_with_heartbeat(
         ring.clone(),
         max_pending,
@@ -446,7 +529,8 @@ fn spawn_evidence(
             if let Some(e) = r.error() {
                 tracing::warn!(event = %r.event_id, error = %e, missing = r.missing.len(), "evidence job failed");
             }
-            let released = c.lock().unwrap().on_result(r);
+            let mut released = c.lock().unwrap().on_result(r);
+            p.complete(&mut released);
             for ev in released {
                 s.push(ev);
             }

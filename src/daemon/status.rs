@@ -125,6 +125,7 @@ impl Daemon {
                 .iter_mut()
                 .map(|(id, t)| {
                     let analysed = t.counters.analysed.load(Ordering::Relaxed);
+                    let gop = measured_gop(&t.camera);
                     crate::web::CameraRuntime {
                         id: id.clone(),
                         status: t.camera.status(),
@@ -141,6 +142,8 @@ impl Daemon {
                         // ingest diagnosis (item 9): analysis far below the configured rate.
                         analysis_warning: t.camera.analysis_warning(analysed),
                         streams: t.camera.is_dual().then(|| t.camera.streams()),
+                        gop_s: gop.0,
+                        gop_frames: gop.1,
                     }
                 })
                 .collect(),
@@ -159,4 +162,11 @@ fn streams_health(camera: &crate::ingest::Camera) -> Option<crate::uplink::Strea
             pairing: s.pairing.map(|p| p.to_string()),
         }
     })
+}
+
+/// The camera's GOP as its ring measured it (seconds, frames), for the dashboard's
+/// pre-roll warning. The ring lock is released before this returns.
+fn measured_gop(camera: &crate::ingest::Camera) -> (Option<f64>, Option<usize>) {
+    let ring = camera.shared.ring.lock().unwrap();
+    (ring.gop_seconds(), ring.gop_frames())
 }

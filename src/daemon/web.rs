@@ -153,6 +153,23 @@ impl WebBackend for DaemonBackend {
         self.board.result(camera).map(|r| (*r).clone())
     }
 
+    fn live_with_picture(&self, camera: &str) -> Option<(LiveResult, Option<Vec<u8>>)> {
+        let (result, picture) = self.board.result_with_picture(camera)?;
+        let picture = match picture {
+            Ok(j) => Some(j),
+            Err(super::live::LiveError::NoPicture(_)) => None,
+            Err(e) => {
+                tracing::warn!(camera, error = %e, "live picture for the page failed");
+                None
+            }
+        };
+        Some(((*result).clone(), picture))
+    }
+
+    fn picture_age_s(&self, camera: &str) -> Option<f64> {
+        self.board.picture_age_s(camera)
+    }
+
     fn metrics(&self) -> Option<String> {
         self.uplink_health()
             .map(|h| crate::uplink::render_metrics(&h))

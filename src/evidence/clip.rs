@@ -180,6 +180,8 @@ pub fn write_clip(
         preroll_short: cut.preroll_short,
         privacy_unredacted: privacy_zones,
         stream: None,
+        caption_px: None,
+        caption: Vec::new(),
         local_path: Some(final_path),
     })
 }
@@ -283,6 +285,8 @@ pub fn write_redacted_clip(
         preroll_short: cut.preroll_short,
         privacy_unredacted: false,
         stream: None,
+        caption_px: None,
+        caption: Vec::new(),
         local_path: Some(final_path),
     })
 }

@@ -203,6 +203,8 @@ mod tests {
             preroll_short: false,
             privacy_unredacted: false,
             stream: None,
+            caption_px: None,
+            caption: Vec::new(),
             local_path: None,
         }
     }

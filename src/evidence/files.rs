@@ -64,6 +64,8 @@ pub fn write_media(
         preroll_short: false,
         privacy_unredacted: false,
         stream: None,
+        caption_px: None,
+        caption: Vec::new(),
         local_path: Some(path),
     })
 }

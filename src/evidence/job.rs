@@ -26,9 +26,10 @@ use std::time::Duration;
 use gstreamer as gst;
 
 use super::clip::{write_clip, write_redacted_clip};
-use super::decode::frame_at;
+use super::decode::{frame_at, frames_before};
 use super::files::event_dir;
-use super::snapshot::{SnapshotSpec, render_snapshot};
+use super::photoset::{PictureContext, run_picture};
+use super::snapshot::{SnapshotSpec, write_snapshot};
 use super::{EvidenceConfig, EvidenceError};
 use crate::infer::BBox;
 use crate::ingest::camera::StreamRole;
@@ -217,6 +218,9 @@ pub struct EvidenceJob {
     pub captured: Option<RingCut>,
     /// The same from the fallback ring (the analysis stream of a camera with two).
     pub captured_fallback: Option<RingCut>,
+    /// Captions, plate reads and the photo set (set by the camera's analysis; `None`
+    /// writes plain snapshots, as tools and tests of the ring do).
+    pub picture: Option<PictureContext>,
 }
 
 /// The outcome of a job, handed to the completion callback.
@@ -275,7 +279,7 @@ impl EvidenceJob {
     ) -> Self {
         let kind = match &req.capture {
             CaptureRequest::Snapshot { name, at, bbox } => JobKind::Snapshot {
-                name: (*name).to_string(),
+                name: format!("{}{name}", req.prefix),
                 at: *at,
                 subject: *bbox,
                 label: req.label.clone(),
@@ -289,7 +293,7 @@ impl EvidenceJob {
                 pre_s,
                 post_s,
             } => JobKind::Clip {
-                name: (*name).to_string(),
+                name: format!("{}{name}", req.prefix),
                 from: center.add_secs(-pre_s),
                 to: center.add_secs(*post_s),
             },
@@ -303,6 +307,7 @@ impl EvidenceJob {
             redacted_clip: cfg.redacted_clip,
             captured: None,
             captured_fallback: None,
+            picture: None,
         }
     }
 
@@ -503,33 +508,46 @@ impl EvidenceJob {
                 analysis_h,
             } => {
                 let (from, to) = self.window();
-                let rendered = units_for(captured, ring, from, to)
+                let result = units_for(captured, ring, from, to)
                     .ok_or_else(|| EvidenceError::NothingInRing { what: name.clone() })
-                    .and_then(|cut| frame_at(&caps, &cut.units, *at))
-                    .and_then(|frame| {
-                        render_snapshot(
-                            frame,
-                            &SnapshotSpec {
-                                name,
-                                subject: *subject,
-                                label,
-                                context,
-                                analysis_w: *analysis_w,
-                                analysis_h: *analysis_h,
-                                zones: &self.zones,
-                                jpeg_quality: self.jpeg_quality,
-                            },
-                        )
+                    .and_then(|cut| {
+                        let spec = SnapshotSpec {
+                            name,
+                            subject: *subject,
+                            label,
+                            context,
+                            analysis_w: *analysis_w,
+                            analysis_h: *analysis_h,
+                            zones: &self.zones,
+                            jpeg_quality: self.jpeg_quality,
+                        };
+                        match &self.picture {
+                            Some(ctx) => {
+                                // Plate reads look at the picture's frame and the ones
+                                // just before it, decoded in the same pass.
+                                let n = ctx
+                                    .plates
+                                    .as_ref()
+                                    .map_or(1, |p| p.cfg.frames_per_picture as usize);
+                                let frames = frames_before(&caps, &cut.units, *at, n)?;
+                                run_picture(&self.dir, &self.event_id, frames, &spec, ctx)
+                            }
+                            None => {
+                                let frame = frame_at(&caps, &cut.units, *at)?;
+                                write_snapshot(&self.dir, frame, &spec, None)
+                            }
+                        }
                     });
-                let rendered = match rendered {
-                    Ok(r) => r,
-                    Err(e) => return all_failed(e),
-                };
-                for (r, (file, kind)) in rendered.write(&self.dir, name).into_iter().zip(&expected)
-                {
-                    match r {
-                        Ok(m) => media.push(m),
-                        Err(e) => errors.push((file.clone(), *kind, e)),
+                match result {
+                    Ok(m) => media.extend(m),
+                    Err(e) => {
+                        // The picture and its crop go together: one that was written
+                        // before the other failed is removed, and both are reported
+                        // missing (never a file on disk the outbox does not know).
+                        for (file, _) in &expected {
+                            let _ = std::fs::remove_file(self.dir.join(file));
+                        }
+                        return all_failed(e);
                     }
                 }
             }
@@ -748,6 +766,7 @@ mod tests {
             redacted_clip: false,
             captured: None,
             captured_fallback: None,
+            picture: None,
         }
     }
 

@@ -18,15 +18,17 @@ use serde::{Deserialize, Serialize};
 use crate::infer::{BBox, Detection};
 use crate::ingest::MediaTime;
 use crate::rules::category::{
-    CategoryTable, CodeSlot, garbage_description, littering_description, parking_description,
-    road_description,
+    CategoryTable, CodeTable, count_description, dwell_description, garbage_description,
+    littering_description, parking_description, road_description,
 };
 use crate::rules::event::{
     CameraRef, Description, DeviceRef, EVENT_SCHEMA, EndReason, Event, EventKind, EventTimes,
     ModelRef, Phase, Subject, ZoneRef, new_event_id, rfc3339,
 };
+use crate::rules::generic::{GenericCount, GenericDwell};
 use crate::rules::illegal_parking::{ClipWindow, IllegalParking, is_non_motor};
 use crate::rules::littering::{LitterConfig, Littering};
+use crate::rules::object_filter::drop_filtered;
 use crate::rules::output::{CaptureRequest, EpisodeKey, PhaseOutput, RuleOutput};
 use crate::rules::privacy::drop_private;
 use crate::rules::road_damage::RoadDamage;
@@ -88,6 +90,24 @@ pub enum EngineError {
     Category(#[from] crate::rules::category::CategoryError),
 }
 
+/// A closed case held back for its rule's merge window: a new occurrence of the same
+/// kind in the same zone overlapping it continues it (`updated`, `repeat_count`);
+/// otherwise its `ended` phase goes out when the window has passed. Persisted with
+/// the closing phases, so a restart sends it rather than leave the case open.
+#[derive(Debug, Clone)]
+struct Held {
+    kind: EventKind,
+    zone_id: String,
+    bbox: BBox,
+    /// The `ended` phase, complete, sent when the window passes.
+    ended: Event,
+    deadline: MediaTime,
+    episode: Episode,
+}
+
+/// Cases held for a merge window at once per camera (the oldest goes out first).
+const MAX_HELD: usize = 256;
+
 /// Who and what the events of this camera name.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CameraContext {
@@ -103,6 +123,9 @@ pub struct EvidenceRequest {
     pub event_id: String,
     pub kind: EventKind,
     pub capture: CaptureRequest,
+    /// Prefix of the file names (`r2-` for a repeat merged into a case), so names
+    /// stay unique within an event.
+    pub prefix: String,
     /// Analysis frame size the boxes are in.
     pub frame_w: u32,
     pub frame_h: u32,
@@ -133,6 +156,8 @@ struct Episode {
     /// Restored with a `started` that never reached the outbox: it is decided again
     /// when the object comes back, or sent as stored before the case's next phase.
     resend: bool,
+    /// Occurrences merged into this case (1, then 2 after the first repeat…).
+    repeats: u32,
 }
 
 impl Episode {
@@ -143,6 +168,17 @@ impl Episode {
             started: None,
             started_committed: false,
             resend: false,
+            repeats: 1,
+        }
+    }
+
+    /// File-name prefix of the evidence of a repeat (`r2-confirmation.jpg`), so names
+    /// stay unique within the case.
+    fn prefix(&self) -> String {
+        if self.repeats > 1 {
+            format!("r{}-", self.repeats)
+        } else {
+            String::new()
         }
     }
 }
@@ -160,7 +196,10 @@ struct PendingRestore {
 fn persisted(kind: EventKind) -> bool {
     matches!(
         kind,
-        EventKind::IllegalParking | EventKind::ExposedGarbage | EventKind::LitteringAct
+        EventKind::IllegalParking
+            | EventKind::ExposedGarbage
+            | EventKind::LitteringAct
+            | EventKind::Custom(_)
     )
 }
 
@@ -174,6 +213,12 @@ pub struct CameraEvents {
     parking: IllegalParking,
     littering: Littering,
     road: Option<RoadDamage>,
+    dwell: GenericDwell,
+    count: GenericCount,
+    /// The resolved code table of `config.categories`.
+    codes: CodeTable,
+    /// Closed cases waiting out their merge window.
+    held: VecDeque<Held>,
     episodes: HashMap<(EventKind, EpisodeKey), Episode>,
     pending: Option<PendingRestore>,
     /// Phases of closed cases whose commit is not confirmed yet (media stripped).
@@ -213,10 +258,13 @@ impl CameraEvents {
         state_dir: &Path,
     ) -> Result<Self, EngineError> {
         validate_zones(&zones)?;
-        config.categories.validate()?;
+        let codes = config.categories.resolve()?;
         let ev = &config.evidence;
         let parking =
             IllegalParking::new(&zones, ctx.tz, clip_of(ev.illegal_parking_clip, ev.clip));
+        let generic_clip = clip_of(None, ev.clip);
+        let dwell = GenericDwell::new(&zones, ctx.tz, generic_clip);
+        let count = GenericCount::new(&zones, ctx.tz, generic_clip);
         let lc = clip_of(ev.littering_clip, ev.clip);
         let littering = Littering::new(&zones, ctx.tz, config.litter.clone(), lc.pre_s, lc.post_s);
         let road = if has_road(&zones) {
@@ -233,6 +281,10 @@ impl CameraEvents {
             parking,
             littering,
             road,
+            dwell,
+            count,
+            codes,
+            held: VecDeque::new(),
             episodes: HashMap::new(),
             pending: None,
             closing: VecDeque::new(),
@@ -286,6 +338,7 @@ impl CameraEvents {
                 EventKind::ExposedGarbage | EventKind::LitteringAct => {
                     self.littering.restore(ep, now, min_grace, resend)
                 }
+                EventKind::Custom(_) => self.dwell.restore(ep, now, min_grace, resend),
                 EventKind::RoadDamage => None,
             };
             match key {
@@ -354,7 +407,13 @@ impl CameraEvents {
             .or(self.pending.as_ref().map(|p| p.saved_media))
             .unwrap_or(MediaTime(0));
         let mut f = StaysFile::new(&self.ctx.camera.id, saved);
-        for ep in self.parking.open().iter().chain(&self.littering.open()) {
+        let open = [
+            self.parking.open(),
+            self.littering.open(),
+            self.dwell.open(),
+            self.count.open(),
+        ];
+        for ep in open.iter().flatten() {
             if let Some(e) = self.episodes.get(&(ep.kind, ep.key))
                 && let Some(st) = &e.started
             {
@@ -371,7 +430,16 @@ impl CameraEvents {
             f.stays.extend(p.stays.iter().map(|(r, _)| r.clone()));
         }
         f.closing = self.closing.iter().cloned().collect();
+        // A case held for its merge window is closed as far as a restart goes: its
+        // `ended` is sent then.
+        f.closing
+            .extend(self.held.iter().map(|h| stays::strip(&h.ended)));
         f
+    }
+
+    /// The resolved code table in force.
+    pub fn codes(&self) -> &CodeTable {
+        &self.codes
     }
 
     /// Event ids of the closing phases still waiting for a confirmed commit.
@@ -411,12 +479,14 @@ impl CameraEvents {
         now: MediaTime,
     ) -> Result<FrameOutput, EngineError> {
         validate_zones(&zones)?;
-        config.categories.validate()?;
+        let codes = config.categories.resolve()?;
         if config.tracker != self.config.tracker {
             self.tracker = Tracker::new(config.tracker.clone())?;
         }
         let mut outs = self.parking.set_zones(&zones, now);
         outs.extend(self.littering.set_zones(&zones, config.litter.clone(), now));
+        outs.extend(self.dwell.set_zones(&zones, now));
+        outs.extend(self.count.set_zones(&zones, now));
         match (&mut self.road, has_road(&zones)) {
             (Some(r), true) => r.set_zones(&zones),
             (None, true) => {
@@ -430,6 +500,9 @@ impl CameraEvents {
         self.assemble(now, 0, 0, &[], outs, &mut out);
         self.zones = zones;
         self.config = config;
+        self.codes = codes;
+        // Held cases whose rule (or zone) no longer merges go out now.
+        self.release_held(now, true, &mut out);
         Ok(out)
     }
 
@@ -452,6 +525,8 @@ impl CameraEvents {
         let ev = &config.evidence;
         self.parking
             .set_context(ctx.tz, clip_of(ev.illegal_parking_clip, ev.clip));
+        self.dwell.set_context(ctx.tz, clip_of(None, ev.clip));
+        self.count.set_context(ctx.tz, clip_of(None, ev.clip));
         let lc = clip_of(ev.littering_clip, ev.clip);
         self.littering.set_context(ctx.tz, lc.pre_s, lc.post_s);
         if let Some(r) = &mut self.road {
@@ -477,6 +552,8 @@ impl CameraEvents {
     ) -> Result<FrameOutput, EngineError> {
         let mut dets = detections.to_vec();
         drop_private(&mut dets, frame_w, frame_h, &self.zones);
+        // Per-zone object filters keep noise out of the rules and the evidence.
+        drop_filtered(&mut dets, frame_w, frame_h, &self.zones);
         self.tracker.update(time, &dets)?;
         self.last_time = Some(time);
         let mut out = FrameOutput::default();
@@ -490,8 +567,45 @@ impl CameraEvents {
         if let Some(road) = &mut self.road {
             outs.extend(road.on_frame(time, &dets, frame_w, frame_h)?);
         }
+        outs.extend(self.dwell.on_frame(time, &tracks, frame_w, frame_h));
+        outs.extend(self.count.on_frame(time, &tracks, frame_w, frame_h));
         self.assemble(time, frame_w, frame_h, &dets, outs, &mut out);
+        self.release_held(time, false, &mut out);
         Ok(out)
+    }
+
+    /// Parking candidates (event ids) whose confirmation waits for their plate read
+    /// (see `IllegalParking::plate_waits`): the caller waits for the read and answers
+    /// with [`Self::set_plate`].
+    pub fn plate_waits(&self) -> Vec<String> {
+        let keys = self.parking.plate_waits();
+        self.episodes
+            .iter()
+            .filter(|((kind, key), _)| *kind == EventKind::IllegalParking && keys.contains(key))
+            .map(|(_, e)| e.id.clone())
+            .collect()
+    }
+
+    /// A plate agreed for event (or candidate) `event_id` by its evidence pictures, or
+    /// `None` when its read found none: the parking rule keeps one stay per plate
+    /// across occlusions, so this may abandon a duplicate candidate.
+    pub fn set_plate(
+        &mut self,
+        event_id: &str,
+        plate: Option<&str>,
+        now: MediaTime,
+    ) -> FrameOutput {
+        let mut out = FrameOutput::default();
+        let key = self
+            .episodes
+            .iter()
+            .find(|((kind, _), e)| *kind == EventKind::IllegalParking && e.id == event_id)
+            .map(|((_, key), _)| *key);
+        if let Some(key) = key {
+            let outs = self.parking.set_plate(key, plate);
+            self.assemble(now, 0, 0, &[], outs, &mut out);
+        }
+        out
     }
 
     /// After a stream restart that re-based media time.
@@ -518,6 +632,53 @@ impl CameraEvents {
             .or_insert_with(|| Episode::new(fixed.map_or_else(|| new_event_id(at), str::to_string)))
     }
 
+    /// The merge window of `kind`'s rule in zone `zone_id` (0: off).
+    fn merge_window(&self, kind: EventKind, zone_id: &str) -> f64 {
+        let Some(z) = self.zones.iter().find(|z| z.id == zone_id) else {
+            return 0.0;
+        };
+        z.rules
+            .iter()
+            .filter(|r| match kind {
+                EventKind::IllegalParking => matches!(r, ZoneRule::NoParking { .. }),
+                EventKind::ExposedGarbage | EventKind::LitteringAct => {
+                    matches!(r, ZoneRule::LitterWatch { .. })
+                }
+                EventKind::RoadDamage => false,
+                EventKind::Custom(k) => r.event_kind() == Some(k),
+            })
+            .map(ZoneRule::merge_window_s)
+            .fold(0.0, f64::max)
+    }
+
+    /// Sends the `ended` of held cases whose window has passed (or, after a reload,
+    /// whose rule no longer merges).
+    fn release_held(&mut self, now: MediaTime, reloaded: bool, out: &mut FrameOutput) {
+        let mut i = 0;
+        while i < self.held.len() {
+            let h = &self.held[i];
+            let gone = reloaded && self.merge_window(h.kind, &h.zone_id) <= 0.0;
+            if now >= h.deadline || gone {
+                let h = self.held.remove(i).expect("index checked");
+                if persisted(h.kind) {
+                    self.remember_closing(h.ended.clone());
+                    self.stays_dirty = true;
+                }
+                out.events.push(h.ended);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// A held case a new `started` of `kind` in `zone_id` about `bbox` continues.
+    fn take_held(&mut self, kind: EventKind, zone_id: &str, bbox: &BBox) -> Option<Held> {
+        let i = self.held.iter().position(|h| {
+            h.kind == kind && h.zone_id == zone_id && h.bbox.intersection(bbox) > 0.0
+        })?;
+        self.held.remove(i)
+    }
+
     fn assemble(
         &mut self,
         now: MediaTime,
@@ -527,6 +688,38 @@ impl CameraEvents {
         outs: Vec<RuleOutput>,
         out: &mut FrameOutput,
     ) {
+        // A new occurrence within its rule's merge window continues the held case:
+        // its episode takes the case's id (before its evidence is filed) and its
+        // `started` becomes an `updated` with `repeat_count`.
+        let mut merged: Vec<(EventKind, EpisodeKey)> = Vec::new();
+        for o in &outs {
+            if let RuleOutput::Phase { key, phase } = o
+                && phase.phase == Phase::Started
+                && phase.event_id.is_none()
+                && self
+                    .episodes
+                    .get(&(phase.kind, *key))
+                    .is_none_or(|e| e.started.is_none())
+                && let Some(held) = self.take_held(phase.kind, &phase.zone_id, &phase.subject.bbox)
+            {
+                let mut ep = held.episode;
+                ep.repeats += 1;
+                tracing::info!(
+                    event = %ep.id,
+                    kind = %phase.kind,
+                    zone = %phase.zone_id,
+                    repeat_count = ep.repeats,
+                    "a repeat within the merge window continues the case"
+                );
+                if let Some(old) = self.episodes.insert((phase.kind, *key), ep) {
+                    // Evidence taken for the candidate before it was known to be a
+                    // repeat: not part of the case (its names would collide).
+                    out.abandoned.push(old.id);
+                }
+                merged.push((phase.kind, *key));
+                self.stays_dirty = true;
+            }
+        }
         // Rules that choose their own ids (road damage) may ask for evidence before
         // the phase that carries the id: file that evidence under the same id.
         for o in &outs {
@@ -539,32 +732,38 @@ impl CameraEvents {
         for o in outs {
             match o {
                 RuleOutput::Capture { key, kind, request } => {
-                    let id = self.episode(kind, key, now, None).id.clone();
+                    let ep = self.episode(kind, key, now, None);
+                    let (id, prefix) = (ep.id.clone(), ep.prefix());
                     let bbox = match &request {
                         CaptureRequest::Snapshot { bbox, .. } => Some(*bbox),
                         CaptureRequest::Clip { .. } => None,
                     };
+                    // Other detections travel with their category; the evidence side
+                    // draws only those a rule of the subject's zone acts on, labelled
+                    // in Chinese (`evidence::labels`).
                     let context = dets
                         .iter()
                         .filter(|d| bbox.is_none_or(|b| d.bbox.iou(&b) < 0.9))
                         .take(MAX_CONTEXT_BOXES)
-                        .map(|d| (d.bbox, d.class_name.clone()))
+                        .map(|d| (d.bbox, d.category.as_str().to_string()))
                         .collect();
-                    // The subject's own detection names its class and score on the
-                    // label, e.g. "ILLEGAL PARKING CAR 0.91".
+                    // The subject's own detection names its category and score on the
+                    // label, e.g. "违停 小汽车 0.91".
                     let own = bbox.and_then(|b| {
                         dets.iter()
                             .filter(|d| d.bbox.iou(&b) >= 0.5)
                             .max_by(|x, y| x.bbox.iou(&b).total_cmp(&y.bbox.iou(&b)))
                     });
-                    let label = match own {
-                        Some(d) => format!("{} {} {:.2}", label_of(kind), d.class_name, d.score),
-                        None => label_of(kind),
-                    };
+                    let label = crate::evidence::labels::subject_label(
+                        kind,
+                        own.map(|d| d.category.as_str()),
+                        own.map(|d| d.score),
+                    );
                     out.evidence.push(EvidenceRequest {
                         event_id: id,
                         kind,
                         capture: request,
+                        prefix,
                         frame_w: w,
                         frame_h: h,
                         label,
@@ -573,11 +772,28 @@ impl CameraEvents {
                 }
                 RuleOutput::Abandoned { key, kind } => {
                     if let Some(e) = self.episodes.remove(&(kind, key)) {
+                        if e.repeats > 1 {
+                            // A repeat's candidate never confirmed: the case itself
+                            // is over; its evidence (r2-…) stays with it. Only
+                            // reachable for rules that confirm after their start.
+                            continue;
+                        }
                         out.abandoned.push(e.id);
                     }
                 }
-                RuleOutput::Phase { key, phase } => {
+                RuleOutput::Phase { key, mut phase } => {
                     let k = (phase.kind, key);
+                    let repeat = merged.contains(&k);
+                    if repeat {
+                        phase.phase = Phase::Updated;
+                    }
+                    let window = if phase.phase == Phase::Ended
+                        && phase.end_reason == Some(EndReason::Gone)
+                    {
+                        self.merge_window(phase.kind, &phase.zone_id)
+                    } else {
+                        0.0
+                    };
                     let ep = self.episode(phase.kind, key, phase.start, phase.event_id.as_deref());
                     let mut resent = None;
                     let seq = if phase.phase == Phase::Started {
@@ -597,15 +813,45 @@ impl CameraEvents {
                         ep.next_seq - 1
                     };
                     let id = ep.id.clone();
+                    let repeats = ep.repeats;
+                    let episode = (window > 0.0).then(|| ep.clone());
                     if phase.phase == Phase::Ended || phase.kind == EventKind::RoadDamage {
                         self.episodes.remove(&k);
                     }
-                    let ev = self.build(id, seq, &phase, w, h);
+                    let mut ev = self.build(id, seq, &phase, w, h);
+                    if repeats > 1 {
+                        ev.details
+                            .insert("repeat_count".into(), serde_json::Value::from(repeats));
+                    }
                     if let Some(r) = resent {
                         if phase.phase == Phase::Ended {
                             self.remember_closing(r.clone());
                         }
                         out.events.push(r);
+                    }
+                    if let Some(mut episode) = episode {
+                        // Held for the merge window; the case's next phase (a repeat's
+                        // `updated`) takes this seq if it comes.
+                        episode.next_seq = seq;
+                        if self.held.len() >= MAX_HELD
+                            && let Some(old) = self.held.pop_front()
+                        {
+                            if persisted(old.kind) {
+                                self.remember_closing(old.ended.clone());
+                            }
+                            out.events.push(old.ended);
+                        }
+                        let end = phase.end.unwrap_or(phase.at);
+                        self.held.push_back(Held {
+                            kind: phase.kind,
+                            zone_id: phase.zone_id.clone(),
+                            bbox: phase.subject.bbox,
+                            ended: ev,
+                            deadline: end.add_secs(window),
+                            episode,
+                        });
+                        self.stays_dirty = true;
+                        continue;
                     }
                     if persisted(phase.kind) {
                         match phase.phase {
@@ -637,17 +883,20 @@ impl CameraEvents {
         });
         let s = &p.subject;
         let cat = s.category.as_str();
-        let slot = match p.kind {
-            EventKind::IllegalParking if is_non_motor(&s.category, &s.class_name) => {
-                CodeSlot::NonMotorParking
-            }
-            EventKind::IllegalParking => CodeSlot::MotorVehicleParking,
-            EventKind::ExposedGarbage => CodeSlot::ExposedGarbage,
-            EventKind::LitteringAct => CodeSlot::LitteringAct,
-            EventKind::RoadDamage => CodeSlot::RoadDamage,
-        };
+        let non_motor = is_non_motor(&s.category, &s.class_name);
+        let category =
+            self.codes
+                .code_for(p.kind, non_motor, self.ctx.device.division_code.as_deref());
         let secs = p.duration_s.unwrap_or(0.0);
-        let (zh, en) = describe(p.kind, &s.class_name, cat, zone_name, secs, &p.details);
+        let (zh, en) = describe(
+            p.kind,
+            &category.name,
+            &s.class_name,
+            cat,
+            zone_name,
+            secs,
+            &p.details,
+        );
         let (fw, fh) = (w.max(1) as f32, h.max(1) as f32);
         let tz = self.ctx.tz;
         Event {
@@ -656,10 +905,7 @@ impl CameraEvents {
             kind: p.kind,
             phase: p.phase,
             seq,
-            category: self
-                .config
-                .categories
-                .code(slot, self.ctx.device.division_code.as_deref()),
+            category,
             source: "video_ai".into(),
             device: self.ctx.device.clone(),
             camera: self.ctx.camera.clone(),
@@ -691,12 +937,15 @@ impl CameraEvents {
                 ),
                 track_id: s.track_id,
                 related_track_ids: s.related_track_ids.clone(),
+                plate: None,
+                plate_unread: None,
             },
             duration_s: p.duration_s,
             end_reason: p.end_reason,
             description: Description { zh, en },
             model: self.ctx.model.clone(),
             media: Vec::new(),
+            photo_set: None,
             evidence_dropped: false,
             media_missing: Vec::new(),
             main_stream_unavailable: false,
@@ -711,6 +960,7 @@ impl CameraEvents {
 /// duration and details.
 pub(crate) fn describe(
     kind: EventKind,
+    code_name: &str,
     class_name: &str,
     category: &str,
     zone_name: &str,
@@ -730,17 +980,11 @@ pub(crate) fn describe(
                 .and_then(|v| v.as_str())
                 .unwrap_or("low"),
         ),
+        EventKind::Custom(_) => match details.get("count").and_then(|v| v.as_u64()) {
+            Some(n) => count_description(code_name, class_name, category, zone_name, n, secs),
+            None => dwell_description(code_name, class_name, category, zone_name, secs),
+        },
     }
-}
-
-fn label_of(kind: EventKind) -> String {
-    match kind {
-        EventKind::IllegalParking => "illegal parking",
-        EventKind::ExposedGarbage => "exposed garbage",
-        EventKind::LitteringAct => "littering",
-        EventKind::RoadDamage => "road damage",
-    }
-    .into()
 }
 
 #[cfg(test)]

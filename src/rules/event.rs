@@ -13,8 +13,11 @@ use serde::{Deserialize, Serialize};
 /// Schema identifier carried in every event.
 pub const EVENT_SCHEMA: &str = "streetwatch.event/v1";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// What an event is about. The built-in kinds have their own rules (littering acts,
+/// the road-damage registry); every other kind is a free-text id an integrator gives a
+/// generic rule in configuration (`street_vending`, `crowd`, `camera_tampering`…),
+/// carried in the JSON as it is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EventKind {
     /// 机动车乱停放 (motor vehicle) or 非机动车乱停放 (bicycles, motorcycles).
     IllegalParking,
@@ -24,6 +27,110 @@ pub enum EventKind {
     LitteringAct,
     /// 道路破损: potholes and cracks.
     RoadDamage,
+    /// A kind named in configuration (see [`EventKind::named`]).
+    Custom(&'static str),
+}
+
+/// Why a kind id was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "event kind \"{0}\" is invalid; use 1-64 lower-case letters, digits or '_' starting with a letter, e.g. \"street_vending\""
+)]
+pub struct BadKind(pub String);
+
+/// Most distinct custom kind ids a process interns (configuration names a handful).
+const MAX_KINDS: usize = 4096;
+/// The custom kind ids interned so far.
+static KIND_NAMES: std::sync::OnceLock<std::sync::Mutex<Vec<&'static str>>> =
+    std::sync::OnceLock::new();
+
+impl EventKind {
+    /// The built-in kinds.
+    pub const BUILT_IN: [EventKind; 4] = [
+        EventKind::IllegalParking,
+        EventKind::ExposedGarbage,
+        EventKind::LitteringAct,
+        EventKind::RoadDamage,
+    ];
+
+    /// The kind with id `s`: a built-in one, or a custom kind. Custom ids are interned
+    /// once per process (a kind is `Copy`, so rules and counters key on it freely);
+    /// configuration names a handful, and past [`MAX_KINDS`] new names are refused.
+    pub fn named(s: &str) -> Result<EventKind, BadKind> {
+        if let Some(k) = Self::BUILT_IN.iter().find(|k| k.as_str() == s) {
+            return Ok(*k);
+        }
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && s.as_bytes()[0].is_ascii_lowercase()
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !ok {
+            return Err(BadKind(s.to_string()));
+        }
+        let mut names = KIND_NAMES
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = names.iter().find(|n| **n == s) {
+            return Ok(EventKind::Custom(n));
+        }
+        if names.len() >= MAX_KINDS {
+            return Err(BadKind(s.to_string()));
+        }
+        // Leaked on purpose: bounded by MAX_KINDS short strings for the process life.
+        let n: &'static str = Box::leak(s.to_string().into_boxed_str());
+        names.push(n);
+        Ok(EventKind::Custom(n))
+    }
+
+    /// The kind with id `s` when it is built in or already named (by configuration or
+    /// a stored event); never adds one, so ids from outside (a page filter) cannot
+    /// fill the table that configured kinds need.
+    pub fn known(s: &str) -> Option<EventKind> {
+        if let Some(k) = Self::BUILT_IN.iter().find(|k| k.as_str() == s) {
+            return Some(*k);
+        }
+        let names = KIND_NAMES.get()?.lock().unwrap_or_else(|p| p.into_inner());
+        names
+            .iter()
+            .find(|n| **n == s)
+            .map(|n| EventKind::Custom(n))
+    }
+
+    /// The id as it appears in the JSON, e.g. "illegal_parking", "street_vending".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::IllegalParking => "illegal_parking",
+            EventKind::ExposedGarbage => "exposed_garbage",
+            EventKind::LitteringAct => "littering_act",
+            EventKind::RoadDamage => "road_damage",
+            EventKind::Custom(s) => s,
+        }
+    }
+
+    pub fn is_custom(self) -> bool {
+        matches!(self, EventKind::Custom(_))
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for EventKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for EventKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        EventKind::named(&s).map_err(serde::de::Error::custom)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -127,6 +234,115 @@ pub struct Subject {
     /// Related tracks, e.g. the person who dropped the litter.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub related_track_ids: Vec<u64>,
+    /// Illegal parking of a motor vehicle: the licence plate read from the main-stream
+    /// pictures (`Some(Some(_))`), or `null` (`Some(None)`, then `plate_unread` says
+    /// why); absent for other events or with plate reading off.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    pub plate: Option<Option<PlateInfo>>,
+    /// Why `plate` is null.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plate_unread: Option<PlateUnread>,
+}
+
+/// A licence plate read off the evidence pictures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlateInfo {
+    /// e.g. "粤G12345", or "粤GD12345" for a green new-energy plate.
+    pub text: String,
+    /// Mean character confidence of the best agreeing read (0..1).
+    pub confidence: f32,
+    pub colour: crate::infer::plate::PlateColour,
+    /// The plate's box in main-stream (full-resolution) pixels.
+    pub bbox: BBox,
+    /// Its corners (top-left, top-right, bottom-right, bottom-left), same pixels.
+    pub corners: [[f32; 2]; 4],
+    /// The plate's width in pixels (mean of its top and bottom edges).
+    pub width_px: f32,
+    /// Frames whose read agreed on `text`.
+    pub reads: u32,
+    /// Frames read in all.
+    pub frames: u32,
+}
+
+/// Why no plate could be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlateUnreadReason {
+    /// No plate on the vehicle in any frame (seen from the side, covered, no plate).
+    NoPlateVisible,
+    /// The plate (or, when none was found, the vehicle) is too small in the picture:
+    /// `width_px` against `min_width_px`.
+    TooSmall,
+    /// Plates were found, but no read reached `min_confidence`.
+    LowConfidence,
+    /// The plate models could not be loaded (`detail` says why).
+    ReaderUnavailable,
+}
+
+/// The details of a missing plate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlateUnread {
+    pub reason: PlateUnreadReason,
+    /// Frames read in all.
+    pub frames: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width_px: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_width_px: Option<f32>,
+    /// The best read that did not count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_confidence: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// The photo set of an illegal-parking case (GA/T 832 practice), by media name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhotoSet {
+    /// Wide shots from the main stream in time order: first seen stationary, then
+    /// confirmation.
+    pub wide: Vec<String>,
+    /// Seconds between the first and the last wide shot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_s: Option<f64>,
+    /// The zone's `evidence_interval_s` (its dwell when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_interval_s: Option<f64>,
+    /// The plate close-up, when a plate was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plate_closeup: Option<String>,
+    /// One 2x2 picture: the two wide shots, the close-up and an information panel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub composite: Option<String>,
+}
+
+/// Serde for `Option<Option<T>>`: absent = `None`, `null` = `Some(None)`.
+mod double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer, T: Serialize>(
+        v: &Option<Option<T>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(inner) => inner.serialize(s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        d: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
+    }
 }
 
 /// When, in media time (ns since epoch) and as RFC 3339 text with the box's offset.
@@ -221,6 +437,13 @@ pub struct MediaRef {
     /// while the main stream was unavailable). Absent for a camera with one stream.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub stream: Option<crate::ingest::camera::StreamRole>,
+    /// Pictures: rows at the bottom that hold the burned-in caption strip (below the
+    /// camera's picture, never over it).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub caption_px: Option<u32>,
+    /// Pictures: the caption strip's text, line by line.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub caption: Vec<String>,
     /// Local path on the box (not part of the signed payload sent upstream).
     #[serde(skip)]
     pub local_path: Option<std::path::PathBuf>,
@@ -308,6 +531,9 @@ pub struct Event {
     pub model: ModelRef,
     #[serde(default)]
     pub media: Vec<MediaRef>,
+    /// Illegal parking: which media form the photo set.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub photo_set: Option<PhotoSet>,
     /// Some evidence of this event will not be delivered: it could not be written, or
     /// had to be deleted before delivery. `media_missing` says which and why.
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
@@ -352,6 +578,29 @@ pub fn rfc3339(at: MediaTime, tz: chrono_tz::Tz) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn custom_kinds_are_named_by_configuration_and_only_looked_up_from_outside() {
+        assert_eq!(
+            EventKind::named("illegal_parking"),
+            Ok(EventKind::IllegalParking)
+        );
+        assert!(EventKind::named("Street Vending").is_err());
+        assert!(EventKind::named("9lives").is_err());
+        assert_eq!(EventKind::known("kind_nobody_configured"), None);
+        assert_eq!(
+            EventKind::known("kind_nobody_configured"),
+            None,
+            "not added"
+        );
+        let k = EventKind::named("street_vending_test").unwrap();
+        assert_eq!(k.as_str(), "street_vending_test");
+        assert_eq!(EventKind::known("street_vending_test"), Some(k));
+        assert_eq!(serde_json::to_value(k).unwrap(), "street_vending_test");
+        let back: EventKind =
+            serde_json::from_value(serde_json::json!("street_vending_test")).unwrap();
+        assert_eq!(back, k);
+    }
 
     #[test]
     fn event_ids_are_uuid_v7_ordered_by_media_time() {

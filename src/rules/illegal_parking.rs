@@ -19,6 +19,20 @@
 //! vehicle, and a stationary vehicle of the same family (motor / non-motor) in the
 //! same zone overlapping the stored box (IoU ≥ [`REBIND_IOU`]) before the grace period
 //! ends continues it; otherwise it ends with reason `restart`.
+//!
+//! Photo set (GA/T 832): the first wide shot shows the moment the vehicle was first
+//! seen stationary (looked back up to [`FIRST_SHOT_LOOKBACK_S`] in the ring), and
+//! confirmation waits until the zone's `evidence_interval_s` has passed since it, so
+//! the two wide shots are always at least that far apart.
+//!
+//! Plates: the evidence side reads the plate off the main-stream pictures and hands it
+//! back ([`IllegalParking::set_plate`]). A new candidate whose plate is that of a stay
+//! in the same zone that lost sight of its vehicle is that stay seen again (after an
+//! occlusion the box may have moved beyond [`REBIND_IOU`]): the stay takes the
+//! candidate's track and the candidate is abandoned. So that the answer never depends
+//! on how fast the evidence thread is (a replay runs far ahead of it), a candidate
+//! opened while a plated stay of its zone is out of sight is not confirmed before its
+//! own plate is known ([`IllegalParking::plate_waits`]); the caller waits for the read.
 
 use chrono_tz::Tz;
 
@@ -35,6 +49,15 @@ use crate::track::Track;
 
 /// IoU with a stay's last box above which a new stationary track continues that stay.
 pub const REBIND_IOU: f32 = 0.5;
+/// Seconds out of sight (and at least [`REAPPEAR_FRAMES`] analysis intervals) after
+/// which a vehicle seen again elsewhere (box IoU below [`REBIND_IOU`]) is a
+/// re-appearance, not the parked vehicle driving off: the tracker may give it its old
+/// track, but the stay only loses sight of it (see [`IllegalParking::set_plate`]).
+pub const REAPPEAR_GAP_S: f64 = 3.0;
+pub const REAPPEAR_FRAMES: f64 = 3.0;
+/// How far back the first wide shot may look for the moment the vehicle became still
+/// (the tracker's stillness window; well inside the ring's pre-roll).
+pub const FIRST_SHOT_LOOKBACK_S: f64 = 10.0;
 /// Stays followed at once per camera; beyond it new candidates are ignored (bounded
 /// memory even if a detector goes mad).
 pub const MAX_STAYS: usize = 256;
@@ -61,6 +84,8 @@ struct ParkingZone {
     dwell_s: f64,
     update_every_s: f64,
     leave_after_s: f64,
+    /// Least seconds between the first wide shot and confirmation.
+    evidence_interval_s: f64,
     schedule: Schedule,
 }
 
@@ -70,6 +95,15 @@ struct Stay {
     track_id: u64,
     zone_id: String,
     first_still: MediaTime,
+    /// When the first wide shot was asked for.
+    first_shot: MediaTime,
+    /// When the stay was opened (its first frame).
+    opened: MediaTime,
+    /// The plate the evidence side agreed on, once known.
+    plate: Option<String>,
+    /// Not confirmed before its plate read has come back (it may be a lost stay's
+    /// vehicle seen again).
+    plate_wait: bool,
     last_seen: MediaTime,
     bbox: BBox,
     subject: SubjectInfo,
@@ -100,6 +134,10 @@ pub struct IllegalParking {
     clip: ClipWindow,
     stays: Vec<Stay>,
     keys: KeySource,
+    /// The previous analysed frame (the analysis interval, for re-appearances).
+    last_frame: Option<MediaTime>,
+    /// Tracks detached from their stay as re-appearances, with when.
+    reappeared: Vec<(u64, MediaTime)>,
 }
 
 fn parking_zones(zones: &[Zone]) -> Vec<ParkingZone> {
@@ -110,7 +148,9 @@ fn parking_zones(zones: &[Zone]) -> Vec<ParkingZone> {
                 dwell_s,
                 update_every_s,
                 leave_after_s,
+                evidence_interval_s,
                 schedule,
+                ..
             } = r
             {
                 out.push(ParkingZone {
@@ -118,6 +158,7 @@ fn parking_zones(zones: &[Zone]) -> Vec<ParkingZone> {
                     dwell_s: *dwell_s,
                     update_every_s: *update_every_s,
                     leave_after_s: *leave_after_s,
+                    evidence_interval_s: evidence_interval_s.unwrap_or(*dwell_s),
                     schedule: schedule.clone(),
                 });
             }
@@ -134,6 +175,8 @@ impl IllegalParking {
             clip,
             stays: Vec::new(),
             keys: KeySource::default(),
+            last_frame: None,
+            reappeared: Vec::new(),
         }
     }
 
@@ -204,6 +247,12 @@ impl IllegalParking {
             track_id: NO_TRACK,
             zone_id: ep.zone_id,
             first_still: ep.start,
+            // The photo set's first wide shot was taken before the restart; the plate
+            // is read again from the pictures taken after it.
+            first_shot: ep.start,
+            opened: ep.start,
+            plate: None,
+            plate_wait: false,
             last_seen: ep.last_seen,
             bbox: ep.anchor,
             subject: SubjectInfo {
@@ -227,6 +276,55 @@ impl IllegalParking {
         self.stays.len()
     }
 
+    /// Candidates whose confirmation waits for their plate read.
+    pub fn plate_waits(&self) -> Vec<EpisodeKey> {
+        self.stays
+            .iter()
+            .filter(|s| s.plate_wait)
+            .map(|s| s.key)
+            .collect()
+    }
+
+    /// The plate the evidence side agreed on for stay `key` (`None`: its read is done
+    /// and found none). A candidate carrying the plate of an older stay in the same
+    /// zone whose vehicle has not been seen since the candidate appeared is that
+    /// vehicle again: the older stay takes over the candidate's track and the candidate
+    /// is abandoned (its evidence discarded).
+    pub fn set_plate(&mut self, key: EpisodeKey, plate: Option<&str>) -> Vec<RuleOutput> {
+        let Some(i) = self.stays.iter().position(|s| s.key == key) else {
+            return Vec::new();
+        };
+        self.stays[i].plate_wait = false;
+        let Some(plate) = plate else {
+            return Vec::new();
+        };
+        self.stays[i].plate = Some(plate.to_string());
+        let s = &self.stays[i];
+        let older = self.stays.iter().position(|o| {
+            o.key != s.key
+                && o.zone_id == s.zone_id
+                && o.plate.as_deref() == Some(plate)
+                && o.opened < s.opened
+                && o.last_seen <= s.opened
+        });
+        // Two plates seen at once, or the newer one already an event: nothing to join.
+        let (Some(o), false) = (older, s.confirmed) else {
+            return Vec::new();
+        };
+        let newer = self.stays.swap_remove(i);
+        let o = if o == self.stays.len() { i } else { o };
+        let old = &mut self.stays[o];
+        old.track_id = newer.track_id;
+        old.bbox = newer.bbox;
+        old.subject = newer.subject;
+        old.last_seen = old.last_seen.max(newer.last_seen);
+        old.touched = newer.touched;
+        vec![RuleOutput::Abandoned {
+            key: newer.key,
+            kind: EventKind::IllegalParking,
+        }]
+    }
+
     /// Feeds one analysed frame: the tracker's live confirmed tracks at `now`.
     pub fn on_frame(
         &mut self,
@@ -239,12 +337,31 @@ impl IllegalParking {
         for s in &mut self.stays {
             s.touched = false;
         }
+        let interval = self.last_frame.map_or(0.0, |l| now.secs_since(l));
+        self.last_frame = Some(now);
+        let reappear_gap = REAPPEAR_GAP_S.max(REAPPEAR_FRAMES * interval);
         for t in tracks.iter().filter(|t| t.category.is_vehicle()) {
             let zone_idx = self.zones.iter().position(|z| {
                 z.zone.contains_box(&t.category, &t.bbox, frame_w, frame_h)
                     && z.schedule.is_active(now, self.tz)
             });
             let existing = self.stays.iter().position(|s| s.track_id == t.id);
+            // Its vehicle's track found again after an occlusion at another spot (the
+            // tracker may match a re-appearing vehicle to its old track): the stay has
+            // lost sight of it (track 0) and ends after `leave_after_s` unless its plate
+            // is seen again; what the track shows from now on is a vehicle that only
+            // just arrived there.
+            if let Some(i) = existing
+                && !t.is_coasting()
+                && now.secs_since(self.stays[i].last_seen) > reappear_gap
+                && self.stays[i].bbox.iou(&t.last_detection_bbox) < REBIND_IOU
+            {
+                self.stays[i].track_id = 0;
+                if self.reappeared.len() < MAX_STAYS {
+                    self.reappeared.push((t.id, now));
+                }
+                continue;
+            }
             let (Some(zi), Some(since)) = (zone_idx, t.stationary_since) else {
                 // Moving, out of every zone, or outside the schedule: the stay (if any)
                 // is over now.
@@ -280,6 +397,10 @@ impl IllegalParking {
                     close_on_frame(s, now, now, EndReason::Gone, &mut out);
                     None
                 }
+                // A re-appeared vehicle is not rebound by its box: the tracker's
+                // smoothed box still lags between the old spot and the new one for a
+                // frame or two. Only its plate can tell (`set_plate`).
+                None if self.reappeared.iter().any(|(id, _)| *id == t.id) => None,
                 None => {
                     // A lost-and-refound track continues an unconfirmed-gone stay; a
                     // vehicle of the same family in place continues a restored one.
@@ -307,14 +428,35 @@ impl IllegalParking {
                     if self.stays.len() >= MAX_STAYS {
                         continue;
                     }
+                    let mut first_still = since.max(t.first_seen);
+                    // A re-appeared vehicle was still from its arrival here at most; the
+                    // tracker's stillness from before the jump is stale, so it is a
+                    // candidate only once the tracker finds it still at the new spot
+                    // (else the stay it may join would see it "moving" a frame later).
+                    if let Some(k) = self.reappeared.iter().position(|(id, _)| *id == t.id) {
+                        let arrived = self.reappeared[k].1;
+                        if since < arrived {
+                            continue;
+                        }
+                        self.reappeared.swap_remove(k);
+                        first_still = first_still.max(arrived);
+                    }
                     let key = self.keys.next_key();
-                    let first_still = since.max(t.first_seen);
+                    // A plated stay of this zone whose vehicle is out of sight: this
+                    // may be that vehicle, which only its plate can tell.
+                    let plate_wait = self.stays.iter().any(|o| {
+                        o.zone_id == zone_id
+                            && o.plate.is_some()
+                            && now.secs_since(o.last_seen) > reappear_gap
+                    });
+                    // The first wide shot shows the moment it became still.
+                    let first_shot = first_still.max(now.add_secs(-FIRST_SHOT_LOOKBACK_S));
                     out.push(RuleOutput::Capture {
                         key,
                         kind: EventKind::IllegalParking,
                         request: CaptureRequest::Snapshot {
                             name: "first-stationary",
-                            at: now,
+                            at: first_shot,
                             bbox: t.last_detection_bbox,
                         },
                     });
@@ -323,6 +465,10 @@ impl IllegalParking {
                         track_id: t.id,
                         zone_id: zone_id.clone(),
                         first_still,
+                        first_shot,
+                        opened: now,
+                        plate: None,
+                        plate_wait,
                         last_seen: t.last_seen,
                         bbox: t.bbox,
                         subject: subject.clone(),
@@ -372,7 +518,11 @@ impl IllegalParking {
                     },
                 });
             }
-            if !s.confirmed && held >= z.dwell_s {
+            if !s.confirmed
+                && !s.plate_wait
+                && held >= z.dwell_s
+                && now.secs_since(s.first_shot) >= z.evidence_interval_s
+            {
                 s.confirmed = true;
                 s.last_report = now;
                 confirm(s, now, self.clip, &mut out);
@@ -381,6 +531,8 @@ impl IllegalParking {
                 out.push(phase(s, Phase::Updated, now, None, None));
             }
         }
+        self.reappeared
+            .retain(|(id, _)| tracks.iter().any(|t| t.id == *id));
         // Stays whose track is gone from the tracker.
         let mut i = 0;
         while i < self.stays.len() {

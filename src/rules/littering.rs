@@ -149,6 +149,7 @@ fn litter_zones(zones: &[Zone]) -> Vec<LitterZone> {
                 persist_s,
                 gone_after_s,
                 schedule,
+                ..
             } = r
             {
                 out.push(LitterZone {

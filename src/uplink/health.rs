@@ -281,6 +281,32 @@ fn esc(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// The stable state word of a camera's status text for metric labels: `streaming`,
+/// `reconnecting`, `failed`, `connecting`, `ended`, `stopped`, `model_unavailable`.
+pub fn camera_state(status: &str) -> &'static str {
+    const STATES: &[&str] = &[
+        "streaming",
+        "reconnecting",
+        "failed",
+        "connecting",
+        "ended",
+        "stopped",
+        "backoff",
+    ];
+    if status.starts_with("model unavailable") {
+        return "model_unavailable";
+    }
+    let first = status
+        .split(|c: char| c.is_whitespace() || c == ':')
+        .next()
+        .unwrap_or("");
+    STATES
+        .iter()
+        .find(|s| **s == first)
+        .copied()
+        .unwrap_or("other")
+}
+
 /// Prometheus text exposition (format 0.0.4) of the same figures as the health JSON.
 pub fn render_metrics(h: &Health) -> String {
     let mut o = String::new();
@@ -311,12 +337,15 @@ pub fn render_metrics(h: &Health) -> String {
         "1 when the camera is streaming.",
     );
     for c in &h.cameras {
+        // `status` is the human text ("streaming H.264 768x432 at 12.8 fps"): the label
+        // takes its stable first word, so the series does not change with the fps.
+        let state = camera_state(&c.status);
         let _ = writeln!(
             o,
             "streetwatch_camera_up{{camera=\"{}\",status=\"{}\"}} {}",
             esc(&c.id),
-            esc(&c.status),
-            u8::from(c.status == "streaming")
+            state,
+            u8::from(state == "streaming")
         );
     }
     family(
@@ -683,6 +712,38 @@ pub fn render_metrics(h: &Health) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn camera_up_is_one_while_streaming_with_a_stable_status_label() {
+        let h = Health {
+            cameras: vec![
+                CameraHealth {
+                    id: "gate".into(),
+                    status: "streaming H.264 768x432 at 12.8 fps".into(),
+                    ..Default::default()
+                },
+                CameraHealth {
+                    id: "lane".into(),
+                    status: "reconnecting in 4.0 s: connection refused: nothing listens".into(),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        let text = render_metrics(&h);
+        assert!(
+            text.contains("streetwatch_camera_up{camera=\"gate\",status=\"streaming\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("streetwatch_camera_up{camera=\"lane\",status=\"reconnecting\"} 0"),
+            "{text}"
+        );
+        assert_eq!(
+            camera_state("model unavailable: no such model"),
+            "model_unavailable"
+        );
+    }
 
     #[test]
     fn firmware_slot_comes_from_the_kernel_command_line_and_os_release() {

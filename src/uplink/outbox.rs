@@ -276,6 +276,9 @@ pub struct Outbox {
     commits: Arc<AtomicUsize>,
     /// This handle books deliveries and gives way to those commits.
     yields: bool,
+    /// Phases settled (delivered) since the last history prune: a burst of
+    /// deliveries triggers a prune by count, not by the clock (see `prune_due`).
+    settled: std::cell::Cell<u64>,
 }
 
 fn now_ms() -> i64 {
@@ -382,6 +385,7 @@ impl Outbox {
             unrecorded: Default::default(),
             commits: commit_gate(path),
             yields: false,
+            settled: std::cell::Cell::new(0),
         })
     }
 
@@ -451,6 +455,14 @@ impl Outbox {
     /// Most delivered phases kept as history (`history_rows`).
     pub fn history_limit(&self) -> u64 {
         self.history_rows
+    }
+
+    /// True once enough phases were delivered since the last prune that the
+    /// history may be over `history_rows` by more than a small slack (an eighth
+    /// of the limit, at least 32 rows). Checked after every broker answer, so the
+    /// file's size follows the row limit however fast deliveries come.
+    pub fn prune_due(&self) -> bool {
+        self.settled.get() > (self.history_rows / 8).max(32)
     }
 
     pub fn cap_bytes(&self) -> u64 {
@@ -1015,6 +1027,7 @@ impl Outbox {
         )?;
         if open == 0 {
             let keep = self.keep_delivered_media;
+            self.settled.set(self.settled.get() + 1);
             let paths = self.tx(|c| {
                 c.execute("UPDATE events SET done = 1 WHERE id = ?1", [row])?;
                 if keep {

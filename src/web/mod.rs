@@ -10,6 +10,7 @@ mod assets;
 mod audit;
 mod auth;
 mod backend;
+mod case;
 mod config;
 mod files;
 mod health;

@@ -32,23 +32,40 @@ pub fn key_of(e: &Value) -> Key {
     )
 }
 
-/// The keys the daemon committed to its outbox (`<state_dir>/outbox.sqlite`), read-only
-/// while the daemon keeps writing; empty before the outbox exists.
+/// The `(id, phase, seq)` keys committed to the outbox under `state_dir`: empty only
+/// when there is no outbox yet (or its schema was never written, on a full disk); any
+/// other failure to read it panics, so a test never mistakes "unreadable" for "none".
+/// Opened read-write without create: a read-only connection cannot set up the WAL
+/// index a killed or full-disk daemon left behind.
 pub fn committed_keys(state_dir: &std::path::Path) -> BTreeSet<Key> {
-    let Ok(c) = rusqlite::Connection::open_with_flags(
-        state_dir.join("outbox.sqlite"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    ) else {
+    let path = state_dir.join("outbox.sqlite");
+    if !path.exists() {
         return BTreeSet::new();
-    };
-    let Ok(mut stmt) = c.prepare("SELECT event_id, phase, seq FROM events") else {
+    }
+    let db =
+        rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
+            .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    db.busy_timeout(Duration::from_secs(10)).unwrap();
+    let read = |e: rusqlite::Error| -> ! { panic!("read {}: {e}", path.display()) };
+    let tables: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'events'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap_or_else(|e| read(e));
+    if tables == 0 {
         return BTreeSet::new();
-    };
-    stmt.query_map([], |r| {
+    }
+    let mut st = db
+        .prepare("SELECT event_id, phase, seq FROM events")
+        .unwrap_or_else(|e| read(e));
+    st.query_map([], |r| {
         Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
     })
-    .map(|rows| rows.filter_map(Result::ok).collect())
-    .unwrap_or_default()
+    .unwrap_or_else(|e| read(e))
+    .collect::<Result<_, _>>()
+    .unwrap_or_else(|e| read(e))
 }
 
 impl Sub {
