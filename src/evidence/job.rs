@@ -420,13 +420,24 @@ impl EvidenceJob {
             }
             JobKind::Clip { to, .. } => cut.is_some_and(|c| c.end.secs_since(*to) >= -slack()),
         };
-        if covers(self.units_for(ring, from, to)) {
+        let main = self.units_for(ring, from, to);
+        if covers(main.clone()) {
             return false;
         }
         // An online main stream that lags is waited for (see `ready`); one whose ring
         // has a hole where the moment was (it reconnected since) is not.
         let lagging = ring.online() && ring.newest().is_none_or(|n| n < self.needs_until());
-        !lagging && covers(units_for(&self.captured_fallback, fb, from, to))
+        if lagging {
+            return false;
+        }
+        let fallback = units_for(&self.captured_fallback, fb, from, to);
+        // A clip that neither ring holds whole (the fallback's head aged out while the
+        // worker was busy) comes from the one that reaches further past the loss.
+        let further = matches!(self.kind, JobKind::Clip { .. })
+            && fallback
+                .as_ref()
+                .is_some_and(|f| main.as_ref().is_none_or(|m| f.end > m.end));
+        further || covers(fallback)
     }
 
     /// The files this job writes, with their kind: what is missing if it fails.
