@@ -26,6 +26,7 @@ fn rtsp_spec(
             transport: Transport::Tcp,
             latency_ms: 100,
         },
+        analysis_source: None,
         analysis,
         preroll_seconds: 10.0,
         preroll_max_bytes: 32 << 20,
@@ -44,6 +45,7 @@ fn file_spec(path: std::path::PathBuf, analysis: Option<AnalysisSpec>) -> Camera
     CameraSpec {
         id: "file".into(),
         source: Source::File { path },
+        analysis_source: None,
         analysis,
         preroll_seconds: 10.0,
         preroll_max_bytes: 64 << 20,

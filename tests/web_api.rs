@@ -690,6 +690,7 @@ fn status_shows_each_camera_with_its_reason_and_box_health() {
             analysed: 0,
             analysis_fps: 0.0,
             analysis_warning: None,
+            streams: None,
             gop_s: None,
             gop_frames: None,
         },
@@ -714,6 +715,7 @@ fn status_shows_each_camera_with_its_reason_and_box_health() {
                 cause: streetwatch::ingest::diagnose::RateCause::Timestamps,
                 message: "analysing 0.50 frames/s of the 4.00 expected".into(),
             }),
+            streams: None,
             gop_s: Some(2.0),
             gop_frames: Some(25),
         },
@@ -1216,7 +1218,7 @@ fn a_case_downloads_as_one_zip_of_its_phases_and_evidence_and_its_latest_json() 
     let (_, list) = json_of(c.get(b.url("/api/events")).send().unwrap());
     assert_eq!(
         list["filters"],
-        json!(["camera", "kind", "phase", "from", "to"])
+        json!(["camera", "kind", "phase", "from", "to", "plate"])
     );
     let resp = c
         .get(b.url(&format!("/api/events/{}/case.zip", r.parked.id)))

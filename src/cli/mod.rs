@@ -46,7 +46,14 @@ enum Command {
     /// Run the daemon on the embedded default: sample videos as local RTSP cameras.
     Demo(demo::Args),
     /// Validate a config file and report every problem with its key path.
-    CheckConfig { file: PathBuf },
+    CheckConfig {
+        file: PathBuf,
+        /// Also connect to every enabled camera with an `analysis_url` for a few
+        /// seconds and check that its two streams pair (same picture, substream no
+        /// larger than the main stream): sizes are only known once connected.
+        #[arg(long)]
+        probe: bool,
+    },
     /// Connect to a camera and print codec, resolution, frame rate, GOP and bitrate,
     /// or exactly why it cannot be read.
     Probe(probe::Args),
@@ -84,7 +91,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Demo(args) => demo::run(args),
-        Command::CheckConfig { file } => check_config::run(&file),
+        Command::CheckConfig { file, probe } => check_config::run(&file, probe),
         Command::ServeRtsp(args) => serve_rtsp::run(args),
         Command::Probe(args) => probe::run(args),
         Command::Detect(args) => detect::run(args),

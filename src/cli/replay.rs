@@ -156,6 +156,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         let path = files[&cam.id].clone();
         let mut spec = CameraSpec::from_config(&cam);
         spec.source = Source::File { path };
+        // A replay plays one file per camera: it is both streams.
+        spec.analysis_source = None;
         spec.anchor = Anchor::Fixed(anchor);
         spec.overflow = Overflow::Block;
         spec.queue_depth = spec.queue_depth.max(4);

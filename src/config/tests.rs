@@ -160,3 +160,41 @@ fn tampering_checks_need_a_code_row_for_camera_tampering() {
     );
     assert!(parse_str(&old).is_ok());
 }
+
+#[test]
+fn a_substream_on_the_same_camera_is_accepted_and_round_trips() {
+    let c = parse_str(&format!(
+        "{GOOD}analysis_url = \"rtsp://10.0.0.5:554/stream2\"\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        c.cameras[0].analysis_url.as_deref(),
+        Some("rtsp://10.0.0.5:554/stream2")
+    );
+    let text = toml::to_string(&c).unwrap();
+    assert!(text.contains("analysis_url"), "{text}");
+    // Without it nothing is written: configs without a substream stay as they were.
+    assert!(
+        !toml::to_string(&parse_str(GOOD).unwrap())
+            .unwrap()
+            .contains("analysis_url")
+    );
+}
+
+#[test]
+fn a_substream_on_another_host_or_the_same_url_is_refused_with_its_path() {
+    let p = problems(&format!(
+        "{GOOD}analysis_url = \"rtsp://10.0.0.9:554/stream2\"\n"
+    ));
+    assert_eq!(p[0].path, "cameras[0].analysis_url", "{p:?}");
+    assert!(p[0].message.contains("10.0.0.9"), "{p:?}");
+    assert!(p[0].hint.contains("same camera"), "{p:?}");
+    let p = problems(&format!(
+        "{GOOD}analysis_url = \"rtsp://10.0.0.5:554/stream1\"\n"
+    ));
+    assert!(p[0].message.contains("same stream"), "{p:?}");
+    let p = problems(&format!("{GOOD}analysis_url = \"file:///tmp/sub.mp4\"\n"));
+    assert!(p[0].message.contains("mixes"), "{p:?}");
+    let p = problems(&format!("{GOOD}analysis_url = \"rtps://10.0.0.5/s2\"\n"));
+    assert_eq!(p[0].path, "cameras[0].analysis_url", "{p:?}");
+}

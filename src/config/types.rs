@@ -211,6 +211,14 @@ pub struct CameraConfig {
     /// `rtsp://host[:port]/path`, `rtsps://…`, or `file:///path/video.mp4` (demo, replay).
     /// Credentials go in `username`/`password`, never in the URL.
     pub url: String,
+    /// Optional second stream of the same camera (its substream, e.g. 640x360) that is
+    /// decoded for analysis. `url` then only feeds the encoded ring, clips, snapshots
+    /// and plate crops, decoded just for the frames evidence needs. Same host as `url`
+    /// (the camera's credentials go to both); same picture (aspect ratio) and no larger
+    /// than the main stream, which `probe`, `check-config --probe` and the page's
+    /// connection test measure. Without it the one stream does everything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -253,6 +253,11 @@ fn check_camera(p: &str, cam: &CameraConfig, out: &mut Vec<Problem>) {
     if let Err(problem) = check_camera_url(&cam.url) {
         out.push(Problem::new(format!("{p}.url"), problem.0, problem.1));
     }
+    if let Some(sub) = &cam.analysis_url
+        && let Err((message, hint)) = check_analysis_url(&cam.url, sub)
+    {
+        out.push(Problem::new(format!("{p}.analysis_url"), message, hint));
+    }
     let a = &cam.analysis;
     if !(a.fps > 0.0 && a.fps <= 60.0) {
         out.push(Problem::new(
@@ -381,6 +386,44 @@ fn check_scene(p: &str, cam: &CameraConfig, out: &mut Vec<Problem>) {
             }
         }
     }
+}
+
+/// Check a camera's `analysis_url` against its `url`; on failure returns (message,
+/// hint). The substream must be a valid camera URL of the same kind (network or file)
+/// and, for a network camera, on the same host: the camera's user name and password go
+/// to both streams, so a second host would receive them. Sizes are only known once
+/// connected (see `ingest::pairing`).
+pub fn check_analysis_url(url: &str, analysis_url: &str) -> Result<(), (String, String)> {
+    check_camera_url(analysis_url)?;
+    if analysis_url.trim() == url.trim() {
+        return Err((
+            "is the same stream as url".into(),
+            "give the camera's substream (e.g. its second profile), or remove analysis_url".into(),
+        ));
+    }
+    let (Ok(main), Ok(sub)) = (url::Url::parse(url), url::Url::parse(analysis_url)) else {
+        // `url` itself is reported by its own check.
+        return Ok(());
+    };
+    if (main.scheme() == "file") != (sub.scheme() == "file") {
+        return Err((
+            "mixes a file with a network stream".into(),
+            "use two rtsp:// streams of one camera, or two files".into(),
+        ));
+    }
+    let host = |u: &url::Url| u.host_str().map(str::to_ascii_lowercase);
+    if sub.scheme() != "file" && host(&main) != host(&sub) {
+        return Err((
+            format!(
+                "points at host \"{}\", but url at \"{}\"",
+                host(&sub).unwrap_or_default(),
+                host(&main).unwrap_or_default()
+            ),
+            "the substream must come from the same camera (the camera's password is sent to both)"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Check a camera URL; on failure returns (message, hint).

@@ -108,6 +108,10 @@ pub struct CameraAnalysis {
     /// The outbox, asked by retention what it may delete (opened at the first pass;
     /// `None` while there is none, e.g. in a replay).
     ledger: Option<crate::uplink::Outbox>,
+    /// Live (the daemon): events carry the box's clock state. A replay's times come
+    /// from the file, so its events carry none.
+    live: bool,
+    tz: chrono_tz::Tz,
 }
 
 /// Where the camera's PTZ position comes from and where its scene is published.
@@ -258,6 +262,8 @@ impl CameraAnalysis {
                 ..SceneHook::default()
             },
             ledger: None,
+            live: matches!(mode, Some(super::stays::RestartMode::Daemon)),
+            tz: camera_context(cfg, cam).tz,
         };
         // Closing phases of the last run that never reached the outbox.
         for ev in resend {
@@ -436,6 +442,7 @@ impl CameraAnalysis {
         self.evidence_root = evidence_dir(cfg);
         self.config = cfg.events.clone();
         self.state_dir = cfg.device.state_dir.clone();
+        self.tz = camera_context(cfg, cam).tz;
         self.handle(out, now);
         Ok(())
     }
@@ -466,7 +473,29 @@ impl CameraAnalysis {
         self.events.tracks()
     }
 
-    fn emit(&self, ev: Event) {
+    /// What the rules cannot know: the subject's box in main-stream pixels for a
+    /// camera with two streams (the rules see the analysis stream; boxes map through
+    /// normalised coordinates), and the box's clock state on a live camera.
+    fn stamp(&self, ev: &mut Event) {
+        if self.ring.role().is_some()
+            && let Some((w, h)) = self.ring.size()
+        {
+            let n = ev.subject.bbox_norm;
+            let (w, h) = (w as f32, h as f32);
+            ev.subject.bbox = crate::infer::BBox::new(n.x1 * w, n.y1 * h, n.x2 * w, n.y2 * h);
+        }
+        if self.live {
+            ev.clock = Some(clock_info(
+                crate::clock::ntp_state(),
+                self.ring
+                    .clock_jump_since(MediaTime(ev.times.start_media_ns)),
+                self.tz,
+            ));
+        }
+    }
+
+    fn emit(&self, mut ev: Event) {
+        self.stamp(&mut ev);
         // Decided: from here on the phase is either committed or counted as lost.
         tracing::info!(
             event = %ev.id,
@@ -529,6 +558,7 @@ impl CameraAnalysis {
                 &self.config.evidence,
             );
             let expected = job.expected();
+            tracing::debug!(event = %req.event_id, files = ?expected.iter().map(|e| &e.0).collect::<Vec<_>>(), "evidence requested");
             let released = self
                 .collector
                 .lock()
@@ -642,6 +672,28 @@ impl CameraAnalysis {
 
     pub fn camera_id(&self) -> &str {
         &self.camera_id
+    }
+}
+
+/// The clock state an event carries.
+pub fn clock_info(
+    ntp: crate::clock::NtpState,
+    jump: Option<crate::ingest::timeline::ClockJump>,
+    tz: chrono_tz::Tz,
+) -> crate::rules::event::ClockInfo {
+    crate::rules::event::ClockInfo {
+        synchronised: ntp.synchronised,
+        offset_ms: ntp.offset_ms,
+        max_error_ms: ntp.max_error_ms,
+        jump: jump.map(|j| crate::rules::event::ClockJumpInfo {
+            kind: match j.kind {
+                crate::ingest::timeline::JumpKind::Media => "media",
+                crate::ingest::timeline::JumpKind::System => "system",
+            }
+            .into(),
+            seconds: (j.seconds * 1000.0).round() / 1000.0,
+            at: crate::rules::event::rfc3339(j.before, tz),
+        }),
     }
 }
 

@@ -32,6 +32,7 @@ impl Daemon {
                     }),
                     dropped_frames: t.camera.frames().dropped(),
                     scene: scene_health(&scene, id),
+                    streams: streams_health(&t.camera),
                 }
             })
             .collect();
@@ -142,6 +143,7 @@ impl Daemon {
                         analysis_fps: t.rate.update(now, analysed),
                         // ingest diagnosis (item 9): analysis far below the configured rate.
                         analysis_warning: t.camera.analysis_warning(analysed),
+                        streams: t.camera.is_dual().then(|| t.camera.streams()),
                         gop_s: gop.0,
                         gop_frames: gop.1,
                     }
@@ -149,6 +151,19 @@ impl Daemon {
                 .collect(),
         );
     }
+}
+
+/// Each stream's state of a camera with two streams, for health.
+fn streams_health(camera: &crate::ingest::Camera) -> Option<crate::uplink::StreamsHealth> {
+    camera.is_dual().then(|| {
+        let s = camera.streams();
+        crate::uplink::StreamsHealth {
+            main_stream_unavailable: s.main_stream_unavailable(),
+            main: s.main.status.to_string(),
+            analysis: s.analysis.map(|a| a.status.to_string()).unwrap_or_default(),
+            pairing: s.pairing.map(|p| p.to_string()),
+        }
+    })
 }
 
 /// The camera's GOP as its ring measured it (seconds, frames), for the dashboard's

@@ -1218,6 +1218,8 @@ impl CameraEvents {
             photo_set: None,
             evidence_dropped: false,
             media_missing: Vec::new(),
+            main_stream_unavailable: false,
+            clock: None,
             details: p.details.clone(),
             signature: None,
         }

@@ -444,6 +444,11 @@ pub struct MediaRef {
     /// Clip only: privacy zones overlap the picture; this clip is not redacted.
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub privacy_unredacted: bool,
+    /// Which stream of a camera with two streams this file was cut from: `main`
+    /// (`url`, full resolution) or `analysis` (`analysis_url`, the substream: only
+    /// while the main stream was unavailable). Absent for a camera with one stream.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub stream: Option<crate::ingest::camera::StreamRole>,
     /// Pictures: rows at the bottom that hold the burned-in caption strip (below the
     /// camera's picture, never over it).
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -476,6 +481,36 @@ pub struct Signature {
     pub key_id: String,
     /// Base64 signature over the canonical JSON of the event without this field.
     pub value: String,
+}
+
+/// The box's clock state carried by an event: evidence is only as good as its time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClockInfo {
+    /// The system clock is NTP-synchronised (kernel state from `adjtimex`).
+    pub synchronised: bool,
+    /// Offset the NTP discipline is still correcting, milliseconds, when known.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub offset_ms: Option<f64>,
+    /// The kernel's maximum error estimate, milliseconds, when known.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub max_error_ms: Option<f64>,
+    /// The largest clock jump (2 s or more) during this occurrence so far, found by
+    /// comparing media time and the wall clock with the monotonic clock.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub jump: Option<ClockJumpInfo>,
+}
+
+/// A clock jump during an occurrence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClockJumpInfo {
+    /// `media`: media time moved against the monotonic clock (re-anchored after a
+    /// reconnect on a changed wall clock, or the camera's clock jumped); `system`: the
+    /// box's wall clock was stepped.
+    pub kind: String,
+    /// Signed size, seconds (positive: forward).
+    pub seconds: f64,
+    /// Media time just before the jump, RFC 3339.
+    pub at: String,
 }
 
 /// A city-management event, one phase of it.
@@ -520,6 +555,15 @@ pub struct Event {
     /// manifest then says `evidence_dropped` and carries no chunks).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub media_missing: Vec<MissingMedia>,
+    /// A camera with two streams had its main stream down: this phase's evidence
+    /// was cut from the analysis stream (media `stream: "analysis"`, lower
+    /// resolution) instead.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub main_stream_unavailable: bool,
+    /// The box's clock when the phase was produced (absent in replays, whose times
+    /// come from the file).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub clock: Option<ClockInfo>,
     /// Rule-specific facts (e.g. severity, area, growth) as a small typed map.
     #[serde(skip_serializing_if = "serde_json::Map::is_empty", default)]
     pub details: serde_json::Map<String, serde_json::Value>,

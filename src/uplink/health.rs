@@ -31,6 +31,46 @@ pub struct Health {
     /// running the Yocto image; absent elsewhere.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub firmware_slot: Option<FirmwareSlot>,
+    /// The box's clock (kernel NTP state): events are only as good as their time.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub clock: Option<ClockHealth>,
+}
+
+/// The box's clock as health reports it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClockHealth {
+    /// NTP-synchronised (from `adjtimex`).
+    pub synchronised: bool,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub offset_ms: Option<f64>,
+    /// Set while the clock is not synchronised: event times may be wrong.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub warning: Option<String>,
+}
+
+impl ClockHealth {
+    pub fn now() -> Self {
+        let s = crate::clock::ntp_state();
+        Self {
+            synchronised: s.synchronised,
+            offset_ms: s.offset_ms,
+            warning: s.warning(),
+        }
+    }
+}
+
+/// A camera with two streams (`analysis_url`): each stream's state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StreamsHealth {
+    /// The main stream (`url`): ring, clips, snapshots.
+    pub main: String,
+    /// The analysis stream (`analysis_url`): what the detectors see.
+    pub analysis: String,
+    /// Evidence is cut from the analysis stream because the main stream is down.
+    pub main_stream_unavailable: bool,
+    /// Why the two streams do not pair (analysis stopped), while they do not.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub pairing: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -76,6 +116,9 @@ pub struct CameraHealth {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub last_frame_age_s: Option<f64>,
     pub dropped_frames: u64,
+    /// Set for a camera with two streams.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub streams: Option<StreamsHealth>,
     /// Scene integrity (PTZ, tampering; see docs/scene.md), once its analysis runs.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub scene: Option<SceneHealth>,
@@ -638,6 +681,42 @@ pub fn render_metrics(h: &Health) -> String {
         );
         let _ = writeln!(o, "streetwatch_cpu_temperature_celsius {t}");
     }
+    if let Some(c) = &h.clock {
+        family(
+            &mut o,
+            "streetwatch_clock_synchronised",
+            "gauge",
+            "1 when the box's clock is NTP-synchronised (event times are trustworthy).",
+        );
+        let _ = writeln!(
+            o,
+            "streetwatch_clock_synchronised {}",
+            u8::from(c.synchronised)
+        );
+    }
+    let dual: Vec<_> = h
+        .cameras
+        .iter()
+        .filter_map(|c| c.streams.as_ref().map(|s| (c, s)))
+        .collect();
+    if !dual.is_empty() {
+        family(
+            &mut o,
+            "streetwatch_camera_stream_up",
+            "gauge",
+            "Camera with two streams: 1 when that stream (main or analysis) is streaming.",
+        );
+        for (c, s) in dual {
+            for (role, status) in [("main", &s.main), ("analysis", &s.analysis)] {
+                let _ = writeln!(
+                    o,
+                    "streetwatch_camera_stream_up{{camera=\"{}\",stream=\"{role}\"}} {}",
+                    esc(&c.id),
+                    u8::from(status.starts_with("streaming"))
+                );
+            }
+        }
+    }
     if let Some(f) = &h.firmware_slot {
         family(
             &mut o,
@@ -723,6 +802,7 @@ mod tests {
                 last_frame_age_s: Some(0.2),
                 dropped_frames: 3,
                 scene: None,
+                streams: None,
             }],
             models: vec![ModelHealth {
                 id: "det".into(),

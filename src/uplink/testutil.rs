@@ -80,6 +80,7 @@ pub fn sample_event(camera: &str, n: u32) -> Event {
             end_media_ns: None,
             preroll_short: false,
             privacy_unredacted: false,
+            stream: None,
             caption_px: None,
             caption: Vec::new(),
             local_path: None,
@@ -88,6 +89,8 @@ pub fn sample_event(camera: &str, n: u32) -> Event {
         evidence_dropped: false,
         end_reason: None,
         media_missing: Vec::new(),
+        main_stream_unavailable: false,
+        clock: None,
         details: Default::default(),
         signature: None,
     }

@@ -962,6 +962,7 @@ pub(crate) fn fill_local_health(h: &mut Health, outbox: &Outbox, shared: &Shared
         h.disk.fs_total_bytes = total;
     }
     h.memory = health::memory();
+    h.clock = Some(health::ClockHealth::now());
     h.cpu_temp_c = health::cpu_temperature();
     h.firmware_slot = health::firmware_slot();
 }

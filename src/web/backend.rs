@@ -37,6 +37,8 @@ pub struct CameraRuntime {
     /// Set while analysis has had far fewer frames than configured for a while, with
     /// the likely cause (see [`crate::ingest::diagnose`]).
     pub analysis_warning: Option<crate::ingest::diagnose::RateWarning>,
+    /// A camera with two streams: each stream's state and whether they pair.
+    pub streams: Option<crate::ingest::camera::Streams>,
     /// The camera's GOP as measured from the stream (seconds between the last two
     /// keyframes and frames in it); `None` before two keyframes arrived.
     pub gop_s: Option<f64>,

@@ -51,6 +51,17 @@ pub(super) fn limit(
     }
 }
 
+/// One stream of a camera with two, as `/api/status` shows it.
+fn stream_json(s: &crate::ingest::camera::StreamState) -> Value {
+    json!({
+        "state": s.status.name(),
+        "reason": s.status.reason().map(|x| x.code()),
+        "message": s.status.reason().map(|x| x.to_string()),
+        "time_source": s.time_source,
+        "reconnects": s.reconnects,
+    })
+}
+
 /// `GET /api/status`: every configured camera with its state and reason, analysis
 /// rate and dropped frames; box health; uplink connection and outbox backlog.
 pub async fn status(State(st): State<Shared>) -> Result<Json<Value>, ApiError> {
@@ -97,13 +108,29 @@ pub async fn status(State(st): State<Shared>) -> Result<Json<Value>, ApiError> {
                     v["state"] = json!(r.status.name());
                     v["detail"] = json!(r.status);
                     v["reason"] = json!(r.status.reason().map(|x| x.code()));
-                    v["message"] = json!(r.status.reason().map(|x| x.to_string()));
+                    // The state's own text: for a camera with two streams it says which
+                    // stream failed and that analysis stopped.
+                    v["message"] = match &r.status {
+                        crate::ingest::CameraStatus::Backoff { message, .. }
+                        | crate::ingest::CameraStatus::Failed { message, .. } => json!(message),
+                        _ => json!(r.status.reason().map(|x| x.to_string())),
+                    };
                     v["frames"] = json!(r.frames);
                     v["dropped"] = json!(r.dropped);
                     v["reconnects"] = json!(r.reconnects);
                     v["analysed"] = json!(r.analysed);
                     v["analysis_fps"] = json!((r.analysis_fps * 100.0).round() / 100.0);
                     v["analysis_warning"] = json!(r.analysis_warning);
+                    if let Some(s) = &r.streams {
+                        v["streams"] = json!({
+                            "main": stream_json(&s.main),
+                            "analysis": s.analysis.as_ref().map(stream_json),
+                            "pairing": s.pairing.as_ref().map(|p| json!({
+                                "code": p.code(), "message": p.to_string(), "zh": p.zh(),
+                            })),
+                            "main_stream_unavailable": s.main_stream_unavailable(),
+                        });
+                    }
                     v["gop_s"] = json!(r.gop_s.map(|g| (g * 100.0).round() / 100.0));
                     v["gop_frames"] = json!(r.gop_frames);
                     // Clips may start up to one GOP earlier than asked (README, ingest).
