@@ -202,7 +202,7 @@ impl CameraAnalysis {
         };
         events.set_scene(
             SceneSettings {
-                tamper: cam.tamper.clone(),
+                tamper: cam.tamper.fitted(cam.preroll.seconds),
                 ptz: cam.ptz.clone(),
             },
             store,

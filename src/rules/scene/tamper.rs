@@ -88,6 +88,19 @@ fn default_check_fps() -> f64 {
 fn default_persist_s() -> f64 {
     10.0
 }
+
+impl TamperConfig {
+    /// This config for a camera whose pre-roll holds `preroll_s` seconds: the default
+    /// `persist_s` shortens to fit it (pre-roll minus 3 s, at least 1 s), so a camera
+    /// set up with a short pre-roll before tampering checks existed still starts.
+    pub fn fitted(&self, preroll_s: f64) -> TamperConfig {
+        let mut c = self.clone();
+        if c.persist_s == default_persist_s() && c.persist_s + 3.0 > preroll_s {
+            c.persist_s = (preroll_s - 3.0).max(1.0);
+        }
+        c
+    }
+}
 fn default_clear_s() -> f64 {
     5.0
 }
@@ -188,7 +201,12 @@ impl TamperConfig {
             3600.0,
             "use more than 0 and at most 3600 seconds",
         );
-        if self.persist_s.is_finite() && self.persist_s + 3.0 > preroll_s {
+        // The default adapts to a short pre-roll (see `fitted`); a value the
+        // technician chose that cannot fit is refused.
+        if self.persist_s.is_finite()
+            && self.persist_s != default_persist_s()
+            && self.persist_s + 3.0 > preroll_s
+        {
             out.push((
                 "persist_s",
                 format!(
@@ -1076,6 +1094,24 @@ fn phase_out(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_default_persist_fits_a_short_preroll_and_a_chosen_one_that_does_not_is_refused() {
+        let d = TamperConfig::default();
+        // A camera set up with a 10 s pre-roll still starts, reporting after 7 s.
+        assert!(d.problems(10.0).is_empty());
+        assert_eq!(d.fitted(10.0).persist_s, 7.0);
+        assert_eq!(d.fitted(20.0).persist_s, 10.0);
+        let chosen = TamperConfig {
+            persist_s: 12.0,
+            ..TamperConfig::default()
+        };
+        let p = chosen.problems(10.0);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].0, "persist_s");
+        assert_eq!(chosen.fitted(10.0).persist_s, 12.0);
+    }
+
     use super::*;
     use crate::rules::scene::features::tests_support::{moved_scene, scene};
 
