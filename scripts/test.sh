@@ -2,7 +2,8 @@
 # streetwatch test runner (run scripts/setup.sh first; `make test` does both).
 #
 #   0. in the background, `scripts/setup.sh --aarch64` (the arm64 sysroot is mostly a
-#      download: it overlaps the x86 build instead of adding to the run); its log is
+#      download: it overlaps the x86 build instead of adding to the run), then the
+#      aarch64 cross build at nice 19 (it uses the CPU the tests leave idle); its log is
 #      target/test-logs/setup-aarch64.log and the checks wait for it
 #   1. cargo build --locked --bins
 #   2. cargo test --locked --no-fail-fast -- --test-threads=2
@@ -106,9 +107,19 @@ export STREETWATCH_SKIP_LOG="$log_dir/skipped.tsv"
 
 # 0. the aarch64 cross setup, in the background (needed only by the aarch64 and .deb
 # checks at the end). It takes setup's lock, so it never runs beside another setup.
+# Then, on x86_64, the cross build itself at the lowest CPU priority: it soaks up the
+# CPU the tests leave idle (most of them wait on media time) instead of adding its
+# minutes after them; the aarch64 check's own cross build is then a no-op (and redoes
+# it, reporting any error, if this one failed).
 aarch64_setup_log="$log_dir/setup-aarch64.log"
-log "scripts/setup.sh --aarch64 in the background (log: ${aarch64_setup_log#"$SW_ROOT"/})"
-scripts/setup.sh --aarch64 >"$aarch64_setup_log" 2>&1 </dev/null &
+log "scripts/setup.sh --aarch64 and the aarch64 cross build in the background (log: ${aarch64_setup_log#"$SW_ROOT"/})"
+(
+    scripts/setup.sh --aarch64 || exit
+    if [ "$(uname -m)" = x86_64 ] && [ "${STREETWATCH_SKIP_AARCH64:-0}" != 1 ]; then
+        echo "test.sh: cross build at nice 19 (scripts/cross-aarch64.sh --profile cross-ci)"
+        nice -n 19 scripts/cross-aarch64.sh --profile cross-ci || echo "test.sh: background cross build failed; the aarch64 check retries it"
+    fi
+) >"$aarch64_setup_log" 2>&1 </dev/null &
 aarch64_setup_pid=$!
 
 # 1. build
@@ -142,8 +153,9 @@ fi
 
 # 3. check scripts, once the aarch64 setup is done (a failure there makes the aarch64
 # and .deb checks fail, naming what is missing; its log is shown here).
-log "waiting for scripts/setup.sh --aarch64"
+log "waiting for scripts/setup.sh --aarch64 and the background cross build"
 if wait "$aarch64_setup_pid"; then
+    grep -E '^(setup: done|test\.sh: )' "$aarch64_setup_log" || true
     tail -n 1 "$aarch64_setup_log"
 else
     log "WARNING: scripts/setup.sh --aarch64 failed:"
