@@ -312,6 +312,7 @@ const ALLOWED_WORDS: &[&str] = &[
     "IP",
     "KB",
     "MB",
+    "px",
     "GB",
     "TB",
     "Asia",
@@ -775,11 +776,14 @@ fn draw_zone(p: &Page, camera: &str, name: &str, points: &[(f64, f64)], dwell_s:
     p.s.wait(10, "#zone-picture-time .time");
     let zones_before = count_attr(p, "canvas#zone-canvas", "data-zone-count");
     p.click("button#zone-add");
-    p.s.js(
-        "arguments[0].scrollIntoView({block: 'center'});",
-        json!([elem(&canvas)]),
-    );
     for (i, (x, y)) in points.iter().enumerate() {
+        // The whole canvas in view before each corner (WebDriver measures the click
+        // from the centre of the element's visible part): panels load while the zone
+        // is drawn and may move it.
+        p.s.js(
+            "arguments[0].scrollIntoView({block: 'center'});",
+            json!([elem(&canvas)]),
+        );
         p.s.click_at(&canvas, *x, *y);
         wait_points(p, (i + 1) as u64);
     }
@@ -861,6 +865,10 @@ fn unsaved_zone_survives(p: &Page, camera: &str, points: usize) {
 /// makes it the camera's zone, in the config file.
 fn undo_confirm_delete_and_save(p: &Page, camera: &str, name: &str, config: &Path) {
     let canvas = p.s.wait(5, "canvas#zone-canvas");
+    p.s.js(
+        "arguments[0].scrollIntoView({block: 'center'});",
+        json!([elem(&canvas)]),
+    );
     p.s.click_at(&canvas, 0.9, 0.9);
     wait_points(p, 5);
     p.click("#zone-undo");

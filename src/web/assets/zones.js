@@ -288,10 +288,12 @@
     SW.clear(list);
     var saved = (st.codes || {})[z.id] || [];
     saved.forEach(function (r) {
-      var label = r.rule.kind ? r.rule.type + " " + r.rule.kind : t("zones.rule." + r.rule.type);
+      // Kind and event ids are the box's own names: shown as code, not translated.
+      var label = function () { return r.rule.kind ? [SW.el("code", { text: r.rule.type + " " + r.rule.kind })] : [t("zones.rule." + r.rule.type)]; };
       r.codes.forEach(function (c) {
-        var text = c.code ? c.code + " " + (c.name || "") + " (" + (c.taxonomy || "") + ")" : t("zones.code_missing");
-        list.appendChild(SW.el("li", { class: c.code ? "" : "error", "data-event": c.event, text: label + " · " + c.event + ": " + text }));
+        var text = c.code ? c.code + " " + (c.name || "") : t("zones.code_missing");
+        list.appendChild(SW.el("li", { class: c.code ? "" : "error", "data-event": c.event },
+          label().concat([" · ", SW.el("code", { text: c.event }), "：" + text, c.code && c.taxonomy ? " " : "", c.code && c.taxonomy ? SW.el("code", { text: c.taxonomy }) : ""])));
       });
     });
   }
@@ -438,7 +440,6 @@
     app.appendChild(SW.el("label", { for: "zones-camera", text: t("zones.camera") }));
     app.appendChild(pick);
     app.appendChild(SW.el("div", { id: "zone-draft", hidden: true }));
-    app.appendChild(SW.el("div", { id: "zone-scene", class: "card" }));
     var canvas = SW.el("canvas", { id: "zone-canvas", width: "1280", height: "720", "data-zone-count": "0", "data-point-count": "0" });
     app.appendChild(SW.el("div", { class: "card picture" }, [
       canvas,
@@ -455,6 +456,9 @@
       ]),
       SW.el("ul", { id: "zone-list" })
     ]));
+    // The scene card (PTZ, tampering) below the picture: it re-renders as the camera's
+    // state changes, and must not move the canvas under the technician's finger.
+    app.appendChild(SW.el("div", { id: "zone-scene", class: "card" }));
     var dayBoxes = SW.el("div", { class: "days" }, DAYS.map(function (d) { return check("zone-day-" + d, t("day." + d)); }));
     var classBoxes = SW.el("div", { class: "days" }, FILTER_CLASSES.map(function (c) {
       return check("zone-class-" + c.replace(/\./g, "-"), t("class." + c));
