@@ -95,11 +95,29 @@ fn check_config_refuses_a_rule_whose_kind_has_no_code_naming_the_key_path() {
 /// The top-left bay of the parking scenario (as tests/replay.rs).
 const BAY: &str = "[[0.0, 0.15], [0.35, 0.15], [0.35, 0.6], [0.0, 0.6]]";
 
+/// The parking scenario of `support::parking_scenario` (a real car drives into the bay
+/// and stops; its last frame held `hold_s` seconds with light sensor noise) at 2 fps
+/// with a 2 s GOP: the rules here need no more frames than that.
+fn parked_car(dir: &std::path::Path, hold_s: f64) -> std::path::PathBuf {
+    use streetwatch::camsim::scenario::{ScenarioSpec, build_scenario};
+    let video = dir.join("parked.mp4");
+    let spec = ScenarioSpec {
+        fps: 2,
+        hold_s,
+        gop_frames: 4,
+        noise: 2,
+        bitrate: 400_000,
+    };
+    build_scenario(&media("person-bicycle-car-detection.gif"), &video, &spec).unwrap();
+    video
+}
+
 #[test]
 fn a_held_object_in_a_generic_zone_gives_one_dwell_case_and_one_count_case_with_the_platform_codes()
 {
     let dir = tempfile::tempdir().unwrap();
-    let video = parking_scenario(dir.path(), 150.0);
+    // The dwell case comes 30 s after the car stops (~33 s), its clip 10 s later.
+    let video = parked_car(dir.path(), 50.0);
     let csv = dir.path().join("codes.csv");
     // A deployment's own codes for kinds no shipped table has.
     std::fs::write(
@@ -117,16 +135,16 @@ polygon = {BAY}
 type = "dwell"
 kind = "roadside_occupation"
 categories = ["vehicle.*"]
-dwell_s = 60
+dwell_s = 30
 [[cameras.zones.rules]]
 type = "count"
 kind = "vehicle_count"
 categories = ["vehicle"]
 min_count = 1
-for_s = 30
+for_s = 15
 "#
     );
-    let cfg = replay_config(dir.path(), "generic", &extra, "fps = 2.0", &zones);
+    let cfg = replay_config(dir.path(), "generic", &extra, "fps = 1.0", &zones);
     let (code, out) = check_config(&cfg);
     assert_eq!(code, 0, "{out}");
     let events = replay_events(&cfg, &video, &dir.path().join("evidence"));
@@ -162,81 +180,96 @@ for_s = 30
     assert!(events.iter().all(|e| e["kind"] != "illegal_parking"));
 }
 
-/// A crowd composited from real frames: people who walk through the street one by one
+/// The empty street and the same street with a crowd in it, composited from real
+/// frames: people who walk through the street one by one
 /// (`one-by-one-person-detection.mp4`) cut out of three moments and pasted side by
-/// side into the empty street. `plan` lists the stretches: (crowd or empty street,
-/// seconds), written to `dir/<name>.mp4`.
-fn crowd_scenario(dir: &std::path::Path, name: &str, plan: &[(bool, f64)]) -> std::path::PathBuf {
+/// side into the empty street. Built once per test binary (a detector pass over the
+/// clip and a decode) and shared by the crowd tests.
+fn crowd_pictures() -> &'static (
+    streetwatch::camsim::picture::Picture,
+    streetwatch::camsim::picture::Picture,
+) {
     use streetwatch::camsim::picture::{Picture, Rect};
-    use streetwatch::camsim::scenario::{ScenarioSpec, Segment, compose, decode_pictures};
-    let source = media("one-by-one-person-detection.mp4");
-    // Where the detector sees one person, every 2 s of the clip.
-    let out = Command::new(bin())
-        .args(["detect", "--json", "--every", "20"])
-        .arg(&source)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .collect();
-    // Decoding below counts from the first frame; detect reports stream timestamps.
-    let first_pts = lines[0]["pts_ns"].as_u64().unwrap();
-    let mut people: Vec<(u64, Value)> = lines
-        .into_iter()
-        .filter(|f| f["detections"].as_array().unwrap().len() == 1)
-        .filter(|f| f["detections"][0]["category"] == "person")
-        .map(|f| {
-            let t = f["pts_ns"].as_u64().unwrap() - first_pts;
-            (t, f["detections"][0]["bbox"].clone())
-        })
-        .collect();
-    assert!(people.len() >= 3, "the clip shows people: {people:?}");
-    // Three moments far apart: three different passers-by.
-    let picks = [0, people.len() / 2, people.len() - 1].map(|i| people[i].clone());
-    people.clear();
-    // One picture per 100 ms up to the last pick (the clip is 10 fps; RGB is 1 MB a frame).
-    let until = picks.iter().map(|p| p.0).max().unwrap() + 1_000_000_000;
-    let frames = decode_pictures(&source, 100_000_000, until).unwrap();
-    let at = |ns: u64| -> &Picture {
-        let mut t = 0;
-        for (p, d) in &frames {
-            if t + d > ns {
-                return p;
+    use streetwatch::camsim::scenario::decode_pictures;
+    static PICTURES: std::sync::OnceLock<(Picture, Picture)> = std::sync::OnceLock::new();
+    PICTURES.get_or_init(|| {
+        let source = media("one-by-one-person-detection.mp4");
+        // Where the detector sees one person, every 2 s of the clip.
+        let out = Command::new(bin())
+            .args(["detect", "--json", "--every", "20"])
+            .arg(&source)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .collect();
+        // Decoding below counts from the first frame; detect reports stream timestamps.
+        let first_pts = lines[0]["pts_ns"].as_u64().unwrap();
+        let people: Vec<(u64, Value)> = lines
+            .into_iter()
+            .filter(|f| f["detections"].as_array().unwrap().len() == 1)
+            .filter(|f| f["detections"][0]["category"] == "person")
+            .map(|f| {
+                let t = f["pts_ns"].as_u64().unwrap() - first_pts;
+                (t, f["detections"][0]["bbox"].clone())
+            })
+            .collect();
+        assert!(people.len() >= 3, "the clip shows people: {people:?}");
+        // Three moments far apart: three different passers-by.
+        let picks = [0, people.len() / 2, people.len() - 1].map(|i| people[i].clone());
+        // One picture per 2 s (the frames detect saw: the clip is 10 fps, RGB is 1 MB a
+        // frame) up to the last pick.
+        let until = picks.iter().map(|p| p.0).max().unwrap() + 1_000_000_000;
+        let frames = decode_pictures(&source, 1_950_000_000, until).unwrap();
+        let at = |ns: u64| -> &Picture {
+            let mut t = 0;
+            for (p, d) in &frames {
+                if t + d > ns {
+                    return p;
+                }
+                t += d;
             }
-            t += d;
+            &frames.last().unwrap().0
+        };
+        // The street before anyone comes.
+        let empty = frames[0].0.clone();
+        let mut crowd = empty.clone();
+        let slot = empty.width / 3;
+        for (i, (ns, b)) in picks.iter().enumerate() {
+            let f = |k: &str| b[k].as_f64().unwrap().max(0.0) as u32;
+            let (x1, y1) = (f("x1"), f("y1"));
+            let w = (f("x2") - x1).min(slot - 4).min(empty.width - x1);
+            let h = (f("y2") - y1).min(empty.height - y1);
+            let person = at(*ns).crop(Rect::new(x1, y1, w, h));
+            crowd.paste(&person, i as u32 * slot + (slot - w) / 2, y1);
         }
-        &frames.last().unwrap().0
-    };
-    // The street before anyone comes.
-    let empty = frames[0].0.clone();
-    let mut crowd = empty.clone();
-    let slot = empty.width / 3;
-    for (i, (ns, b)) in picks.iter().enumerate() {
-        let f = |k: &str| b[k].as_f64().unwrap().max(0.0) as u32;
-        let (x1, y1) = (f("x1"), f("y1"));
-        let w = (f("x2") - x1).min(slot - 4).min(empty.width - x1);
-        let h = (f("y2") - y1).min(empty.height - y1);
-        let person = at(*ns).crop(Rect::new(x1, y1, w, h));
-        crowd.paste(&person, i as u32 * slot + (slot - w) / 2, y1);
-    }
+        (empty, crowd)
+    })
+}
+
+/// The crowd of [`crowd_pictures`] over time: `plan` lists the stretches (crowd or
+/// empty street, seconds), H.264 at 2 fps with a 2 s GOP, written to `dir/<name>.mp4`.
+fn crowd_scenario(dir: &std::path::Path, name: &str, plan: &[(bool, f64)]) -> std::path::PathBuf {
+    use streetwatch::camsim::scenario::{ScenarioSpec, Segment, compose};
+    let (empty, crowd) = crowd_pictures();
     let video = dir.join(format!("{name}.mp4"));
     let spec = ScenarioSpec {
-        fps: 4,
+        fps: 2,
         hold_s: 0.0,
-        gop_frames: 8,
+        gop_frames: 4,
         noise: 2,
         bitrate: 400_000,
     };
     let segments: Vec<Segment> = plan
         .iter()
         .map(|&(people, seconds)| Segment::Hold {
-            picture: if people { &crowd } else { &empty },
+            picture: if people { crowd } else { empty },
             seconds,
         })
         .collect();
@@ -250,7 +283,7 @@ fn a_crowd_scene_gives_one_count_case() {
     let video = crowd_scenario(
         dir.path(),
         "crowd",
-        &[(false, 10.0), (true, 60.0), (false, 25.0)],
+        &[(false, 2.0), (true, 20.0), (false, 10.0)],
     );
     let extra = "[events.categories]\n[[events.categories.entries]]\nevent = \"crowd\"\ncode = \"602\"\nname = \"人群聚集\"\n";
     let zones = r#"[[cameras.zones]]
@@ -262,12 +295,12 @@ type = "count"
 kind = "crowd"
 categories = ["person"]
 min_count = 3
-for_s = 20
-clear_after_s = 10
+for_s = 8
+clear_after_s = 4
 # Off, so the ended goes out at once (the default 300 s would hold it past the clip).
 merge_window_s = 0
 "#;
-    let cfg = replay_config(dir.path(), "crowd", extra, "fps = 2.0", zones);
+    let cfg = replay_config(dir.path(), "crowd", extra, "fps = 1.0", zones);
     let events = replay_events(&cfg, &video, &dir.path().join("evidence"));
     let phases: Vec<(&str, &str)> = events
         .iter()
@@ -302,19 +335,22 @@ merge_window_s = 0
 #[test]
 fn crowds_back_within_the_merge_window_continue_the_case_and_later_ones_are_new_cases() {
     let dir = tempfile::tempdir().unwrap();
-    // Crowd A; gone (ends 10 s later); back 30 s after that end (B: within the 60 s
-    // window); gone 100 s (past the window); back (C: a new case); gone.
+    // The window counts from when a crowd went (the `ended`'s end), and a crowd is a
+    // case 8 s after it forms. Crowd A; gone 6 s (A ends 4 s in); back, B's `started`
+    // comes ~14 s after A went (within the 20 s window); gone 30 s (B's ended is held
+    // until 20 s, then sent); back, C's `started` ~38 s after B went (past the window:
+    // a new case); gone 26 s (C's ended sent at 20 s).
     let video = crowd_scenario(
         dir.path(),
         "crowds",
         &[
-            (false, 10.0),
-            (true, 40.0),
-            (false, 40.0),
-            (true, 40.0),
-            (false, 100.0),
-            (true, 40.0),
-            (false, 90.0),
+            (false, 2.0),
+            (true, 14.0),
+            (false, 6.0),
+            (true, 14.0),
+            (false, 30.0),
+            (true, 14.0),
+            (false, 26.0),
         ],
     );
     let extra = "[events.categories]\n[[events.categories.entries]]\nevent = \"crowd\"\ncode = \"602\"\nname = \"人群聚集\"\n";
@@ -326,11 +362,11 @@ type = "count"
 kind = "crowd"
 categories = ["person"]
 min_count = 3
-for_s = 20
-clear_after_s = 10
-merge_window_s = 60
+for_s = 8
+clear_after_s = 4
+merge_window_s = 20
 "#;
-    let cfg = replay_config(dir.path(), "crowds", extra, "fps = 2.0", zones);
+    let cfg = replay_config(dir.path(), "crowds", extra, "fps = 1.0", zones);
     let events = replay_events(&cfg, &video, &dir.path().join("evidence"));
     let phases: Vec<(&str, u64, Option<u64>)> = events
         .iter()
