@@ -672,7 +672,7 @@ fn a_long_life_of_events_keeps_the_outbox_bounded_and_history_never_costs_undeli
     // holds history_rows plus the 32 deliveries that trigger the next prune (by
     // count, not by the clock, so a slow machine cannot grow it further);
     // the WAL is cut back to 4 MiB after each checkpoint.
-    assert!(peak_db < 6 << 20, "outbox database reached {peak_db} bytes");
+    assert!(peak_db < 4 << 20, "outbox database reached {peak_db} bytes");
     assert!(
         peak_wal <= (4 << 20) + (64 << 10),
         "WAL reached {peak_wal} bytes"
