@@ -29,6 +29,8 @@
 set -euo pipefail
 
 log() { printf 'test.sh: %s\n' "$*"; }
+# Wall seconds since the start, so the log shows where a CI run's minutes go.
+stamp() { printf 'test.sh: [%4d s] %s\n' "$SECONDS" "$*"; }
 
 # Count a cargo test log: sets t_passed, t_failed, t_skipped and skipped_list
 # ("name: why" per skipped test). Tests recorded in SKIP_LOG move from passed to
@@ -118,13 +120,14 @@ log "scripts/setup.sh --aarch64 and the aarch64 cross build in the background (l
     if [ "$(uname -m)" = x86_64 ] && [ "${STREETWATCH_SKIP_AARCH64:-0}" != 1 ]; then
         echo "test.sh: cross build at nice 19 (scripts/cross-aarch64.sh --profile cross-ci)"
         nice -n 19 scripts/cross-aarch64.sh --profile cross-ci || echo "test.sh: background cross build failed; the aarch64 check retries it"
+        echo "test.sh: background cross build done after $SECONDS s"
     fi
 ) >"$aarch64_setup_log" 2>&1 </dev/null &
 aarch64_setup_pid=$!
 
 # 1. build
 build_ok=1
-log "cargo build --locked --bins"
+stamp "cargo build --locked --bins"
 if ! cargo build --locked --bins; then
     build_ok=0
     failed=$((failed + 1))
@@ -133,7 +136,7 @@ fi
 
 # 2. Rust tests
 if [ "$build_ok" -eq 1 ]; then
-    log "cargo test --locked --no-fail-fast -- --test-threads=2"
+    stamp "cargo test --locked --no-fail-fast -- --test-threads=2"
     cargo_log="$log_dir/cargo-test.log"
     set +e
     cargo test --locked --no-fail-fast -- --test-threads=2 2>&1 | tee "$cargo_log"
@@ -153,7 +156,7 @@ fi
 
 # 3. check scripts, once the aarch64 setup is done (a failure there makes the aarch64
 # and .deb checks fail, naming what is missing; its log is shown here).
-log "waiting for scripts/setup.sh --aarch64 and the background cross build"
+stamp "waiting for scripts/setup.sh --aarch64 and the background cross build"
 if wait "$aarch64_setup_pid"; then
     grep -E '^(setup: done|test\.sh: )' "$aarch64_setup_log" || true
     tail -n 1 "$aarch64_setup_log"
@@ -173,11 +176,12 @@ for check in "${checks[@]}"; do
         skipped_list+=("$check: not executable")
         continue
     fi
-    log "running $check"
+    stamp "running $check"
     set +e
     "$check"
     rc=$?
     set -e
+    stamp "$check finished (exit $rc)"
     if [ "$rc" -eq 0 ]; then
         log "PASS $check"
         passed=$((passed + 1))
@@ -193,6 +197,7 @@ for check in "${checks[@]}"; do
 done
 [ "${#checks[@]}" -gt 0 ] || log "no scripts/checks/*.sh to run"
 
+stamp "all steps run"
 if [ "${#failed_steps[@]}" -gt 0 ]; then
     log "FAILED: $(IFS=','; printf '%s' "${failed_steps[*]}" | sed 's/,/, /g')"
     status=1

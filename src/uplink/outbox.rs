@@ -362,6 +362,11 @@ impl Outbox {
         // After a checkpoint the WAL file is cut back to this, so a burst of commits
         // does not leave a big WAL on disk for the box's lifetime.
         conn.pragma_update(None, "journal_size_limit", 4 << 20)?;
+        // Checkpoint every 256 pages (1 MiB) rather than SQLite's 1000: the WAL then
+        // stays near 1 MiB in use, so a checkpoint a reader holds back, or the one
+        // large commit that crosses the mark, still leaves it under the 4 MiB above
+        // (at 1000 pages a soak measured 4.2 MiB).
+        conn.pragma_update(None, "wal_autocheckpoint", 256)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.execute_batch(SCHEMA)?;
         for (table, column, def) in ADDED_COLUMNS {
