@@ -979,6 +979,8 @@ impl TamperMonitor {
                     start,
                     last_seen: self.last_picture.unwrap_or(start),
                     last_report: start,
+                    paused_s: 0.0,
+                    visits: 0,
                 })
             })
             .collect()
