@@ -260,7 +260,8 @@ pub async fn update(
     let input = parse_camera(&serde_json::to_vec(&v).unwrap_or_default())?;
     {
         // The pairing is checked with the password the camera will have.
-        let config = st.backend.config();
+        let st2 = st.clone();
+        let config = blocking(move || Ok(st2.backend.config())).await?;
         let before = config.cameras.iter().find(|c| c.id == id);
         let mut cam = input.camera.clone();
         if let (Some(b), false) = (before, input.password_given) {
