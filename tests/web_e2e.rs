@@ -547,7 +547,18 @@ fn add_camera_and_test_connection(p: &Page, id: &str, url: &str) {
 fn a_moved_camera_asks_for_its_password_again(p: &Page, moved_url: &str) {
     let edit = |p: &Page| {
         p.nav("cameras");
-        p.click("#app .card[data-camera] .row button.secondary");
+        // The list may still be redrawn once (a save's own redraw in flight): a button
+        // found just before that is gone, so find it again until a click lands.
+        wait_for(Duration::from_secs(10), || {
+            if p.s.try_find("#f-url").is_some() {
+                return Some(());
+            }
+            let b =
+                p.s.try_find("#app .card[data-camera] .row button.secondary")?;
+            p.s.try_click(&b);
+            None
+        })
+        .expect("the camera's edit form never opened");
         p.s.wait(10, "#f-url");
     };
     edit(p);
@@ -1402,6 +1413,7 @@ fn discover_fills_both_streams_and_a_wrong_pairing_is_refused(
         "{text}"
     );
     p.shot("camera-test-pairing-ok");
+    fits_a_phone(p, "camera form with two streams");
     p.click("#f-enabled");
     p.click("#camera-save");
     let card = p.s.wait(
@@ -1488,6 +1500,7 @@ fn dual_stream_states_and_clock_on_the_dashboard(
     assert!(text.contains("分析已停止"), "{text}");
     chinese_with_box_times(p, "dashboard, substream down");
     p.shot("dashboard-substream-down");
+    fits_a_phone(p, "dashboard with two streams");
 }
 
 /// The ids of the zones the editor lists now.
