@@ -2178,3 +2178,82 @@ fn the_zones_api_shows_each_rules_platform_code_and_refuses_a_kind_without_one()
     );
     assert_eq!(b.backend.config().cameras[0].zones[0].id, "kerb");
 }
+
+/// Saving a camera with a substream connects to both streams: a pair that does not
+/// match (here swapped: the substream is the larger) is refused on `analysis_url` with
+/// its code and both sizes, on add and on edit (with the stored password, which the
+/// edit omits), and nothing is saved; a substream that cannot be reached now is saved
+/// (the daemon reports the pairing once it streams).
+#[test]
+fn a_substream_that_does_not_pair_is_refused_on_save_and_an_unreachable_one_is_saved() {
+    let cam = support::CamSim::start(
+        support::free_port(),
+        &[
+            (
+                "/small",
+                support::media("bottle-detection.mp4").display().to_string(),
+            ),
+            (
+                "/big",
+                support::media("car-detection.mp4").display().to_string(),
+            ),
+        ],
+        Some(("viewer", "cam-pass-123")),
+    );
+    let b = start();
+    let c = client();
+    let csrf = b.setup(&c);
+    let refused = |r: Response| {
+        let (s, body) = json_of(r);
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        let p = &body["problems"][0];
+        assert_eq!(p["path"], "analysis_url", "{body}");
+        assert_eq!(p["code"], "pairing_larger", "{body}");
+        assert_eq!(
+            (&p["params"]["sub"], &p["params"]["main"]),
+            (&json!("768x432"), &json!("640x360")),
+            "{body}"
+        );
+    };
+    let swapped = json!({"id": "kerb", "url": cam.url("/small"), "analysis_url": cam.url("/big"),
+                         "username": "viewer", "password": "cam-pass-123"});
+    refused(b.send(&c, "POST", "/api/cameras", &csrf, Some(swapped)));
+    assert!(b.backend.config().cameras.iter().all(|c| c.id != "kerb"));
+    let (s, body) = json_of(b.send(
+        &c,
+        "POST",
+        "/api/cameras",
+        &csrf,
+        Some(
+            json!({"id": "kerb", "url": cam.url("/small"), "username": "viewer",
+                    "password": "cam-pass-123"}),
+        ),
+    ));
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let edit = |sub: String| {
+        b.send(
+            &c,
+            "PUT",
+            "/api/cameras/kerb",
+            &csrf,
+            Some(json!({"url": cam.url("/small"), "analysis_url": sub, "username": "viewer"})),
+        )
+    };
+    refused(edit(cam.url("/big")));
+    let kerb = |b: &TestBox| {
+        b.backend
+            .config()
+            .cameras
+            .into_iter()
+            .find(|c| c.id == "kerb")
+            .unwrap()
+    };
+    assert_eq!(kerb(&b).analysis_url, None);
+    let (s, body) = json_of(edit("rtsp://127.0.0.1:1/sub".into()));
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(
+        kerb(&b).analysis_url.as_deref(),
+        Some("rtsp://127.0.0.1:1/sub")
+    );
+    assert_eq!(kerb(&b).password.as_deref(), Some("cam-pass-123"));
+}

@@ -137,6 +137,69 @@ fn apply_camera(
     Ok((config, view))
 }
 
+/// Seconds each stream is measured when a save checks a new pairing.
+const PAIRING_PROBE_S: f64 = 1.5;
+
+/// A camera saved with a substream (`analysis_url`) that is new or moved: connect to
+/// both streams and refuse the save, on `analysis_url`, when they are reachable and do
+/// not pair (other aspect ratio, substream larger). Sizes are only known on the wire,
+/// so this is the one place a save connects; a camera that cannot be reached now is
+/// saved (the daemon reports the pairing once it streams). `cam` carries the password
+/// the camera will use.
+async fn refuse_bad_pairing(
+    st: &Shared,
+    cam: &CameraConfig,
+    before: Option<&CameraConfig>,
+) -> Result<(), ApiError> {
+    let Some(sub) = cam.analysis_url.clone().filter(|u| !u.trim().is_empty()) else {
+        return Ok(());
+    };
+    if before.is_some_and(|b| b.url == cam.url && b.analysis_url.as_deref() == Some(&sub)) {
+        return Ok(());
+    }
+    let network = |u: &str| u.starts_with("rtsp://") || u.starts_with("rtsps://");
+    if !network(&cam.url)
+        || !network(&sub)
+        || crate::config::check_analysis_url(&cam.url, &sub).is_err()
+    {
+        // Not probed: the config check names what is wrong with the URLs.
+        return Ok(());
+    }
+    // The slot the connection test uses: one camera connection from the page at a
+    // time (a save waits for a running test rather than failing).
+    let _permit = st
+        .probe_slot
+        .acquire()
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let st2 = st.clone();
+    let cam = cam.clone();
+    blocking(move || {
+        let source = |url: String| Source::Rtsp {
+            url,
+            username: cam.username.clone().filter(|u| !u.is_empty()),
+            password: cam.password.clone().filter(|p| !p.is_empty()),
+            transport: cam.transport,
+            latency_ms: 200,
+        };
+        let Ok((main, _)) = st2.backend.probe(source(cam.url.clone()), PAIRING_PROBE_S) else {
+            return Ok(());
+        };
+        let Ok((analysis, _)) = st2.backend.probe(source(sub), PAIRING_PROBE_S) else {
+            return Ok(());
+        };
+        match crate::ingest::pairing::check(main.size(), analysis.size()) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(ApiError::Invalid(vec![Problem::new(
+                "analysis_url",
+                e.to_string(),
+                "give the camera's substream of the main stream's aspect ratio, no larger than it",
+            )])),
+        }
+    })
+    .await
+}
+
 /// `POST /api/cameras`: add a camera.
 pub async fn create(
     State(st): State<Shared>,
@@ -146,6 +209,7 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let input = parse_camera(&body)?;
     let id = input.camera.id.clone();
+    refuse_bad_pairing(&st, &input.camera, None).await?;
     let (view, _) = st
         .change_config(&session, client, "camera.create", move |config| {
             if config.cameras.iter().any(|c| c.id == id) {
@@ -194,6 +258,17 @@ pub async fn update(
         }
     }
     let input = parse_camera(&serde_json::to_vec(&v).unwrap_or_default())?;
+    {
+        // The pairing is checked with the password the camera will have.
+        let st2 = st.clone();
+        let config = blocking(move || Ok(st2.backend.config())).await?;
+        let before = config.cameras.iter().find(|c| c.id == id);
+        let mut cam = input.camera.clone();
+        if let (Some(b), false) = (before, input.password_given) {
+            let _ = protect::inherit_camera_password(b, &mut cam);
+        }
+        refuse_bad_pairing(&st, &cam, before).await?;
+    }
     let (view, _) = st
         .change_config(&session, client, "camera.update", move |config| {
             let i = find(&config, &id)?;

@@ -22,6 +22,9 @@ pub struct Coded {
 /// `web::assets` checks i18n.js).
 #[cfg_attr(not(any(test, debug_assertions)), allow(dead_code))]
 pub const PROBLEM_CODES: &[&str] = &[
+    "analysis_mixed",
+    "analysis_other_host",
+    "analysis_same_url",
     "broker_host",
     "broker_needs_ca",
     "broker_path",
@@ -41,6 +44,8 @@ pub const PROBLEM_CODES: &[&str] = &[
     "filter_field",
     "invalid",
     "out_of_range",
+    "pairing_aspect",
+    "pairing_larger",
     "password_long",
     "password_retype",
     "password_short",
@@ -48,6 +53,7 @@ pub const PROBLEM_CODES: &[&str] = &[
     "port_invalid",
     "query_invalid",
     "rule_field",
+    "rule_kind_no_code",
     "rule_seconds",
     "schedule_invalid",
     "time_invalid",
@@ -115,6 +121,21 @@ fn numbers(s: &str) -> Vec<u64> {
     s.split(|c: char| !c.is_ascii_digit())
         .filter(|t| !t.is_empty())
         .filter_map(|t| t.parse().ok())
+        .collect()
+}
+
+/// Every `WIDTHxHEIGHT` picture size in `s`, in order (`640x360`).
+fn sizes(s: &str) -> Vec<String> {
+    s.split(|c: char| !(c.is_ascii_digit() || c == 'x'))
+        .filter(|t| {
+            t.split_once('x').is_some_and(|(w, h)| {
+                !w.is_empty()
+                    && !h.is_empty()
+                    && w.bytes().all(|b| b.is_ascii_digit())
+                    && h.bytes().all(|b| b.is_ascii_digit())
+            })
+        })
+        .map(str::to_string)
         .collect()
 }
 
@@ -211,6 +232,14 @@ pub fn problem(p: &Problem) -> Coded {
             "time_range",
         ),
         ("is not an RFC 3339 time", "time_invalid"),
+        // A camera's substream (config::check_analysis_url, ingest::pairing).
+        ("is the same stream as url", "analysis_same_url"),
+        ("mixes a file with a network stream", "analysis_mixed"),
+        ("but url at", "analysis_other_host"),
+        ("aspect ratios differ", "pairing_aspect"),
+        ("is larger than the main stream", "pairing_larger"),
+        // config::validate's code-table check of every rule's kind.
+        ("has no code in the code table", "rule_kind_no_code"),
     ];
     if let Some((_, code)) = table.iter().find(|(needle, _)| m.contains(needle)) {
         let params = match *code {
@@ -219,6 +248,21 @@ pub fn problem(p: &Problem) -> Coded {
             "password_short" => vec![("n", n(0)), ("min", n(1))],
             "password_long" => vec![("max", n(0))],
             "file_too_big" => vec![("bytes", n(0)), ("max", n(1))],
+            // Both texts name the substream first, then the main stream.
+            "pairing_aspect" | "pairing_larger" => {
+                let s = sizes(m);
+                vec![
+                    ("sub", json!(s.first().cloned().unwrap_or_default())),
+                    ("main", json!(s.get(1).cloned().unwrap_or_default())),
+                ]
+            }
+            "rule_kind_no_code" => {
+                let taxonomy = m
+                    .rsplit_once('(')
+                    .map(|(_, t)| t.trim_end_matches(')'))
+                    .unwrap_or_default();
+                vec![("kind", q()), ("taxonomy", json!(taxonomy))]
+            }
             _ => vec![],
         };
         return coded(code, &params);
@@ -403,6 +447,50 @@ mod tests {
         assert_eq!(problem(&p[0]).code, "zone_self_intersecting");
         let p = zone("polygon = [[0.1, 0.1], [0.9, 0.1], [0.9, 0.9]]\ngrid_code = \"12\"");
         assert_eq!(problem(&p[0]).code, "zone_grid_code");
+    }
+
+    #[test]
+    fn substream_pairing_and_rule_code_problems_have_codes_with_their_values() {
+        let at = |r: Result<(), (String, String)>| {
+            let (m, h) = r.unwrap_err();
+            problem(&Problem::new("analysis_url", m, h))
+        };
+        let url = "rtsp://10.0.0.5/main";
+        let same = at(config::check_analysis_url(url, url));
+        assert_eq!(same.code, "analysis_same_url");
+        let other = at(config::check_analysis_url(url, "rtsp://10.0.0.9/sub"));
+        assert_eq!(other.code, "analysis_other_host");
+        let mixed = at(config::check_analysis_url(url, "file:///tmp/sub.mp4"));
+        assert_eq!(mixed.code, "analysis_mixed");
+        use crate::ingest::pairing::{StreamSize, check};
+        let pairing = |main, sub| {
+            let e = check(main, sub).unwrap_err();
+            problem(&Problem::new("analysis_url", e.to_string(), ""))
+        };
+        let x = pairing(StreamSize::new(1920, 1080), StreamSize::new(640, 480));
+        assert_eq!(x.code, "pairing_aspect");
+        assert_eq!(
+            (&x.params["sub"], &x.params["main"]),
+            (&json!("640x480"), &json!("1920x1080"))
+        );
+        let x = pairing(StreamSize::new(640, 360), StreamSize::new(1920, 1080));
+        assert_eq!(x.code, "pairing_larger");
+        assert_eq!(
+            (&x.params["sub"], &x.params["main"]),
+            (&json!("1920x1080"), &json!("640x360"))
+        );
+        let c = config::parse_unvalidated(
+            "[device]\nid = \"box\"\n[[cameras]]\nid = \"a\"\nurl = \"rtsp://h/1\"\n\
+             [[cameras.zones]]\nid = \"z\"\npolygon = [[0.1, 0.1], [0.9, 0.1], [0.9, 0.9]]\n\
+             rules = [{ type = \"dwell\", kind = \"street_vending\", categories = [\"object.umbrella\"] }]\n",
+            std::path::Path::new("t"),
+        )
+        .unwrap();
+        let p = config::validate(&c);
+        let x = problem(&p[0]);
+        assert_eq!(x.code, "rule_kind_no_code", "{p:?}");
+        assert_eq!(x.params["kind"], "street_vending");
+        assert_eq!(x.params["taxonomy"], "GB/T 47678.5-2026");
     }
 
     #[test]

@@ -518,6 +518,8 @@
     var line = el("div", { class: "summary " + (all ? "good" : "bad"), id: "summary", role: "status" }, [
       el("strong", { text: all ? t("sum.all_fine") : t("sum.attention") })
     ].concat(items));
+    var cw = clockWarning(h.clock);
+    if (cw) line.appendChild(cw);
     // A box clock far from the phone's makes every time on the page wrong.
     if (r.time && r.time.now) {
       var skew = Math.abs(new Date(r.time.now).getTime() - Date.now()) / 1000;
@@ -556,6 +558,49 @@
     }
   }
 
+  // One stream of a camera with two: its state, and why when it is not streaming.
+  function streamState(x, which) {
+    var st = { state: x.state };
+    return el("span", { class: "stream-state", "data-stream": which }, [stateBadge(st),
+      x.reason ? el("span", { class: "reason" }, [" ", reasonText(x.reason, x.message)]) : null]);
+  }
+
+  // What each stream's state means for the evidence and the analysis, said apart: a
+  // dead main stream keeps analysis running (evidence from the substream's photos), a
+  // dead substream stops analysis, streams that do not pair stop analysis too.
+  function streamWarnings(sx) {
+    var out = el("div", { class: "stream-warnings" });
+    if (sx.main_stream_unavailable) {
+      out.appendChild(el("div", { class: "warn main-stream-down", role: "status", text: t("dash.main_down") }));
+    }
+    if (sx.pairing) {
+      out.appendChild(el("div", { class: "error stream-pairing", role: "alert", "data-code": sx.pairing.code },
+        [t("dash.pairing_bad", { why: lang === "zh" ? sx.pairing.zh : sx.pairing.message }), details(sx.pairing.message)]));
+    } else if (sx.analysis.state !== "streaming") {
+      out.appendChild(el("div", { class: "error analysis-stream-down", role: "alert", text: t("dash.analysis_down") }));
+    }
+    return out.firstChild ? out : null;
+  }
+
+  // The box's clock: NTP-synchronised or not, and an offset still being corrected.
+  // Evidence is only as good as its time, so an unsynchronised clock is a warning.
+  var CLOCK_OFFSET_WARN_MS = 500;
+  function clockState(clk) {
+    if (!clk) return "–";
+    if (!clk.synchronised) return el("span", { class: "clock-state", "data-synchronised": "false", text: t("dash.clock_unsynced") });
+    var ms = clk.offset_ms == null ? null : Math.round(clk.offset_ms);
+    return el("span", { class: "clock-state", "data-synchronised": "true",
+      text: ms == null ? t("dash.clock_ok") : t("dash.clock_ok_offset", { ms: ms }) });
+  }
+  function clockWarning(clk) {
+    if (!clk) return null;
+    if (!clk.synchronised) return el("div", { class: "warn clock-warning", id: "dash-clock-warning", "data-clock": "unsynchronised", role: "alert", text: t("dash.clock_unsynced") });
+    if (clk.offset_ms != null && Math.abs(clk.offset_ms) >= CLOCK_OFFSET_WARN_MS) {
+      return el("div", { class: "warn clock-warning", id: "dash-clock-warning", "data-clock": "offset", role: "alert", text: t("dash.clock_offset", { ms: Math.round(clk.offset_ms) }) });
+    }
+    return null;
+  }
+
   function cameraCard(c) {
     var stale = c.picture_age_s == null || c.picture_age_s > STALE_S || c.state !== "streaming";
     var picture;
@@ -578,9 +623,16 @@
       c.dropped ? [t("dash.dropped"), String(c.dropped), "warn"] : null,
       c.reconnects ? [t("dash.reconnects"), String(c.reconnects)] : null
     ];
-    return el("div", { class: "card cam-card", "data-camera": c.id, "data-state": c.state }, [
+    var sx = c.streams && c.streams.analysis ? c.streams : null;
+    if (sx) {
+      pairs.splice(1, 0,
+        [t("dash.main_stream"), streamState(sx.main, "main"), sx.main_stream_unavailable ? "warn" : ""],
+        [t("dash.analysis_stream"), streamState(sx.analysis, "analysis"), sx.analysis.state !== "streaming" ? "bad" : ""]);
+    }
+    return el("div", { class: "card cam-card", "data-camera": c.id, "data-state": c.state,
+      "data-main-stream": sx ? sx.main.state : null, "data-analysis-stream": sx ? sx.analysis.state : null }, [
       el("div", { class: "cam" }, [cameraLabel(c), stateBadge(c)]),
-      cameraReason(c),
+      sx ? streamWarnings(sx) || cameraReason(c) : cameraReason(c),
       c.analysis_warning ? rateWarning(c) : null,
       el("div", { class: "dash-body" }, [picture, kv(pairs)]),
       prerollWarning(c)
@@ -618,6 +670,7 @@
         [t("dash.memory"), h.memory ? t("dash.free_of", { free: bytes(h.memory.available_bytes), total: bytes(h.memory.total_bytes) }) : "–", level(memUsed, 85, 95)],
         [t("dash.disk"), h.disk ? t("dash.free_of", { free: bytes(h.disk.available_bytes), total: bytes(h.disk.total_bytes) }) : "–", level(diskUsed, 85, 95)],
         [t("dash.temperature"), h.temperature_c == null ? t("dash.no_sensor") : h.temperature_c.toFixed(1) + " °C", level(h.temperature_c, 75, 85)],
+        [t("dash.clock"), clockState(h.clock), h.clock && !h.clock.synchronised ? "warn" : ""],
         [t("dash.uptime"), duration(h.uptime_s)],
         [t("dash.firmware"), el("code", { text: h.firmware })],
         [t("dash.models"), h.models && h.models.length ? el("span", {}, h.models.map(function (m) { return el("code", { class: "id", text: m.id + " " + m.version + " " }); })) : "–"],
@@ -678,7 +731,8 @@
         app.appendChild(el("div", { class: "card", "data-camera": c.id }, [
           el("div", { class: "cam" }, [cameraLabel(c), badge]),
           status,
-          el("div", { class: "hint" }, [el("code", { class: "url", text: c.url }), c.username ? " · " + t("cams.user_set") : null, c.password_set ? " · " + t("cams.password_set") : null]),
+          el("div", { class: "hint" }, [el("code", { class: "url", text: c.url }),
+            c.analysis_url ? " · " + t("cams.analysis_set") + " " : null, c.analysis_url ? el("code", { class: "analysis-url", text: c.analysis_url }) : null, c.username ? " · " + t("cams.user_set") : null, c.password_set ? " · " + t("cams.password_set") : null]),
           el("div", { class: "row" }, [
             el("button", { class: "secondary", text: t("cams.edit"), onclick: function () { cameraForm(c); } }),
             el("button", { class: "danger", text: t("cams.remove"), onclick: function (ev) {
@@ -719,6 +773,38 @@
     });
   }
 
+  // One stream's line of a connection test: codec, size, rate and GOP, or why not.
+  function streamLine(id, which, x) {
+    if (x.ok || x.codec) {
+      return el("div", { class: "banner ok", role: "status", id: id, "data-stream": which }, [t("cams.test_stream_ok", {
+        stream: t("cams.stream_" + which), codec: x.codec, width: x.width, height: x.height, fps: num(x.fps, 1),
+        gop: x.gop_frames != null ? t("dash.gop_value", { frames: x.gop_frames, s: seconds1(x.gop_seconds) }) : t("dash.gop_unknown")
+      })]);
+    }
+    return el("div", { class: "banner error", role: "alert", id: id, "data-stream": which, "data-code": x.reason || "" }, [
+      tn("cams.test_stream_fail", { stream: t("cams.stream_" + which), message: reasonText(x.reason, x.message) }), details(x.message)
+    ]);
+  }
+
+  // A camera with a substream: both streams' results, then whether they pair (the
+  // box's own Chinese reason when they do not), then the main stream's picture.
+  function testStreams(box, x) {
+    var main = Object.assign({}, x);
+    // The answer's top level is the main stream's; its ok/reason also sum up the pair.
+    if (x.codec) main.ok = true;
+    else if (x.reason === "stream_pairing" || /^analysis stream:/.test(x.message || "")) main = { ok: true };
+    box.appendChild(streamLine("camera-test-main", "main", main));
+    box.appendChild(streamLine("camera-test-analysis", "analysis", x.analysis));
+    var p = x.pairing;
+    if (p && p.ok) box.appendChild(el("div", { class: "banner ok", role: "status", id: "camera-test-pairing", "data-code": "" }, [t("cams.pairing_ok")]));
+    else if (p) {
+      box.appendChild(el("div", { class: "banner error", role: "alert", id: "camera-test-pairing", "data-code": "stream_pairing" }, [
+        t("cams.pairing_fail", { why: lang === "zh" ? p.zh : p.message }), details(p.message)
+      ]));
+    }
+    if (x.snapshot) box.appendChild(el("img", { class: "camera-test-snapshot", src: x.snapshot, alt: t("cams.snapshot") }));
+  }
+
   function cameraForm(cam, opts) {
     cameraList = false;
     clear(app);
@@ -730,6 +816,9 @@
     field("cams.name", "name", { value: cam ? cam.name || "" : "" }).forEach(form.appendChild, form);
     field("cams.url", "url", { required: true, value: cam ? cam.url : "rtsp://", inputmode: "url", autocapitalize: "off", spellcheck: "false" }).forEach(form.appendChild, form);
     form.appendChild(el("p", { class: "hint", text: t("cams.url_hint") }));
+    // The substream analysis decodes; the main stream above feeds evidence.
+    field("cams.analysis_url", "analysis_url", { value: cam && cam.analysis_url ? cam.analysis_url : "", inputmode: "url", autocapitalize: "off", spellcheck: "false", placeholder: "rtsp://" }).forEach(form.appendChild, form);
+    form.appendChild(el("p", { class: "hint", id: "analysis-url-hint", text: t("cams.analysis_url_hint") }));
     field("cams.username", "username", { value: cam && cam.username ? cam.username : "", autocomplete: "off", autocapitalize: "off" }).forEach(form.appendChild, form);
     field("cams.password", "password", { type: "password", autocomplete: "new-password", placeholder: cam && cam.password_set ? t("cams.password_keep") : "" }).forEach(form.appendChild, form);
     var transport = el("select", { name: "transport", id: "f-transport", "data-field": "transport" }, ["tcp", "udp", "auto"].map(function (v) {
@@ -758,6 +847,8 @@
       b.id = cam ? cam.id : form.id.value.trim();
       b.name = form.name.value.trim();
       b.url = form.url.value.trim();
+      var sub = form.analysis_url.value.trim();
+      if (sub && sub !== "rtsp://") b.analysis_url = sub; else delete b.analysis_url;
       b.username = form.username.value.trim() || null;
       b.transport = transport.value;
       b.enabled = enabled.checked;
@@ -777,6 +868,7 @@
     testBtn.addEventListener("click", function () {
       var b = body();
       var req = { url: b.url, transport: b.transport };
+      if (b.analysis_url) req.analysis_url = b.analysis_url;
       if (b.username) req.username = b.username;
       if (b.password) req.password = b.password;
       if (cam) req.camera_id = cam.id;
@@ -787,7 +879,9 @@
         var x = r.body;
         clear(testResult);
         testResult.setAttribute("data-state", x.ok ? "ok" : "error");
-        if (x.ok) {
+        if (x.analysis) {
+          testStreams(testResult, x);
+        } else if (x.ok) {
           testResult.appendChild(el("div", { class: "banner ok", role: "status", text: t("cams.test_ok", {
             codec: x.codec, width: x.width, height: x.height, fps: num(x.fps, 1),
             gop: x.gop_frames != null ? t("dash.gop_value", { frames: x.gop_frames, s: seconds1(x.gop_seconds) }) : t("dash.gop_unknown")

@@ -1,6 +1,8 @@
 // Cameras page: the ONVIF Discover button. Lists the cameras that answer a
 // WS-Discovery probe, with their streams (asked with the user name and password typed
-// in the form); choosing a stream fills the form's RTSP URL and name.
+// in the form); choosing a stream fills the form's RTSP URL and name, and the box's
+// suggestion (largest stream for evidence, the smallest of the same picture for
+// analysis) fills both the main stream and the analysis substream.
 "use strict";
 (function () {
   var SW = window.SW;
@@ -36,6 +38,25 @@
       field(form, "url").dispatchEvent(new Event("input", { bubbles: true }));
     }
 
+    // The box's suggestion: the largest stream as the main stream (evidence), the
+    // smallest one showing the same picture as the analysis substream.
+    function useSuggested(device, item) {
+      var sg = device.suggested;
+      field(form, "url").value = sg.url;
+      field(form, "analysis_url").value = sg.analysis_url || "";
+      var name = field(form, "name");
+      if (!name.value.trim() && device.name) name.value = device.name;
+      results.querySelectorAll(".discover-item").forEach(function (i) {
+        i.classList.toggle("chosen", i === item);
+        i.setAttribute("aria-pressed", i === item ? "true" : "false");
+      });
+      field(form, "url").dispatchEvent(new Event("input", { bubbles: true }));
+      field(form, "analysis_url").dispatchEvent(new Event("input", { bubbles: true }));
+      var done = results.querySelector(".discover-filled");
+      if (done) done.remove();
+      item.parentNode.insertBefore(el("div", { class: "banner ok discover-filled", role: "status", text: t("disc.filled") }), item.nextSibling);
+    }
+
     function show(devices) {
       results.setAttribute("data-count", String(devices.length));
       if (!devices.length) {
@@ -48,6 +69,15 @@
           el("div", { class: "hint" }, [el("code", { text: d.xaddr || "" })])
         ]);
         if (d.error) reason(d.error).forEach(function (n) { card.appendChild(n); });
+        if (d.suggested && d.suggested.url) {
+          var sg = d.suggested;
+          var both = el("button", { type: "button", class: "discover-item discover-suggested primary", "data-url": sg.url, "data-analysis-url": sg.analysis_url || "", "aria-pressed": "false" }, [
+            el("span", { class: "profile", text: t("disc.use_suggested") }),
+            el("span", { class: "hint" }, [sg.analysis_url ? SW.tn("disc.suggested", { main: sg.url, sub: sg.analysis_url }) : SW.tn("disc.suggested_main", { main: sg.url })])
+          ]);
+          both.addEventListener("click", function () { useSuggested(d, both); });
+          card.appendChild(both);
+        }
         d.profiles.forEach(function (p) {
           if (!p.rtsp_url) return;
           var size = p.width ? " " + p.width + "×" + p.height : "";

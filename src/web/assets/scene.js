@@ -31,6 +31,7 @@
     box.setAttribute("data-tamper", tamper.join(",") || "none");
     box.appendChild(SW.el("span", { class: "state " + (ok ? "streaming" : "connecting"), text: ok ? t("scene.ok") : t("scene.paused") }));
     tamper.forEach(function (k) { box.appendChild(SW.el("span", { class: "state failed", "data-tamper": k, text: t("scene.tamper." + k) })); });
+    var was = cur.preset;
     if (s.ptz && s.ptz.state === "at") {
       cur.preset = s.ptz.preset;
       box.appendChild(SW.el("span", { class: "hint", text: " " + t("scene.at_preset", { p: s.ptz.preset }) }));
@@ -38,6 +39,8 @@
       cur.preset = null;
       box.appendChild(SW.el("span", { class: "hint", text: " " + t("scene.ptz." + s.ptz.state) }));
     }
+    // The zone editor shows the zones of the preset the camera stands at.
+    if (cur.preset !== was && SW.scene.onPreset) SW.scene.onPreset(cur.preset);
     var ref = s.tamper && s.tamper.reference_set;
     box.appendChild(SW.el("span", { class: "hint", text: " " + (ref ? t("scene.reference_at") + " " : t("scene.no_reference")) }));
     if (ref) box.appendChild(SW.timeEl(ref));
@@ -72,6 +75,7 @@
       if (!cur || cur.camera !== camera) return;
       if (r.status === 200) {
         cur.preset = token;
+        if (SW.scene.onPreset) SW.scene.onPreset(token);
         say("ok", t("scene.arrived", { p: token }));
         if (cur.reload) cur.reload();
         refresh();
@@ -94,6 +98,7 @@
     // Shows `camera`'s scene in `box`; `reload` takes the editor's picture again.
     mount: function (box, camera, reload, ptz) {
       if (cur && cur.timer) clearInterval(cur.timer);
+      SW.scene.onPreset = null;
       cur = { camera: camera, reload: reload, preset: null, timer: null };
       if (!box) return;
       SW.clear(box);
@@ -118,6 +123,8 @@
       }, 5000);
     },
     // The preset the camera stands at (zones drawn now belong to it), or null.
-    preset: function () { return cur ? cur.preset : null; }
+    preset: function () { return cur ? cur.preset : null; },
+    // Set by the zone editor: called with the new preset when the camera's changes.
+    onPreset: null
   };
 })();

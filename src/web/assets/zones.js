@@ -43,6 +43,34 @@
 
   function selected() { return st && st.sel >= 0 ? st.zones[st.sel] : null; }
 
+  // A PTZ dome's zones each belong to one preset (no preset: the home preset); the
+  // editor shows only the zones of the preset on view: the one the technician chose,
+  // else the one the camera stands at (scene.js). A camera without PTZ shows all.
+  function viewPreset() {
+    if (!st || !st.ptz) return null;
+    return st.presetChoice || (SW.scene && SW.scene.preset()) || null;
+  }
+  function visible(z) {
+    if (!st || !st.ptz) return true;
+    var own = z.preset || st.ptz.home || null;
+    if (!own) return true;
+    return own === viewPreset();
+  }
+
+  // The preset on view changed: redraw, and keep the selection on a shown zone.
+  function presetChanged() {
+    if (!st || !st.ptz) return;
+    var z = selected();
+    if (!z || !visible(z)) {
+      var first = -1;
+      st.zones.some(function (q, i) { if (visible(q)) { first = i; return true; } return false; });
+      select(first);
+    } else {
+      renderList();
+      draw();
+    }
+  }
+
   function dirty() { return !!st && JSON.stringify(st.zones) !== st.saved; }
 
   // After every change: keep a draft, say whether there is unsaved work.
@@ -91,7 +119,7 @@
     var scale = c.width / Math.max(1, c.getBoundingClientRect().width || c.width);
     st.zones.forEach(function (z, i) {
       var pts = z.polygon || [];
-      if (!pts.length) return;
+      if (!pts.length || !visible(z)) return;
       var sel = i === st.sel;
       g.beginPath();
       pts.forEach(function (p, k) {
@@ -120,7 +148,9 @@
       });
     });
     var z = selected();
-    c.setAttribute("data-zone-count", String(st.zones.length));
+    c.setAttribute("data-zone-count", String(st.zones.filter(visible).length));
+    c.setAttribute("data-zone-total", String(st.zones.length));
+    c.setAttribute("data-preset", viewPreset() || "");
     c.setAttribute("data-point-count", String(z ? z.polygon.length : 0));
   }
 
@@ -202,7 +232,13 @@
     var ul = byId("zone-list");
     if (!ul) return;
     SW.clear(ul);
+    var note = byId("zone-preset-note");
+    if (note && st.ptz) {
+      var shown = st.zones.filter(visible).length;
+      note.textContent = viewPreset() ? t("zones.preset_shown", { p: viewPreset(), n: shown, m: st.zones.length - shown }) : t("zones.preset_unknown");
+    }
     st.zones.forEach(function (z, i) {
+      if (!visible(z)) return;
       var kinds = (z.rules || []).map(function (r) { return t("zones.rule." + r.type); }).join("、");
       // Colour through the CSSOM: the page's CSP forbids inline style attributes.
       var swatch = SW.el("span", { class: "swatch" });
@@ -213,6 +249,7 @@
       }, [
         swatch,
         SW.el("span", { class: "zone-name", text: z.name || z.id }),
+        z.preset ? SW.el("span", { class: "hint zone-preset", "data-preset": z.preset, text: " · " + t("zones.preset_opt", { name: z.preset }) }) : null,
         SW.el("span", { class: "hint", "data-points": String(z.polygon.length), text: " · " + t("zones.points", { n: z.polygon.length }) + (kinds ? " · " + kinds : "") })
       ]));
     });
@@ -289,10 +326,10 @@
     var saved = (st.codes || {})[z.id] || [];
     saved.forEach(function (r) {
       // Kind and event ids are the box's own names: shown as code, not translated.
-      var label = function () { return r.rule.kind ? [SW.el("code", { text: r.rule.type + " " + r.rule.kind })] : [t("zones.rule." + r.rule.type)]; };
+      var label = function () { return r.rule.kind ? [t("zones.rule." + r.rule.type) + " ", SW.el("code", { class: "rule-kind", text: r.rule.kind })] : [t("zones.rule." + r.rule.type)]; };
       r.codes.forEach(function (c) {
         var text = c.code ? c.code + " " + (c.name || "") : t("zones.code_missing");
-        list.appendChild(SW.el("li", { class: c.code ? "" : "error", "data-event": c.event },
+        list.appendChild(SW.el("li", { class: c.code ? "" : "error", "data-event": c.event, "data-rule": r.rule.type, "data-code": c.code || "" },
           label().concat([" · ", SW.el("code", { text: c.event }), "：" + text, c.code && c.taxonomy ? " " : "", c.code && c.taxonomy ? SW.el("code", { text: c.taxonomy }) : ""])));
       });
     });
@@ -439,6 +476,7 @@
     }));
     app.appendChild(SW.el("label", { for: "zones-camera", text: t("zones.camera") }));
     app.appendChild(pick);
+    app.appendChild(SW.el("div", { id: "zone-preset-box" }));
     app.appendChild(SW.el("div", { id: "zone-draft", hidden: true }));
     var canvas = SW.el("canvas", { id: "zone-canvas", width: "1280", height: "720", "data-zone-count": "0", "data-point-count": "0" });
     app.appendChild(SW.el("div", { class: "card picture" }, [
@@ -454,6 +492,7 @@
         SW.el("button", { id: "zone-delete-point", class: "secondary", type: "button", text: t("zones.delete_point") }),
         SW.el("button", { id: "zone-delete", class: "danger", type: "button", text: t("zones.delete") })
       ]),
+      SW.el("p", { id: "zone-preset-note", class: "hint" }),
       SW.el("ul", { id: "zone-list" })
     ]));
     // The scene card (PTZ, tampering) below the picture: it re-renders as the camera's
@@ -524,12 +563,19 @@
     byId("zone-refresh").addEventListener("click", loadPicture);
     byId("zone-undo").addEventListener("click", undo);
     byId("zone-add").addEventListener("click", function () {
+      // A PTZ dome away from every preset: a zone would belong to no view.
+      if (st.ptz && !viewPreset()) { status("error", t("zones.preset_unknown")); return; }
+      // The picture is where the camera stands: a zone for another preset is drawn there.
+      if (st.presetChoice && SW.scene && SW.scene.preset() !== st.presetChoice) {
+        status("error", t("zones.preset_not_here", { p: st.presetChoice }));
+        return;
+      }
       remember();
       var n = st.zones.length + 1;
       // No schedule: the rules apply all day, as the schedule hint says.
       st.zones.push({ id: newId(), name: t("zones.new_name", { n: n }), polygon: [], rules: [{ type: "no_parking", dwell_s: 180 }] });
-      // A PTZ dome: the zone belongs to the preset the camera stands at (scene.js).
-      var preset = SW.scene && SW.scene.preset();
+      // A PTZ dome: the zone belongs to the preset on view (scene.js, or chosen).
+      var preset = viewPreset();
       if (preset) st.zones[st.zones.length - 1].preset = preset;
       select(st.zones.length - 1);
       status("", t("zones.help"));
@@ -577,9 +623,33 @@
     } }));
   }
 
+  // A PTZ dome: which preset's zones to show (where the camera is, or one chosen).
+  function presetPicker(camera) {
+    var box = byId("zone-preset-box");
+    SW.clear(box);
+    var note = byId("zone-preset-note");
+    if (note) note.textContent = "";
+    if (!st.ptz) return;
+    var sel = SW.el("select", { id: "zone-preset" }, [SW.el("option", { value: "", text: t("zones.preset_follow") })]);
+    box.appendChild(SW.el("label", { for: "zone-preset", text: t("zones.preset") }));
+    box.appendChild(sel);
+    sel.addEventListener("change", function () { st.presetChoice = sel.value || null; presetChanged(); });
+    SW.api("GET", "/api/cameras/" + encodeURIComponent(camera) + "/presets").then(function (r) {
+      if (r.status !== 200 || !st || st.camera !== camera) return;
+      (r.body.presets || []).forEach(function (p) {
+        var name = p.name ? p.name + "（" + p.token + "）" : p.token;
+        if (p.token === st.ptz.home) name += t("zones.preset_home");
+        sel.appendChild(SW.el("option", { value: p.token, text: t("zones.preset_opt", { name: name }) }));
+      });
+    });
+  }
+
   function open(camera) {
     SW.camera = camera;
-    st = { camera: camera, zones: [], saved: "[]", sel: -1, point: -1, drag: null, img: null, undo: [], canvas: byId("zone-canvas") };
+    var camCfg = cameraList.filter(function (c) { return c.id === camera; })[0];
+    st = { camera: camera, zones: [], saved: "[]", sel: -1, point: -1, drag: null, img: null, undo: [], canvas: byId("zone-canvas"),
+      ptz: camCfg && camCfg.ptz ? camCfg.ptz : null, presetChoice: null };
+    presetPicker(camera);
     status("", "");
     showDraftBanner(false);
     SW.api("GET", "/api/cameras/" + encodeURIComponent(camera) + "/zones").then(function (r) {
@@ -591,7 +661,9 @@
         try { st.zones = JSON.parse(draft); showDraftBanner(true); } catch (e) { sessionStorage.removeItem(draftKey(camera)); }
       }
       keepCodes(r.body);
-      select(st.zones.length ? 0 : -1);
+      var first = -1;
+      st.zones.some(function (q, i) { if (visible(q)) { first = i; return true; } return false; });
+      select(first);
       changed();
     });
     loadPicture();
@@ -599,6 +671,7 @@
     if (SW.scene) {
       var cam = cameraList.filter(function (c) { return c.id === camera; })[0];
       SW.scene.mount(byId("zone-scene"), camera, loadPicture, !!(cam && cam.ptz));
+      SW.scene.onPreset = function () { if (st && st.camera === camera && !st.presetChoice) presetChanged(); };
     }
   }
 
