@@ -36,6 +36,50 @@ impl NtpState {
     }
 }
 
+/// The last clock jump the box found, for health and the page: a step of the box's
+/// own clock affects every camera at once, so one process-wide note says it once.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JumpNote {
+    /// `system` (the box's wall clock was stepped) or `media` (a camera's time moved).
+    pub kind: &'static str,
+    /// Signed size, seconds (positive: forward).
+    pub seconds: f64,
+    /// The camera whose stream found it.
+    pub camera: String,
+    /// When it was found, wall clock after the jump, RFC 3339 UTC.
+    pub at: String,
+}
+
+/// The last jump and how many were found since start.
+static JUMPS: std::sync::Mutex<(Option<JumpNote>, u64)> = std::sync::Mutex::new((None, 0));
+
+/// Records a jump found on `camera`'s stream. Every camera finds a step of the box's
+/// clock; that counts once (the same kind and size within a few seconds).
+pub fn note_jump(kind: &'static str, seconds: f64, camera: &str) {
+    let now = chrono::Utc::now();
+    let mut j = JUMPS.lock().unwrap_or_else(|p| p.into_inner());
+    let same = j.0.as_ref().is_some_and(|l| {
+        l.kind == kind
+            && (l.seconds - seconds).abs() < 1.0
+            && chrono::DateTime::parse_from_rfc3339(&l.at)
+                .is_ok_and(|t| (now - t.with_timezone(&chrono::Utc)).num_seconds().abs() < 10)
+    });
+    if !same {
+        j.1 += 1;
+    }
+    j.0 = Some(JumpNote {
+        kind,
+        seconds: (seconds * 1000.0).round() / 1000.0,
+        camera: camera.to_string(),
+        at: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    });
+}
+
+/// The last jump found since start, and how many were found.
+pub fn last_jump() -> (Option<JumpNote>, u64) {
+    JUMPS.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
 /// Read the clock state with `adjtimex(2)` (modes = 0: read only).
 #[cfg(target_os = "linux")]
 pub fn ntp_state() -> NtpState {
@@ -79,6 +123,24 @@ pub fn ntp_state() -> NtpState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_step_found_by_every_camera_counts_once_and_the_last_one_is_kept() {
+        let (_, before) = last_jump();
+        note_jump("system", 30.0004, "a");
+        note_jump("system", 30.1, "b");
+        let (last, n) = last_jump();
+        assert_eq!(n, before + 1, "one step, two cameras");
+        let last = last.unwrap();
+        assert_eq!(
+            (last.kind, last.seconds, last.camera.as_str()),
+            ("system", 30.1, "b")
+        );
+        note_jump("media", -3.5, "a");
+        let (last, n) = last_jump();
+        assert_eq!(n, before + 2);
+        assert_eq!(last.unwrap().kind, "media");
+    }
 
     #[test]
     fn the_kernel_clock_state_can_be_read_without_privilege() {

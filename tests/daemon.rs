@@ -576,17 +576,6 @@ fn dashboard_reports_analysis_fps_uplink_and_thumbnails_with_privacy_zones_black
     d.stop();
 }
 
-/// libfaketime from Debian `faketime` (installed by `make setup`).
-fn faketime_lib() -> std::path::PathBuf {
-    let found = std::fs::read_dir("/usr/lib")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path().join("faketime/libfaketime.so.1"))
-        .find(|p| p.exists());
-    found.expect("libfaketime is missing: run `make setup` (Debian package faketime)")
-}
-
 /// The box's wall clock stepped 30 s forward (an NTP step, a technician setting the
 /// time) while a parking case is open. The real daemon runs under libfaketime, whose
 /// offset file the test rewrites; the monotonic clock is left alone, as the kernel
@@ -594,7 +583,6 @@ fn faketime_lib() -> std::path::PathBuf {
 /// next one carries `clock.jump` {system, +30 s}, and the daemon logs the step.
 #[test]
 fn a_wall_clock_step_during_an_open_case_marks_its_next_phase() {
-    let lib = faketime_lib();
     let dir = tempfile::tempdir().unwrap();
     let video = parking_scenario(dir.path(), 90.0);
     let sim = CamSim::start(free_port(), &[("/bay", video.display().to_string())], None);
@@ -617,6 +605,7 @@ weights_dir = "{weights}"
 [uplink]
 broker = "mqtt://127.0.0.1:{port}"
 backoff_max_s = 1
+health_interval_s = 1
 [events.tracker]
 stationary_after_s = 2.0
 [[cameras]]
@@ -637,18 +626,9 @@ rules = [{{ type = "no_parking", dwell_s = 4, update_every_s = 6, leave_after_s 
         ),
     )
     .unwrap();
-    let d = RunningDaemon::spawn_env(
-        &cfg,
-        &dir.path().join("log"),
-        Some("info"),
-        &[
-            ("LD_PRELOAD", lib.as_os_str()),
-            ("FAKETIME_TIMESTAMP_FILE", offset.as_os_str()),
-            // Read the offset file again at most every second (not on every call).
-            ("FAKETIME_CACHE_DURATION", "1".as_ref()),
-            ("FAKETIME_DONT_FAKE_MONOTONIC", "1".as_ref()),
-        ],
-    );
+    let env = faketime_env(&offset);
+    let env: Vec<(&str, &std::ffi::OsStr)> = env.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
+    let d = RunningDaemon::spawn_env(&cfg, &dir.path().join("log"), Some("info"), &env);
     let phase = |p: &str| {
         sub.events()
             .into_iter()
@@ -682,4 +662,20 @@ rules = [{{ type = "no_parking", dwell_s = 4, update_every_s = 6, leave_after_s 
     let s = j["seconds"].as_f64().unwrap();
     assert!((s - 30.0).abs() < 1.0, "{j:#}");
     assert!(j["at"].is_string(), "{j:#}");
+    // Health says it once, whichever camera found it.
+    let health_jump = || {
+        sub.all().into_iter().rev().find_map(|m| {
+            let h: serde_json::Value = serde_json::from_slice(&m.payload).ok()?;
+            (m.topic == format!("{prefix}/health") && h["clock"]["last_jump"].is_object())
+                .then(|| h["clock"].clone())
+        })
+    };
+    sub.wait("health with the jump", Duration::from_secs(30), |_| {
+        health_jump().is_some()
+    });
+    let c = health_jump().unwrap();
+    assert_eq!(c["last_jump"]["kind"], "system", "{c:#}");
+    assert_eq!(c["last_jump"]["camera"], "bay", "{c:#}");
+    assert!((c["last_jump"]["seconds"].as_f64().unwrap() - 30.0).abs() < 1.0);
+    assert_eq!(c["jumps"], 1, "{c:#}");
 }

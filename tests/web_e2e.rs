@@ -55,6 +55,11 @@ impl Daemon {
     /// `streetwatch run` with `cameras` (TOML of `[[cameras]]` blocks, may be empty), the
     /// page on a free loopback port over plain HTTP, and short clip windows.
     fn run(cameras: &str) -> Daemon {
+        Self::run_env(cameras, &[])
+    }
+
+    /// [`Daemon::run`] with extra environment variables (libfaketime).
+    fn run_env(cameras: &str, env: &[(&'static str, std::ffi::OsString)]) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let weights = weights_dir();
@@ -88,6 +93,7 @@ tls = false
             .args(["run", "--config"])
             .arg(dir.path().join("streetwatch.toml"))
             .env("RUST_LOG", "info")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stderr(std::fs::File::create(dir.path().join("log")).unwrap())
             .stdout(Stdio::null())
             .spawn()
@@ -1432,6 +1438,7 @@ fn dual_stream_states_and_clock_on_the_dashboard(
     id: &str,
     main: &mut CamSim,
     sub: &mut CamSim,
+    clock_offset: &Path,
 ) {
     let card = format!(".cam-card[data-camera=\"{id}\"]");
     p.nav("dashboard");
@@ -1467,6 +1474,19 @@ fn dual_stream_states_and_clock_on_the_dashboard(
         assert_eq!(synced, json!(true));
         assert!(clock.contains("已与 NTP 同步"), "{clock}");
     }
+    // The box's clock stepped 30 s forward (libfaketime): the summary says when and by
+    // how much, and the health card's clock row too.
+    std::fs::write(clock_offset, "+30\n").unwrap();
+    let w = p.s.wait_js(
+        60,
+        "the clock jump on the dashboard",
+        "const w = document.querySelector('#summary #dash-clock-warning[data-clock=\"jump\"]'); \
+         return w ? w.textContent : null;",
+    );
+    let w = w.as_str().unwrap_or_default().to_string();
+    assert!(w.contains("设备时钟于") && w.contains("跳变 +30 秒"), "{w}");
+    let clock = p.s.text(&p.s.wait(5, "#dash-health .clock-state"));
+    assert!(clock.contains("跳变 +30 秒"), "{clock}");
     chinese_with_box_times(p, "dashboard with two streams");
     p.shot("dashboard-two-streams");
     main.kill();
@@ -1722,7 +1742,10 @@ rules = [{{ type = "no_parking", dwell_s = 180 }}]
         dome = dome_rtsp.url("/main"),
         xaddr = onvif.xaddr(),
     );
-    let rig = Rig::with(Daemon::run(&config));
+    // The box runs under libfaketime so the dashboard step can step its clock.
+    let clock_offset = scratch.path().join("faketime-offset");
+    std::fs::write(&clock_offset, "+0\n").unwrap();
+    let rig = Rig::with(Daemon::run_env(&config, &faketime_env(&clock_offset)));
     let p = rig.page("two_streams_and_presets");
     first_run_setup(&p, &rig.daemon.setup_code());
     discover_fills_both_streams_and_a_wrong_pairing_is_refused(
@@ -1733,5 +1756,11 @@ rules = [{{ type = "no_parking", dwell_s = 180 }}]
         &dome_rtsp.url("/wrong"),
     );
     zones_follow_the_dome_preset(&p, "dome", &ptz);
-    dual_stream_states_and_clock_on_the_dashboard(&p, "street", &mut street_main, &mut street_sub);
+    dual_stream_states_and_clock_on_the_dashboard(
+        &p,
+        "street",
+        &mut street_main,
+        &mut street_sub,
+        &clock_offset,
+    );
 }

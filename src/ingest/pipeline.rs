@@ -18,7 +18,9 @@
 use super::frame::{AccessUnit, Codec, Frame, MediaTime};
 use super::queue::BoundedQueue;
 use super::ring::EncodedRing;
-use super::timeline::{CameraTimeline, JumpDetector, JumpLog, TimeSource, ntp_to_unix_ns};
+use super::timeline::{
+    CameraTimeline, JumpDetector, JumpKind, JumpLog, TimeSource, ntp_to_unix_ns,
+};
 use crate::config::Transport;
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -212,6 +214,14 @@ impl CameraShared {
                 seconds = j.seconds,
                 "clock jump of {:+.1} s: events open across it are marked",
                 j.seconds
+            );
+            crate::clock::note_jump(
+                match j.kind {
+                    JumpKind::Media => "media",
+                    JumpKind::System => "system",
+                },
+                j.seconds,
+                &self.camera_id,
             );
             self.jumps.record(j);
         }

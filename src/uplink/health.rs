@@ -46,15 +46,44 @@ pub struct ClockHealth {
     /// Set while the clock is not synchronised: event times may be wrong.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub warning: Option<String>,
+    /// The last clock jump of 2 s or more found since start (events open across one
+    /// carry `clock.jump`), and how many were found.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub last_jump: Option<ClockJumpHealth>,
+    #[serde(skip_serializing_if = "is_zero", default)]
+    pub jumps: u64,
+}
+
+/// A clock jump as health reports it (see [`crate::clock::JumpNote`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClockJumpHealth {
+    /// `system` or `media`.
+    pub kind: String,
+    pub seconds: f64,
+    pub camera: String,
+    /// When it was found (RFC 3339 UTC, on the clock after the jump).
+    pub at: String,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl ClockHealth {
     pub fn now() -> Self {
         let s = crate::clock::ntp_state();
+        let (last, jumps) = crate::clock::last_jump();
         Self {
             synchronised: s.synchronised,
             offset_ms: s.offset_ms,
             warning: s.warning(),
+            last_jump: last.map(|j| ClockJumpHealth {
+                kind: j.kind.to_string(),
+                seconds: j.seconds,
+                camera: j.camera,
+                at: j.at,
+            }),
+            jumps,
         }
     }
 }
@@ -693,6 +722,13 @@ pub fn render_metrics(h: &Health) -> String {
             "streetwatch_clock_synchronised {}",
             u8::from(c.synchronised)
         );
+        family(
+            &mut o,
+            "streetwatch_clock_jumps_total",
+            "counter",
+            "Clock jumps of 2 s or more found since start (the box's clock stepped, or a camera's time moved).",
+        );
+        let _ = writeln!(o, "streetwatch_clock_jumps_total {}", c.jumps);
     }
     let dual: Vec<_> = h
         .cameras

@@ -340,3 +340,26 @@ pub fn json_lines(cmd: &mut Command) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
+
+/// Environment that runs a process under libfaketime (Debian `faketime`, installed by
+/// `make setup`) with its wall-clock offset read from `offset_file` (e.g. `+0`, then
+/// `+30` to step it 30 s forward), re-read at most every second; the monotonic clock
+/// is left alone, as a real clock step leaves it.
+pub fn faketime_env(offset_file: &std::path::Path) -> Vec<(&'static str, std::ffi::OsString)> {
+    let lib = std::fs::read_dir("/usr/lib")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("faketime/libfaketime.so.1"))
+        .find(|p| p.exists())
+        .expect("libfaketime is missing: run `make setup` (Debian package faketime)");
+    vec![
+        ("LD_PRELOAD", lib.into_os_string()),
+        (
+            "FAKETIME_TIMESTAMP_FILE",
+            offset_file.as_os_str().to_owned(),
+        ),
+        ("FAKETIME_CACHE_DURATION", "1".into()),
+        ("FAKETIME_DONT_FAKE_MONOTONIC", "1".into()),
+    ]
+}

@@ -587,13 +587,30 @@
   var CLOCK_OFFSET_WARN_MS = 500;
   function clockState(clk) {
     if (!clk) return "–";
-    if (!clk.synchronised) return el("span", { class: "clock-state", "data-synchronised": "false", text: t("dash.clock_unsynced") });
+    var j = recentJump(clk);
+    var jump = j ? "；" + jumpText(j) : "";
+    if (!clk.synchronised) return el("span", { class: "clock-state", "data-synchronised": "false", text: t("dash.clock_unsynced") + jump });
     var ms = clk.offset_ms == null ? null : Math.round(clk.offset_ms);
     return el("span", { class: "clock-state", "data-synchronised": "true",
-      text: ms == null ? t("dash.clock_ok") : t("dash.clock_ok_offset", { ms: ms }) });
+      text: (ms == null ? t("dash.clock_ok") : t("dash.clock_ok_offset", { ms: ms })) + jump });
+  }
+  // A clock jump found in the last day: events open across it carry `clock.jump`.
+  var CLOCK_JUMP_SHOWN_MS = 24 * 3600 * 1000;
+  function recentJump(clk) {
+    var j = clk && clk.last_jump;
+    if (!j || !j.at) return null;
+    return Date.now() - new Date(j.at).getTime() < CLOCK_JUMP_SHOWN_MS ? j : null;
+  }
+  function jumpText(j) {
+    var s = (j.seconds > 0 ? "+" : "") + (Math.round(j.seconds * 10) / 10);
+    return t(j.kind === "system" ? "dash.clock_jump_system" : "dash.clock_jump_media",
+      { s: s, at: SW.fmtTime(j.at), camera: j.camera });
   }
   function clockWarning(clk) {
     if (!clk) return null;
+    var j = recentJump(clk);
+    if (j) return el("div", { class: "warn clock-warning", id: "dash-clock-warning", "data-clock": "jump", role: "alert",
+      text: jumpText(j) + (clk.synchronised ? "" : " " + t("dash.clock_unsynced")) });
     if (!clk.synchronised) return el("div", { class: "warn clock-warning", id: "dash-clock-warning", "data-clock": "unsynchronised", role: "alert", text: t("dash.clock_unsynced") });
     if (clk.offset_ms != null && Math.abs(clk.offset_ms) >= CLOCK_OFFSET_WARN_MS) {
       return el("div", { class: "warn clock-warning", id: "dash-clock-warning", "data-clock": "offset", role: "alert", text: t("dash.clock_offset", { ms: Math.round(clk.offset_ms) }) });
