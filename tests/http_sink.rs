@@ -370,12 +370,14 @@ timeout_s = 10"#,
     // Every media file an arrived phase names (and did not report missing) arrived
     // with the right sha256, and the event names the id the receiver answered.
     let mut files = 0;
+    let mut received = Vec::new();
     for (id, phase, seq) in &committed {
         let p = rx_dir
             .join("cases")
             .join(id)
             .join(format!("{phase}-{seq}.json"));
         let ev: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+        received.push(ev.clone());
         let missing: BTreeSet<&str> = ev["media_missing"]
             .as_array()
             .map(|a| a.iter().filter_map(|m| m["name"].as_str()).collect())
@@ -399,6 +401,8 @@ timeout_s = 10"#,
         }
     }
     assert!(files > 0, "no media were checked");
+    // What arrived over HTTP is the v1 payload (with `remote_id`).
+    support::assert_schema_valid(&received);
     let st = daemon.stop_within(20).expect("daemon stops on SIGTERM");
     assert!(st.success(), "daemon exit {st}");
 }

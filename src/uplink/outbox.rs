@@ -122,6 +122,12 @@ const PRUNE_BATCH: usize = 256;
 const BUSY_STEP: Duration = Duration::from_millis(2);
 const BUSY_STEPS: i32 = 5000;
 
+/// SQL condition (over `media m JOIN events e`): a sink this media item's row is owed
+/// to has not taken it yet (the broker has not acknowledged it, or the HTTP sink has
+/// not uploaded it). Such a file counts against the cap and may be dropped by it.
+const MEDIA_OWED: &str = "((e.mqtt = 1 AND m.state != 'acknowledged') \
+     OR (e.http_state IS 'pending' AND m.http_done = 0))";
+
 fn busy(tries: i32) -> bool {
     if tries >= BUSY_STEPS {
         return false;
@@ -661,9 +667,11 @@ impl Outbox {
             |r| r.get(0),
         )?;
         let media: i64 = self.conn.query_row(
-            "SELECT COALESCE(SUM(?1 + CASE WHEN m.file_present = 1 AND m.state != 'acknowledged'
-                                      THEN m.bytes ELSE 0 END), 0)
-             FROM media m JOIN events e ON e.id = m.event_row WHERE e.done = 0",
+            &format!(
+                "SELECT COALESCE(SUM(?1 + CASE WHEN m.file_present = 1 AND {MEDIA_OWED}
+                                          THEN m.bytes ELSE 0 END), 0)
+                 FROM media m JOIN events e ON e.id = m.event_row WHERE e.done = 0"
+            ),
             [MEDIA_ROW_BYTES as i64],
             |r| r.get(0),
         )?;
@@ -776,9 +784,11 @@ impl Outbox {
             let victim: Option<(i64, String, i64)> = self
                 .conn
                 .query_row(
-                    "SELECT m.id, m.path, m.bytes FROM media m JOIN events e ON e.id = m.event_row
-                     WHERE m.file_present = 1 AND m.state != 'acknowledged' AND e.done = 0
-                     ORDER BY m.event_row, m.id LIMIT 1",
+                    &format!(
+                        "SELECT m.id, m.path, m.bytes FROM media m JOIN events e ON e.id = m.event_row
+                         WHERE m.file_present = 1 AND {MEDIA_OWED} AND e.done = 0
+                         ORDER BY m.event_row, m.id LIMIT 1"
+                    ),
                     [],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
@@ -845,9 +855,11 @@ impl Outbox {
         let kept: Option<(i64, String)> = self
             .conn
             .query_row(
-                "SELECT m.id, m.path FROM media m JOIN events e ON e.id = m.event_row
-                 WHERE m.file_present = 1 AND (e.done = 1 OR m.state = 'acknowledged')
-                 ORDER BY m.event_row, m.id LIMIT 1",
+                &format!(
+                    "SELECT m.id, m.path FROM media m JOIN events e ON e.id = m.event_row
+                     WHERE m.file_present = 1 AND (e.done = 1 OR NOT {MEDIA_OWED})
+                     ORDER BY m.event_row, m.id LIMIT 1"
+                ),
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
@@ -877,8 +889,10 @@ impl Outbox {
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
         let media: i64 = self.conn.query_row(
-            "SELECT COALESCE(SUM(bytes), 0) FROM media
-             WHERE state != 'acknowledged' AND dropped = 0",
+            &format!(
+                "SELECT COALESCE(SUM(m.bytes), 0) FROM media m JOIN events e ON e.id = m.event_row
+                 WHERE e.done = 0 AND {MEDIA_OWED} AND m.dropped = 0"
+            ),
             [],
             |r| r.get(0),
         )?;
