@@ -264,6 +264,7 @@ broker = "mqtt://127.0.0.1:{}"
 keepalive_s = 5
 backoff_max_s = 1
 chunk_kib = 64
+health_interval_s = 2
 
 [uplink.http]
 url = "http://127.0.0.1:{rx_port}/streetwatch/events"
@@ -321,13 +322,16 @@ timeout_s = 10"#,
         .count();
     assert!(backlog >= 3, "HTTP backlog during the outage: {backlog}");
 
-    // 4. The receiver returns; the daemon is SIGKILLed while that backlog drains,
-    //    then restarted on the same state.
+    // 4. The receiver returns; the daemon is SIGKILLed as soon as the first phase of
+    //    that backlog arrives (the rest still on its way), then restarted on the same
+    //    state.
+    let had = rx.keys().len();
     let rx = Receiver::start(rx_port, &rx_dir, Some(&secret));
-    wait_for(Duration::from_secs(20), || {
-        (!rx.keys().is_empty()).then_some(())
-    });
-    std::thread::sleep(Duration::from_millis(150));
+    // Polled every 5 ms: the backlog drains in a fraction of a second.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while rx.keys().len() == had && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     daemon.kill();
     let pending_at_kill = http_rows(&state)
         .iter()
@@ -403,6 +407,18 @@ timeout_s = 10"#,
     assert!(files > 0, "no media were checked");
     // What arrived over HTTP is the v1 payload (with `remote_id`).
     support::assert_schema_valid(&received);
+    // The health the box publishes over MQTT has the HTTP sink's section.
+    let http_health = wait_for(Duration::from_secs(10), || {
+        sub.all()
+            .iter()
+            .filter(|m| m.topic.ends_with("/health"))
+            .filter_map(|m| serde_json::from_slice::<Value>(&m.payload).ok())
+            .find(|h| h["uplink"]["http"]["outbox"]["delivered_total"].as_u64() >= Some(1))
+    });
+    assert!(
+        http_health.is_some(),
+        "no health with uplink.http over MQTT"
+    );
     let st = daemon.stop_within(20).expect("daemon stops on SIGTERM");
     assert!(st.success(), "daemon exit {st}");
 }

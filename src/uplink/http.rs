@@ -72,7 +72,7 @@ pub fn signature_header(secret: &str, t: i64, body: &[u8]) -> String {
 
 /// State shared between the sink's thread and its handle.
 struct Shared {
-    status: Mutex<HttpSinkHealth>,
+    status: Arc<Mutex<HttpSinkHealth>>,
     stop: AtomicBool,
     woken: Mutex<bool>,
     wake: Condvar,
@@ -89,12 +89,12 @@ impl HttpSink {
     /// it from starting: it shows in its health and is retried.
     pub(crate) fn start(
         cfg: HttpConfig,
-        outbox_path: PathBuf,
+        outbox: OutboxSettings,
         key: Arc<DeviceKey>,
         liveness: Option<&crate::notify::Liveness>,
     ) -> Result<HttpSink, UplinkError> {
         let shared = Arc::new(Shared {
-            status: Mutex::new(HttpSinkHealth::default()),
+            status: Arc::new(Mutex::new(HttpSinkHealth::default())),
             stop: AtomicBool::new(false),
             woken: Mutex::new(false),
             wake: Condvar::new(),
@@ -103,7 +103,7 @@ impl HttpSink {
         let spare = heartbeat.clone();
         let ctx = Ctx {
             cfg,
-            outbox_path,
+            outbox,
             key,
             shared: shared.clone(),
             heartbeat,
@@ -140,6 +140,11 @@ impl HttpSink {
             .clone()
     }
 
+    /// Where the sink keeps its status, for the MQTT worker's published health.
+    pub(crate) fn status_handle(&self) -> Arc<Mutex<HttpSinkHealth>> {
+        self.shared.status.clone()
+    }
+
     /// Stop: the request in flight is abandoned (its row is sent again later, with
     /// the same idempotency key); waits up to 5 s for the thread.
     pub(crate) fn stop(mut self) {
@@ -166,9 +171,18 @@ impl Drop for HttpSink {
     }
 }
 
+/// How the sink's own handle on the outbox settles rows (the same policy as the MQTT
+/// worker's: whether delivered evidence is kept, how much history).
+pub(crate) struct OutboxSettings {
+    pub path: PathBuf,
+    pub keep_delivered_media: bool,
+    pub history_days: u32,
+    pub history_rows: u64,
+}
+
 struct Ctx {
     cfg: HttpConfig,
-    outbox_path: PathBuf,
+    outbox: OutboxSettings,
     key: Arc<DeviceKey>,
     shared: Arc<Shared>,
     heartbeat: Option<crate::notify::Heartbeat>,
@@ -257,9 +271,11 @@ fn client(cfg: &HttpConfig) -> Result<reqwest::Client, String> {
 
 async fn work(ctx: &Ctx) {
     let outbox = loop {
-        match Outbox::open(&ctx.outbox_path, u64::MAX) {
+        match Outbox::open(&ctx.outbox.path, u64::MAX) {
             Ok(mut o) => {
                 o.yield_to_commits();
+                o.set_keep_delivered_media(ctx.outbox.keep_delivered_media);
+                o.set_history(ctx.outbox.history_days, ctx.outbox.history_rows);
                 break o;
             }
             Err(e) => {

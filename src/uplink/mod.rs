@@ -226,7 +226,12 @@ impl Delivery {
         let http = match &cfg.http {
             Some(h) => Some(http::HttpSink::start(
                 h.clone(),
-                Outbox::path_in(&state_dir),
+                http::OutboxSettings {
+                    path: Outbox::path_in(&state_dir),
+                    keep_delivered_media: cfg.keep_delivered_media,
+                    history_days: cfg.history_days,
+                    history_rows: cfg.history_rows,
+                },
                 key.clone(),
                 hooks.liveness.as_ref(),
             )?),
@@ -245,6 +250,7 @@ impl Delivery {
             key,
             hooks,
             shared: shared.clone(),
+            http_status: http.as_ref().map(|h| h.status_handle()),
         };
         let thread = std::thread::Builder::new()
             .name("uplink".into())

@@ -178,6 +178,14 @@ impl Receiver {
         };
         let kind = v["kind"].as_str().unwrap_or_default();
         let code = v["category"]["code"].as_str().unwrap_or_default();
+        // The file first, then the row: a receiver killed in between has the file and
+        // stores the row when the box sends the phase again; a row always has its file.
+        let dir = self.out.join(id);
+        let file = dir.join(format!("{phase}-{seq}.json"));
+        if !file.exists() {
+            std::fs::create_dir_all(&dir)?;
+            write_atomic(&file, &serde_json::to_vec_pretty(&v)?)?;
+        }
         let new = self.db.execute(
             "INSERT OR IGNORE INTO events
              (event_id, phase, seq, kind, code, signature, received_at)
@@ -196,12 +204,6 @@ impl Receiver {
             self.bump("duplicates")?;
             return Ok(Stored::Duplicate);
         }
-        let dir = self.out.join(id);
-        std::fs::create_dir_all(&dir)?;
-        write_atomic(
-            &dir.join(format!("{phase}-{seq}.json")),
-            &serde_json::to_vec_pretty(&v)?,
-        )?;
         println!("event {id} {phase} {seq} kind={kind} code={code} signature={signature}");
         Ok(Stored::New)
     }
