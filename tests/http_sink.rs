@@ -423,18 +423,23 @@ timeout_s = 10"#,
     assert!(st.success(), "daemon exit {st}");
 }
 
-/// A platform that answers 400: each phase is refused once (one request, never
-/// retried), recorded with the answer's body, counted in health and /metrics and
-/// shown by the Events API. Then the sink is pointed (by a reload) at the reference
-/// receiver with the wrong HMAC secret: 401 refusals, recorded the same way, and the
-/// receiver stores nothing.
+/// `event_first` with each file PUT to a URL template: the `started` phase and its
+/// files reach the receiver (sha256 right, no `remote_id`). Then (a reload) a platform
+/// that answers 400: each phase is refused once (one request, never retried), recorded
+/// with the answer's body, counted in health and /metrics and shown by the Events API.
+/// Then the receiver with the wrong HMAC secret: 401 refusals, recorded the same way,
+/// and the receiver stores none of them.
 #[test]
 fn refusals_are_recorded_with_their_body_never_retried_and_shown() {
     let dir = tempfile::tempdir().unwrap();
     let video = support::parking_scenario(dir.path(), 40.0);
-    let _sim = CamSim::start(free_port(), &[("/bay", video.display().to_string())], None);
+    let sim = CamSim::start(free_port(), &[("/bay", video.display().to_string())], None);
     let platform = ScriptedServer::start(400, r#"{"error":"unknown category code 9999"}"#);
-    let uplink = |url: &str, secret: &str| {
+    let secret = dir.path().join("hmac.secret");
+    std::fs::write(&secret, SECRET).unwrap();
+    let rx_port = free_port();
+    let rx = Receiver::start(rx_port, &dir.path().join("rx"), Some(&secret));
+    let uplink = |url: &str, secret: &str, extra: &str| {
         format!(
             r#"[uplink]
 
@@ -442,16 +447,78 @@ fn refusals_are_recorded_with_their_body_never_retried_and_shown() {
 url = "{url}"
 hmac_secret = "{secret}"
 backoff_max_s = 1
-timeout_s = 10"#
+timeout_s = 10
+{extra}"#
         )
     };
+    let rx_url = format!("http://127.0.0.1:{rx_port}/events");
     let cfg = box_config(
         dir.path(),
-        &_sim.url("/bay"),
-        &uplink(&platform.url(), SECRET),
+        &sim.url("/bay"),
+        &uplink(
+            &rx_url,
+            SECRET,
+            &format!(
+                "media_order = \"event_first\"\nmedia_put_template = \"http://127.0.0.1:{rx_port}/media/{{event_id}}/{{name}}\""
+            ),
+        ),
     );
     let state = dir.path().join("state");
     let mut daemon = RunningDaemon::spawn(&cfg, &dir.path().join("daemon.log"), "info");
+
+    // 1. event_first + PUT: the started phase and every one of its files.
+    let started = wait_for(Duration::from_secs(60), || {
+        let ok = rx.rows("SELECT name FROM media WHERE state = 'ok'");
+        let started = rx
+            .keys()
+            .into_iter()
+            .find(|k| k.1 == "started" && k.2 == 0)?;
+        (!ok.is_empty()).then_some(started)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no started phase with media\n{}\n{}",
+            rx.log(),
+            daemon.log()
+        )
+    });
+    let ev: Value = serde_json::from_slice(
+        &std::fs::read(
+            dir.path()
+                .join("rx/cases")
+                .join(&started.0)
+                .join("started-0.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let names: Vec<&str> = ev["media"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert!(!names.is_empty());
+    assert!(ev["media"][0].get("remote_id").is_none(), "{ev:#}");
+    wait_for(Duration::from_secs(20), || {
+        (rx.rows("SELECT name FROM media WHERE state = 'ok'").len() >= names.len()).then_some(())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "{names:?} vs {:?}",
+            rx.rows("SELECT name, state FROM media")
+        )
+    });
+    let bad = rx.rows("SELECT event_id, name, state FROM media WHERE state != 'ok'");
+    assert!(bad.is_empty(), "{bad:?}");
+
+    // 2. A platform answering 400.
+    box_config(
+        dir.path(),
+        &sim.url("/bay"),
+        &uplink(&platform.url(), SECRET, ""),
+    );
+    daemon.signal(libc::SIGHUP);
     let refused = |status: u16| {
         http_rows(&state)
             .into_iter()
@@ -518,19 +585,13 @@ timeout_s = 10"#
         shown["http_refusal"]["body"],
         r#"{"error":"unknown category code 9999"}"#
     );
+    assert_eq!(shown["delivery"], "refused");
 
-    // The wrong secret against the receiver: 401, recorded, nothing stored.
-    let secret = dir.path().join("hmac.secret");
-    std::fs::write(&secret, SECRET).unwrap();
-    let rx_port = free_port();
-    let rx = Receiver::start(rx_port, &dir.path().join("rx"), Some(&secret));
+    // 3. The wrong secret against the receiver: 401, recorded, none stored.
     box_config(
         dir.path(),
-        &_sim.url("/bay"),
-        &uplink(
-            &format!("http://127.0.0.1:{rx_port}/events"),
-            "not-the-shared-secret",
-        ),
+        &sim.url("/bay"),
+        &uplink(&rx_url, "not-the-shared-secret", ""),
     );
     daemon.signal(libc::SIGHUP);
     wait_for(Duration::from_secs(60), || {
@@ -542,7 +603,12 @@ timeout_s = 10"#
         assert!(r.4.as_deref().unwrap().contains("bad signature"), "{r:?}");
     }
     assert!(rx.counter("unauthorized") >= 1);
-    assert!(rx.keys().is_empty(), "{:?}", rx.keys());
+    for r in refused(400).iter().chain(refused(401).iter()) {
+        assert!(
+            !rx.keys().contains(&r.0),
+            "a refused phase was stored: {r:?}"
+        );
+    }
     let st = daemon.stop_within(20).expect("daemon stops on SIGTERM");
     assert!(st.success(), "daemon exit {st}");
 }

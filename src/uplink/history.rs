@@ -41,6 +41,9 @@ pub enum Delivery {
     /// Some evidence will not be delivered: it could not be written, or had to be
     /// deleted before delivery (see [`EventDetail::missing`]).
     EvidenceDropped,
+    /// The HTTP sink's platform refused a phase for good (a 4xx answer, kept with its
+    /// status and body: [`EventSummary::http_refusal`]); it is not sent again.
+    Refused,
 }
 
 /// Filters of the event list; `None` matches everything.
@@ -317,6 +320,9 @@ pub fn list(path: &Path, q: &EventQuery) -> Result<Vec<EventSummary>, HistoryErr
                 status,
                 body: error.unwrap_or_default(),
             });
+            if s.http_refusal.is_some() {
+                s.delivery = Delivery::Refused;
+            }
             Ok(s)
         })
         .collect()
@@ -382,7 +388,11 @@ pub fn detail(path: &Path, id: &str) -> Result<Option<EventDetail>, HistoryError
             state: state.clone(),
             attempts: *attempts,
             last_error: last_error.clone(),
-            delivery: delivery(*dropped, *done),
+            delivery: if http.0.as_deref() == Some("refused") {
+                Delivery::Refused
+            } else {
+                delivery(*dropped, *done)
+            },
             http_state: http.0.clone(),
             http_attempts: http.0.as_ref().map(|_| http.1),
             http_status: http.2,
@@ -450,6 +460,11 @@ pub fn detail(path: &Path, id: &str) -> Result<Option<EventDetail>, HistoryError
     }
     Ok(Some(EventDetail {
         summary: EventSummary {
+            delivery: if refusal.is_some() {
+                Delivery::Refused
+            } else {
+                delivery(any_dropped, all_done)
+            },
             http_refusal: refusal,
             ..summary(&event, delivery(any_dropped, all_done))
         },

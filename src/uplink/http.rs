@@ -279,6 +279,7 @@ async fn work(ctx: &Ctx) {
                 break o;
             }
             Err(e) => {
+                tracing::warn!(error = %e, "uplink-http: cannot open the outbox; retrying");
                 ctx.status(|s| s.last_error = Some(format!("outbox: {e}")));
                 if ctx.pause(Duration::from_secs(1), false).await {
                     return;
@@ -302,6 +303,11 @@ async fn work(ctx: &Ctx) {
         }
     };
     backoff = Duration::from_secs(1);
+    tracing::info!(
+        url = %crate::redact::redact_url(&ctx.cfg.url),
+        media_order = ?ctx.cfg.media_order,
+        "uplink-http: delivering"
+    );
     let sink = Sink {
         ctx,
         outbox: &outbox,
@@ -343,6 +349,7 @@ async fn work(ctx: &Ctx) {
             let row = item.row;
             match sink.deliver(item).await {
                 Ok(()) => backoff = Duration::from_secs(1),
+                Err(_) if ctx.stopping() => return,
                 Err(e) => {
                     // Shown on the Events page until the row goes through.
                     let _ = outbox.http_error(row, &e);
