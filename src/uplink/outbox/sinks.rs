@@ -334,3 +334,99 @@ mod tests {
         assert_eq!(o.next_batch(0, 8).unwrap().len(), 1);
     }
 }
+
+#[cfg(test)]
+mod migration {
+    use super::*;
+
+    /// The events/media tables as the last release without per-sink state made them.
+    const OLD_SCHEMA: &str = "
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, phase TEXT NOT NULL,
+            seq INTEGER NOT NULL, camera TEXT NOT NULL, created_ms INTEGER NOT NULL,
+            body TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT,
+            evidence_dropped INTEGER NOT NULL DEFAULT 0, done INTEGER NOT NULL DEFAULT 0,
+            UNIQUE (event_id, phase, seq));
+        CREATE TABLE media (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_row INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+            name TEXT NOT NULL, path TEXT NOT NULL, sha256 TEXT NOT NULL, bytes INTEGER NOT NULL,
+            content_type TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT,
+            manifest_acked INTEGER NOT NULL DEFAULT 0, chunks_acked INTEGER NOT NULL DEFAULT 0,
+            dropped INTEGER NOT NULL DEFAULT 0, file_present INTEGER NOT NULL DEFAULT 1,
+            drop_reason TEXT);
+        CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    ";
+
+    #[test]
+    fn an_mqtt_only_database_gets_per_sink_state_and_adding_http_sends_only_its_backlog() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("outbox.sqlite");
+        {
+            let c = rusqlite::Connection::open(&path).unwrap();
+            c.execute_batch(OLD_SCHEMA).unwrap();
+            for (id, state, done) in [
+                ("old-delivered", "acknowledged", 1),
+                ("old-open", "pending", 0),
+            ] {
+                c.execute(
+                    "INSERT INTO events (event_id, phase, seq, camera, created_ms, body, state, done)
+                     VALUES (?1, 'started', 0, 'cam1', 0, '{}', ?2, ?3)",
+                    params![id, state, done],
+                )
+                .unwrap();
+            }
+        }
+        let mut o = Outbox::open(&path, 1 << 30).unwrap();
+        // Every old row is owed to the broker only, as it was.
+        let rows = |o: &Outbox| {
+            let mut st = o
+                .conn
+                .prepare("SELECT event_id, mqtt, http_state, done FROM events ORDER BY id")
+                .unwrap();
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .unwrap()
+                .collect::<Result<Vec<(String, i64, Option<String>, bool)>, _>>()
+                .unwrap()
+        };
+        assert_eq!(
+            rows(&o),
+            vec![
+                ("old-delivered".into(), 1, None, true),
+                ("old-open".into(), 1, None, false)
+            ]
+        );
+        o.set_sinks(Sinks {
+            mqtt: true,
+            http: true,
+        })
+        .unwrap();
+        assert_eq!(
+            rows(&o),
+            vec![
+                ("old-delivered".into(), 1, None, true),
+                ("old-open".into(), 1, Some("pending".into()), false)
+            ]
+        );
+        let http: Vec<String> = o
+            .next_http(0, 8)
+            .unwrap()
+            .into_iter()
+            .map(|w| w.event_id)
+            .collect();
+        assert_eq!(http, ["old-open"]);
+        let mqtt: Vec<String> = o
+            .next_batch(0, 8)
+            .unwrap()
+            .into_iter()
+            .map(|w| w.event_id)
+            .collect();
+        assert_eq!(
+            mqtt,
+            ["old-open"],
+            "the broker gets nothing it acknowledged"
+        );
+    }
+}
