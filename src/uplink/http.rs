@@ -709,6 +709,152 @@ mod tests {
         assert_ne!(a, signature_header("k", 100, b"{ }"));
     }
 
+    /// CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files.
+    fn pki(dir: &std::path::Path) -> (PathBuf, PathBuf, PathBuf, PathBuf, PathBuf) {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let server_key = KeyPair::generate().unwrap();
+        let server = CertificateParams::new(vec!["127.0.0.1".into()])
+            .unwrap()
+            .signed_by(&server_key, &issuer)
+            .unwrap();
+        let client_key = KeyPair::generate().unwrap();
+        let client = CertificateParams::new(Vec::<String>::new())
+            .unwrap()
+            .signed_by(&client_key, &issuer)
+            .unwrap();
+        let w = |name: &str, text: String| {
+            let p = dir.join(name);
+            std::fs::write(&p, text).unwrap();
+            p
+        };
+        (
+            w("ca.pem", ca.pem()),
+            w("server.pem", server.pem()),
+            w("server.key", server_key.serialize_pem()),
+            w("client.pem", client.pem()),
+            w("client.key", client_key.serialize_pem()),
+        )
+    }
+
+    /// An HTTPS server on 127.0.0.1 that requires a client certificate signed by `ca`
+    /// and answers each connection's first request `200 {"id":"m-1"}`.
+    async fn mtls_server(
+        ca: &std::path::Path,
+        cert: &std::path::Path,
+        key: &std::path::Path,
+    ) -> u16 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        for c in tls::parse_certificates(
+            &std::fs::read(ca).unwrap(),
+            "ca",
+            tls::TlsFileKind::Ca,
+            tls::Layout::Lenient,
+        )
+        .unwrap()
+        {
+            roots.add(c).unwrap();
+        }
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider.clone(),
+        )
+        .build()
+        .unwrap();
+        let chain = tls::parse_certificates(
+            &std::fs::read(cert).unwrap(),
+            "cert",
+            tls::TlsFileKind::ClientCert,
+            tls::Layout::Lenient,
+        )
+        .unwrap();
+        let key = tls::parse_private_key(&std::fs::read(key).unwrap(), "key", tls::Layout::Lenient)
+            .unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(chain, key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let mut buf = vec![0u8; 4096];
+                    let _ = tls.read(&mut buf).await;
+                    let body = r#"{"id":"m-1"}"#;
+                    let _ = tls
+                        .write_all(
+                            format!(
+                                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                                body.len()
+                            )
+                            .as_bytes(),
+                        )
+                        .await;
+                    let _ = tls.shutdown().await;
+                });
+            }
+        });
+        port
+    }
+
+    #[test]
+    fn mutual_tls_presents_the_client_certificate_and_without_it_the_server_refuses() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ca, server, server_key, client_cert, client_key) = pki(dir.path());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let port = mtls_server(&ca, &server, &server_key).await;
+            let url = format!("https://127.0.0.1:{port}/events");
+            let mut cfg = HttpConfig::new(url.clone());
+            cfg.tls = Some(super::super::TlsConfig {
+                ca_file: ca.clone(),
+                client_cert: Some(client_cert),
+                client_key: Some(client_key),
+            });
+            let answer = client(&cfg)
+                .unwrap()
+                .post(&url)
+                .body("{}")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status().as_u16(), 200);
+            assert_eq!(
+                remote_id(&answer.text().await.unwrap()).as_deref(),
+                Some("m-1")
+            );
+            // The same CA but no client certificate: the handshake is refused.
+            cfg.tls = Some(super::super::TlsConfig {
+                ca_file: ca,
+                client_cert: None,
+                client_key: None,
+            });
+            let refused = client(&cfg).unwrap().post(&url).body("{}").send().await;
+            assert!(refused.is_err(), "{refused:?}");
+            // No [uplink.http.tls]: the public roots do not know the test CA.
+            cfg.tls = None;
+            let untrusted = client(&cfg).unwrap().post(&url).body("{}").send().await;
+            assert!(untrusted.is_err(), "{untrusted:?}");
+        });
+    }
+
     #[test]
     fn remote_ids_are_read_from_string_or_number_ids() {
         assert_eq!(remote_id(r#"{"id":"m-1"}"#).as_deref(), Some("m-1"));
