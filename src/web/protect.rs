@@ -237,7 +237,14 @@ pub fn same_broker(a: &UplinkConfig, b: &UplinkConfig) -> bool {
 /// A stored secret (HTTP sink HMAC secret or bearer token) dropped because its URL
 /// now points elsewhere.
 pub fn secret_dropped(key: String) -> Notice {
-    password_dropped(key)
+    Notice {
+        zh: format!("{key}：推送地址（协议、主机或端口）已改变，原密钥已清除，请重新设置"),
+        en: format!(
+            "{key}: the push URL's scheme, host or port changed, so the stored secret was \
+             cleared; set it again"
+        ),
+        key,
+    }
 }
 
 fn password_dropped(key: String) -> Notice {
