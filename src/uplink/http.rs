@@ -238,8 +238,10 @@ enum Answer {
 }
 
 fn run(ctx: Ctx) {
+    // One request at a time: the blocking pool only ever resolves one host name.
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .max_blocking_threads(2)
         .build()
     {
         Ok(rt) => rt,
