@@ -337,9 +337,14 @@ timeout_s = 10"#,
         .iter()
         .filter(|r| r.1.as_deref() == Some("pending"))
         .count();
+    let before_restart = committed_keys(&state).len();
     let mut daemon = RunningDaemon::spawn(&cfg, &log, "info");
-    std::thread::sleep(Duration::from_secs(4));
-    // No more phases: the camera goes (its open case ends), the outbox drains.
+    // The restarted daemon produces again (the parked car's case goes on)...
+    wait_for(Duration::from_secs(40), || {
+        (committed_keys(&state).len() > before_restart).then_some(())
+    })
+    .unwrap_or_else(|| panic!("nothing produced after the restart\n{}", daemon.log()));
+    // ...then no more phases: the camera goes, the outbox drains.
     sim.kill();
 
     let settled = wait_for(Duration::from_secs(60), || {
