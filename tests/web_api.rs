@@ -576,6 +576,66 @@ fn config_import_dry_run_returns_the_diff_and_applying_keeps_omitted_secrets() {
     assert_eq!(e["changes"][0]["path"], "cameras[gate].url");
 }
 
+/// The HTTP sink's secrets are write-only like the broker password: not in the export
+/// nor in `GET /api/uplink` (flags only), kept by an import that omits them while the
+/// URL's host stays, dropped (and said so) when an import points the sink elsewhere.
+#[test]
+fn http_sink_secrets_are_never_shown_and_do_not_follow_a_changed_host() {
+    let mut cfg = Config::default();
+    let mut http = streetwatch::uplink::HttpConfig::new("https://platform.example/events");
+    http.hmac_secret = Some("hmac-secret-xyz".into());
+    http.bearer_token = Some("bearer-token-xyz".into());
+    cfg.uplink.http = Some(http);
+    let b = start_with(cfg);
+    let c = client();
+    let csrf = b.setup(&c);
+    let (_, view) = json_of(c.get(b.url("/api/uplink")).send().unwrap());
+    assert_eq!(view["http"]["hmac_secret_set"], true, "{view}");
+    assert_eq!(view["http"]["bearer_token_set"], true, "{view}");
+    assert!(!view.to_string().contains("-xyz"), "{view}");
+    let exported = c
+        .get(b.url("/api/config/export"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(!exported.contains("-xyz"), "{exported}");
+    let import = |text: String| {
+        json_of(
+            c.post(b.url("/api/config/import"))
+                .header("X-CSRF-Token", &csrf)
+                .body(text)
+                .send()
+                .unwrap(),
+        )
+    };
+    // Same host, another path: kept.
+    let (s, body) = import(exported.replace("/events", "/v2/events"));
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["passwords_cleared"], json!([]), "{body}");
+    let h = b.backend.config().uplink.http.unwrap();
+    assert_eq!(h.url, "https://platform.example/v2/events");
+    assert_eq!(h.hmac_secret.as_deref(), Some("hmac-secret-xyz"));
+    assert_eq!(h.bearer_token.as_deref(), Some("bearer-token-xyz"));
+    // Another host: both dropped, and the reply names them.
+    let (s, body) = import(exported.replace("platform.example", "collector.example"));
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let keys: Vec<&str> = body["passwords_cleared"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        ["uplink.http.hmac_secret", "uplink.http.bearer_token"],
+        "{body}"
+    );
+    let h = b.backend.config().uplink.http.unwrap();
+    assert_eq!(h.url, "https://collector.example/events");
+    assert_eq!((h.hmac_secret, h.bearer_token), (None, None));
+}
+
 #[test]
 fn path_traversal_attempts_find_nothing() {
     let b = start();

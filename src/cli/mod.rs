@@ -67,7 +67,7 @@ enum Command {
     Replay(replay::Args),
     /// Verify an event's signature and its media files' sha256.
     Verify(verify::Args),
-    /// The platform's side of MQTT: receive a box's events and media, verify
+    /// The platform's side of MQTT or HTTP: receive a box's events and media, verify
     /// signatures and sha256, de-duplicate, store cases in SQLite and files.
     Receive(receive::Args),
     /// Run only the outbox delivery (tests, draining a backlog).

@@ -8,7 +8,7 @@ use super::lifecycle::Component;
 use super::web::DaemonBackend;
 use crate::config::Config;
 use crate::notify::Liveness;
-use crate::uplink::{Delivery, Hooks, Store, UplinkConfig};
+use crate::uplink::{Delivery, Hooks, Sinks, Store, UplinkConfig};
 use crate::web::{WebConfig, WebHandle, WebServer};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -34,6 +34,8 @@ pub struct OutboxSlice {
     pub state_dir: PathBuf,
     pub disk_cap_mb: u64,
     pub keep_delivered_media: bool,
+    /// Which sinks new commits are owed to (broker, `[uplink.http]`).
+    pub sinks: Sinks,
 }
 
 impl OutboxSlice {
@@ -42,6 +44,7 @@ impl OutboxSlice {
             state_dir: c.device.state_dir.clone(),
             disk_cap_mb: c.uplink.disk_cap_mb,
             keep_delivered_media: c.uplink.keep_delivered_media,
+            sinks: Sinks::of(&c.uplink),
         }
     }
 }
@@ -57,7 +60,7 @@ impl Component for OutboxPart {
             keep_delivered_media: s.keep_delivered_media,
             ..Default::default()
         };
-        let store = Store::open(&s.state_dir, &cfg).map_err(|e| {
+        let store = Store::open_for(&s.state_dir, &cfg, s.sinks).map_err(|e| {
             format!(
                 "outbox unavailable in {}: {e}; decided events wait in memory until it opens",
                 s.state_dir.display()
@@ -74,7 +77,7 @@ impl Component for OutboxPart {
     }
 }
 
-/// MQTT delivery: `[uplink]`, the device id (topics, client id) and the state
+/// MQTT delivery and the HTTP sink: `[uplink]`, the device id (topics, client id) and the state
 /// directory (key, outbox).
 pub struct UplinkPart;
 

@@ -182,6 +182,7 @@ pub fn write_clip(
         stream: None,
         caption_px: None,
         caption: Vec::new(),
+        remote_id: None,
         local_path: Some(final_path),
     })
 }
@@ -287,6 +288,7 @@ pub fn write_redacted_clip(
         stream: None,
         caption_px: None,
         caption: Vec::new(),
+        remote_id: None,
         local_path: Some(final_path),
     })
 }

@@ -205,6 +205,7 @@ mod tests {
             stream: None,
             caption_px: None,
             caption: Vec::new(),
+            remote_id: None,
             local_path: None,
         }
     }

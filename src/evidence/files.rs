@@ -66,6 +66,7 @@ pub fn write_media(
         stream: None,
         caption_px: None,
         caption: Vec::new(),
+        remote_id: None,
         local_path: Some(path),
     })
 }

@@ -456,6 +456,10 @@ pub struct MediaRef {
     /// Pictures: the caption strip's text, line by line.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub caption: Vec<String>,
+    /// HTTP sink with `media_order = "upload_first"`: the id the platform answered
+    /// for this file's upload (`{"id": "..."}`). Absent over MQTT.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub remote_id: Option<String>,
     /// Local path on the box (not part of the signed payload sent upstream).
     #[serde(skip)]
     pub local_path: Option<std::path::PathBuf>,

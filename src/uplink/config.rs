@@ -68,6 +68,137 @@ pub struct UplinkConfig {
     /// first. Delivered history never counts against `disk_cap_mb`; this bounds it.
     #[serde(default = "default_history_rows")]
     pub history_rows: u64,
+    /// HTTP(S) push sink (`[uplink.http]`), beside or instead of the broker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpConfig>,
+}
+
+/// In which order the HTTP sink sends an event phase and its media.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaOrder {
+    /// Upload every media item first, record the id the platform answers for each
+    /// (`{"id": "..."}`) as `media[].remote_id`, then POST the event that names them.
+    #[default]
+    UploadFirst,
+    /// POST the event first, then upload its media.
+    EventFirst,
+}
+
+/// The HTTP(S) push sink: event JSON POSTed to `url`, media uploaded as multipart
+/// form-data (or PUT to a URL template). See `docs/uplink.md`.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Where each event phase is POSTed as JSON: `http://` or `https://`.
+    pub url: String,
+    /// Where media go as multipart form-data (one file per request); default `url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_url: Option<String>,
+    /// Instead of multipart: PUT each media file to this URL, with `{event_id}`,
+    /// `{name}` and `{sha256}` substituted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_put_template: Option<String>,
+    #[serde(default)]
+    pub media_order: MediaOrder,
+    /// HMAC-SHA256 key: every request carries `X-Streetwatch-Signature:
+    /// t=<unix>,v1=<hex>` over `<unix>.<body>`. Never logged; bound to `url`'s host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hmac_secret: Option<String>,
+    /// Sent as `Authorization: Bearer <token>`. Never logged; bound to `url`'s host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token: Option<String>,
+    /// Server CA and, for mutual TLS, the client certificate and key (PEM). Without
+    /// it an `https://` URL is checked against the public web PKI roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+    /// TCP + TLS connect timeout in seconds (default 10).
+    #[serde(default = "default_connect_timeout_s")]
+    pub connect_timeout_s: u64,
+    /// Whole-request timeout in seconds (default 60: a clip upload on a slow link).
+    #[serde(default = "default_request_timeout_s")]
+    pub timeout_s: u64,
+    /// Cap of the exponential retry backoff in seconds (default 60).
+    #[serde(default = "default_backoff_max_s")]
+    pub backoff_max_s: u64,
+}
+
+/// Hand-written so the secrets can never reach a log line through `{:?}`.
+impl std::fmt::Debug for HttpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpConfig")
+            .field("url", &crate::redact::redact_url(&self.url))
+            .field(
+                "media_url",
+                &self.media_url.as_deref().map(crate::redact::redact_url),
+            )
+            .field("media_put_template", &self.media_put_template)
+            .field("media_order", &self.media_order)
+            .field("hmac_secret", &self.hmac_secret.as_ref().map(|_| "***"))
+            .field("bearer_token", &self.bearer_token.as_ref().map(|_| "***"))
+            .field("tls", &self.tls)
+            .field("connect_timeout_s", &self.connect_timeout_s)
+            .field("timeout_s", &self.timeout_s)
+            .field("backoff_max_s", &self.backoff_max_s)
+            .finish()
+    }
+}
+
+fn default_connect_timeout_s() -> u64 {
+    10
+}
+fn default_request_timeout_s() -> u64 {
+    60
+}
+
+impl HttpConfig {
+    /// A sink posting to `url` with every other setting at its default.
+    pub fn new(url: impl Into<String>) -> Self {
+        HttpConfig {
+            url: url.into(),
+            media_url: None,
+            media_put_template: None,
+            media_order: MediaOrder::default(),
+            hmac_secret: None,
+            bearer_token: None,
+            tls: None,
+            connect_timeout_s: default_connect_timeout_s(),
+            timeout_s: default_request_timeout_s(),
+            backoff_max_s: default_backoff_max_s(),
+        }
+    }
+
+    /// (scheme, lower-case host, port) of `url`: what the secrets are bound to.
+    pub fn endpoint(&self) -> Option<(String, String, u16)> {
+        let u = url::Url::parse(self.url.trim()).ok()?;
+        Some((
+            u.scheme().to_string(),
+            u.host_str()?.to_ascii_lowercase(),
+            u.port_or_known_default()?,
+        ))
+    }
+
+    /// `new` omits a secret: keep the stored one only while `url` reaches the same
+    /// scheme, host and port; the key paths of the secrets dropped otherwise.
+    pub fn inherit_secrets(old: &HttpConfig, new: &mut HttpConfig) -> Vec<&'static str> {
+        let same = old.endpoint().is_some() && old.endpoint() == new.endpoint();
+        let mut dropped = Vec::new();
+        if new.hmac_secret.is_none() && old.hmac_secret.is_some() {
+            if same {
+                new.hmac_secret = old.hmac_secret.clone();
+            } else {
+                dropped.push("uplink.http.hmac_secret");
+            }
+        }
+        if new.bearer_token.is_none() && old.bearer_token.is_some() {
+            if same {
+                new.bearer_token = old.bearer_token.clone();
+            } else {
+                dropped.push("uplink.http.bearer_token");
+            }
+        }
+        dropped
+    }
 }
 
 /// Mutual-TLS / server-verification files (PEM).
@@ -103,6 +234,7 @@ impl Default for UplinkConfig {
             keep_delivered_media: false,
             history_days: default_history_days(),
             history_rows: default_history_rows(),
+            http: None,
         }
     }
 }
@@ -127,6 +259,7 @@ impl std::fmt::Debug for UplinkConfig {
             .field("keep_delivered_media", &self.keep_delivered_media)
             .field("history_days", &self.history_days)
             .field("history_rows", &self.history_rows)
+            .field("http", &self.http)
             .finish()
     }
 }
@@ -207,6 +340,11 @@ impl UplinkConfig {
         Ok(Some(BrokerAddr { host, port, tls }))
     }
 
+    /// Whether a broker is configured (the MQTT sink is on).
+    pub fn mqtt_on(&self) -> bool {
+        !self.broker.trim().is_empty()
+    }
+
     /// The topic prefix with `{device_id}` substituted.
     pub fn prefix(&self, device_id: &str) -> String {
         self.topic_prefix
@@ -253,6 +391,28 @@ mod tests {
         assert!(c.broker_addr().is_err());
         c.broker = String::new();
         assert_eq!(c.broker_addr().unwrap(), None);
+    }
+
+    #[test]
+    fn http_debug_hides_secrets_and_secrets_follow_only_the_same_host() {
+        let mut old = HttpConfig::new("https://platform.example/events");
+        old.hmac_secret = Some("s3cret-hmac".into());
+        old.bearer_token = Some("s3cret-token".into());
+        let s = format!("{old:?}");
+        assert!(!s.contains("s3cret"), "{s}");
+        let mut same = HttpConfig::new("https://PLATFORM.example:443/other");
+        assert!(HttpConfig::inherit_secrets(&old, &mut same).is_empty());
+        assert_eq!(same.hmac_secret.as_deref(), Some("s3cret-hmac"));
+        let mut moved = HttpConfig::new("https://attacker.example/events");
+        assert_eq!(
+            HttpConfig::inherit_secrets(&old, &mut moved),
+            vec!["uplink.http.hmac_secret", "uplink.http.bearer_token"]
+        );
+        assert_eq!(moved.hmac_secret, None);
+        assert_eq!(moved.bearer_token, None);
+        let t: UplinkConfig =
+            toml::from_str("[http]\nurl = \"http://x/e\"\nmedia_order = \"event_first\"").unwrap();
+        assert_eq!(t.http.unwrap().media_order, MediaOrder::EventFirst);
     }
 
     #[test]

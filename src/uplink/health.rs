@@ -194,6 +194,28 @@ pub struct UplinkHealth {
     /// Failed connection attempts since start (retries go on for ever).
     #[serde(default)]
     pub failed_connects: u64,
+    /// The HTTP push sink (`[uplink.http]`), when configured.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub http: Option<HttpSinkHealth>,
+}
+
+/// State of the HTTP push sink.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HttpSinkHealth {
+    /// The last request got an answer (any status) from the platform.
+    pub reachable: bool,
+    /// Last network error or retried answer (5xx, 408, 429); never holds a secret.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub last_error: Option<String>,
+    /// Event phases delivered by this sink since start.
+    pub delivered: u64,
+    /// Requests that failed and will be retried, since start.
+    pub retries: u64,
+    /// Outbox figures: rows pending for this sink, refused rows kept, totals.
+    pub outbox: super::outbox::HttpCounts,
+    /// The latest refusal: "HTTP <status>: <start of the body>".
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub last_refusal: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -494,6 +516,49 @@ pub fn render_metrics(h: &Health) -> String {
         "streetwatch_uplink_failed_connects_total {}",
         h.uplink.failed_connects
     );
+    if let Some(http) = &h.uplink.http {
+        for (name, kind, help, v) in [
+            (
+                "streetwatch_http_reachable",
+                "gauge",
+                "1 while the HTTP sink's last request got an answer.",
+                u64::from(http.reachable),
+            ),
+            (
+                "streetwatch_http_delivered_total",
+                "counter",
+                "Event phases the HTTP sink delivered, since the outbox was created.",
+                http.outbox.delivered_total,
+            ),
+            (
+                "streetwatch_http_refused_total",
+                "counter",
+                "Event phases the platform refused (4xx), since the outbox was created.",
+                http.outbox.refused_total,
+            ),
+            (
+                "streetwatch_http_refused_rows",
+                "gauge",
+                "Refused event phases kept in the outbox.",
+                http.outbox.refused,
+            ),
+            (
+                "streetwatch_http_pending_rows",
+                "gauge",
+                "Event phases waiting for the HTTP sink.",
+                http.outbox.pending,
+            ),
+            (
+                "streetwatch_http_retries_total",
+                "counter",
+                "HTTP requests retried (network, 5xx, 408, 429) since start.",
+                http.retries,
+            ),
+        ] {
+            family(&mut o, name, kind, help);
+            let _ = writeln!(o, "{name} {v}");
+        }
+    }
     family(
         &mut o,
         "streetwatch_outbox_backlog_events",

@@ -41,6 +41,9 @@ pub enum Delivery {
     /// Some evidence will not be delivered: it could not be written, or had to be
     /// deleted before delivery (see [`EventDetail::missing`]).
     EvidenceDropped,
+    /// The HTTP sink's platform refused a phase for good (a 4xx answer, kept with its
+    /// status and body: [`EventSummary::http_refusal`]); it is not sent again.
+    Refused,
 }
 
 /// Filters of the event list; `None` matches everything.
@@ -81,6 +84,17 @@ pub struct EventSummary {
     pub description_en: String,
     /// The licence plate read for the event (illegal parking), if any.
     pub plate: Option<String>,
+    /// The HTTP sink's platform refused a phase of this event (the latest refusal).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_refusal: Option<HttpRefusal>,
+}
+
+/// A permanent refusal by the HTTP sink's platform (a 4xx answer), as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HttpRefusal {
+    pub status: u16,
+    /// The start of the answer's body (at most 2 KiB).
+    pub body: String,
 }
 
 /// One phase row of an event.
@@ -93,6 +107,17 @@ pub struct PhaseRow {
     pub attempts: u32,
     pub last_error: Option<String>,
     pub delivery: Delivery,
+    /// HTTP sink: `pending`, `delivered` or `refused`; absent when the phase is not
+    /// owed to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_state: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_attempts: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    /// The refusal's body, or the last retried error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_error: Option<String>,
 }
 
 /// One evidence file of an event, as the page may show it.
@@ -224,6 +249,7 @@ fn summary(event: &Event, delivery: Delivery) -> EventSummary {
             .as_ref()
             .and_then(|p| p.as_ref())
             .map(|p| p.text.clone()),
+        http_refusal: None,
     }
 }
 
@@ -244,7 +270,11 @@ pub fn list(path: &Path, q: &EventQuery) -> Result<Vec<EventSummary>, HistoryErr
         .prepare(
             "SELECT f.event_id, l.body,
                     (SELECT MAX(evidence_dropped) FROM events WHERE event_id = f.event_id),
-                    (SELECT MIN(done) FROM events WHERE event_id = f.event_id)
+                    (SELECT MIN(done) FROM events WHERE event_id = f.event_id),
+                    (SELECT http_status FROM events WHERE event_id = f.event_id
+                       AND http_state = 'refused' ORDER BY id DESC LIMIT 1),
+                    (SELECT http_error FROM events WHERE event_id = f.event_id
+                       AND http_state = 'refused' ORDER BY id DESC LIMIT 1)
              FROM events f
              JOIN events l ON l.id = (SELECT MAX(id) FROM events WHERE event_id = f.event_id)
              WHERE NOT EXISTS (SELECT 1 FROM events p WHERE p.event_id = f.event_id AND p.id < f.id)
@@ -275,6 +305,8 @@ pub fn list(path: &Path, q: &EventQuery) -> Result<Vec<EventSummary>, HistoryErr
                     r.get::<_, String>(1)?,
                     r.get::<_, bool>(2)?,
                     r.get::<_, bool>(3)?,
+                    r.get::<_, Option<u16>>(4)?,
+                    r.get::<_, Option<String>>(5)?,
                 ))
             },
         )
@@ -282,11 +314,16 @@ pub fn list(path: &Path, q: &EventQuery) -> Result<Vec<EventSummary>, HistoryErr
         .collect::<Result<Vec<_>, _>>()
         .map_err(db)?;
     rows.into_iter()
-        .map(|(id, body, dropped, all_done)| {
-            Ok(summary(
-                &parse_event(&id, &body)?,
-                delivery(dropped, all_done),
-            ))
+        .map(|(id, body, dropped, all_done, status, error)| {
+            let mut s = summary(&parse_event(&id, &body)?, delivery(dropped, all_done));
+            s.http_refusal = status.map(|status| HttpRefusal {
+                status,
+                body: error.unwrap_or_default(),
+            });
+            if s.http_refusal.is_some() {
+                s.delivery = Delivery::Refused;
+            }
+            Ok(s)
         })
         .collect()
 }
@@ -302,7 +339,8 @@ pub fn detail(path: &Path, id: &str) -> Result<Option<EventDetail>, HistoryError
     };
     let mut stmt = conn
         .prepare(
-            "SELECT phase, seq, state, attempts, last_error, evidence_dropped, done, body
+            "SELECT phase, seq, state, attempts, last_error, evidence_dropped, done, body,
+                    http_state, http_attempts, http_status, http_error
              FROM events WHERE event_id = ?1 ORDER BY id",
         )
         .map_err(db)?;
@@ -317,6 +355,12 @@ pub fn detail(path: &Path, id: &str) -> Result<Option<EventDetail>, HistoryError
                 r.get::<_, bool>(5)?,
                 r.get::<_, bool>(6)?,
                 r.get::<_, String>(7)?,
+                (
+                    r.get::<_, Option<String>>(8)?,
+                    r.get::<_, u32>(9)?,
+                    r.get::<_, Option<u16>>(10)?,
+                    r.get::<_, Option<String>>(11)?,
+                ),
             ))
         })
         .map_err(db)?
@@ -329,7 +373,8 @@ pub fn detail(path: &Path, id: &str) -> Result<Option<EventDetail>, HistoryError
     let mut phases = Vec::with_capacity(rows.len());
     let mut kinds: Vec<(String, MediaKind)> = Vec::new();
     let mut missing: Vec<MissingMedia> = Vec::new();
-    for (_, seq, state, attempts, last_error, dropped, done, body) in &rows {
+    let mut refusal = None;
+    for (_, seq, state, attempts, last_error, dropped, done, body, http) in &rows {
         let ev = parse_event(id, body)?;
         kinds.extend(ev.media.iter().map(|m| (m.name.clone(), m.kind)));
         for m in ev.media_missing {
@@ -343,8 +388,22 @@ pub fn detail(path: &Path, id: &str) -> Result<Option<EventDetail>, HistoryError
             state: state.clone(),
             attempts: *attempts,
             last_error: last_error.clone(),
-            delivery: delivery(*dropped, *done),
+            delivery: if http.0.as_deref() == Some("refused") {
+                Delivery::Refused
+            } else {
+                delivery(*dropped, *done)
+            },
+            http_state: http.0.clone(),
+            http_attempts: http.0.as_ref().map(|_| http.1),
+            http_status: http.2,
+            http_error: http.3.clone(),
         });
+        if http.0.as_deref() == Some("refused") {
+            refusal = http.2.map(|status| HttpRefusal {
+                status,
+                body: http.3.clone().unwrap_or_default(),
+            });
+        }
     }
     let any_dropped = rows.iter().any(|r| r.5);
     let all_done = rows.iter().all(|r| r.6);
@@ -400,7 +459,15 @@ pub fn detail(path: &Path, id: &str) -> Result<Option<EventDetail>, HistoryError
         }
     }
     Ok(Some(EventDetail {
-        summary: summary(&event, delivery(any_dropped, all_done)),
+        summary: EventSummary {
+            delivery: if refusal.is_some() {
+                Delivery::Refused
+            } else {
+                delivery(any_dropped, all_done)
+            },
+            http_refusal: refusal,
+            ..summary(&event, delivery(any_dropped, all_done))
+        },
         event,
         phases,
         media,

@@ -18,6 +18,7 @@ pub mod config;
 pub mod connection_test;
 pub mod health;
 pub mod history;
+pub mod http;
 pub mod outbox;
 pub mod signing;
 pub mod tls;
@@ -27,12 +28,14 @@ mod worker;
 #[doc(hidden)]
 pub mod testutil;
 
-pub use config::{TlsConfig, UplinkConfig};
+pub use config::{HttpConfig, MediaOrder, TlsConfig, UplinkConfig};
 pub use health::{
     CameraHealth, ClockHealth, EventLoss, EventsHealth, Health, HealthProvider, ModelHealth,
     SceneHealth, StreamsHealth, render_metrics,
 };
-pub use outbox::{Backlog, DropCounters, Outbox, PruneReport, ReasonCounts, SweepReport};
+pub use outbox::{
+    Backlog, DropCounters, HttpCounts, Outbox, PruneReport, ReasonCounts, Sinks, SweepReport,
+};
 pub use signing::DeviceKey;
 
 use std::path::{Path, PathBuf};
@@ -116,12 +119,23 @@ impl Store {
     /// Open (creating if needed) the outbox under `state_dir` with the disk cap and
     /// media policy of `cfg`.
     pub fn open(state_dir: &Path, cfg: &UplinkConfig) -> Result<Store, UplinkError> {
+        Self::open_for(state_dir, cfg, Sinks::of(cfg))
+    }
+
+    /// [`Store::open`], owing new commits to `sinks` (which may differ from what
+    /// `cfg` says: the daemon passes the outbox part of its config only).
+    pub fn open_for(
+        state_dir: &Path,
+        cfg: &UplinkConfig,
+        sinks: Sinks,
+    ) -> Result<Store, UplinkError> {
         let mut outbox = Outbox::open(
             &Outbox::path_in(state_dir),
             cfg.disk_cap_mb.saturating_mul(1 << 20),
         )?;
         outbox.set_keep_delivered_media(cfg.keep_delivered_media);
         outbox.set_history(cfg.history_days, cfg.history_rows);
+        outbox.set_sinks(sinks)?;
         Ok(Store {
             outbox: Mutex::new(outbox),
             shared: worker::Shared::new(),
@@ -179,10 +193,12 @@ impl Store {
     }
 }
 
-/// The delivery half: key, TLS and the MQTT worker thread.
+/// The delivery half: key, TLS, the MQTT worker thread and, with `[uplink.http]`,
+/// the HTTP sink's thread (each with its own state per outbox row).
 pub struct Delivery {
     shared: Arc<worker::Shared>,
     thread: Option<std::thread::JoinHandle<()>>,
+    http: Option<http::HttpSink>,
 }
 
 impl Delivery {
@@ -204,6 +220,23 @@ impl Delivery {
             );
         }
         let key = Arc::new(DeviceKey::load_or_create(&state_dir)?);
+        // The HTTP sink first: it never fails to start (a bad TLS file or an
+        // unreachable server shows in its health and is retried), and the MQTT
+        // worker below must not be left running should its own spawn fail.
+        let http = match &cfg.http {
+            Some(h) => Some(http::HttpSink::start(
+                h.clone(),
+                http::OutboxSettings {
+                    path: Outbox::path_in(&state_dir),
+                    keep_delivered_media: cfg.keep_delivered_media,
+                    history_days: cfg.history_days,
+                    history_rows: cfg.history_rows,
+                },
+                key.clone(),
+                hooks.liveness.as_ref(),
+            )?),
+            None => None,
+        };
         let shared = Arc::new(worker::Shared::new());
         // Registered only once nothing can fail any more but the spawn itself.
         let heartbeat = hooks.liveness.as_ref().map(|l| l.register("uplink"));
@@ -217,6 +250,7 @@ impl Delivery {
             key,
             hooks,
             shared: shared.clone(),
+            http_status: http.as_ref().map(|h| h.status_handle()),
         };
         let thread = std::thread::Builder::new()
             .name("uplink".into())
@@ -233,21 +267,29 @@ impl Delivery {
         Ok(Delivery {
             shared,
             thread: Some(thread),
+            http,
         })
     }
 
     /// New rows were committed: look at the outbox now rather than at the next tick.
     pub fn wake(&self) {
         self.shared.wake.notify_one();
+        if let Some(h) = &self.http {
+            h.wake();
+        }
     }
 
-    /// Connection state and the last error, for status lines.
+    /// Connection state and the last error, for status lines (the HTTP sink's in
+    /// `http`).
     pub fn status(&self) -> health::UplinkHealth {
-        self.shared
+        let mut s = self
+            .shared
             .status
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .clone()
+            .clone();
+        s.http = self.http.as_ref().map(|h| h.status());
+        s
     }
 
     /// Publish `payload` on `…/cmd/response` once connected (answers to commands the
@@ -286,6 +328,9 @@ impl Delivery {
     }
 
     fn shutdown(&mut self) {
+        if let Some(h) = self.http.take() {
+            h.stop();
+        }
         self.shared.stop.store(true, Ordering::SeqCst);
         self.shared.wake.notify_one();
         if let Some(t) = self.thread.take() {

@@ -16,9 +16,11 @@
 
 mod evidence;
 mod prune;
+mod sinks;
 
 pub use evidence::SweepReport;
 pub use prune::PruneReport;
+pub use sinks::{HttpCounts, Sinks};
 
 use super::UplinkError;
 use crate::rules::event::{Event, MediaLoss, MissingMedia, Phase};
@@ -69,7 +71,24 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NU
 
 /// Columns added after the first release, with their definition: an older database
 /// gets them at open.
-const ADDED_COLUMNS: &[(&str, &str, &str)] = &[("media", "drop_reason", "TEXT")];
+///
+/// Per-sink delivery state (see `outbox/sinks.rs`): `events.mqtt` is 0 (not for the
+/// broker), 1 (pending: `state`/`media.state` say how far) or 2 (everything
+/// acknowledged); `events.http_state` is NULL (not for the HTTP sink), `pending`,
+/// `delivered` or `refused` (a 4xx answer, kept with `http_status`/`http_error`).
+/// A database from before the HTTP sink gets `mqtt = 1` on every row: exactly what it
+/// meant then.
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("media", "drop_reason", "TEXT"),
+    ("events", "mqtt", "INTEGER NOT NULL DEFAULT 1"),
+    ("events", "http_state", "TEXT"),
+    ("events", "http_attempts", "INTEGER NOT NULL DEFAULT 0"),
+    ("events", "http_status", "INTEGER"),
+    ("events", "http_error", "TEXT"),
+    ("events", "http_event_sent", "INTEGER NOT NULL DEFAULT 0"),
+    ("media", "http_done", "INTEGER NOT NULL DEFAULT 0"),
+    ("media", "http_remote_id", "TEXT"),
+];
 
 /// Space kept free on the filesystem whatever the cap says, so SQLite can still write
 /// its WAL and the daemon keeps running when the disk is nearly full: 16 MiB, or a
@@ -102,6 +121,12 @@ const PRUNE_BATCH: usize = 256;
 /// take the lock again and again in between).
 const BUSY_STEP: Duration = Duration::from_millis(2);
 const BUSY_STEPS: i32 = 5000;
+
+/// SQL condition (over `media m JOIN events e`): a sink this media item's row is owed
+/// to has not taken it yet (the broker has not acknowledged it, or the HTTP sink has
+/// not uploaded it). Such a file counts against the cap and may be dropped by it.
+const MEDIA_OWED: &str = "((e.mqtt = 1 AND m.state != 'acknowledged') \
+     OR (e.http_state IS 'pending' AND m.http_done = 0))";
 
 fn busy(tries: i32) -> bool {
     if tries >= BUSY_STEPS {
@@ -245,6 +270,9 @@ pub(crate) struct MediaItem {
     pub acknowledged: bool,
     pub drop_reason: Option<MediaLoss>,
     pub last_error: Option<String>,
+    /// Uploaded to the HTTP sink, with the id the platform answered (if any).
+    pub http_done: bool,
+    pub remote_id: Option<String>,
 }
 
 /// One undelivered event phase with its media, as the worker sees it.
@@ -256,6 +284,8 @@ pub(crate) struct WorkItem {
     pub event_acked: bool,
     pub evidence_dropped: bool,
     pub media: Vec<MediaItem>,
+    /// HTTP sink, `event_first`: the event JSON was accepted already.
+    pub http_event_sent: bool,
 }
 
 /// Handle on the outbox database.
@@ -279,6 +309,8 @@ pub struct Outbox {
     /// Phases settled (delivered) since the last history prune: a burst of
     /// deliveries triggers a prune by count, not by the clock (see `prune_due`).
     settled: std::cell::Cell<u64>,
+    /// Which sinks a new commit is owed to.
+    sinks: Sinks,
 }
 
 fn now_ms() -> i64 {
@@ -379,6 +411,10 @@ impl Outbox {
                 conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {def}"))?;
             }
         }
+        conn.execute_batch(
+            "CREATE INDEX IF NOT EXISTS events_http ON events (http_state, id);
+             CREATE INDEX IF NOT EXISTS events_mqtt ON events (done, mqtt, id);",
+        )?;
         Ok(Self {
             conn,
             path: path.to_path_buf(),
@@ -391,6 +427,7 @@ impl Outbox {
             commits: commit_gate(path),
             yields: false,
             settled: std::cell::Cell::new(0),
+            sinks: Sinks::default(),
         })
     }
 
@@ -560,8 +597,9 @@ impl Outbox {
             rusqlite::TransactionBehavior::Immediate,
         )?;
         let inserted = tx.execute(
-            "INSERT OR IGNORE INTO events (event_id, phase, seq, camera, created_ms, body, evidence_dropped)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT OR IGNORE INTO events (event_id, phase, seq, camera, created_ms, body, evidence_dropped,
+                                           mqtt, http_state)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 event.id,
                 phase_str(event.phase),
@@ -569,7 +607,9 @@ impl Outbox {
                 event.camera.id,
                 now_ms(),
                 body,
-                event.evidence_dropped
+                event.evidence_dropped,
+                self.sinks.mqtt_owed(),
+                self.sinks.http.then_some("pending")
             ],
         )?;
         if inserted == 1 {
@@ -627,9 +667,11 @@ impl Outbox {
             |r| r.get(0),
         )?;
         let media: i64 = self.conn.query_row(
-            "SELECT COALESCE(SUM(?1 + CASE WHEN m.file_present = 1 AND m.state != 'acknowledged'
-                                      THEN m.bytes ELSE 0 END), 0)
-             FROM media m JOIN events e ON e.id = m.event_row WHERE e.done = 0",
+            &format!(
+                "SELECT COALESCE(SUM(?1 + CASE WHEN m.file_present = 1 AND {MEDIA_OWED}
+                                          THEN m.bytes ELSE 0 END), 0)
+                 FROM media m JOIN events e ON e.id = m.event_row WHERE e.done = 0"
+            ),
             [MEDIA_ROW_BYTES as i64],
             |r| r.get(0),
         )?;
@@ -742,9 +784,11 @@ impl Outbox {
             let victim: Option<(i64, String, i64)> = self
                 .conn
                 .query_row(
-                    "SELECT m.id, m.path, m.bytes FROM media m JOIN events e ON e.id = m.event_row
-                     WHERE m.file_present = 1 AND m.state != 'acknowledged' AND e.done = 0
-                     ORDER BY m.event_row, m.id LIMIT 1",
+                    &format!(
+                        "SELECT m.id, m.path, m.bytes FROM media m JOIN events e ON e.id = m.event_row
+                         WHERE m.file_present = 1 AND {MEDIA_OWED} AND e.done = 0
+                         ORDER BY m.event_row, m.id LIMIT 1"
+                    ),
                     [],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
@@ -811,9 +855,11 @@ impl Outbox {
         let kept: Option<(i64, String)> = self
             .conn
             .query_row(
-                "SELECT m.id, m.path FROM media m JOIN events e ON e.id = m.event_row
-                 WHERE m.file_present = 1 AND (e.done = 1 OR m.state = 'acknowledged')
-                 ORDER BY m.event_row, m.id LIMIT 1",
+                &format!(
+                    "SELECT m.id, m.path FROM media m JOIN events e ON e.id = m.event_row
+                     WHERE m.file_present = 1 AND (e.done = 1 OR NOT {MEDIA_OWED})
+                     ORDER BY m.event_row, m.id LIMIT 1"
+                ),
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
@@ -843,8 +889,10 @@ impl Outbox {
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
         let media: i64 = self.conn.query_row(
-            "SELECT COALESCE(SUM(bytes), 0) FROM media
-             WHERE state != 'acknowledged' AND dropped = 0",
+            &format!(
+                "SELECT COALESCE(SUM(m.bytes), 0) FROM media m JOIN events e ON e.id = m.event_row
+                 WHERE e.done = 0 AND {MEDIA_OWED} AND m.dropped = 0"
+            ),
             [],
             |r| r.get(0),
         )?;
@@ -895,8 +943,8 @@ impl Outbox {
         limit: usize,
     ) -> Result<Vec<WorkItem>, UplinkError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, event_id, body, state, evidence_dropped FROM events
-             WHERE done = 0 AND id > ?1 ORDER BY id LIMIT ?2",
+            "SELECT id, event_id, body, state, evidence_dropped, http_event_sent FROM events
+             WHERE done = 0 AND mqtt = 1 AND id > ?1 ORDER BY id LIMIT ?2",
         )?;
         let rows = stmt.query_map(params![after_row, limit as i64], |r| {
             Ok(WorkItem {
@@ -906,15 +954,23 @@ impl Outbox {
                 event_acked: r.get::<_, String>(3)? == "acknowledged",
                 evidence_dropped: r.get(4)?,
                 media: Vec::new(),
+                http_event_sent: r.get(5)?,
             })
         })?;
         let mut items = rows.collect::<Result<Vec<_>, _>>()?;
+        drop(stmt);
+        self.load_media(&mut items)?;
+        Ok(items)
+    }
+
+    /// Fill in the media of `items`.
+    fn load_media(&self, items: &mut [WorkItem]) -> Result<(), UplinkError> {
         let mut mstmt = self.conn.prepare_cached(
             "SELECT id, name, path, sha256, bytes, content_type, manifest_acked, chunks_acked,
-                    dropped, state, drop_reason, last_error
+                    dropped, state, drop_reason, last_error, http_done, http_remote_id
              FROM media WHERE event_row = ?1 ORDER BY id",
         )?;
-        for item in &mut items {
+        for item in items.iter_mut() {
             let media = mstmt.query_map([item.row], |r| {
                 Ok(MediaItem {
                     row: r.get(0)?,
@@ -929,11 +985,13 @@ impl Outbox {
                     acknowledged: r.get::<_, String>(9)? == "acknowledged",
                     drop_reason: loss_of(r.get(10)?),
                     last_error: r.get(11)?,
+                    http_done: r.get(12)?,
+                    remote_id: r.get(13)?,
                 })
             })?;
             item.media = media.collect::<Result<Vec<_>, _>>()?;
         }
-        Ok(items)
+        Ok(())
     }
 
     pub(crate) fn mark_event_published(&self, row: i64) -> Result<(), UplinkError> {
@@ -1023,14 +1081,39 @@ impl Outbox {
         self.check_done(row)
     }
 
+    /// Mark an event row done once every sink it is owed to has it (the broker
+    /// acknowledged the JSON and every media item; the HTTP sink delivered or refused
+    /// it). Only then are its evidence files released.
     fn check_done(&self, row: i64) -> Result<(), UplinkError> {
-        let open: i64 = self.conn.query_row(
-            "SELECT (SELECT COUNT(*) FROM events WHERE id = ?1 AND state != 'acknowledged')
-                  + (SELECT COUNT(*) FROM media WHERE event_row = ?1 AND state != 'acknowledged')",
-            [row],
-            |r| r.get(0),
-        )?;
-        if open == 0 {
+        let Some((mqtt, http, done)): Option<(i64, Option<String>, bool)> = self
+            .conn
+            .query_row(
+                "SELECT mqtt, http_state, done FROM events WHERE id = ?1",
+                [row],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?
+        else {
+            return Ok(());
+        };
+        if done {
+            return Ok(());
+        }
+        let mut mqtt_open = false;
+        if mqtt == 1 {
+            let open: i64 = self.conn.query_row(
+                "SELECT (SELECT COUNT(*) FROM events WHERE id = ?1 AND state != 'acknowledged')
+                      + (SELECT COUNT(*) FROM media WHERE event_row = ?1 AND state != 'acknowledged')",
+                [row],
+                |r| r.get(0),
+            )?;
+            mqtt_open = open > 0;
+            if !mqtt_open {
+                self.conn
+                    .execute("UPDATE events SET mqtt = 2 WHERE id = ?1", [row])?;
+            }
+        }
+        if !mqtt_open && http.as_deref() != Some("pending") {
             let keep = self.keep_delivered_media;
             self.settled.set(self.settled.get() + 1);
             let paths = self.tx(|c| {
@@ -1157,6 +1240,41 @@ impl Outbox {
             out.insert(id.clone(), keys);
         }
         Ok(out)
+    }
+
+    /// Per-row view of the HTTP sink for tests and diagnostics: (event_id, phase, seq,
+    /// http_state, http_attempts, http_status, http_error).
+    #[allow(clippy::type_complexity)]
+    pub fn http_rows(
+        &self,
+    ) -> Result<
+        Vec<(
+            String,
+            String,
+            u32,
+            Option<String>,
+            u32,
+            Option<u16>,
+            Option<String>,
+        )>,
+        UplinkError,
+    > {
+        let mut stmt = self.conn.prepare(
+            "SELECT event_id, phase, seq, http_state, http_attempts, http_status, http_error
+             FROM events ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
     /// Per-row view for tests and diagnostics: (event_id, phase, state, attempts).

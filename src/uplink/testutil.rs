@@ -83,6 +83,7 @@ pub fn sample_event(camera: &str, n: u32) -> Event {
             stream: None,
             caption_px: None,
             caption: Vec::new(),
+            remote_id: None,
             local_path: None,
         }],
         photo_set: None,

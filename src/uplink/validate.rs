@@ -26,7 +26,10 @@ pub fn validate(c: &UplinkConfig) -> Vec<Problem> {
     check_broker(c, &mut out);
     check_credentials(c, &mut out);
     if let Some(tls) = &c.tls {
-        check_tls(tls, &mut out);
+        check_tls("uplink.tls", tls, &mut out);
+    }
+    if let Some(h) = &c.http {
+        check_http(h, &mut out);
     }
     check_topic_prefix(&c.topic_prefix, &mut out);
     let ranges = [
@@ -172,7 +175,103 @@ fn check_credentials(c: &UplinkConfig, out: &mut Vec<Problem>) {
     }
 }
 
-fn check_tls(tls: &TlsConfig, out: &mut Vec<Problem>) {
+/// Timeouts of the HTTP sink, in seconds.
+const HTTP_TIMEOUT_S: (u64, u64) = (1, 3600);
+
+/// `url`, `media_url`: an http(s) URL with a host and no user:password@ in it.
+fn check_http_url(key: &str, url: &str, out: &mut Vec<Problem>) {
+    match url::Url::parse(url.trim()) {
+        Err(e) => out.push(Problem::new(
+            key,
+            format!("\"{}\" is not a URL ({e})", crate::redact::redact_url(url)),
+            "use http://host[:port]/path or https://host[:port]/path",
+        )),
+        Ok(u) if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() => {
+            out.push(Problem::new(
+                key,
+                format!(
+                    "\"{}\" is not an http:// or https:// URL with a host",
+                    crate::redact::redact_url(url)
+                ),
+                "use http://host[:port]/path or https://host[:port]/path",
+            ))
+        }
+        Ok(u) if !u.username().is_empty() || u.password().is_some() => out.push(Problem::new(
+            key,
+            "the URL carries a user name or password",
+            "remove user:password@; use uplink.http.bearer_token or hmac_secret",
+        )),
+        Ok(_) => {}
+    }
+}
+
+fn check_http(h: &super::config::HttpConfig, out: &mut Vec<Problem>) {
+    check_http_url("uplink.http.url", &h.url, out);
+    if let Some(m) = &h.media_url {
+        check_http_url("uplink.http.media_url", m, out);
+    }
+    if h.media_url.is_some() && h.media_put_template.is_some() {
+        out.push(Problem::new(
+            "uplink.http.media_put_template",
+            "is set together with media_url",
+            "keep one: media_url (multipart POST) or media_put_template (PUT)",
+        ));
+    }
+    if let Some(t) = &h.media_put_template {
+        check_http_url(
+            "uplink.http.media_put_template",
+            &t.replace("{event_id}", "e")
+                .replace("{name}", "n")
+                .replace("{sha256}", "s"),
+            out,
+        );
+        if !t.contains("{name}") && !t.contains("{sha256}") {
+            out.push(Problem::new(
+                "uplink.http.media_put_template",
+                "names no {name} or {sha256}: every file of an event would go to one URL",
+                "e.g. https://host/media/{event_id}/{name}",
+            ));
+        }
+    }
+    for (key, v) in [
+        ("connect_timeout_s", h.connect_timeout_s),
+        ("timeout_s", h.timeout_s),
+        ("backoff_max_s", h.backoff_max_s),
+    ] {
+        let (lo, hi) = HTTP_TIMEOUT_S;
+        if !(lo..=hi).contains(&v) {
+            out.push(Problem::new(
+                format!("uplink.http.{key}"),
+                format!("{v} is out of range"),
+                format!("use {lo} to {hi} seconds"),
+            ));
+        }
+    }
+    for (key, v) in [
+        ("hmac_secret", &h.hmac_secret),
+        ("bearer_token", &h.bearer_token),
+    ] {
+        if let Some(v) = v
+            && (v.is_empty() || v.chars().any(char::is_control))
+        {
+            out.push(Problem::new(
+                format!("uplink.http.{key}"),
+                "is empty or holds control characters",
+                "use printable characters, or leave the key out",
+            ));
+        }
+    }
+    if h.url.trim_start().starts_with("http://") && h.bearer_token.is_some() {
+        tracing::warn!(
+            "[uplink.http] bearer_token over plain http://: the token travels unencrypted; use https://"
+        );
+    }
+    if let Some(tls) = &h.tls {
+        check_tls("uplink.http.tls", tls, out);
+    }
+}
+
+fn check_tls(at: &str, tls: &TlsConfig, out: &mut Vec<Problem>) {
     use super::tls::{Layout, TlsFileKind};
     if let Some(e) = read_tls(
         &tls.ca_file,
@@ -184,7 +283,7 @@ fn check_tls(tls: &TlsConfig, out: &mut Vec<Problem>) {
     })
     .err()
     {
-        out.push(Problem::new("uplink.tls.ca_file", e.0, e.1));
+        out.push(Problem::new(format!("{at}.ca_file"), e.0, e.1));
     }
     // Half of a mutual-TLS pair is not refused here: the page uploads the certificate
     // and the key one request at a time. The uplink refuses to connect with only one
@@ -210,15 +309,15 @@ fn check_tls(tls: &TlsConfig, out: &mut Vec<Problem>) {
         match (chain, key_der) {
             (Ok(chain), Ok(k)) => {
                 if let Err(e) = super::tls::check_key_matches(&chain[0], &k, &name(key)) {
-                    out.push(Problem::new("uplink.tls.client_key", e.to_string(), ""));
+                    out.push(Problem::new(format!("{at}.client_key"), e.to_string(), ""));
                 }
             }
             (c, k) => {
                 if let Err((m, h)) = c {
-                    out.push(Problem::new("uplink.tls.client_cert", m, h));
+                    out.push(Problem::new(format!("{at}.client_cert"), m, h));
                 }
                 if let Err((m, h)) = k {
-                    out.push(Problem::new("uplink.tls.client_key", m, h));
+                    out.push(Problem::new(format!("{at}.client_key"), m, h));
                 }
             }
         }
@@ -278,6 +377,61 @@ mod tests {
 
     fn paths(c: &UplinkConfig) -> Vec<String> {
         validate(c).into_iter().map(|p| p.path).collect()
+    }
+
+    #[test]
+    fn each_bad_http_sink_setting_is_named_by_its_key_path_without_echoing_secrets() {
+        use crate::uplink::config::HttpConfig;
+        let with = |f: &dyn Fn(&mut HttpConfig)| {
+            let mut h = HttpConfig::new("https://platform.example/events");
+            f(&mut h);
+            UplinkConfig {
+                http: Some(h),
+                ..Default::default()
+            }
+        };
+        assert!(paths(&with(&|_| {})).is_empty());
+        assert_eq!(
+            paths(&with(&|h| h.url = "ftp://x/e".into())),
+            ["uplink.http.url"]
+        );
+        let c = with(&|h| h.url = "https://user:hunter2@x/e".into());
+        assert_eq!(paths(&c), ["uplink.http.url"]);
+        assert!(!format!("{:?}", validate(&c)).contains("hunter2"));
+        assert_eq!(
+            paths(&with(&|h| h.media_url = Some("not a url".into()))),
+            ["uplink.http.media_url"]
+        );
+        assert_eq!(
+            paths(&with(
+                &|h| h.media_put_template = Some("https://x/media".into())
+            )),
+            ["uplink.http.media_put_template"]
+        );
+        assert!(
+            paths(&with(&|h| {
+                h.media_put_template = Some("https://x/m/{event_id}/{name}".into())
+            }))
+            .is_empty()
+        );
+        assert_eq!(
+            paths(&with(&|h| h.timeout_s = 0)),
+            ["uplink.http.timeout_s"]
+        );
+        assert_eq!(
+            paths(&with(&|h| h.hmac_secret = Some(String::new()))),
+            ["uplink.http.hmac_secret"]
+        );
+        assert_eq!(
+            paths(&with(&|h| {
+                h.tls = Some(TlsConfig {
+                    ca_file: "/nonexistent/ca.pem".into(),
+                    client_cert: None,
+                    client_key: None,
+                })
+            })),
+            ["uplink.http.tls.ca_file"]
+        );
     }
 
     #[test]

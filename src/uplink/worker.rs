@@ -72,6 +72,9 @@ pub(crate) struct Ctx {
     pub key: Arc<DeviceKey>,
     pub hooks: Hooks,
     pub shared: Arc<Shared>,
+    /// The HTTP sink's status, when one runs beside this worker (published in
+    /// `…/health` as `uplink.http`).
+    pub http_status: Option<Arc<Mutex<super::health::HttpSinkHealth>>>,
 }
 
 /// What one publish carries, so its PUBACK can be booked.
@@ -933,6 +936,10 @@ pub(crate) fn build_health(ctx: &Ctx, outbox: &Outbox) -> Health {
         ..Default::default()
     };
     fill_local_health(&mut h, outbox, &ctx.shared);
+    h.uplink.http = ctx
+        .http_status
+        .as_ref()
+        .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).clone());
     if let Some(p) = &ctx.hooks.health {
         p(&mut h);
     }

@@ -41,6 +41,7 @@ pub const FILE_ONLY_KEYS: &[&str] = &[
     "inference.weights_dir",
     "events.evidence.dir",
     "uplink.tls",
+    "uplink.http.tls",
     "web.state_dir",
     "web.cert_path",
     "web.key_path",
@@ -120,6 +121,15 @@ pub fn pin_file_only(old: &Config, new: &mut Config, tls: TlsFiles) -> Vec<Notic
             }
         }
         new.inference.provider_options = o.clone();
+    }
+    // The HTTP sink's TLS files: only the config file on the box names them (a save
+    // that drops the whole `[uplink.http]` drops them with it).
+    let old_http_tls = old.uplink.http.as_ref().and_then(|h| h.tls.clone());
+    if let Some(h) = &mut new.uplink.http
+        && h.tls != old_http_tls
+    {
+        h.tls = old_http_tls;
+        notices.push(ignored("uplink.http.tls".into()));
     }
     let managed = tls_upload_dir(&old.device.state_dir);
     let (a, b) = (old.uplink.tls.as_ref(), new.uplink.tls.as_ref());
@@ -224,6 +234,19 @@ pub fn same_broker(a: &UplinkConfig, b: &UplinkConfig) -> bool {
     matches!((norm(a), norm(b)), (Some(x), Some(y)) if x == y)
 }
 
+/// A stored secret (HTTP sink HMAC secret or bearer token) dropped because its URL
+/// now points elsewhere.
+pub fn secret_dropped(key: String) -> Notice {
+    Notice {
+        zh: format!("{key}：推送地址（协议、主机或端口）已改变，原密钥已清除，请重新设置"),
+        en: format!(
+            "{key}: the push URL's scheme, host or port changed, so the stored secret was \
+             cleared; set it again"
+        ),
+        key,
+    }
+}
+
 fn password_dropped(key: String) -> Notice {
     Notice {
         zh: format!("{key}：地址（协议、主机或端口）已改变，原密码已清除，请重新输入密码"),
@@ -292,6 +315,9 @@ mod tests {
             client_cert: Some("/x".into()),
             client_key: Some("/x".into()),
         });
+        let mut http = crate::uplink::HttpConfig::new("https://x/e");
+        http.tls = c.uplink.tls.clone();
+        c.uplink.http = Some(http);
         fn walk(v: &serde_json::Value, at: String, out: &mut Vec<String>) {
             if let Some(m) = v.as_object() {
                 for (k, v) in m {

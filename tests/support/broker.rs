@@ -84,6 +84,13 @@ impl Broker {
     pub fn url(&self) -> String {
         format!("mqtt://127.0.0.1:{}", self.port)
     }
+
+    /// Send `sig` to mosquitto: SIGSTOP makes a broker that stops answering while
+    /// keeping its sessions (SIGCONT resumes it).
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on the pid of a child we spawned and have not reaped.
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
 }
 
 impl Drop for Broker {

@@ -5,6 +5,7 @@
 pub mod broker;
 pub mod daemon;
 pub mod fault;
+pub mod http_script;
 pub mod mqtt;
 pub mod onvif;
 pub mod skip;

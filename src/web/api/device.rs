@@ -124,6 +124,14 @@ fn uplink_view(u: &UplinkConfig) -> Value {
             "client_cert": u.tls.as_ref().is_some_and(|t| t.client_cert.is_some()),
             "client_key": u.tls.as_ref().is_some_and(|t| t.client_key.is_some()),
         },
+        // The HTTP push sink (set in the config file); secrets as `*_set` flags.
+        "http": u.http.as_ref().map(|h| json!({
+            "url": crate::redact::redact_url(&h.url),
+            "media_order": h.media_order,
+            "hmac_secret_set": h.hmac_secret.is_some(),
+            "bearer_token_set": h.bearer_token.is_some(),
+            "tls": h.tls.is_some(),
+        })),
     })
 }
 

@@ -174,6 +174,8 @@ pub async fn status(State(st): State<Shared>) -> Result<Json<Value>, ApiError> {
                     "last_error": u.uplink.last_error,
                     "delivered": u.uplink.delivered,
                     "failed_connects": u.uplink.failed_connects,
+                    // The HTTP push sink, when configured (null otherwise).
+                    "http": u.uplink.http,
                 }),
                 json!(u.outbox),
             )
@@ -247,6 +249,10 @@ fn without_secrets(mut c: Config) -> Config {
         cam.password = None;
     }
     c.uplink.password = None;
+    if let Some(h) = &mut c.uplink.http {
+        h.hmac_secret = None;
+        h.bearer_token = None;
+    }
     c
 }
 
@@ -363,6 +369,12 @@ fn merge_import(old: &Config, new: &mut Config) -> Result<ImportNotes, ApiError>
             &old.uplink,
             &mut new.uplink,
         ));
+    }
+    // The HTTP sink's secrets follow the same rule: kept only for the same host.
+    if let (Some(o), Some(n)) = (&old.uplink.http, &mut new.uplink.http) {
+        for key in crate::uplink::HttpConfig::inherit_secrets(o, n) {
+            passwords_cleared.push(protect::secret_dropped(key.into()));
+        }
     }
     let mut problems = protect::source_problems(old, new);
     problems.extend(crate::config::validate(new));

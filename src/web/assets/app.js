@@ -700,6 +700,12 @@
       if (up.delivered != null) upPairs.push([t("dash.delivered"), String(up.delivered)]);
       if (ob) upPairs.push([t("dash.outbox"), t("dash.outbox_value", { events: ob.events, bytes: bytes(ob.bytes) })],
         [t("dash.outbox_oldest"), ob.events ? duration(ob.oldest_age_s) : "–"]);
+      // The HTTP push sink ([uplink.http]), when configured: its own state and counts.
+      var hs = up.http;
+      if (hs) upPairs.push([t("dash.http"), el("span", { id: "dash-http", "data-reachable": String(!!hs.reachable), "data-refused": String(hs.outbox ? hs.outbox.refused : 0) }, [
+        t(hs.reachable ? "dash.http_ok" : "dash.http_down") + " · " + t("dash.http_counts", {
+          delivered: hs.outbox ? hs.outbox.delivered_total : 0, pending: hs.outbox ? hs.outbox.pending : 0, refused: hs.outbox ? hs.outbox.refused : 0 }),
+        details(hs.last_refusal || hs.last_error)])]);
       app.appendChild(el("div", { class: "card", id: "dash-uplink", "data-state": upState }, [
         el("div", { class: "cam" }, [
           el("span", { class: "name", text: t("dash.uplink") }),

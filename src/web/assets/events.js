@@ -53,7 +53,10 @@
         ]),
         el("div", { class: "hint" }, [SW.timeEl(e.start), " · " + t("phase." + e.phase) + (e.zone ? " · " + e.zone : "") + (e.duration_s != null ? " · " + SW.duration(e.duration_s) : "")]),
         plate ? el("div", { class: "plate", text: plate }) : null,
-        el("div", { class: "desc", text: SW.lang() === "zh" ? e.description_zh : e.description_en })
+        el("div", { class: "desc", text: SW.lang() === "zh" ? e.description_zh : e.description_en }),
+        // The HTTP sink's platform refused a phase for good: status and its answer.
+        e.http_refusal ? el("div", { class: "warn http-refusal", "data-http-status": String(e.http_refusal.status),
+          text: t("ev.http_refused", { status: e.http_refusal.status, body: e.http_refusal.body }) }) : null
       ])
     ]);
     r.addEventListener("click", function () { open(e.id); });

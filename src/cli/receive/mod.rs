@@ -1,5 +1,7 @@
-//! `streetwatch receive --mqtt mqtt://HOST:PORT --prefix streetwatch/<device> --out DIR`:
-//! the platform's side of the MQTT uplink, for integrators and tests. It subscribes to
+//! `streetwatch receive --mqtt mqtt://HOST:PORT --prefix streetwatch/<device> --out DIR`
+//! or `streetwatch receive --http 127.0.0.1:PORT --out DIR`: the platform's side of the
+//! uplink, for integrators and tests. Both modes store into the same layout (this
+//! module); `http.rs` is the HTTP push receiver. Over MQTT it subscribes to
 //! `<prefix>/#` with a persistent session, verifies each event's signature (with
 //! `--pubkey`, else the key the box publishes on its retained `status`), de-duplicates
 //! phases by `(id, phase, seq)`, reassembles media from their chunks on disk and checks
@@ -18,14 +20,35 @@ use std::process::ExitCode;
 use std::time::Duration;
 use streetwatch::uplink::signing;
 
+mod http;
+
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Broker URL, `mqtt://host:port` (plain MQTT; put the receiver next to the broker).
+    #[arg(
+        long,
+        requires = "prefix",
+        conflicts_with = "http",
+        required_unless_present = "http"
+    )]
+    mqtt: Option<String>,
+    /// Listen for the HTTP push sink on this address (e.g. `127.0.0.1:8080`): event
+    /// JSON by POST, media by multipart POST or PUT, on any path.
     #[arg(long)]
-    mqtt: String,
+    http: Option<std::net::SocketAddr>,
     /// Topic prefix of the box (`[uplink] topic_prefix`, e.g. `streetwatch/box-7`).
     #[arg(long)]
-    prefix: String,
+    prefix: Option<String>,
+    /// HTTP: require `X-Streetwatch-Signature` made with the secret in this file
+    /// (`[uplink.http] hmac_secret`); a bad or missing one is answered 401.
+    #[arg(long)]
+    hmac_secret_file: Option<PathBuf>,
+    /// HTTP: require `Authorization: Bearer <the token in this file>`.
+    #[arg(long)]
+    bearer_token_file: Option<PathBuf>,
+    /// HTTP: largest request body accepted, in MiB (larger: 413).
+    #[arg(long, default_value_t = 64)]
+    max_body_mib: usize,
     /// Where cases.sqlite and the event folders go.
     #[arg(long)]
     out: PathBuf,
@@ -75,6 +98,15 @@ struct Receiver {
     key: Option<ed25519_dalek::VerifyingKey>,
 }
 
+/// What became of one event phase.
+#[derive(Debug, PartialEq)]
+enum Stored {
+    New,
+    Duplicate,
+    /// Not an event phase this receiver can store (the reason).
+    Refused(String),
+}
+
 impl Receiver {
     fn bump(&self, name: &str) -> rusqlite::Result<()> {
         self.db.execute(
@@ -115,22 +147,27 @@ impl Receiver {
     }
 
     fn on_event(&mut self, payload: &[u8]) -> anyhow::Result<()> {
+        self.store_event(payload).map(|_| ())
+    }
+
+    /// Store one event phase once (by id, phase, seq), with its signature checked.
+    fn store_event(&mut self, payload: &[u8]) -> anyhow::Result<Stored> {
         let Ok(v) = serde_json::from_slice::<Value>(payload) else {
             println!("event: FAILED: not JSON ({} bytes)", payload.len());
             self.bump("refused")?;
-            return Ok(());
+            return Ok(Stored::Refused("not JSON".into()));
         };
         let id = v["id"].as_str().unwrap_or_default();
         let phase = v["phase"].as_str().unwrap_or_default();
         let Some(seq) = v["seq"].as_u64() else {
             println!("event {id:?}: FAILED: no seq");
             self.bump("refused")?;
-            return Ok(());
+            return Ok(Stored::Refused("no seq".into()));
         };
         if !safe(id) || !matches!(phase, "started" | "updated" | "ended") {
             println!("event {id:?}: FAILED: bad id or phase");
             self.bump("refused")?;
-            return Ok(());
+            return Ok(Stored::Refused("bad id or phase".into()));
         }
         let signature = match &self.key {
             None => "unchecked (no key yet)".to_string(),
@@ -141,6 +178,14 @@ impl Receiver {
         };
         let kind = v["kind"].as_str().unwrap_or_default();
         let code = v["category"]["code"].as_str().unwrap_or_default();
+        // The file first, then the row: a receiver killed in between has the file and
+        // stores the row when the box sends the phase again; a row always has its file.
+        let dir = self.out.join(id);
+        let file = dir.join(format!("{phase}-{seq}.json"));
+        if !file.exists() {
+            std::fs::create_dir_all(&dir)?;
+            write_atomic(&file, &serde_json::to_vec_pretty(&v)?)?;
+        }
         let new = self.db.execute(
             "INSERT OR IGNORE INTO events
              (event_id, phase, seq, kind, code, signature, received_at)
@@ -157,16 +202,37 @@ impl Receiver {
         )? == 1;
         if !new {
             self.bump("duplicates")?;
-            return Ok(());
+            return Ok(Stored::Duplicate);
         }
-        let dir = self.out.join(id);
-        std::fs::create_dir_all(&dir)?;
-        write_atomic(
-            &dir.join(format!("{phase}-{seq}.json")),
-            &serde_json::to_vec_pretty(&v)?,
-        )?;
         println!("event {id} {phase} {seq} kind={kind} code={code} signature={signature}");
-        Ok(())
+        Ok(Stored::New)
+    }
+
+    /// Store a whole media file that came in one piece (HTTP): size and sha256
+    /// checked against what the box declared, recorded like a reassembled one.
+    /// The state recorded (`ok` or `FAILED: ...`).
+    fn store_media(
+        &mut self,
+        id: &str,
+        name: &str,
+        bytes: &[u8],
+        declared_sha: &str,
+    ) -> anyhow::Result<String> {
+        let target = self.out.join(id);
+        std::fs::create_dir_all(&target)?;
+        let got = hex::encode(Sha256::digest(bytes));
+        let state = if got.eq_ignore_ascii_case(declared_sha) {
+            "ok".to_string()
+        } else {
+            format!("FAILED: sha256 {got}, the box declared {declared_sha}")
+        };
+        let tmp = target.join(format!(".{name}.tmp"));
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, target.join(name))?;
+        self.record(id, name, bytes.len() as u64, &got, &state)?;
+        Ok(state)
     }
 
     fn parts_dir(&self, id: &str, name: &str) -> PathBuf {
@@ -280,15 +346,24 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(tmp, path)
 }
 
+/// Open (creating) `DIR/cases.sqlite`, the one layout both modes store into.
+fn open_store(
+    out: &Path,
+    prefix: String,
+    key: Option<ed25519_dalek::VerifyingKey>,
+) -> anyhow::Result<Receiver> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let db = Connection::open(out.join("cases.sqlite"))?;
+    db.execute_batch(SCHEMA)?;
+    Ok(Receiver {
+        db,
+        out: out.to_path_buf(),
+        prefix,
+        key,
+    })
+}
+
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let url = url::Url::parse(&a.mqtt).with_context(|| format!("{} is not a URL", a.mqtt))?;
-    anyhow::ensure!(
-        url.scheme() == "mqtt",
-        "--mqtt {}: only mqtt://host:port is supported (run the receiver next to the broker)",
-        a.mqtt
-    );
-    let host = url.host_str().context("--mqtt needs a host")?.to_string();
-    let port = url.port().unwrap_or(1883);
     let key = match &a.pubkey {
         Some(k) if Path::new(k).is_file() => Some(std::fs::read_to_string(k)?),
         Some(k) => Some(k.clone()),
@@ -296,16 +371,21 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     }
     .map(|k| signing::parse_public_key(&k).map_err(anyhow::Error::msg))
     .transpose()?;
-    std::fs::create_dir_all(&a.out)
-        .with_context(|| format!("cannot create {}", a.out.display()))?;
-    let db = Connection::open(a.out.join("cases.sqlite"))?;
-    db.execute_batch(SCHEMA)?;
-    let mut rx = Receiver {
-        db,
-        out: a.out.clone(),
-        prefix: a.prefix.trim_end_matches('/').to_string(),
-        key,
+    if let Some(addr) = a.http {
+        let rx = open_store(&a.out, String::new(), key)?;
+        return http::serve(addr, rx, &a);
+    }
+    let (Some(mqtt), Some(prefix)) = (&a.mqtt, &a.prefix) else {
+        anyhow::bail!("give --http ADDR, or --mqtt URL with --prefix");
     };
+    let url = url::Url::parse(mqtt).with_context(|| format!("{mqtt} is not a URL"))?;
+    anyhow::ensure!(
+        url.scheme() == "mqtt",
+        "--mqtt {mqtt}: only mqtt://host:port is supported (run the receiver next to the broker)",
+    );
+    let host = url.host_str().context("--mqtt needs a host")?.to_string();
+    let port = url.port().unwrap_or(1883);
+    let mut rx = open_store(&a.out, prefix.trim_end_matches('/').to_string(), key)?;
     let mut o = MqttOptions::new(a.client_id.clone(), host, port);
     o.set_clean_session(false);
     o.set_keep_alive(Duration::from_secs(10));
@@ -318,11 +398,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     }
     let (client, mut conn) = Client::new(o, 64);
     let filter = format!("{}/#", rx.prefix);
-    println!(
-        "receiving {filter} from {} into {}",
-        a.mqtt,
-        a.out.display()
-    );
+    println!("receiving {filter} from {mqtt} into {}", a.out.display());
     for ev in conn.iter() {
         match ev {
             Ok(Event::Incoming(Incoming::ConnAck(_))) => {

@@ -1,0 +1,619 @@
+//! The HTTP(S) push sink against the real daemon (`streetwatch run`) with a real RTSP
+//! camera (`serve-rtsp`, the parking scenario looped: a car parks in a no-parking bay,
+//! phases every few seconds of media time), the reference receiver
+//! (`streetwatch receive --http`) as the independent platform, and a real mosquitto.
+//! Everything is counted by key: `(id, phase, seq)` committed to the outbox against
+//! what arrived.
+//!
+//! Outages are kept short in real time (a broker frozen for ~8 s, the receiver down
+//! for ~10 s): the daemon's rules run on media time, so what matters is that phases
+//! are produced and committed while the sink is away, not how long it is away.
+
+mod support;
+
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use support::broker::Broker;
+use support::daemon::RunningDaemon;
+use support::http_script::ScriptedServer;
+use support::mqtt::{Key, Sub, committed_keys};
+use support::{CamSim, bin, free_port, wait_for, weights_dir};
+
+const SECRET: &str = "a-shared-hmac-secret-for-tests";
+
+/// `streetwatch receive --http` on `port`, storing into `out`; killed on drop.
+struct Receiver {
+    child: Child,
+    out: PathBuf,
+    log: PathBuf,
+}
+
+impl Receiver {
+    fn start(port: u16, out: &Path, secret_file: Option<&Path>) -> Receiver {
+        std::fs::create_dir_all(out).unwrap();
+        let log = out.join("receive.log");
+        let mut cmd = Command::new(bin());
+        cmd.args(["receive", "--http", &format!("127.0.0.1:{port}")])
+            .arg("--out")
+            .arg(out.join("cases"));
+        if let Some(f) = secret_file {
+            cmd.arg("--hmac-secret-file").arg(f);
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let child = cmd
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let rx = Receiver {
+            child,
+            out: out.to_path_buf(),
+            log,
+        };
+        wait_for(Duration::from_secs(20), || {
+            std::net::TcpStream::connect(("127.0.0.1", port))
+                .ok()
+                .map(|_| ())
+        })
+        .unwrap_or_else(|| panic!("receiver did not listen: {}", rx.log()));
+        rx
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn db(&self) -> PathBuf {
+        self.out.join("cases").join("cases.sqlite")
+    }
+
+    /// Rows of the receiver's database (empty while it does not exist yet).
+    fn rows(&self, sql: &str) -> Vec<Vec<String>> {
+        let Ok(c) = rusqlite::Connection::open_with_flags(
+            self.db(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        ) else {
+            return Vec::new();
+        };
+        let _ = c.busy_timeout(Duration::from_secs(5));
+        let Ok(mut stmt) = c.prepare(sql) else {
+            return Vec::new();
+        };
+        let n = stmt.column_count();
+        stmt.query_map([], |r| {
+            (0..n)
+                .map(|i| {
+                    r.get::<_, rusqlite::types::Value>(i).map(|v| match v {
+                        rusqlite::types::Value::Integer(i) => i.to_string(),
+                        rusqlite::types::Value::Text(t) => t,
+                        other => format!("{other:?}"),
+                    })
+                })
+                .collect()
+        })
+        .map(|rows| rows.filter_map(Result::ok).collect())
+        .unwrap_or_default()
+    }
+
+    fn keys(&self) -> BTreeSet<Key> {
+        self.rows("SELECT event_id, phase, seq FROM events")
+            .into_iter()
+            .map(|r| (r[0].clone(), r[1].clone(), r[2].parse().unwrap()))
+            .collect()
+    }
+
+    fn counter(&self, name: &str) -> u64 {
+        self.rows(&format!("SELECT value FROM counters WHERE name = '{name}'"))
+            .first()
+            .map_or(0, |r| r[0].parse().unwrap())
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The box: one camera on `url` watching the bay (dwell 4 s, an `updated` every 3 s,
+/// short clips), `[uplink]` from `uplink` (TOML lines, `[uplink.http]` included).
+fn box_config(dir: &Path, url: &str, uplink: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = format!(
+        r#"[device]
+id = "box-http"
+division_code = "440802"
+state_dir = "{state}"
+
+[inference]
+models_dir = "{models}"
+weights_dir = "{weights}"
+
+[web]
+listen = "127.0.0.1:0"
+
+{uplink}
+
+[events.tracker]
+stationary_after_s = 2.0
+
+[events.evidence.clip]
+pre_roll_s = 2.0
+post_roll_s = 2.0
+
+[[cameras]]
+id = "bay"
+url = "{url}"
+[cameras.analysis]
+fps = 2.0
+[cameras.preroll]
+seconds = 10.0
+
+[[cameras.zones]]
+id = "bay-1"
+name = "禁停区"
+polygon = [[0.0, 0.15], [0.35, 0.15], [0.35, 0.6], [0.0, 0.6]]
+rules = [{{ type = "no_parking", dwell_s = 4, update_every_s = 3, leave_after_s = 4 }}]
+"#,
+        state = dir.join("state").display(),
+        models = root.join("models").display(),
+        weights = weights_dir().display(),
+    );
+    let p = dir.join("streetwatch.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Per-row HTTP state of the outbox: (key, http_state, attempts, status, error).
+#[allow(clippy::type_complexity)]
+fn http_rows(state: &Path) -> Vec<(Key, Option<String>, u32, Option<u16>, Option<String>)> {
+    if !state.join("outbox.sqlite").exists() {
+        return Vec::new();
+    }
+    let c = rusqlite::Connection::open_with_flags(
+        state.join("outbox.sqlite"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE,
+    )
+    .unwrap();
+    c.busy_timeout(Duration::from_secs(10)).unwrap();
+    // The file exists a moment before its schema (or the HTTP columns) does.
+    let Ok(mut st) = c.prepare(
+        "SELECT event_id, phase, seq, http_state, http_attempts, http_status, http_error
+         FROM events ORDER BY id",
+    ) else {
+        return Vec::new();
+    };
+    st.query_map([], |r| {
+        Ok((
+            (r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64),
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+            r.get(6)?,
+        ))
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+/// MQTT state of every outbox row (`events.mqtt`: 2 once the broker acknowledged it).
+fn mqtt_states(state: &Path) -> Vec<i64> {
+    if !state.join("outbox.sqlite").exists() {
+        return Vec::new();
+    }
+    let c = rusqlite::Connection::open_with_flags(
+        state.join("outbox.sqlite"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE,
+    )
+    .unwrap();
+    c.busy_timeout(Duration::from_secs(10)).unwrap();
+    let Ok(mut st) = c.prepare("SELECT mqtt FROM events") else {
+        return Vec::new();
+    };
+    st.query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(&format!("{series} ")))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+/// One box feeding a real broker and the reference receiver at once, through:
+/// a frozen broker (HTTP keeps delivering), the receiver down (MQTT keeps delivering,
+/// the HTTP backlog grows), a SIGKILL of the daemon while that backlog drains, a
+/// restart. In the end both sinks have every committed key, the receiver stored each
+/// once with the HMAC verified and every file's sha256 right, and each outbox row is
+/// delivered for both sinks.
+#[test]
+fn http_and_mqtt_each_get_every_key_once_through_outages_and_a_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = support::parking_scenario(dir.path(), 40.0);
+    let mut sim = CamSim::start(free_port(), &[("/bay", video.display().to_string())], None);
+    let broker = Broker::start(None);
+    let sub = Sub::start(broker.port, "streetwatch/box-http");
+    let secret = dir.path().join("hmac.secret");
+    std::fs::write(&secret, format!("{SECRET}\n")).unwrap();
+    let rx_port = free_port();
+    let rx_dir = dir.path().join("rx");
+    let mut rx = Receiver::start(rx_port, &rx_dir, Some(&secret));
+    let cfg = box_config(
+        dir.path(),
+        &sim.url("/bay"),
+        &format!(
+            r#"[uplink]
+broker = "mqtt://127.0.0.1:{}"
+keepalive_s = 5
+backoff_max_s = 1
+chunk_kib = 64
+health_interval_s = 2
+
+[uplink.http]
+url = "http://127.0.0.1:{rx_port}/streetwatch/events"
+media_url = "http://127.0.0.1:{rx_port}/streetwatch/media"
+hmac_secret = "{SECRET}"
+backoff_max_s = 1
+connect_timeout_s = 2
+timeout_s = 10"#,
+            broker.port
+        ),
+    );
+    let state = dir.path().join("state");
+    let log = dir.path().join("daemon.log");
+    let mut daemon = RunningDaemon::spawn(&cfg, &log, "info");
+
+    // 1. Both sinks up: the first phase reaches the receiver.
+    wait_for(Duration::from_secs(60), || {
+        (!rx.keys().is_empty()).then_some(())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "nothing reached the receiver\n{}\n{}",
+            rx.log(),
+            daemon.log()
+        )
+    });
+
+    // 2. The broker stops answering: HTTP keeps delivering new phases.
+    broker.signal(libc::SIGSTOP);
+    let before = rx.keys().len();
+    let grew = wait_for(Duration::from_secs(30), || {
+        (rx.keys().len() >= before + 2).then_some(())
+    });
+    broker.signal(libc::SIGCONT);
+    assert!(
+        grew.is_some(),
+        "HTTP stopped with the broker: {before} then {}\n{}",
+        rx.keys().len(),
+        daemon.log()
+    );
+
+    // 3. The receiver goes away for ~10 s: phases are committed meanwhile and MQTT
+    //    keeps delivering them.
+    rx.kill();
+    let during = committed_keys(&state).len();
+    let outage = std::time::Instant::now();
+    wait_for(Duration::from_secs(30), || {
+        (committed_keys(&state).len() >= during + 3 && outage.elapsed() >= Duration::from_secs(10))
+            .then_some(())
+    })
+    .unwrap_or_else(|| panic!("no phases produced during the outage\n{}", daemon.log()));
+    let backlog = http_rows(&state)
+        .iter()
+        .filter(|r| r.1.as_deref() == Some("pending"))
+        .count();
+    assert!(backlog >= 3, "HTTP backlog during the outage: {backlog}");
+
+    // 4. The receiver returns; the daemon is SIGKILLed as soon as the first phase of
+    //    that backlog arrives (the rest still on its way), then restarted on the same
+    //    state.
+    let had = rx.keys().len();
+    let rx = Receiver::start(rx_port, &rx_dir, Some(&secret));
+    // Polled every 5 ms: the backlog drains in a fraction of a second.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while rx.keys().len() == had && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    daemon.kill();
+    let pending_at_kill = http_rows(&state)
+        .iter()
+        .filter(|r| r.1.as_deref() == Some("pending"))
+        .count();
+    let before_restart = committed_keys(&state).len();
+    let mut daemon = RunningDaemon::spawn(&cfg, &log, "info");
+    // The restarted daemon produces again (the parked car's case goes on)...
+    wait_for(Duration::from_secs(40), || {
+        (committed_keys(&state).len() > before_restart).then_some(())
+    })
+    .unwrap_or_else(|| panic!("nothing produced after the restart\n{}", daemon.log()));
+    // ...then no more phases: the camera goes, the outbox drains.
+    sim.kill();
+
+    let settled = wait_for(Duration::from_secs(60), || {
+        let committed = committed_keys(&state);
+        let done = http_rows(&state)
+            .iter()
+            .all(|r| r.1.as_deref() == Some("delivered"))
+            && mqtt_states(&state).iter().all(|m| *m == 2);
+        (done && rx.keys() == committed && sub.keys() == committed).then_some(committed)
+    });
+    let committed = settled.unwrap_or_else(|| {
+        let committed = committed_keys(&state);
+        panic!(
+            "not every key reached both sinks\ncommitted {}: {committed:?}\nhttp {}: missing {:?}\nmqtt {}: missing {:?}\nrows {:?}\n{}",
+            committed.len(),
+            rx.keys().len(),
+            committed.difference(&rx.keys()).collect::<Vec<_>>(),
+            sub.keys().len(),
+            committed.difference(&sub.keys()).collect::<Vec<_>>(),
+            http_rows(&state),
+            daemon.log()
+        )
+    });
+    eprintln!(
+        "committed {} phases; HTTP pending at the SIGKILL: {pending_at_kill}; receiver duplicates {}",
+        committed.len(),
+        rx.counter("duplicates")
+    );
+    assert!(committed.len() >= 5, "{committed:?}");
+    // Every request carried a valid HMAC signature.
+    assert_eq!(rx.counter("unauthorized"), 0, "{}", rx.log());
+    // Every media file an arrived phase names (and did not report missing) arrived
+    // with the right sha256, and the event names the id the receiver answered.
+    let mut files = 0;
+    let mut received = Vec::new();
+    for (id, phase, seq) in &committed {
+        let p = rx_dir
+            .join("cases")
+            .join(id)
+            .join(format!("{phase}-{seq}.json"));
+        let ev: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+        received.push(ev.clone());
+        let missing: BTreeSet<&str> = ev["media_missing"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|m| m["name"].as_str()).collect())
+            .unwrap_or_default();
+        for m in ev["media"].as_array().unwrap() {
+            let name = m["name"].as_str().unwrap();
+            if missing.contains(name) {
+                continue;
+            }
+            let state = rx.rows(&format!(
+                "SELECT state, sha256 FROM media WHERE event_id = '{id}' AND name = '{name}'"
+            ));
+            assert_eq!(
+                state.first().map(|r| r[0].as_str()),
+                Some("ok"),
+                "{id}/{name}: {state:?}"
+            );
+            assert_eq!(state[0][1], m["sha256"].as_str().unwrap(), "{id}/{name}");
+            assert_eq!(m["remote_id"], format!("{id}/{name}"), "{id}/{name}");
+            files += 1;
+        }
+    }
+    assert!(files > 0, "no media were checked");
+    // What arrived over HTTP is the v1 payload (with `remote_id`).
+    support::assert_schema_valid(&received);
+    // The health the box publishes over MQTT has the HTTP sink's section.
+    let http_health = wait_for(Duration::from_secs(10), || {
+        sub.all()
+            .iter()
+            .filter(|m| m.topic.ends_with("/health"))
+            .filter_map(|m| serde_json::from_slice::<Value>(&m.payload).ok())
+            .find(|h| h["uplink"]["http"]["outbox"]["delivered_total"].as_u64() >= Some(1))
+    });
+    assert!(
+        http_health.is_some(),
+        "no health with uplink.http over MQTT"
+    );
+    let st = daemon.stop_within(20).expect("daemon stops on SIGTERM");
+    assert!(st.success(), "daemon exit {st}");
+}
+
+/// `event_first` with each file PUT to a URL template: the `started` phase and its
+/// files reach the receiver (sha256 right, no `remote_id`). Then (a reload) a platform
+/// that answers 400: each phase is refused once (one request, never retried), recorded
+/// with the answer's body, counted in health and /metrics and shown by the Events API.
+/// Then the receiver with the wrong HMAC secret: 401 refusals, recorded the same way,
+/// and the receiver stores none of them.
+#[test]
+fn refusals_are_recorded_with_their_body_never_retried_and_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = support::parking_scenario(dir.path(), 40.0);
+    let sim = CamSim::start(free_port(), &[("/bay", video.display().to_string())], None);
+    let platform = ScriptedServer::start(400, r#"{"error":"unknown category code 9999"}"#);
+    let secret = dir.path().join("hmac.secret");
+    std::fs::write(&secret, SECRET).unwrap();
+    let rx_port = free_port();
+    let rx = Receiver::start(rx_port, &dir.path().join("rx"), Some(&secret));
+    let uplink = |url: &str, secret: &str, extra: &str| {
+        format!(
+            r#"[uplink]
+
+[uplink.http]
+url = "{url}"
+hmac_secret = "{secret}"
+backoff_max_s = 1
+timeout_s = 10
+{extra}"#
+        )
+    };
+    let rx_url = format!("http://127.0.0.1:{rx_port}/events");
+    let cfg = box_config(
+        dir.path(),
+        &sim.url("/bay"),
+        &uplink(
+            &rx_url,
+            SECRET,
+            &format!(
+                "media_order = \"event_first\"\nmedia_put_template = \"http://127.0.0.1:{rx_port}/media/{{event_id}}/{{name}}\""
+            ),
+        ),
+    );
+    let state = dir.path().join("state");
+    let mut daemon = RunningDaemon::spawn(&cfg, &dir.path().join("daemon.log"), "info");
+
+    // 1. event_first + PUT: the started phase and every one of its files.
+    let started = wait_for(Duration::from_secs(60), || {
+        let ok = rx.rows("SELECT name FROM media WHERE state = 'ok'");
+        let started = rx
+            .keys()
+            .into_iter()
+            .find(|k| k.1 == "started" && k.2 == 0)?;
+        (!ok.is_empty()).then_some(started)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no started phase with media\n{}\n{}",
+            rx.log(),
+            daemon.log()
+        )
+    });
+    let ev: Value = serde_json::from_slice(
+        &std::fs::read(
+            dir.path()
+                .join("rx/cases")
+                .join(&started.0)
+                .join("started-0.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let names: Vec<&str> = ev["media"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert!(!names.is_empty());
+    assert!(ev["media"][0].get("remote_id").is_none(), "{ev:#}");
+    wait_for(Duration::from_secs(20), || {
+        (rx.rows("SELECT name FROM media WHERE state = 'ok'").len() >= names.len()).then_some(())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "{names:?} vs {:?}",
+            rx.rows("SELECT name, state FROM media")
+        )
+    });
+    let bad = rx.rows("SELECT event_id, name, state FROM media WHERE state != 'ok'");
+    assert!(bad.is_empty(), "{bad:?}");
+
+    // 2. A platform answering 400.
+    box_config(
+        dir.path(),
+        &sim.url("/bay"),
+        &uplink(&platform.url(), SECRET, ""),
+    );
+    daemon.signal(libc::SIGHUP);
+    let refused = |status: u16| {
+        http_rows(&state)
+            .into_iter()
+            .filter(|r| r.1.as_deref() == Some("refused") && r.3 == Some(status))
+            .collect::<Vec<_>>()
+    };
+    wait_for(Duration::from_secs(60), || {
+        (refused(400).len() >= 2).then_some(())
+    })
+    .unwrap_or_else(|| panic!("no refusal recorded\n{}", daemon.log()));
+    // A few more seconds: nothing refused is tried again.
+    std::thread::sleep(Duration::from_secs(4));
+    let rows = refused(400);
+    for r in &rows {
+        assert_eq!(r.2, 1, "a refused phase was retried: {r:?}");
+        assert_eq!(
+            r.4.as_deref(),
+            Some(r#"{"error":"unknown category code 9999"}"#)
+        );
+    }
+    assert_eq!(
+        platform.count(),
+        refused(400).len(),
+        "one request per refused phase: {:?}",
+        platform.requests.lock().unwrap()
+    );
+    // Health, /metrics and the Events API show it.
+    let (c, base, _) = daemon.page();
+    let status: Value = c
+        .get(format!("{base}/api/status"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let http = &status["uplink"]["http"];
+    assert!(http["outbox"]["refused"].as_u64().unwrap() >= 2, "{http:#}");
+    assert!(
+        http["last_refusal"]
+            .as_str()
+            .unwrap()
+            .starts_with("HTTP 400: {\"error\":\"unknown category code 9999\"}"),
+        "{http:#}"
+    );
+    let metrics = c
+        .get(format!("{base}/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(metric(&metrics, "streetwatch_http_refused_total").unwrap() >= 2.0);
+    let events: Value = c
+        .get(format!("{base}/api/events"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let shown = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["http_refusal"]["status"] == 400)
+        .unwrap_or_else(|| panic!("{events:#}"));
+    assert_eq!(
+        shown["http_refusal"]["body"],
+        r#"{"error":"unknown category code 9999"}"#
+    );
+    assert_eq!(shown["delivery"], "refused");
+
+    // 3. The wrong secret against the receiver: 401, recorded, none stored.
+    box_config(
+        dir.path(),
+        &sim.url("/bay"),
+        &uplink(&rx_url, "not-the-shared-secret", ""),
+    );
+    daemon.signal(libc::SIGHUP);
+    wait_for(Duration::from_secs(60), || {
+        (!refused(401).is_empty()).then_some(())
+    })
+    .unwrap_or_else(|| panic!("no 401 recorded\n{}\n{}", rx.log(), daemon.log()));
+    for r in refused(401) {
+        assert_eq!(r.2, 1, "{r:?}");
+        assert!(r.4.as_deref().unwrap().contains("bad signature"), "{r:?}");
+    }
+    assert!(rx.counter("unauthorized") >= 1);
+    for r in refused(400).iter().chain(refused(401).iter()) {
+        assert!(
+            !rx.keys().contains(&r.0),
+            "a refused phase was stored: {r:?}"
+        );
+    }
+    let st = daemon.stop_within(20).expect("daemon stops on SIGTERM");
+    assert!(st.success(), "daemon exit {st}");
+}
