@@ -169,14 +169,18 @@ pub fn tables(o: &Output) -> String {
     );
     let _ = writeln!(
         s,
-        "| mode | goal | cameras that fit | first count that did not | cores at fit | CPU-s per camera-hour | RSS MiB (budget 150 + 12 x N) | event latency p99 ms, decided / committed | camera simulator cores |"
+        "| mode | goal | cameras that fit | first count that did not | figures at | cores | CPU-s per camera-hour | slowest camera fps (wanted) | dropped | RSS MiB (budget 150 + 12 x N) | event latency p99 ms, decided / committed | camera simulator cores |"
     );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|");
     for c in &o.capacity {
-        let r = c.at_fit.as_ref();
+        // The figures at the fit, or (nothing fitted) those of the smallest count tried.
+        let r = c
+            .at_fit
+            .as_ref()
+            .or_else(|| c.trials.iter().min_by_key(|t| t.cameras));
         let _ = writeln!(
             s,
-            "| {}{} | {} | **{}** | {} | {} | {} | {} | {} | {} |",
+            "| {}{} | {} | **{}** | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             c.mode.name,
             if c.mode.substream {
                 ""
@@ -188,8 +192,25 @@ pub fn tables(o: &Output) -> String {
             c.failed_at
                 .map(|f| f.to_string())
                 .unwrap_or_else(|| "-".into()),
+            r.map(|r| format!(
+                "{} camera(s){}",
+                r.cameras,
+                if c.at_fit.is_some() {
+                    ""
+                } else {
+                    ", did not fit"
+                }
+            ))
+            .unwrap_or_default(),
             r.map(|r| format!("{:.2}", r.cpu_cores)).unwrap_or_default(),
             r.map(|r| format!("{:.0}", r.cpu_s_per_camera_hour))
+                .unwrap_or_default(),
+            r.map(|r| format!(
+                "{:.2} ({:.2})",
+                r.analysed_fps_min_camera, r.expected_fps_per_camera
+            ))
+            .unwrap_or_default(),
+            r.map(|r| format!("{} of {}", r.dropped, r.offered))
                 .unwrap_or_default(),
             r.map(|r| format!(
                 "{:.0} ({:.0})",
