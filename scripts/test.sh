@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # streetwatch test runner (run scripts/setup.sh first; `make test` does both).
 #
+#   0. in the background, `scripts/setup.sh --aarch64` (the arm64 sysroot is mostly a
+#      download: it overlaps the x86 build instead of adding to the run), then the
+#      aarch64 cross build at nice 19 (it uses the CPU the tests leave idle); its log is
+#      target/test-logs/setup-aarch64.log and the checks wait for it
 #   1. cargo build --locked --bins
 #   2. cargo test --locked --no-fail-fast -- --test-threads=2
-#   3. every executable scripts/checks/*.sh (systemd, Yocto lint, ...)
+#   3. every executable scripts/checks/*.sh (systemd, Yocto lint, aarch64, .deb, ...);
+#      exit 0 = pass, 77 = skipped (the check says why), anything else = fail
 #
 # Every step runs even if an earlier one failed (the tests are skipped only
 # when the build fails). Exits non-zero if anything failed. The last line is
@@ -24,6 +29,8 @@
 set -euo pipefail
 
 log() { printf 'test.sh: %s\n' "$*"; }
+# Wall seconds since the start, so the log shows where a CI run's minutes go.
+stamp() { printf 'test.sh: [%4d s] %s\n' "$SECONDS" "$*"; }
 
 # Count a cargo test log: sets t_passed, t_failed, t_skipped and skipped_list
 # ("name: why" per skipped test). Tests recorded in SKIP_LOG move from passed to
@@ -100,9 +107,27 @@ mkdir -p "$log_dir"
 export STREETWATCH_SKIP_LOG="$log_dir/skipped.tsv"
 : >"$STREETWATCH_SKIP_LOG"
 
+# 0. the aarch64 cross setup, in the background (needed only by the aarch64 and .deb
+# checks at the end). It takes setup's lock, so it never runs beside another setup.
+# Then, on x86_64, the cross build itself at the lowest CPU priority: it soaks up the
+# CPU the tests leave idle (most of them wait on media time) instead of adding its
+# minutes after them; the aarch64 check's own cross build is then a no-op (and redoes
+# it, reporting any error, if this one failed).
+aarch64_setup_log="$log_dir/setup-aarch64.log"
+log "scripts/setup.sh --aarch64 and the aarch64 cross build in the background (log: ${aarch64_setup_log#"$SW_ROOT"/})"
+(
+    scripts/setup.sh --aarch64 || exit
+    if [ "$(uname -m)" = x86_64 ] && [ "${STREETWATCH_SKIP_AARCH64:-0}" != 1 ]; then
+        echo "test.sh: cross build at nice 19 (scripts/cross-aarch64.sh --profile cross-ci)"
+        nice -n 19 scripts/cross-aarch64.sh --profile cross-ci || echo "test.sh: background cross build failed; the aarch64 check retries it"
+        echo "test.sh: background cross build done after $SECONDS s"
+    fi
+) >"$aarch64_setup_log" 2>&1 </dev/null &
+aarch64_setup_pid=$!
+
 # 1. build
 build_ok=1
-log "cargo build --locked --bins"
+stamp "cargo build --locked --bins"
 if ! cargo build --locked --bins; then
     build_ok=0
     failed=$((failed + 1))
@@ -111,7 +136,7 @@ fi
 
 # 2. Rust tests
 if [ "$build_ok" -eq 1 ]; then
-    log "cargo test --locked --no-fail-fast -- --test-threads=2"
+    stamp "cargo test --locked --no-fail-fast -- --test-threads=2"
     cargo_log="$log_dir/cargo-test.log"
     set +e
     cargo test --locked --no-fail-fast -- --test-threads=2 2>&1 | tee "$cargo_log"
@@ -129,6 +154,17 @@ else
     log "skipping cargo test: the build failed"
 fi
 
+# 3. check scripts, once the aarch64 setup is done (a failure there makes the aarch64
+# and .deb checks fail, naming what is missing; its log is shown here).
+stamp "waiting for scripts/setup.sh --aarch64 and the background cross build"
+if wait "$aarch64_setup_pid"; then
+    grep -E '^(setup: done|test\.sh: )' "$aarch64_setup_log" || true
+    tail -n 1 "$aarch64_setup_log"
+else
+    log "WARNING: scripts/setup.sh --aarch64 failed:"
+    tail -n 20 "$aarch64_setup_log"
+fi
+
 # 3. check scripts
 shopt -s nullglob
 checks=(scripts/checks/*.sh)
@@ -140,12 +176,20 @@ for check in "${checks[@]}"; do
         skipped_list+=("$check: not executable")
         continue
     fi
-    log "running $check"
-    if "$check"; then
+    stamp "running $check"
+    set +e
+    "$check"
+    rc=$?
+    set -e
+    stamp "$check finished (exit $rc)"
+    if [ "$rc" -eq 0 ]; then
         log "PASS $check"
         passed=$((passed + 1))
+    elif [ "$rc" -eq 77 ]; then
+        # 77: the check does not apply on this machine and said why (automake's SKIP).
+        log "SKIPPED $check"
+        skipped=$((skipped + 1))
     else
-        rc=$?
         log "FAIL $check (exit $rc)"
         failed=$((failed + 1))
         failed_steps+=("$check")
@@ -153,6 +197,7 @@ for check in "${checks[@]}"; do
 done
 [ "${#checks[@]}" -gt 0 ] || log "no scripts/checks/*.sh to run"
 
+stamp "all steps run"
 if [ "${#failed_steps[@]}" -gt 0 ]; then
     log "FAILED: $(IFS=','; printf '%s' "${failed_steps[*]}" | sed 's/,/, /g')"
     status=1

@@ -4,6 +4,7 @@
 //! `ingest` (cameras) -> `infer` (detectors) -> `track` -> `rules` -> `evidence` -> `uplink`,
 //! with `config` feeding every stage and `web` letting a technician steer it.
 
+pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod draw;

@@ -35,10 +35,14 @@ fn a_car_held_in_a_no_parking_bay_yields_one_event_with_snapshots_and_a_clip_fro
         coordinates: None,
         grid_code: None,
         asset_id: None,
+        preset: None,
+        filter: Default::default(),
         rules: vec![ZoneRule::NoParking {
+            merge_window_s: 0.0,
             dwell_s: 60.0,
             update_every_s: 300.0,
             leave_after_s: 30.0,
+            evidence_interval_s: None,
             schedule: Default::default(),
         }],
     };

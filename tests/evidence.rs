@@ -96,6 +96,8 @@ fn privacy_zone() -> Zone {
         coordinates: None,
         grid_code: None,
         asset_id: None,
+        preset: None,
+        filter: Default::default(),
         rules: vec![ZoneRule::Privacy],
     }
 }
@@ -174,6 +176,8 @@ fn snapshot_decodes_at_full_resolution_with_privacy_zone_black_and_digests_match
         jpeg_quality: 90,
         redacted_clip: false,
         captured: None,
+        captured_fallback: None,
+        picture: None,
     };
     let media = job.run(&source).unwrap();
     assert_eq!(media.len(), 2);
@@ -235,6 +239,8 @@ fn a_clip_job_waits_in_media_time_for_the_post_roll() {
             jpeg_quality: 85,
             redacted_clip: false,
             captured: None,
+            captured_fallback: None,
+            picture: None,
         })
         .unwrap();
     assert!(

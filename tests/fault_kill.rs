@@ -125,6 +125,33 @@ post_roll_s = 3.0
     )
 }
 
+/// Paths of the media files the outbox still holds (rows whose file is present).
+fn outbox_media_paths(state: &Path) -> std::collections::BTreeSet<PathBuf> {
+    let p = state.join("outbox.sqlite");
+    let c = rusqlite::Connection::open_with_flags(&p, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
+        .unwrap();
+    c.busy_timeout(Duration::from_secs(10)).unwrap();
+    let mut st = c
+        .prepare("SELECT path FROM media WHERE file_present = 1")
+        .unwrap();
+    st.query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(|r| PathBuf::from(r.unwrap()))
+        .collect()
+}
+
+/// Every regular file under `dir`, recursively.
+fn walk_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            walk_files(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
 /// (event_id, phase, seq, done) of every committed row.
 fn outbox_rows(state: &Path) -> Vec<(String, String, u64, bool)> {
     let p = state.join("outbox.sqlite");
@@ -391,6 +418,26 @@ fn open_cases_survive_ten_sigkills_resumed_or_ended_restart_and_every_committed_
     );
     // Late duplicates would arrive now.
     std::thread::sleep(Duration::from_secs(1));
+
+    // No orphaned media: every evidence file left on the box is one the outbox still
+    // names (the start-up sweep removed what the kills left behind; delivered files
+    // were deleted after their PUBACK).
+    let owned = outbox_media_paths(&state);
+    let mut files = Vec::new();
+    walk_files(&state.join("evidence"), &mut files);
+    let orphans: Vec<_> = files.iter().filter(|f| !owned.contains(*f)).collect();
+    assert!(
+        orphans.is_empty(),
+        "evidence files no outbox row names: {orphans:?}"
+    );
+    let swept = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .matches("evidence sweep: removed an orphan file")
+        .count();
+    println!(
+        "evidence left at the end: {} files, all owned by the outbox; orphans removed by the start-up sweeps: {swept}",
+        files.len()
+    );
 
     let events = sub.events();
     support::assert_schema_valid(&events);

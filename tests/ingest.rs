@@ -26,6 +26,7 @@ fn rtsp_spec(
             transport: Transport::Tcp,
             latency_ms: 100,
         },
+        analysis_source: None,
         analysis,
         preroll_seconds: 10.0,
         preroll_max_bytes: 32 << 20,
@@ -44,6 +45,7 @@ fn file_spec(path: std::path::PathBuf, analysis: Option<AnalysisSpec>) -> Camera
     CameraSpec {
         id: "file".into(),
         source: Source::File { path },
+        analysis_source: None,
         analysis,
         preroll_seconds: 10.0,
         preroll_max_bytes: 64 << 20,
@@ -121,7 +123,9 @@ fn frames_arrive_from_rtsp_at_the_analysis_rate_with_monotonic_media_time() {
     for w in frames.windows(2) {
         assert!(w[1].time > w[0].time, "media time must increase");
         let dt = w[1].time.secs_since(w[0].time);
-        assert!((0.1..=0.45).contains(&dt), "frame spacing {dt} s");
+        // 0.2 s apart at 5 fps; one frame dropped on a busy machine is tolerated (the
+        // rate check above bounds how many), a burst or a stall of seconds is not.
+        assert!((0.1..=0.65).contains(&dt), "frame spacing {dt} s");
     }
     let f = &frames[0];
     assert_eq!((f.width, f.height), (768, 432));
@@ -404,13 +408,15 @@ fn keyframes_only_outputs_each_keyframe_promptly_even_with_b_frames() {
         (st.keyframes.load(Ordering::Relaxed) >= 1).then_some(())
     })
     .expect("a keyframe");
-    let decoded = wait_for(Duration::from_millis(1500), || {
+    // A decoder holding its reorder buffer would keep the keyframe for a whole GOP
+    // (8.4 s); 4 s tells that apart from a machine that is merely busy.
+    let decoded = wait_for(Duration::from_secs(4), || {
         (st.frames_decoded.load(Ordering::Relaxed) >= st.keyframes.load(Ordering::Relaxed))
             .then_some(())
     });
     assert!(
         decoded.is_some(),
-        "keyframe not decoded within 1.5 s of arriving"
+        "keyframe not decoded within 4 s of arriving (held for a GOP?)"
     );
     assert!(matches!(
         cam.frames().pop_timeout(Duration::from_secs(1)),

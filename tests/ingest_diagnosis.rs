@@ -152,6 +152,7 @@ fn a_camera_that_repeats_parameter_sets_between_slices_is_repaired_whole_picture
             transport: Transport::Tcp,
             latency_ms: 100,
         },
+        analysis_source: None,
         analysis: Some(AnalysisSpec {
             fps: 4.0,
             keyframes_only: false,

@@ -180,8 +180,14 @@ rules = [{{ type = "no_parking", dwell_s = 60, leave_after_s = 40 }}]"#
         .iter()
         .find(|m| m["name"] == "ended.jpg")
         .unwrap_or_else(|| panic!("no ended snapshot: {media:#?}"));
+    // The picture is the camera's 480x270; the caption strip (`caption_px` rows) is
+    // added below it.
+    let strip = snap["caption_px"].as_u64().unwrap_or(0);
     assert_eq!(
-        (snap["width"].as_u64(), snap["height"].as_u64()),
+        (
+            snap["width"].as_u64(),
+            snap["height"].as_u64().map(|h| h - strip)
+        ),
         (Some(480), Some(270))
     );
     let path = dir

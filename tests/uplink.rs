@@ -214,7 +214,8 @@ fn sample_event_matches_the_committed_schema_and_bad_ones_do_not() {
     bad["schema"] = "streetwatch.event/v2".into();
     assert!(!schema().is_valid(&bad));
     let mut bad = ev;
-    bad["category"]["code"] = "9009".into();
+    // Codes are 1-32 digits, letters or '-' (platforms renumber: "09009", "0504", "882").
+    bad["category"]["code"] = "09 009".into();
     assert!(!schema().is_valid(&bad));
 }
 
@@ -767,6 +768,7 @@ fn snapshot_and_reload_commands_are_answered_on_cmd_response() {
                 fps: 10.0,
                 last_frame_age_s: Some(0.1),
                 dropped_frames: 0,
+                ..Default::default()
             });
         })),
         liveness: None,

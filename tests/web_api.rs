@@ -160,6 +160,7 @@ fn documented() -> Vec<(String, String)> {
 const PUBLIC: &[(&str, &str)] = &[
     ("get", "/"),
     ("get", "/assets/{file}"),
+    ("get", "/favicon.ico"),
     ("get", "/api/openapi.json"),
     ("post", "/api/setup"),
     ("post", "/api/login"),
@@ -689,6 +690,9 @@ fn status_shows_each_camera_with_its_reason_and_box_health() {
             analysed: 0,
             analysis_fps: 0.0,
             analysis_warning: None,
+            streams: None,
+            gop_s: None,
+            gop_frames: None,
         },
         CameraRuntime {
             id: "yard".into(),
@@ -711,6 +715,9 @@ fn status_shows_each_camera_with_its_reason_and_box_health() {
                 cause: streetwatch::ingest::diagnose::RateCause::Timestamps,
                 message: "analysing 0.50 frames/s of the 4.00 expected".into(),
             }),
+            streams: None,
+            gop_s: Some(2.0),
+            gop_frames: Some(25),
         },
     ]);
     let c = client();
@@ -1172,6 +1179,107 @@ fn events_are_listed_newest_first_with_filters_and_their_delivery_state() {
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
 
+/// Entries (name, bytes) of a stored ZIP, read through its central directory, every
+/// CRC checked.
+fn zip_entries(zip: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let end = zip.len() - 22;
+    assert_eq!(
+        &zip[end..end + 4],
+        &0x0605_4b50u32.to_le_bytes(),
+        "no end record"
+    );
+    let count = u16::from_le_bytes([zip[end + 10], zip[end + 11]]) as usize;
+    let mut at = u32::from_le_bytes(zip[end + 16..end + 20].try_into().unwrap()) as usize;
+    let mut out = Vec::new();
+    for _ in 0..count {
+        let c = &zip[at..];
+        assert_eq!(&c[..4], &0x0201_4b50u32.to_le_bytes());
+        let crc = u32::from_le_bytes(c[16..20].try_into().unwrap());
+        let size = u32::from_le_bytes(c[24..28].try_into().unwrap()) as usize;
+        let name_len = u16::from_le_bytes([c[28], c[29]]) as usize;
+        let local = u32::from_le_bytes(c[42..46].try_into().unwrap()) as usize;
+        let name = String::from_utf8(c[46..46 + name_len].to_vec()).unwrap();
+        let l = &zip[local..];
+        let lname = u16::from_le_bytes([l[26], l[27]]) as usize;
+        let data = l[30 + lname..30 + lname + size].to_vec();
+        assert_eq!(crc32fast::hash(&data), crc, "{name}");
+        out.push((name, data));
+        at += 46 + name_len;
+    }
+    out
+}
+
+#[test]
+fn a_case_downloads_as_one_zip_of_its_phases_and_evidence_and_its_latest_json() {
+    let b = start();
+    let c = client();
+    b.setup(&c);
+    let r = record_events(&b, &c, false);
+    let (_, list) = json_of(c.get(b.url("/api/events")).send().unwrap());
+    assert_eq!(
+        list["filters"],
+        json!(["camera", "kind", "phase", "from", "to", "plate"])
+    );
+    let resp = c
+        .get(b.url(&format!("/api/events/{}/case.zip", r.parked.id)))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "application/zip");
+    assert!(
+        resp.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains(&format!("case-{}.zip", r.parked.id))
+    );
+    let zip = resp.bytes().unwrap();
+    let entries = zip_entries(&zip);
+    let names: Vec<&str> = entries.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "event-0-started.json",
+            "event-1-ended.json",
+            "media/snapshot-1.jpg",
+            "media/clip.mp4"
+        ]
+    );
+    let started: Value = serde_json::from_slice(&entries[0].1).unwrap();
+    assert_eq!(started["id"], r.parked.id.as_str());
+    assert_eq!(started["phase"], "started");
+    assert_eq!(entries[2].1, b"parked jpeg");
+    assert_eq!(entries[3].1, r.clip);
+    // The latest phase alone, as a download.
+    let resp = c
+        .get(b.url(&format!("/api/events/{}/event.json", r.parked.id)))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let ended: Value = resp.json().unwrap();
+    assert_eq!(
+        (ended["phase"].as_str(), ended["seq"].as_u64()),
+        (Some("ended"), Some(1))
+    );
+    // A picture that does not decode gives no thumbnail (404), never a broken image.
+    let resp = c
+        .get(b.url(&format!("/api/events/{}/thumbnail.jpg", r.parked.id)))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    for path in ["case.zip", "event.json", "thumbnail.jpg"] {
+        let resp = c
+            .get(b.url(&format!("/api/events/0190-no-such-event/{path}")))
+            .send()
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
+        let resp = c
+            .get(b.url(&format!("/api/events/..%2F{}/{path}", r.parked.id)))
+            .send()
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+}
+
 #[test]
 fn event_filters_refuse_bad_values_naming_the_field() {
     let b = start();
@@ -1191,6 +1299,13 @@ fn event_filters_refuse_bad_values_naming_the_field() {
         let (s, body) = json_of(c.get(b.url(&format!("/api/events?{q}"))).send().unwrap());
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{q}: {body}");
         assert_eq!(body["problems"][0]["path"], field, "{q}: {body}");
+        // Each problem has a code the page words in its own language.
+        assert!(
+            body["problems"][0]["code"]
+                .as_str()
+                .is_some_and(|c| !c.is_empty()),
+            "{q}: {body}"
+        );
     }
 }
 
@@ -1760,6 +1875,7 @@ fn snapshot_and_live_serve_the_latest_picture_and_detections_of_a_known_camera()
             width: 64,
             height: 36,
             media_time: "2024-05-01T08:00:00.000Z".into(),
+            media_time_ns: 1_714_550_400_000_000_000,
             seq: 9,
             detections: vec![streetwatch::web::LiveDetection {
                 class: "car".into(),
@@ -1767,6 +1883,7 @@ fn snapshot_and_live_serve_the_latest_picture_and_detections_of_a_known_camera()
                 score: 0.8,
                 bbox: [0.1, 0.2, 0.5, 0.9],
                 track_id: Some(3),
+                filtered: false,
             }],
         },
     );
@@ -2019,4 +2136,45 @@ fn snapshot_width_serves_a_small_thumbnail_and_refuses_widths_out_of_bounds() {
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "width={bad}: {body}");
         assert_eq!(body["problems"][0]["path"], "width", "{body}");
     }
+}
+
+#[test]
+fn the_zones_api_shows_each_rules_platform_code_and_refuses_a_kind_without_one() {
+    let b = start();
+    let c = client();
+    let csrf = b.setup(&c);
+    let square = json!([[0.1, 0.5], [0.4, 0.5], [0.4, 0.9], [0.1, 0.9]]);
+    let (s, body) = json_of(b.send(
+        &c,
+        "PUT",
+        "/api/cameras/gate/zones",
+        &csrf,
+        Some(json!({"zones": [zone_json("kerb", square.clone())]})),
+    ));
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let (_, listed) = json_of(c.get(b.url("/api/cameras/gate/zones")).send().unwrap());
+    for body in [&body, &listed] {
+        let codes = &body["codes"][0][0];
+        assert_eq!(codes[0]["event"], "motor_vehicle_parking", "{body}");
+        assert_eq!(codes[0]["code"], "09009", "{body}");
+        assert_eq!(codes[0]["taxonomy"], "GB/T 47678.5-2026", "{body}");
+        assert_eq!(codes[1]["code"], "09010", "{body}");
+    }
+    // A generic rule whose kind the default table has no code for is refused, named.
+    let mut vending = zone_json("stall", square);
+    vending["rules"] = json!([{"type": "dwell", "kind": "street_vending",
+                               "categories": ["object.umbrella"]}]);
+    let (s, body) = json_of(b.send(
+        &c,
+        "PUT",
+        "/api/cameras/gate/zones",
+        &csrf,
+        Some(json!({"zones": [vending]})),
+    ));
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        body["problems"][0]["path"],
+        "cameras[0].zones[0].rules[0].kind"
+    );
+    assert_eq!(b.backend.config().cameras[0].zones[0].id, "kerb");
 }

@@ -5,6 +5,8 @@
 
 mod clip;
 pub mod picture;
+pub mod plate;
+pub mod plate_eval;
 pub mod scenario;
 mod server;
 

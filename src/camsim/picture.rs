@@ -109,6 +109,90 @@ impl Picture {
             rgb: out.into_raw(),
         }
     }
+
+    /// What the camera sees after turning by `deg` degrees (clockwise) about the
+    /// centre, zooming by `zoom` and shifting by (`dx`, `dy`) pixels: every output
+    /// pixel is read (bilinear) from where the old view had it. Where the old view has
+    /// nothing, its edge pixels are repeated, as a wider scene would continue them.
+    pub fn moved(&self, dx: f32, dy: f32, deg: f32, zoom: f32) -> Picture {
+        let (w, h) = (self.width as usize, self.height as usize);
+        let (c, s) = (deg.to_radians().cos(), deg.to_radians().sin());
+        let (cx, cy) = (w as f32 / 2.0, h as f32 / 2.0);
+        let zoom = zoom.max(0.01);
+        let mut rgb = vec![0u8; w * h * 3];
+        for y in 0..h {
+            for x in 0..w {
+                // Inverse of: p' = zoom * R * (p - c) + c + d.
+                let (px, py) = ((x as f32 - cx - dx) / zoom, (y as f32 - cy - dy) / zoom);
+                let sx = (c * px + s * py + cx).clamp(0.0, (w - 1) as f32);
+                let sy = (-s * px + c * py + cy).clamp(0.0, (h - 1) as f32);
+                let (x0, y0) = (sx.floor() as usize, sy.floor() as usize);
+                let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+                let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
+                for ch in 0..3 {
+                    let v = |xx: usize, yy: usize| self.rgb[(yy * w + xx) * 3 + ch] as f32;
+                    let top = v(x0, y0) * (1.0 - fx) + v(x1, y0) * fx;
+                    let bottom = v(x0, y1) * (1.0 - fx) + v(x1, y1) * fx;
+                    rgb[(y * w + x) * 3 + ch] = (top * (1.0 - fy) + bottom * fy).round() as u8;
+                }
+            }
+        }
+        Picture {
+            width: self.width,
+            height: self.height,
+            rgb,
+        }
+    }
+
+    /// Gaussian blur with standard deviation `sigma` pixels (a defocused lens).
+    pub fn blurred(&self, sigma: f32) -> Picture {
+        let r = (sigma * 3.0).ceil().max(1.0) as isize;
+        let k: Vec<f32> = (-r..=r)
+            .map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp())
+            .collect();
+        let norm: f32 = k.iter().sum();
+        let (w, h) = (self.width as isize, self.height as isize);
+        let pass = |src: &[u8], horizontal: bool| -> Vec<u8> {
+            let mut out = vec![0u8; src.len()];
+            for y in 0..h {
+                for x in 0..w {
+                    for ch in 0..3 {
+                        let mut acc = 0.0;
+                        for (j, kv) in k.iter().enumerate() {
+                            let o = j as isize - r;
+                            let (xx, yy) = if horizontal {
+                                ((x + o).clamp(0, w - 1), y)
+                            } else {
+                                (x, (y + o).clamp(0, h - 1))
+                            };
+                            acc += kv * src[((yy * w + xx) * 3) as usize + ch] as f32;
+                        }
+                        out[((y * w + x) * 3) as usize + ch] = (acc / norm).round() as u8;
+                    }
+                }
+            }
+            out
+        };
+        let once = pass(&self.rgb, true);
+        Picture {
+            width: self.width,
+            height: self.height,
+            rgb: pass(&once, false),
+        }
+    }
+
+    /// Every channel multiplied by `gain` (dusk, night exposure, a headlight flare).
+    pub fn brightness(&self, gain: f32) -> Picture {
+        Picture {
+            width: self.width,
+            height: self.height,
+            rgb: self
+                .rgb
+                .iter()
+                .map(|&v| (v as f32 * gain).round().clamp(0.0, 255.0) as u8)
+                .collect(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -125,6 +209,20 @@ mod tests {
     fn px(p: &Picture, x: u32, y: u32) -> [u8; 3] {
         let i = (y * p.width + x) as usize * 3;
         [p.rgb[i], p.rgb[i + 1], p.rgb[i + 2]]
+    }
+
+    #[test]
+    fn a_moved_view_shifts_its_pixels_and_repeats_the_edge() {
+        let src = gradient(20, 10);
+        let m = src.moved(3.0, 0.0, 0.0, 1.0);
+        assert_eq!(px(&m, 10, 4), px(&src, 7, 4));
+        assert_eq!(px(&m, 1, 4), px(&src, 0, 4), "edge repeated");
+        let same = src.moved(0.0, 0.0, 0.0, 1.0);
+        assert_eq!(same, src);
+        let dark = src.brightness(0.5);
+        assert_eq!(px(&dark, 10, 4), [5, 2, 4]);
+        let flat = Picture::from_rgb(9, 9, vec![90; 243]).unwrap();
+        assert_eq!(flat.blurred(1.5), flat);
     }
 
     #[test]

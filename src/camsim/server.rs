@@ -41,6 +41,16 @@ pub struct CamServerOptions {
     pub credentials: Option<(String, String)>,
     /// Mount path (e.g. `/cam1`) and what it serves.
     pub mounts: Vec<(String, MountSource)>,
+    /// Loop every file on the system's monotonic clock rather than from the moment a
+    /// client connects: at any instant every mount (of this process or another) shows
+    /// the same position of its clip, as a camera's main stream and substream show the
+    /// same sensor picture. A stream then starts at the clip's next keyframe on that
+    /// clock (a wait of up to one GOP).
+    pub clock_aligned: bool,
+    /// With `clock_aligned`: laps start at this monotonic-clock time (ns) plus whole
+    /// laps, rather than at multiples of the clip's length, so a test can have a lap
+    /// begin when it wants (every process given the same epoch stays aligned).
+    pub clock_epoch_ns: u64,
 }
 
 impl Default for CamServerOptions {
@@ -50,6 +60,8 @@ impl Default for CamServerOptions {
             port: 0,
             credentials: None,
             mounts: Vec::new(),
+            clock_aligned: false,
+            clock_epoch_ns: 0,
         }
     }
 }
@@ -79,6 +91,7 @@ impl CamServer {
             auth.add_basic(rtsp::RTSPAuth::make_basic(user, pass).as_str(), &token);
             server.set_auth(Some(&auth));
         }
+        let aligned = opts.clock_aligned.then_some(opts.clock_epoch_ns);
         // Mounts of the same file share its units (the benchmark serves dozens).
         let mut clips: std::collections::HashMap<PathBuf, Arc<Clip>> = Default::default();
         for (path, source) in &opts.mounts {
@@ -122,7 +135,7 @@ impl CamServer {
                         let clip = clip.clone();
                         std::thread::Builder::new()
                             .name("camsim-feed".into())
-                            .spawn(move || feed(src, clip))
+                            .spawn(move || feed(src, clip, aligned))
                             .expect("spawn feeder");
                     });
                 }
@@ -185,9 +198,31 @@ impl Drop for CamServer {
     }
 }
 
+/// Where a clock-aligned feed starts: the running time of its first lap's start (that
+/// lap may have begun in the past) and the index of the first unit to push (the first
+/// keyframe due at or after `earliest`, clock time, ns), so that unit `i` of lap `k` is
+/// due at clock time `epoch + k * duration + dts(i)` whatever the moment of connection.
+fn aligned_start(clip: &Clip, earliest: u64, base: u64, epoch: u64) -> (i64, usize) {
+    let d = clip.duration_ns;
+    let into_lap = (i128::from(earliest) - i128::from(epoch)).rem_euclid(i128::from(d));
+    let mut lap_start = i128::from(earliest) - into_lap;
+    loop {
+        if let Some(i) = clip
+            .units
+            .iter()
+            .position(|u| u.keyframe && lap_start + i128::from(u.dts) >= i128::from(earliest))
+        {
+            return ((lap_start - i128::from(base)) as i64, i);
+        }
+        lap_start += i128::from(d);
+    }
+}
+
 /// Push the clip's units forever at real-time pace, with timestamps continuing across
-/// loops, until the media is torn down (push fails).
-fn feed(src: gst_app::AppSrc, clip: Arc<Clip>) {
+/// loops, until the media is torn down (push fails). `aligned` (an epoch): laps start
+/// at that epoch plus multiples of the clip's length on the pipeline clock (the
+/// system's monotonic clock, the same in every process), joined at the next keyframe.
+fn feed(src: gst_app::AppSrc, clip: Arc<Clip>, aligned: Option<u64>) {
     // The clock and base time exist once the media goes to PLAYING.
     let (clock, base) = loop {
         if let (Some(clock), Some(base)) = (src.clock(), src.base_time())
@@ -200,22 +235,34 @@ fn feed(src: gst_app::AppSrc, clip: Arc<Clip>) {
             return;
         }
     };
-    let now_rt = || clock.time().saturating_sub(base).nseconds();
-    let start = now_rt() + 100_000_000;
-    let lead = 50_000_000u64;
-    for lap in 0u64.. {
-        let offset = start + lap * clip.duration_ns;
-        for u in &clip.units {
-            let due = offset + u.dts;
+    let now_rt = || clock.time().saturating_sub(base).nseconds() as i64;
+    // Running time of lap 0's start; negative when an aligned lap began before the
+    // media did (only units due after the media started are pushed).
+    let (start, mut skip) = if let Some(epoch) = aligned.filter(|_| clip.duration_ns > 0) {
+        aligned_start(
+            &clip,
+            clock.time().nseconds() + 100_000_000,
+            base.nseconds(),
+            epoch,
+        )
+    } else {
+        (now_rt() + 100_000_000, 0)
+    };
+    let lead = 50_000_000i64;
+    let at = |offset: i64, t: u64| gst::ClockTime::from_nseconds((offset + t as i64).max(0) as u64);
+    for lap in 0i64.. {
+        let offset = start + lap * clip.duration_ns as i64;
+        for u in &clip.units[std::mem::take(&mut skip)..] {
+            let due = offset + u.dts as i64;
             let now = now_rt();
             if due > now + lead {
-                std::thread::sleep(Duration::from_nanos(due - now - lead));
+                std::thread::sleep(Duration::from_nanos((due - now - lead) as u64));
             }
             let mut buf = u.data.copy();
             {
                 let b = buf.get_mut().expect("fresh copy is writable");
-                b.set_pts(gst::ClockTime::from_nseconds(offset + u.pts));
-                b.set_dts(gst::ClockTime::from_nseconds(offset + u.dts));
+                b.set_pts(at(offset, u.pts));
+                b.set_dts(at(offset, u.dts));
             }
             if src.push_buffer(buf).is_err() {
                 return;

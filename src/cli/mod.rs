@@ -6,8 +6,10 @@ mod bench;
 mod bench_daemon;
 mod check_config;
 mod demo;
+mod demo_scenes;
 mod detect;
 mod probe;
+mod receive;
 mod replay;
 mod run;
 mod serve_rtsp;
@@ -45,7 +47,14 @@ enum Command {
     /// Run the daemon on the embedded default: sample videos as local RTSP cameras.
     Demo(demo::Args),
     /// Validate a config file and report every problem with its key path.
-    CheckConfig { file: PathBuf },
+    CheckConfig {
+        file: PathBuf,
+        /// Also connect to every enabled camera with an `analysis_url` for a few
+        /// seconds and check that its two streams pair (same picture, substream no
+        /// larger than the main stream): sizes are only known once connected.
+        #[arg(long)]
+        probe: bool,
+    },
     /// Connect to a camera and print codec, resolution, frame rate, GOP and bitrate,
     /// or exactly why it cannot be read.
     Probe(probe::Args),
@@ -59,6 +68,9 @@ enum Command {
     Replay(replay::Args),
     /// Verify an event's signature and its media files' sha256.
     Verify(verify::Args),
+    /// The platform's side of MQTT: receive a box's events and media, verify
+    /// signatures and sha256, de-duplicate, store cases in SQLite and files.
+    Receive(receive::Args),
     /// Run only the outbox delivery (tests, draining a backlog).
     #[command(hide = true)]
     UplinkWorker(uplink_worker::Args),
@@ -80,12 +92,13 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Demo(args) => demo::run(args),
-        Command::CheckConfig { file } => check_config::run(&file),
+        Command::CheckConfig { file, probe } => check_config::run(&file, probe),
         Command::ServeRtsp(args) => serve_rtsp::run(args),
         Command::Probe(args) => probe::run(args),
         Command::Detect(args) => detect::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::Receive(args) => receive::run(args),
         Command::Replay(args) => replay::run(args),
         Command::UplinkWorker(args) => uplink_worker::run(args),
     };

@@ -15,6 +15,7 @@ use streetwatch::infer::registry::ModelRegistry;
 use streetwatch::infer::worker::SubmitMode;
 use streetwatch::ingest::pipeline::{Anchor, Source};
 use streetwatch::ingest::{Camera, CameraSpec, Overflow, Pop};
+use streetwatch::rules::scene::script::PtzScript;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -38,6 +39,11 @@ pub struct Args {
     /// this run's open cases for the next one. Without it every run starts afresh.
     #[arg(long)]
     resume: bool,
+    /// ID=FILE: where PTZ camera ID was while the video ran (`<seconds> at <preset>`,
+    /// `<seconds> moving`, `<seconds> away` per line; see docs/events.md). Without it a
+    /// PTZ camera is taken to be at its home preset throughout.
+    #[arg(long = "ptz-script", value_parser = parse_camera)]
+    ptz_scripts: Vec<(String, PathBuf)>,
 }
 
 fn parse_camera(s: &str) -> Result<(String, PathBuf), String> {
@@ -80,6 +86,18 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     }
     if files.is_empty() {
         bail!("nothing to replay: give --camera ID=VIDEO or use file:// camera URLs");
+    }
+    for (id, _) in &a.ptz_scripts {
+        match cfg.cameras.iter().find(|c| &c.id == id) {
+            None => bail!(
+                "--ptz-script {id}: no camera \"{id}\" in {}",
+                a.config.display()
+            ),
+            Some(c) if c.ptz.is_none() => bail!(
+                "--ptz-script {id}: camera \"{id}\" has no [cameras.ptz]; add it (with the home preset) to replay a PTZ camera"
+            ),
+            Some(_) => {}
+        }
     }
     let _tmp;
     let evidence = match &a.evidence_dir {
@@ -138,6 +156,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         let path = files[&cam.id].clone();
         let mut spec = CameraSpec::from_config(&cam);
         spec.source = Source::File { path };
+        // A replay plays one file per camera: it is both streams.
+        spec.analysis_source = None;
         spec.anchor = Anchor::Fixed(anchor);
         spec.overflow = Overflow::Block;
         spec.queue_depth = spec.queue_depth.max(4);
@@ -145,6 +165,14 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         let mut analysis =
             CameraAnalysis::for_replay(&cfg, &cam, camera.shared.clone(), sink.clone(), a.resume)
                 .with_context(|| format!("camera {}", cam.id))?;
+        if let Some((_, path)) = a.ptz_scripts.iter().find(|(id, _)| id == &cam.id) {
+            let text = std::fs::read_to_string(path).with_context(|| {
+                format!("--ptz-script {}: cannot read {}", cam.id, path.display())
+            })?;
+            let script = PtzScript::parse(&text)
+                .with_context(|| format!("--ptz-script {}: {}", cam.id, path.display()))?;
+            analysis.set_ptz_script(script);
+        }
         let handles: Vec<_> = cam
             .analysis
             .models
@@ -163,6 +191,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             // One frame at a time through every model, in order: determinism over speed.
             while let Pop::Item(frame) = camera.frames().pop_timeout(Duration::from_secs(120)) {
                 let (time, w, h) = (frame.time, frame.width, frame.height);
+                // PTZ position and tampering checks first: a frame the rules must not
+                // decide on is known before its detections arrive.
+                analysis.on_picture(&frame);
                 let mut dets = Vec::new();
                 for (hd, rx) in &handles {
                     if hd.submit(frame.clone()).is_err() {

@@ -20,6 +20,15 @@ pub struct Args {
     /// Password for --user.
     #[arg(long, requires = "user")]
     password: Option<String>,
+    /// Loop the files on the system's monotonic clock, so that mounts of this and other
+    /// serve-rtsp processes show the same picture at the same instant (a camera's main
+    /// stream and substream built from the same frames).
+    #[arg(long)]
+    clock_aligned: bool,
+    /// With --clock-aligned: laps start at this time of the monotonic clock (ns) plus
+    /// whole laps (default: at multiples of the file's length).
+    #[arg(long, requires = "clock_aligned", default_value_t = 0)]
+    clock_epoch_ns: u64,
 }
 
 fn parse_mount(s: &str) -> Result<(String, MountSource), String> {
@@ -41,6 +50,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         port: args.port,
         credentials: args.user.zip(args.password),
         mounts: args.mounts,
+        clock_aligned: args.clock_aligned,
+        clock_epoch_ns: args.clock_epoch_ns,
     })
     .context("starting the RTSP test server")?;
     let mut out = std::io::stdout().lock();

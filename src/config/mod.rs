@@ -11,7 +11,7 @@ mod validate;
 
 pub use persist::{write_atomic, write_atomic_mode};
 pub use types::*;
-pub use validate::{Problem, check_camera_url, validate};
+pub use validate::{Problem, check_analysis_url, check_camera_url, validate};
 
 use std::path::{Path, PathBuf};
 

@@ -135,3 +135,66 @@ fn the_event_queue_depth_is_bounded_and_named() {
         assert_eq!(p[0].path, "events.queue_depth", "{p:?}");
     }
 }
+
+#[test]
+fn tampering_checks_need_a_code_row_for_camera_tampering() {
+    // Both shipped tables carry the placeholder row; a table without it is refused
+    // while the checks are on, accepted once they are off or the row is given.
+    assert!(parse_str(GOOD).is_ok());
+    let without = GOOD.replace(
+        "[device]",
+        "[events.categories]\ntable = \"none\"\n\n[device]",
+    );
+    let p = problems(&without);
+    assert_eq!(p[0].path, "cameras[0].tamper.enabled", "{p:?}");
+    assert!(p[0].message.contains("camera_tampering"), "{p:?}");
+    assert!(parse_str(&format!("{without}\n[cameras.tamper]\nenabled = false\n")).is_ok());
+    let with_row = GOOD.replace(
+        "[device]",
+        "[events.categories]\ntable = \"none\"\n[[events.categories.entries]]\nevent = \"camera_tampering\"\ncode = \"882\"\nname = \"视频设备异常\"\n\n[device]",
+    );
+    assert!(parse_str(&with_row).is_ok());
+    let old = GOOD.replace(
+        "[device]",
+        "[events.categories]\ntable = \"gbt-30428.2-2013\"\n\n[device]",
+    );
+    assert!(parse_str(&old).is_ok());
+}
+
+#[test]
+fn a_substream_on_the_same_camera_is_accepted_and_round_trips() {
+    let c = parse_str(&format!(
+        "{GOOD}analysis_url = \"rtsp://10.0.0.5:554/stream2\"\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        c.cameras[0].analysis_url.as_deref(),
+        Some("rtsp://10.0.0.5:554/stream2")
+    );
+    let text = toml::to_string(&c).unwrap();
+    assert!(text.contains("analysis_url"), "{text}");
+    // Without it nothing is written: configs without a substream stay as they were.
+    assert!(
+        !toml::to_string(&parse_str(GOOD).unwrap())
+            .unwrap()
+            .contains("analysis_url")
+    );
+}
+
+#[test]
+fn a_substream_on_another_host_or_the_same_url_is_refused_with_its_path() {
+    let p = problems(&format!(
+        "{GOOD}analysis_url = \"rtsp://10.0.0.9:554/stream2\"\n"
+    ));
+    assert_eq!(p[0].path, "cameras[0].analysis_url", "{p:?}");
+    assert!(p[0].message.contains("10.0.0.9"), "{p:?}");
+    assert!(p[0].hint.contains("same camera"), "{p:?}");
+    let p = problems(&format!(
+        "{GOOD}analysis_url = \"rtsp://10.0.0.5:554/stream1\"\n"
+    ));
+    assert!(p[0].message.contains("same stream"), "{p:?}");
+    let p = problems(&format!("{GOOD}analysis_url = \"file:///tmp/sub.mp4\"\n"));
+    assert!(p[0].message.contains("mixes"), "{p:?}");
+    let p = problems(&format!("{GOOD}analysis_url = \"rtps://10.0.0.5/s2\"\n"));
+    assert_eq!(p[0].path, "cameras[0].analysis_url", "{p:?}");
+}

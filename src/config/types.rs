@@ -211,6 +211,14 @@ pub struct CameraConfig {
     /// `rtsp://host[:port]/path`, `rtsps://…`, or `file:///path/video.mp4` (demo, replay).
     /// Credentials go in `username`/`password`, never in the URL.
     pub url: String,
+    /// Optional second stream of the same camera (its substream, e.g. 640x360) that is
+    /// decoded for analysis. `url` then only feeds the encoded ring, clips, snapshots
+    /// and plate crops, decoded just for the frames evidence needs. Same host as `url`
+    /// (the camera's credentials go to both); same picture (aspect ratio) and no larger
+    /// than the main stream, which `probe`, `check-config --probe` and the page's
+    /// connection test measure. Without it the one stream does everything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -231,6 +239,19 @@ pub struct CameraConfig {
     /// Zones drawn on this camera's image and the rules in them (default none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub zones: Vec<crate::rules::zone::Zone>,
+    /// The camera's ONVIF device service, for PTZ (see `ingest::onvif::ptz`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onvif: Option<crate::ingest::onvif::ptz::OnvifAccess>,
+    /// PTZ presets, patrol and return home (see `ingest::onvif::ptz`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ptz: Option<crate::ingest::onvif::ptz::PtzConfig>,
+    /// Tampering checks, on by default (see `rules::scene::tamper`).
+    #[serde(default, skip_serializing_if = "is_default_tamper")]
+    pub tamper: crate::rules::scene::tamper::TamperConfig,
+}
+
+fn is_default_tamper(t: &crate::rules::scene::tamper::TamperConfig) -> bool {
+    *t == crate::rules::scene::tamper::TamperConfig::default()
 }
 
 fn yes() -> bool {

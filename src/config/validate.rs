@@ -98,14 +98,58 @@ pub fn validate(c: &Config) -> Vec<Problem> {
             "leave it out for the default (256)",
         ));
     }
-    if let Err(e) = c.events.categories.validate() {
-        out.push(Problem::new(
+    match c.events.categories.resolve() {
+        Err(e) => out.push(Problem::new(
             "events.categories",
             e.to_string(),
-            "codes are 5 digits, e.g. \"09009\"",
-        ));
+            "fix the row or file named; codes are digits, letters or '-', e.g. \"09009\"",
+        )),
+        Ok(table) => check_codes(c, &table, &mut out),
     }
     out
+}
+
+/// Every rule's event kind needs a row in the code table: an event without its
+/// platform code would be refused (or misfiled) upstream, so refuse the config.
+fn check_codes(c: &Config, table: &crate::rules::category::CodeTable, out: &mut Vec<Problem>) {
+    for (i, cam) in c.cameras.iter().enumerate() {
+        // The tampering checks report `camera_tampering` events of their own.
+        let tamper = crate::rules::event::EventKind::CameraTampering.as_str();
+        if cam.tamper.enabled && table.row(tamper).is_none() {
+            out.push(Problem::new(
+                format!("cameras[{i}].tamper.enabled"),
+                format!(
+                    "the tampering checks report event kind \"{tamper}\", which has no code in the code table ({})",
+                    table.taxonomy
+                ),
+                format!(
+                    "add a row to [events.categories], e.g. [[events.categories.entries]] event = \"{tamper}\", code = \"…\", name = \"视频设备异常\" (or set [cameras.tamper] enabled = false)"
+                ),
+            ));
+        }
+        for (j, z) in cam.zones.iter().enumerate() {
+            for (k, r) in z.rules.iter().enumerate() {
+                for key in r.code_keys() {
+                    if table.row(key).is_some() {
+                        continue;
+                    }
+                    let field = if r.event_kind().is_some() { "kind" } else { "" };
+                    let at = format!("cameras[{i}].zones[{j}].rules[{k}]");
+                    out.push(Problem::new(
+                        if field.is_empty() { at } else { format!("{at}.{field}") },
+                        format!(
+                            "the {} rule's event kind \"{key}\" has no code in the code table ({})",
+                            r.kind(),
+                            table.taxonomy
+                        ),
+                        format!(
+                            "add a row to [events.categories], e.g. [[events.categories.entries]] event = \"{key}\", code = \"…\", name = \"…\" (or to its table file)"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
 }
 
 fn is_ident(s: &str) -> bool {
@@ -209,6 +253,11 @@ fn check_camera(p: &str, cam: &CameraConfig, out: &mut Vec<Problem>) {
     if let Err(problem) = check_camera_url(&cam.url) {
         out.push(Problem::new(format!("{p}.url"), problem.0, problem.1));
     }
+    if let Some(sub) = &cam.analysis_url
+        && let Err((message, hint)) = check_analysis_url(&cam.url, sub)
+    {
+        out.push(Problem::new(format!("{p}.analysis_url"), message, hint));
+    }
     let a = &cam.analysis;
     if !(a.fps > 0.0 && a.fps <= 60.0) {
         out.push(Problem::new(
@@ -267,6 +316,114 @@ fn check_camera(p: &str, cam: &CameraConfig, out: &mut Vec<Problem>) {
             "make the first delay no larger than the cap",
         ));
     }
+    check_scene(p, cam, out);
+}
+
+/// `[cameras.tamper]`, `[cameras.onvif]`, `[cameras.ptz]` and the zones' presets.
+fn check_scene(p: &str, cam: &CameraConfig, out: &mut Vec<Problem>) {
+    for (key, message, hint) in cam.tamper.problems(cam.preroll.seconds) {
+        out.push(Problem::new(format!("{p}.tamper.{key}"), message, hint));
+    }
+    if let Some(o) = &cam.onvif {
+        match url::Url::parse(&o.address) {
+            Ok(u) if u.scheme() != "http" => out.push(Problem::new(
+                format!("{p}.onvif.address"),
+                format!("scheme \"{}\" is not supported", u.scheme()),
+                "use the camera's http:// device service, e.g. http://192.168.1.64/onvif/device_service",
+            )),
+            Ok(u) if !u.username().is_empty() || u.password().is_some() => out.push(Problem::new(
+                format!("{p}.onvif.address"),
+                "the address carries credentials",
+                "remove user:password@; the camera's username and password are used",
+            )),
+            Ok(u) => {
+                let cam_host = url::Url::parse(&cam.url).ok().and_then(|c| c.host_str().map(str::to_string));
+                if cam_host.is_some() && u.host_str().map(str::to_string) != cam_host {
+                    out.push(Problem::new(
+                        format!("{p}.onvif.address"),
+                        format!(
+                            "host {} is not the camera's host {}",
+                            u.host_str().unwrap_or(""),
+                            cam_host.unwrap_or_default()
+                        ),
+                        "ONVIF requests are signed with the camera's password, which only goes to the camera's own host; use the camera's address",
+                    ));
+                }
+            }
+            Err(e) => out.push(Problem::new(
+                format!("{p}.onvif.address"),
+                format!("\"{}\" is not a URL ({e})", crate::redact::redact_url(&o.address)),
+                "write it as http://<camera>/onvif/device_service",
+            )),
+        }
+    }
+    match &cam.ptz {
+        None => {
+            for (i, z) in cam.zones.iter().enumerate() {
+                if z.preset.is_some() {
+                    out.push(Problem::new(
+                        format!("{p}.zones[{i}].preset"),
+                        "the camera has no PTZ configured",
+                        "remove the preset, or add [cameras.ptz] (and [cameras.onvif]) for a PTZ camera",
+                    ));
+                }
+            }
+        }
+        Some(ptz) => {
+            for (key, message, hint) in ptz.problems() {
+                out.push(Problem::new(format!("{p}.ptz.{key}"), message, hint));
+            }
+            if ptz.home.is_none() {
+                for (i, z) in cam.zones.iter().enumerate() {
+                    if z.preset.is_none() {
+                        out.push(Problem::new(
+                            format!("{p}.zones[{i}].preset"),
+                            "a PTZ camera's zone needs the preset it was drawn at",
+                            "draw the zone at a preset on the zones page, or set cameras.ptz.home for zones without one",
+                        ));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Check a camera's `analysis_url` against its `url`; on failure returns (message,
+/// hint). The substream must be a valid camera URL of the same kind (network or file)
+/// and, for a network camera, on the same host: the camera's user name and password go
+/// to both streams, so a second host would receive them. Sizes are only known once
+/// connected (see `ingest::pairing`).
+pub fn check_analysis_url(url: &str, analysis_url: &str) -> Result<(), (String, String)> {
+    check_camera_url(analysis_url)?;
+    if analysis_url.trim() == url.trim() {
+        return Err((
+            "is the same stream as url".into(),
+            "give the camera's substream (e.g. its second profile), or remove analysis_url".into(),
+        ));
+    }
+    let (Ok(main), Ok(sub)) = (url::Url::parse(url), url::Url::parse(analysis_url)) else {
+        // `url` itself is reported by its own check.
+        return Ok(());
+    };
+    if (main.scheme() == "file") != (sub.scheme() == "file") {
+        return Err((
+            "mixes a file with a network stream".into(),
+            "use two rtsp:// streams of one camera, or two files".into(),
+        ));
+    }
+    let host = |u: &url::Url| u.host_str().map(str::to_ascii_lowercase);
+    if sub.scheme() != "file" && host(&main) != host(&sub) {
+        return Err((
+            format!(
+                "points at host \"{}\", but url at \"{}\"",
+                host(&sub).unwrap_or_default(),
+                host(&main).unwrap_or_default()
+            ),
+            "the substream must come from the same camera (the camera's password is sent to both)"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Check a camera URL; on failure returns (message, hint).

@@ -13,6 +13,7 @@ use super::merge::{MergedFrame, Merger};
 use super::models::Models;
 use super::rate::RateMeter;
 use crate::config::{CameraConfig, Config};
+use crate::evidence::job::{DualRing, RingSource};
 use crate::infer::worker::{Analysed, CameraHandle, SubmitMode};
 use crate::ingest::{Camera, CameraSpec, MediaTime, Pop};
 use crate::notify::{Heartbeat, Liveness};
@@ -30,6 +31,8 @@ pub struct CameraEnv {
     pub liveness: Liveness,
     pub sink: EventSink,
     pub board: Arc<LiveBoard>,
+    /// Each camera's scene (PTZ, tampering, reference views) for the page.
+    pub scene: Arc<crate::rules::scene::board::SceneBoard>,
 }
 
 /// What the stream is built from: the camera's config without what only the analysis
@@ -107,11 +110,22 @@ struct AnalysisPart {
     model_problems: Vec<String>,
 }
 
+/// Where a camera's evidence is cut from: its main stream's ring, falling back to the
+/// analysis stream's while the main stream is down (camera with two streams).
+fn evidence_ring(camera: &Camera) -> Arc<dyn RingSource> {
+    match camera.analysis_stream() {
+        Some(sub) => Arc::new(DualRing::new(camera.shared.clone(), sub.clone())),
+        None => camera.shared.clone(),
+    }
+}
+
 /// A running camera: stream plus analysis.
 pub struct CameraPart {
     pub config: CameraConfig,
     pub camera: Arc<Camera>,
     cam_beat: Heartbeat,
+    /// The analysis stream's supervisor (camera with two streams).
+    sub_beat: Option<Heartbeat>,
     analysis: AnalysisPart,
     pub counters: Arc<AnalysisCounters>,
     /// Analysed frames per second, for the dashboard.
@@ -122,9 +136,14 @@ impl CameraPart {
     pub fn start(cfg: &Config, c: &CameraConfig, env: &CameraEnv, models: &Models) -> Self {
         tracing::info!(camera = %c.id, url = %crate::redact::redact_url(&c.url), "starting camera");
         let cam_beat = env.liveness.register(format!("cam-{}", c.id));
-        let camera = Arc::new(Camera::spawn_with_heartbeat(
+        let sub_beat = c
+            .analysis_url
+            .as_ref()
+            .map(|_| env.liveness.register(format!("cam-{}-analysis", c.id)));
+        let camera = Arc::new(Camera::spawn_with_heartbeats(
             CameraSpec::from_config(c),
             Some(cam_beat.clone()),
+            sub_beat.clone(),
         ));
         let counters = Arc::new(AnalysisCounters::default());
         // Before the first frame reaches the board: no picture is ever served unmasked.
@@ -132,11 +151,15 @@ impl CameraPart {
         let rules = match CameraAnalysis::start(
             cfg,
             c,
-            camera.shared.clone(),
+            evidence_ring(&camera),
             env.sink.clone(),
             Some(&env.liveness),
         ) {
-            Ok(a) => Some(a),
+            Ok(mut a) => {
+                // PTZ controller, tampering state and reference views for the page.
+                a.attach_scene(cfg, c, env.scene.clone());
+                Some(a)
+            }
             Err(e) => {
                 tracing::error!(camera = %c.id, error = %e, "rules unavailable for this camera");
                 None
@@ -157,6 +180,7 @@ impl CameraPart {
             config: c.clone(),
             camera,
             cam_beat,
+            sub_beat,
             analysis,
             counters,
             rate: RateMeter::new(Instant::now(), 0),
@@ -203,7 +227,7 @@ impl CameraPart {
                 None => CameraAnalysis::start(
                     cfg,
                     c,
-                    self.camera.shared.clone(),
+                    evidence_ring(&self.camera),
                     env.sink.clone(),
                     Some(&env.liveness),
                 )
@@ -235,6 +259,9 @@ impl CameraPart {
     /// the stream.
     pub fn stop(mut self) {
         self.cam_beat.retire();
+        if let Some(b) = self.sub_beat.take() {
+            b.retire();
+        }
         if let Some(rules) = self.analysis.stop_thread() {
             rules.finish();
         }
@@ -325,13 +352,21 @@ impl Consumer {
             self.beat.bump();
             match self.camera.frames().pop_timeout(Duration::from_millis(200)) {
                 Pop::Item(frame) => {
+                    // Scene first (PTZ position, tampering): see daemon::analysis.
+                    if let Some(r) = self.rules.as_mut() {
+                        r.on_picture(&frame);
+                    }
                     self.board
                         .set_frame(&self.camera_id, Arc::new(frame.clone()));
                     for (h, _) in &self.handles {
                         let _ = h.submit(frame.clone());
                     }
                 }
-                Pop::Timeout => {}
+                Pop::Timeout => {
+                    if let Some(r) = self.rules.as_mut() {
+                        r.on_idle();
+                    }
+                }
                 Pop::Closed => break,
             }
             self.take_results();

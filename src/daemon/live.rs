@@ -16,8 +16,9 @@ use crate::rules::zone::Zone;
 use crate::track::Track;
 use crate::web::MIN_THUMBNAIL_WIDTH;
 use crate::web::{LiveDetection, LiveResult};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 /// JPEG quality of snapshots: sharp enough to draw zones on, ~100 KiB at 720p.
 const JPEG_QUALITY: u8 = 85;
@@ -35,28 +36,61 @@ pub enum LiveError {
     Privacy(#[from] PrivacyError),
 }
 
+/// Frames kept per camera while inference works on them, so a result can be paired
+/// with the very picture it was computed on. Matched and older frames are released at
+/// once; at 5 fps this covers over a second of inference lag.
+const IN_FLIGHT_FRAMES: usize = 6;
+
+/// A result and the frame it was computed on (`None` when that frame was not held).
+type Analysed = (Arc<LiveResult>, Option<Arc<Frame>>);
+
+/// A result and the JPEG of its frame (or why there is none).
+pub type Paired = (Arc<LiveResult>, Result<Vec<u8>, LiveError>);
+
 /// Latest frame and result per camera.
 #[derive(Default)]
 pub struct LiveBoard {
-    frames: Mutex<BTreeMap<String, Arc<Frame>>>,
-    results: Mutex<BTreeMap<String, Arc<LiveResult>>>,
+    /// Latest frame and when it arrived (box clock, for the dashboard's picture age).
+    frames: Mutex<BTreeMap<String, (Arc<Frame>, Instant)>>,
+    /// Frames handed to inference and not yet answered, oldest first.
+    in_flight: Mutex<BTreeMap<String, VecDeque<Arc<Frame>>>>,
+    results: Mutex<BTreeMap<String, Analysed>>,
     /// The camera's zones as configured; its privacy zones mask every picture.
     zones: Mutex<BTreeMap<String, Arc<Vec<Zone>>>>,
 }
 
 impl LiveBoard {
     pub fn set_frame(&self, camera: &str, frame: Arc<Frame>) {
+        {
+            let mut in_flight = self.in_flight.lock().unwrap();
+            let q = in_flight.entry(camera.to_string()).or_default();
+            if q.len() == IN_FLIGHT_FRAMES {
+                q.pop_front();
+            }
+            q.push_back(frame.clone());
+        }
         self.frames
             .lock()
             .unwrap()
-            .insert(camera.to_string(), frame);
+            .insert(camera.to_string(), (frame, Instant::now()));
     }
 
+    /// Publish a result; the frame it was computed on (same media time) is taken from
+    /// the in-flight frames and kept with it.
     pub fn set_result(&self, camera: &str, result: LiveResult) {
+        let frame = {
+            let mut in_flight = self.in_flight.lock().unwrap();
+            in_flight.get_mut(camera).and_then(|q| {
+                let at = q.iter().position(|f| f.time.0 == result.media_time_ns)?;
+                // Older frames will get no result of their own (inference took a newer
+                // one, or they were dropped): release them with the match.
+                q.drain(..=at).next_back()
+            })
+        };
         self.results
             .lock()
             .unwrap()
-            .insert(camera.to_string(), Arc::new(result));
+            .insert(camera.to_string(), (Arc::new(result), frame));
     }
 
     /// The zones pictures of `camera` are masked with from now on. Set from the
@@ -72,16 +106,42 @@ impl LiveBoard {
     /// A removed camera's picture must not be served as if it were still running.
     pub fn forget(&self, camera: &str) {
         self.frames.lock().unwrap().remove(camera);
+        self.in_flight.lock().unwrap().remove(camera);
         self.results.lock().unwrap().remove(camera);
         self.zones.lock().unwrap().remove(camera);
     }
 
     pub fn frame(&self, camera: &str) -> Option<Arc<Frame>> {
-        self.frames.lock().unwrap().get(camera).cloned()
+        self.frames.lock().unwrap().get(camera).map(|f| f.0.clone())
+    }
+
+    /// Seconds since the camera's latest frame arrived.
+    pub fn picture_age_s(&self, camera: &str) -> Option<f64> {
+        self.frames
+            .lock()
+            .unwrap()
+            .get(camera)
+            .map(|f| f.1.elapsed().as_secs_f64())
     }
 
     pub fn result(&self, camera: &str) -> Option<Arc<LiveResult>> {
-        self.results.lock().unwrap().get(camera).cloned()
+        self.results
+            .lock()
+            .unwrap()
+            .get(camera)
+            .map(|r| r.0.clone())
+    }
+
+    /// The latest result with the JPEG (privacy zones black) of the frame it was
+    /// computed on; the picture is `None` when that frame was not held.
+    pub fn result_with_picture(&self, camera: &str) -> Option<Paired> {
+        let (result, frame) = self.results.lock().unwrap().get(camera).cloned()?;
+        let zones = self.zones.lock().unwrap().get(camera).cloned();
+        let picture = match frame {
+            Some(f) => masked_jpeg(&f, zones.as_deref().map_or(&[], Vec::as_slice), None),
+            None => Err(LiveError::NoPicture(camera.to_string())),
+        };
+        Some((result, picture))
     }
 
     /// The camera's latest frame as JPEG, privacy zones blacked out.
@@ -186,6 +246,8 @@ pub fn live_result(
 ) -> LiveResult {
     let mut dets = detections.to_vec();
     drop_private(&mut dets, width, height, zones);
+    let filtered_out =
+        |d: &Detection| !crate::rules::object_filter::counts(d, width, height, zones);
     let (w, h) = (width.max(1) as f32, height.max(1) as f32);
     let detections = dets
         .iter()
@@ -205,6 +267,7 @@ pub fn live_result(
                 .iter()
                 .find(|t| t.misses == 0 && t.last_detection_bbox == d.bbox)
                 .map(|t| t.id),
+            filtered: filtered_out(d),
         })
         .collect();
     LiveResult {
@@ -213,6 +276,7 @@ pub fn live_result(
         media_time: time
             .to_utc()
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        media_time_ns: time.0,
         seq,
         detections,
     }
@@ -261,6 +325,8 @@ mod tests {
             coordinates: None,
             grid_code: None,
             asset_id: None,
+            preset: None,
+            filter: Default::default(),
             rules: vec![ZoneRule::Privacy],
         };
         let r = live_result(
@@ -279,6 +345,45 @@ mod tests {
         assert_eq!(d.bbox, [0.125, 0.125, 0.375, 0.375]);
         assert_eq!(d.track_id, Some(7));
         assert_eq!(d.class, "car");
+    }
+
+    #[test]
+    fn a_result_comes_with_the_frame_it_was_computed_on_not_the_latest_one() {
+        let board = LiveBoard::default();
+        let frame = |t: i64, v: u8| {
+            Arc::new(Frame {
+                camera_id: Arc::from("c"),
+                pts_ns: 0,
+                time: MediaTime(t),
+                width: 16,
+                height: 8,
+                format: crate::ingest::PixelFormat::Rgb,
+                data: vec![v; 16 * 8 * 3],
+            })
+        };
+        board.set_frame("c", frame(100, 10));
+        // A newer frame arrives while inference still works on the first one.
+        board.set_frame("c", frame(200, 250));
+        board.set_result("c", live_result(1, MediaTime(100), 16, 8, &[], &[], &[]));
+        let (result, picture) = board.result_with_picture("c").unwrap();
+        assert_eq!(result.media_time_ns, 100);
+        let img = image::load_from_memory(&picture.unwrap())
+            .unwrap()
+            .to_rgb8();
+        assert!(
+            img.get_pixel(4, 4)[0] < 60,
+            "the analysed (dark) frame, not the latest (bright) one"
+        );
+        // The matched frame is released; the newer one waits for its own result.
+        assert_eq!(board.in_flight.lock().unwrap()["c"].len(), 1);
+        // A result whose frame is no longer held comes without a picture.
+        board.set_result("c", live_result(2, MediaTime(50), 16, 8, &[], &[], &[]));
+        assert!(board.result_with_picture("c").unwrap().1.is_err());
+        // In-flight frames are bounded whatever inference does.
+        for t in 0..50 {
+            board.set_frame("c", frame(1000 + t, 1));
+        }
+        assert_eq!(board.in_flight.lock().unwrap()["c"].len(), IN_FLIGHT_FRAMES);
     }
 
     #[test]
@@ -311,6 +416,8 @@ mod tests {
             coordinates: None,
             grid_code: None,
             asset_id: None,
+            preset: None,
+            filter: Default::default(),
             rules: vec![ZoneRule::Privacy],
         }
     }

@@ -28,12 +28,7 @@ impl LossReason {
 
 /// `illegal_parking`, as in the event JSON.
 pub fn kind_str(k: EventKind) -> &'static str {
-    match k {
-        EventKind::IllegalParking => "illegal_parking",
-        EventKind::ExposedGarbage => "exposed_garbage",
-        EventKind::LitteringAct => "littering_act",
-        EventKind::RoadDamage => "road_damage",
-    }
+    k.as_str()
 }
 
 /// `started`, as in the event JSON.

@@ -184,6 +184,7 @@ impl Daemon {
             liveness: liveness.clone(),
             sink: sink.clone(),
             board: backend.live_board(),
+            scene: backend.scene_board(),
         };
         let mut d = Daemon {
             config_path,
@@ -215,6 +216,7 @@ impl Daemon {
         d.uplink.tick(&d.env, now, None);
         d.publish_part_errors();
         d.apply_cameras_and_models(&config, &mut ApplyReport::default());
+        d.log_platform_choice();
         d.config = config;
         d.web.tick(&d.env, now, None);
         d.update_summary();
@@ -241,6 +243,35 @@ impl Daemon {
         d
     }
 
+    // --- platform bring-up log (issue 17) ---
+    /// One INFO line at start for a first bring-up on a board (docs/deployment.md): the
+    /// video decoder GStreamer ranks first here for H.264 and H.265 (the one each camera
+    /// then uses, unless the stream's caps rule it out), and each loaded model's execution
+    /// providers, in the order ONNX Runtime tries them (CPU last).
+    fn log_platform_choice(&self) {
+        crate::gst_init();
+        let decoder = |media: &str| {
+            crate::ingest::pipeline::best_decoder(&gstreamer::Caps::new_empty_simple(media))
+                .map(|f| gstreamer::prelude::GstObjectExt::name(&f).to_string())
+                .unwrap_or_else(|| "none".into())
+        };
+        let mut providers: Vec<String> = self
+            .models
+            .services()
+            .map(|svc| format!("{}={}", svc.stats().model_id, svc.providers().join(",")))
+            .collect();
+        if providers.is_empty() {
+            providers.push("none (no model loaded)".into());
+        }
+        tracing::info!(
+            decoder_h264 = %decoder("video/x-h264"),
+            decoder_h265 = %decoder("video/x-h265"),
+            providers = %providers.join(" "),
+            "platform: decoder and execution providers chosen"
+        );
+    }
+    // --- end platform bring-up log ---
+
     /// Try again the parts that could not start, at once when disk space returns.
     fn tick_parts(&mut self) {
         let now = Instant::now();
@@ -259,6 +290,12 @@ impl Daemon {
     fn publish_part_errors(&self) {
         *self.telemetry.outbox_error.lock().unwrap() = self.outbox.error().map(String::from);
         *self.telemetry.uplink_error.lock().unwrap() = self.uplink.error().map(String::from);
+    }
+
+    /// Where the technician page listens (the real port when the config said 0);
+    /// `None` when it did not start.
+    pub fn web_addr(&self) -> Option<std::net::SocketAddr> {
+        self.web.running().map(|w| w.local_addr())
     }
 
     /// Run until `control.stop` is set (or `max` elapses).

@@ -131,6 +131,13 @@ impl Component for UplinkPart {
 /// The technician page: `[web]` and the state directory (certificate, password).
 pub struct WebPart(WebHandle);
 
+impl WebPart {
+    /// Where the page listens (the real port when the config said 0).
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.0.local_addr()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct WebSlice {
     pub web: WebConfig,

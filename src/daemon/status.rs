@@ -9,6 +9,7 @@ use std::time::Instant;
 impl Daemon {
     /// Refresh what health reports: per camera and per model.
     pub(super) fn update_telemetry(&self) {
+        let scene = self.env.backend.scene_board();
         let cams = self
             .cameras
             .iter()
@@ -30,6 +31,8 @@ impl Daemon {
                         crate::ingest::pipeline::now_ms().saturating_sub(last) as f64 / 1000.0
                     }),
                     dropped_frames: t.camera.frames().dropped(),
+                    scene: scene_health(&scene, id),
+                    streams: streams_health(&t.camera),
                 }
             })
             .collect();
@@ -137,6 +140,7 @@ impl Daemon {
                 .iter_mut()
                 .map(|(id, t)| {
                     let analysed = t.counters.analysed.load(Ordering::Relaxed);
+                    let gop = measured_gop(&t.camera);
                     crate::web::CameraRuntime {
                         id: id.clone(),
                         status: t.camera.status(),
@@ -152,9 +156,54 @@ impl Daemon {
                         analysis_fps: t.rate.update(now, analysed),
                         // ingest diagnosis (item 9): analysis far below the configured rate.
                         analysis_warning: t.camera.analysis_warning(analysed),
+                        streams: t.camera.is_dual().then(|| t.camera.streams()),
+                        gop_s: gop.0,
+                        gop_frames: gop.1,
                     }
                 })
                 .collect(),
         );
     }
+}
+
+/// Each stream's state of a camera with two streams, for health.
+fn streams_health(camera: &crate::ingest::Camera) -> Option<crate::uplink::StreamsHealth> {
+    camera.is_dual().then(|| {
+        let s = camera.streams();
+        crate::uplink::StreamsHealth {
+            main_stream_unavailable: s.main_stream_unavailable(),
+            main: s.main.status.to_string(),
+            analysis: s.analysis.map(|a| a.status.to_string()).unwrap_or_default(),
+            pairing: s.pairing.map(|p| p.to_string()),
+        }
+    })
+}
+
+/// The camera's GOP as its ring measured it (seconds, frames), for the dashboard's
+/// pre-roll warning. The ring lock is released before this returns.
+fn measured_gop(camera: &crate::ingest::Camera) -> (Option<f64>, Option<usize>) {
+    let ring = camera.shared.ring.lock().unwrap();
+    (ring.gop_seconds(), ring.gop_frames())
+}
+
+/// A camera's scene for health: paused rules, tampering, PTZ preset and the box's own
+/// moves (see `rules::scene::board`).
+fn scene_health(
+    board: &crate::rules::scene::board::SceneBoard,
+    camera: &str,
+) -> Option<crate::uplink::SceneHealth> {
+    let status = board.status(camera)?;
+    let ptz = board.ptz(camera).map(|h| h.status());
+    Some(crate::uplink::SceneHealth {
+        rules_paused: status.paused,
+        tampering: status.tamper.active.iter().map(|k| k.to_string()).collect(),
+        preset: match status.ptz {
+            Some(crate::ingest::onvif::ptz::PtzPosition::At(p)) => Some(p),
+            _ => None,
+        },
+        box_moves: ptz.as_ref().map(|p| p.box_moves),
+        last_box_move: ptz
+            .and_then(|p| p.last_box_move)
+            .map(|m| format!("{} {} {:?}", m.time, m.preset, m.reason)),
+    })
 }

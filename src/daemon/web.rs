@@ -28,6 +28,8 @@ pub struct DaemonBackend {
     pending: Mutex<Option<Pending>>,
     /// Latest picture and analysis result per camera, written by the analysis threads.
     board: Arc<LiveBoard>,
+    /// Each camera's scene (PTZ, tampering, reference view), see `rules::scene::board`.
+    scene: Arc<crate::rules::scene::board::SceneBoard>,
     /// Reads the running uplink's health (dashboard, `/metrics`); the daemon owns the
     /// uplink and may replace it on a reload, so the page never holds it.
     uplink_health: Mutex<Option<UplinkHealthFn>>,
@@ -45,8 +47,14 @@ impl DaemonBackend {
             models: Mutex::default(),
             pending: Mutex::default(),
             board: Arc::default(),
+            scene: Arc::default(),
             uplink_health: Mutex::default(),
         }
+    }
+
+    /// Where the analysis threads publish each camera's scene for the page.
+    pub fn scene_board(&self) -> Arc<crate::rules::scene::board::SceneBoard> {
+        self.scene.clone()
     }
 
     /// Where the analysis threads publish what the Zones and Live pages show.
@@ -153,8 +161,29 @@ impl WebBackend for DaemonBackend {
         self.board.result(camera).map(|r| (*r).clone())
     }
 
+    fn live_with_picture(&self, camera: &str) -> Option<(LiveResult, Option<Vec<u8>>)> {
+        let (result, picture) = self.board.result_with_picture(camera)?;
+        let picture = match picture {
+            Ok(j) => Some(j),
+            Err(super::live::LiveError::NoPicture(_)) => None,
+            Err(e) => {
+                tracing::warn!(camera, error = %e, "live picture for the page failed");
+                None
+            }
+        };
+        Some(((*result).clone(), picture))
+    }
+
+    fn picture_age_s(&self, camera: &str) -> Option<f64> {
+        self.board.picture_age_s(camera)
+    }
+
     fn metrics(&self) -> Option<String> {
         self.uplink_health()
             .map(|h| crate::uplink::render_metrics(&h))
+    }
+
+    fn scene(&self) -> Option<&crate::rules::scene::board::SceneBoard> {
+        Some(&self.scene)
     }
 }

@@ -179,6 +179,9 @@ pub fn write_clip(
         end_media_ns: Some(end.0),
         preroll_short: cut.preroll_short,
         privacy_unredacted: privacy_zones,
+        stream: None,
+        caption_px: None,
+        caption: Vec::new(),
         local_path: Some(final_path),
     })
 }
@@ -281,6 +284,9 @@ pub fn write_redacted_clip(
         end_media_ns: Some(end.0),
         preroll_short: cut.preroll_short,
         privacy_unredacted: false,
+        stream: None,
+        caption_px: None,
+        caption: Vec::new(),
         local_path: Some(final_path),
     })
 }

@@ -144,6 +144,13 @@ fn finish(mut e: Entry, forced: bool) -> Vec<Event> {
             }));
     }
     if let Some(first) = e.waiting.first_mut() {
+        // Evidence cut from the analysis stream: the main stream was down.
+        if e.media
+            .iter()
+            .any(|m| m.stream == Some(crate::ingest::camera::StreamRole::Analysis))
+        {
+            first.main_stream_unavailable = true;
+        }
         first.media.append(&mut e.media);
         if !e.missing.is_empty() {
             first.evidence_dropped = true;
@@ -195,6 +202,9 @@ mod tests {
             end_media_ns: None,
             preroll_short: false,
             privacy_unredacted: false,
+            stream: None,
+            caption_px: None,
+            caption: Vec::new(),
             local_path: None,
         }
     }

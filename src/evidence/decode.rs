@@ -195,23 +195,65 @@ pub fn decode_units(
     result
 }
 
-/// The last frame at or before `at` (the frame an analysis at `at` saw), or the first
-/// frame when all are later.
+/// The frame nearest to `at` (the frame an analysis at `at` saw: on the same stream
+/// it has exactly that time; on a camera's other stream the same instant may be
+/// stamped a few milliseconds either side), the earlier one on a tie. Decoding stops at
+/// the first frame after `at`.
 pub fn frame_at(
     caps: &gst::Caps,
     units: &[AccessUnit],
     at: MediaTime,
 ) -> Result<RgbFrame, EvidenceError> {
     let mut best: Option<RgbFrame> = None;
+    let distance = |t: MediaTime| (t.0 - at.0).unsigned_abs();
     decode_units(caps, units, |f| {
-        if f.time <= at || best.is_none() {
+        let past = f.time > at;
+        if best
+            .as_ref()
+            .is_none_or(|b| distance(f.time) < distance(b.time))
+        {
             best = Some(f);
-            true
-        } else {
-            false
         }
+        !past
     })?;
     best.ok_or_else(|| EvidenceError::NothingInRing {
         what: format!("a frame at {at:?}"),
     })
+}
+
+/// The last `n` frames up to `at`, oldest first (the last one is what
+/// [`frame_at`] returns): a snapshot's own frame and the ones just before it, decoded
+/// in the same pass, for reads that want several looks (licence plates).
+pub fn frames_before(
+    caps: &gst::Caps,
+    units: &[AccessUnit],
+    at: MediaTime,
+    n: usize,
+) -> Result<Vec<RgbFrame>, EvidenceError> {
+    let n = n.max(1);
+    let mut kept: std::collections::VecDeque<RgbFrame> = std::collections::VecDeque::new();
+    let distance = |t: MediaTime| (t.0 - at.0).unsigned_abs();
+    decode_units(caps, units, |f| {
+        let past = f.time > at;
+        // The first frame past `at` is kept only where it is nearer than the last one
+        // before (the other stream's picture of the same instant, stamped a little
+        // later), as `frame_at` picks it.
+        let keep = !past
+            || kept
+                .back()
+                .is_none_or(|b| distance(f.time) < distance(b.time));
+        if keep {
+            if kept.len() == n {
+                kept.pop_front();
+            }
+            kept.push_back(f);
+        }
+        !past
+    })?;
+    if kept.is_empty() {
+        return Err(EvidenceError::NothingInRing {
+            what: format!("a frame at {at:?}"),
+        });
+    }
+    Ok(kept.into())
 }

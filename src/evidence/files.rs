@@ -63,6 +63,9 @@ pub fn write_media(
         end_media_ns: None,
         preroll_short: false,
         privacy_unredacted: false,
+        stream: None,
+        caption_px: None,
+        caption: Vec::new(),
         local_path: Some(path),
     })
 }

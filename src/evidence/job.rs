@@ -4,6 +4,14 @@
 //! reaches what they need, then run on the evidence thread, never on the analysis
 //! thread.
 //!
+//! A camera with two streams cuts evidence from its main stream (full resolution).
+//! While that stream is down (its supervisor says it is not online) and has not
+//! reached the moment a job needs, the job falls back to the analysis stream's ring
+//! (see [`DualRing`]); what it writes then says `stream: analysis` and its event is
+//! marked `main_stream_unavailable`. Both streams are on one timeline (see
+//! `ingest::timeline`), so a snapshot shows the instant the analysed frame showed, on
+//! either stream, to within [`ALIGN_SLACK`].
+//!
 //! Memory is bounded twice: the submit channel has a fixed depth and the worker keeps
 //! at most `max_pending_jobs` waiting jobs; beyond that a job is refused with
 //! [`EvidenceError::Busy`] (reported through the completion callback) instead of
@@ -18,17 +26,29 @@ use std::time::Duration;
 use gstreamer as gst;
 
 use super::clip::{write_clip, write_redacted_clip};
-use super::decode::frame_at;
+use super::decode::{frame_at, frames_before};
 use super::files::event_dir;
-use super::snapshot::{SnapshotSpec, render_snapshot};
+use super::photoset::{PictureContext, run_picture};
+use super::snapshot::{SnapshotSpec, write_snapshot};
 use super::{EvidenceConfig, EvidenceError};
 use crate::infer::BBox;
+use crate::ingest::camera::StreamRole;
 use crate::ingest::pipeline::CameraShared;
+use crate::ingest::timeline::ClockJump;
 use crate::ingest::{EncodedRing, MediaTime, RingCut};
 use crate::rules::EvidenceRequest;
 use crate::rules::event::{MediaKind, MediaRef, MissingMedia};
 use crate::rules::output::CaptureRequest;
 use crate::rules::zone::Zone;
+
+/// How far apart (media time) the same instant may be on a camera's two streams, and
+/// so how far past its moment a snapshot looks for the nearest picture: both streams
+/// are on the camera's NTP timeline, where one instant differs by milliseconds.
+pub const ALIGN_SLACK: Duration = Duration::from_millis(100);
+
+fn slack() -> f64 {
+    ALIGN_SLACK.as_secs_f64()
+}
 
 /// Where jobs read encoded video from: a camera's ring, or any ring in tests.
 pub trait RingSource: Send + Sync {
@@ -36,6 +56,34 @@ pub trait RingSource: Send + Sync {
     fn newest(&self) -> Option<MediaTime>;
     fn cut(&self, from: MediaTime, to: MediaTime) -> Option<RingCut>;
     fn caps(&self) -> Option<gst::Caps>;
+    /// Whether the stream delivers now. A job waits for an online stream to reach its
+    /// moment; it falls back (see [`RingSource::fallback`]) only when it is not.
+    fn online(&self) -> bool {
+        true
+    }
+    /// For a camera with two streams: the analysis stream's ring, which evidence uses
+    /// while this (main) stream is unavailable.
+    fn fallback(&self) -> Option<&dyn RingSource> {
+        None
+    }
+    /// Which of a camera's two streams this ring holds (`None`: its only stream).
+    fn role(&self) -> Option<StreamRole> {
+        None
+    }
+    /// The stream's picture size, from its caps.
+    fn size(&self) -> Option<(u32, u32)> {
+        let caps = self.caps()?;
+        let s = caps.structure(0)?;
+        Some((
+            s.get::<i32>("width").ok()? as u32,
+            s.get::<i32>("height").ok()? as u32,
+        ))
+    }
+    /// The largest clock jump found on the camera's analysis stream since `start`
+    /// (see `ingest::timeline`); `None` where nothing looks for jumps (replays).
+    fn clock_jump_since(&self, _start: MediaTime) -> Option<ClockJump> {
+        None
+    }
 }
 
 impl RingSource for CameraShared {
@@ -47,6 +95,73 @@ impl RingSource for CameraShared {
     }
     fn caps(&self) -> Option<gst::Caps> {
         self.ring_caps.lock().ok()?.clone()
+    }
+    fn online(&self) -> bool {
+        self.online.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    fn clock_jump_since(&self, start: MediaTime) -> Option<ClockJump> {
+        self.jumps.largest_since(start)
+    }
+}
+
+/// The rings of a camera with two streams: the main stream's, with the analysis
+/// stream's as the fallback.
+pub struct DualRing {
+    pub main: Arc<CameraShared>,
+    analysis: AnalysisRing,
+}
+
+/// The analysis stream's ring, as a fallback.
+struct AnalysisRing(Arc<CameraShared>);
+
+impl DualRing {
+    pub fn new(main: Arc<CameraShared>, analysis: Arc<CameraShared>) -> Self {
+        Self {
+            main,
+            analysis: AnalysisRing(analysis),
+        }
+    }
+}
+
+impl RingSource for DualRing {
+    fn newest(&self) -> Option<MediaTime> {
+        self.main.newest()
+    }
+    fn cut(&self, from: MediaTime, to: MediaTime) -> Option<RingCut> {
+        self.main.cut(from, to)
+    }
+    fn caps(&self) -> Option<gst::Caps> {
+        self.main.caps()
+    }
+    fn online(&self) -> bool {
+        self.main.online()
+    }
+    fn fallback(&self) -> Option<&dyn RingSource> {
+        Some(&self.analysis)
+    }
+    fn role(&self) -> Option<StreamRole> {
+        Some(StreamRole::Main)
+    }
+    fn clock_jump_since(&self, start: MediaTime) -> Option<ClockJump> {
+        self.analysis.0.clock_jump_since(start)
+    }
+}
+
+impl RingSource for AnalysisRing {
+    fn newest(&self) -> Option<MediaTime> {
+        self.0.newest()
+    }
+    fn cut(&self, from: MediaTime, to: MediaTime) -> Option<RingCut> {
+        self.0.cut(from, to)
+    }
+    fn caps(&self) -> Option<gst::Caps> {
+        self.0.caps()
+    }
+    fn online(&self) -> bool {
+        self.0.online()
+    }
+    fn role(&self) -> Option<StreamRole> {
+        Some(StreamRole::Analysis)
     }
 }
 
@@ -101,6 +216,11 @@ pub struct EvidenceJob {
     pub redacted_clip: bool,
     /// What the ring held for this job when it was submitted (see [`Self::capture`]).
     pub captured: Option<RingCut>,
+    /// The same from the fallback ring (the analysis stream of a camera with two).
+    pub captured_fallback: Option<RingCut>,
+    /// Captions, plate reads and the photo set (set by the camera's analysis; `None`
+    /// writes plain snapshots, as tools and tests of the ring do).
+    pub picture: Option<PictureContext>,
 }
 
 /// The outcome of a job, handed to the completion callback.
@@ -159,7 +279,7 @@ impl EvidenceJob {
     ) -> Self {
         let kind = match &req.capture {
             CaptureRequest::Snapshot { name, at, bbox } => JobKind::Snapshot {
-                name: (*name).to_string(),
+                name: format!("{}{name}", req.prefix),
                 at: *at,
                 subject: *bbox,
                 label: req.label.clone(),
@@ -173,7 +293,7 @@ impl EvidenceJob {
                 pre_s,
                 post_s,
             } => JobKind::Clip {
-                name: (*name).to_string(),
+                name: format!("{}{name}", req.prefix),
                 from: center.add_secs(-pre_s),
                 to: center.add_secs(*post_s),
             },
@@ -186,6 +306,8 @@ impl EvidenceJob {
             jpeg_quality: cfg.jpeg_quality,
             redacted_clip: cfg.redacted_clip,
             captured: None,
+            captured_fallback: None,
+            picture: None,
         }
     }
 
@@ -194,47 +316,81 @@ impl EvidenceJob {
     /// to the ring evicting its start while it waits for post-roll, and lets a file
     /// replay run faster than real time without losing snapshots.
     pub fn capture(&mut self, ring: &dyn RingSource) {
-        let Some(newest) = ring.newest() else { return };
-        self.captured = match &self.kind {
-            JobKind::Snapshot { at, .. } if newest >= *at => ring.cut(*at, *at),
-            JobKind::Snapshot { .. } => None,
-            JobKind::Clip { from, to, .. } => ring.cut(*from, newest.min(*to)),
-        };
+        self.captured = self.capture_from(ring);
+        if let Some(fb) = ring.fallback() {
+            self.captured_fallback = self.capture_from(fb);
+        }
     }
 
-    /// Extends a clip's captured units with what arrived since, so a job waiting for
+    fn capture_from(&self, ring: &dyn RingSource) -> Option<RingCut> {
+        let newest = ring.newest()?;
+        let (from, to) = self.window();
+        match &self.kind {
+            JobKind::Snapshot { at, .. } if newest >= *at => ring.cut(from, to),
+            JobKind::Snapshot { .. } => None,
+            JobKind::Clip { .. } => ring.cut(from, newest.min(to)),
+        }
+    }
+
+    /// The media time the job's units span: a clip's window; a snapshot's moment up
+    /// to [`ALIGN_SLACK`] after it (the other stream's picture of the same instant may
+    /// be stamped a little later).
+    fn window(&self) -> (MediaTime, MediaTime) {
+        match &self.kind {
+            JobKind::Snapshot { at, .. } => (*at, at.add_secs(slack())),
+            JobKind::Clip { from, to, .. } => (*from, *to),
+        }
+    }
+
+    /// Extends the captured units with what arrived since, so a job waiting for
     /// post-roll never depends on the ring still holding its beginning: the worker
     /// tops jobs up on every poll, so it only has to poll once per ring span.
     pub fn top_up(&mut self, ring: &dyn RingSource) {
-        if let JobKind::Clip { from, to, .. } = self.kind
-            && self.captured.is_some()
+        let (from, to) = self.window();
+        if self.captured.is_some() {
+            self.captured = units_for(&self.captured, ring, from, to);
+        }
+        if let Some(fb) = ring.fallback()
+            && self.captured_fallback.is_some()
         {
-            self.captured = self.units_for(ring, from, to);
+            self.captured_fallback = units_for(&self.captured_fallback, fb, from, to);
         }
     }
 
-    /// The units to use: the captured head, extended with what the ring holds now
-    /// after the head's last unit (in decode order).
+    /// The units to use from the main ring (see [`units_for`]).
     fn units_for(&self, ring: &dyn RingSource, from: MediaTime, to: MediaTime) -> Option<RingCut> {
-        let Some(head) = &self.captured else {
-            return ring.cut(from, to);
-        };
-        let mut cut = head.clone();
-        // The head's last unit, found again in the ring, is where the new units
-        // continue; if the ring no longer has it, the clip ends with the head.
-        if let (Some(last), Some(now)) = (head.units.last(), ring.cut(head.end, to))
-            && let Some(i) = now
-                .units
-                .iter()
-                .position(|u| u.pts_ns == last.pts_ns && u.dts_ns == last.dts_ns)
-        {
-            cut.units.extend(now.units[i + 1..].iter().cloned());
-        }
-        cut.units.retain(|u| u.time <= to);
-        cut.end = cut.units.iter().map(|u| u.time).max().unwrap_or(cut.start);
-        Some(cut)
+        units_for(&self.captured, ring, from, to)
     }
+}
 
+/// The units to use: the captured head, extended with what the ring holds now after
+/// the head's last unit (in decode order).
+fn units_for(
+    captured: &Option<RingCut>,
+    ring: &dyn RingSource,
+    from: MediaTime,
+    to: MediaTime,
+) -> Option<RingCut> {
+    let Some(head) = captured else {
+        return ring.cut(from, to);
+    };
+    let mut cut = head.clone();
+    // The head's last unit, found again in the ring, is where the new units
+    // continue; if the ring no longer has it, the clip ends with the head.
+    if let (Some(last), Some(now)) = (head.units.last(), ring.cut(head.end, to))
+        && let Some(i) = now
+            .units
+            .iter()
+            .position(|u| u.pts_ns == last.pts_ns && u.dts_ns == last.dts_ns)
+    {
+        cut.units.extend(now.units[i + 1..].iter().cloned());
+    }
+    cut.units.retain(|u| u.time <= to);
+    cut.end = cut.units.iter().map(|u| u.time).max().unwrap_or(cut.start);
+    Some(cut)
+}
+
+impl EvidenceJob {
     /// Media time the ring must have reached before the job can run.
     pub fn needs_until(&self) -> MediaTime {
         match &self.kind {
@@ -243,9 +399,45 @@ impl EvidenceJob {
         }
     }
 
-    /// Whether `ring` holds what the job needs.
+    /// Whether `ring` holds what the job needs, or, while it is not online, its
+    /// fallback does.
     pub fn ready(&self, ring: &dyn RingSource) -> bool {
-        ring.newest().is_some_and(|n| n >= self.needs_until())
+        let reached = |r: &dyn RingSource| r.newest().is_some_and(|n| n >= self.needs_until());
+        reached(ring) || (!ring.online() && ring.fallback().is_some_and(reached))
+    }
+
+    /// Whether to cut this job from the fallback ring: the main stream is not online
+    /// and its ring does not hold the job's moment (a snapshot), or does not reach
+    /// its end (a clip), while the fallback's does.
+    fn use_fallback(&self, ring: &dyn RingSource) -> bool {
+        let Some(fb) = ring.fallback() else {
+            return false;
+        };
+        let (from, to) = self.window();
+        let covers = |cut: Option<RingCut>| match &self.kind {
+            JobKind::Snapshot { at, .. } => {
+                cut.is_some_and(|c| c.start <= *at && c.end.secs_since(*at) >= -slack())
+            }
+            JobKind::Clip { to, .. } => cut.is_some_and(|c| c.end.secs_since(*to) >= -slack()),
+        };
+        let main = self.units_for(ring, from, to);
+        if covers(main.clone()) {
+            return false;
+        }
+        // An online main stream that lags is waited for (see `ready`); one whose ring
+        // has a hole where the moment was (it reconnected since) is not.
+        let lagging = ring.online() && ring.newest().is_none_or(|n| n < self.needs_until());
+        if lagging {
+            return false;
+        }
+        let fallback = units_for(&self.captured_fallback, fb, from, to);
+        // A clip that neither ring holds whole (the fallback's head aged out while the
+        // worker was busy) comes from the one that reaches further past the loss.
+        let further = matches!(self.kind, JobKind::Clip { .. })
+            && fallback
+                .as_ref()
+                .is_some_and(|f| main.as_ref().is_none_or(|m| f.end > m.end));
+        further || covers(fallback)
     }
 
     /// The files this job writes, with their kind: what is missing if it fails.
@@ -302,6 +494,13 @@ impl EvidenceJob {
                 .collect();
             (Vec::new(), errors)
         };
+        // The stream to cut from: the main one, unless it is down (see `use_fallback`).
+        let (ring, captured, role) = if self.use_fallback(ring) {
+            let fb = ring.fallback().expect("use_fallback checked it");
+            (fb, &self.captured_fallback, fb.role())
+        } else {
+            (ring, &self.captured, ring.role())
+        };
         let caps = match ring.caps() {
             Some(c) => c,
             None => return all_failed(EvidenceError::NoCaps),
@@ -319,39 +518,52 @@ impl EvidenceJob {
                 analysis_w,
                 analysis_h,
             } => {
-                let rendered = self
-                    .units_for(ring, *at, *at)
+                let (from, to) = self.window();
+                let result = units_for(captured, ring, from, to)
                     .ok_or_else(|| EvidenceError::NothingInRing { what: name.clone() })
-                    .and_then(|cut| frame_at(&caps, &cut.units, *at))
-                    .and_then(|frame| {
-                        render_snapshot(
-                            frame,
-                            &SnapshotSpec {
-                                name,
-                                subject: *subject,
-                                label,
-                                context,
-                                analysis_w: *analysis_w,
-                                analysis_h: *analysis_h,
-                                zones: &self.zones,
-                                jpeg_quality: self.jpeg_quality,
-                            },
-                        )
+                    .and_then(|cut| {
+                        let spec = SnapshotSpec {
+                            name,
+                            subject: *subject,
+                            label,
+                            context,
+                            analysis_w: *analysis_w,
+                            analysis_h: *analysis_h,
+                            zones: &self.zones,
+                            jpeg_quality: self.jpeg_quality,
+                        };
+                        match &self.picture {
+                            Some(ctx) => {
+                                // Plate reads look at the picture's frame and the ones
+                                // just before it, decoded in the same pass.
+                                let n = ctx
+                                    .plates
+                                    .as_ref()
+                                    .map_or(1, |p| p.cfg.frames_per_picture as usize);
+                                let frames = frames_before(&caps, &cut.units, *at, n)?;
+                                run_picture(&self.dir, &self.event_id, frames, &spec, ctx)
+                            }
+                            None => {
+                                let frame = frame_at(&caps, &cut.units, *at)?;
+                                write_snapshot(&self.dir, frame, &spec, None)
+                            }
+                        }
                     });
-                let rendered = match rendered {
-                    Ok(r) => r,
-                    Err(e) => return all_failed(e),
-                };
-                for (r, (file, kind)) in rendered.write(&self.dir, name).into_iter().zip(&expected)
-                {
-                    match r {
-                        Ok(m) => media.push(m),
-                        Err(e) => errors.push((file.clone(), *kind, e)),
+                match result {
+                    Ok(m) => media.extend(m),
+                    Err(e) => {
+                        // The picture and its crop go together: one that was written
+                        // before the other failed is removed, and both are reported
+                        // missing (never a file on disk the outbox does not know).
+                        for (file, _) in &expected {
+                            let _ = std::fs::remove_file(self.dir.join(file));
+                        }
+                        return all_failed(e);
                     }
                 }
             }
             JobKind::Clip { name, from, to } => {
-                let Some(cut) = self.units_for(ring, *from, *to) else {
+                let Some(cut) = units_for(captured, ring, *from, *to) else {
                     return all_failed(EvidenceError::NothingInRing { what: name.clone() });
                 };
                 let file = format!("{name}.mp4");
@@ -367,6 +579,9 @@ impl EvidenceJob {
                     }
                 }
             }
+        }
+        for m in &mut media {
+            m.stream = role;
         }
         (media, errors)
     }
@@ -561,6 +776,8 @@ mod tests {
             jpeg_quality: 85,
             redacted_clip: false,
             captured: None,
+            captured_fallback: None,
+            picture: None,
         }
     }
 

@@ -10,11 +10,15 @@
 //!
 //! [`MediaRef`]: crate::rules::event::MediaRef
 
+pub mod caption;
 pub mod clip;
 pub mod collect;
 pub mod decode;
 pub mod files;
 pub mod job;
+pub mod labels;
+pub mod photoset;
+pub mod plate;
 pub mod retention;
 pub mod snapshot;
 
@@ -86,6 +90,9 @@ pub struct EvidenceConfig {
     /// refused rather than queued without bound.
     #[serde(default = "default_max_pending")]
     pub max_pending_jobs: usize,
+    /// Licence plates of parked vehicles (`[events.evidence.plates]`).
+    #[serde(default)]
+    pub plates: plate::PlateConfig,
 }
 
 fn default_quality() -> u8 {
@@ -113,6 +120,7 @@ impl Default for EvidenceConfig {
             max_age_hours: default_max_age_h(),
             max_total_mib: default_max_total_mib(),
             max_pending_jobs: default_max_pending(),
+            plates: plate::PlateConfig::default(),
         }
     }
 }
@@ -140,6 +148,8 @@ pub enum EvidenceError {
     Busy(usize),
     #[error("evidence file {path}: the disk is full ({reason})")]
     DiskFull { path: PathBuf, reason: String },
+    #[error("caption: {0}")]
+    Font(String),
 }
 
 impl EvidenceError {

@@ -1,6 +1,6 @@
 //! Draw detections onto packed RGB pixels for `streetwatch detect --out`: a box outline
 //! and a `label score` tag per detection, in a stable colour per class. The drawing
-//! itself (boxes, the built-in bitmap font) is [`crate::draw`], shared with evidence
+//! itself (boxes, text in the installed CJK font) is [`crate::draw`], shared with evidence
 //! snapshots.
 
 use super::detection::Detection;
@@ -29,8 +29,8 @@ pub fn draw(rgb: &mut [u8], width: u32, height: u32, dets: &[Detection]) {
         height,
     };
     let scale = (width.max(height) / 400).max(2);
-    // The font's plate is 9 font pixels high (see `Canvas::text`).
-    let tag_h = 9 * i64::from(scale);
+    let px = 8.0 * scale as f32;
+    let tag_h = crate::draw::font().map_or(px, |f| f.measure("Ag", px).height) as i64;
     for d in dets {
         let col = class_colour(d.class_id);
         let b = d.bbox;
@@ -38,7 +38,7 @@ pub fn draw(rgb: &mut [u8], width: u32, height: u32, dets: &[Detection]) {
         let label = format!("{} {:.2}", d.class_name.replace(' ', "_"), d.score);
         let y1 = b.y1 as i64;
         let ty = if y1 >= tag_h { y1 - tag_h } else { y1 };
-        c.text(b.x1 as i64, ty, &label, scale, [0, 0, 0], col);
+        c.label(b.x1 as i64, ty, &label, px, [0, 0, 0], col);
     }
 }
 

@@ -55,6 +55,12 @@ impl Detector {
 
     /// Open a new session on an already verified model file.
     pub fn new(file: &ModelFile, rt: &Runtime, cfg: &InferenceConfig) -> Result<Self, ModelError> {
+        if !file.manifest.output.format.is_detector() {
+            return Err(ModelError::NotADetector {
+                id: file.manifest.id.clone(),
+                format: format!("{:?}", file.manifest.output.format),
+            });
+        }
         let (session, providers) = file.session(rt, cfg)?;
         let m = file.manifest.clone();
         let pre = Preprocessor::new(&m.input);
@@ -263,6 +269,8 @@ impl Detector {
                     let part = batch_part(all, i, n);
                     decode::ultralytics(part, thresholds, cands)
                 }
+                // Refused in `Detector::new`.
+                OutputFormat::PlateCorners | OutputFormat::Ctc => Ok(()),
                 OutputFormat::End2end => {
                     let boxes = f32_out(&m.output.names[0])?;
                     let scores = f32_out(&m.output.names[1])?;

@@ -58,7 +58,21 @@ pub struct Manifest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Classes {
+    /// Class names in output order (may be empty when `file` names them).
+    #[serde(default)]
     pub names: Vec<String>,
+    /// A symbol list shipped beside the weights, one symbol per line (a recogniser's
+    /// dictionary): looked up in `<weights_dir>/<id>/`, checked against `file_sha256`
+    /// and read into `names` when the model is opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_sha256: Option<String>,
+    /// Key of the model's own metadata that lists the symbols, one per line (PaddleOCR
+    /// exports carry their dictionary as `character`); read when a session opens. The
+    /// weights' sha256 pins it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_key: Option<String>,
 }
 
 /// The single image input of a detector.
@@ -141,9 +155,15 @@ pub struct OutputSpec {
     pub format: OutputFormat,
     /// Output tensor names; `end2end` expects `[boxes, scores, classes]`.
     pub names: Vec<String>,
-    /// Head strides (`yolox` only).
+    /// Head strides (`yolox` and `plate_corners`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub strides: Vec<u32>,
+    /// Prior (anchor) sizes in input pixels, one list per stride (`plate_corners`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub anchor_sizes: Vec<Vec<f32>>,
+    /// Centre and size variances of the box encoding (`plate_corners`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variance: Vec<f32>,
     /// IoU above which a lower-scoring box of the same class is suppressed.
     #[serde(default = "default_nms_iou")]
     pub nms_iou: f32,
@@ -168,6 +188,21 @@ pub enum OutputFormat {
     /// Graph already ran NMS: `boxes [1, N, 4]` (x1, y1, x2, y2 input pixels),
     /// `scores [1, N]`, `classes [1, N]`.
     End2end,
+    /// A licence-plate detector (RetinaFace-style, one class): `[loc, conf, landms]`,
+    /// box and 4-corner offsets against priors. Not an object detector for cameras:
+    /// the evidence side runs it on vehicle crops (`infer::plate`).
+    #[serde(rename = "plate_corners")]
+    PlateCorners,
+    /// A text-line recogniser (CRNN): `[N, T, 1 + symbols (+ extras)]` per-step
+    /// probabilities, CTC blank at index 0, symbols from `classes`.
+    Ctc,
+}
+
+impl OutputFormat {
+    /// Whether a camera can use the model as its object detector.
+    pub fn is_detector(self) -> bool {
+        matches!(self, Self::Yolox | Self::Ultralytics | Self::End2end)
+    }
 }
 
 impl Manifest {
@@ -209,14 +244,27 @@ impl Manifest {
     /// Consistency checks that serde cannot express.
     pub fn check(&self) -> Result<(), String> {
         let nc = self.classes.names.len();
-        if nc == 0 {
+        if nc == 0 && self.classes.file.is_none() && self.classes.metadata_key.is_none() {
             return Err("classes.names is empty".into());
         }
-        if self.sha256.len() != 64 || !self.sha256.chars().all(|c| c.is_ascii_hexdigit()) {
+        let hex64 = |s: &str| s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit());
+        if !hex64(&self.sha256) {
             return Err(format!("sha256 \"{}\" is not 64 hex digits", self.sha256));
         }
+        match (&self.classes.file, &self.classes.file_sha256) {
+            (Some(_), Some(s)) if !hex64(s) => {
+                return Err(format!("classes.file_sha256 \"{s}\" is not 64 hex digits"));
+            }
+            (Some(_), None) => return Err("classes.file needs classes.file_sha256".into()),
+            (None, Some(_)) => return Err("classes.file_sha256 without classes.file".into()),
+            _ => {}
+        }
         let (c, h, w) = self.input_chw();
-        if c != 3 || h <= 0 || w <= 0 {
+        // Plate models take any picture size (the detector) or any text-line width
+        // (the recogniser): -1 marks a dynamic dimension there.
+        let dynamic_ok = !self.output.format.is_detector();
+        let dim_ok = |d: i64| d > 0 || (dynamic_ok && d == -1);
+        if c != 3 || !dim_ok(h) || !dim_ok(w) {
             return Err(format!(
                 "input.shape {:?} is not a 3-channel image",
                 self.input.shape
@@ -231,8 +279,8 @@ impl Manifest {
             return Err("input.std contains 0".into());
         }
         let want = match self.output.format {
-            OutputFormat::Yolox | OutputFormat::Ultralytics => 1,
-            OutputFormat::End2end => 3,
+            OutputFormat::Yolox | OutputFormat::Ultralytics | OutputFormat::Ctc => 1,
+            OutputFormat::End2end | OutputFormat::PlateCorners => 3,
         };
         if self.output.names.len() != want {
             return Err(format!(
@@ -243,6 +291,19 @@ impl Manifest {
         }
         if self.output.format == OutputFormat::Yolox && self.output.strides.is_empty() {
             return Err("output.strides is required for the yolox format".into());
+        }
+        if self.output.format == OutputFormat::PlateCorners {
+            if self.output.strides.is_empty()
+                || self.output.anchor_sizes.len() != self.output.strides.len()
+            {
+                return Err(
+                    "plate_corners needs output.strides and one output.anchor_sizes list per stride"
+                        .into(),
+                );
+            }
+            if self.output.variance.len() != 2 {
+                return Err("plate_corners needs output.variance = [centre, size]".into());
+            }
         }
         Ok(())
     }

@@ -15,6 +15,7 @@ pub mod letterbox;
 pub mod manifest;
 pub mod model;
 pub mod nms;
+pub mod plate;
 pub mod preprocess;
 pub mod providers;
 pub mod registry;

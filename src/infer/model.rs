@@ -44,6 +44,10 @@ pub enum ModelError {
     },
     #[error("model \"{id}\": tensors do not match the manifest: {message}")]
     TensorMismatch { id: String, message: String },
+    #[error(
+        "model \"{id}\" is a {format} model, not an object detector; list it under the evidence settings that use it, not in a camera's analysis.models"
+    )]
+    NotADetector { id: String, format: String },
 }
 
 /// A verified model file ready to open sessions from.
@@ -87,6 +91,14 @@ impl ModelFile {
                 expected: manifest.sha256.clone(),
                 actual,
             });
+        }
+        let mut manifest = manifest;
+        if let Some(file) = manifest.classes.file.clone() {
+            manifest.classes.names = read_class_file(
+                id,
+                &weights_dir.join(id).join(&file),
+                manifest.classes.file_sha256.as_deref().unwrap_or_default(),
+            )?;
         }
         Ok(Self {
             manifest: Arc::new(manifest),
@@ -135,6 +147,49 @@ impl ModelFile {
     }
 }
 
+/// A symbol list beside the weights (one symbol per line, trailing newline optional),
+/// checked against its pinned sha256 like the weights.
+fn read_class_file(id: &str, path: &Path, sha256: &str) -> Result<Vec<String>, ModelError> {
+    if !path.is_file() {
+        return Err(ModelError::MissingFile {
+            id: id.into(),
+            path: path.to_path_buf(),
+        });
+    }
+    let bytes = std::fs::read(path).map_err(|e| ModelError::ReadFile {
+        id: id.into(),
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let actual = hex::encode(Sha256::digest(&bytes));
+    if !actual.eq_ignore_ascii_case(sha256) {
+        return Err(ModelError::ShaMismatch {
+            id: id.into(),
+            path: path.to_path_buf(),
+            expected: sha256.into(),
+            actual,
+        });
+    }
+    let text = String::from_utf8(bytes).map_err(|_| ModelError::ReadFile {
+        id: id.into(),
+        path: path.to_path_buf(),
+        reason: "not UTF-8 text".into(),
+    })?;
+    let names: Vec<String> = text
+        .lines()
+        .map(|l| l.trim_end_matches('\r').to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    if names.is_empty() {
+        return Err(ModelError::ReadFile {
+            id: id.into(),
+            path: path.to_path_buf(),
+            reason: "the symbol list is empty".into(),
+        });
+    }
+    Ok(names)
+}
+
 /// Initialise the runtime from config/env, reporting a missing library clearly.
 pub fn runtime_from_config(cfg: &InferenceConfig) -> Result<&'static Runtime, RuntimeError> {
     runtime::check_provider_names(&cfg.execution_providers)?;
@@ -166,7 +221,9 @@ pub fn verify_tensors(m: &Manifest, s: &Session) -> Result<(), String> {
         && shape
             .iter()
             .zip(m.input.shape.iter())
-            .all(|(&got, &want)| got == want || (want <= 0 && got <= 0));
+            // A dimension the model leaves dynamic may be fixed by the manifest (a
+            // text recogniser's line height); a fixed one must match.
+            .all(|(&got, &want)| got == want || got <= 0);
     if !ok {
         return Err(format!(
             "input \"{}\" has shape {shape:?}, the manifest says {:?}",
@@ -187,6 +244,11 @@ pub fn verify_tensors(m: &Manifest, s: &Session) -> Result<(), String> {
             OutputFormat::Yolox => oshape.last().is_none_or(|&d| d <= 0 || d == 5 + nc),
             OutputFormat::Ultralytics => oshape.get(1).is_none_or(|&d| d <= 0 || d == 4 + nc),
             OutputFormat::End2end => true,
+            // loc [B, N, 4], conf [B, N, 2], landms [B, N, 8]: checked by name only,
+            // their sizes depend on the picture.
+            OutputFormat::PlateCorners => true,
+            // Blank + every symbol, and possibly trailing extras (a space class).
+            OutputFormat::Ctc => oshape.last().is_none_or(|&d| d <= 0 || d > nc),
         };
         if !width_ok {
             return Err(format!(

@@ -1,6 +1,15 @@
 //! A supervised camera: its own thread that connects, watches the pipeline in short
 //! slices, and reconnects forever with capped exponential backoff and jitter.
 //!
+//! A camera with an `analysis_url` runs two such supervisors, one per stream, each on
+//! its own terms: the main stream feeds only the encoded ring (clips, snapshots), the
+//! analysis stream (the substream) is decoded for analysis and keeps a small ring of
+//! its own that evidence falls back to while the main stream is down. A dead analysis
+//! stream stops analysis (the camera's state says so); a dead main stream does not.
+//! The two share a timeline (see [`super::timeline`]) so one instant has one media
+//! time in both, and the analysis supervisor withholds frames while the streams do not
+//! pair (see [`super::pairing`]).
+//!
 //! `rtspsrc` on GStreamer 1.22 reports a dead server as EOS over TCP, as an error over
 //! UDP, and a hung server as nothing at all for ~26 s; so EOS, errors and "no buffer
 //! for `stall_timeout`" are all treated as a disconnect. Each camera runs isolated:
@@ -8,11 +17,13 @@
 
 use super::Frame;
 use super::diagnose::{AnalysisRateWatch, Counters, RateWarning};
+use super::pairing::PairingError;
 use super::pipeline::{self, AnalysisSpec, Anchor, CameraShared, Source, now_ms};
 use super::queue::{BoundedQueue, Overflow};
 use super::reach::precheck;
 use super::ring::EncodedRing;
 use super::status::{CameraStatus, Reason};
+use super::timeline::TimeSource;
 use crate::config::{CameraConfig, SupervisionConfig};
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -26,7 +37,10 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone)]
 pub struct CameraSpec {
     pub id: String,
+    /// The main stream: the encoded ring, and analysis too unless `analysis_source`.
     pub source: Source,
+    /// The camera's substream, decoded for analysis (`analysis_url`).
+    pub analysis_source: Option<Source>,
     pub analysis: Option<AnalysisSpec>,
     pub preroll_seconds: f64,
     pub preroll_max_bytes: usize,
@@ -39,12 +53,12 @@ pub struct CameraSpec {
 impl CameraSpec {
     /// A live camera from config (drop-oldest queue, wall-clock anchored media time).
     pub fn from_config(c: &CameraConfig) -> Self {
-        let source = match url::Url::parse(&c.url) {
+        let source_of = |url: &str| match url::Url::parse(url) {
             Ok(u) if u.scheme() == "file" => Source::File {
                 path: u.to_file_path().unwrap_or_default(),
             },
             _ => Source::Rtsp {
-                url: c.url.clone(),
+                url: url.to_string(),
                 username: c.username.clone(),
                 password: c.password.clone(),
                 transport: c.transport,
@@ -53,7 +67,8 @@ impl CameraSpec {
         };
         Self {
             id: c.id.clone(),
-            source,
+            source: source_of(&c.url),
+            analysis_source: c.analysis_url.as_deref().map(source_of),
             analysis: Some(AnalysisSpec {
                 fps: c.analysis.fps,
                 keyframes_only: c.analysis.keyframes_only,
@@ -69,10 +84,63 @@ impl CameraSpec {
     }
 }
 
+/// Which of a camera's streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamRole {
+    /// `url`: the encoded ring, clips, snapshots and plate crops.
+    Main,
+    /// `analysis_url`: the substream decoded for analysis.
+    Analysis,
+}
+
+/// One stream of a camera as health and the dashboard show it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StreamState {
+    pub role: StreamRole,
+    pub status: CameraStatus,
+    /// How its media time is made (camera NTP time once sender reports arrive).
+    pub time_source: TimeSource,
+    pub reconnects: u64,
+}
+
+/// Both streams of a camera and whether they pair.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Streams {
+    pub main: StreamState,
+    /// `None` for a camera with one stream.
+    pub analysis: Option<StreamState>,
+    /// Set while the two streams do not pair: analysis is stopped.
+    pub pairing: Option<PairingError>,
+}
+
+impl Streams {
+    /// A camera with two streams whose main stream is down: analysis runs on, evidence
+    /// comes from the analysis stream and is marked `main_stream_unavailable`.
+    pub fn main_stream_unavailable(&self) -> bool {
+        self.analysis.is_some() && !matches!(self.main.status, CameraStatus::Streaming { .. })
+    }
+}
+
+/// The pairing verdict the analysis stream's supervisor publishes.
+type SharedPairing = Arc<Mutex<Option<PairingError>>>;
+
+/// One running supervisor.
+struct StreamHandle {
+    shared: Arc<CameraShared>,
+    status: Arc<Mutex<CameraStatus>>,
+    thread: Option<JoinHandle<()>>,
+}
+
 /// The running camera. Dropping it stops the thread.
 pub struct Camera {
+    /// The main stream: its encoded ring is what evidence is cut from.
     pub shared: Arc<CameraShared>,
     status: Arc<Mutex<CameraStatus>>,
+    /// The analysis stream of a camera with two streams.
+    analysis_stream: Option<StreamHandle>,
+    /// Why the two streams do not pair, while they do not.
+    pairing: SharedPairing,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     /// Milliseconds (process clock) of the supervisor's last loop turn: the watchdog
@@ -84,7 +152,7 @@ pub struct Camera {
 
 impl Camera {
     pub fn spawn(spec: CameraSpec) -> Camera {
-        Self::spawn_with_heartbeat(spec, None)
+        Self::spawn_with_heartbeats(spec, None, None)
     }
 
     /// As [`Camera::spawn`], bumping `heartbeat` whenever the supervisor makes progress
@@ -93,13 +161,42 @@ impl Camera {
         spec: CameraSpec,
         heartbeat: Option<crate::notify::Heartbeat>,
     ) -> Camera {
-        let frames = Arc::new(BoundedQueue::new(spec.queue_depth.max(1), spec.overflow));
-        let shared = Arc::new(CameraShared::new(
-            Arc::from(spec.id.as_str()),
-            EncodedRing::new(spec.preroll_seconds, spec.preroll_max_bytes),
-            frames,
-            spec.anchor,
-        ));
+        Self::spawn_with_heartbeats(spec, heartbeat, None)
+    }
+
+    /// As [`Camera::spawn_with_heartbeat`]; a camera with two streams bumps
+    /// `analysis_heartbeat` from its analysis stream's supervisor (each supervisor has
+    /// its own, so the watchdog sees either one wedge).
+    pub fn spawn_with_heartbeats(
+        spec: CameraSpec,
+        heartbeat: Option<crate::notify::Heartbeat>,
+        analysis_heartbeat: Option<crate::notify::Heartbeat>,
+    ) -> Camera {
+        let dual = spec.analysis_source.is_some();
+        let timeline = Arc::new(super::timeline::CameraTimeline::default());
+        let live = matches!(spec.anchor, Anchor::WallClock);
+        let new_shared = |source: &Source, frames: usize, analysed: bool| {
+            let s = CameraShared::new(
+                Arc::from(spec.id.as_str()),
+                EncodedRing::new(spec.preroll_seconds, spec.preroll_max_bytes),
+                Arc::new(BoundedQueue::new(frames, spec.overflow)),
+                spec.anchor,
+            )
+            .with_timeline(timeline.clone());
+            // Jumps are looked for on the stream analysis runs on, when it is live.
+            if analysed && live && !source.is_file() {
+                Arc::new(s.detect_jumps())
+            } else {
+                Arc::new(s)
+            }
+        };
+        // With two streams the main one is never decoded for analysis: its frame queue
+        // stays empty.
+        let shared = new_shared(
+            &spec.source,
+            if dual { 1 } else { spec.queue_depth.max(1) },
+            !dual,
+        );
         let status = Arc::new(Mutex::new(CameraStatus::Connecting));
         let stop = Arc::new(AtomicBool::new(false));
         let heartbeat_ms = Arc::new(std::sync::atomic::AtomicU64::new(now_ms()));
@@ -107,13 +204,47 @@ impl Camera {
             .analysis
             .as_ref()
             .map(|a| Mutex::new(AnalysisRateWatch::new(a.fps, a.keyframes_only)));
+        let pairing: SharedPairing = Arc::default();
+        let analysis_stream = spec.analysis_source.clone().map(|source| {
+            let sub = new_shared(&source, spec.queue_depth.max(1), true);
+            let status = Arc::new(Mutex::new(CameraStatus::Connecting));
+            let sup = Supervisor {
+                spec: CameraSpec {
+                    source,
+                    analysis_source: None,
+                    ..spec.clone()
+                },
+                role: Some(StreamRole::Analysis),
+                shared: sub.clone(),
+                status: status.clone(),
+                stop: stop.clone(),
+                heartbeat_ms: Arc::new(std::sync::atomic::AtomicU64::new(now_ms())),
+                heartbeat: analysis_heartbeat,
+                pair_with: Some((shared.clone(), pairing.clone())),
+            };
+            let thread = std::thread::Builder::new()
+                .name(format!("cam-{}-sub", sup.spec.id))
+                .spawn(move || sup.run())
+                .expect("spawn camera thread");
+            StreamHandle {
+                shared: sub,
+                status,
+                thread: Some(thread),
+            }
+        });
         let sup = Supervisor {
-            spec,
+            spec: CameraSpec {
+                analysis: if dual { None } else { spec.analysis.clone() },
+                analysis_source: None,
+                ..spec
+            },
+            role: dual.then_some(StreamRole::Main),
             shared: shared.clone(),
             status: status.clone(),
             stop: stop.clone(),
             heartbeat_ms: heartbeat_ms.clone(),
             heartbeat,
+            pair_with: None,
         };
         let thread = std::thread::Builder::new()
             .name(format!("cam-{}", sup.spec.id))
@@ -122,10 +253,53 @@ impl Camera {
         Camera {
             shared,
             status,
+            analysis_stream,
+            pairing,
             stop,
             thread: Some(thread),
             heartbeat_ms,
             rate_watch,
+        }
+    }
+
+    /// The stream analysis frames come from: the analysis stream of a camera with two,
+    /// the one stream otherwise.
+    pub fn analysis_shared(&self) -> &Arc<CameraShared> {
+        self.analysis_stream
+            .as_ref()
+            .map_or(&self.shared, |s| &s.shared)
+    }
+
+    /// The analysis stream of a camera with two streams.
+    pub fn analysis_stream(&self) -> Option<&Arc<CameraShared>> {
+        self.analysis_stream.as_ref().map(|s| &s.shared)
+    }
+
+    /// Whether the camera has a separate analysis stream.
+    pub fn is_dual(&self) -> bool {
+        self.analysis_stream.is_some()
+    }
+
+    /// Why the camera's two streams do not pair, while they do not.
+    pub fn pairing_error(&self) -> Option<PairingError> {
+        self.pairing.lock().unwrap().clone()
+    }
+
+    /// Each stream's state, and whether they pair.
+    pub fn streams(&self) -> Streams {
+        let state = |role, shared: &CameraShared, status: &Mutex<CameraStatus>| StreamState {
+            role,
+            status: status.lock().unwrap().clone(),
+            time_source: *shared.stats.time_source.lock().unwrap(),
+            reconnects: shared.stats.reconnects.load(Ordering::Relaxed),
+        };
+        Streams {
+            main: state(StreamRole::Main, &self.shared, &self.status),
+            analysis: self
+                .analysis_stream
+                .as_ref()
+                .map(|s| state(StreamRole::Analysis, &s.shared, &s.status)),
+            pairing: self.pairing_error(),
         }
     }
 
@@ -141,7 +315,8 @@ impl Camera {
             watch.reset();
             return None;
         }
-        let st = &self.shared.stats;
+        let an = self.analysis_shared();
+        let st = &an.stats;
         let now = watch.update(
             Instant::now(),
             Counters {
@@ -149,7 +324,7 @@ impl Camera {
                 keyframes: st.keyframes.load(Ordering::Relaxed),
                 decoded: st.frames_decoded.load(Ordering::Relaxed),
                 delivered: st.frames_delivered.load(Ordering::Relaxed),
-                queue_dropped: self.shared.frames.dropped(),
+                queue_dropped: an.frames.dropped(),
                 analysed,
             },
         );
@@ -174,17 +349,56 @@ impl Camera {
     pub fn id(&self) -> &str {
         &self.shared.camera_id
     }
+    /// The camera's state. With two streams it is the analysis stream's (analysis
+    /// depends on it; the message says which stream), `failed` while the streams do
+    /// not pair, and `streaming` with the main stream's picture while both stream. A
+    /// main stream that is down does not stop analysis: [`Camera::streams`] says so.
     pub fn status(&self) -> CameraStatus {
-        self.status.lock().unwrap().clone()
+        let main = self.status.lock().unwrap().clone();
+        let Some(sub) = &self.analysis_stream else {
+            return main;
+        };
+        if let Some(e) = self.pairing_error() {
+            return CameraStatus::failed(Reason::StreamPairing(e.to_string()));
+        }
+        let sub = sub.status.lock().unwrap().clone();
+        let stopped = |m: &str| format!("analysis stream: {m} (analysis stopped)");
+        match sub {
+            CameraStatus::Streaming { .. } if matches!(main, CameraStatus::Streaming { .. }) => {
+                main
+            }
+            CameraStatus::Backoff {
+                reason,
+                message,
+                retry_in_s,
+                attempt,
+            } => CameraStatus::Backoff {
+                message: stopped(&message),
+                reason,
+                retry_in_s,
+                attempt,
+            },
+            CameraStatus::Failed { reason, message } => CameraStatus::Failed {
+                message: stopped(&message),
+                reason,
+            },
+            other => other,
+        }
     }
     pub fn frames(&self) -> &Arc<BoundedQueue<Frame>> {
-        &self.shared.frames
+        &self.analysis_shared().frames
     }
-    /// Stop and wait for the camera thread.
+    /// Stop and wait for the camera's threads.
     pub fn stop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         self.shared.frames.close();
+        if let Some(s) = &self.analysis_stream {
+            s.shared.frames.close();
+        }
         if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        if let Some(t) = self.analysis_stream.as_mut().and_then(|s| s.thread.take()) {
             let _ = t.join();
         }
     }
@@ -198,11 +412,16 @@ impl Drop for Camera {
 
 struct Supervisor {
     spec: CameraSpec,
+    /// Which stream of a camera with two (None: the camera's only stream).
+    role: Option<StreamRole>,
     shared: Arc<CameraShared>,
     status: Arc<Mutex<CameraStatus>>,
     stop: Arc<AtomicBool>,
     heartbeat_ms: Arc<std::sync::atomic::AtomicU64>,
     heartbeat: Option<crate::notify::Heartbeat>,
+    /// The analysis stream's supervisor judges the pairing against the main stream's
+    /// size and publishes it.
+    pair_with: Option<(Arc<CameraShared>, SharedPairing)>,
 }
 
 /// How a connection ended.
@@ -218,16 +437,51 @@ impl Supervisor {
     fn set(&self, s: CameraStatus) {
         let mut cur = self.status.lock().unwrap();
         if cur.name() != s.name() || cur.reason() != s.reason() {
+            let stream = match self.role {
+                None => "",
+                Some(StreamRole::Main) => "main",
+                Some(StreamRole::Analysis) => "analysis",
+            };
             match &s {
                 CameraStatus::Backoff { .. } | CameraStatus::Failed { .. } => {
-                    tracing::warn!(camera = %self.spec.id, source = %self.spec.source.display(), status = %s, "camera status")
+                    tracing::warn!(camera = %self.spec.id, stream, source = %self.spec.source.display(), status = %s, "camera status")
                 }
                 _ => {
-                    tracing::info!(camera = %self.spec.id, source = %self.spec.source.display(), status = %s, "camera status")
+                    tracing::info!(camera = %self.spec.id, stream, source = %self.spec.source.display(), status = %s, "camera status")
                 }
             }
         }
+        self.shared.online.store(
+            matches!(s, CameraStatus::Streaming { .. }),
+            Ordering::Relaxed,
+        );
         *cur = s;
+    }
+
+    /// Judge the pairing with the main stream once both sizes are known (the main
+    /// stream's stays known while it is down), publish it, and withhold analysis
+    /// frames while it is wrong.
+    fn judge_pairing(&self) {
+        let Some((main, out)) = &self.pair_with else {
+            return;
+        };
+        let verdict = match (main.stats.size(), self.shared.stats.size()) {
+            (Some(m), Some(s)) => super::pairing::check(m, s).err(),
+            _ => None,
+        };
+        self.shared
+            .withhold_frames
+            .store(verdict.is_some(), Ordering::Relaxed);
+        let mut cur = out.lock().unwrap();
+        if *cur != verdict {
+            match &verdict {
+                Some(e) => {
+                    tracing::error!(camera = %self.spec.id, code = e.code(), "streams do not pair, analysis stopped: {e}")
+                }
+                None => tracing::info!(camera = %self.spec.id, "the camera's two streams pair"),
+            }
+            *cur = verdict;
+        }
     }
 
     fn beat(&self) {
@@ -374,6 +628,7 @@ impl Supervisor {
                 };
             }
             if streamed {
+                self.judge_pairing();
                 let aus = self.shared.stats.access_units.load(Ordering::Relaxed);
                 let fps = rate.update(aus);
                 let st = &self.shared.stats;

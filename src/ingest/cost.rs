@@ -62,6 +62,7 @@ pub fn measure(path: &Path, keyframes_only: bool) -> DecodeCost {
         source: Source::File {
             path: path.to_path_buf(),
         },
+        analysis_source: None,
         analysis: Some(AnalysisSpec {
             fps: 1000.0,
             keyframes_only,

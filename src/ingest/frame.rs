@@ -193,11 +193,33 @@ impl Frame {
         if self.format == PixelFormat::Rgb {
             return std::borrow::Cow::Borrowed(self);
         }
-        let mut data = Vec::with_capacity(self.width as usize * self.height as usize * 3);
-        if self.data.len() == Self::expected_len(self.format, self.width, self.height) {
-            for y in 0..self.height {
-                for x in 0..self.width {
-                    data.extend_from_slice(&self.pixel(x, y));
+        let (w, h) = (self.width as usize, self.height as usize);
+        let mut data = Vec::with_capacity(w * h * 3);
+        let yuv = match self.format {
+            PixelFormat::I420(p) | PixelFormat::Nv12(p) => Some(p),
+            PixelFormat::Rgb => None,
+        };
+        if let Some(p) = yuv
+            && self.data.len() == Self::expected_len(self.format, self.width, self.height)
+        {
+            // Row by row with the coefficients computed once: the scene checks
+            // convert a whole frame up to twice a second per camera.
+            let k = p.coefficients();
+            let cw = w.div_ceil(2);
+            let (luma, chroma) = self.data.split_at(w * h);
+            let clamp = |v: f32| (v + 0.5).clamp(0.0, 255.0) as u8;
+            for y in 0..h {
+                let row = &luma[y * w..(y + 1) * w];
+                let c = (y / 2) * cw;
+                for (x, &l) in row.iter().enumerate() {
+                    let (u, v) = match self.format {
+                        PixelFormat::Nv12(_) => {
+                            (chroma[2 * (c + x / 2)], chroma[2 * (c + x / 2) + 1])
+                        }
+                        _ => (chroma[c + x / 2], chroma[cw * h.div_ceil(2) + c + x / 2]),
+                    };
+                    let [r, g, b] = k.rgb(l as f32, u as f32, v as f32);
+                    data.extend_from_slice(&[clamp(r), clamp(g), clamp(b)]);
                 }
             }
         }
@@ -207,6 +229,16 @@ impl Frame {
             data,
             ..*self
         })
+    }
+}
+
+impl Frame {
+    /// The frame's pixels as packed RGB bytes (see [`Frame::to_rgb`]).
+    pub fn rgb_bytes(&self) -> std::borrow::Cow<'_, [u8]> {
+        match self.to_rgb() {
+            std::borrow::Cow::Borrowed(f) => std::borrow::Cow::Borrowed(&f.data[..]),
+            std::borrow::Cow::Owned(f) => std::borrow::Cow::Owned(f.data),
+        }
     }
 }
 
@@ -236,4 +268,48 @@ pub struct AccessUnit {
     pub time: MediaTime,
     pub keyframe: bool,
     pub data: Arc<[u8]>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The row-wise conversion gives exactly what `pixel` gives for every pixel,
+    /// odd sizes (chroma rounds up), both layouts, both matrices and ranges.
+    #[test]
+    fn to_rgb_equals_pixel_by_pixel_conversion() {
+        for (w, h) in [(37u32, 23u32), (2, 2), (1, 3)] {
+            for matrix in [YuvMatrix::Bt601, YuvMatrix::Bt709] {
+                for full_range in [false, true] {
+                    let yuv = Yuv { matrix, full_range };
+                    for format in [PixelFormat::I420(yuv), PixelFormat::Nv12(yuv)] {
+                        let n = Frame::expected_len(format, w, h);
+                        let f = Frame {
+                            camera_id: Arc::from("c"),
+                            pts_ns: 0,
+                            time: MediaTime(0),
+                            width: w,
+                            height: h,
+                            format,
+                            data: (0..n).map(|i| (i * 97 % 256) as u8).collect(),
+                        };
+                        let rgb = f.to_rgb();
+                        assert_eq!(rgb.format, PixelFormat::Rgb);
+                        assert_eq!(rgb.data.len(), (w * h * 3) as usize);
+                        for y in 0..h {
+                            for x in 0..w {
+                                let i = ((y * w + x) * 3) as usize;
+                                assert_eq!(
+                                    rgb.data[i..i + 3],
+                                    f.pixel(x, y),
+                                    "{format:?} {w}x{h} at ({x},{y})"
+                                );
+                            }
+                        }
+                        assert_eq!(f.rgb_bytes().len(), (w * h * 3) as usize);
+                    }
+                }
+            }
+        }
+    }
 }

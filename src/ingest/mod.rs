@@ -10,12 +10,14 @@ pub mod diagnose;
 pub mod frame;
 pub mod nal;
 pub mod onvif;
+pub mod pairing;
 pub mod pipeline;
 pub mod probe;
 pub mod queue;
 pub mod reach;
 pub mod ring;
 pub mod status;
+pub mod timeline;
 
 pub use camera::{Camera, CameraSpec};
 pub use frame::{AccessUnit, Codec, Frame, MediaTime, PixelFormat, Yuv, YuvMatrix};

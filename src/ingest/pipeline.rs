@@ -24,6 +24,7 @@
 use super::frame::{AccessUnit, Codec, Frame, MediaTime, PixelFormat, Yuv, YuvMatrix};
 use super::queue::BoundedQueue;
 use super::ring::EncodedRing;
+use super::timeline::{CameraTimeline, JumpDetector, JumpLog, TimeSource, ntp_to_unix_ns};
 use crate::config::Transport;
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -31,7 +32,7 @@ use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 use gstreamer_video::prelude::*;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
@@ -102,6 +103,36 @@ pub struct CameraStats {
     /// Encoded units that left the parser without any timestamp; each took its
     /// predecessor's time instead of the connection's start.
     pub untimed_units: AtomicU64,
+    /// Pixel aspect ratio from caps (numerator, denominator; 0 before caps).
+    pub par_n: AtomicU32,
+    pub par_d: AtomicU32,
+    /// How media time is made on the current connection (see [`super::timeline`]).
+    pub time_source: Mutex<TimeSource>,
+    /// Times the encoded ring was emptied because the stream's timeline moved (media
+    /// time switched to the camera's NTP time, or that clock jumped).
+    pub ring_resets: AtomicU64,
+    /// Analysis frames withheld because the camera's two streams do not pair (see
+    /// [`super::pairing`]).
+    pub frames_withheld: AtomicU64,
+}
+
+impl CameraStats {
+    /// The picture size of the stream, once its caps are known.
+    pub fn size(&self) -> Option<super::pairing::StreamSize> {
+        let (w, h) = (
+            self.width.load(Ordering::Relaxed),
+            self.height.load(Ordering::Relaxed),
+        );
+        let par = (
+            self.par_n.load(Ordering::Relaxed),
+            self.par_d.load(Ordering::Relaxed),
+        );
+        (w > 0 && h > 0).then_some(super::pairing::StreamSize {
+            width: w,
+            height: h,
+            par: if par.0 > 0 && par.1 > 0 { par } else { (1, 1) },
+        })
+    }
 }
 
 /// A monotonic epoch for "time since" bookkeeping (process health, not media time).
@@ -123,6 +154,17 @@ pub struct CameraShared {
     pub frames: Arc<BoundedQueue<Frame>>,
     pub stats: CameraStats,
     pub anchor: Anchor,
+    /// Camera NTP time to media time, shared with the camera's other stream.
+    pub timeline: Arc<CameraTimeline>,
+    /// Where clock jumps found on this stream go (the analysis stream's is read by the
+    /// camera's analysis), and the detector that finds them on live streams.
+    pub jumps: Arc<JumpLog>,
+    detector: Mutex<Option<JumpDetector>>,
+    /// True while the stream delivers (set by its supervisor): evidence falls back to
+    /// the analysis stream while the main stream is not online.
+    pub online: AtomicBool,
+    /// Set while analysis frames must not leave (the camera's streams do not pair).
+    pub withhold_frames: AtomicBool,
     /// Last media time handed out, to keep analysis time monotonic across reconnects.
     last_time: AtomicI64,
 }
@@ -141,7 +183,43 @@ impl CameraShared {
             frames,
             stats: CameraStats::default(),
             anchor,
+            timeline: Arc::default(),
+            jumps: Arc::default(),
+            detector: Mutex::new(None),
+            online: AtomicBool::new(false),
+            withhold_frames: AtomicBool::new(false),
             last_time: AtomicI64::new(i64::MIN),
+        }
+    }
+
+    /// The same, on a timeline shared with the camera's other stream.
+    pub fn with_timeline(mut self, timeline: Arc<CameraTimeline>) -> Self {
+        self.timeline = timeline;
+        self
+    }
+
+    /// Look for clock jumps on this stream (live analysis streams only: a file plays
+    /// faster than real time).
+    pub fn detect_jumps(self) -> Self {
+        *self.detector.lock().unwrap() = Some(JumpDetector::default());
+        self
+    }
+
+    /// Feed the jump detector with a unit's media time and the clocks now.
+    fn sample_clocks(&self, time: MediaTime) {
+        let mut det = self.detector.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(d) = det.as_mut() else { return };
+        let mono = process_epoch().elapsed().as_nanos() as i64;
+        let wall = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+        for j in d.observe(time, mono, wall) {
+            tracing::warn!(
+                camera = %self.camera_id,
+                kind = ?j.kind,
+                seconds = j.seconds,
+                "clock jump of {:+.1} s: events open across it are marked",
+                j.seconds
+            );
+            self.jumps.record(j);
         }
     }
 }
@@ -174,22 +252,139 @@ fn make(name: &'static str) -> Result<gst::Element, PipelineError> {
         .map_err(|_| PipelineError::MissingElement(name))
 }
 
-/// Per-connection timing: the anchor is set by the first buffer through the tee.
+/// Per-connection timing (see [`super::timeline`]): PTS plus the offset measured at
+/// the first buffer through the tee, until units carry the camera's NTP time; from
+/// then on PTS plus the offset that puts each unit on the camera's timeline.
 struct ConnClock {
     offset: OnceLock<i64>,
+    /// Media time minus PTS from the latest unit with an NTP time (`i64::MIN`: none).
+    ntp_offset: AtomicI64,
+    /// (PTS, media time) of the latest encoded units: a decoded picture takes the time
+    /// its own unit got, exactly. The latest offset would add the receiver's PTS jitter
+    /// (PTS is smoothed arrival time; the NTP time is the camera's), which on a busy box
+    /// is enough to stamp a picture with its neighbour's instant.
+    recent: Mutex<std::collections::VecDeque<(u64, i64)>>,
+    /// (PTS, camera NTP time) of the latest RTP packets, read where the jitter buffer
+    /// attached it (the depayloader's input): after depayloading, an access unit may
+    /// carry the meta of a packet of the previous picture, a frame off.
+    rtp_ntp: Mutex<std::collections::VecDeque<(u64, u64)>>,
 }
 
+/// Units whose time [`ConnClock`] remembers: more than a decoder holds back.
+const RECENT_UNITS: usize = 64;
+
+/// A change of a stream's NTP offset larger than this moved its timeline (the switch
+/// from arrival time, a camera clock jump): the ring, ordered by time, starts again.
+const TIMELINE_MOVE_NS: i64 = 500_000_000;
+
 impl ConnClock {
-    fn time(&self, shared: &CameraShared, pts_ns: u64) -> MediaTime {
+    fn new() -> Self {
+        Self {
+            offset: OnceLock::new(),
+            ntp_offset: AtomicI64::new(i64::MIN),
+            recent: Mutex::new(std::collections::VecDeque::with_capacity(RECENT_UNITS)),
+            rtp_ntp: Mutex::new(std::collections::VecDeque::with_capacity(RECENT_UNITS)),
+        }
+    }
+
+    fn arrival(&self, shared: &CameraShared, pts_ns: u64) -> MediaTime {
         let off = *self.offset.get_or_init(|| match shared.anchor {
             Anchor::WallClock => {
                 let wall = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+                *shared.stats.time_source.lock().unwrap() = TimeSource::Arrival;
                 wall - pts_ns as i64
             }
-            Anchor::Fixed(t0) => t0 - pts_ns as i64,
+            Anchor::Fixed(t0) => {
+                *shared.stats.time_source.lock().unwrap() = TimeSource::Fixed;
+                t0 - pts_ns as i64
+            }
         });
         MediaTime(off + pts_ns as i64)
     }
+
+    fn time(&self, shared: &CameraShared, pts_ns: u64) -> MediaTime {
+        match self.ntp_offset.load(Ordering::Relaxed) {
+            i64::MIN => self.arrival(shared, pts_ns),
+            o => MediaTime(o + pts_ns as i64),
+        }
+    }
+
+    /// An RTP packet at `pts_ns` carries the camera's NTP time `ntp_ns`.
+    fn note_rtp_ntp(&self, pts_ns: u64, ntp_ns: u64) {
+        let mut r = self.rtp_ntp.lock().unwrap_or_else(|p| p.into_inner());
+        if r.back().is_some_and(|(p, _)| *p == pts_ns) {
+            return; // Another packet of the same picture.
+        }
+        if r.len() == RECENT_UNITS {
+            r.pop_front();
+        }
+        r.push_back((pts_ns, ntp_ns));
+    }
+
+    /// The camera's NTP time of the picture at `pts_ns`, from its RTP packets.
+    fn ntp_at(&self, pts_ns: u64) -> Option<u64> {
+        self.rtp_ntp
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .rev()
+            .find(|(p, _)| *p == pts_ns)
+            .map(|(_, n)| *n)
+    }
+
+    /// Remember the media time given to the encoded unit at `pts_ns`.
+    fn remember(&self, pts_ns: u64, time: MediaTime) {
+        let mut r = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        if r.len() == RECENT_UNITS {
+            r.pop_front();
+        }
+        r.push_back((pts_ns, time.0));
+    }
+
+    /// Media time of a decoded picture: its unit's, or from the offset when that unit
+    /// is no longer remembered.
+    fn decoded_time(&self, shared: &CameraShared, pts_ns: u64) -> MediaTime {
+        let known = self
+            .recent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .rev()
+            .find(|(p, _)| *p == pts_ns)
+            .map(|(_, t)| MediaTime(*t));
+        known.unwrap_or_else(|| self.time(shared, pts_ns))
+    }
+
+    /// A unit at `pts_ns` carries the camera's NTP time: put this connection on the
+    /// camera's timeline. True when that moved the timeline (the ring must restart).
+    fn observe_ntp(&self, shared: &CameraShared, pts_ns: u64, ntp_ns: u64) -> bool {
+        if !matches!(shared.anchor, Anchor::WallClock) {
+            return false;
+        }
+        let arrival = self.arrival(shared, pts_ns);
+        let media = shared.timeline.media_time(ntp_to_unix_ns(ntp_ns), arrival);
+        let new = media.0 - pts_ns as i64;
+        let old = self.ntp_offset.swap(new, Ordering::Relaxed);
+        let before = if old == i64::MIN {
+            *shared.stats.time_source.lock().unwrap() = TimeSource::RtcpNtp;
+            arrival.0 - pts_ns as i64
+        } else {
+            old
+        };
+        (new - before).abs() > TIMELINE_MOVE_NS
+    }
+}
+
+/// The camera's NTP time of capture that `rtspsrc add-reference-timestamp-meta`
+/// attaches once RTCP sender reports arrive (ns since 1900).
+fn ntp_of(buf: &gst::BufferRef) -> Option<u64> {
+    buf.iter_meta::<gst::ReferenceTimestampMeta>()
+        .find(|m| {
+            m.reference()
+                .structure(0)
+                .is_some_and(|s| s.name() == "timestamp/x-ntp")
+        })
+        .map(|m| m.timestamp().nseconds())
 }
 
 /// Build and start a connection. Stream-level failures are reported on the bus.
@@ -200,9 +395,8 @@ pub fn connect(
 ) -> Result<Connection, PipelineError> {
     crate::gst_init();
     let pipeline = gst::Pipeline::with_name(&format!("cam-{}", shared.camera_id));
-    let clock = Arc::new(ConnClock {
-        offset: OnceLock::new(),
-    });
+    let clock = Arc::new(ConnClock::new());
+    *shared.stats.time_source.lock().unwrap() = TimeSource::None;
     let downstream = Downstream {
         pipeline: pipeline.downgrade(),
         shared: shared.clone(),
@@ -238,6 +432,9 @@ pub fn connect(
             // Fail the TCP connect in seconds rather than the default 20 s.
             src.set_property("tcp-timeout", 5_000_000u64);
             src.set_property("drop-on-latency", true);
+            // The camera's NTP time of capture on every unit once sender reports
+            // arrive: it aligns a camera's two streams (see super::timeline).
+            src.set_property("add-reference-timestamp-meta", true);
             pipeline
                 .add(&src)
                 .map_err(|e| PipelineError::Start(e.to_string()))?;
@@ -280,6 +477,19 @@ pub fn connect(
                     post_unsupported(src, codec.name());
                     return;
                 };
+                // The camera's NTP time of each picture, read off its RTP packets.
+                let clock = ds.clock.clone();
+                depay.static_pad("sink").unwrap().add_probe(
+                    gst::PadProbeType::BUFFER,
+                    move |_, info| {
+                        if let Some(buf) = info.buffer()
+                            && let (Some(pts), Some(ntp)) = (buf.pts(), ntp_of(buf))
+                        {
+                            clock.note_rtp_ntp(pts.nseconds(), ntp);
+                        }
+                        gst::PadProbeReturn::Ok
+                    },
+                );
                 let _ = pipeline.add_many([&depay, &repair]);
                 let _ = depay.link(&repair);
                 let _ = depay.sync_state_with_parent();
@@ -550,6 +760,15 @@ impl Downstream {
                             *caps = Some(c.to_owned());
                         }
                     }
+                    let moved = clock
+                        .ntp_at(pts)
+                        .is_some_and(|ntp| clock.observe_ntp(&shared, pts, ntp));
+                    if moved {
+                        // Units before and after would interleave in time: start again
+                        // from the next keyframe (at most one GOP of pre-roll lost).
+                        shared.ring.lock().unwrap().clear();
+                        st.ring_resets.fetch_add(1, Ordering::Relaxed);
+                    }
                     let au = AccessUnit {
                         pts_ns: pts,
                         dts_ns: buf.dts().map(|t| t.nseconds()),
@@ -558,6 +777,8 @@ impl Downstream {
                         keyframe,
                         data: Arc::from(map.as_slice()),
                     };
+                    clock.remember(pts, au.time);
+                    shared.sample_clocks(au.time);
                     st.access_units.fetch_add(1, Ordering::Relaxed);
                     if keyframe {
                         st.keyframes.fetch_add(1, Ordering::Relaxed);
@@ -734,6 +955,12 @@ impl Downstream {
             gst_app::AppSinkCallbacks::builder()
                 .new_sample(move |sink| {
                     let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    if shared.withhold_frames.load(Ordering::Relaxed) {
+                        // The camera's streams do not pair: boxes found on this stream
+                        // would land in the wrong place on the main stream.
+                        shared.stats.frames_withheld.fetch_add(1, Ordering::Relaxed);
+                        return Ok(gst::FlowSuccess::Ok);
+                    }
                     let frame = to_frame(&shared, &clock, &sample).ok_or(gst::FlowError::Error)?;
                     shared
                         .stats
@@ -771,6 +998,13 @@ fn note_caps(st: &CameraStats, caps: &gst::CapsRef) {
             st.width.store(w as u32, Ordering::Relaxed);
             st.height.store(h as u32, Ordering::Relaxed);
         }
+        let par = s
+            .get::<gst::Fraction>("pixel-aspect-ratio")
+            .ok()
+            .filter(|p| p.numer() > 0 && p.denom() > 0)
+            .map_or((1, 1), |p| (p.numer() as u32, p.denom() as u32));
+        st.par_n.store(par.0, Ordering::Relaxed);
+        st.par_d.store(par.1, Ordering::Relaxed);
         if let Ok(fr) = s.get::<gst::Fraction>("framerate")
             && fr.denom() > 0
         {
@@ -809,7 +1043,7 @@ fn to_frame(shared: &CameraShared, clock: &ConnClock, sample: &gst::Sample) -> O
         }
     }
     let pts = buf.pts().map(|t| t.nseconds()).unwrap_or(0);
-    let mut time = clock.time(shared, pts);
+    let mut time = clock.decoded_time(shared, pts);
     // Keep analysis time strictly increasing, also across reconnects.
     let prev = shared.last_time.fetch_max(time.0, Ordering::Relaxed);
     if time.0 <= prev {

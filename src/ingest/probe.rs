@@ -4,6 +4,7 @@
 
 use super::camera::{Camera, CameraSpec};
 use super::frame::AccessUnit;
+use super::pairing::{PairingError, StreamSize};
 use super::pipeline::{Anchor, Source};
 use super::queue::Overflow;
 use super::status::{CameraStatus, Reason};
@@ -34,12 +35,75 @@ pub struct ProbeReport {
     /// Units that reached the ring without any timestamp (pictures split by the parser:
     /// should be 0).
     pub untimed_units: u64,
+    /// Pixel aspect ratio (numerator, denominator), from the stream's caps.
+    pub pixel_aspect_ratio: (u32, u32),
+    /// How media time was made: `rtcp_ntp` when the camera sends RTCP sender reports
+    /// (what aligns a camera's two streams), `arrival` otherwise.
+    pub time_source: super::timeline::TimeSource,
+}
+
+impl ProbeReport {
+    /// The picture size, for pairing two streams.
+    pub fn size(&self) -> StreamSize {
+        StreamSize {
+            width: self.width,
+            height: self.height,
+            par: self.pixel_aspect_ratio,
+        }
+    }
+}
+
+/// What a probe of a camera's two streams found: each stream on its own, and whether
+/// they pair (known only when both could be read).
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamsReport {
+    pub main: Result<ProbeReport, Reason>,
+    pub analysis: Result<ProbeReport, Reason>,
+    /// `Some(Err)` when both were read and do not pair; `None` when either failed.
+    pub pairing: Option<Result<(), PairingError>>,
+}
+
+impl StreamsReport {
+    /// True when both streams were read and pair.
+    pub fn ok(&self) -> bool {
+        matches!(self.pairing, Some(Ok(())))
+    }
+}
+
+/// Probe a camera's main and analysis streams at the same time, for `seconds` each,
+/// and judge their pairing (see [`super::pairing`]).
+pub fn probe_streams(main: Source, analysis: Source, seconds: f64) -> StreamsReport {
+    let (m, a) = std::thread::scope(|s| {
+        let m = s.spawn(move || probe(main, seconds));
+        let a = probe(analysis, seconds);
+        (
+            m.join()
+                .unwrap_or(Err(Reason::Other("probe thread failed".into()))),
+            a,
+        )
+    });
+    let pairing = match (&m, &a) {
+        (Ok(m), Ok(a)) => Some(super::pairing::check(m.size(), a.size())),
+        _ => None,
+    };
+    StreamsReport {
+        main: m,
+        analysis: a,
+        pairing,
+    }
 }
 
 impl std::fmt::Display for ProbeReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "codec:       {}", self.codec)?;
         writeln!(f, "resolution:  {}x{}", self.width, self.height)?;
+        if self.pixel_aspect_ratio != (1, 1) {
+            writeln!(
+                f,
+                "pixels:      {}:{} (non-square)",
+                self.pixel_aspect_ratio.0, self.pixel_aspect_ratio.1
+            )?;
+        }
         match self.declared_fps {
             Some(d) => writeln!(
                 f,
@@ -56,6 +120,16 @@ impl std::fmt::Display for ProbeReport {
             )?,
         }
         writeln!(f, "bitrate:     {:.0} kbit/s", self.bitrate_kbps)?;
+        writeln!(
+            f,
+            "time:        {}",
+            match self.time_source {
+                super::timeline::TimeSource::RtcpNtp =>
+                    "camera NTP time from RTCP sender reports (aligns two streams)",
+                super::timeline::TimeSource::Fixed => "file timestamps",
+                _ => "arrival time (no RTCP sender report received)",
+            }
+        )?;
         if self.repaired_parameter_sets > 0 {
             writeln!(
                 f,
@@ -100,6 +174,7 @@ pub fn probe_keeping_gop(
     let spec = CameraSpec {
         id: "probe".into(),
         source,
+        analysis_source: None,
         analysis: None,
         preroll_seconds: seconds.max(1.0) + 30.0,
         preroll_max_bytes: 256 << 20,
@@ -200,6 +275,8 @@ fn report(
         seconds,
         repaired_parameter_sets: st.repaired_units.load(Ordering::Relaxed),
         untimed_units: st.untimed_units.load(Ordering::Relaxed),
+        pixel_aspect_ratio: st.size().map_or((1, 1), |s| s.par),
+        time_source: *st.time_source.lock().unwrap(),
     };
     (report, last_gop)
 }

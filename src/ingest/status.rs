@@ -14,9 +14,13 @@ pub enum Reason {
     Timeout,
     HostNotFound(String),
     UnsupportedCodec(String),
-    Stalled { seconds: u32 },
+    Stalled {
+        seconds: u32,
+    },
     EndOfStream,
     ModelUnavailable(String),
+    /// The camera's main and analysis streams do not pair (see `ingest::pairing`).
+    StreamPairing(String),
     Other(String),
 }
 
@@ -44,6 +48,7 @@ impl fmt::Display for Reason {
             Reason::Stalled { seconds } => write!(f, "stalled: no video for {seconds} s"),
             Reason::EndOfStream => write!(f, "end of stream: the camera closed the stream"),
             Reason::ModelUnavailable(m) => write!(f, "model unavailable: {m}"),
+            Reason::StreamPairing(m) => write!(f, "streams do not pair: {m}"),
             Reason::Other(s) => write!(f, "{s}"),
         }
     }
@@ -63,6 +68,7 @@ impl Reason {
             Reason::Stalled { .. } => "stalled",
             Reason::EndOfStream => "end_of_stream",
             Reason::ModelUnavailable(_) => "model_unavailable",
+            Reason::StreamPairing(_) => "stream_pairing",
             Reason::Other(_) => "error",
         }
     }

@@ -17,20 +17,27 @@ use serde::{Deserialize, Serialize};
 
 use crate::infer::{BBox, Detection};
 use crate::ingest::MediaTime;
+use crate::ingest::onvif::ptz::PtzPosition;
 use crate::rules::category::{
-    CategoryTable, CodeSlot, garbage_description, littering_description, parking_description,
-    road_description,
+    CategoryTable, CodeTable, count_description, dwell_description, garbage_description,
+    littering_description, parking_description, road_description, tamper_description,
 };
 use crate::rules::event::{
     CameraRef, Description, DeviceRef, EVENT_SCHEMA, EndReason, Event, EventKind, EventTimes,
     ModelRef, Phase, Subject, ZoneRef, new_event_id, rfc3339,
 };
+use crate::rules::generic::{GenericCount, GenericDwell};
 use crate::rules::illegal_parking::{ClipWindow, IllegalParking, is_non_motor};
 use crate::rules::littering::{LitterConfig, Littering};
+use crate::rules::object_filter::drop_filtered;
 use crate::rules::output::{CaptureRequest, EpisodeKey, PhaseOutput, RuleOutput};
 use crate::rules::privacy::drop_private;
 use crate::rules::road_damage::RoadDamage;
 use crate::rules::road_registry::{RegistryError, RoadRegistry, registry_path};
+use crate::rules::scene::appearance::{Appearance, SmallPicture};
+use crate::rules::scene::reference::ReferenceStore;
+use crate::rules::scene::tamper::{Prepared, TamperMonitor, TamperStatus};
+use crate::rules::scene::view::SceneSettings;
 use crate::rules::stays::{self, Committed, MediaClock, StayRecord, StaysFile};
 use crate::rules::zone::{Zone, ZoneError, ZoneRule, validate_zones};
 use crate::track::{TrackError, Tracker, TrackerConfig};
@@ -88,6 +95,24 @@ pub enum EngineError {
     Category(#[from] crate::rules::category::CategoryError),
 }
 
+/// A closed case held back for its rule's merge window: a new occurrence of the same
+/// kind in the same zone overlapping it continues it (`updated`, `repeat_count`);
+/// otherwise its `ended` phase goes out when the window has passed. Persisted with
+/// the closing phases, so a restart sends it rather than leave the case open.
+#[derive(Debug, Clone)]
+struct Held {
+    kind: EventKind,
+    zone_id: String,
+    bbox: BBox,
+    /// The `ended` phase, complete, sent when the window passes.
+    ended: Event,
+    deadline: MediaTime,
+    episode: Episode,
+}
+
+/// Cases held for a merge window at once per camera (the oldest goes out first).
+const MAX_HELD: usize = 256;
+
 /// Who and what the events of this camera name.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CameraContext {
@@ -103,6 +128,9 @@ pub struct EvidenceRequest {
     pub event_id: String,
     pub kind: EventKind,
     pub capture: CaptureRequest,
+    /// Prefix of the file names (`r2-` for a repeat merged into a case), so names
+    /// stay unique within an event.
+    pub prefix: String,
     /// Analysis frame size the boxes are in.
     pub frame_w: u32,
     pub frame_h: u32,
@@ -133,6 +161,8 @@ struct Episode {
     /// Restored with a `started` that never reached the outbox: it is decided again
     /// when the object comes back, or sent as stored before the case's next phase.
     resend: bool,
+    /// Occurrences merged into this case (1, then 2 after the first repeat…).
+    repeats: u32,
 }
 
 impl Episode {
@@ -143,6 +173,17 @@ impl Episode {
             started: None,
             started_committed: false,
             resend: false,
+            repeats: 1,
+        }
+    }
+
+    /// File-name prefix of the evidence of a repeat (`r2-confirmation.jpg`), so names
+    /// stay unique within the case.
+    fn prefix(&self) -> String {
+        if self.repeats > 1 {
+            format!("r{}-", self.repeats)
+        } else {
+            String::new()
         }
     }
 }
@@ -160,9 +201,31 @@ struct PendingRestore {
 fn persisted(kind: EventKind) -> bool {
     matches!(
         kind,
-        EventKind::IllegalParking | EventKind::ExposedGarbage | EventKind::LitteringAct
+        EventKind::IllegalParking
+            | EventKind::ExposedGarbage
+            | EventKind::LitteringAct
+            | EventKind::CameraTampering
+            | EventKind::Custom(_)
     )
 }
+
+/// What the page shows about a camera's scene: where it looks, whether the rules
+/// run, and the tampering checks.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SceneStatus {
+    /// PTZ position last reported (None: a camera without PTZ, or no status yet).
+    pub ptz: Option<PtzPosition>,
+    /// The view whose zones are in force; None while the rules are paused.
+    pub view: Option<String>,
+    /// Why the rules are paused (`moving`, `away`, `tampering: blocked`…).
+    pub paused: Option<String>,
+    /// Media time (RFC 3339) the rules paused at.
+    pub paused_since: Option<String>,
+    pub tamper: TamperStatus,
+}
+
+/// Seconds between two reduced copies kept for vehicle appearances.
+const APPEARANCE_PICTURE_S: f64 = 0.5;
 
 /// Tracker, rules and event assembly for one camera.
 #[derive(Debug)]
@@ -174,6 +237,12 @@ pub struct CameraEvents {
     parking: IllegalParking,
     littering: Littering,
     road: Option<RoadDamage>,
+    dwell: GenericDwell,
+    count: GenericCount,
+    /// The resolved code table of `config.categories`.
+    codes: CodeTable,
+    /// Closed cases waiting out their merge window.
+    held: VecDeque<Held>,
     episodes: HashMap<(EventKind, EpisodeKey), Episode>,
     pending: Option<PendingRestore>,
     /// Phases of closed cases whose commit is not confirmed yet (media stripped).
@@ -182,6 +251,18 @@ pub struct CameraEvents {
     stays_dirty: bool,
     last_time: Option<MediaTime>,
     last_save: Option<MediaTime>,
+    /// PTZ settings and tampering thresholds (see [`crate::rules::scene`]).
+    scene: SceneSettings,
+    tamper: TamperMonitor,
+    /// Where the PTZ camera is, as last reported.
+    position: Option<PtzPosition>,
+    /// The view in force: None while paused (moving, away, tampering).
+    view: Option<String>,
+    paused_since: Option<MediaTime>,
+    /// The zones in force (all of them for a camera without PTZ).
+    view_zones: Vec<Zone>,
+    /// A reduced copy of a recent frame, for vehicle appearances.
+    picture: Option<(SmallPicture, MediaTime)>,
 }
 
 fn clip_of(
@@ -213,12 +294,16 @@ impl CameraEvents {
         state_dir: &Path,
     ) -> Result<Self, EngineError> {
         validate_zones(&zones)?;
-        config.categories.validate()?;
+        let codes = config.categories.resolve()?;
         let ev = &config.evidence;
         let parking =
             IllegalParking::new(&zones, ctx.tz, clip_of(ev.illegal_parking_clip, ev.clip));
+        let generic_clip = clip_of(None, ev.clip);
+        let dwell = GenericDwell::new(&zones, ctx.tz, generic_clip);
+        let count = GenericCount::new(&zones, ctx.tz, generic_clip);
         let lc = clip_of(ev.littering_clip, ev.clip);
         let littering = Littering::new(&zones, ctx.tz, config.litter.clone(), lc.pre_s, lc.post_s);
+        let zones_clone = zones.clone();
         let road = if has_road(&zones) {
             let reg = RoadRegistry::open(&registry_path(state_dir, &ctx.camera.id))?;
             Some(RoadDamage::new(&zones, ctx.tz, reg))
@@ -233,13 +318,232 @@ impl CameraEvents {
             parking,
             littering,
             road,
+            dwell,
+            count,
+            codes,
+            held: VecDeque::new(),
             episodes: HashMap::new(),
             pending: None,
             closing: VecDeque::new(),
             stays_dirty: false,
             last_time: None,
             last_save: None,
+            scene: SceneSettings::default(),
+            tamper: TamperMonitor::new(Default::default(), ReferenceStore::in_memory()),
+            position: None,
+            view: Some(crate::rules::scene::view::FIXED.into()),
+            paused_since: None,
+            view_zones: zones_clone,
+            picture: None,
         })
+    }
+
+    /// The camera's scene: PTZ presets (zones per preset, patrol, resume limit) and
+    /// tampering thresholds, with where its reference views are kept. Call before
+    /// the first frame.
+    pub fn set_scene(&mut self, scene: SceneSettings, store: ReferenceStore) {
+        self.parking.set_scene(&scene);
+        self.tamper = TamperMonitor::new(scene.tamper.clone(), store);
+        self.scene = scene;
+        self.view = self.scene.view_of(self.position.as_ref());
+        self.view_zones = match &self.view {
+            Some(v) => self.scene.zones_of(&self.zones, v),
+            None => Vec::new(),
+        };
+        if self.scene.ptz.is_some() {
+            // Littering, road damage and the generic rules only ever hold the zones
+            // in force.
+            let lz = self.view_zones.clone();
+            let now = self.last_time.unwrap_or(MediaTime(0));
+            let _ = self
+                .littering
+                .set_zones(&lz, self.config.litter.clone(), now);
+            let _ = self.dwell.set_zones(&lz, now);
+            let _ = self.count.set_zones(&lz, now);
+            if let Some(r) = &mut self.road {
+                r.set_zones(&lz);
+            }
+        }
+        let _ = self.parking.set_view(
+            self.view.as_deref(),
+            self.last_time.unwrap_or(MediaTime(0)),
+            &self.scene.resume_policy(),
+            0.0,
+        );
+    }
+
+    /// New tampering thresholds (hot reload); conditions in progress continue.
+    pub fn set_tamper_config(&mut self, cfg: crate::rules::scene::tamper::TamperConfig) {
+        self.scene.tamper = cfg.clone();
+        self.tamper.set_config(cfg);
+    }
+
+    /// Where the PTZ camera is now (ONVIF status in the daemon, the script in
+    /// replay). A change of view pauses, resumes or switches the rules.
+    pub fn set_ptz(&mut self, position: PtzPosition, now: MediaTime) -> FrameOutput {
+        self.position = Some(position);
+        let mut out = FrameOutput::default();
+        self.update_view(now, Vec::new(), &mut out);
+        out
+    }
+
+    /// A decoded frame (every frame may be offered): the tampering checks run on at
+    /// most `check_fps` of them, and a reduced copy is kept for vehicle appearances.
+    pub fn on_picture(&mut self, now: MediaTime, w: u32, h: u32, rgb: &[u8]) -> FrameOutput {
+        self.on_picture_with(now, w, h, || std::borrow::Cow::Borrowed(rgb))
+    }
+
+    /// [`Self::on_picture`] with the RGB pixels made only if a check or the
+    /// appearance picture needs them: cameras deliver YUV, and most frames need
+    /// neither.
+    pub fn on_picture_with<'a>(
+        &mut self,
+        now: MediaTime,
+        w: u32,
+        h: u32,
+        rgb: impl FnOnce() -> std::borrow::Cow<'a, [u8]>,
+    ) -> FrameOutput {
+        let rgb = std::cell::LazyCell::new(rgb);
+        let mut outs = self.tamper.picture_arrived(now, w, h);
+        if self.tamper.wants_check(now)
+            && let Some(p) = Prepared::of(w, h, &rgb)
+        {
+            outs.extend(self.tamper.check(now, &p));
+        }
+        if self
+            .picture
+            .as_ref()
+            .is_none_or(|(_, t)| now.secs_since(*t) >= APPEARANCE_PICTURE_S)
+            && let Some(p) = SmallPicture::of(w, h, &rgb)
+        {
+            self.picture = Some((p, now));
+        }
+        outs.extend(self.tamper.expire(now));
+        let mut out = FrameOutput::default();
+        self.update_view_sized(now, w, h, outs, &mut out);
+        out
+    }
+
+    /// No frame for a while (`now` from the box's clock): a lost signal is reported
+    /// after the camera's `signal_lost_s`.
+    pub fn on_idle(&mut self, now: MediaTime) -> FrameOutput {
+        let outs = self.tamper.on_idle(now);
+        let mut out = FrameOutput::default();
+        self.update_view(now, outs, &mut out);
+        out
+    }
+
+    /// The technician asked for a new reference view: the next checked picture.
+    pub fn request_reference(&mut self) {
+        self.tamper.request_reference();
+    }
+
+    /// The reference picture of `view` (grey PNG), if one was set.
+    pub fn reference_png(&mut self, view: &str) -> Option<Vec<u8>> {
+        self.tamper.reference_of(view).and_then(|r| r.grey.to_png())
+    }
+
+    pub fn scene_status(&self) -> SceneStatus {
+        let paused = match (&self.view, self.tamper.pause_reason()) {
+            (Some(_), _) => None,
+            (None, Some(t)) => Some(format!("tampering: {t}")),
+            (None, None) => Some(
+                match &self.position {
+                    Some(PtzPosition::Moving) => "moving",
+                    Some(PtzPosition::At(_)) => "preset without zones",
+                    _ => "away from every preset",
+                }
+                .to_string(),
+            ),
+        };
+        SceneStatus {
+            ptz: self.position.clone(),
+            view: self.view.clone(),
+            paused,
+            paused_since: self.paused_since.map(|t| t.to_utc().to_rfc3339()),
+            tamper: self.tamper.status(),
+        }
+    }
+
+    /// Whether the rules run now (a view is in force).
+    pub fn active(&self) -> bool {
+        self.view.is_some()
+    }
+
+    fn update_view(&mut self, now: MediaTime, outs: Vec<RuleOutput>, out: &mut FrameOutput) {
+        let (w, h) = self.tamper_frame();
+        self.update_view_sized(now, w, h, outs, out);
+    }
+
+    fn tamper_frame(&self) -> (u32, u32) {
+        self.tamper.frame()
+    }
+
+    /// Re-evaluates the view (PTZ position, tampering) and switches the rules.
+    fn update_view_sized(
+        &mut self,
+        now: MediaTime,
+        w: u32,
+        h: u32,
+        mut outs: Vec<RuleOutput>,
+        out: &mut FrameOutput,
+    ) {
+        let position_view = self.scene.view_of(self.position.as_ref());
+        outs.extend(self.tamper.set_view(position_view.as_deref(), now));
+        let view = match self.tamper.pause_reason() {
+            Some(_) => None,
+            None => position_view,
+        };
+        // A view with no zone at all still runs (nothing to decide); a PTZ preset
+        // without zones is simply quiet.
+        if view != self.view {
+            let status = self.scene_status();
+            match &view {
+                None => tracing::info!(
+                    camera = %self.ctx.camera.id,
+                    reason = status.paused.as_deref().unwrap_or("moving"),
+                    "rules paused"
+                ),
+                Some(v) => tracing::info!(camera = %self.ctx.camera.id, view = %v, "rules resumed"),
+            }
+            // Tracks from another view (or a moving picture) mean nothing here.
+            self.tracker.reset();
+            let policy = self.scene.resume_policy();
+            let grace = self.config.tracker.stationary_after_s + stays::RESUME_MARGIN_S;
+            outs.extend(self.parking.set_view(view.as_deref(), now, &policy, grace));
+            if let Some(v) = &view {
+                let zones = self.scene.zones_of(&self.zones, v);
+                if self.scene.ptz.is_some() && zones != self.view_zones {
+                    outs.extend(self.littering.set_zones_because(
+                        &zones,
+                        self.config.litter.clone(),
+                        now,
+                        EndReason::CameraMoved,
+                    ));
+                    outs.extend(
+                        self.dwell
+                            .set_zones_because(&zones, now, EndReason::CameraMoved),
+                    );
+                    outs.extend(
+                        self.count
+                            .set_zones_because(&zones, now, EndReason::CameraMoved),
+                    );
+                    if let Some(r) = &mut self.road {
+                        r.set_zones(&zones);
+                    }
+                }
+                self.view_zones = zones;
+                self.paused_since = None;
+            } else {
+                self.paused_since.get_or_insert(now);
+            }
+            self.view = view;
+            self.stays_dirty = true;
+        }
+        outs.extend(self.parking.expire(now, &self.scene.resume_policy()));
+        if !outs.is_empty() {
+            self.assemble(now, w, h, &[], outs, out);
+        }
     }
 
     /// Takes back the open cases of a stays file written before a restart, reconciled
@@ -286,7 +590,9 @@ impl CameraEvents {
                 EventKind::ExposedGarbage | EventKind::LitteringAct => {
                     self.littering.restore(ep, now, min_grace, resend)
                 }
+                EventKind::Custom(_) => self.dwell.restore(ep, now, min_grace, resend),
                 EventKind::RoadDamage => None,
+                EventKind::CameraTampering => self.tamper.restore(&ep, now, min_grace),
             };
             match key {
                 Some(key) => {
@@ -354,7 +660,14 @@ impl CameraEvents {
             .or(self.pending.as_ref().map(|p| p.saved_media))
             .unwrap_or(MediaTime(0));
         let mut f = StaysFile::new(&self.ctx.camera.id, saved);
-        for ep in self.parking.open().iter().chain(&self.littering.open()) {
+        let open = [
+            self.parking.open(),
+            self.littering.open(),
+            self.dwell.open(),
+            self.count.open(),
+            self.tamper.open(),
+        ];
+        for ep in open.iter().flatten() {
             if let Some(e) = self.episodes.get(&(ep.kind, ep.key))
                 && let Some(st) = &e.started
             {
@@ -371,7 +684,16 @@ impl CameraEvents {
             f.stays.extend(p.stays.iter().map(|(r, _)| r.clone()));
         }
         f.closing = self.closing.iter().cloned().collect();
+        // A case held for its merge window is closed as far as a restart goes: its
+        // `ended` is sent then.
+        f.closing
+            .extend(self.held.iter().map(|h| stays::strip(&h.ended)));
         f
+    }
+
+    /// The resolved code table in force.
+    pub fn codes(&self) -> &CodeTable {
+        &self.codes
     }
 
     /// Event ids of the closing phases still waiting for a confirmed commit.
@@ -389,7 +711,14 @@ impl CameraEvents {
             .retain(|e| !stays::is_committed(e, &committed(&e.id)));
     }
 
-    pub fn zones(&self) -> &[Zone] {
+    /// The zones in force now (a PTZ camera: the current preset's; while paused, the
+    /// last preset's, for privacy masks).
+    pub fn zones_in_force(&self) -> &[Zone] {
+        &self.view_zones
+    }
+
+    /// Every zone of the camera, of all presets.
+    pub fn all_zones(&self) -> &[Zone] {
         &self.zones
     }
 
@@ -411,25 +740,42 @@ impl CameraEvents {
         now: MediaTime,
     ) -> Result<FrameOutput, EngineError> {
         validate_zones(&zones)?;
-        config.categories.validate()?;
+        let codes = config.categories.resolve()?;
         if config.tracker != self.config.tracker {
             self.tracker = Tracker::new(config.tracker.clone())?;
         }
         let mut outs = self.parking.set_zones(&zones, now);
-        outs.extend(self.littering.set_zones(&zones, config.litter.clone(), now));
-        match (&mut self.road, has_road(&zones)) {
-            (Some(r), true) => r.set_zones(&zones),
+        // Littering, road damage and the generic rules hold only the zones in force.
+        let in_force = match (&self.scene.ptz, &self.view) {
+            (None, _) => zones.clone(),
+            (Some(_), Some(v)) => self.scene.zones_of(&zones, v),
+            (Some(_), None) => self.scene.zones_of(&zones, ""),
+        };
+        outs.extend(
+            self.littering
+                .set_zones(&in_force, config.litter.clone(), now),
+        );
+        outs.extend(self.dwell.set_zones(&in_force, now));
+        outs.extend(self.count.set_zones(&in_force, now));
+        match (&mut self.road, has_road(&in_force)) {
+            (Some(r), true) => r.set_zones(&in_force),
             (None, true) => {
                 let reg = RoadRegistry::open(&registry_path(state_dir, &self.ctx.camera.id))?;
-                self.road = Some(RoadDamage::new(&zones, self.ctx.tz, reg));
+                self.road = Some(RoadDamage::new(&in_force, self.ctx.tz, reg));
             }
             (_, false) => self.road = None,
         }
         // Closing phases name the zone as it was configured before the swap.
         let mut out = FrameOutput::default();
         self.assemble(now, 0, 0, &[], outs, &mut out);
+        if self.view.is_some() || self.scene.ptz.is_none() {
+            self.view_zones = in_force;
+        }
         self.zones = zones;
         self.config = config;
+        self.codes = codes;
+        // Held cases whose rule (or zone) no longer merges go out now.
+        self.release_held(now, true, &mut out);
         Ok(out)
     }
 
@@ -452,6 +798,8 @@ impl CameraEvents {
         let ev = &config.evidence;
         self.parking
             .set_context(ctx.tz, clip_of(ev.illegal_parking_clip, ev.clip));
+        self.dwell.set_context(ctx.tz, clip_of(None, ev.clip));
+        self.count.set_context(ctx.tz, clip_of(None, ev.clip));
         let lc = clip_of(ev.littering_clip, ev.clip);
         self.littering.set_context(ctx.tz, lc.pre_s, lc.post_s);
         if let Some(r) = &mut self.road {
@@ -475,14 +823,27 @@ impl CameraEvents {
         frame_h: u32,
         detections: &[Detection],
     ) -> Result<FrameOutput, EngineError> {
+        let mut out = FrameOutput::default();
+        if self.view.is_none() {
+            // Paused (moving, away from every preset, tampering): nothing is decided
+            // on this picture, and the tracker does not see it.
+            self.last_time = Some(time);
+            self.apply_pending(time, &mut out);
+            return Ok(out);
+        }
         let mut dets = detections.to_vec();
-        drop_private(&mut dets, frame_w, frame_h, &self.zones);
+        drop_private(&mut dets, frame_w, frame_h, &self.view_zones);
+        // Per-zone object filters keep noise out of the rules and the evidence.
+        drop_filtered(&mut dets, frame_w, frame_h, &self.view_zones);
         self.tracker.update(time, &dets)?;
         self.last_time = Some(time);
-        let mut out = FrameOutput::default();
         self.apply_pending(time, &mut out);
         let tracks: Vec<_> = self.tracker.tracks().cloned().collect();
-        let mut outs = self.parking.on_frame(time, &tracks, frame_w, frame_h);
+        let pic = self.picture.as_ref().map(|(p, _)| p);
+        let look = |b: &BBox| pic.and_then(|p| Appearance::of(p, (b.x1, b.y1, b.x2, b.y2)));
+        let mut outs = self
+            .parking
+            .on_frame_seen(time, &tracks, frame_w, frame_h, &look);
         outs.extend(
             self.littering
                 .on_frame(time, &dets, &tracks, frame_w, frame_h),
@@ -490,8 +851,45 @@ impl CameraEvents {
         if let Some(road) = &mut self.road {
             outs.extend(road.on_frame(time, &dets, frame_w, frame_h)?);
         }
+        outs.extend(self.dwell.on_frame(time, &tracks, frame_w, frame_h));
+        outs.extend(self.count.on_frame(time, &tracks, frame_w, frame_h));
         self.assemble(time, frame_w, frame_h, &dets, outs, &mut out);
+        self.release_held(time, false, &mut out);
         Ok(out)
+    }
+
+    /// Parking candidates (event ids) whose confirmation waits for their plate read
+    /// (see `IllegalParking::plate_waits`): the caller waits for the read and answers
+    /// with [`Self::set_plate`].
+    pub fn plate_waits(&self) -> Vec<String> {
+        let keys = self.parking.plate_waits();
+        self.episodes
+            .iter()
+            .filter(|((kind, key), _)| *kind == EventKind::IllegalParking && keys.contains(key))
+            .map(|(_, e)| e.id.clone())
+            .collect()
+    }
+
+    /// A plate agreed for event (or candidate) `event_id` by its evidence pictures, or
+    /// `None` when its read found none: the parking rule keeps one stay per plate
+    /// across occlusions, so this may abandon a duplicate candidate.
+    pub fn set_plate(
+        &mut self,
+        event_id: &str,
+        plate: Option<&str>,
+        now: MediaTime,
+    ) -> FrameOutput {
+        let mut out = FrameOutput::default();
+        let key = self
+            .episodes
+            .iter()
+            .find(|((kind, _), e)| *kind == EventKind::IllegalParking && e.id == event_id)
+            .map(|((_, key), _)| *key);
+        if let Some(key) = key {
+            let outs = self.parking.set_plate(key, plate);
+            self.assemble(now, 0, 0, &[], outs, &mut out);
+        }
+        out
     }
 
     /// After a stream restart that re-based media time.
@@ -518,6 +916,53 @@ impl CameraEvents {
             .or_insert_with(|| Episode::new(fixed.map_or_else(|| new_event_id(at), str::to_string)))
     }
 
+    /// The merge window of `kind`'s rule in zone `zone_id` (0: off).
+    fn merge_window(&self, kind: EventKind, zone_id: &str) -> f64 {
+        let Some(z) = self.zones.iter().find(|z| z.id == zone_id) else {
+            return 0.0;
+        };
+        z.rules
+            .iter()
+            .filter(|r| match kind {
+                EventKind::IllegalParking => matches!(r, ZoneRule::NoParking { .. }),
+                EventKind::ExposedGarbage | EventKind::LitteringAct => {
+                    matches!(r, ZoneRule::LitterWatch { .. })
+                }
+                EventKind::RoadDamage | EventKind::CameraTampering => false,
+                EventKind::Custom(k) => r.event_kind() == Some(k),
+            })
+            .map(ZoneRule::merge_window_s)
+            .fold(0.0, f64::max)
+    }
+
+    /// Sends the `ended` of held cases whose window has passed (or, after a reload,
+    /// whose rule no longer merges).
+    fn release_held(&mut self, now: MediaTime, reloaded: bool, out: &mut FrameOutput) {
+        let mut i = 0;
+        while i < self.held.len() {
+            let h = &self.held[i];
+            let gone = reloaded && self.merge_window(h.kind, &h.zone_id) <= 0.0;
+            if now >= h.deadline || gone {
+                let h = self.held.remove(i).expect("index checked");
+                if persisted(h.kind) {
+                    self.remember_closing(h.ended.clone());
+                    self.stays_dirty = true;
+                }
+                out.events.push(h.ended);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// A held case a new `started` of `kind` in `zone_id` about `bbox` continues.
+    fn take_held(&mut self, kind: EventKind, zone_id: &str, bbox: &BBox) -> Option<Held> {
+        let i = self.held.iter().position(|h| {
+            h.kind == kind && h.zone_id == zone_id && h.bbox.intersection(bbox) > 0.0
+        })?;
+        self.held.remove(i)
+    }
+
     fn assemble(
         &mut self,
         now: MediaTime,
@@ -527,6 +972,38 @@ impl CameraEvents {
         outs: Vec<RuleOutput>,
         out: &mut FrameOutput,
     ) {
+        // A new occurrence within its rule's merge window continues the held case:
+        // its episode takes the case's id (before its evidence is filed) and its
+        // `started` becomes an `updated` with `repeat_count`.
+        let mut merged: Vec<(EventKind, EpisodeKey)> = Vec::new();
+        for o in &outs {
+            if let RuleOutput::Phase { key, phase } = o
+                && phase.phase == Phase::Started
+                && phase.event_id.is_none()
+                && self
+                    .episodes
+                    .get(&(phase.kind, *key))
+                    .is_none_or(|e| e.started.is_none())
+                && let Some(held) = self.take_held(phase.kind, &phase.zone_id, &phase.subject.bbox)
+            {
+                let mut ep = held.episode;
+                ep.repeats += 1;
+                tracing::info!(
+                    event = %ep.id,
+                    kind = %phase.kind,
+                    zone = %phase.zone_id,
+                    repeat_count = ep.repeats,
+                    "a repeat within the merge window continues the case"
+                );
+                if let Some(old) = self.episodes.insert((phase.kind, *key), ep) {
+                    // Evidence taken for the candidate before it was known to be a
+                    // repeat: not part of the case (its names would collide).
+                    out.abandoned.push(old.id);
+                }
+                merged.push((phase.kind, *key));
+                self.stays_dirty = true;
+            }
+        }
         // Rules that choose their own ids (road damage) may ask for evidence before
         // the phase that carries the id: file that evidence under the same id.
         for o in &outs {
@@ -539,32 +1016,38 @@ impl CameraEvents {
         for o in outs {
             match o {
                 RuleOutput::Capture { key, kind, request } => {
-                    let id = self.episode(kind, key, now, None).id.clone();
+                    let ep = self.episode(kind, key, now, None);
+                    let (id, prefix) = (ep.id.clone(), ep.prefix());
                     let bbox = match &request {
                         CaptureRequest::Snapshot { bbox, .. } => Some(*bbox),
                         CaptureRequest::Clip { .. } => None,
                     };
+                    // Other detections travel with their category; the evidence side
+                    // draws only those a rule of the subject's zone acts on, labelled
+                    // in Chinese (`evidence::labels`).
                     let context = dets
                         .iter()
                         .filter(|d| bbox.is_none_or(|b| d.bbox.iou(&b) < 0.9))
                         .take(MAX_CONTEXT_BOXES)
-                        .map(|d| (d.bbox, d.class_name.clone()))
+                        .map(|d| (d.bbox, d.category.as_str().to_string()))
                         .collect();
-                    // The subject's own detection names its class and score on the
-                    // label, e.g. "ILLEGAL PARKING CAR 0.91".
+                    // The subject's own detection names its category and score on the
+                    // label, e.g. "违停 小汽车 0.91".
                     let own = bbox.and_then(|b| {
                         dets.iter()
                             .filter(|d| d.bbox.iou(&b) >= 0.5)
                             .max_by(|x, y| x.bbox.iou(&b).total_cmp(&y.bbox.iou(&b)))
                     });
-                    let label = match own {
-                        Some(d) => format!("{} {} {:.2}", label_of(kind), d.class_name, d.score),
-                        None => label_of(kind),
-                    };
+                    let label = crate::evidence::labels::subject_label(
+                        kind,
+                        own.map(|d| d.category.as_str()),
+                        own.map(|d| d.score),
+                    );
                     out.evidence.push(EvidenceRequest {
                         event_id: id,
                         kind,
                         capture: request,
+                        prefix,
                         frame_w: w,
                         frame_h: h,
                         label,
@@ -573,11 +1056,28 @@ impl CameraEvents {
                 }
                 RuleOutput::Abandoned { key, kind } => {
                     if let Some(e) = self.episodes.remove(&(kind, key)) {
+                        if e.repeats > 1 {
+                            // A repeat's candidate never confirmed: the case itself
+                            // is over; its evidence (r2-…) stays with it. Only
+                            // reachable for rules that confirm after their start.
+                            continue;
+                        }
                         out.abandoned.push(e.id);
                     }
                 }
-                RuleOutput::Phase { key, phase } => {
+                RuleOutput::Phase { key, mut phase } => {
                     let k = (phase.kind, key);
+                    let repeat = merged.contains(&k);
+                    if repeat {
+                        phase.phase = Phase::Updated;
+                    }
+                    let window = if phase.phase == Phase::Ended
+                        && phase.end_reason == Some(EndReason::Gone)
+                    {
+                        self.merge_window(phase.kind, &phase.zone_id)
+                    } else {
+                        0.0
+                    };
                     let ep = self.episode(phase.kind, key, phase.start, phase.event_id.as_deref());
                     let mut resent = None;
                     let seq = if phase.phase == Phase::Started {
@@ -597,15 +1097,45 @@ impl CameraEvents {
                         ep.next_seq - 1
                     };
                     let id = ep.id.clone();
+                    let repeats = ep.repeats;
+                    let episode = (window > 0.0).then(|| ep.clone());
                     if phase.phase == Phase::Ended || phase.kind == EventKind::RoadDamage {
                         self.episodes.remove(&k);
                     }
-                    let ev = self.build(id, seq, &phase, w, h);
+                    let mut ev = self.build(id, seq, &phase, w, h);
+                    if repeats > 1 {
+                        ev.details
+                            .insert("repeat_count".into(), serde_json::Value::from(repeats));
+                    }
                     if let Some(r) = resent {
                         if phase.phase == Phase::Ended {
                             self.remember_closing(r.clone());
                         }
                         out.events.push(r);
+                    }
+                    if let Some(mut episode) = episode {
+                        // Held for the merge window; the case's next phase (a repeat's
+                        // `updated`) takes this seq if it comes.
+                        episode.next_seq = seq;
+                        if self.held.len() >= MAX_HELD
+                            && let Some(old) = self.held.pop_front()
+                        {
+                            if persisted(old.kind) {
+                                self.remember_closing(old.ended.clone());
+                            }
+                            out.events.push(old.ended);
+                        }
+                        let end = phase.end.unwrap_or(phase.at);
+                        self.held.push_back(Held {
+                            kind: phase.kind,
+                            zone_id: phase.zone_id.clone(),
+                            bbox: phase.subject.bbox,
+                            ended: ev,
+                            deadline: end.add_secs(window),
+                            episode,
+                        });
+                        self.stays_dirty = true;
+                        continue;
                     }
                     if persisted(phase.kind) {
                         match phase.phase {
@@ -637,17 +1167,20 @@ impl CameraEvents {
         });
         let s = &p.subject;
         let cat = s.category.as_str();
-        let slot = match p.kind {
-            EventKind::IllegalParking if is_non_motor(&s.category, &s.class_name) => {
-                CodeSlot::NonMotorParking
-            }
-            EventKind::IllegalParking => CodeSlot::MotorVehicleParking,
-            EventKind::ExposedGarbage => CodeSlot::ExposedGarbage,
-            EventKind::LitteringAct => CodeSlot::LitteringAct,
-            EventKind::RoadDamage => CodeSlot::RoadDamage,
-        };
+        let non_motor = is_non_motor(&s.category, &s.class_name);
+        let category =
+            self.codes
+                .code_for(p.kind, non_motor, self.ctx.device.division_code.as_deref());
         let secs = p.duration_s.unwrap_or(0.0);
-        let (zh, en) = describe(p.kind, &s.class_name, cat, zone_name, secs, &p.details);
+        let (zh, en) = describe(
+            p.kind,
+            &category.name,
+            &s.class_name,
+            cat,
+            zone_name,
+            secs,
+            &p.details,
+        );
         let (fw, fh) = (w.max(1) as f32, h.max(1) as f32);
         let tz = self.ctx.tz;
         Event {
@@ -656,10 +1189,7 @@ impl CameraEvents {
             kind: p.kind,
             phase: p.phase,
             seq,
-            category: self
-                .config
-                .categories
-                .code(slot, self.ctx.device.division_code.as_deref()),
+            category,
             source: "video_ai".into(),
             device: self.ctx.device.clone(),
             camera: self.ctx.camera.clone(),
@@ -691,14 +1221,19 @@ impl CameraEvents {
                 ),
                 track_id: s.track_id,
                 related_track_ids: s.related_track_ids.clone(),
+                plate: None,
+                plate_unread: None,
             },
             duration_s: p.duration_s,
             end_reason: p.end_reason,
             description: Description { zh, en },
             model: self.ctx.model.clone(),
             media: Vec::new(),
+            photo_set: None,
             evidence_dropped: false,
             media_missing: Vec::new(),
+            main_stream_unavailable: false,
+            clock: None,
             details: p.details.clone(),
             signature: None,
         }
@@ -709,6 +1244,7 @@ impl CameraEvents {
 /// duration and details.
 pub(crate) fn describe(
     kind: EventKind,
+    code_name: &str,
     class_name: &str,
     category: &str,
     zone_name: &str,
@@ -728,17 +1264,15 @@ pub(crate) fn describe(
                 .and_then(|v| v.as_str())
                 .unwrap_or("low"),
         ),
+        EventKind::CameraTampering => tamper_description(
+            details.get("tamper").and_then(|v| v.as_str()).unwrap_or(""),
+            secs,
+        ),
+        EventKind::Custom(_) => match details.get("count").and_then(|v| v.as_u64()) {
+            Some(n) => count_description(code_name, class_name, category, zone_name, n, secs),
+            None => dwell_description(code_name, class_name, category, zone_name, secs),
+        },
     }
-}
-
-fn label_of(kind: EventKind) -> String {
-    match kind {
-        EventKind::IllegalParking => "illegal parking",
-        EventKind::ExposedGarbage => "exposed garbage",
-        EventKind::LitteringAct => "littering",
-        EventKind::RoadDamage => "road damage",
-    }
-    .into()
 }
 
 #[cfg(test)]

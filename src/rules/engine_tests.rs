@@ -44,6 +44,8 @@ fn zone(id: &str, rule: ZoneRule, poly: Vec<[f32; 2]>) -> Zone {
         coordinates: None,
         grid_code: Some("440802001002003".into()),
         asset_id: None,
+        preset: None,
+        filter: Default::default(),
         rules: vec![rule],
     }
 }
@@ -52,9 +54,11 @@ fn no_parking() -> Zone {
     zone(
         "gate",
         ZoneRule::NoParking {
+            merge_window_s: 0.0,
             dwell_s: 180.0,
             update_every_s: 300.0,
             leave_after_s: 60.0,
+            evidence_interval_s: None,
             schedule: Schedule::always(),
         },
         vec![[0.5, 0.3], [1.0, 0.3], [1.0, 1.0], [0.5, 1.0]],
@@ -126,7 +130,7 @@ fn a_parked_car_becomes_one_complete_event_with_stable_id_across_phases() {
     // Snapshots and the clip are all filed under the event's id.
     assert!(out.evidence.iter().all(|r| &r.event_id == id));
     assert_eq!(out.evidence.len(), 4, "{:?}", out.evidence);
-    assert_eq!(out.evidence[0].label, "illegal parking car 0.90");
+    assert_eq!(out.evidence[0].label, "违停 小汽车 0.90");
     let ended = out.events.last().unwrap();
     assert!(ended.times.end.is_some());
     // Serialises to the documented schema.
@@ -231,7 +235,7 @@ fn invalid_zones_are_refused_on_reload_and_the_old_ones_stay() {
         ev.set_zones(vec![bad], EventsConfig::default(), dir.path(), at(0.0))
             .is_err()
     );
-    assert_eq!(ev.zones().len(), 1);
+    assert_eq!(ev.zones_in_force().len(), 1);
 }
 
 #[test]
@@ -334,4 +338,235 @@ name = "机动车乱停放"
     let problems = crate::config::validate(&bad);
     assert_eq!(problems.len(), 1);
     assert_eq!(problems[0].path, "cameras[0].zones[0].polygon");
+}
+
+// ---- generic rules, deployment code tables and merge windows ----
+
+fn object(class: &str, category: &str, bbox: BBox) -> Detection {
+    Detection {
+        category: Category::new(category),
+        class_name: class.into(),
+        class_id: 0,
+        score: 0.8,
+        bbox,
+        model_id: Arc::from("yolox-nano"),
+    }
+}
+
+/// The right half of the frame (as `no_parking`).
+fn right_half() -> Vec<[f32; 2]> {
+    vec![[0.5, 0.3], [1.0, 0.3], [1.0, 1.0], [0.5, 1.0]]
+}
+
+fn vending_zone(merge_window_s: f64) -> Zone {
+    zone(
+        "stall",
+        ZoneRule::Dwell {
+            kind: "street_vending".into(),
+            categories: vec!["object.umbrella".into(), "object.dining_table".into()],
+            dwell_s: 60.0,
+            update_every_s: 300.0,
+            leave_after_s: 30.0,
+            merge_window_s,
+            schedule: Schedule::always(),
+        },
+        right_half(),
+    )
+}
+
+/// A deployment's own row for the generic kinds, as an integrator writes it.
+fn platform_codes() -> EventsConfig {
+    toml::from_str(
+        r#"
+[categories]
+table = "gbt-30428.2-2013"
+[[categories.entries]]
+event = "crowd"
+code = "602"
+name = "人群聚集"
+"#,
+    )
+    .unwrap()
+}
+
+fn umbrella() -> Detection {
+    object(
+        "umbrella",
+        "object.umbrella",
+        BBox::new(1300.0, 500.0, 1500.0, 700.0),
+    )
+}
+
+#[test]
+fn a_held_umbrella_is_one_dwell_case_with_the_configured_kind_and_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ev =
+        CameraEvents::new(ctx(), vec![vending_zone(0.0)], platform_codes(), dir.path()).unwrap();
+    // A person standing beside it does not match the rule's categories.
+    let person = object("person", "person", BBox::new(1600.0, 500.0, 1660.0, 700.0));
+    let mut out = run(&mut ev, 0.0, 120.0, &[umbrella(), person]);
+    out.events.extend(run(&mut ev, 121.0, 200.0, &[]).events);
+    let phases: Vec<_> = out.events.iter().map(|e| (e.phase, e.seq)).collect();
+    assert_eq!(
+        phases,
+        [(Phase::Started, 0), (Phase::Ended, 1)],
+        "{phases:?}"
+    );
+    let e = &out.events[0];
+    assert_eq!(e.kind.as_str(), "street_vending");
+    assert_eq!(e.category.code, "0501", "{:?}", e.category);
+    assert_eq!(e.category.taxonomy, "GB/T 30428.2-2013");
+    assert!(e.description.zh.contains("遮阳伞"), "{}", e.description.zh);
+    let json = serde_json::to_value(e).unwrap();
+    assert_eq!(json["kind"], "street_vending");
+    assert!(out.evidence.iter().all(|r| r.event_id == e.id));
+    assert!(!out.evidence.is_empty());
+}
+
+#[test]
+fn a_crowd_is_one_count_case_carrying_the_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let square = zone(
+        "square",
+        ZoneRule::Count {
+            kind: "crowd".into(),
+            categories: vec!["person".into()],
+            min_count: 5,
+            for_s: 20.0,
+            clear_after_s: 10.0,
+            update_every_s: 600.0,
+            merge_window_s: 0.0,
+            schedule: Schedule::always(),
+        },
+        right_half(),
+    );
+    let mut ev = CameraEvents::new(ctx(), vec![square], platform_codes(), dir.path()).unwrap();
+    let people = |n: usize| -> Vec<Detection> {
+        (0..n)
+            .map(|i| {
+                let x = 1000.0 + 150.0 * i as f32;
+                object("person", "person", BBox::new(x, 500.0, x + 60.0, 700.0))
+            })
+            .collect()
+    };
+    // Four is not a crowd; six for 60 s is, once; then they disperse.
+    let mut out = run(&mut ev, 0.0, 60.0, &people(4));
+    assert!(out.events.is_empty(), "{:?}", out.events);
+    out.events
+        .extend(run(&mut ev, 61.0, 120.0, &people(6)).events);
+    out.events
+        .extend(run(&mut ev, 121.0, 180.0, &people(1)).events);
+    let phases: Vec<_> = out.events.iter().map(|e| e.phase).collect();
+    assert_eq!(phases, [Phase::Started, Phase::Ended], "{phases:?}");
+    let e = &out.events[0];
+    assert_eq!(e.kind.as_str(), "crowd");
+    assert_eq!(e.category.code, "602");
+    assert_eq!(e.details["count"], 6);
+}
+
+/// The umbrella stands for `stand` seconds from `from`, then goes.
+fn stall(ev: &mut CameraEvents, from: f64, stand: f64, gone: f64) -> Vec<Event> {
+    let mut events = run(ev, from, from + stand, &[umbrella()]).events;
+    events.extend(run(ev, from + stand + 1.0, from + stand + gone, &[]).events);
+    events
+}
+
+#[test]
+fn a_repeat_within_the_merge_window_continues_the_case_with_a_repeat_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ev = CameraEvents::new(
+        ctx(),
+        vec![vending_zone(600.0)],
+        platform_codes(),
+        dir.path(),
+    )
+    .unwrap();
+    // Set out for 100 s, packed up (gone after 30 s), back 30 s after it ended.
+    let mut events = stall(&mut ev, 0.0, 100.0, 60.0);
+    events.extend(stall(&mut ev, 161.0, 100.0, 60.0));
+    // …and nothing more for longer than the window: the case closes.
+    events.extend(run(&mut ev, 322.0, 1000.0, &[]).events);
+    let phases: Vec<_> = events.iter().map(|e| (e.phase, e.seq)).collect();
+    assert_eq!(
+        phases,
+        [(Phase::Started, 0), (Phase::Updated, 1), (Phase::Ended, 2)],
+        "{phases:?}"
+    );
+    assert!(events.iter().all(|e| e.id == events[0].id), "one case");
+    assert_eq!(events[1].details["repeat_count"], 2);
+    assert_eq!(events[2].details["repeat_count"], 2);
+}
+
+#[test]
+fn repeats_further_apart_than_the_merge_window_are_separate_cases() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ev = CameraEvents::new(
+        ctx(),
+        vec![vending_zone(600.0)],
+        platform_codes(),
+        dir.path(),
+    )
+    .unwrap();
+    let mut events = stall(&mut ev, 0.0, 100.0, 60.0);
+    // 30 minutes later.
+    events.extend(run(&mut ev, 161.0, 1960.0, &[]).events);
+    events.extend(stall(&mut ev, 1961.0, 100.0, 60.0));
+    events.extend(run(&mut ev, 2122.0, 2800.0, &[]).events);
+    let phases: Vec<_> = events.iter().map(|e| (e.phase, e.seq)).collect();
+    assert_eq!(
+        phases,
+        [
+            (Phase::Started, 0),
+            (Phase::Ended, 1),
+            (Phase::Started, 0),
+            (Phase::Ended, 1)
+        ],
+        "{phases:?}"
+    );
+    assert_ne!(events[0].id, events[2].id, "two cases");
+    assert!(
+        events
+            .iter()
+            .all(|e| e.details.get("repeat_count").is_none())
+    );
+}
+
+/// A PTZ camera's generic rules run only at their zone's preset, as parking does: the
+/// umbrella at preset 1 is a case of `stall` there, which ends `camera_moved` when
+/// the camera turns to preset 2, where only `stall-2` (same polygon) decides.
+#[test]
+fn generic_rules_run_only_in_the_zones_of_the_preset_the_camera_stands_at() {
+    use crate::ingest::onvif::ptz::PtzPosition;
+    use crate::rules::scene::reference::ReferenceStore;
+    use crate::rules::scene::view::SceneSettings;
+    let dir = tempfile::tempdir().unwrap();
+    let mut one = vending_zone(0.0);
+    one.preset = Some("1".into());
+    let mut two = vending_zone(0.0);
+    two.id = "stall-2".into();
+    two.preset = Some("2".into());
+    let mut ev = CameraEvents::new(ctx(), vec![one, two], platform_codes(), dir.path()).unwrap();
+    ev.set_scene(
+        SceneSettings {
+            tamper: Default::default(),
+            ptz: Some(toml::from_str("home = \"1\"").unwrap()),
+        },
+        ReferenceStore::in_memory(),
+    );
+    let mut events = run(&mut ev, 0.0, 70.0, &[umbrella()]).events;
+    events.extend(ev.set_ptz(PtzPosition::At("2".into()), at(71.0)).events);
+    events.extend(run(&mut ev, 72.0, 150.0, &[umbrella()]).events);
+    let got: Vec<_> = events
+        .iter()
+        .map(|e| (e.zone.as_ref().unwrap().id.as_str(), e.phase, e.end_reason))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("stall", Phase::Started, None),
+            ("stall", Phase::Ended, Some(EndReason::CameraMoved)),
+            ("stall-2", Phase::Started, None),
+        ],
+        "{got:?}"
+    );
 }

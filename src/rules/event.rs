@@ -13,8 +13,11 @@ use serde::{Deserialize, Serialize};
 /// Schema identifier carried in every event.
 pub const EVENT_SCHEMA: &str = "streetwatch.event/v1";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// What an event is about. The built-in kinds have their own rules (littering acts,
+/// the road-damage registry, the scene's tampering checks); every other kind is a
+/// free-text id an integrator gives a generic rule in configuration (`street_vending`,
+/// `crowd`…), carried in the JSON as it is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EventKind {
     /// 机动车乱停放 (motor vehicle) or 非机动车乱停放 (bicycles, motorcycles).
     IllegalParking,
@@ -24,6 +27,115 @@ pub enum EventKind {
     LitteringAct,
     /// 道路破损: potholes and cracks.
     RoadDamage,
+    /// The camera itself: moved, blocked, defocused or without a signal
+    /// (`details.tamper`); while it lasts the camera's other rules pause.
+    CameraTampering,
+    /// A kind named in configuration (see [`EventKind::named`]).
+    Custom(&'static str),
+}
+
+/// Why a kind id was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "event kind \"{0}\" is invalid; use 1-64 lower-case letters, digits or '_' starting with a letter, e.g. \"street_vending\""
+)]
+pub struct BadKind(pub String);
+
+/// Most distinct custom kind ids a process interns (configuration names a handful).
+const MAX_KINDS: usize = 4096;
+/// The custom kind ids interned so far.
+static KIND_NAMES: std::sync::OnceLock<std::sync::Mutex<Vec<&'static str>>> =
+    std::sync::OnceLock::new();
+
+impl EventKind {
+    /// The built-in kinds.
+    pub const BUILT_IN: [EventKind; 5] = [
+        EventKind::IllegalParking,
+        EventKind::ExposedGarbage,
+        EventKind::LitteringAct,
+        EventKind::RoadDamage,
+        EventKind::CameraTampering,
+    ];
+
+    /// The kind with id `s`: a built-in one, or a custom kind. Custom ids are interned
+    /// once per process (a kind is `Copy`, so rules and counters key on it freely);
+    /// configuration names a handful, and past [`MAX_KINDS`] new names are refused.
+    pub fn named(s: &str) -> Result<EventKind, BadKind> {
+        if let Some(k) = Self::BUILT_IN.iter().find(|k| k.as_str() == s) {
+            return Ok(*k);
+        }
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && s.as_bytes()[0].is_ascii_lowercase()
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !ok {
+            return Err(BadKind(s.to_string()));
+        }
+        let mut names = KIND_NAMES
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = names.iter().find(|n| **n == s) {
+            return Ok(EventKind::Custom(n));
+        }
+        if names.len() >= MAX_KINDS {
+            return Err(BadKind(s.to_string()));
+        }
+        // Leaked on purpose: bounded by MAX_KINDS short strings for the process life.
+        let n: &'static str = Box::leak(s.to_string().into_boxed_str());
+        names.push(n);
+        Ok(EventKind::Custom(n))
+    }
+
+    /// The kind with id `s` when it is built in or already named (by configuration or
+    /// a stored event); never adds one, so ids from outside (a page filter) cannot
+    /// fill the table that configured kinds need.
+    pub fn known(s: &str) -> Option<EventKind> {
+        if let Some(k) = Self::BUILT_IN.iter().find(|k| k.as_str() == s) {
+            return Some(*k);
+        }
+        let names = KIND_NAMES.get()?.lock().unwrap_or_else(|p| p.into_inner());
+        names
+            .iter()
+            .find(|n| **n == s)
+            .map(|n| EventKind::Custom(n))
+    }
+
+    /// The id as it appears in the JSON, e.g. "illegal_parking", "street_vending".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::IllegalParking => "illegal_parking",
+            EventKind::ExposedGarbage => "exposed_garbage",
+            EventKind::LitteringAct => "littering_act",
+            EventKind::RoadDamage => "road_damage",
+            EventKind::CameraTampering => "camera_tampering",
+            EventKind::Custom(s) => s,
+        }
+    }
+
+    pub fn is_custom(self) -> bool {
+        matches!(self, EventKind::Custom(_))
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for EventKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for EventKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        EventKind::named(&s).map_err(serde::de::Error::custom)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -51,6 +163,13 @@ pub enum EndReason {
     Restart,
     /// The camera was removed from the configuration or disabled.
     CameraRemoved,
+    /// The camera moved (a PTZ camera sent elsewhere, a camera turned or covered) and
+    /// did not come back to the same view in time, or the vehicle was no longer there
+    /// when it did.
+    CameraMoved,
+    /// `camera_tampering` only: the technician set a new reference view, accepting
+    /// what the camera shows now.
+    ReferenceUpdated,
 }
 
 /// 事项 (a matter/event) or 部件 (an asset): their 5-digit codes collide, so every code
@@ -127,6 +246,115 @@ pub struct Subject {
     /// Related tracks, e.g. the person who dropped the litter.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub related_track_ids: Vec<u64>,
+    /// Illegal parking of a motor vehicle: the licence plate read from the main-stream
+    /// pictures (`Some(Some(_))`), or `null` (`Some(None)`, then `plate_unread` says
+    /// why); absent for other events or with plate reading off.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    pub plate: Option<Option<PlateInfo>>,
+    /// Why `plate` is null.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plate_unread: Option<PlateUnread>,
+}
+
+/// A licence plate read off the evidence pictures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlateInfo {
+    /// e.g. "粤G12345", or "粤GD12345" for a green new-energy plate.
+    pub text: String,
+    /// Mean character confidence of the best agreeing read (0..1).
+    pub confidence: f32,
+    pub colour: crate::infer::plate::PlateColour,
+    /// The plate's box in main-stream (full-resolution) pixels.
+    pub bbox: BBox,
+    /// Its corners (top-left, top-right, bottom-right, bottom-left), same pixels.
+    pub corners: [[f32; 2]; 4],
+    /// The plate's width in pixels (mean of its top and bottom edges).
+    pub width_px: f32,
+    /// Frames whose read agreed on `text`.
+    pub reads: u32,
+    /// Frames read in all.
+    pub frames: u32,
+}
+
+/// Why no plate could be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlateUnreadReason {
+    /// No plate on the vehicle in any frame (seen from the side, covered, no plate).
+    NoPlateVisible,
+    /// The plate (or, when none was found, the vehicle) is too small in the picture:
+    /// `width_px` against `min_width_px`.
+    TooSmall,
+    /// Plates were found, but no read reached `min_confidence`.
+    LowConfidence,
+    /// The plate models could not be loaded (`detail` says why).
+    ReaderUnavailable,
+}
+
+/// The details of a missing plate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlateUnread {
+    pub reason: PlateUnreadReason,
+    /// Frames read in all.
+    pub frames: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width_px: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_width_px: Option<f32>,
+    /// The best read that did not count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_confidence: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// The photo set of an illegal-parking case (GA/T 832 practice), by media name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhotoSet {
+    /// Wide shots from the main stream in time order: first seen stationary, then
+    /// confirmation.
+    pub wide: Vec<String>,
+    /// Seconds between the first and the last wide shot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_s: Option<f64>,
+    /// The zone's `evidence_interval_s` (its dwell when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_interval_s: Option<f64>,
+    /// The plate close-up, when a plate was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plate_closeup: Option<String>,
+    /// One 2x2 picture: the two wide shots, the close-up and an information panel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub composite: Option<String>,
+}
+
+/// Serde for `Option<Option<T>>`: absent = `None`, `null` = `Some(None)`.
+mod double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer, T: Serialize>(
+        v: &Option<Option<T>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(inner) => inner.serialize(s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        d: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
+    }
 }
 
 /// When, in media time (ns since epoch) and as RFC 3339 text with the box's offset.
@@ -216,6 +444,18 @@ pub struct MediaRef {
     /// Clip only: privacy zones overlap the picture; this clip is not redacted.
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub privacy_unredacted: bool,
+    /// Which stream of a camera with two streams this file was cut from: `main`
+    /// (`url`, full resolution) or `analysis` (`analysis_url`, the substream: only
+    /// while the main stream was unavailable). Absent for a camera with one stream.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub stream: Option<crate::ingest::camera::StreamRole>,
+    /// Pictures: rows at the bottom that hold the burned-in caption strip (below the
+    /// camera's picture, never over it).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub caption_px: Option<u32>,
+    /// Pictures: the caption strip's text, line by line.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub caption: Vec<String>,
     /// Local path on the box (not part of the signed payload sent upstream).
     #[serde(skip)]
     pub local_path: Option<std::path::PathBuf>,
@@ -241,6 +481,36 @@ pub struct Signature {
     pub key_id: String,
     /// Base64 signature over the canonical JSON of the event without this field.
     pub value: String,
+}
+
+/// The box's clock state carried by an event: evidence is only as good as its time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClockInfo {
+    /// The system clock is NTP-synchronised (kernel state from `adjtimex`).
+    pub synchronised: bool,
+    /// Offset the NTP discipline is still correcting, milliseconds, when known.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub offset_ms: Option<f64>,
+    /// The kernel's maximum error estimate, milliseconds, when known.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub max_error_ms: Option<f64>,
+    /// The largest clock jump (2 s or more) during this occurrence so far, found by
+    /// comparing media time and the wall clock with the monotonic clock.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub jump: Option<ClockJumpInfo>,
+}
+
+/// A clock jump during an occurrence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClockJumpInfo {
+    /// `media`: media time moved against the monotonic clock (re-anchored after a
+    /// reconnect on a changed wall clock, or the camera's clock jumped); `system`: the
+    /// box's wall clock was stepped.
+    pub kind: String,
+    /// Signed size, seconds (positive: forward).
+    pub seconds: f64,
+    /// Media time just before the jump, RFC 3339.
+    pub at: String,
 }
 
 /// A city-management event, one phase of it.
@@ -273,6 +543,9 @@ pub struct Event {
     pub model: ModelRef,
     #[serde(default)]
     pub media: Vec<MediaRef>,
+    /// Illegal parking: which media form the photo set.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub photo_set: Option<PhotoSet>,
     /// Some evidence of this event will not be delivered: it could not be written, or
     /// had to be deleted before delivery. `media_missing` says which and why.
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
@@ -282,6 +555,15 @@ pub struct Event {
     /// manifest then says `evidence_dropped` and carries no chunks).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub media_missing: Vec<MissingMedia>,
+    /// A camera with two streams had its main stream down: this phase's evidence
+    /// was cut from the analysis stream (media `stream: "analysis"`, lower
+    /// resolution) instead.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub main_stream_unavailable: bool,
+    /// The box's clock when the phase was produced (absent in replays, whose times
+    /// come from the file).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub clock: Option<ClockInfo>,
     /// Rule-specific facts (e.g. severity, area, growth) as a small typed map.
     #[serde(skip_serializing_if = "serde_json::Map::is_empty", default)]
     pub details: serde_json::Map<String, serde_json::Value>,
@@ -308,6 +590,29 @@ pub fn rfc3339(at: MediaTime, tz: chrono_tz::Tz) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn custom_kinds_are_named_by_configuration_and_only_looked_up_from_outside() {
+        assert_eq!(
+            EventKind::named("illegal_parking"),
+            Ok(EventKind::IllegalParking)
+        );
+        assert!(EventKind::named("Street Vending").is_err());
+        assert!(EventKind::named("9lives").is_err());
+        assert_eq!(EventKind::known("kind_nobody_configured"), None);
+        assert_eq!(
+            EventKind::known("kind_nobody_configured"),
+            None,
+            "not added"
+        );
+        let k = EventKind::named("street_vending_test").unwrap();
+        assert_eq!(k.as_str(), "street_vending_test");
+        assert_eq!(EventKind::known("street_vending_test"), Some(k));
+        assert_eq!(serde_json::to_value(k).unwrap(), "street_vending_test");
+        let back: EventKind =
+            serde_json::from_value(serde_json::json!("street_vending_test")).unwrap();
+        assert_eq!(back, k);
+    }
 
     #[test]
     fn event_ids_are_uuid_v7_ordered_by_media_time() {

@@ -14,11 +14,35 @@
 //! confirmation); the `ended` phase carries a snapshot of the frame that ended the stay. They are requested when they happen, because by confirmation the
 //! encoded ring no longer holds the first moments of a 3-minute stay.
 //!
+//! While the camera looks elsewhere (a PTZ camera at another preset, moving, or a
+//! tampering alarm) the stays of zones not in force are *suspended*: paused time does
+//! not count for their dwell. Back at the same view within `resume_within_s`, a
+//! suspended stay waits (like a restored one, below) for a stationary vehicle of the
+//! same family, overlapping its last box (IoU ≥ [`REBIND_IOU`]) and looking the same
+//! (colour histogram and thumbnail, [`crate::rules::scene::appearance`]); otherwise it
+//! ends with `camera_moved`. On a patrol the time between two visits does count (the
+//! same vehicle at both visits is the time-separated evidence), each visit that finds
+//! it adds a wide shot (`visit-N`), and one not found on the next visit ends `gone`.
+//!
 //! Confirmed stays survive a restart (the façade persists them, see
 //! [`crate::rules::stays`]): [`IllegalParking::restore`] puts one back waiting for its
 //! vehicle, and a stationary vehicle of the same family (motor / non-motor) in the
 //! same zone overlapping the stored box (IoU ≥ [`REBIND_IOU`]) before the grace period
 //! ends continues it; otherwise it ends with reason `restart`.
+//!
+//! Photo set (GA/T 832): the first wide shot shows the moment the vehicle was first
+//! seen stationary (looked back up to [`FIRST_SHOT_LOOKBACK_S`] in the ring), and
+//! confirmation waits until the zone's `evidence_interval_s` has passed since it, so
+//! the two wide shots are always at least that far apart.
+//!
+//! Plates: the evidence side reads the plate off the main-stream pictures and hands it
+//! back ([`IllegalParking::set_plate`]). A new candidate whose plate is that of a stay
+//! in the same zone that lost sight of its vehicle is that stay seen again (after an
+//! occlusion the box may have moved beyond [`REBIND_IOU`]): the stay takes the
+//! candidate's track and the candidate is abandoned. So that the answer never depends
+//! on how fast the evidence thread is (a replay runs far ahead of it), a candidate
+//! opened while a plated stay of its zone is out of sight is not confirmed before its
+//! own plate is known ([`IllegalParking::plate_waits`]); the caller waits for the read.
 
 use chrono_tz::Tz;
 
@@ -29,12 +53,23 @@ use crate::rules::output::{
     CaptureRequest, EpisodeKey, KeySource, OpenEpisode, PhaseOutput, Resume, RuleOutput,
     SubjectInfo,
 };
+use crate::rules::scene::appearance::Appearance;
+use crate::rules::scene::view::{FIXED, ResumePolicy, SceneSettings};
 use crate::rules::schedule::Schedule;
 use crate::rules::zone::{Zone, ZoneRule};
 use crate::track::Track;
 
 /// IoU with a stay's last box above which a new stationary track continues that stay.
 pub const REBIND_IOU: f32 = 0.5;
+/// Seconds out of sight (and at least [`REAPPEAR_FRAMES`] analysis intervals) after
+/// which a vehicle seen again elsewhere (box IoU below [`REBIND_IOU`]) is a
+/// re-appearance, not the parked vehicle driving off: the tracker may give it its old
+/// track, but the stay only loses sight of it (see [`IllegalParking::set_plate`]).
+pub const REAPPEAR_GAP_S: f64 = 3.0;
+pub const REAPPEAR_FRAMES: f64 = 3.0;
+/// How far back the first wide shot may look for the moment the vehicle became still
+/// (the tracker's stillness window; well inside the ring's pre-roll).
+pub const FIRST_SHOT_LOOKBACK_S: f64 = 10.0;
 /// Stays followed at once per camera; beyond it new candidates are ignored (bounded
 /// memory even if a detector goes mad).
 pub const MAX_STAYS: usize = 256;
@@ -58,9 +93,13 @@ pub struct ClipWindow {
 #[derive(Debug, Clone)]
 struct ParkingZone {
     zone: Zone,
+    /// The view the zone is in force in (see [`crate::rules::scene::view`]).
+    view: Option<String>,
     dwell_s: f64,
     update_every_s: f64,
     leave_after_s: f64,
+    /// Least seconds between the first wide shot and confirmation.
+    evidence_interval_s: f64,
     schedule: Schedule,
 }
 
@@ -70,6 +109,15 @@ struct Stay {
     track_id: u64,
     zone_id: String,
     first_still: MediaTime,
+    /// When the first wide shot was asked for.
+    first_shot: MediaTime,
+    /// When the stay was opened (its first frame).
+    opened: MediaTime,
+    /// The plate the evidence side agreed on, once known.
+    plate: Option<String>,
+    /// Not confirmed before its plate read has come back (it may be a lost stay's
+    /// vehicle seen again).
+    plate_wait: bool,
     last_seen: MediaTime,
     bbox: BBox,
     subject: SubjectInfo,
@@ -78,8 +126,67 @@ struct Stay {
     last_report: MediaTime,
     /// Seen in the current frame (bookkeeping within one `on_frame`).
     touched: bool,
-    /// Restored after a restart and not seen again yet.
+    /// Restored after a restart (or resumed after a pause) and not seen again yet.
     restored: Option<Resume>,
+    /// Seconds of pauses that do not count for the dwell.
+    paused_s: f64,
+    /// Suspended since: its zone is not in force (the camera looks elsewhere).
+    suspended: Option<MediaTime>,
+    /// Resumed after a pause, waiting for its vehicle: `Some(true)` on a patrol visit.
+    resuming: Option<bool>,
+    /// What the vehicle looks like, refreshed while it is seen.
+    appearance: Option<(Appearance, MediaTime)>,
+    /// Later patrol visits (or returns) that found the vehicle again.
+    visits: u32,
+}
+
+/// Seconds between refreshes of a stay's appearance.
+const APPEARANCE_EVERY_S: f64 = 10.0;
+
+/// Names of the wide shots of later visits (static: evidence names are fixed
+/// strings); visits beyond the table add no more shots.
+const VISIT_SHOTS: [&str; 16] = [
+    "visit-2", "visit-3", "visit-4", "visit-5", "visit-6", "visit-7", "visit-8", "visit-9",
+    "visit-10", "visit-11", "visit-12", "visit-13", "visit-14", "visit-15", "visit-16", "visit-17",
+];
+
+impl Stay {
+    // One argument per field a new stay is born with; the rest start empty.
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        key: EpisodeKey,
+        track_id: u64,
+        zone_id: String,
+        first_still: MediaTime,
+        last_seen: MediaTime,
+        bbox: BBox,
+        subject: SubjectInfo,
+        now: MediaTime,
+    ) -> Stay {
+        Stay {
+            key,
+            track_id,
+            zone_id,
+            first_still,
+            first_shot: first_still,
+            opened: now,
+            plate: None,
+            plate_wait: false,
+            last_seen,
+            bbox,
+            subject,
+            half_captured: false,
+            confirmed: false,
+            last_report: now,
+            touched: true,
+            restored: None,
+            paused_s: 0.0,
+            suspended: None,
+            resuming: None,
+            appearance: None,
+            visits: 0,
+        }
+    }
 }
 
 /// Track id of a restored stay until a vehicle is bound to it: the tracker numbers
@@ -100,9 +207,16 @@ pub struct IllegalParking {
     clip: ClipWindow,
     stays: Vec<Stay>,
     keys: KeySource,
+    /// The previous analysed frame (the analysis interval, for re-appearances).
+    last_frame: Option<MediaTime>,
+    /// Tracks detached from their stay as re-appearances, with when.
+    reappeared: Vec<(u64, MediaTime)>,
+    scene: SceneSettings,
+    /// The view in force; None while paused.
+    view: Option<String>,
 }
 
-fn parking_zones(zones: &[Zone]) -> Vec<ParkingZone> {
+fn parking_zones(zones: &[Zone], scene: &SceneSettings) -> Vec<ParkingZone> {
     let mut out = Vec::new();
     for z in zones {
         for r in &z.rules {
@@ -110,14 +224,18 @@ fn parking_zones(zones: &[Zone]) -> Vec<ParkingZone> {
                 dwell_s,
                 update_every_s,
                 leave_after_s,
+                evidence_interval_s,
                 schedule,
+                ..
             } = r
             {
                 out.push(ParkingZone {
+                    view: scene.zone_view(z).map(str::to_string),
                     zone: z.clone(),
                     dwell_s: *dwell_s,
                     update_every_s: *update_every_s,
                     leave_after_s: *leave_after_s,
+                    evidence_interval_s: evidence_interval_s.unwrap_or(*dwell_s),
                     schedule: schedule.clone(),
                 });
             }
@@ -128,13 +246,100 @@ fn parking_zones(zones: &[Zone]) -> Vec<ParkingZone> {
 
 impl IllegalParking {
     pub fn new(zones: &[Zone], tz: Tz, clip: ClipWindow) -> Self {
+        let scene = SceneSettings::default();
         Self {
-            zones: parking_zones(zones),
+            zones: parking_zones(zones, &scene),
             tz,
             clip,
             stays: Vec::new(),
             keys: KeySource::default(),
+            last_frame: None,
+            reappeared: Vec::new(),
+            scene,
+            view: Some(FIXED.into()),
         }
+    }
+
+    /// The camera's scene settings (PTZ presets, home): which zone is in force in
+    /// which view.
+    pub fn set_scene(&mut self, scene: &SceneSettings) {
+        self.scene = scene.clone();
+        for z in &mut self.zones {
+            z.view = scene.zone_view(&z.zone).map(str::to_string);
+        }
+    }
+
+    fn zone_view(&self, zone_id: &str) -> Option<&str> {
+        self.zones
+            .iter()
+            .find(|z| z.zone.id == zone_id)
+            .and_then(|z| z.view.as_deref())
+    }
+
+    /// The camera's view changed (`None`: paused). Stays of zones leaving the view are
+    /// suspended; suspended stays of the new view wait `min_grace_s` (at least their
+    /// zone's `leave_after_s`) for their vehicle, or end.
+    pub fn set_view(
+        &mut self,
+        view: Option<&str>,
+        now: MediaTime,
+        policy: &ResumePolicy,
+        min_grace_s: f64,
+    ) -> Vec<RuleOutput> {
+        self.view = view.map(str::to_string);
+        let out = self.expire(now, policy);
+        for i in 0..self.stays.len() {
+            let zv = self.zone_view(&self.stays[i].zone_id).map(str::to_string);
+            let leave = self
+                .zones
+                .iter()
+                .find(|z| z.zone.id == self.stays[i].zone_id)
+                .map_or(0.0, |z| z.leave_after_s);
+            let s = &mut self.stays[i];
+            let in_view = view.is_some() && zv.as_deref() == view;
+            match (in_view, s.suspended) {
+                (false, None) => {
+                    s.suspended = Some(now);
+                    s.track_id = NO_TRACK;
+                    s.subject.track_id = NO_TRACK;
+                }
+                (true, Some(since)) => {
+                    let absent = now.secs_since(since).max(0.0);
+                    let patrol = policy.absence_counts(view.unwrap_or(""), absent);
+                    if !patrol {
+                        s.paused_s += absent;
+                    }
+                    s.suspended = None;
+                    s.resuming = Some(patrol);
+                    s.restored = Some(Resume {
+                        grace_until: now.add_secs(leave.max(min_grace_s)),
+                        resend_started: s.restored.is_some_and(|r| r.resend_started),
+                    });
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Suspended stays that waited longer than the policy allows end (`camera_moved`).
+    pub fn expire(&mut self, now: MediaTime, policy: &ResumePolicy) -> Vec<RuleOutput> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < self.stays.len() {
+            let s = &self.stays[i];
+            let limit = policy.limit_s(self.zone_view(&s.zone_id).unwrap_or(""));
+            if let Some(since) = s.suspended
+                && now.secs_since(since) > limit
+            {
+                let s = self.stays.swap_remove(i);
+                let end = s.last_seen;
+                out.push(close(s, end, now, EndReason::CameraMoved));
+            } else {
+                i += 1;
+            }
+        }
+        out
     }
 
     /// Hot reload of the timezone (schedules) and clip window; running stays go on.
@@ -147,7 +352,7 @@ impl IllegalParking {
     /// (same id, still `no_parking`) keep running, the others are closed (`ended` for
     /// confirmed stays, `Abandoned` for candidates) at `now`.
     pub fn set_zones(&mut self, zones: &[Zone], now: MediaTime) -> Vec<RuleOutput> {
-        self.zones = parking_zones(zones);
+        self.zones = parking_zones(zones, &self.scene);
         let mut out = Vec::new();
         let keep: Vec<String> = self.zones.iter().map(|z| z.zone.id.clone()).collect();
         let (kept, gone): (Vec<Stay>, Vec<Stay>) = self
@@ -199,32 +404,85 @@ impl IllegalParking {
             .find(|z| z.zone.id == ep.zone_id)
             .map_or(0.0, |z| z.leave_after_s);
         let key = self.keys.next_key();
-        self.stays.push(Stay {
+        let mut s = Stay::new(
             key,
-            track_id: NO_TRACK,
-            zone_id: ep.zone_id,
-            first_still: ep.start,
-            last_seen: ep.last_seen,
-            bbox: ep.anchor,
-            subject: SubjectInfo {
+            NO_TRACK,
+            ep.zone_id,
+            ep.start,
+            ep.last_seen,
+            ep.anchor,
+            SubjectInfo {
                 track_id: NO_TRACK,
                 ..ep.subject
             },
-            half_captured: true,
-            confirmed: true,
-            last_report: ep.last_report,
-            touched: false,
-            restored: Some(Resume {
-                grace_until: now.add_secs(leave.max(min_grace_s)),
-                resend_started,
-            }),
+            ep.last_report,
+        );
+        // The photo set's first wide shot was taken before the restart; the plate is
+        // read again from the pictures taken after it.
+        s.opened = ep.start;
+        s.half_captured = true;
+        s.confirmed = true;
+        s.touched = false;
+        s.restored = Some(Resume {
+            grace_until: now.add_secs(leave.max(min_grace_s)),
+            resend_started,
         });
+        self.stays.push(s);
         Some(key)
     }
 
     /// Stays currently followed (candidates and confirmed).
     pub fn active(&self) -> usize {
         self.stays.len()
+    }
+
+    /// Candidates whose confirmation waits for their plate read.
+    pub fn plate_waits(&self) -> Vec<EpisodeKey> {
+        self.stays
+            .iter()
+            .filter(|s| s.plate_wait)
+            .map(|s| s.key)
+            .collect()
+    }
+
+    /// The plate the evidence side agreed on for stay `key` (`None`: its read is done
+    /// and found none). A candidate carrying the plate of an older stay in the same
+    /// zone whose vehicle has not been seen since the candidate appeared is that
+    /// vehicle again: the older stay takes over the candidate's track and the candidate
+    /// is abandoned (its evidence discarded).
+    pub fn set_plate(&mut self, key: EpisodeKey, plate: Option<&str>) -> Vec<RuleOutput> {
+        let Some(i) = self.stays.iter().position(|s| s.key == key) else {
+            return Vec::new();
+        };
+        self.stays[i].plate_wait = false;
+        let Some(plate) = plate else {
+            return Vec::new();
+        };
+        self.stays[i].plate = Some(plate.to_string());
+        let s = &self.stays[i];
+        let older = self.stays.iter().position(|o| {
+            o.key != s.key
+                && o.zone_id == s.zone_id
+                && o.plate.as_deref() == Some(plate)
+                && o.opened < s.opened
+                && o.last_seen <= s.opened
+        });
+        // Two plates seen at once, or the newer one already an event: nothing to join.
+        let (Some(o), false) = (older, s.confirmed) else {
+            return Vec::new();
+        };
+        let newer = self.stays.swap_remove(i);
+        let o = if o == self.stays.len() { i } else { o };
+        let old = &mut self.stays[o];
+        old.track_id = newer.track_id;
+        old.bbox = newer.bbox;
+        old.subject = newer.subject;
+        old.last_seen = old.last_seen.max(newer.last_seen);
+        old.touched = newer.touched;
+        vec![RuleOutput::Abandoned {
+            key: newer.key,
+            kind: EventKind::IllegalParking,
+        }]
     }
 
     /// Feeds one analysed frame: the tracker's live confirmed tracks at `now`.
@@ -235,16 +493,53 @@ impl IllegalParking {
         frame_w: u32,
         frame_h: u32,
     ) -> Vec<RuleOutput> {
+        self.on_frame_seen(now, tracks, frame_w, frame_h, &|_| None)
+    }
+
+    /// [`Self::on_frame`] with `look`, the appearance of a box in this frame (None
+    /// when no picture is at hand), to tell a returning vehicle from another one.
+    pub fn on_frame_seen(
+        &mut self,
+        now: MediaTime,
+        tracks: &[Track],
+        frame_w: u32,
+        frame_h: u32,
+        look: &dyn Fn(&BBox) -> Option<Appearance>,
+    ) -> Vec<RuleOutput> {
         let mut out = Vec::new();
+        if self.view.is_none() {
+            return out;
+        }
         for s in &mut self.stays {
             s.touched = false;
         }
+        let interval = self.last_frame.map_or(0.0, |l| now.secs_since(l));
+        self.last_frame = Some(now);
+        let reappear_gap = REAPPEAR_GAP_S.max(REAPPEAR_FRAMES * interval);
+        let view = self.view.clone();
         for t in tracks.iter().filter(|t| t.category.is_vehicle()) {
             let zone_idx = self.zones.iter().position(|z| {
-                z.zone.contains_box(&t.category, &t.bbox, frame_w, frame_h)
+                z.view == view
+                    && z.zone.contains_box(&t.category, &t.bbox, frame_w, frame_h)
                     && z.schedule.is_active(now, self.tz)
             });
             let existing = self.stays.iter().position(|s| s.track_id == t.id);
+            // Its vehicle's track found again after an occlusion at another spot (the
+            // tracker may match a re-appearing vehicle to its old track): the stay has
+            // lost sight of it (track 0) and ends after `leave_after_s` unless its plate
+            // is seen again; what the track shows from now on is a vehicle that only
+            // just arrived there.
+            if let Some(i) = existing
+                && !t.is_coasting()
+                && now.secs_since(self.stays[i].last_seen) > reappear_gap
+                && self.stays[i].bbox.iou(&t.last_detection_bbox) < REBIND_IOU
+            {
+                self.stays[i].track_id = 0;
+                if self.reappeared.len() < MAX_STAYS {
+                    self.reappeared.push((t.id, now));
+                }
+                continue;
+            }
             let (Some(zi), Some(since)) = (zone_idx, t.stationary_since) else {
                 // Moving, out of every zone, or outside the schedule: the stay (if any)
                 // is over now.
@@ -280,16 +575,22 @@ impl IllegalParking {
                     close_on_frame(s, now, now, EndReason::Gone, &mut out);
                     None
                 }
+                // A re-appeared vehicle is not rebound by its box: the tracker's
+                // smoothed box still lags between the old spot and the new one for a
+                // frame or two. Only its plate can tell (`set_plate`).
+                None if self.reappeared.iter().any(|(id, _)| *id == t.id) => None,
                 None => {
                     // A lost-and-refound track continues an unconfirmed-gone stay; a
                     // vehicle of the same family in place continues a restored one.
                     self.stays.iter().position(|s| {
                         s.zone_id == zone_id
+                            && s.suspended.is_none()
                             && !tracks
                                 .iter()
                                 .any(|o| o.id == s.track_id && !o.is_coasting())
                             && s.bbox.iou(&t.bbox) >= REBIND_IOU
                             && (s.restored.is_none() || same_family(&s.subject, t))
+                            && (s.resuming.is_none() || looks_same(s, t, look))
                     })
                 }
             };
@@ -307,31 +608,51 @@ impl IllegalParking {
                     if self.stays.len() >= MAX_STAYS {
                         continue;
                     }
+                    let mut first_still = since.max(t.first_seen);
+                    // A re-appeared vehicle was still from its arrival here at most; the
+                    // tracker's stillness from before the jump is stale, so it is a
+                    // candidate only once the tracker finds it still at the new spot
+                    // (else the stay it may join would see it "moving" a frame later).
+                    if let Some(k) = self.reappeared.iter().position(|(id, _)| *id == t.id) {
+                        let arrived = self.reappeared[k].1;
+                        if since < arrived {
+                            continue;
+                        }
+                        self.reappeared.swap_remove(k);
+                        first_still = first_still.max(arrived);
+                    }
                     let key = self.keys.next_key();
-                    let first_still = since.max(t.first_seen);
+                    // A plated stay of this zone whose vehicle is out of sight: this
+                    // may be that vehicle, which only its plate can tell.
+                    let plate_wait = self.stays.iter().any(|o| {
+                        o.zone_id == zone_id
+                            && o.plate.is_some()
+                            && now.secs_since(o.last_seen) > reappear_gap
+                    });
+                    // The first wide shot shows the moment it became still.
+                    let first_shot = first_still.max(now.add_secs(-FIRST_SHOT_LOOKBACK_S));
                     out.push(RuleOutput::Capture {
                         key,
                         kind: EventKind::IllegalParking,
                         request: CaptureRequest::Snapshot {
                             name: "first-stationary",
-                            at: now,
+                            at: first_shot,
                             bbox: t.last_detection_bbox,
                         },
                     });
-                    self.stays.push(Stay {
+                    let mut stay = Stay::new(
                         key,
-                        track_id: t.id,
-                        zone_id: zone_id.clone(),
+                        t.id,
+                        zone_id.clone(),
                         first_still,
-                        last_seen: t.last_seen,
-                        bbox: t.bbox,
-                        subject: subject.clone(),
-                        half_captured: false,
-                        confirmed: false,
-                        last_report: now,
-                        touched: true,
-                        restored: None,
-                    });
+                        t.last_seen,
+                        t.bbox,
+                        subject.clone(),
+                        now,
+                    );
+                    stay.first_shot = first_shot;
+                    stay.plate_wait = plate_wait;
+                    self.stays.push(stay);
                     self.stays.len() - 1
                 }
             };
@@ -343,11 +664,34 @@ impl IllegalParking {
                 s.last_seen = t.last_seen;
                 s.bbox = t.bbox;
                 s.subject = subject;
+                if s.appearance
+                    .as_ref()
+                    .is_none_or(|(_, at)| now.secs_since(*at) >= APPEARANCE_EVERY_S)
+                    && let Some(a) = look(&t.last_detection_bbox)
+                {
+                    s.appearance = Some((a, now));
+                }
             }
             if t.is_coasting() && now.secs_since(t.last_seen) > z.leave_after_s {
                 let s = self.stays.swap_remove(i);
                 close_on_frame(s, t.last_seen, now, EndReason::Gone, &mut out);
                 continue;
+            }
+            if s.restored.is_some() && s.resuming.take().is_some() {
+                // Back after a pause (or the next patrol visit) and found again: a wide
+                // shot of this visit.
+                s.visits += 1;
+                if let Some(name) = VISIT_SHOTS.get(s.visits as usize - 1) {
+                    out.push(RuleOutput::Capture {
+                        key: s.key,
+                        kind: EventKind::IllegalParking,
+                        request: CaptureRequest::Snapshot {
+                            name,
+                            at: now,
+                            bbox: s.subject.bbox,
+                        },
+                    });
+                }
             }
             if let Some(r) = s.restored.take()
                 && r.resend_started
@@ -358,8 +702,9 @@ impl IllegalParking {
                 confirm(s, now, self.clip, &mut out);
             }
             // Dwell counts only up to the last sighting: a car that vanished (left
-            // or hidden) cannot be confirmed on the tracker's memory alone.
-            let held = s.last_seen.secs_since(s.first_still);
+            // or hidden) cannot be confirmed on the tracker's memory alone. Paused
+            // time (the camera looked elsewhere) does not count.
+            let held = s.last_seen.secs_since(s.first_still) - s.paused_s;
             if !s.half_captured && held >= z.dwell_s / 2.0 && !t.is_coasting() {
                 s.half_captured = true;
                 out.push(RuleOutput::Capture {
@@ -372,7 +717,11 @@ impl IllegalParking {
                     },
                 });
             }
-            if !s.confirmed && held >= z.dwell_s {
+            if !s.confirmed
+                && !s.plate_wait
+                && held >= z.dwell_s
+                && now.secs_since(s.first_shot) >= z.evidence_interval_s
+            {
                 s.confirmed = true;
                 s.last_report = now;
                 confirm(s, now, self.clip, &mut out);
@@ -381,10 +730,16 @@ impl IllegalParking {
                 out.push(phase(s, Phase::Updated, now, None, None));
             }
         }
+        self.reappeared
+            .retain(|(id, _)| tracks.iter().any(|t| t.id == *id));
         // Stays whose track is gone from the tracker.
         let mut i = 0;
         while i < self.stays.len() {
             let s = &self.stays[i];
+            if s.suspended.is_some() {
+                i += 1;
+                continue;
+            }
             let zone = self.zones.iter().find(|z| z.zone.id == s.zone_id);
             if let Some(r) = s.restored {
                 // Restored and not seen again: over once the grace period has passed,
@@ -393,9 +748,12 @@ impl IllegalParking {
                     let s = self.stays.swap_remove(i);
                     let (end, reason) = (
                         s.last_seen,
-                        match zone {
-                            Some(_) => EndReason::Restart,
-                            None => EndReason::ZoneRemoved,
+                        match (zone, s.resuming) {
+                            (None, _) => EndReason::ZoneRemoved,
+                            // A patrol's next visit did not find it: it left.
+                            (Some(_), Some(true)) => EndReason::Gone,
+                            (Some(_), Some(false)) => EndReason::CameraMoved,
+                            (Some(_), None) => EndReason::Restart,
                         },
                     );
                     if r.resend_started {
@@ -419,6 +777,15 @@ impl IllegalParking {
             }
         }
         out
+    }
+}
+
+/// Whether track `t` looks like the vehicle of stay `s` (true when either appearance
+/// is unknown: position and family then decide alone).
+fn looks_same(s: &Stay, t: &Track, look: &dyn Fn(&BBox) -> Option<Appearance>) -> bool {
+    match (&s.appearance, look(&t.last_detection_bbox)) {
+        (Some((a, _)), Some(b)) => a.same_vehicle(&b),
+        _ => true,
     }
 }
 
@@ -454,6 +821,18 @@ fn phase(
     end_reason: Option<EndReason>,
 ) -> RuleOutput {
     let until = end.unwrap_or(now);
+    let mut details = serde_json::Map::new();
+    if s.paused_s > 0.0 {
+        // Time the camera looked elsewhere: not part of the dwell (duration_s still
+        // runs from the first sighting).
+        details.insert(
+            "paused_s".into(),
+            serde_json::json!((s.paused_s * 10.0).round() / 10.0),
+        );
+    }
+    if s.visits > 0 {
+        details.insert("visits".into(), serde_json::json!(s.visits + 1));
+    }
     RuleOutput::Phase {
         key: s.key,
         phase: PhaseOutput {
@@ -465,7 +844,7 @@ fn phase(
             at: now,
             end,
             duration_s: Some(until.secs_since(s.first_still).max(0.0)),
-            details: serde_json::Map::new(),
+            details,
             event_id: None,
             end_reason,
         },

@@ -36,10 +36,14 @@ fn zone(schedule: Schedule) -> Zone {
         coordinates: None,
         grid_code: None,
         asset_id: None,
+        preset: None,
+        filter: Default::default(),
         rules: vec![ZoneRule::NoParking {
+            merge_window_s: 0.0,
             dwell_s: 180.0,
             update_every_s: 300.0,
             leave_after_s: 60.0,
+            evidence_interval_s: None,
             schedule,
         }],
     }
@@ -297,4 +301,53 @@ fn a_running_event_ends_when_the_schedule_window_closes() {
     assert!((ended[0].1.end.unwrap().secs_since(at(300.0))).abs() <= 1.0);
     // No second event for the same car after the window.
     assert_eq!(r.count(Phase::Started), 1);
+}
+
+#[test]
+fn a_vehicle_seen_again_elsewhere_after_an_occlusion_rejoins_its_stay_by_plate() {
+    let mut r = Run::new(&[zone(Schedule::always())]);
+    r.drive(0.0, 200.0, 2.0, |_| vec![car(1400.0, 700.0)]);
+    assert_eq!(r.count(Phase::Started), 1);
+    let first = r.rule.stays[0].key;
+    assert!(r.rule.set_plate(first, Some("粤B6K723")).is_empty());
+    // Hidden 30 s, then seen 250 px further on (no overlap with its old box).
+    r.drive(200.5, 230.0, 2.0, |_| vec![]);
+    r.drive(230.5, 245.0, 2.0, |_| vec![car(1650.0, 700.0)]);
+    assert_eq!(
+        r.count(Phase::Ended),
+        0,
+        "the stay lost sight of it, no more: {:?}",
+        r.phases
+    );
+    // The new candidate waits for its plate; it is the same car.
+    let waits = r.rule.plate_waits();
+    assert_eq!(waits.len(), 1, "{:?}", r.rule.stays);
+    let out = r.rule.set_plate(waits[0], Some("粤B6K723"));
+    assert!(matches!(out.as_slice(), [RuleOutput::Abandoned { key, .. }] if *key == waits[0]));
+    r.drive(245.5, 400.0, 2.0, |_| vec![car(1650.0, 700.0)]);
+    r.drive(400.5, 500.0, 2.0, |_| vec![]);
+    assert_eq!(r.count(Phase::Started), 1, "{:?}", r.phases);
+    assert_eq!(r.count(Phase::Ended), 1, "{:?}", r.phases);
+    let ended = &r.phases.iter().find(|p| p.0 == Phase::Ended).unwrap().1;
+    assert!(ended.duration_s.unwrap() > 390.0, "{ended:?}");
+}
+
+#[test]
+fn a_different_plate_after_an_occlusion_is_a_new_stay() {
+    let mut r = Run::new(&[zone(Schedule::always())]);
+    r.drive(0.0, 200.0, 2.0, |_| vec![car(1400.0, 700.0)]);
+    let first = r.rule.stays[0].key;
+    r.rule.set_plate(first, Some("粤B6K723"));
+    r.drive(200.5, 230.0, 2.0, |_| vec![]);
+    r.drive(230.5, 245.0, 2.0, |_| vec![car(1650.0, 700.0)]);
+    let waits = r.rule.plate_waits();
+    assert_eq!(waits.len(), 1);
+    assert!(r.rule.set_plate(waits[0], Some("粤A00001")).is_empty());
+    r.drive(245.5, 500.0, 2.0, |_| vec![car(1650.0, 700.0)]);
+    assert_eq!(r.count(Phase::Started), 2, "{:?}", r.phases);
+    assert_eq!(
+        r.count(Phase::Ended),
+        1,
+        "the first stay ended once out of sight"
+    );
 }

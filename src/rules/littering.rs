@@ -149,6 +149,7 @@ fn litter_zones(zones: &[Zone]) -> Vec<LitterZone> {
                 persist_s,
                 gone_after_s,
                 schedule,
+                ..
             } = r
             {
                 out.push(LitterZone {
@@ -198,6 +199,18 @@ impl Littering {
         config: LitterConfig,
         now: MediaTime,
     ) -> Vec<RuleOutput> {
+        self.set_zones_because(zones, config, now, EndReason::ZoneRemoved)
+    }
+
+    /// [`Self::set_zones`], closing the spots of zones no longer given with `reason`
+    /// (`camera_moved` when a PTZ camera's view changed).
+    pub fn set_zones_because(
+        &mut self,
+        zones: &[Zone],
+        config: LitterConfig,
+        now: MediaTime,
+        reason: EndReason,
+    ) -> Vec<RuleOutput> {
         self.zones = litter_zones(zones);
         self.config = config;
         let keep: Vec<String> = self.zones.iter().map(|z| z.zone.id.clone()).collect();
@@ -207,7 +220,7 @@ impl Littering {
             .partition(|s| keep.contains(&s.zone_id));
         self.spots = kept;
         gone.into_iter()
-            .filter_map(|s| close(s, now, EndReason::ZoneRemoved))
+            .filter_map(|s| close(s, now, reason))
             .collect()
     }
 

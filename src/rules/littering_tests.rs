@@ -22,7 +22,10 @@ fn zone() -> Zone {
         coordinates: None,
         grid_code: None,
         asset_id: None,
+        preset: None,
+        filter: Default::default(),
         rules: vec![ZoneRule::LitterWatch {
+            merge_window_s: 0.0,
             persist_s: 60.0,
             gone_after_s: 120.0,
             schedule: Schedule::always(),

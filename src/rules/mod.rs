@@ -5,12 +5,15 @@
 pub mod category;
 pub mod engine;
 pub mod event;
+pub mod generic;
 pub mod illegal_parking;
 pub mod littering;
+pub mod object_filter;
 pub mod output;
 pub mod privacy;
 pub mod road_damage;
 pub mod road_registry;
+pub mod scene;
 pub mod schedule;
 pub mod stays;
 pub mod zone;

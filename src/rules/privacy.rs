@@ -177,6 +177,8 @@ mod tests {
             coordinates: None,
             grid_code: None,
             asset_id: None,
+            preset: None,
+            filter: Default::default(),
             rules,
         }
     }
@@ -283,6 +285,7 @@ mod tests {
                 "road",
                 right,
                 vec![ZoneRule::LitterWatch {
+                    merge_window_s: 0.0,
                     persist_s: 60.0,
                     gone_after_s: 120.0,
                     schedule: Default::default(),
@@ -329,9 +332,11 @@ mod tests {
             "road",
             all,
             vec![ZoneRule::NoParking {
+                merge_window_s: 0.0,
                 dwell_s: 180.0,
                 update_every_s: 300.0,
                 leave_after_s: 60.0,
+                evidence_interval_s: None,
                 schedule: Default::default(),
             }],
         )];

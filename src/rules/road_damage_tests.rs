@@ -22,6 +22,8 @@ fn zone() -> Zone {
         coordinates: None,
         grid_code: None,
         asset_id: None,
+        preset: None,
+        filter: Default::default(),
         rules: vec![ZoneRule::RoadWatch {
             min_observations: 3,
             min_span_s: 120.0,

@@ -378,8 +378,10 @@ pub fn ended_from(s: &StayRecord, seq: u32, at: MediaTime, reason: EndReason, tz
             }
         })
         .unwrap_or_else(|| s.zone_id.clone());
+    let code_name = e.category.name.clone();
     let (zh, en) = crate::rules::engine::describe(
         e.kind,
+        &code_name,
         &e.subject.class_name,
         &e.subject.category,
         &zone,

@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::object_filter::ObjectFilter;
 use super::schedule::{Schedule, ScheduleError};
 use crate::infer::{BBox, Category};
 
@@ -61,6 +62,8 @@ pub enum ZoneError {
     BadGridCode { code: String },
     #[error("asset id \"{id}\" is invalid; it must be exactly 17 digits")]
     BadAssetId { id: String },
+    #[error("preset \"{token}\" is not a preset token; use the token the camera lists")]
+    BadPreset { token: String },
     #[error("zone has {count} rules; at most {MAX_RULES_PER_ZONE} are allowed")]
     TooManyRules { count: usize },
     #[error("{rule} rule: `{field}` {reason}")]
@@ -69,6 +72,23 @@ pub enum ZoneError {
         field: &'static str,
         reason: &'static str,
     },
+    #[error("object filter: `{field}` {reason}")]
+    BadFilter {
+        field: &'static str,
+        reason: &'static str,
+    },
+    #[error(
+        "{rule} rule: kind \"{kind}\" is invalid; use 1-64 lower-case letters, digits or '_' starting with a letter, e.g. \"street_vending\""
+    )]
+    BadKind { rule: &'static str, kind: String },
+    #[error(
+        "{rule} rule: kind \"{kind}\" is a built-in kind with its own rule; give this rule its own kind (e.g. \"non_motor_parking\", \"street_vending\")"
+    )]
+    BuiltInKind { rule: &'static str, kind: String },
+    #[error(
+        "{rule} rule: category pattern \"{pattern}\" is invalid; use e.g. \"vending.*\", \"object.umbrella\" or \"vehicle\""
+    )]
+    BadPattern { rule: &'static str, pattern: String },
     #[error("{rule} rule: {source}")]
     BadSchedule {
         rule: &'static str,
@@ -304,6 +324,16 @@ pub enum ZoneRule {
         /// passing bus hiding it does not end the case.
         #[serde(default = "default_leave_after_s")]
         leave_after_s: f64,
+        /// Seconds after a stay ends within which a new stay in this zone overlapping
+        /// it continues the same case (`updated` with `repeat_count`) instead of
+        /// opening a new one; 0 (the default) keeps every stay its own case.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        merge_window_s: f64,
+        /// Least seconds between the two wide shots of the photo set (first seen
+        /// stationary, confirmation), GA/T 832's 间隔时间; confirmation waits for it
+        /// when it exceeds the dwell. Unset: the dwell.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        evidence_interval_s: Option<f64>,
         #[serde(default, skip_serializing_if = "Schedule::is_always")]
         schedule: Schedule,
     },
@@ -316,6 +346,9 @@ pub enum ZoneRule {
         /// Seconds without seeing it before it counts as cleaned up (default 120).
         #[serde(default = "default_gone_after_s")]
         gone_after_s: f64,
+        /// As `no_parking`'s: 0 (the default) is off.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        merge_window_s: f64,
         #[serde(default, skip_serializing_if = "Schedule::is_always")]
         schedule: Schedule,
     },
@@ -335,8 +368,125 @@ pub enum ZoneRule {
         #[serde(default, skip_serializing_if = "Schedule::is_always")]
         schedule: Schedule,
     },
+    /// Generic: any object whose category matches `categories` standing still in
+    /// the zone for `dwell_s` (street vending, piled materials, bicycles…), one case
+    /// per object with `started` / `updated` / `ended`, evidence as for parking.
+    Dwell {
+        /// The event kind (free id, e.g. `street_vending`); the code table maps it to
+        /// the platform's code.
+        kind: String,
+        /// Category patterns: `vending.*`, `object.umbrella`, `vehicle` (and below).
+        categories: Vec<String>,
+        #[serde(default = "default_generic_dwell_s")]
+        dwell_s: f64,
+        #[serde(default = "default_update_every_s")]
+        update_every_s: f64,
+        /// Seconds without the object before the case is over (default 60).
+        #[serde(default = "default_leave_after_s")]
+        leave_after_s: f64,
+        /// See `no_parking`; default [`DEFAULT_GENERIC_MERGE_S`].
+        #[serde(default = "default_generic_merge_s")]
+        merge_window_s: f64,
+        #[serde(default, skip_serializing_if = "Schedule::is_always")]
+        schedule: Schedule,
+    },
+    /// Generic: at least `min_count` matching objects in the zone for `for_s` (crowds,
+    /// rows of parked bicycles); one case while the count holds.
+    Count {
+        kind: String,
+        categories: Vec<String>,
+        min_count: u32,
+        #[serde(default = "default_count_for_s")]
+        for_s: f64,
+        /// Seconds below `min_count` before the case is over (default 20).
+        #[serde(default = "default_clear_after_s")]
+        clear_after_s: f64,
+        #[serde(default = "default_update_every_s")]
+        update_every_s: f64,
+        /// Default [`DEFAULT_COUNT_MERGE_S`].
+        #[serde(default = "default_count_merge_s")]
+        merge_window_s: f64,
+        #[serde(default, skip_serializing_if = "Schedule::is_always")]
+        schedule: Schedule,
+    },
+    /// Generic: a matching object seen in the zone at all (for `min_s`, default 0)
+    /// while the schedule is on; the case ends `leave_after_s` after it was last seen.
+    Presence {
+        kind: String,
+        categories: Vec<String>,
+        #[serde(default)]
+        min_s: f64,
+        #[serde(default = "default_leave_after_s")]
+        leave_after_s: f64,
+        #[serde(default = "default_update_every_s")]
+        update_every_s: f64,
+        /// Default [`DEFAULT_PRESENCE_MERGE_S`].
+        #[serde(default = "default_presence_merge_s")]
+        merge_window_s: f64,
+        #[serde(default, skip_serializing_if = "Schedule::is_always")]
+        schedule: Schedule,
+    },
     /// Blacked out in evidence and never analysed.
     Privacy,
+}
+
+/// Default `merge_window_s` of `dwell` rules: a stall packed up and set out again
+/// within 10 minutes is the same case (Huawei's event centre offers 1–1440 min).
+pub const DEFAULT_GENERIC_MERGE_S: f64 = 600.0;
+/// Default of `count` rules: a crowd that thins out for a few minutes is one case.
+pub const DEFAULT_COUNT_MERGE_S: f64 = 300.0;
+/// Default of `presence` rules: one case per hour of comings and goings.
+pub const DEFAULT_PRESENCE_MERGE_S: f64 = 3600.0;
+/// Largest `merge_window_s`: 1440 minutes, as platforms offer.
+pub const MAX_MERGE_S: f64 = 86_400.0;
+/// Category patterns per generic rule.
+pub const MAX_PATTERNS: usize = 32;
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
+}
+fn default_generic_dwell_s() -> f64 {
+    60.0
+}
+fn default_generic_merge_s() -> f64 {
+    DEFAULT_GENERIC_MERGE_S
+}
+fn default_count_merge_s() -> f64 {
+    DEFAULT_COUNT_MERGE_S
+}
+fn default_presence_merge_s() -> f64 {
+    DEFAULT_PRESENCE_MERGE_S
+}
+fn default_count_for_s() -> f64 {
+    30.0
+}
+fn default_clear_after_s() -> f64 {
+    20.0
+}
+
+/// Whether `category` matches a rule pattern: `*` (everything), `prefix.*` (below
+/// `prefix`), or a category and everything below it (`vehicle` matches
+/// `vehicle.bicycle`).
+pub fn category_matches(pattern: &str, category: &Category) -> bool {
+    if pattern == "*" {
+        return true;
+    }
+    match pattern.strip_suffix(".*") {
+        Some(prefix) => category.as_str().starts_with(&format!("{prefix}.")),
+        None => category.is_under(pattern),
+    }
+}
+
+fn valid_pattern(p: &str) -> bool {
+    if p == "*" {
+        return true;
+    }
+    let body = p.strip_suffix(".*").unwrap_or(p);
+    !body.is_empty()
+        && body.len() <= 128
+        && body.split('.').all(|seg| {
+            !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        })
 }
 
 fn default_dwell_s() -> f64 {
@@ -371,7 +521,47 @@ impl ZoneRule {
             ZoneRule::NoParking { .. } => "no_parking",
             ZoneRule::LitterWatch { .. } => "litter_watch",
             ZoneRule::RoadWatch { .. } => "road_watch",
+            ZoneRule::Dwell { .. } => "dwell",
+            ZoneRule::Count { .. } => "count",
+            ZoneRule::Presence { .. } => "presence",
             ZoneRule::Privacy => "privacy",
+        }
+    }
+
+    /// The event kind a generic rule reports (its `kind` id), `None` for the built-in
+    /// rules and privacy.
+    pub fn event_kind(&self) -> Option<&str> {
+        match self {
+            ZoneRule::Dwell { kind, .. }
+            | ZoneRule::Count { kind, .. }
+            | ZoneRule::Presence { kind, .. } => Some(kind),
+            _ => None,
+        }
+    }
+
+    /// The code-table rows the events of this rule are looked up by.
+    pub fn code_keys(&self) -> Vec<&str> {
+        match self {
+            ZoneRule::NoParking { .. } => vec![
+                crate::rules::category::MOTOR_VEHICLE_PARKING,
+                crate::rules::category::NON_MOTOR_PARKING,
+            ],
+            ZoneRule::LitterWatch { .. } => vec!["exposed_garbage", "littering_act"],
+            ZoneRule::RoadWatch { .. } => vec!["road_damage"],
+            ZoneRule::Privacy => vec![],
+            r => r.event_kind().into_iter().collect(),
+        }
+    }
+
+    /// Seconds within which a new occurrence continues the last case (0: off).
+    pub fn merge_window_s(&self) -> f64 {
+        match self {
+            ZoneRule::NoParking { merge_window_s, .. }
+            | ZoneRule::LitterWatch { merge_window_s, .. }
+            | ZoneRule::Dwell { merge_window_s, .. }
+            | ZoneRule::Count { merge_window_s, .. }
+            | ZoneRule::Presence { merge_window_s, .. } => *merge_window_s,
+            ZoneRule::RoadWatch { .. } | ZoneRule::Privacy => 0.0,
         }
     }
 
@@ -380,7 +570,10 @@ impl ZoneRule {
         match self {
             ZoneRule::NoParking { schedule, .. }
             | ZoneRule::LitterWatch { schedule, .. }
-            | ZoneRule::RoadWatch { schedule, .. } => Some(schedule),
+            | ZoneRule::RoadWatch { schedule, .. }
+            | ZoneRule::Dwell { schedule, .. }
+            | ZoneRule::Count { schedule, .. }
+            | ZoneRule::Presence { schedule, .. } => Some(schedule),
             ZoneRule::Privacy => None,
         }
     }
@@ -403,11 +596,59 @@ impl ZoneRule {
                 dwell_s,
                 update_every_s,
                 leave_after_s,
+                evidence_interval_s,
                 ..
             } => {
                 positive("dwell_s", *dwell_s)?;
                 positive("update_every_s", *update_every_s)?;
                 positive("leave_after_s", *leave_after_s)?;
+                if let Some(i) = evidence_interval_s {
+                    positive("evidence_interval_s", *i)?;
+                }
+            }
+            ZoneRule::Dwell {
+                dwell_s,
+                update_every_s,
+                leave_after_s,
+                ..
+            } => {
+                positive("dwell_s", *dwell_s)?;
+                positive("update_every_s", *update_every_s)?;
+                positive("leave_after_s", *leave_after_s)?;
+            }
+            ZoneRule::Count {
+                min_count,
+                for_s,
+                clear_after_s,
+                update_every_s,
+                ..
+            } => {
+                if *min_count == 0 || *min_count > 1000 {
+                    return Err(ZoneError::BadRule {
+                        rule,
+                        field: "min_count",
+                        reason: "must be from 1 to 1000",
+                    });
+                }
+                positive("for_s", *for_s)?;
+                positive("clear_after_s", *clear_after_s)?;
+                positive("update_every_s", *update_every_s)?;
+            }
+            ZoneRule::Presence {
+                min_s,
+                leave_after_s,
+                update_every_s,
+                ..
+            } => {
+                if !(min_s.is_finite() && *min_s >= 0.0) {
+                    return Err(ZoneError::BadRule {
+                        rule,
+                        field: "min_s",
+                        reason: "must be a number of seconds >= 0",
+                    });
+                }
+                positive("leave_after_s", *leave_after_s)?;
+                positive("update_every_s", *update_every_s)?;
             }
             ZoneRule::LitterWatch {
                 persist_s,
@@ -447,6 +688,53 @@ impl ZoneRule {
             }
             ZoneRule::Privacy => {}
         }
+        let m = self.merge_window_s();
+        if !(m.is_finite() && (0.0..=MAX_MERGE_S).contains(&m)) {
+            return Err(ZoneError::BadRule {
+                rule,
+                field: "merge_window_s",
+                reason: "must be from 0 (off) to 86400 seconds (1440 minutes)",
+            });
+        }
+        if let ZoneRule::Dwell {
+            kind, categories, ..
+        }
+        | ZoneRule::Count {
+            kind, categories, ..
+        }
+        | ZoneRule::Presence {
+            kind, categories, ..
+        } = self
+        {
+            match crate::rules::event::EventKind::named(kind) {
+                Ok(k) if !k.is_custom() => {
+                    return Err(ZoneError::BuiltInKind {
+                        rule,
+                        kind: kind.clone(),
+                    });
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    return Err(ZoneError::BadKind {
+                        rule,
+                        kind: kind.clone(),
+                    });
+                }
+            }
+            if categories.is_empty() || categories.len() > MAX_PATTERNS {
+                return Err(ZoneError::BadRule {
+                    rule,
+                    field: "categories",
+                    reason: "must list 1 to 32 category patterns, e.g. [\"vending.*\", \"object.umbrella\"]",
+                });
+            }
+            if let Some(p) = categories.iter().find(|p| !valid_pattern(p)) {
+                return Err(ZoneError::BadPattern {
+                    rule,
+                    pattern: p.clone(),
+                });
+            }
+        }
         if let Some(s) = self.schedule() {
             s.validate()
                 .map_err(|source| ZoneError::BadSchedule { rule, source })?;
@@ -476,6 +764,14 @@ pub struct Zone {
     /// 17-digit asset id of the watched facility.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub asset_id: Option<String>,
+    /// PTZ cameras: the preset token this zone was drawn at; it is in force only
+    /// while the camera is at that preset. Unset: the camera's home preset (or, on a
+    /// camera without PTZ, always).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
+    /// Which detections count in this zone (score, size, classes); empty = all.
+    #[serde(default, skip_serializing_if = "ObjectFilter::is_any")]
+    pub filter: ObjectFilter,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<ZoneRule>,
 }
@@ -529,6 +825,12 @@ impl Zone {
         {
             return Err(ZoneError::BadAssetId { id: id.clone() });
         }
+        if let Some(t) = &self.preset
+            && !crate::ingest::onvif::ptz::valid_token(t)
+        {
+            return Err(ZoneError::BadPreset { token: t.clone() });
+        }
+        self.filter.validate()?;
         if self.rules.len() > MAX_RULES_PER_ZONE {
             return Err(ZoneError::TooManyRules {
                 count: self.rules.len(),
@@ -628,9 +930,15 @@ fn field_of(zone: &Zone, e: &ZoneError) -> String {
         ZoneError::BadCoordinates { .. } => "coordinates".into(),
         ZoneError::BadGridCode { .. } => "grid_code".into(),
         ZoneError::BadAssetId { .. } => "asset_id".into(),
+        ZoneError::BadPreset { .. } => "preset".into(),
+        ZoneError::BadFilter { field, .. } => format!("filter.{field}"),
         ZoneError::TooManyRules { .. } | ZoneError::TooManyZones { .. } => "rules".into(),
         ZoneError::BadRule { field, .. } => format!("rules[{}].{field}", failing_rule()),
         ZoneError::BadSchedule { .. } => format!("rules[{}].schedule", failing_rule()),
+        ZoneError::BadKind { .. } | ZoneError::BuiltInKind { .. } => {
+            format!("rules[{}].kind", failing_rule())
+        }
+        ZoneError::BadPattern { .. } => format!("rules[{}].categories", failing_rule()),
     }
 }
 

@@ -31,6 +31,46 @@ pub struct Health {
     /// running the Yocto image; absent elsewhere.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub firmware_slot: Option<FirmwareSlot>,
+    /// The box's clock (kernel NTP state): events are only as good as their time.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub clock: Option<ClockHealth>,
+}
+
+/// The box's clock as health reports it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClockHealth {
+    /// NTP-synchronised (from `adjtimex`).
+    pub synchronised: bool,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub offset_ms: Option<f64>,
+    /// Set while the clock is not synchronised: event times may be wrong.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub warning: Option<String>,
+}
+
+impl ClockHealth {
+    pub fn now() -> Self {
+        let s = crate::clock::ntp_state();
+        Self {
+            synchronised: s.synchronised,
+            offset_ms: s.offset_ms,
+            warning: s.warning(),
+        }
+    }
+}
+
+/// A camera with two streams (`analysis_url`): each stream's state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StreamsHealth {
+    /// The main stream (`url`): ring, clips, snapshots.
+    pub main: String,
+    /// The analysis stream (`analysis_url`): what the detectors see.
+    pub analysis: String,
+    /// Evidence is cut from the analysis stream because the main stream is down.
+    pub main_stream_unavailable: bool,
+    /// Why the two streams do not pair (analysis stopped), while they do not.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub pairing: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -76,6 +116,34 @@ pub struct CameraHealth {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub last_frame_age_s: Option<f64>,
     pub dropped_frames: u64,
+    /// Set for a camera with two streams.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub streams: Option<StreamsHealth>,
+    /// Scene integrity (PTZ, tampering; see docs/scene.md), once its analysis runs.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub scene: Option<SceneHealth>,
+}
+
+/// What health says about a camera's scene.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SceneHealth {
+    /// Why its rules are paused now (`moving`, `tampering: blocked`, …); absent while
+    /// they run.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub rules_paused: Option<String>,
+    /// Tampering conditions reported now (`moved`, `blocked`, `defocused`,
+    /// `signal_lost`).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub tampering: Vec<String>,
+    /// PTZ: the preset it stands at.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub preset: Option<String>,
+    /// PTZ: moves the box made by itself since start (return home, patrol), and the
+    /// last one (`<time> <preset> <reason>`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub box_moves: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub last_box_move: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -238,6 +306,32 @@ fn esc(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// The stable state word of a camera's status text for metric labels: `streaming`,
+/// `reconnecting`, `failed`, `connecting`, `ended`, `stopped`, `model_unavailable`.
+pub fn camera_state(status: &str) -> &'static str {
+    const STATES: &[&str] = &[
+        "streaming",
+        "reconnecting",
+        "failed",
+        "connecting",
+        "ended",
+        "stopped",
+        "backoff",
+    ];
+    if status.starts_with("model unavailable") {
+        return "model_unavailable";
+    }
+    let first = status
+        .split(|c: char| c.is_whitespace() || c == ':')
+        .next()
+        .unwrap_or("");
+    STATES
+        .iter()
+        .find(|s| **s == first)
+        .copied()
+        .unwrap_or("other")
+}
+
 /// Prometheus text exposition (format 0.0.4) of the same figures as the health JSON.
 pub fn render_metrics(h: &Health) -> String {
     let mut o = String::new();
@@ -268,12 +362,15 @@ pub fn render_metrics(h: &Health) -> String {
         "1 when the camera is streaming.",
     );
     for c in &h.cameras {
+        // `status` is the human text ("streaming H.264 768x432 at 12.8 fps"): the label
+        // takes its stable first word, so the series does not change with the fps.
+        let state = camera_state(&c.status);
         let _ = writeln!(
             o,
             "streetwatch_camera_up{{camera=\"{}\",status=\"{}\"}} {}",
             esc(&c.id),
-            esc(&c.status),
-            u8::from(c.status == "streaming")
+            state,
+            u8::from(state == "streaming")
         );
     }
     family(
@@ -584,6 +681,42 @@ pub fn render_metrics(h: &Health) -> String {
         );
         let _ = writeln!(o, "streetwatch_cpu_temperature_celsius {t}");
     }
+    if let Some(c) = &h.clock {
+        family(
+            &mut o,
+            "streetwatch_clock_synchronised",
+            "gauge",
+            "1 when the box's clock is NTP-synchronised (event times are trustworthy).",
+        );
+        let _ = writeln!(
+            o,
+            "streetwatch_clock_synchronised {}",
+            u8::from(c.synchronised)
+        );
+    }
+    let dual: Vec<_> = h
+        .cameras
+        .iter()
+        .filter_map(|c| c.streams.as_ref().map(|s| (c, s)))
+        .collect();
+    if !dual.is_empty() {
+        family(
+            &mut o,
+            "streetwatch_camera_stream_up",
+            "gauge",
+            "Camera with two streams: 1 when that stream (main or analysis) is streaming.",
+        );
+        for (c, s) in dual {
+            for (role, status) in [("main", &s.main), ("analysis", &s.analysis)] {
+                let _ = writeln!(
+                    o,
+                    "streetwatch_camera_stream_up{{camera=\"{}\",stream=\"{role}\"}} {}",
+                    esc(&c.id),
+                    u8::from(status.starts_with("streaming"))
+                );
+            }
+        }
+    }
     if let Some(f) = &h.firmware_slot {
         family(
             &mut o,
@@ -604,6 +737,38 @@ pub fn render_metrics(h: &Health) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn camera_up_is_one_while_streaming_with_a_stable_status_label() {
+        let h = Health {
+            cameras: vec![
+                CameraHealth {
+                    id: "gate".into(),
+                    status: "streaming H.264 768x432 at 12.8 fps".into(),
+                    ..Default::default()
+                },
+                CameraHealth {
+                    id: "lane".into(),
+                    status: "reconnecting in 4.0 s: connection refused: nothing listens".into(),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        let text = render_metrics(&h);
+        assert!(
+            text.contains("streetwatch_camera_up{camera=\"gate\",status=\"streaming\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("streetwatch_camera_up{camera=\"lane\",status=\"reconnecting\"} 0"),
+            "{text}"
+        );
+        assert_eq!(
+            camera_state("model unavailable: no such model"),
+            "model_unavailable"
+        );
+    }
 
     #[test]
     fn firmware_slot_comes_from_the_kernel_command_line_and_os_release() {
@@ -636,6 +801,8 @@ mod tests {
                 fps: 12.0,
                 last_frame_age_s: Some(0.2),
                 dropped_frames: 3,
+                scene: None,
+                streams: None,
             }],
             models: vec![ModelHealth {
                 id: "det".into(),

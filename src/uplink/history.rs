@@ -54,6 +54,9 @@ pub struct EventQuery {
     pub from_ns: Option<i64>,
     /// Events that started at or before this media time.
     pub to_ns: Option<i64>,
+    /// Events whose plate contains this text (already normalised: plate characters
+    /// only, see `infer::plate::syntax::normalise_query`).
+    pub plate: Option<String>,
     /// At most this many (clamped to [`MAX_PAGE`]), newest first.
     pub limit: usize,
 }
@@ -76,6 +79,8 @@ pub struct EventSummary {
     pub delivery: Delivery,
     pub description_zh: String,
     pub description_en: String,
+    /// The licence plate read for the event (illegal parking), if any.
+    pub plate: Option<String>,
 }
 
 /// One phase row of an event.
@@ -213,6 +218,12 @@ fn summary(event: &Event, delivery: Delivery) -> EventSummary {
         delivery,
         description_zh: event.description.zh.clone(),
         description_en: event.description.en.clone(),
+        plate: event
+            .subject
+            .plate
+            .as_ref()
+            .and_then(|p| p.as_ref())
+            .map(|p| p.text.clone()),
     }
 }
 
@@ -242,6 +253,8 @@ pub fn list(path: &Path, q: &EventQuery) -> Result<Vec<EventSummary>, HistoryErr
                AND (?2 IS NULL OR json_extract(f.body, '$.kind') = ?2)
                AND (?4 IS NULL OR json_extract(f.body, '$.times.start_media_ns') >= ?4)
                AND (?5 IS NULL OR json_extract(f.body, '$.times.start_media_ns') <= ?5)
+               AND (?7 IS NULL OR EXISTS (SELECT 1 FROM events p WHERE p.event_id = f.event_id
+                      AND instr(json_extract(p.body, '$.subject.plate.text'), ?7) > 0))
              ORDER BY f.id DESC LIMIT ?6",
         )
         .map_err(db)?;
@@ -253,7 +266,8 @@ pub fn list(path: &Path, q: &EventQuery) -> Result<Vec<EventSummary>, HistoryErr
                 q.phase.map(phase_name),
                 q.from_ns,
                 q.to_ns,
-                q.limit.clamp(1, MAX_PAGE) as i64
+                q.limit.clamp(1, MAX_PAGE) as i64,
+                q.plate
             ],
             |r| {
                 Ok((
@@ -339,7 +353,7 @@ pub fn detail(path: &Path, id: &str) -> Result<Option<EventDetail>, HistoryError
     let mut mstmt = conn
         .prepare(
             "SELECT m.name, m.content_type, m.bytes, m.file_present, m.dropped, m.drop_reason,
-                    m.last_error
+                    m.last_error, m.path
              FROM media m JOIN events e ON e.id = m.event_row
              WHERE e.event_id = ?1 ORDER BY m.id",
         )
@@ -347,14 +361,15 @@ pub fn detail(path: &Path, id: &str) -> Result<Option<EventDetail>, HistoryError
     let all = mstmt
         .query_map([id], |r| {
             let reason: Option<String> = r.get(5)?;
+            let dropped: bool = r.get(4)?;
             Ok((
                 MediaInfo {
                     name: r.get(0)?,
                     kind: None,
                     content_type: r.get(1)?,
                     bytes: r.get::<_, i64>(2)? as u64,
-                    available: r.get(3)?,
-                    dropped: r.get(4)?,
+                    available: kept(r.get(3)?, dropped, &r.get::<_, String>(7)?),
+                    dropped,
                     drop_reason: reason
                         .and_then(|s| serde_json::from_value(serde_json::Value::String(s)).ok()),
                 },
@@ -393,6 +408,52 @@ pub fn detail(path: &Path, id: &str) -> Result<Option<EventDetail>, HistoryError
     }))
 }
 
+/// Whether a media file is still on the box for the page: the outbox owns it
+/// (`file_present`), or it was delivered and kept (`uplink.keep_delivered_media`: the
+/// outbox lets go of it but leaves it on disk). Dropped files are gone either way.
+fn kept(file_present: bool, dropped: bool, path: &str) -> bool {
+    file_present || (!dropped && Path::new(path).is_file())
+}
+
+/// One committed phase of an event as the outbox holds it, for the page's case
+/// download (which signs it as the uplink does when it publishes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhaseBody {
+    pub phase: String,
+    pub seq: u32,
+    /// The event as committed (unsigned: the uplink signs it when it publishes).
+    pub body: String,
+    /// The outbox dropped some of its media (sent with `evidence_dropped: true`).
+    pub evidence_dropped: bool,
+}
+
+/// Every phase of event `id`, oldest first; empty when the outbox does not know it.
+pub fn phase_bodies(path: &Path, id: &str) -> Result<Vec<PhaseBody>, HistoryError> {
+    let Some(conn) = open(path)? else {
+        return Ok(Vec::new());
+    };
+    let db = |source| HistoryError::Db {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut stmt = conn
+        .prepare(
+            "SELECT phase, seq, body, evidence_dropped FROM events WHERE event_id = ?1 ORDER BY id",
+        )
+        .map_err(db)?;
+    stmt.query_map([id], |r| {
+        Ok(PhaseBody {
+            phase: r.get(0)?,
+            seq: r.get(1)?,
+            body: r.get(2)?,
+            evidence_dropped: r.get(3)?,
+        })
+    })
+    .map_err(db)?
+    .collect::<Result<Vec<_>, _>>()
+    .map_err(db)
+}
+
 /// The file of media `name` of event `id`, looked up in the outbox only.
 pub fn media(path: &Path, id: &str, name: &str) -> Result<MediaLookup, HistoryError> {
     let Some(conn) = open(path)? else {
@@ -400,12 +461,16 @@ pub fn media(path: &Path, id: &str, name: &str) -> Result<MediaLookup, HistoryEr
     };
     let row: Option<(String, String, i64, bool)> = conn
         .query_row(
-            "SELECT m.path, m.content_type, m.bytes, m.file_present
+            "SELECT m.path, m.content_type, m.bytes, m.file_present, m.dropped
              FROM media m JOIN events e ON e.id = m.event_row
              WHERE e.event_id = ?1 AND m.name = ?2
              ORDER BY m.file_present DESC, m.id DESC LIMIT 1",
             params![id, name],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            |r| {
+                let path: String = r.get(0)?;
+                let present = kept(r.get(3)?, r.get(4)?, &path);
+                Ok((path, r.get(1)?, r.get(2)?, present))
+            },
         )
         .optional()
         .map_err(|source| HistoryError::Db {
@@ -498,6 +563,71 @@ mod tests {
         let d = detail(&p, &a.id).unwrap().unwrap();
         assert_eq!(d.phases.len(), 2);
         assert_eq!(d.event.phase, Phase::Ended);
+    }
+
+    #[test]
+    fn events_are_found_by_any_part_of_their_plate() {
+        use crate::infer::BBox;
+        use crate::infer::plate::PlateColour;
+        use crate::rules::event::PlateInfo;
+        let dir = tempfile::tempdir().unwrap();
+        let (ob, p) = outbox(dir.path());
+        let plate = |text: &str| PlateInfo {
+            text: text.into(),
+            confidence: 0.95,
+            colour: PlateColour::Blue,
+            bbox: BBox::new(0.0, 0.0, 100.0, 30.0),
+            corners: [[0.0, 0.0], [100.0, 0.0], [100.0, 30.0], [0.0, 30.0]],
+            width_px: 100.0,
+            reads: 3,
+            frames: 4,
+        };
+        let mut a = sample_event("gate", 0);
+        a.media.clear();
+        a.subject.plate = Some(Some(plate("粤G12345")));
+        ob.enqueue(&a).unwrap();
+        let mut b = sample_event("gate", 1);
+        b.media.clear();
+        b.subject.plate = Some(None);
+        ob.enqueue(&b).unwrap();
+        // The plate may be known only from a later phase.
+        let mut c = sample_event("yard", 2);
+        c.media.clear();
+        ob.enqueue(&c).unwrap();
+        let mut c2 = c.clone();
+        c2.phase = Phase::Updated;
+        c2.seq = 1;
+        c2.subject.plate = Some(Some(plate("粤GD88888")));
+        ob.enqueue(&c2).unwrap();
+        let find = |q: &str| -> Vec<String> {
+            list(
+                &p,
+                &EventQuery {
+                    plate: Some(q.into()),
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id)
+            .collect()
+        };
+        assert_eq!(find("G123"), vec![a.id.clone()]);
+        assert_eq!(find("粤G"), vec![c.id.clone(), a.id.clone()]);
+        assert_eq!(find("GD8"), vec![c.id.clone()]);
+        assert!(find("京A").is_empty());
+        let all = list(
+            &p,
+            &EventQuery {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let of = |id: &str| all.iter().find(|e| e.id == id).unwrap().plate.clone();
+        assert_eq!(of(&a.id).as_deref(), Some("粤G12345"));
+        assert_eq!(of(&b.id), None);
     }
 
     #[test]

@@ -29,7 +29,8 @@ pub mod testutil;
 
 pub use config::{TlsConfig, UplinkConfig};
 pub use health::{
-    CameraHealth, EventLoss, EventsHealth, Health, HealthProvider, ModelHealth, render_metrics,
+    CameraHealth, ClockHealth, EventLoss, EventsHealth, Health, HealthProvider, ModelHealth,
+    SceneHealth, StreamsHealth, render_metrics,
 };
 pub use outbox::{Backlog, DropCounters, Outbox, PruneReport, ReasonCounts, SweepReport};
 pub use signing::DeviceKey;

@@ -203,7 +203,7 @@ fn run_until_stopped(ctx: Ctx) {
 }
 
 /// Periodic work on the outbox besides delivery: the disk cap every few seconds,
-/// delivered-history pruning every minute.
+/// delivered-history pruning every minute and after every burst of deliveries.
 #[derive(Default)]
 struct Housekeeping {
     last_cap: Option<Instant>,
@@ -220,14 +220,18 @@ impl Housekeeping {
                 tracing::warn!(error = %e, "uplink: enforcing the disk cap failed");
             }
         }
-        // By age once a minute; by count as soon as the history is over its limit
-        // (checked with the cap), so a burst of deliveries cannot grow it far.
+        // By age once a minute; by count as soon as enough phases were delivered
+        // since the last prune (or, with the cap, when the history is over its
+        // limit), so a burst of deliveries cannot grow the file far, however fast.
         let over = || {
             outbox
                 .history_rows()
                 .is_ok_and(|n| n > outbox.history_limit())
         };
-        if due(self.last_prune, Duration::from_secs(60)) || (cap_due && over()) {
+        if due(self.last_prune, Duration::from_secs(60))
+            || outbox.prune_due()
+            || (cap_due && over())
+        {
             self.last_prune = Some(Instant::now());
             if let Err(e) = outbox.prune_history() {
                 tracing::warn!(error = %e, "uplink: pruning delivered history failed");
@@ -958,6 +962,7 @@ pub(crate) fn fill_local_health(h: &mut Health, outbox: &Outbox, shared: &Shared
         h.disk.fs_total_bytes = total;
     }
     h.memory = health::memory();
+    h.clock = Some(health::ClockHealth::now());
     h.cpu_temp_c = health::cpu_temperature();
     h.firmware_slot = health::firmware_slot();
 }

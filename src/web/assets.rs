@@ -36,6 +36,11 @@ const ASSETS: &[Asset] = &[
         body: include_str!("assets/i18n.js"),
     },
     Asset {
+        name: "scene.js",
+        mime: "text/javascript; charset=utf-8",
+        body: include_str!("assets/scene.js"),
+    },
+    Asset {
         name: "zones.js",
         mime: "text/javascript; charset=utf-8",
         body: include_str!("assets/zones.js"),
@@ -60,6 +65,11 @@ const ASSETS: &[Asset] = &[
         mime: "text/javascript; charset=utf-8",
         body: include_str!("assets/device.js"),
     },
+    Asset {
+        name: "icon.svg",
+        mime: "image/svg+xml",
+        body: include_str!("assets/icon.svg"),
+    },
 ];
 
 const INDEX: &str = include_str!("assets/index.html");
@@ -72,6 +82,18 @@ pub async fn index() -> Response {
             (header::CACHE_CONTROL, "no-cache"),
         ],
         INDEX,
+    )
+        .into_response()
+}
+
+/// `GET /favicon.ico`: browsers ask for it whatever the page links; the same icon.
+pub async fn favicon() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "max-age=86400"),
+        ],
+        include_str!("assets/icon.svg"),
     )
         .into_response()
 }
@@ -137,7 +159,7 @@ mod tests {
                 let rest = &src[at + marker.len()..];
                 let key = &rest[..rest.find('"').unwrap()];
                 // `t("state." + c.state)`: a prefix, checked through its values below.
-                if !key.ends_with('.') {
+                if !key.ends_with('.') && !key.ends_with('_') {
                     out.insert(key.to_string());
                 }
             }
@@ -164,8 +186,72 @@ mod tests {
         ] {
             assert!(zh.contains(&format!("state.{state}")), "{state}");
         }
-        for reason in ["unauthorized", "not_found", "timeout", "connection_refused"] {
+        // Every camera failure reason the box reports (ingest::Reason::code).
+        for reason in [
+            "unauthorized",
+            "forbidden",
+            "not_found",
+            "connection_refused",
+            "timeout",
+            "host_not_found",
+            "unsupported_codec",
+            "stalled",
+            "end_of_stream",
+            "model_unavailable",
+            "error",
+        ] {
             assert!(zh.contains(&format!("reason.{reason}")), "{reason}");
+        }
+        // Every problem code, uplink error code and API error code the box answers with.
+        for code in crate::web::api::codes::PROBLEM_CODES {
+            assert!(zh.contains(&format!("problem.{code}")), "problem.{code}");
+        }
+        for code in crate::web::api::codes::UPLINK_ERROR_CODES {
+            assert!(
+                zh.contains(&format!("uplinkerr.{code}")),
+                "uplinkerr.{code}"
+            );
+        }
+        for code in [
+            "bad_credentials",
+            "bad_setup_code",
+            "setup_done",
+            "setup_required",
+            "rate_limited",
+            "auth_busy",
+            "invalid",
+            "not_found",
+            "busy",
+            "no_picture",
+            "internal",
+            "csrf",
+            "origin",
+        ] {
+            assert!(zh.contains(&format!("err.{code}")), "err.{code}");
+        }
+        // Categories the shipped models map to, named on Live and in events.
+        for cat in [
+            "person",
+            "vehicle.car",
+            "vehicle.bus",
+            "vehicle.truck",
+            "vehicle.motorcycle",
+            "vehicle.bicycle",
+            "litter.bottle",
+            "litter.cup",
+            "litter.glass",
+            "litter.bag",
+            "litter.bulky",
+            "road_damage.pothole",
+            "road_damage.crack.longitudinal",
+            "road_damage.crack.transverse",
+            "road_damage.crack.alligator",
+            "road_damage.crack.block",
+            "road_damage.repair",
+            "road_damage.other",
+            "object",
+        ] {
+            assert!(zh.contains(&format!("class.{cat}")), "class.{cat}");
         }
         // ONVIF discovery failures the page words itself (discover.js).
         for reason in [
@@ -191,6 +277,31 @@ mod tests {
             "loss.disk_full",
             "loss.cap",
             "loss.write_failed",
+            "dash.uplink_connected",
+            "dash.uplink_disconnected",
+            "dash.uplink_unavailable",
+            "unit.n_seconds",
+            "unit.n_minutes",
+            "unit.n_hours",
+            "unit.n_days",
+            "cams.transport_tcp",
+            "cams.transport_udp",
+            "cams.transport_auto",
+            "media.snapshot",
+            "media.crop",
+            "media.clip",
+            "dev.tab.device",
+            "dev.tab.uplink",
+            "dev.tab.password",
+            "dev.tab.config",
+            "dev.tab.audit",
+            "dropreason.disk_full",
+            "dropreason.cap",
+            "dropreason.write_failed",
+            "zones.rule.no_parking",
+            "zones.rule.litter_watch",
+            "zones.rule.road_watch",
+            "zones.rule.privacy",
             "logs.level.error",
             "logs.level.warn",
             "logs.level.info",
@@ -218,7 +329,16 @@ mod tests {
 
     #[test]
     fn the_page_loads_nothing_from_elsewhere() {
-        for src in ASSETS.iter().map(|a| a.body).chain([INDEX]) {
+        for a in ASSETS.iter().filter(|a| a.name.ends_with(".svg")) {
+            // An SVG names its XML namespace with an http URL; it loads nothing.
+            assert!(
+                !a.body.contains("href") && !a.body.contains("<script"),
+                "{}",
+                a.name
+            );
+        }
+        let code = ASSETS.iter().filter(|a| !a.name.ends_with(".svg"));
+        for src in code.map(|a| a.body).chain([INDEX]) {
             assert!(!src.contains("http://") && !src.contains("https://"));
             assert!(!src.contains("innerHTML"));
         }

@@ -37,6 +37,12 @@ pub struct CameraRuntime {
     /// Set while analysis has had far fewer frames than configured for a while, with
     /// the likely cause (see [`crate::ingest::diagnose`]).
     pub analysis_warning: Option<crate::ingest::diagnose::RateWarning>,
+    /// A camera with two streams: each stream's state and whether they pair.
+    pub streams: Option<crate::ingest::camera::Streams>,
+    /// The camera's GOP as measured from the stream (seconds between the last two
+    /// keyframes and frames in it); `None` before two keyframes arrived.
+    pub gop_s: Option<f64>,
+    pub gop_frames: Option<usize>,
 }
 
 /// Log severity, most severe first.
@@ -87,6 +93,8 @@ pub struct LiveDetection {
     pub bbox: [f32; 4],
     /// The tracker's id once the object is a confirmed track.
     pub track_id: Option<u64>,
+    /// Left out of the rules by a zone's object filter (score, size or class).
+    pub filtered: bool,
 }
 
 /// A camera's latest analysis result.
@@ -98,6 +106,9 @@ pub struct LiveResult {
     /// Media timestamp of the analysed frame (RFC 3339, UTC), from the stream, not the
     /// box's clock.
     pub media_time: String,
+    /// The same, in nanoseconds since the Unix epoch: the key that pairs this result
+    /// with the picture it was computed on.
+    pub media_time_ns: i64,
     /// Analysed frames so far; changes with every new result.
     pub seq: u64,
     /// Detections outside privacy zones.
@@ -178,6 +189,19 @@ pub trait WebBackend: Send + Sync + 'static {
     }
     /// The camera's latest analysis result; `None` before its first one.
     fn live(&self, camera: &str) -> Option<LiveResult>;
+    /// The latest analysis result with the picture (JPEG, privacy zones black) of the
+    /// very frame it was computed on, so boxes drawn on it line up however fast the
+    /// scene moves; the picture is `None` when that frame is no longer held.
+    fn live_with_picture(&self, camera: &str) -> Option<(LiveResult, Option<Vec<u8>>)> {
+        // Without a daemon there is no frame history: the latest picture stands in.
+        self.live(camera)
+            .map(|r| (r, self.snapshot_jpeg(camera, None)))
+    }
+    /// Seconds since the camera's latest picture arrived (box clock); `None` before
+    /// the first one.
+    fn picture_age_s(&self, _camera: &str) -> Option<f64> {
+        None
+    }
     /// Prometheus text of the uplink's health (`GET /metrics`); `None` without one.
     fn metrics(&self) -> Option<String> {
         None
@@ -199,6 +223,16 @@ pub trait WebBackend: Send + Sync + 'static {
     /// The evidence file `name` of event `id`, found through the outbox only.
     fn event_media(&self, id: &str, name: &str) -> Result<MediaLookup, HistoryError> {
         history::media(&self.outbox_path(), id, name)
+    }
+    /// Each running camera's scene (PTZ position and presets, tampering state,
+    /// reference views); `None` without a daemon.
+    fn scene(&self) -> Option<&crate::rules::scene::board::SceneBoard> {
+        None
+    }
+    /// Every phase of event `id` as committed (the signed JSON sent upstream), oldest
+    /// first; empty when unknown.
+    fn event_phases(&self, id: &str) -> Result<Vec<history::PhaseBody>, HistoryError> {
+        history::phase_bodies(&self.outbox_path(), id)
     }
 }
 
@@ -336,7 +370,7 @@ impl WebBackend for SimpleBackend {
 }
 
 /// `jpeg` scaled down to at most `max_width` wide; `None` when it does not decode.
-fn scale_jpeg(jpeg: &[u8], max_width: u32) -> Option<Vec<u8>> {
+pub(crate) fn scale_jpeg(jpeg: &[u8], max_width: u32) -> Option<Vec<u8>> {
     let img = image::load_from_memory(jpeg).ok()?.to_rgb8();
     if max_width >= img.width() {
         return Some(jpeg.to_vec());

@@ -23,6 +23,8 @@ pub struct Health {
     /// CPU temperature in °C from the thermal zones; `None` where none is readable
     /// (VMs, containers).
     pub temperature_c: Option<f64>,
+    /// The box's clock: the dashboard warns while it is not NTP-synchronised.
+    pub clock: crate::uplink::ClockHealth,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -51,6 +53,7 @@ pub struct Disk {
 
 pub fn read(started: std::time::Instant, state_dir: &Path) -> Health {
     Health {
+        clock: crate::uplink::ClockHealth::now(),
         firmware: crate::FIRMWARE_VERSION,
         kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
             .map(|s| s.trim().to_string())

@@ -10,6 +10,7 @@ mod assets;
 mod audit;
 mod auth;
 mod backend;
+mod case;
 mod config;
 mod files;
 mod health;
@@ -21,6 +22,12 @@ mod tls;
 
 pub use api::served_routes;
 pub use audit::{AuditEntry, Change};
+
+/// Appends `entry` to the audit log in the page's state directory `dir` (for actions
+/// the box takes on its own, e.g. a PTZ camera sent back home).
+pub fn append_audit(dir: &std::path::Path, entry: &AuditEntry) -> std::io::Result<()> {
+    audit::AuditLog::new(dir).append(entry)
+}
 pub use backend::{
     ApplyReport, CameraRuntime, LiveDetection, LiveResult, LogLevel, LogLine, MIN_THUMBNAIL_WIDTH,
     ModelInfo, SimpleBackend, WebBackend,

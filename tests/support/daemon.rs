@@ -44,12 +44,23 @@ impl RunningDaemon {
         rust_log: Option<&str>,
         env: &[(&str, &std::ffi::OsStr)],
     ) -> Self {
+        Self::spawn_with(Command::new(bin()), config, log, rust_log, env)
+    }
+
+    /// The same with another `streetwatch` command line (e.g. the aarch64 build under
+    /// qemu: `Command::new("scripts/aarch64/qemu.sh").arg(binary)`).
+    pub fn spawn_with(
+        mut cmd: Command,
+        config: &Path,
+        log: &Path,
+        rust_log: Option<&str>,
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Self {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)
             .unwrap();
-        let mut cmd = Command::new(bin());
         cmd.args(["run", "--config"]).arg(config);
         match rust_log {
             Some(l) => cmd.env("RUST_LOG", l),

@@ -55,8 +55,55 @@ pub struct CamSim {
 impl CamSim {
     /// Serve `mounts` (`("/cam", path)`) on `port`, optionally with credentials.
     pub fn start(port: u16, mounts: &[(&str, String)], creds: Option<(&str, &str)>) -> CamSim {
-        let mut cmd = Command::new(bin());
+        Self::start_with(Command::new(bin()), port, mounts, creds)
+    }
+
+    /// The same with another `streetwatch` command line (e.g. the aarch64 build under
+    /// qemu: `Command::new("scripts/aarch64/qemu.sh").arg(binary)`).
+    pub fn start_with(
+        cmd: Command,
+        port: u16,
+        mounts: &[(&str, String)],
+        creds: Option<(&str, &str)>,
+    ) -> CamSim {
+        Self::start_args(cmd, port, mounts, creds, &[])
+    }
+
+    /// As [`CamSim::start`], looping on the system's monotonic clock (`--clock-aligned`):
+    /// two of these serving frames of one scene show the same picture at the same
+    /// instant, like a camera's main stream and substream.
+    pub fn start_aligned(port: u16, mounts: &[(&str, String)]) -> CamSim {
+        Self::start_args(
+            Command::new(bin()),
+            port,
+            mounts,
+            None,
+            &["--clock-aligned"],
+        )
+    }
+
+    /// As [`CamSim::start_aligned`], with laps starting at `epoch_ns` of the monotonic
+    /// clock plus whole laps (`--clock-epoch-ns`).
+    pub fn start_aligned_at(port: u16, mounts: &[(&str, String)], epoch_ns: u64) -> CamSim {
+        let epoch = epoch_ns.to_string();
+        Self::start_args(
+            Command::new(bin()),
+            port,
+            mounts,
+            None,
+            &["--clock-aligned", "--clock-epoch-ns", &epoch],
+        )
+    }
+
+    fn start_args(
+        mut cmd: Command,
+        port: u16,
+        mounts: &[(&str, String)],
+        creds: Option<(&str, &str)>,
+        extra: &[&str],
+    ) -> CamSim {
         cmd.args(["serve-rtsp", "--port", &port.to_string()]);
+        cmd.args(extra);
         for (m, src) in mounts {
             cmd.arg("--mount").arg(format!("{m}={src}"));
         }

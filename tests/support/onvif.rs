@@ -6,6 +6,11 @@
 //! Its clock runs `clock_offset` ahead of the host's, like a camera without NTP, and
 //! a UsernameToken created more than a minute off the camera's clock is refused, as
 //! real devices do.
+//!
+//! Started with a [`PtzSim`] it is also a PTZ dome: the device service announces a
+//! PTZ service, which answers GetPresets, GotoPreset (the move takes `move_s`),
+//! GetStatus (position, MOVING/IDLE), ContinuousMove and Stop, all signed like the
+//! rest. A test reads [`PtzSim::at`] to switch which picture its stream serves.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -43,8 +48,150 @@ pub struct OnvifResponder {
     pub calls: Arc<Mutex<Vec<(String, bool)>>>,
 }
 
+/// The PTZ head of a simulated dome: pan only (tilt and zoom stay 0), in the ONVIF
+/// generic space -1..1.
+pub struct PtzSim {
+    /// (token, name, pan) of each preset.
+    pub presets: Vec<(String, String, f64)>,
+    pub pan: f64,
+    /// Seconds a GotoPreset takes.
+    pub move_s: f64,
+    /// A GotoPreset under way: target pan and arrival.
+    moving_to: Option<(f64, std::time::Instant)>,
+    /// A ContinuousMove under way: velocity (pan per second), from where, since when.
+    sweeping: Option<(f64, f64, std::time::Instant)>,
+    /// Preset tokens of every GotoPreset received, in order.
+    pub gotos: Vec<String>,
+}
+
+impl PtzSim {
+    pub fn new(presets: &[(&str, &str, f64)], pan: f64, move_s: f64) -> Arc<Mutex<PtzSim>> {
+        Arc::new(Mutex::new(PtzSim {
+            presets: presets
+                .iter()
+                .map(|(t, n, p)| (t.to_string(), n.to_string(), *p))
+                .collect(),
+            pan,
+            move_s,
+            moving_to: None,
+            sweeping: None,
+            gotos: Vec::new(),
+        }))
+    }
+
+    /// Brings the head to where it is now; whether it is moving.
+    fn settle(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        if let Some((to, at)) = self.moving_to {
+            if now >= at {
+                self.pan = to;
+                self.moving_to = None;
+            } else {
+                return true;
+            }
+        }
+        if let Some((v, from, since)) = self.sweeping {
+            self.pan = (from + v * since.elapsed().as_secs_f64()).clamp(-1.0, 1.0);
+            return true;
+        }
+        false
+    }
+
+    /// The preset the head stands still at, if any.
+    pub fn at(&mut self) -> Option<String> {
+        if self.settle() {
+            return None;
+        }
+        self.presets
+            .iter()
+            .find(|(_, _, p)| (p - self.pan).abs() < 1e-3)
+            .map(|(t, _, _)| t.clone())
+    }
+
+    fn answer(&mut self, op: &str, req: &str) -> (u16, String) {
+        match op {
+            "GetPresets" => {
+                let list: String = self
+                    .presets
+                    .iter()
+                    .map(|(t, n, p)| {
+                        format!(
+                            "<tptz:Preset token=\"{t}\"><tt:Name>{n}</tt:Name><tt:PTZPosition><tt:PanTilt x=\"{p}\" y=\"0\"/><tt:Zoom x=\"0\"/></tt:PTZPosition></tptz:Preset>"
+                        )
+                    })
+                    .collect();
+                (
+                    200,
+                    envelope(&format!(
+                        "<tptz:GetPresetsResponse>{list}</tptz:GetPresetsResponse>"
+                    )),
+                )
+            }
+            "GotoPreset" => {
+                let token = field(req, "PresetToken").unwrap_or_default();
+                let Some(pan) = self
+                    .presets
+                    .iter()
+                    .find(|(t, _, _)| *t == token)
+                    .map(|p| p.2)
+                else {
+                    return (400, fault("ter:InvalidArgVal", "no such preset"));
+                };
+                self.settle();
+                self.sweeping = None;
+                self.gotos.push(token);
+                self.moving_to = Some((
+                    pan,
+                    std::time::Instant::now() + Duration::from_secs_f64(self.move_s),
+                ));
+                (200, envelope("<tptz:GotoPresetResponse/>"))
+            }
+            "GetStatus" => {
+                let moving = self.settle();
+                let state = if moving { "MOVING" } else { "IDLE" };
+                (
+                    200,
+                    envelope(&format!(
+                        "<tptz:GetStatusResponse><tptz:PTZStatus><tt:Position><tt:PanTilt x=\"{}\" y=\"0\"/><tt:Zoom x=\"0\"/></tt:Position><tt:MoveStatus><tt:PanTilt>{state}</tt:PanTilt><tt:Zoom>IDLE</tt:Zoom></tt:MoveStatus></tptz:PTZStatus></tptz:GetStatusResponse>",
+                        self.pan
+                    )),
+                )
+            }
+            "ContinuousMove" => {
+                self.settle();
+                self.moving_to = None;
+                let v = req
+                    .split("PanTilt")
+                    .nth(1)
+                    .and_then(|r| r.split("x=\"").nth(1))
+                    .and_then(|r| r.split('"').next())
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .unwrap_or(0.0);
+                self.sweeping = Some((v, self.pan, std::time::Instant::now()));
+                (200, envelope("<tptz:ContinuousMoveResponse/>"))
+            }
+            _ => {
+                // Stop.
+                self.settle();
+                self.sweeping = None;
+                self.moving_to = None;
+                (200, envelope("<tptz:StopResponse/>"))
+            }
+        }
+    }
+}
+
 impl OnvifResponder {
     pub fn start(cam: OnvifCamera) -> OnvifResponder {
+        Self::launch(cam, None)
+    }
+
+    /// A PTZ dome (see [`PtzSim`]).
+    pub fn start_ptz(cam: OnvifCamera, ptz: Arc<Mutex<PtzSim>>) -> OnvifResponder {
+        Self::launch(cam, Some(ptz))
+    }
+
+    fn launch(cam: OnvifCamera, ptz: Option<Arc<Mutex<PtzSim>>>) -> OnvifResponder {
         let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
         udp.set_read_timeout(Some(Duration::from_millis(100)))
             .unwrap();
@@ -83,7 +230,7 @@ impl OnvifResponder {
             threads.push(std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     match http.accept() {
-                        Ok((s, _)) => serve(s, &cam, http_port, &calls),
+                        Ok((s, _)) => serve(s, &cam, http_port, &calls, ptz.as_deref()),
                         Err(_) => std::thread::sleep(Duration::from_millis(10)),
                     }
                 }
@@ -157,7 +304,7 @@ fn probe_match(id: &str, endpoint: &str, xaddr: &str, cam: &OnvifCamera) -> Stri
 
 fn envelope(body: &str) -> String {
     format!(
-        r#"<?xml version="1.0" encoding="UTF-8"?><env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" xmlns:tds="http://www.onvif.org/ver10/device/wsdl" xmlns:trt="http://www.onvif.org/ver10/media/wsdl" xmlns:tt="http://www.onvif.org/ver10/schema" xmlns:ter="http://www.onvif.org/ver10/error"><env:Body>{body}</env:Body></env:Envelope>"#
+        r#"<?xml version="1.0" encoding="UTF-8"?><env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" xmlns:tds="http://www.onvif.org/ver10/device/wsdl" xmlns:trt="http://www.onvif.org/ver10/media/wsdl" xmlns:tt="http://www.onvif.org/ver10/schema" xmlns:ter="http://www.onvif.org/ver10/error" xmlns:tptz="http://www.onvif.org/ver20/ptz/wsdl"><env:Body>{body}</env:Body></env:Envelope>"#
     )
 }
 
@@ -199,12 +346,18 @@ fn answer(
     cam: &OnvifCamera,
     port: u16,
     calls: &Mutex<Vec<(String, bool)>>,
+    ptz: Option<&Mutex<PtzSim>>,
 ) -> (u16, String) {
     let ops = [
         "GetSystemDateAndTime",
         "GetCapabilities",
         "GetProfiles",
         "GetStreamUri",
+        "GetPresets",
+        "GotoPreset",
+        "GetStatus",
+        "ContinuousMove",
+        "Stop",
     ];
     let Some(op) = ops.iter().find(|op| req.contains(&format!(":{op}"))) else {
         return (400, fault("ter:ActionNotSupported", "unknown action"));
@@ -231,15 +384,39 @@ fn answer(
     if !ok {
         return (400, fault("ter:NotAuthorized", "Sender not Authorized"));
     }
-    // Media operations live on their own service address (from GetCapabilities).
+    // Media (and PTZ) operations live on their own service address (from
+    // GetCapabilities).
     let on_media = path == "/onvif/media_service";
+    if [
+        "GetPresets",
+        "GotoPreset",
+        "GetStatus",
+        "ContinuousMove",
+        "Stop",
+    ]
+    .contains(op)
+    {
+        return match ptz {
+            Some(p) if path == "/onvif/ptz_service" => p.lock().unwrap().answer(op, req),
+            _ => (400, fault("ter:ActionNotSupported", "no PTZ service here")),
+        };
+    }
     match *op {
-        "GetCapabilities" => (
-            200,
-            envelope(&format!(
-                "<tds:GetCapabilitiesResponse><tds:Capabilities><tt:Media><tt:XAddr>http://127.0.0.1:{port}/onvif/media_service</tt:XAddr><tt:StreamingCapabilities><tt:RTP_TCP>true</tt:RTP_TCP></tt:StreamingCapabilities></tt:Media></tds:Capabilities></tds:GetCapabilitiesResponse>"
-            )),
-        ),
+        "GetCapabilities" => {
+            let ptz_caps = if ptz.is_some() {
+                format!(
+                    "<tt:PTZ><tt:XAddr>http://127.0.0.1:{port}/onvif/ptz_service</tt:XAddr></tt:PTZ>"
+                )
+            } else {
+                String::new()
+            };
+            (
+                200,
+                envelope(&format!(
+                    "<tds:GetCapabilitiesResponse><tds:Capabilities><tt:Media><tt:XAddr>http://127.0.0.1:{port}/onvif/media_service</tt:XAddr><tt:StreamingCapabilities><tt:RTP_TCP>true</tt:RTP_TCP></tt:StreamingCapabilities></tt:Media>{ptz_caps}</tds:Capabilities></tds:GetCapabilitiesResponse>"
+                )),
+            )
+        }
         _ if !on_media => (
             400,
             fault(
@@ -270,7 +447,13 @@ fn answer(
     }
 }
 
-fn serve(mut s: TcpStream, cam: &OnvifCamera, port: u16, calls: &Mutex<Vec<(String, bool)>>) {
+fn serve(
+    mut s: TcpStream,
+    cam: &OnvifCamera,
+    port: u16,
+    calls: &Mutex<Vec<(String, bool)>>,
+    ptz: Option<&Mutex<PtzSim>>,
+) {
     let _ = s.set_nonblocking(false);
     let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
     let mut raw = Vec::new();
@@ -308,7 +491,7 @@ fn serve(mut s: TcpStream, cam: &OnvifCamera, port: u16, calls: &Mutex<Vec<(Stri
             "text/html",
         )
     } else {
-        let (status, body) = answer(&req, &path, cam, port, calls);
+        let (status, body) = answer(&req, &path, cam, port, calls, ptz);
         (status, body, "application/soap+xml; charset=utf-8")
     };
     let reply = format!(

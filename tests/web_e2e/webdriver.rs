@@ -83,6 +83,9 @@ impl ChromeDriver {
         let chromium = require_program("chromium");
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
+            // "Leave this page?" (beforeunload) is accepted, so a reload goes through;
+            // the page's own dialogs are in the page, not native prompts.
+            "unhandledPromptBehavior": "accept",
             "goog:chromeOptions": {
                 "binary": chromium,
                 "args": [
@@ -101,6 +104,9 @@ impl ChromeDriver {
                     "--disable-crash-reporter",
                     "--hide-scrollbars",
                     "--mute-audio",
+                    // A technician's phone: the browser's own controls (date and
+                    // time pickers) in Chinese, as the page is.
+                    "--lang=zh-CN",
                     format!("--user-data-dir={}", profile.display()),
                     format!("--window-size={width},{height}"),
                 ]
@@ -313,6 +319,16 @@ impl Session<'_> {
     /// Run `script` (a function body; `arguments` holds `args`) and return its result.
     pub fn js(&self, script: &str, args: Value) -> Value {
         self.post("/execute/sync", json!({ "script": script, "args": args }))
+    }
+
+    /// Run `script` asynchronously: it ends by calling its last argument with the
+    /// result (at most 30 s, the W3C default script timeout).
+    pub fn js_async(&self, script: &str, args: Value) -> Result<Value, String> {
+        self.cmd(
+            reqwest::Method::POST,
+            "/execute/async",
+            Some(json!({ "script": script, "args": args })),
+        )
     }
 
     /// A real mouse click at (`fx`, `fy`), fractions of the element's box, through

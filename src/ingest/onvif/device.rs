@@ -111,7 +111,7 @@ impl Client {
     }
 
     /// One SOAP call; the body's first element, or a typed error.
-    fn call(
+    pub(super) fn call(
         &self,
         url: &url::Url,
         action: &str,
@@ -181,7 +181,7 @@ impl Client {
 
     /// Learn the device's clock. Unauthenticated by the standard; a device that
     /// refuses it is signed for with our clock.
-    fn sync_clock(&mut self) -> Result<(), OnvifError> {
+    pub(super) fn sync_clock(&mut self) -> Result<(), OnvifError> {
         let action = format!("{}/GetSystemDateAndTime", soap::NS_DEVICE);
         let b = match self.call(
             &self.device_url.clone(),
@@ -214,23 +214,36 @@ impl Client {
 
     /// The Media service address; the device service itself when the device does not
     /// say (many serve every service on one URL).
-    fn media_url(&self) -> Result<url::Url, OnvifError> {
+    pub(super) fn media_url(&self) -> Result<url::Url, OnvifError> {
+        self.service_url("Media")
+    }
+
+    /// The address of service `category` (`Media`, `PTZ`) from GetCapabilities; the
+    /// device service itself when the device does not say. An address on another
+    /// host than the device service is not followed: the signed requests (and the
+    /// digest of the password) go to the camera only.
+    pub(super) fn service_url(&self, category: &str) -> Result<url::Url, OnvifError> {
         let action = format!("{}/GetCapabilities", soap::NS_DEVICE);
         match self.call(
             &self.device_url,
             &action,
-            soap::get_capabilities_media(),
+            &soap::get_capabilities(category),
             true,
         ) {
             Ok(b) => Ok(b
-                .find("Media")
+                .find(category)
                 .and_then(|m| m.child("XAddr"))
                 .and_then(|x| url::Url::parse(&x.text).ok())
-                .filter(|u| u.scheme() == "http")
+                .filter(|u| u.scheme() == "http" && u.host_str() == self.device_url.host_str())
                 .unwrap_or_else(|| self.device_url.clone())),
             Err(OnvifError::Fault { .. }) => Ok(self.device_url.clone()),
             Err(e) => Err(e),
         }
+    }
+
+    /// The device service address.
+    pub fn device_url(&self) -> &url::Url {
+        &self.device_url
     }
 
     /// Every media profile with its RTSP URL.

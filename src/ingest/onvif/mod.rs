@@ -10,6 +10,8 @@
 pub mod device;
 pub mod discovery;
 pub mod http;
+pub mod ptz;
+pub mod ptz_control;
 pub mod soap;
 pub mod xml;
 
@@ -101,7 +103,49 @@ pub struct Device {
     /// The device service URL the streams were asked from.
     pub xaddr: Option<String>,
     pub profiles: Vec<Profile>,
+    /// What to fill the camera form with: `url` = the highest-resolution stream,
+    /// `analysis_url` = the smallest one showing the same picture (see [`suggest`]).
+    pub suggested: Option<Suggested>,
     pub error: Option<DeviceError>,
+}
+
+/// The camera form's two stream fields, filled from a device's profiles.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Suggested {
+    /// Main stream: evidence (ring, clips, snapshots, plate crops).
+    pub url: String,
+    /// Substream for analysis; `None` when no smaller stream shows the same picture.
+    pub analysis_url: Option<String>,
+}
+
+/// Pick the main stream (largest H.264/H.265 profile with a URL) and, for analysis,
+/// the smallest other one that pairs with it (same aspect ratio, smaller; see
+/// [`super::pairing`]). Profiles without a size or of another codec are skipped.
+pub fn suggest(profiles: &[Profile]) -> Option<Suggested> {
+    use super::pairing::{StreamSize, check};
+    let usable: Vec<(&Profile, StreamSize, &String)> = profiles
+        .iter()
+        .filter(|p| {
+            p.encoding.as_deref().is_some_and(|e| {
+                matches!(e.to_ascii_uppercase().as_str(), "H264" | "H265" | "HEVC")
+            })
+        })
+        .filter_map(|p| {
+            let size = StreamSize::new(p.width?, p.height?);
+            Some((p, size, p.rtsp_url.as_ref()?))
+        })
+        .collect();
+    let area = |s: &StreamSize| u64::from(s.width) * u64::from(s.height);
+    let (_, main, url) = usable.iter().max_by_key(|(_, s, _)| area(s))?;
+    let analysis = usable
+        .iter()
+        .filter(|(_, s, u)| area(s) < area(main) && u != url && check(*main, *s).is_ok())
+        .min_by_key(|(_, s, _)| area(s))
+        .map(|(_, _, u)| (*u).clone());
+    Some(Suggested {
+        url: (*url).clone(),
+        analysis_url: analysis,
+    })
 }
 
 /// The device service URL to use: plain HTTP, IPv4 first (link-local IPv6 XAddrs need
@@ -138,6 +182,7 @@ pub fn discover(search: &Search) -> Result<Vec<Device>, OnvifError> {
             hardware: f.hardware,
             location: f.location,
             profiles: Vec::new(),
+            suggested: None,
             error: None,
         })
         .collect();
@@ -155,7 +200,10 @@ pub fn discover(search: &Search) -> Result<Vec<Device>, OnvifError> {
             };
             s.spawn(
                 move || match streams(&xaddr, search.credentials.clone(), search.timeout) {
-                    Ok(p) => d.profiles = p,
+                    Ok(p) => {
+                        d.suggested = suggest(&p);
+                        d.profiles = p;
+                    }
                     Err(e) => {
                         tracing::info!(device = %xaddr, error = %e, "onvif: streams not listed");
                         d.error = Some(DeviceError {
@@ -173,6 +221,36 @@ pub fn discover(search: &Search) -> Result<Vec<Device>, OnvifError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn profile(token: &str, enc: &str, w: u32, h: u32) -> Profile {
+        Profile {
+            token: token.into(),
+            name: token.into(),
+            encoding: Some(enc.into()),
+            width: Some(w),
+            height: Some(h),
+            rtsp_url: Some(format!("rtsp://10.0.0.5/{token}")),
+        }
+    }
+
+    #[test]
+    fn discovery_fills_the_main_stream_and_a_smaller_substream_of_the_same_picture() {
+        let s = suggest(&[
+            profile("sub", "H264", 640, 360),
+            profile("main", "H265", 2560, 1440),
+            profile("d1", "H264", 704, 576),
+            profile("mjpeg", "JPEG", 320, 180),
+            profile("third", "H264", 1280, 720),
+        ])
+        .unwrap();
+        assert_eq!(s.url, "rtsp://10.0.0.5/main");
+        // 704x576 is another picture (4:3 with square pixels); the JPEG one is skipped.
+        assert_eq!(s.analysis_url.as_deref(), Some("rtsp://10.0.0.5/sub"));
+        // One profile: no substream.
+        let one = suggest(&[profile("main", "H264", 1920, 1080)]).unwrap();
+        assert_eq!(one.analysis_url, None);
+        assert_eq!(suggest(&[profile("mjpeg", "JPEG", 640, 480)]), None);
+    }
 
     #[test]
     fn an_ipv4_http_device_address_is_preferred() {

@@ -11,6 +11,7 @@ use sha1::{Digest, Sha1};
 
 pub const NS_DEVICE: &str = "http://www.onvif.org/ver10/device/wsdl";
 pub const NS_MEDIA: &str = "http://www.onvif.org/ver10/media/wsdl";
+pub const NS_PTZ: &str = "http://www.onvif.org/ver20/ptz/wsdl";
 const NS_SCHEMA: &str = "http://www.onvif.org/ver10/schema";
 const NS_ENVELOPE: &str = "http://www.w3.org/2003/05/soap-envelope";
 const NS_WSSE: &str =
@@ -78,7 +79,7 @@ pub fn envelope(header: &str, body: &str) -> String {
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
          <s:Envelope xmlns:s=\"{NS_ENVELOPE}\" xmlns:tds=\"{NS_DEVICE}\" \
-         xmlns:trt=\"{NS_MEDIA}\" xmlns:tt=\"{NS_SCHEMA}\">\
+         xmlns:trt=\"{NS_MEDIA}\" xmlns:tptz=\"{NS_PTZ}\" xmlns:tt=\"{NS_SCHEMA}\">\
          <s:Header>{header}</s:Header><s:Body>{body}</s:Body></s:Envelope>"
     )
 }
@@ -87,8 +88,53 @@ pub fn get_system_date_and_time() -> &'static str {
     "<tds:GetSystemDateAndTime/>"
 }
 
-pub fn get_capabilities_media() -> &'static str {
-    "<tds:GetCapabilities><tds:Category>Media</tds:Category></tds:GetCapabilities>"
+/// GetCapabilities for one category (`Media`, `PTZ`; fixed names, never user text).
+pub fn get_capabilities(category: &str) -> String {
+    format!(
+        "<tds:GetCapabilities><tds:Category>{}</tds:Category></tds:GetCapabilities>",
+        xml::escape(category)
+    )
+}
+
+pub fn ptz_get_presets(profile: &str) -> String {
+    format!(
+        "<tptz:GetPresets><tptz:ProfileToken>{}</tptz:ProfileToken></tptz:GetPresets>",
+        xml::escape(profile)
+    )
+}
+
+pub fn ptz_goto_preset(profile: &str, preset: &str) -> String {
+    format!(
+        "<tptz:GotoPreset><tptz:ProfileToken>{}</tptz:ProfileToken>\
+         <tptz:PresetToken>{}</tptz:PresetToken></tptz:GotoPreset>",
+        xml::escape(profile),
+        xml::escape(preset)
+    )
+}
+
+pub fn ptz_get_status(profile: &str) -> String {
+    format!(
+        "<tptz:GetStatus><tptz:ProfileToken>{}</tptz:ProfileToken></tptz:GetStatus>",
+        xml::escape(profile)
+    )
+}
+
+/// ContinuousMove at velocity (`pan`, `tilt`, `zoom`), each -1..1.
+pub fn ptz_continuous_move(profile: &str, pan: f64, tilt: f64, zoom: f64) -> String {
+    format!(
+        "<tptz:ContinuousMove><tptz:ProfileToken>{}</tptz:ProfileToken><tptz:Velocity>\
+         <tt:PanTilt x=\"{pan}\" y=\"{tilt}\"/><tt:Zoom x=\"{zoom}\"/></tptz:Velocity>\
+         </tptz:ContinuousMove>",
+        xml::escape(profile)
+    )
+}
+
+pub fn ptz_stop(profile: &str) -> String {
+    format!(
+        "<tptz:Stop><tptz:ProfileToken>{}</tptz:ProfileToken><tptz:PanTilt>true</tptz:PanTilt>\
+         <tptz:Zoom>true</tptz:Zoom></tptz:Stop>",
+        xml::escape(profile)
+    )
 }
 
 pub fn get_profiles() -> &'static str {

@@ -218,15 +218,18 @@ type = "privacy"
     assert_eq!(
         z.rules[0],
         ZoneRule::NoParking {
+            merge_window_s: 0.0,
             dwell_s: 180.0,
             update_every_s: 300.0,
             leave_after_s: 60.0,
+            evidence_interval_s: None,
             schedule: Schedule::always()
         }
     );
     assert_eq!(
         z.rules[1],
         ZoneRule::LitterWatch {
+            merge_window_s: 0.0,
             persist_s: 60.0,
             gone_after_s: 120.0,
             schedule: Schedule::always()
@@ -275,9 +278,11 @@ fn unknown_rule_types_and_fields_are_rejected() {
 #[test]
 fn rule_parameters_are_validated() {
     let bad = ZoneRule::NoParking {
+        merge_window_s: 0.0,
         dwell_s: 0.0,
         update_every_s: 300.0,
         leave_after_s: 60.0,
+        evidence_interval_s: None,
         schedule: Schedule::always(),
     };
     let e = bad.validate().unwrap_err().to_string();
@@ -402,9 +407,11 @@ fn zone_problems_name_the_zone_index_and_the_field() {
     slow.rules = vec![
         ZoneRule::Privacy,
         ZoneRule::NoParking {
+            merge_window_s: 0.0,
             dwell_s: -1.0,
             update_every_s: 300.0,
             leave_after_s: 60.0,
+            evidence_interval_s: None,
             schedule: Default::default(),
         },
     ];

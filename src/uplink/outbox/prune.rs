@@ -25,6 +25,7 @@ impl Outbox {
     /// pruned events go with them. Pruning is bookkeeping, not loss: it is counted as
     /// `history_pruned`, never as dropped.
     pub fn prune_history(&self) -> Result<PruneReport, UplinkError> {
+        self.settled.set(0);
         let cutoff = now_ms() - i64::from(self.history_days) * 86_400_000;
         let mut report = PruneReport::default();
         loop {

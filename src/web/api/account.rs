@@ -187,7 +187,15 @@ pub async fn change_password(
     Ok(axum::Json(json!({"ok": true})))
 }
 
-/// `GET /api/session`: who is logged in and the CSRF token (after a page reload).
-pub async fn session(Extension(s): Extension<Session>) -> axum::Json<serde_json::Value> {
-    axum::Json(session_json(&s))
+/// `GET /api/session`: who is logged in, the CSRF token (after a page reload) and
+/// the box's clock (`time`: now, time zone and offset), which every page shows its
+/// times on.
+pub async fn session(
+    State(st): State<Shared>,
+    Extension(s): Extension<Session>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let tz = blocking(move || Ok(super::settings::box_tz(&st.backend.config()))).await?;
+    let mut v = session_json(&s);
+    v["time"] = super::settings::clock(tz);
+    Ok(axum::Json(v))
 }

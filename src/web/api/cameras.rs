@@ -245,6 +245,10 @@ struct TestBody {
     /// Seconds of streaming to measure, 1 to 10 (default 3).
     #[serde(default = "default_test_seconds")]
     seconds: f64,
+    /// The camera's substream (`analysis_url`): tested too, with the same
+    /// credentials, and checked to pair with `url`.
+    #[serde(default)]
+    analysis_url: Option<String>,
 }
 
 fn host_port(url: &str) -> Option<(String, Option<u16>)> {
@@ -274,6 +278,21 @@ pub async fn test(State(st): State<Shared>, body: Bytes) -> Result<Json<Value>, 
             "enter the camera's RTSP URL",
         ));
     }
+    let analysis_url = b.analysis_url.clone().filter(|u| !u.trim().is_empty());
+    if let Some(sub) = &analysis_url
+        && let Err((m, h)) = crate::config::check_analysis_url(&b.url, sub).and_then(|()| {
+            if sub.starts_with("rtsp://") || sub.starts_with("rtsps://") {
+                Ok(())
+            } else {
+                Err((
+                    "only rtsp:// and rtsps:// URLs can be tested".into(),
+                    "enter the camera's substream RTSP URL".into(),
+                ))
+            }
+        })
+    {
+        return Err(ApiError::field("analysis_url", m, h));
+    }
     if !(1.0..=10.0).contains(&b.seconds) {
         return Err(ApiError::field(
             "seconds",
@@ -297,7 +316,11 @@ pub async fn test(State(st): State<Shared>, body: Bytes) -> Result<Json<Value>, 
                 // The stored password goes only to the camera's own address: otherwise
                 // anyone with the page could point the test at their own server and
                 // collect it.
-                if host_port(&b.url) != host_port(&stored.url) {
+                if host_port(&b.url) != host_port(&stored.url)
+                    || analysis_url
+                        .as_ref()
+                        .is_some_and(|a| host_port(a) != host_port(&stored.url))
+                {
                     return Err(ApiError::field(
                         "password",
                         "the stored password is only sent to the camera's own host and port",
@@ -311,14 +334,17 @@ pub async fn test(State(st): State<Shared>, body: Bytes) -> Result<Json<Value>, 
             }
         }
         let secret = password.clone().unwrap_or_default();
-        let source = Source::Rtsp {
-            url: b.url,
-            username: username.filter(|u| !u.is_empty()),
-            password: password.filter(|p| !p.is_empty()),
+        let source = |url: String| Source::Rtsp {
+            url,
+            username: username.clone().filter(|u| !u.is_empty()),
+            password: password.clone().filter(|p| !p.is_empty()),
             transport: b.transport,
             latency_ms: 200,
         };
-        Ok(match st2.backend.probe(source, b.seconds) {
+        let one = |r: &Result<
+            (crate::ingest::probe::ProbeReport, Option<Vec<u8>>),
+            crate::ingest::Reason,
+        >| match r {
             Ok((r, preview)) => json!({
                 "ok": true,
                 "codec": r.codec,
@@ -329,7 +355,8 @@ pub async fn test(State(st): State<Shared>, body: Bytes) -> Result<Json<Value>, 
                 "gop_frames": r.gop_frames,
                 "gop_seconds": r.gop_seconds,
                 "bitrate_kbps": r.bitrate_kbps,
-                "snapshot": preview.map(|jpeg| format!(
+                "time_source": r.time_source,
+                "snapshot": preview.as_ref().map(|jpeg| format!(
                     "data:image/jpeg;base64,{}",
                     base64::engine::general_purpose::STANDARD.encode(jpeg)
                 )),
@@ -339,7 +366,36 @@ pub async fn test(State(st): State<Shared>, body: Bytes) -> Result<Json<Value>, 
                 "reason": reason.code(),
                 "message": crate::redact::scrub(&reason.to_string(), &[&secret]),
             }),
-        })
+        };
+        let main = st2.backend.probe(source(b.url.clone()), b.seconds);
+        let mut out = one(&main);
+        if let Some(sub) = analysis_url {
+            // One after the other: the page's probe slot allows one connection test.
+            let sub = st2.backend.probe(source(sub), b.seconds);
+            out["analysis"] = one(&sub);
+            if let (Ok((m, _)), Ok((a, _))) = (&main, &sub) {
+                match crate::ingest::pairing::check(m.size(), a.size()) {
+                    Ok(()) => out["pairing"] = json!({"ok": true}),
+                    Err(e) => {
+                        out["ok"] = json!(false);
+                        out["reason"] = json!("stream_pairing");
+                        out["message"] = json!(e.to_string());
+                        out["pairing"] = json!({
+                            "ok": false, "code": e.code(), "message": e.to_string(), "zh": e.zh(),
+                        });
+                    }
+                }
+            } else if out["ok"] == true {
+                // The main stream works but the substream does not.
+                out["ok"] = json!(false);
+                out["reason"] = out["analysis"]["reason"].clone();
+                out["message"] = json!(format!(
+                    "analysis stream: {}",
+                    out["analysis"]["message"].as_str().unwrap_or("")
+                ));
+            }
+        }
+        Ok(out)
     })
     .await?;
     Ok(Json(result))

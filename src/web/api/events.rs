@@ -10,13 +10,21 @@ use crate::rules::event::{EventKind, Phase};
 use crate::uplink::history::{EventQuery, MAX_PAGE, MediaLookup};
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 /// Events per page when the client does not say.
 const DEFAULT_PAGE: usize = 50;
+
+/// The list's filters; the reply names them so the page offers exactly these.
+const LIST_FILTERS: &[&str] = &["camera", "kind", "phase", "from", "to", "plate", "limit"];
+
+/// Width of the row thumbnails on the Events page.
+const THUMBNAIL_WIDTH: u32 = 240;
+/// Largest snapshot decoded for a thumbnail (a 4K JPEG is a few MB).
+const MAX_THUMBNAIL_SOURCE: u64 = 16 * 1024 * 1024;
 
 /// A value of a fixed set (`kind`, `phase`) by its snake_case name.
 fn one_of<T: DeserializeOwned>(field: &str, s: &str, allowed: &str) -> Result<T, ApiError> {
@@ -67,12 +75,13 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::Internal(e.to_string())
 }
 
-/// `GET /api/events[?camera=&kind=&phase=&from=&to=&limit=]`: newest first.
+/// `GET /api/events[?camera=&kind=&phase=&from=&to=&plate=&limit=]`: newest first.
+/// `plate` matches any part of a read plate (`粤G12`, `g123`; spaces and dots ignored).
 pub async fn list(
     State(st): State<Shared>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let q = query(raw, &["camera", "kind", "phase", "from", "to", "limit"])?;
+    let q = query(raw, LIST_FILTERS)?;
     // An empty filter (the page's "all") is no filter.
     let get = |k: &str| q.get(k).map(String::as_str).filter(|s| !s.is_empty());
     let camera = match get("camera") {
@@ -85,13 +94,16 @@ pub async fn list(
         }
         c => c.map(str::to_string),
     };
+    // Looked up, never interned: a filter must not add event kinds.
     let kind = get("kind")
         .map(|s| {
-            one_of::<EventKind>(
-                "kind",
-                s,
-                "illegal_parking, exposed_garbage, littering_act or road_damage",
-            )
+            EventKind::known(s).ok_or_else(|| {
+                ApiError::field(
+                    "kind",
+                    format!("\"{s}\" is not a known kind"),
+                    "use illegal_parking, exposed_garbage, littering_act, road_damage or a kind a zone rule names",
+                )
+            })
         })
         .transpose()?;
     let phase = get("phase")
@@ -108,17 +120,36 @@ pub async fn list(
             "choose a \"to\" time after \"from\"",
         ));
     }
+    let plate = get("plate")
+        .map(|s| {
+            crate::infer::plate::syntax::normalise_query(s).ok_or_else(|| {
+                ApiError::field(
+                    "plate",
+                    format!("\"{s}\" is not part of a plate number"),
+                    "type up to 8 plate characters, e.g. 粤G12 or G12345",
+                )
+            })
+        })
+        .transpose()?;
     let query = EventQuery {
         camera,
         kind,
         phase,
         from_ns,
         to_ns,
+        plate,
         limit: limit(&q, DEFAULT_PAGE, MAX_PAGE)?,
     };
     let n = query.limit;
     let events = blocking(move || st.backend.events(&query).map_err(internal)).await?;
-    Ok(Json(json!({"events": events, "limit": n})))
+    let filters: Vec<&str> = LIST_FILTERS
+        .iter()
+        .copied()
+        .filter(|f| *f != "limit")
+        .collect();
+    Ok(Json(
+        json!({"events": events, "limit": n, "filters": filters}),
+    ))
 }
 
 /// `GET /api/events/{id}`: the latest phase's event, every phase's delivery, and the
@@ -195,4 +226,193 @@ pub async fn media(
         })
     })
     .await
+}
+
+/// The event's first snapshot still on the box (an overview before a crop).
+fn first_picture(detail: &crate::uplink::history::EventDetail) -> Option<String> {
+    use crate::rules::event::MediaKind;
+    let pictures = || {
+        detail
+            .media
+            .iter()
+            .filter(|m| m.available && m.content_type == "image/jpeg")
+    };
+    pictures()
+        .find(|m| m.kind == Some(MediaKind::Snapshot))
+        .or_else(|| pictures().next())
+        .map(|m| m.name.clone())
+}
+
+/// `GET /api/events/{id}/thumbnail.jpg`: the event's first snapshot, 240 px wide, for
+/// the rows of the Events page.
+pub async fn thumbnail(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let unknown = || ApiError::NotFound(format!("event \"{id}\" has no picture on the box"));
+    if !plausible(&id, None) {
+        return Err(unknown());
+    }
+    let id2 = id.clone();
+    let jpeg = blocking(move || {
+        let Some(detail) = st.backend.event(&id2).map_err(internal)? else {
+            return Ok(None);
+        };
+        let Some(name) = first_picture(&detail) else {
+            return Ok(None);
+        };
+        let MediaLookup::Found(file) = st.backend.event_media(&id2, &name).map_err(internal)?
+        else {
+            return Ok(None);
+        };
+        if file.bytes > MAX_THUMBNAIL_SOURCE {
+            return Ok(None);
+        }
+        let Ok(bytes) = std::fs::read(&file.path) else {
+            return Ok(None);
+        };
+        Ok(crate::web::backend::scale_jpeg(&bytes, THUMBNAIL_WIDTH))
+    })
+    .await?
+    .ok_or_else(unknown)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/jpeg"),
+            // Evidence never changes under its event id.
+            (header::CACHE_CONTROL, "private, max-age=3600"),
+        ],
+        jpeg,
+    )
+        .into_response())
+}
+
+/// A committed phase as the uplink publishes it: `evidence_dropped` as the outbox
+/// knows it, signed with the device key (deterministic ed25519: the very signature
+/// the platform got). The page never creates the key: before the uplink made one,
+/// the JSON goes out unsigned.
+fn published(
+    p: &crate::uplink::history::PhaseBody,
+    state_dir: &std::path::Path,
+) -> Result<Vec<u8>, ApiError> {
+    use crate::uplink::signing::{DeviceKey, KEY_FILE};
+    let mut ev: crate::rules::event::Event = serde_json::from_str(&p.body).map_err(internal)?;
+    ev.evidence_dropped |= p.evidence_dropped;
+    if state_dir.join(KEY_FILE).is_file() {
+        let key = DeviceKey::load_or_create(state_dir).map_err(internal)?;
+        key.sign(&mut ev).map_err(internal)?;
+    }
+    serde_json::to_vec(&ev).map_err(internal)
+}
+
+/// `attachment; filename="…"` for a name the server made (ASCII, no quotes).
+fn attachment(name: &str) -> HeaderValue {
+    HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
+        .unwrap_or(HeaderValue::from_static("attachment"))
+}
+
+/// `GET /api/events/{id}/event.json`: the latest phase as the box signs and sends it
+/// (check it with `streetwatch verify`).
+pub async fn event_json(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let unknown = || ApiError::NotFound(format!("no event with id \"{id}\""));
+    if !plausible(&id, None) {
+        return Err(unknown());
+    }
+    let id2 = id.clone();
+    let body = blocking(move || {
+        let state_dir = st.backend.config().device.state_dir;
+        match st.backend.event_phases(&id2).map_err(internal)?.last() {
+            Some(p) => published(p, &state_dir).map(Some),
+            None => Ok(None),
+        }
+    })
+    .await?
+    .ok_or_else(unknown)?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                attachment(&format!("event-{id}.json")),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// `GET /api/events/{id}/case.zip`: every phase's signed JSON and every evidence file
+/// still on the box, as one stored ZIP written while it is sent.
+pub async fn case_zip(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    use crate::web::case::{Entry, MAX_CASE_BYTES, Source};
+    let unknown = || ApiError::NotFound(format!("no event with id \"{id}\""));
+    if !plausible(&id, None) {
+        return Err(unknown());
+    }
+    let id2 = id.clone();
+    let (entries, tz) = blocking(move || {
+        let phases = st.backend.event_phases(&id2).map_err(internal)?;
+        if phases.is_empty() {
+            return Ok(None);
+        }
+        let state_dir = st.backend.config().device.state_dir;
+        let mut entries: Vec<Entry> = phases
+            .iter()
+            .map(|p| {
+                Ok(Entry {
+                    name: format!("event-{}-{}.json", p.seq, p.phase),
+                    source: Source::Bytes(published(p, &state_dir)?),
+                })
+            })
+            .collect::<Result<_, ApiError>>()?;
+        let mut total: u64 = 0;
+        if let Some(detail) = st.backend.event(&id2).map_err(internal)? {
+            for m in detail.media.iter().filter(|m| m.available) {
+                if let MediaLookup::Found(f) = st.backend.event_media(&id2, &m.name).map_err(internal)? {
+                    total += f.bytes;
+                    entries.push(Entry {
+                        name: format!("media/{}", m.name),
+                        source: Source::File(f.path),
+                    });
+                }
+            }
+        }
+        if total > MAX_CASE_BYTES {
+            return Err(ApiError::field(
+                "",
+                format!("the case holds {total} bytes of evidence; at most {MAX_CASE_BYTES} are sent as one archive"),
+                "download the files one by one",
+            ));
+        }
+        let tz: chrono_tz::Tz = st
+            .backend
+            .config()
+            .device
+            .timezone
+            .parse()
+            .unwrap_or(chrono_tz::Asia::Shanghai);
+        Ok(Some((entries, tz)))
+    })
+    .await?
+    .ok_or_else(unknown)?;
+    let now = chrono::Utc::now().with_timezone(&tz).naive_local();
+    let mut resp = Response::new(crate::web::case::body(entries, now));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/zip"),
+    );
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        attachment(&format!("case-{id}.zip")),
+    );
+    Ok(resp)
 }

@@ -7,6 +7,7 @@ use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
 use serde_json::{Value, json};
 
 /// Widest thumbnail `?width=` asks for; wider requests are refused so a typo cannot
@@ -49,22 +50,49 @@ pub async fn snapshot(
     Ok(([(header::CONTENT_TYPE, "image/jpeg")], jpeg).into_response())
 }
 
-/// `GET /api/cameras/{id}/live`: the latest analysis result; `"available": false`
-/// until the camera's first analysed frame.
+/// `GET /api/cameras/{id}/live[?picture=true]`: the latest analysis result;
+/// `"available": false` until the camera's first analysed frame. With `picture`, the
+/// JPEG of the very frame the result was computed on comes in the same answer (a
+/// `data:` URL, `null` when that frame is no longer held), so the boxes the page draws
+/// on it line up however fast the scene moves.
 pub async fn live(
     State(st): State<Shared>,
     Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
+    let q = super::settings::query(raw, &["picture", "t"])?;
+    let with_picture = match q.get("picture").map(String::as_str) {
+        None | Some("false") | Some("0") => false,
+        Some("true") | Some("1") | Some("") => true,
+        Some(other) => {
+            return Err(ApiError::field(
+                "picture",
+                format!("\"{other}\" is not true or false"),
+                "use picture=true",
+            ));
+        }
+    };
     let result = blocking(move || {
         find(&st.backend.config(), &id)?;
-        Ok((st.backend.live(&id), id))
+        let r = if with_picture {
+            st.backend.live_with_picture(&id)
+        } else {
+            st.backend.live(&id).map(|r| (r, None))
+        };
+        Ok((r, id))
     })
     .await?;
     Ok(Json(match result {
-        (Some(r), id) => {
+        (Some((r, picture)), id) => {
             let mut v = json!(r);
             v["camera"] = json!(id);
             v["available"] = json!(true);
+            if with_picture {
+                v["picture"] = json!(picture.map(|jpeg| format!(
+                    "data:image/jpeg;base64,{}",
+                    base64::engine::general_purpose::STANDARD.encode(jpeg)
+                )));
+            }
             v
         }
         (None, id) => json!({"camera": id, "available": false, "detections": []}),

@@ -3,11 +3,13 @@
 
 mod account;
 mod cameras;
+pub(crate) mod codes;
 mod device;
 mod discover;
 mod events;
 mod live;
 mod metrics;
+mod scene;
 mod settings;
 mod zones;
 
@@ -265,7 +267,11 @@ impl IntoResponse for ApiError {
         }
         let mut body = json!({"error": code, "message": self.to_string()});
         match &self {
-            ApiError::Invalid(problems) => body["problems"] = json!(problems),
+            // Each problem with its code, which the page words in its own language.
+            ApiError::Invalid(problems) => {
+                body["problems"] =
+                    json!(problems.iter().map(codes::problem_json).collect::<Vec<_>>())
+            }
             ApiError::Unauthenticated { setup_required } => {
                 body["setup_required"] = json!(setup_required)
             }
@@ -454,6 +460,7 @@ fn routes() -> Routes {
     }
     .public("get", "/", get(assets::index))
     .public("get", "/assets/{file}", get(assets::file))
+    .public("get", "/favicon.ico", get(assets::favicon))
     .public("get", "/api/openapi.json", get(openapi))
     .public("post", "/api/setup", post(account::setup))
     .public("post", "/api/login", post(account::login))
@@ -471,6 +478,19 @@ fn routes() -> Routes {
     .protected("put", "/api/cameras/{id}/zones", put(zones::replace))
     .protected("get", "/api/cameras/{id}/snapshot.jpg", get(live::snapshot))
     .protected("get", "/api/cameras/{id}/live", get(live::live))
+    .protected("get", "/api/cameras/{id}/scene", get(scene::status))
+    .protected("get", "/api/cameras/{id}/presets", get(scene::presets))
+    .protected("post", "/api/cameras/{id}/ptz/goto", post(scene::goto))
+    .protected(
+        "post",
+        "/api/cameras/{id}/reference",
+        post(scene::set_reference),
+    )
+    .protected(
+        "get",
+        "/api/cameras/{id}/reference.png",
+        get(scene::reference_png),
+    )
     .protected("post", "/api/cameras/discover", post(discover::discover))
     .protected("get", "/api/config/export", get(settings::export))
     .protected("post", "/api/config/import", post(settings::import))
@@ -480,6 +500,17 @@ fn routes() -> Routes {
     .protected("get", "/api/events", get(events::list))
     .protected("get", "/api/events/{id}", get(events::one))
     .protected("get", "/api/events/{id}/media/{name}", get(events::media))
+    .protected(
+        "get",
+        "/api/events/{id}/thumbnail.jpg",
+        get(events::thumbnail),
+    )
+    .protected(
+        "get",
+        "/api/events/{id}/event.json",
+        get(events::event_json),
+    )
+    .protected("get", "/api/events/{id}/case.zip", get(events::case_zip))
     .protected("get", "/api/device", get(device::get_device))
     .protected("put", "/api/device", put(device::put_device))
     .protected("get", "/api/uplink", get(device::get_uplink))

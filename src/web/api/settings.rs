@@ -51,13 +51,32 @@ pub(super) fn limit(
     }
 }
 
+/// One stream of a camera with two, as `/api/status` shows it.
+fn stream_json(s: &crate::ingest::camera::StreamState) -> Value {
+    json!({
+        "state": s.status.name(),
+        "reason": s.status.reason().map(|x| x.code()),
+        "message": s.status.reason().map(|x| x.to_string()),
+        "time_source": s.time_source,
+        "reconnects": s.reconnects,
+    })
+}
+
 /// `GET /api/status`: every configured camera with its state and reason, analysis
 /// rate and dropped frames; box health; uplink connection and outbox backlog.
 pub async fn status(State(st): State<Shared>) -> Result<Json<Value>, ApiError> {
     let st2 = st.clone();
-    let (config, runtime, uplink, health, key) = blocking(move || {
+    let (config, runtime, uplink, health, key, ages, today) = blocking(move || {
+        let config = st2.backend.config();
+        let ages: HashMap<String, f64> = config
+            .cameras
+            .iter()
+            .filter_map(|c| Some((c.id.clone(), st2.backend.picture_age_s(&c.id)?)))
+            .collect();
+        let tz = box_tz(&config);
+        let today = events_today(&*st2.backend, tz);
         Ok((
-            st2.backend.config(),
+            config,
             st2.backend.camera_statuses(),
             st2.backend.uplink_health(),
             // Reads /proc and may sample CPU time briefly: not on the async runtime.
@@ -65,6 +84,8 @@ pub async fn status(State(st): State<Shared>) -> Result<Json<Value>, ApiError> {
             // The key events are signed with, so a technician can read it out to the
             // platform.
             crate::uplink::signing::read_public_key(&st2.device_state_dir),
+            ages,
+            today,
         ))
     })
     .await?;
@@ -73,19 +94,48 @@ pub async fn status(State(st): State<Shared>) -> Result<Json<Value>, ApiError> {
         .iter()
         .map(|c| {
             let rt = runtime.iter().find(|r| r.id == c.id);
-            let mut v = json!({"id": c.id, "name": c.name, "enabled": c.enabled});
+            let mut v = json!({
+                "id": c.id,
+                "name": c.name,
+                "enabled": c.enabled,
+                "keyframes_only": c.analysis.keyframes_only,
+                "analysis_fps_target": c.analysis.fps,
+                "preroll_s": c.preroll.seconds,
+                "picture_age_s": ages.get(&c.id).map(|a| (a * 10.0).round() / 10.0),
+            });
             match rt {
                 Some(r) => {
                     v["state"] = json!(r.status.name());
                     v["detail"] = json!(r.status);
                     v["reason"] = json!(r.status.reason().map(|x| x.code()));
-                    v["message"] = json!(r.status.reason().map(|x| x.to_string()));
+                    // The state's own text: for a camera with two streams it says which
+                    // stream failed and that analysis stopped.
+                    v["message"] = match &r.status {
+                        crate::ingest::CameraStatus::Backoff { message, .. }
+                        | crate::ingest::CameraStatus::Failed { message, .. } => json!(message),
+                        _ => json!(r.status.reason().map(|x| x.to_string())),
+                    };
                     v["frames"] = json!(r.frames);
                     v["dropped"] = json!(r.dropped);
                     v["reconnects"] = json!(r.reconnects);
                     v["analysed"] = json!(r.analysed);
                     v["analysis_fps"] = json!((r.analysis_fps * 100.0).round() / 100.0);
                     v["analysis_warning"] = json!(r.analysis_warning);
+                    if let Some(s) = &r.streams {
+                        v["streams"] = json!({
+                            "main": stream_json(&s.main),
+                            "analysis": s.analysis.as_ref().map(stream_json),
+                            "pairing": s.pairing.as_ref().map(|p| json!({
+                                "code": p.code(), "message": p.to_string(), "zh": p.zh(),
+                            })),
+                            "main_stream_unavailable": s.main_stream_unavailable(),
+                        });
+                    }
+                    v["gop_s"] = json!(r.gop_s.map(|g| (g * 100.0).round() / 100.0));
+                    v["gop_frames"] = json!(r.gop_frames);
+                    // Clips may start up to one GOP earlier than asked (README, ingest).
+                    v["gop_exceeds_preroll"] =
+                        json!(r.gop_s.is_some_and(|g| g > c.preroll.seconds));
                     if let crate::ingest::CameraStatus::Streaming {
                         fps,
                         width,
@@ -120,6 +170,7 @@ pub async fn status(State(st): State<Shared>) -> Result<Json<Value>, ApiError> {
                 json!({
                     "available": true,
                     "connected": u.uplink.connected,
+                    "last_error_code": u.uplink.last_error.as_deref().map(super::codes::uplink_error),
                     "last_error": u.uplink.last_error,
                     "delivered": u.uplink.delivered,
                     "failed_connects": u.uplink.failed_connects,
@@ -146,11 +197,48 @@ pub async fn status(State(st): State<Shared>) -> Result<Json<Value>, ApiError> {
             "public_key": key.as_ref().map(|k| &k.0),
             "key_id": key.as_ref().map(|k| &k.1),
         },
+        "time": clock(box_tz(&config)),
+        "events_today": today,
         "health": health,
         "cameras": cameras,
         "uplink": uplink,
         "outbox": outbox,
     })))
+}
+
+/// The box's time zone (validated by the config checks).
+pub(super) fn box_tz(config: &Config) -> chrono_tz::Tz {
+    config
+        .device
+        .timezone
+        .parse()
+        .unwrap_or(chrono_tz::Asia::Shanghai)
+}
+
+/// The box's clock for the page: now with the offset, the zone and its offset, so
+/// every time on every page can be shown on the box's clock (not the phone's).
+pub(super) fn clock(tz: chrono_tz::Tz) -> Value {
+    let now = chrono::Utc::now().with_timezone(&tz);
+    json!({
+        "now": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+        "timezone": tz.name(),
+        "offset": now.format("%:z").to_string(),
+    })
+}
+
+/// Events the box recorded since midnight on its own clock (at most a page: the
+/// dashboard says "200+" beyond), `None` when the outbox cannot be read.
+fn events_today(backend: &dyn crate::web::WebBackend, tz: chrono_tz::Tz) -> Option<usize> {
+    let now = chrono::Utc::now().with_timezone(&tz);
+    let midnight = now.date_naive().and_hms_opt(0, 0, 0)?;
+    use chrono::TimeZone as _;
+    let from = tz.from_local_datetime(&midnight).earliest()?;
+    let q = crate::uplink::history::EventQuery {
+        from_ns: from.timestamp_nanos_opt(),
+        limit: crate::uplink::history::MAX_PAGE,
+        ..Default::default()
+    };
+    backend.events(&q).ok().map(|e| e.len())
 }
 
 /// The config without any secret: what export returns and what import is compared to.
@@ -308,7 +396,12 @@ pub async fn logs(
     State(st): State<Shared>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let q = query(raw, &["level", "limit"])?;
+    let q = query(raw, &["level", "limit", "camera"])?;
+    // A camera's lines carry its id as a field (`camera=gate`).
+    let camera = q
+        .get("camera")
+        .filter(|c| !c.is_empty())
+        .map(|c| [format!("camera={c}"), format!("camera=\"{c}\"")]);
     let level = match q.get("level") {
         None => LogLevel::Info,
         Some(s) => s.parse().map_err(|_| {
@@ -321,7 +414,17 @@ pub async fn logs(
     };
     let n = limit(&q, 200, 1000)?;
     let lines = blocking(move || Ok(st.backend.recent_logs(1000))).await?;
-    let mut out: Vec<_> = lines.into_iter().filter(|l| l.level <= level).collect();
+    let mut out: Vec<_> = lines
+        .into_iter()
+        .filter(|l| l.level <= level)
+        .filter(|l| {
+            camera.as_ref().is_none_or(|c| {
+                l.message
+                    .split_whitespace()
+                    .any(|w| c.iter().any(|c| w.trim_end_matches(',') == c))
+            })
+        })
+        .collect();
     let skip = out.len().saturating_sub(n);
     out.drain(..skip);
     Ok(Json(json!({"lines": out})))

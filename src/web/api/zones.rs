@@ -6,6 +6,7 @@
 
 use super::cameras::find;
 use super::{ApiError, Peer, Shared, blocking};
+use crate::rules::category::CategoryTable;
 use crate::rules::zone::Zone;
 use crate::web::auth::Session;
 use axum::Extension;
@@ -21,8 +22,35 @@ struct ZonesBody {
     zones: Vec<Zone>,
 }
 
-fn answer(camera: &str, zones: &[Zone]) -> Json<Value> {
-    Json(json!({"camera": camera, "zones": zones}))
+/// The zones, and beside them the platform code each rule's events carry (the page
+/// shows it next to the rule): `codes[zone][rule]` is a list of
+/// `{"event", "code", "name", "taxonomy"}` (`code` null when the table has no row;
+/// `no_parking` has two: motor and non-motor vehicles).
+fn answer(camera: &str, zones: &[Zone], categories: &CategoryTable) -> Json<Value> {
+    let table = categories.resolve().ok();
+    let codes: Vec<Vec<Vec<Value>>> = zones
+        .iter()
+        .map(|z| {
+            z.rules
+                .iter()
+                .map(|r| {
+                    r.code_keys()
+                        .into_iter()
+                        .map(|key| {
+                            let row = table.as_ref().and_then(|t| t.row(key));
+                            json!({
+                                "event": key,
+                                "code": row.map(|e| e.code.clone()),
+                                "name": row.map(|e| e.name.clone()),
+                                "taxonomy": table.as_ref().map(|t| t.taxonomy.clone()),
+                            })
+                        })
+                        .collect()
+                })
+                .collect()
+        })
+        .collect();
+    Json(json!({"camera": camera, "zones": zones, "codes": codes}))
 }
 
 /// `GET /api/cameras/{id}/zones`.
@@ -30,9 +58,17 @@ pub async fn list(
     State(st): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let config = blocking(move || Ok(st.backend.config())).await?;
-    let i = find(&config, &id)?;
-    Ok(answer(&id, &config.cameras[i].zones))
+    // Resolving the code table may read the deployment's table file.
+    blocking(move || {
+        let config = st.backend.config();
+        let i = find(&config, &id)?;
+        Ok(answer(
+            &id,
+            &config.cameras[i].zones,
+            &config.events.categories,
+        ))
+    })
+    .await
 }
 
 /// `PUT /api/cameras/{id}/zones`: replace the camera's zones (`{"zones": […]}`).
@@ -44,7 +80,7 @@ pub async fn replace(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let camera = id.clone();
-    let (zones, _) = st
+    let (answer, _) = st
         .change_config(&session, client, "zones.update", move |mut config| {
             let i = find(&config, &id)?;
             let de = &mut serde_json::Deserializer::from_slice(&body);
@@ -68,8 +104,9 @@ pub async fn replace(
             if !problems.is_empty() {
                 return Err(ApiError::Invalid(problems));
             }
-            Ok((config, b.zones))
+            let a = answer(&camera, &b.zones, &config.events.categories);
+            Ok((config, a))
         })
         .await?;
-    Ok(answer(&camera, &zones))
+    Ok(answer)
 }

@@ -1,165 +1,356 @@
-// Uplink & device additions to the Device page: the box's identity, public key and
-// models, and the broker settings with TLS uploads and Test connection.
+// The Device page, in tabs: Device (identity, public key, models), Uplink (broker
+// settings, TLS uploads, Test connection), Password, Config (export, import with a
+// preview) and Audit (who changed what, readable).
 "use strict";
 (function () {
   var SW = window.SW, el = SW.el, t = SW.t, clear = SW.clear;
   var TLS_FILES = ["ca", "client_cert", "client_key"];
-
-  function banner(node, ok, text, detail) {
-    clear(node);
-    node.setAttribute("data-state", ok ? "ok" : "error");
-    node.appendChild(el("div", { class: "banner " + (ok ? "ok" : "error"), role: "status", text: text }));
-    if (detail) node.appendChild(el("div", { class: "hint", text: detail }));
-  }
+  var TABS = ["device", "uplink", "password", "config", "audit"];
+  var tab = "device";
 
   function input(form, name) { return form.querySelector('[name="' + name + '"]'); }
 
   function add(form, key, name, attrs) { SW.field(key, name, attrs).forEach(form.appendChild, form); }
 
-  // Device id, division code, timezone, location; the public key; loaded models.
-  function deviceCard(card, models, d) {
-    clear(card);
-    card.appendChild(el("h2", { text: t("devx.identity") }));
-    var form = el("form", { id: "device-form" });
-    add(form, "devx.id", "id", { required: true, value: d.id, pattern: "[A-Za-z0-9_-]{1,64}", autocapitalize: "off" });
-    add(form, "devx.division", "division_code", { value: d.division_code || "", inputmode: "numeric", pattern: "[0-9]{6}" });
-    add(form, "devx.timezone", "timezone", { required: true, value: d.timezone, placeholder: "Asia/Shanghai", autocapitalize: "off" });
-    add(form, "devx.location", "location", { value: d.location || "" });
-    var result = el("div", { "aria-live": "polite" });
-    form.appendChild(result);
-    form.appendChild(el("div", { class: "row" }, [el("button", { class: "primary", type: "submit", text: t("devx.save") })]));
-    form.addEventListener("submit", function (ev) {
-      ev.preventDefault();
-      clear(result);
-      SW.api("PUT", "/api/device", {
-        id: input(form, "id").value.trim(),
-        division_code: input(form, "division_code").value.trim() || null,
-        timezone: input(form, "timezone").value.trim(),
-        location: input(form, "location").value.trim()
-      }).then(function (r) {
-        if (r.status !== 200) return SW.showProblems(form, r);
-        form.querySelectorAll(".error").forEach(function (e) { e.remove(); });
-        banner(result, true, t("devx.saved"));
-      });
+  // A file chooser worded in the page's language (the browser's own button is in the
+  // browser's language): a label styled as a button, and the chosen file's name.
+  function filePicker(attrs) {
+    var input = el("input", Object.assign({ type: "file", class: "file-input" }, attrs));
+    var name = el("span", { class: "hint file-name", text: t("common.no_file") });
+    input.addEventListener("change", function () {
+      clear(name);
+      if (input.files[0]) name.appendChild(el("code", { text: input.files[0].name }));
+      else name.textContent = t("common.no_file");
     });
-    card.appendChild(form);
-
-    card.appendChild(el("h2", { text: t("devx.pubkey") }));
-    card.appendChild(el("code", { id: "device-pubkey", class: "key", text: d.public_key || t("devx.no_key") }));
-    if (d.key_id) card.appendChild(el("div", { class: "hint", text: t("devx.key_id") + " " + d.key_id }));
-
-    models.appendChild(el("h2", { text: t("devx.models") }));
-    var body = el("tbody");
-    d.models.forEach(function (m) {
-      body.appendChild(el("tr", { class: "model-row", "data-model-id": m.id }, [
-        el("td", { text: m.id }), el("td", { text: m.version }),
-        el("td", { class: "sha", text: m.sha256 }),
-        el("td", { text: m.execution_providers.join(", ") || "–" })
-      ]));
-    });
-    models.appendChild(el("div", { class: "scroll" }, [el("table", { id: "models-table" }, [
-      el("thead", {}, [el("tr", {}, ["devx.model_id", "devx.model_version", "devx.model_sha", "devx.model_ep"].map(function (k) {
-        return el("th", { text: t(k) });
-      }))]),
-      body
-    ])]));
-    if (!d.models.length) models.appendChild(el("p", { class: "hint", text: t("devx.no_models") }));
+    var node = el("div", { class: "file-pick" }, [
+      input, el("label", { for: attrs.id, class: "button secondary file-button", text: t("common.choose_file") }), name
+    ]);
+    return { input: input, node: node };
   }
 
-  function uplinkCard(card, u) {
-    clear(card);
-    card.appendChild(el("h2", { text: t("uplink.title") }));
-    var form = el("form", { id: "uplink-form" });
-    add(form, "uplink.broker", "broker", { value: u.broker, placeholder: "mqtts://broker.example:8883", inputmode: "url", autocapitalize: "off" });
-    add(form, "uplink.port", "port", { type: "number", min: 1, max: 65535, value: u.port == null ? "" : u.port });
-    add(form, "uplink.client_id", "client_id", { value: u.client_id || "", placeholder: t("uplink.client_id_default"), autocapitalize: "off" });
-    add(form, "uplink.username", "username", { value: u.username || "", autocomplete: "off", autocapitalize: "off" });
-    add(form, "uplink.password", "password", { type: "password", autocomplete: "new-password", placeholder: u.password_set ? t("uplink.password_set") : "" });
-    TLS_FILES.forEach(function (f) {
-      var status = el("span", { class: "hint", id: "uplink-tls-" + f + "-state", text: u.tls[f] ? t("uplink.file_set") : t("uplink.file_unset") });
-      var file = el("input", { type: "file", id: "uplink-tls-" + f, name: f, "data-field": f, accept: ".pem,.crt,.key,application/x-pem-file" });
-      form.appendChild(el("label", { for: "uplink-tls-" + f }, [t("uplink.tls." + f) + " ", status]));
-      form.appendChild(file);
-      file.addEventListener("change", function () {
-        var chosen = file.files[0];
-        if (!chosen) return;
-        chosen.text().then(function (text) {
-          SW.call("POST", "/api/uplink/tls/" + f, text, "application/x-pem-file").then(function (r) {
-            file.value = "";
-            if (r.status !== 200) return SW.showProblems(form, r);
-            form.querySelectorAll(".error").forEach(function (e) { e.remove(); });
-            showTls(r.body.tls);
-            clear(result);
-            var n = SW.noticeBanner(r.body.notices);
-            if (n) result.appendChild(n);
+  // ---- Device -------------------------------------------------------------------
+
+  function deviceTab(pane) {
+    SW.api("GET", "/api/device").then(function (r) {
+      if (r.status !== 200 || tab !== "device") return;
+      var d = r.body;
+      var form = el("form", { id: "device-form", class: "card", novalidate: true }, [el("h2", { text: t("devx.identity") })]);
+      SW.clearOnInput(form);
+      add(form, "devx.id", "id", { required: true, value: d.id, pattern: "[A-Za-z0-9_\\-]{1,64}", autocapitalize: "off" });
+      add(form, "devx.division", "division_code", { value: d.division_code || "", inputmode: "numeric", pattern: "[0-9]{6}" });
+      add(form, "devx.timezone", "timezone", { required: true, value: d.timezone, placeholder: "Asia/Shanghai", autocapitalize: "off" });
+      add(form, "devx.location", "location", { value: d.location || "" });
+      var save = el("button", { class: "primary", type: "submit", id: "device-save", text: t("devx.save") });
+      var result = SW.resultBox("device-result");
+      form.appendChild(el("div", { class: "row" }, [save]));
+      form.appendChild(result);
+      form.addEventListener("submit", function (ev) {
+        ev.preventDefault();
+        SW.clearErrors(form);
+        SW.busy(save, result, t("common.saving"), function () {
+          return SW.api("PUT", "/api/device", {
+            id: input(form, "id").value.trim(),
+            division_code: input(form, "division_code").value.trim() || null,
+            timezone: input(form, "timezone").value.trim(),
+            location: input(form, "location").value.trim()
+          });
+        }).then(function (r) {
+          if (r.status !== 200) return SW.showProblems(form, r, result);
+          SW.ok(result, t("devx.saved"));
+        });
+      });
+      var key = el("div", { class: "card" }, [
+        el("h2", { text: t("devx.pubkey") }),
+        el("code", { id: "device-pubkey", class: "key", text: d.public_key || "" }),
+        d.public_key ? null : el("p", { class: "hint", text: t("devx.no_key") }),
+        d.key_id ? el("div", { class: "hint" }, [t("devx.key_id") + " ", el("code", { text: d.key_id })]) : null
+      ]);
+      var body = el("tbody");
+      d.models.forEach(function (m) {
+        body.appendChild(el("tr", { class: "model-row", "data-model-id": m.id }, [
+          el("td", {}, [el("code", { class: "id", text: m.id })]), el("td", {}, [el("code", { text: m.version })]),
+          el("td", { class: "sha" }, [el("code", { text: m.sha256 })]),
+          el("td", {}, [el("code", { text: m.execution_providers.join(", ") || "–" })])
+        ]));
+      });
+      var models = el("div", { class: "card" }, [
+        el("h2", { text: t("devx.models") }),
+        el("div", { class: "scroll" }, [el("table", { id: "models-table" }, [
+          el("thead", {}, [el("tr", {}, ["devx.model_id", "devx.model_version", "devx.model_sha", "devx.model_ep"].map(function (k) {
+            return el("th", { text: t(k) });
+          }))]),
+          body
+        ])]),
+        d.models.length ? null : el("p", { class: "hint", text: t("devx.no_models") })
+      ]);
+      [form, key, models].forEach(function (n) { pane.appendChild(n); });
+    });
+  }
+
+  // ---- Uplink -------------------------------------------------------------------
+
+  function uplinkTab(pane) {
+    SW.api("GET", "/api/uplink").then(function (r) {
+      if (r.status !== 200 || tab !== "uplink") return;
+      var u = r.body;
+      var form = el("form", { id: "uplink-form", class: "card", novalidate: true }, [el("h2", { text: t("uplink.title") })]);
+      SW.clearOnInput(form);
+      add(form, "uplink.broker", "broker", { value: u.broker, placeholder: "mqtts://broker.example:8883", inputmode: "url", autocapitalize: "off", spellcheck: "false" });
+      add(form, "uplink.port", "port", { type: "number", min: 1, max: 65535, value: u.port == null ? "" : u.port });
+      add(form, "uplink.client_id", "client_id", { value: u.client_id || "", placeholder: t("uplink.client_id_default"), autocapitalize: "off" });
+      add(form, "uplink.username", "username", { value: u.username || "", autocomplete: "off", autocapitalize: "off" });
+      add(form, "uplink.password", "password", { type: "password", autocomplete: "new-password", placeholder: u.password_set ? t("uplink.password_set") : "" });
+      var tlsResult = SW.resultBox("uplink-tls-result");
+      form.appendChild(el("h3", { text: t("uplink.tls") }));
+      TLS_FILES.forEach(function (f) {
+        var status = el("span", { class: "hint", id: "uplink-tls-" + f + "-state", text: u.tls[f] ? t("uplink.file_set") : t("uplink.file_unset") });
+        var picker = filePicker({ id: "uplink-tls-" + f, name: f, "data-field": f, accept: ".pem,.crt,.key,application/x-pem-file" });
+        var file = picker.input;
+        form.appendChild(el("div", { class: "label" }, [t("uplink.tls." + f) + " ", status]));
+        form.appendChild(picker.node);
+        file.addEventListener("change", function () {
+          var chosen = file.files[0];
+          if (!chosen) return;
+          SW.clearErrors(form);
+          chosen.text().then(function (text) {
+            SW.busy(file, tlsResult, t("uplink.uploading"), function () {
+              return SW.call("POST", "/api/uplink/tls/" + f, text, "application/x-pem-file");
+            }).then(function (r) {
+              file.value = "";
+              if (r.status !== 200) return SW.showProblems(form, r, tlsResult);
+              showTls(r.body.tls);
+              SW.ok(tlsResult, t("uplink.uploaded"));
+              var n = SW.noticeBanner(r.body.notices);
+              if (n) tlsResult.appendChild(n);
+            });
           });
         });
       });
-    });
-    function showTls(tls) {
-      TLS_FILES.forEach(function (g) {
-        document.getElementById("uplink-tls-" + g + "-state").textContent = tls[g] ? t("uplink.file_set") : t("uplink.file_unset");
+      function showTls(tls) {
+        TLS_FILES.forEach(function (g) {
+          document.getElementById("uplink-tls-" + g + "-state").textContent = tls[g] ? t("uplink.file_set") : t("uplink.file_unset");
+        });
+      }
+      var remove = el("button", { id: "uplink-tls-remove", class: "danger", type: "button", text: t("uplink.tls_remove") });
+      form.appendChild(el("div", { class: "row" }, [remove]));
+      form.appendChild(tlsResult);
+      remove.addEventListener("click", function () {
+        SW.ask(t("uplink.confirm_tls_remove"), t("uplink.tls_remove"), t("common.cancel"), true).then(function (yes) {
+          if (!yes) return;
+          SW.clearErrors(form);
+          SW.busy(remove, tlsResult, t("common.saving"), function () { return SW.api("DELETE", "/api/uplink/tls"); }).then(function (r) {
+            if (r.status !== 200) return SW.showProblems(form, r, tlsResult);
+            showTls(r.body.tls);
+            SW.ok(tlsResult, t("uplink.tls_removed"));
+          });
+        });
       });
-    }
-    form.appendChild(el("div", { class: "row" }, [el("button", { id: "uplink-tls-remove", class: "danger", type: "button", text: t("uplink.tls_remove"), onclick: function () {
-      SW.api("DELETE", "/api/uplink/tls").then(function (r) {
-        if (r.status !== 200) return SW.showProblems(form, r);
-        form.querySelectorAll(".error").forEach(function (e) { e.remove(); });
-        showTls(r.body.tls);
-      });
-    } })]));
-    var result = el("div", { id: "uplink-test-result", "aria-live": "polite" });
-    var testBtn = el("button", { id: "uplink-test", class: "secondary", type: "button", text: t("uplink.test") });
-    form.appendChild(result);
-    form.appendChild(el("div", { class: "row" }, [el("button", { class: "primary", type: "submit", text: t("uplink.save") }), testBtn]));
+      var testBtn = el("button", { id: "uplink-test", class: "secondary", type: "button", text: t("uplink.test") });
+      var saveBtn = el("button", { id: "uplink-save", class: "primary", type: "submit", text: t("uplink.save") });
+      var result = SW.resultBox("uplink-test-result");
+      form.appendChild(el("div", { class: "row" }, [saveBtn, testBtn]));
+      form.appendChild(result);
 
-    // The password is sent only when typed: empty keeps the stored one.
-    function body() {
-      var b = {
-        broker: input(form, "broker").value.trim(),
-        port: input(form, "port").value ? Number(input(form, "port").value) : null,
-        client_id: input(form, "client_id").value.trim() || null,
-        username: input(form, "username").value.trim() || null
-      };
-      if (input(form, "password").value) b.password = input(form, "password").value;
-      return b;
-    }
+      // The password is sent only when typed: empty keeps the stored one.
+      function body() {
+        var b = {
+          broker: input(form, "broker").value.trim(),
+          port: input(form, "port").value ? Number(input(form, "port").value) : null,
+          client_id: input(form, "client_id").value.trim() || null,
+          username: input(form, "username").value.trim() || null
+        };
+        if (input(form, "password").value) b.password = input(form, "password").value;
+        return b;
+      }
 
-    testBtn.addEventListener("click", function () {
-      testBtn.disabled = true;
-      clear(result);
-      result.setAttribute("data-state", "testing");
-      result.appendChild(el("div", { class: "hint", text: t("uplink.testing") }));
-      SW.api("POST", "/api/uplink/test", body()).then(function (r) {
-        testBtn.disabled = false;
-        if (r.status !== 200) { clear(result); result.setAttribute("data-state", "error"); return SW.showProblems(form, r); }
-        if (r.body.ok) banner(result, true, t("uplink.test_ok"));
-        else banner(result, false, t("uplink.reason." + r.body.reason), r.body.message);
+      testBtn.addEventListener("click", function () {
+        SW.clearErrors(form);
+        SW.busy(testBtn, result, t("uplink.testing"), function () { return SW.api("POST", "/api/uplink/test", body()); }).then(function (r) {
+          if (r.status !== 200) return SW.showProblems(form, r, result);
+          if (r.body.ok) return SW.ok(result, t("uplink.test_ok"));
+          clear(result);
+          result.setAttribute("data-state", "error");
+          result.appendChild(el("div", { class: "banner error", role: "alert", "data-code": r.body.reason }, [
+            t("uplink.reason." + r.body.reason), SW.details(r.body.message)
+          ]));
+          SW.reveal(result);
+        });
       });
-    });
-    form.addEventListener("submit", function (ev) {
-      ev.preventDefault();
-      clear(result);
-      SW.api("PUT", "/api/uplink", body()).then(function (r) {
-        if (r.status !== 200) return SW.showProblems(form, r);
-        form.querySelectorAll(".error").forEach(function (e) { e.remove(); });
-        input(form, "password").value = "";
-        input(form, "password").placeholder = r.body.password_set ? t("uplink.password_set") : "";
-        banner(result, true, t("uplink.saved"));
-        var n = SW.noticeBanner(r.body.notices);
-        if (n) result.appendChild(n);
+      form.addEventListener("submit", function (ev) {
+        ev.preventDefault();
+        SW.clearErrors(form);
+        SW.busy(saveBtn, result, t("common.saving"), function () { return SW.api("PUT", "/api/uplink", body()); }).then(function (r) {
+          if (r.status !== 200) return SW.showProblems(form, r, result);
+          input(form, "password").value = "";
+          input(form, "password").placeholder = r.body.password_set ? t("uplink.password_set") : "";
+          SW.ok(result, t("uplink.saved"));
+          var n = SW.noticeBanner(r.body.notices);
+          if (n) result.appendChild(n);
+        });
       });
+      pane.appendChild(form);
     });
-    card.appendChild(form);
   }
 
-  (SW.extensions.device = SW.extensions.device || []).push(function (app) {
-    // Cards are placed now (in page order) and filled when their data arrives.
-    var identity = el("div", { class: "card" }), models = el("div", { class: "card" }), uplink = el("div", { class: "card" });
-    app.appendChild(identity);
-    app.appendChild(models);
-    app.appendChild(uplink);
-    SW.api("GET", "/api/device").then(function (r) { if (r.status === 200) deviceCard(identity, models, r.body); });
-    SW.api("GET", "/api/uplink").then(function (r) { if (r.status === 200) uplinkCard(uplink, r.body); });
-  });
+  // ---- Password -----------------------------------------------------------------
+
+  function passwordTab(pane) {
+    var pw = el("form", { class: "card", id: "password-form", novalidate: true }, [el("h2", { text: t("dev.password") })]);
+    SW.clearOnInput(pw);
+    SW.field("dev.current", "current_password", { type: "password", autocomplete: "current-password", required: true }).forEach(pw.appendChild, pw);
+    SW.field("dev.new", "new_password", { type: "password", autocomplete: "new-password", minlength: 10, required: true }).forEach(pw.appendChild, pw);
+    SW.field("setup.confirm", "confirm", { type: "password", autocomplete: "new-password", required: true }).forEach(pw.appendChild, pw);
+    var btn = el("button", { class: "primary", type: "submit", id: "password-change", text: t("dev.change") });
+    var result = SW.resultBox("password-result");
+    pw.appendChild(el("div", { class: "row" }, [btn]));
+    pw.appendChild(result);
+    pw.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      SW.clearErrors(pw);
+      if (pw.new_password.value !== pw.confirm.value) {
+        return SW.showProblems(pw, { body: { problems: [{ path: "confirm", code: "password_mismatch" }] } }, result);
+      }
+      SW.busy(btn, result, t("common.saving"), function () {
+        return SW.api("POST", "/api/password", { current_password: pw.current_password.value, new_password: pw.new_password.value });
+      }).then(function (r) {
+        if (r.status !== 200) return SW.showProblems(pw, r, result);
+        pw.reset();
+        SW.ok(result, t("dev.changed"));
+      });
+    });
+    pane.appendChild(pw);
+  }
+
+  // ---- Config -------------------------------------------------------------------
+
+  // A config value as people read it: numbers without float noise, yes/no, lists counted.
+  function value(v) {
+    if (v === undefined || v === null) return el("span", { class: "hint", text: t("audit.none") });
+    if (typeof v === "number") return el("code", { text: SW.num(v, 4) });
+    if (typeof v === "boolean") return document.createTextNode(v ? t("common.yes") : t("common.no"));
+    if (v === "***") return document.createTextNode(t("audit.secret"));
+    if (typeof v === "string") return el("code", { text: v });
+    if (Array.isArray(v) && v.length && Array.isArray(v[0])) return document.createTextNode(t("zones.points", { n: v.length }));
+    return el("code", { text: JSON.stringify(v, function (k, x) { return typeof x === "number" ? Math.round(x * 10000) / 10000 : x; }) });
+  }
+
+  // A change of a whole section (a camera added) as one line per setting.
+  function flatten(changes) {
+    var out = [];
+    function leaf(v) { return v === null || typeof v !== "object" || Array.isArray(v); }
+    function walk(path, a, b) {
+      if (leaf(a) && leaf(b)) {
+        if (JSON.stringify(a) !== JSON.stringify(b)) out.push({ path: path, old: a, new: b });
+        return;
+      }
+      var keys = {};
+      [a, b].forEach(function (o) { if (o && typeof o === "object" && !Array.isArray(o)) Object.keys(o).forEach(function (k) { keys[k] = 1; }); });
+      Object.keys(keys).sort().forEach(function (k) {
+        walk(path + "." + k, a && !leaf(a) ? a[k] : undefined, b && !leaf(b) ? b[k] : undefined);
+      });
+    }
+    changes.forEach(function (c) { walk(c.path, c.old, c.new); });
+    return out;
+  }
+
+  function changesList(changes) {
+    var lines = flatten(changes);
+    if (!lines.length) return el("p", { class: "hint", text: t("dev.no_changes") });
+    return el("ul", { class: "changes" }, lines.map(function (c) {
+      return el("li", {}, [el("code", { class: "path", text: c.path }), " ", value(c.old), " → ", value(c.new)]);
+    }));
+  }
+
+  function configTab(pane) {
+    var cfg = el("form", { class: "card", id: "config-form" }, [
+      el("h2", { text: t("dev.config") }),
+      el("p", {}, [el("a", { class: "button secondary", href: "/api/config/export", download: "streetwatch.toml", text: t("dev.export") })])
+    ]);
+    var picker = filePicker({ accept: ".toml,text/plain", id: "f-import", "data-field": "file" });
+    var file = picker.input;
+    cfg.appendChild(el("div", { class: "label", text: t("dev.import_file") }));
+    cfg.appendChild(picker.node);
+    var previewBtn = el("button", { class: "secondary", type: "submit", id: "config-preview", text: t("dev.preview") });
+    var applyBtn = el("button", { class: "primary", type: "button", id: "config-apply", text: t("dev.apply"), disabled: true });
+    var result = SW.resultBox("config-result");
+    cfg.appendChild(el("div", { class: "row" }, [previewBtn, applyBtn]));
+    cfg.appendChild(result);
+    function importFile(dryRun, btn) {
+      SW.clearErrors(cfg);
+      var f = file.files[0];
+      if (!f) return SW.showProblems(cfg, { body: { problems: [{ path: "", code: "file_missing" }] } }, result);
+      f.text().then(function (text) {
+        SW.busy(btn, result, dryRun ? t("dev.previewing") : t("common.saving"), function () {
+          return SW.call("POST", "/api/config/import" + (dryRun ? "?dry_run=true" : ""), text, "application/toml");
+        }).then(function (r) {
+          if (r.status !== 200) { applyBtn.disabled = true; return SW.showProblems(cfg, r, result); }
+          clear(result);
+          result.setAttribute("data-state", "ok");
+          if (!dryRun) {
+            // Import answers after the daemon applied it: what failed (retried) and
+            // what needs a restart of the service.
+            var rl = r.body.reload || {};
+            if (rl.failed && rl.failed.length) result.appendChild(el("div", { class: "banner error", role: "alert", text: t("dev.not_applied", { items: rl.failed.join("；") }) }));
+            else result.appendChild(el("div", { class: "banner ok", role: "status", text: t("dev.applied") }));
+            if (rl.restart_required && rl.restart_required.length) result.appendChild(el("div", { class: "banner", role: "status", text: t("dev.restart_required", { items: rl.restart_required.join("、") }) }));
+          }
+          [["dev.ignored", r.body.ignored], ["dev.passwords_cleared", r.body.passwords_cleared]].forEach(function (x) {
+            if (!x[1] || !x[1].length) return;
+            result.appendChild(el("p", { class: "hint", text: t(x[0]) }));
+            result.appendChild(SW.noticeBanner(x[1]));
+          });
+          result.appendChild(changesList(r.body.changes));
+          applyBtn.disabled = !dryRun || !r.body.changes.length;
+          SW.reveal(result);
+        });
+      });
+    }
+    cfg.addEventListener("submit", function (ev) { ev.preventDefault(); importFile(true, previewBtn); });
+    applyBtn.addEventListener("click", function () { importFile(false, applyBtn); });
+    file.addEventListener("change", function () { applyBtn.disabled = true; clear(result); });
+    pane.appendChild(cfg);
+  }
+
+  // ---- Audit --------------------------------------------------------------------
+
+  function auditTab(pane) {
+    var audit = el("div", { class: "card", id: "audit" }, [el("h2", { text: t("dev.audit") })]);
+    pane.appendChild(audit);
+    SW.api("GET", "/api/audit?limit=50").then(function (r) {
+      if (r.status !== 200) return;
+      if (!r.body.entries.length) audit.appendChild(el("p", { class: "hint", text: t("dev.audit_none") }));
+      r.body.entries.forEach(function (e) {
+        var action = SW.has("audit." + e.action) ? t("audit." + e.action) : t("audit.other");
+        audit.appendChild(el("div", { class: "audit", "data-action": e.action }, [
+          el("div", { class: "audit-head" }, [
+            el("strong", { text: action }), " · ", SW.timeEl(e.time), " · ",
+            t("audit.by") + " ", el("code", { text: e.user }), " " + t("audit.from") + " ", el("code", { text: e.client })
+          ]),
+          e.changes.length ? changesList(e.changes) : null
+        ]));
+      });
+    });
+  }
+
+  var RENDER = { device: deviceTab, uplink: uplinkTab, password: passwordTab, config: configTab, audit: auditTab };
+
+  function render() {
+    var app = SW.app;
+    clear(app);
+    app.appendChild(el("h1", { text: t("dev.title") }));
+    var bar = el("div", { class: "tabs", role: "tablist" }, TABS.map(function (k) {
+      return el("button", {
+        type: "button", role: "tab", id: "tab-" + k, class: k === tab ? "active" : "", "aria-selected": k === tab ? "true" : "false",
+        text: t("dev.tab." + k), onclick: function () { tab = k; render(); }
+      });
+    }));
+    app.appendChild(bar);
+    var pane = el("div", { id: "tab-pane", role: "tabpanel", "data-tab": tab });
+    app.appendChild(pane);
+    RENDER[tab](pane);
+  }
+
+  SW.pages.device = function () { render(); };
+  // Other pages can open a tab directly (the dashboard's uplink card).
+  SW.deviceTab = function (k) { tab = k; SW.go("device"); };
 })();

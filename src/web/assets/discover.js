@@ -10,15 +10,14 @@
   // message (English, naming the address) underneath as the detail.
   function reason(e) {
     var key = "disc.reason." + e.reason;
-    var s = t(key);
-    if (s === key) return [el("div", { class: "error", role: "alert", text: e.message })];
-    return [el("div", { class: "error", role: "alert", text: s }), el("div", { class: "hint", text: e.message })];
+    var s = SW.has(key) ? t(key) : t("disc.reason.error");
+    return [el("div", { class: "error", role: "alert", "data-code": e.reason || "" }, [s, SW.details(e.message)])];
   }
 
   function field(form, name) { return form.querySelector('[name="' + name + '"]'); }
 
   SW.cameraForm = function (form, ctx) {
-    var results = el("div", { id: "discover-results", "aria-live": "polite" });
+    var results = el("div", { id: "discover-results", class: "result", "aria-live": "polite" });
     var btn = el("button", { id: "camera-discover", class: "secondary", type: "button", text: t("cams.discover") });
     form.insertBefore(el("div", { class: "discover" }, [
       el("div", { class: "hint", text: t("disc.hint") }),
@@ -45,8 +44,8 @@
       }
       devices.forEach(function (d) {
         var card = el("div", { class: "discover-device" }, [
-          el("div", { class: "name", text: (d.name || d.endpoint) + (d.hardware ? " · " + d.hardware : "") }),
-          el("div", { class: "hint", text: d.xaddr || "" })
+          el("div", { class: "name" }, [el("code", { text: (d.name || d.endpoint) + (d.hardware ? " · " + d.hardware : "") })]),
+          el("div", { class: "hint" }, [el("code", { text: d.xaddr || "" })])
         ]);
         if (d.error) reason(d.error).forEach(function (n) { card.appendChild(n); });
         d.profiles.forEach(function (p) {
@@ -55,8 +54,8 @@
           var item = el("button", {
             type: "button", class: "discover-item", "data-url": p.rtsp_url, "aria-pressed": "false"
           }, [
-            el("span", { class: "profile", text: p.name + " · " + (p.encoding || "?") + size }),
-            el("span", { class: "url", text: p.rtsp_url })
+            el("span", { class: "profile" }, [el("code", { text: p.name + " · " + (p.encoding || "?") + size })]),
+            el("code", { class: "url", text: p.rtsp_url })
           ]);
           item.addEventListener("click", function () { choose(d, p, item); });
           card.appendChild(item);
@@ -69,20 +68,17 @@
     }
 
     function run() {
-      form.querySelectorAll(".error").forEach(function (e) { e.remove(); });
+      SW.clearErrors(form);
       var req = {};
       var user = field(form, "username").value.trim(), pass = field(form, "password").value;
       if (user) req.username = user;
       if (user && pass) req.password = pass;
-      btn.disabled = true;
-      clear(results);
       results.removeAttribute("data-count");
-      results.appendChild(el("div", { class: "hint", text: t("disc.searching") }));
-      SW.api("POST", "/api/cameras/discover", req).then(function (r) {
-        btn.disabled = false;
+      SW.busy(btn, results, t("disc.searching"), function () { return SW.api("POST", "/api/cameras/discover", req); }).then(function (r) {
         clear(results);
-        if (r.status !== 200) return SW.showProblems(form, r);
+        if (r.status !== 200) return SW.showProblems(form, r, results);
         show(r.body.devices);
+        SW.reveal(results);
       });
     }
 
