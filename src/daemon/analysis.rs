@@ -361,7 +361,7 @@ impl CameraAnalysis {
         }
         let out = self
             .events
-            .on_picture(now, frame.width, frame.height, &frame.data);
+            .on_picture_with(now, frame.width, frame.height, || frame.rgb_bytes());
         self.handle(out, now);
         self.publish(now);
     }

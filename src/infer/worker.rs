@@ -512,6 +512,7 @@ mod tests {
             time: MediaTime(n as i64),
             width: 1,
             height: 1,
+            format: crate::ingest::PixelFormat::Rgb,
             data: vec![0; 3],
         }
     }

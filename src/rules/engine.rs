@@ -390,9 +390,23 @@ impl CameraEvents {
     /// A decoded frame (every frame may be offered): the tampering checks run on at
     /// most `check_fps` of them, and a reduced copy is kept for vehicle appearances.
     pub fn on_picture(&mut self, now: MediaTime, w: u32, h: u32, rgb: &[u8]) -> FrameOutput {
+        self.on_picture_with(now, w, h, || std::borrow::Cow::Borrowed(rgb))
+    }
+
+    /// [`Self::on_picture`] with the RGB pixels made only if a check or the
+    /// appearance picture needs them: cameras deliver YUV, and most frames need
+    /// neither.
+    pub fn on_picture_with<'a>(
+        &mut self,
+        now: MediaTime,
+        w: u32,
+        h: u32,
+        rgb: impl FnOnce() -> std::borrow::Cow<'a, [u8]>,
+    ) -> FrameOutput {
+        let rgb = std::cell::LazyCell::new(rgb);
         let mut outs = self.tamper.picture_arrived(now, w, h);
         if self.tamper.wants_check(now)
-            && let Some(p) = Prepared::of(w, h, rgb)
+            && let Some(p) = Prepared::of(w, h, &rgb)
         {
             outs.extend(self.tamper.check(now, &p));
         }
@@ -400,7 +414,7 @@ impl CameraEvents {
             .picture
             .as_ref()
             .is_none_or(|(_, t)| now.secs_since(*t) >= APPEARANCE_PICTURE_S)
-            && let Some(p) = SmallPicture::of(w, h, rgb)
+            && let Some(p) = SmallPicture::of(w, h, &rgb)
         {
             self.picture = Some((p, now));
         }
