@@ -359,9 +359,7 @@ impl CameraAnalysis {
         {
             self.events.request_reference();
         }
-        let out = self
-            .events
-            .on_picture_with(now, frame.width, frame.height, || frame.rgb_bytes());
+        let out = self.events.on_decoded(frame);
         self.handle(out, now);
         self.publish(now);
     }
