@@ -125,7 +125,9 @@ log "scripts/setup.sh --aarch64 and the aarch64 cross build in the background (l
 ) >"$aarch64_setup_log" 2>&1 </dev/null &
 aarch64_setup_pid=$!
 
-# 1. build
+# 1. build. Not incremental: a CI run builds from cold, where incremental caches are
+# only extra work (set CARGO_INCREMENTAL=1 to keep them for repeated local runs).
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 build_ok=1
 stamp "cargo build --locked --bins"
 if ! cargo build --locked --bins; then
