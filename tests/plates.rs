@@ -212,22 +212,13 @@ fn detect(dir: &Path, cfg: &Path, pictures: &[&Picture]) -> Vec<Vec<String>> {
             .save(probe.join(format!("{i}.png")))
             .unwrap();
     }
-    let out = std::process::Command::new(support::bin())
-        .args(["detect", "--json", "--model", "yolox-nano", "--config"])
-        .arg(cfg)
-        .arg(&probe)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     // One line per picture, in file name order.
-    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = support::json_lines(
+        std::process::Command::new(support::bin())
+            .args(["detect", "--json", "--model", "yolox-nano", "--config"])
+            .arg(cfg)
+            .arg(&probe),
+    );
     assert_eq!(lines.len(), pictures.len());
     lines
         .iter()

@@ -95,21 +95,10 @@ fn check_config_refuses_a_rule_whose_kind_has_no_code_naming_the_key_path() {
 /// The top-left bay of the parking scenario (as tests/replay.rs).
 const BAY: &str = "[[0.0, 0.15], [0.35, 0.15], [0.35, 0.6], [0.0, 0.6]]";
 
-/// The parking scenario of `support::parking_scenario` (a real car drives into the bay
-/// and stops; its last frame held `hold_s` seconds with light sensor noise) at 2 fps
-/// with a 2 s GOP: the rules here need no more frames than that.
+/// The parking scenario of `support::parking_scenario` at 2 fps (still a 2 s GOP): the
+/// rules here need no more frames than that.
 fn parked_car(dir: &std::path::Path, hold_s: f64) -> std::path::PathBuf {
-    use streetwatch::camsim::scenario::{ScenarioSpec, build_scenario};
-    let video = dir.join("parked.mp4");
-    let spec = ScenarioSpec {
-        fps: 2,
-        hold_s,
-        gop_frames: 4,
-        noise: 2,
-        bitrate: 400_000,
-    };
-    build_scenario(&media("person-bicycle-car-detection.gif"), &video, &spec).unwrap();
-    video
+    support::parking_scenario_at(dir, hold_s, 2)
 }
 
 #[test]
@@ -195,20 +184,11 @@ fn crowd_pictures() -> &'static (
     PICTURES.get_or_init(|| {
         let source = media("one-by-one-person-detection.mp4");
         // Where the detector sees one person, every 2 s of the clip.
-        let out = Command::new(bin())
-            .args(["detect", "--json", "--every", "20"])
-            .arg(&source)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let lines = support::json_lines(
+            Command::new(bin())
+                .args(["detect", "--json", "--every", "20"])
+                .arg(&source),
         );
-        let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap())
-            .collect();
         // Decoding below counts from the first frame; detect reports stream timestamps.
         let first_pts = lines[0]["pts_ns"].as_u64().unwrap();
         let people: Vec<(u64, Value)> = lines

@@ -212,12 +212,17 @@ url = "file:///dev/null"
 /// bay and stops), then its last frame held `hold_s` seconds with light sensor noise,
 /// H.264 at 4 fps with a 2 s GOP, written to `dir/parked.mp4` at test time.
 pub fn parking_scenario(dir: &std::path::Path, hold_s: f64) -> PathBuf {
+    parking_scenario_at(dir, hold_s, 4)
+}
+
+/// [`parking_scenario`] at `fps` frames a second, still with a 2 s GOP.
+pub fn parking_scenario_at(dir: &std::path::Path, hold_s: f64, fps: u32) -> PathBuf {
     use streetwatch::camsim::scenario::{ScenarioSpec, build_scenario};
     let video = dir.join("parked.mp4");
     let spec = ScenarioSpec {
-        fps: 4,
+        fps,
         hold_s,
-        gop_frames: 8,
+        gop_frames: 2 * fps,
         noise: 2,
         bitrate: 400_000,
     };
@@ -306,26 +311,32 @@ pub fn replay_with(
     evidence: &std::path::Path,
     extra: &[&str],
 ) -> Vec<serde_json::Value> {
-    let out = Command::new(bin())
-        .args(["replay", "--json"])
+    let mut cmd = Command::new(bin());
+    cmd.args(["replay", "--json"])
         .args(extra)
         .arg("--config")
         .arg(cfg)
         .arg("--camera")
         .arg(format!("{camera}={}", video.display()))
         .arg("--evidence-dir")
-        .arg(evidence)
-        .output()
-        .unwrap();
+        .arg(evidence);
+    let events = json_lines(&mut cmd);
+    assert_schema_valid(&events);
+    events
+}
+
+/// Runs a `streetwatch ... --json` command that must succeed and returns its output,
+/// one JSON value per line (`detect` prints one per kept frame, `replay` one per
+/// event).
+pub fn json_lines(cmd: &mut Command) -> Vec<serde_json::Value> {
+    let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+    String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_schema_valid(&events);
-    events
+        .collect()
 }

@@ -88,19 +88,6 @@ fn default_check_fps() -> f64 {
 fn default_persist_s() -> f64 {
     10.0
 }
-
-impl TamperConfig {
-    /// This config for a camera whose pre-roll holds `preroll_s` seconds: the default
-    /// `persist_s` shortens to fit it (pre-roll minus 3 s, at least 1 s), so a camera
-    /// set up with a short pre-roll before tampering checks existed still starts.
-    pub fn fitted(&self, preroll_s: f64) -> TamperConfig {
-        let mut c = self.clone();
-        if c.persist_s == default_persist_s() && c.persist_s + 3.0 > preroll_s {
-            c.persist_s = (preroll_s - 3.0).max(1.0);
-        }
-        c
-    }
-}
 fn default_clear_s() -> f64 {
     5.0
 }
@@ -205,7 +192,7 @@ impl TamperConfig {
         // technician chose that cannot fit is refused.
         if self.persist_s.is_finite()
             && self.persist_s != default_persist_s()
-            && self.persist_s + 3.0 > preroll_s
+            && !self.fits(preroll_s)
         {
             out.push((
                 "persist_s",
@@ -217,6 +204,28 @@ impl TamperConfig {
             ));
         }
         out
+    }
+}
+
+/// Seconds of pre-roll a tampering event needs besides `persist_s`: the "before"
+/// picture ([`BEFORE_S`] before the condition began) and a second of slack.
+const PREROLL_MARGIN_S: f64 = BEFORE_S + 1.0;
+
+impl TamperConfig {
+    /// Whether `persist_s` leaves the "before" picture inside a `preroll_s` ring.
+    fn fits(&self, preroll_s: f64) -> bool {
+        self.persist_s + PREROLL_MARGIN_S <= preroll_s
+    }
+
+    /// This config for a camera whose pre-roll holds `preroll_s` seconds: the default
+    /// `persist_s` shortens to fit it (pre-roll minus 3 s, at least 1 s), so a camera
+    /// set up with a short pre-roll before tampering checks existed still starts.
+    pub fn fitted(&self, preroll_s: f64) -> TamperConfig {
+        let mut c = self.clone();
+        if c.persist_s == default_persist_s() && !c.fits(preroll_s) {
+            c.persist_s = (preroll_s - PREROLL_MARGIN_S).max(1.0);
+        }
+        c
     }
 }
 
@@ -1113,6 +1122,8 @@ fn phase_out(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::rules::scene::features::tests_support::{moved_scene, scene};
 
     /// A YUV frame is checked on its Y plane: the same reduced size as its RGB
     /// conversion and about the same sharpness (luma in place of green).
@@ -1147,9 +1158,6 @@ mod tests {
         assert_eq!(p[0].0, "persist_s");
         assert_eq!(chosen.fitted(10.0).persist_s, 12.0);
     }
-
-    use super::*;
-    use crate::rules::scene::features::tests_support::{moved_scene, scene};
 
     fn rgb(g: &Grey) -> Vec<u8> {
         g.data.iter().flat_map(|&v| [v, v, v]).collect()
