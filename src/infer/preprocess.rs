@@ -20,13 +20,9 @@ pub enum PreprocessError {
     BadOutput { len: usize, expected: usize },
 }
 
-/// One source sample position on an axis: two neighbours and the weight of the second.
-#[derive(Debug, Clone, Copy)]
-struct Tap {
-    i0: u32,
-    i1: u32,
-    w: f32,
-}
+// The loops themselves are in the `pixels` crate, compiled optimised even in debug
+// builds (crates/pixels); this module owns the manifest's meaning and the checks.
+use pixels::letterbox::{Tap, Tensor, fill_rgb, fill_taps, fill_yuv420};
 
 /// Reusable preprocessing state for one model input.
 #[derive(Debug)]
@@ -112,11 +108,9 @@ impl Preprocessor {
                 expected,
             });
         }
-        let stride = width as usize * 3;
-        self.fill(width, height, out, |x, y| {
-            let i = y as usize * stride + x as usize * 3;
-            [rgb[i] as f32, rgb[i + 1] as f32, rgb[i + 2] as f32]
-        })
+        let lb = self.prepare(width, height, out)?;
+        fill_rgb(&self.tensor(), rgb, width, out);
+        Ok(lb)
     }
 
     /// Like [`Preprocessor::run`] for a frame in any [`PixelFormat`]. YUV 4:2:0 frames
@@ -126,48 +120,28 @@ impl Preprocessor {
     /// and clamped to bytes), so the tensor equals that of the converted frame while
     /// the frame itself is never converted.
     pub fn run_frame(&mut self, f: &Frame, out: &mut [f32]) -> Result<Letterbox, PreprocessError> {
-        let (w, h) = (f.width as usize, f.height as usize);
-        let (yuv, nv12) = match f.format {
-            PixelFormat::Rgb => return self.run(&f.data, f.width, f.height, out),
-            PixelFormat::I420(p) => (p, false),
-            PixelFormat::Nv12(p) => (p, true),
-        };
-        let expected = Frame::expected_len(f.format, f.width, f.height);
-        if f.data.len() != expected || w == 0 || h == 0 {
+        if f.format == PixelFormat::Rgb {
+            return self.run(&f.data, f.width, f.height, out);
+        }
+        let Some(p) = f.yuv420() else {
             return Err(PreprocessError::BadFrame {
                 width: f.width,
                 height: f.height,
                 len: f.data.len(),
-                expected,
+                expected: Frame::expected_len(f.format, f.width, f.height),
             });
-        }
-        let k = yuv.coefficients();
-        let cw = w.div_ceil(2);
-        let (luma, chroma) = f.data.split_at(w * h);
-        let (u_plane, v_plane) = chroma.split_at(cw * h.div_ceil(2));
-        self.fill(f.width, f.height, out, |x, y| {
-            let (x, y) = (x as usize, y as usize);
-            let c = (y / 2) * cw + x / 2;
-            let (u, v) = if nv12 {
-                (chroma[2 * c], chroma[2 * c + 1])
-            } else {
-                (u_plane[c], v_plane[c])
-            };
-            // Clamped, then rounded half up: equals round() then clamp for these
-            // non-negative values, without the libm call (roundf was 4 % of the
-            // daemon's profile at 5 fps).
-            k.rgb(luma[y * w + x] as f32, u as f32, v as f32)
-                .map(|c| ((c.clamp(0.0, 255.0) + 0.5) as u32) as f32)
-        })
+        };
+        let lb = self.prepare(f.width, f.height, out)?;
+        fill_yuv420(&self.tensor(), &p, out);
+        Ok(lb)
     }
 
-    /// The fused resize: `px(x, y)` gives source pixel (x, y) as RGB floats.
-    fn fill(
+    /// Checks the output's size and rebuilds the sampling tables for a new frame size.
+    fn prepare(
         &mut self,
         width: u32,
         height: u32,
-        out: &mut [f32],
-        px: impl Fn(u32, u32) -> [f32; 3],
+        out: &[f32],
     ) -> Result<Letterbox, PreprocessError> {
         if out.len() != self.len() {
             return Err(PreprocessError::BadOutput {
@@ -178,86 +152,24 @@ impl Preprocessor {
         if self.cached != Some((width, height)) {
             self.rebuild(width, height);
         }
-        let lb = self.lb;
-        let (dw, dh) = (self.dst_w as usize, self.dst_h as usize);
-        let plane = dw * dh;
-        let (px0, py) = (lb.pad_x as usize, lb.pad_y as usize);
-        let (nw, nh) = (lb.new_w as usize, lb.new_h as usize);
-        let (mul, add, pad, ch) = (self.mul, self.add, self.pad, self.src_ch);
-        let (xs, ys) = (&self.xs, &self.ys);
-        // Bilinear sample at one horizontal tap between two source rows, then colour
-        // order and scaling.
-        let pixel = |ty: Tap, t: Tap| -> [f32; 3] {
-            let (a, b) = (px(t.i0, ty.i0), px(t.i1, ty.i0));
-            let (c, d) = (px(t.i0, ty.i1), px(t.i1, ty.i1));
-            let mut v = [0f32; 3];
-            for k in 0..3 {
-                let top = a[k] + (b[k] - a[k]) * t.w;
-                let bot = c[k] + (d[k] - c[k]) * t.w;
-                v[k] = top + (bot - top) * ty.w;
-            }
-            [
-                v[ch[0]] * mul[0] + add[0],
-                v[ch[1]] * mul[1] + add[1],
-                v[ch[2]] * mul[2] + add[2],
-            ]
-        };
-        let rows = |y: usize| -> Option<Tap> {
-            if y < py || y >= py + nh {
-                return None;
-            }
-            Some(ys[y - py])
-        };
-        match self.layout {
-            Layout::Nchw => {
-                let (p0, rest) = out.split_at_mut(plane);
-                let (p1, p2) = rest.split_at_mut(plane);
-                for y in 0..dh {
-                    let span = y * dw..(y + 1) * dw;
-                    let (o0, o1, o2) =
-                        (&mut p0[span.clone()], &mut p1[span.clone()], &mut p2[span]);
-                    let Some(ty) = rows(y) else {
-                        o0.fill(pad[0]);
-                        o1.fill(pad[1]);
-                        o2.fill(pad[2]);
-                        continue;
-                    };
-                    for (o, v) in [(&mut *o0, pad[0]), (&mut *o1, pad[1]), (&mut *o2, pad[2])] {
-                        o[..px0].fill(v);
-                        o[px0 + nw..].fill(v);
-                    }
-                    let (o0, o1, o2) = (
-                        &mut o0[px0..px0 + nw],
-                        &mut o1[px0..px0 + nw],
-                        &mut o2[px0..px0 + nw],
-                    );
-                    for (j, t) in xs.iter().enumerate() {
-                        let v = pixel(ty, *t);
-                        o0[j] = v[0];
-                        o1[j] = v[1];
-                        o2[j] = v[2];
-                    }
-                }
-            }
-            Layout::Nhwc => {
-                for (y, row) in out.chunks_exact_mut(dw * 3).enumerate() {
-                    let Some(ty) = rows(y) else {
-                        for p in row.chunks_exact_mut(3) {
-                            p.copy_from_slice(&pad);
-                        }
-                        continue;
-                    };
-                    for (x, p) in row.chunks_exact_mut(3).enumerate() {
-                        if x < px0 || x >= px0 + nw {
-                            p.copy_from_slice(&pad);
-                        } else {
-                            p.copy_from_slice(&pixel(ty, xs[x - px0]));
-                        }
-                    }
-                }
-            }
+        Ok(self.lb)
+    }
+
+    /// What the fill needs, borrowed from the cached tables.
+    fn tensor(&self) -> Tensor<'_> {
+        Tensor {
+            width: self.dst_w as usize,
+            height: self.dst_h as usize,
+            planar: self.layout == Layout::Nchw,
+            pad_x: self.lb.pad_x as usize,
+            pad_y: self.lb.pad_y as usize,
+            xs: &self.xs,
+            ys: &self.ys,
+            src_ch: self.src_ch,
+            mul: self.mul,
+            add: self.add,
+            pad: self.pad,
         }
-        Ok(lb)
     }
 
     fn rebuild(&mut self, width: u32, height: u32) {
@@ -265,24 +177,6 @@ impl Preprocessor {
         fill_taps(&mut self.xs, width, self.lb.new_w);
         fill_taps(&mut self.ys, height, self.lb.new_h);
         self.cached = Some((width, height));
-    }
-}
-
-/// Bilinear taps with half-pixel centres (OpenCV `INTER_LINEAR`, no antialiasing), the
-/// resize both reference pipelines use.
-fn fill_taps(taps: &mut Vec<Tap>, src: u32, dst: u32) {
-    taps.clear();
-    let ratio = src as f64 / dst as f64;
-    for d in 0..dst {
-        let s = ((d as f64 + 0.5) * ratio - 0.5).max(0.0);
-        let i0 = (s.floor() as u32).min(src - 1);
-        let i1 = (i0 + 1).min(src - 1);
-        let w = if i1 == i0 {
-            0.0
-        } else {
-            (s - i0 as f64) as f32
-        };
-        taps.push(Tap { i0, i1, w });
     }
 }
 

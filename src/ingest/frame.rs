@@ -73,69 +73,9 @@ pub enum PixelFormat {
     Nv12(Yuv),
 }
 
-/// How YUV maps to RGB (from the stream's colorimetry, as `videoconvert` reads it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Yuv {
-    pub matrix: YuvMatrix,
-    /// 0..255 instead of the usual 16..235 (16..240 chroma).
-    pub full_range: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum YuvMatrix {
-    Bt601,
-    Bt709,
-}
-
-impl Yuv {
-    /// Coefficients of `rgb = y * ky + oy + u * (0, gu, bu) + v * (rv, gv, 0)` with
-    /// u and v centred on 0 (the caller subtracts 128).
-    pub fn coefficients(self) -> YuvCoefficients {
-        let (kr, kb) = match self.matrix {
-            YuvMatrix::Bt601 => (0.299f32, 0.114f32),
-            YuvMatrix::Bt709 => (0.2126, 0.0722),
-        };
-        let kg = 1.0 - kr - kb;
-        let (ky, oy, kc) = if self.full_range {
-            (1.0, 0.0, 1.0)
-        } else {
-            (255.0 / 219.0, -16.0 * 255.0 / 219.0, 255.0 / 224.0)
-        };
-        YuvCoefficients {
-            ky,
-            oy,
-            rv: 2.0 * (1.0 - kr) * kc,
-            gu: -2.0 * kb * (1.0 - kb) / kg * kc,
-            gv: -2.0 * kr * (1.0 - kr) / kg * kc,
-            bu: 2.0 * (1.0 - kb) * kc,
-        }
-    }
-}
-
-/// See [`Yuv::coefficients`].
-#[derive(Debug, Clone, Copy)]
-pub struct YuvCoefficients {
-    pub ky: f32,
-    pub oy: f32,
-    pub rv: f32,
-    pub gu: f32,
-    pub gv: f32,
-    pub bu: f32,
-}
-
-impl YuvCoefficients {
-    /// RGB (unclamped floats) of one sample; `u`, `v` not yet centred.
-    #[inline(always)]
-    pub fn rgb(&self, y: f32, u: f32, v: f32) -> [f32; 3] {
-        let (u, v) = (u - 128.0, v - 128.0);
-        let l = y * self.ky + self.oy;
-        [
-            l + self.rv * v,
-            l + self.gu * u + self.gv * v,
-            l + self.bu * u,
-        ]
-    }
-}
+// The YUV colorimetry and its coefficients live with the conversion loops in the
+// `pixels` crate (compiled optimised even in debug builds, see crates/pixels).
+pub use pixels::{Yuv, YuvCoefficients, YuvMatrix};
 
 impl Frame {
     /// Bytes a frame of this size and format holds.
@@ -148,80 +88,44 @@ impl Frame {
         }
     }
 
-    /// Y, U and V of pixel (x, y) (the chroma sample covering it); None for RGB.
-    fn yuv_at(&self, x: u32, y: u32) -> Option<(u8, u8, u8, Yuv)> {
-        let (w, h) = (self.width as usize, self.height as usize);
-        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
-        let (x, y) = (x as usize, y as usize);
-        let luma = self.data[y * w + x];
-        let c = (y / 2) * cw + x / 2;
-        match self.format {
-            PixelFormat::Rgb => None,
-            PixelFormat::I420(p) => Some((
-                luma,
-                self.data[w * h + c],
-                self.data[w * h + cw * ch + c],
-                p,
-            )),
-            PixelFormat::Nv12(p) => Some((
-                luma,
-                self.data[w * h + 2 * c],
-                self.data[w * h + 2 * c + 1],
-                p,
-            )),
-        }
+    /// The frame as a checked YUV 4:2:0 picture; None for RGB or a length that does
+    /// not match the size.
+    pub fn yuv420(&self) -> Option<pixels::Yuv420<'_>> {
+        let (chroma, yuv) = match self.format {
+            PixelFormat::Rgb => return None,
+            PixelFormat::I420(p) => (pixels::Chroma::I420, p),
+            PixelFormat::Nv12(p) => (pixels::Chroma::Nv12, p),
+        };
+        pixels::Yuv420::new(self.width, self.height, chroma, yuv, &self.data)
     }
 
-    /// RGB bytes of pixel (x, y).
+    /// RGB bytes of pixel (x, y). Panics outside the frame or on a YUV frame whose
+    /// length does not match its size.
     pub fn pixel(&self, x: u32, y: u32) -> [u8; 3] {
-        match self.yuv_at(x, y) {
-            None => {
-                let i = (y as usize * self.width as usize + x as usize) * 3;
-                [self.data[i], self.data[i + 1], self.data[i + 2]]
-            }
-            Some((l, u, v, p)) => {
-                let c = p.coefficients().rgb(l as f32, u as f32, v as f32);
-                c.map(|x| x.round().clamp(0.0, 255.0) as u8)
-            }
+        if self.format == PixelFormat::Rgb {
+            let i = (y as usize * self.width as usize + x as usize) * 3;
+            return [self.data[i], self.data[i + 1], self.data[i + 2]];
         }
+        assert!(
+            x < self.width && y < self.height,
+            "pixel ({x}, {y}) outside the frame"
+        );
+        self.yuv420()
+            .expect("YUV frame of the wrong length")
+            .pixel(x, y)
     }
 
     /// The frame as packed RGB: itself when it already is, else converted (each pixel
     /// with the chroma sample covering it). For the page's picture and for tools; the
-    /// detector reads YUV without converting the whole frame.
+    /// detector reads YUV without converting the whole frame. A YUV frame whose length
+    /// does not match its size gives an empty RGB frame.
     pub fn to_rgb(&self) -> std::borrow::Cow<'_, Frame> {
         if self.format == PixelFormat::Rgb {
             return std::borrow::Cow::Borrowed(self);
         }
-        let (w, h) = (self.width as usize, self.height as usize);
-        let mut data = Vec::with_capacity(w * h * 3);
-        let yuv = match self.format {
-            PixelFormat::I420(p) | PixelFormat::Nv12(p) => Some(p),
-            PixelFormat::Rgb => None,
-        };
-        if let Some(p) = yuv
-            && self.data.len() == Self::expected_len(self.format, self.width, self.height)
-        {
-            // Row by row with the coefficients computed once: the scene checks
-            // convert a whole frame up to twice a second per camera.
-            let k = p.coefficients();
-            let cw = w.div_ceil(2);
-            let (luma, chroma) = self.data.split_at(w * h);
-            let clamp = |v: f32| (v + 0.5).clamp(0.0, 255.0) as u8;
-            for y in 0..h {
-                let row = &luma[y * w..(y + 1) * w];
-                let c = (y / 2) * cw;
-                for (x, &l) in row.iter().enumerate() {
-                    let (u, v) = match self.format {
-                        PixelFormat::Nv12(_) => {
-                            (chroma[2 * (c + x / 2)], chroma[2 * (c + x / 2) + 1])
-                        }
-                        _ => (chroma[c + x / 2], chroma[cw * h.div_ceil(2) + c + x / 2]),
-                    };
-                    let [r, g, b] = k.rgb(l as f32, u as f32, v as f32);
-                    data.extend_from_slice(&[clamp(r), clamp(g), clamp(b)]);
-                }
-            }
+        let mut data = Vec::new();
+        if let Some(p) = self.yuv420() {
+            p.to_rgb(&mut data);
         }
         std::borrow::Cow::Owned(Frame {
             camera_id: self.camera_id.clone(),
@@ -274,8 +178,8 @@ pub struct AccessUnit {
 mod tests {
     use super::*;
 
-    /// The row-wise conversion gives exactly what `pixel` gives for every pixel,
-    /// odd sizes (chroma rounds up), both layouts, both matrices and ranges.
+    /// The row-wise conversion and `pixel` both give exactly the reference formula
+    /// for every pixel, odd sizes (chroma rounds up), both layouts, both matrices and ranges.
     #[test]
     fn to_rgb_equals_pixel_by_pixel_conversion() {
         for (w, h) in [(37u32, 23u32), (2, 2), (1, 3)] {
@@ -296,14 +200,29 @@ mod tests {
                         let rgb = f.to_rgb();
                         assert_eq!(rgb.format, PixelFormat::Rgb);
                         assert_eq!(rgb.data.len(), (w * h * 3) as usize);
+                        // The reference: the chroma sample covering the pixel, the
+                        // matrix in floats, rounded then clamped.
+                        let (wu, hu) = (w as usize, h as usize);
+                        let (cw, ch) = (wu.div_ceil(2), hu.div_ceil(2));
                         for y in 0..h {
                             for x in 0..w {
+                                let (xu, yu) = (x as usize, y as usize);
+                                let c = (yu / 2) * cw + xu / 2;
+                                let (u, v) = match format {
+                                    PixelFormat::Nv12(_) => {
+                                        (f.data[wu * hu + 2 * c], f.data[wu * hu + 2 * c + 1])
+                                    }
+                                    _ => (f.data[wu * hu + c], f.data[wu * hu + cw * ch + c]),
+                                };
+                                let l = f.data[yu * wu + xu];
+                                let want = yuv
+                                    .coefficients()
+                                    .rgb(l as f32, u as f32, v as f32)
+                                    .map(|c| c.round().clamp(0.0, 255.0) as u8);
                                 let i = ((y * w + x) * 3) as usize;
-                                assert_eq!(
-                                    rgb.data[i..i + 3],
-                                    f.pixel(x, y),
-                                    "{format:?} {w}x{h} at ({x},{y})"
-                                );
+                                let at = format!("{format:?} {w}x{h} at ({x},{y})");
+                                assert_eq!(rgb.data[i..i + 3], want, "{at}");
+                                assert_eq!(f.pixel(x, y), want, "{at}");
                             }
                         }
                         assert_eq!(f.rgb_bytes().len(), (w * h * 3) as usize);

@@ -37,22 +37,16 @@ impl SmallPicture {
     /// A camera's decoded frame, sampled the same way; a YUV frame converts only the
     /// sampled pixels.
     pub fn of_frame(f: &crate::ingest::Frame) -> Option<SmallPicture> {
-        use crate::ingest::{Frame, PixelFormat};
+        use crate::ingest::PixelFormat;
         if f.format == PixelFormat::Rgb {
             return Self::of(f.width, f.height, &f.data);
         }
+        let p = f.yuv420()?;
         let (w, h) = (f.width, f.height);
-        if f.data.len() != Frame::expected_len(f.format, w, h) || w == 0 || h == 0 {
-            return None;
-        }
         let k = w.div_ceil(MAX_WIDTH).max(1);
         let (sw, sh) = (w / k, h / k);
-        let mut out = Vec::with_capacity(sw as usize * sh as usize * 3);
-        for y in 0..sh {
-            for x in 0..sw {
-                out.extend_from_slice(&f.pixel(x * k, y * k));
-            }
-        }
+        let mut out = Vec::new();
+        p.sample_rgb(k, &mut out);
         Some(SmallPicture {
             width: sw,
             height: sh,
@@ -68,14 +62,8 @@ impl SmallPicture {
         }
         let k = w.div_ceil(MAX_WIDTH).max(1);
         let (sw, sh) = (w / k, h / k);
-        let mut out = Vec::with_capacity(sw as usize * sh as usize * 3);
-        for y in 0..sh as usize {
-            let row = y * k as usize * w as usize * 3;
-            for x in 0..sw as usize {
-                let i = row + x * k as usize * 3;
-                out.extend_from_slice(&rgb[i..i + 3]);
-            }
-        }
+        let mut out = Vec::new();
+        pixels::sample_rgb(rgb, w, h, k, &mut out);
         Some(SmallPicture {
             width: sw,
             height: sh,

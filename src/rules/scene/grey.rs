@@ -68,25 +68,8 @@ impl Grey {
         if w < 32 || h < 32 {
             return None;
         }
-        let stride = width as usize * px;
-        let luma = |i: usize| d[i + off] as u32;
-        let mut data = Vec::with_capacity(w * h);
-        if k == 1 {
-            for i in (0..w * h * px).step_by(px) {
-                data.push(luma(i) as u8);
-            }
-        } else {
-            // Top-left of the central 2×2 of each block.
-            let centre = (k - 1) / 2;
-            for oy in 0..h {
-                let row = (oy * k + centre) * stride;
-                for ox in 0..w {
-                    let i = row + (ox * k + centre) * px;
-                    let s = luma(i) + luma(i + px) + luma(i + stride) + luma(i + stride + px);
-                    data.push((s / 4) as u8);
-                }
-            }
-        }
+        // The loop is in the `pixels` crate, optimised even in debug builds.
+        let data = pixels::luma::reduce(d, width, px, off, k, w, h);
         Some(Self {
             width: w as u32,
             height: h as u32,
@@ -303,40 +286,10 @@ pub fn sharpness_luma(width: u32, height: u32, y: &[u8]) -> f32 {
     sharpness_of(width, height, y, 1, 0)
 }
 
-/// One sample per pixel at `off` in every `px` bytes.
+/// One sample per pixel at `off` in every `px` bytes (the loop is in the `pixels`
+/// crate, optimised even in debug builds).
 fn sharpness_of(width: u32, height: u32, d: &[u8], px: usize, off: usize) -> f32 {
-    let (w, h) = (width as usize, height as usize);
-    if w < 3 || h < 3 || d.len() != w * h * px {
-        return 0.0;
-    }
-    let rgb = d;
-    let stride = w * px;
-    let (mut s, mut s2, mut l, mut l2, mut n) = (0i64, 0i64, 0i64, 0i64, 0i64);
-    for y in (1..h - 1).step_by(3) {
-        // Green channel of this row and its neighbours.
-        let row = &rgb[y * stride..(y + 1) * stride];
-        let up = &rgb[(y - 1) * stride..y * stride];
-        let down = &rgb[(y + 1) * stride..(y + 2) * stride];
-        let mut i = px + off;
-        while i + px < stride {
-            let c = row[i] as i32;
-            let lap =
-                row[i - px] as i32 + row[i + px] as i32 + up[i] as i32 + down[i] as i32 - 4 * c;
-            s += c as i64;
-            s2 += (c * c) as i64;
-            l += lap as i64;
-            l2 += (lap * lap) as i64;
-            n += 1;
-            i += px;
-        }
-    }
-    let n = n.max(1) as f64;
-    let var = s2 as f64 / n - (s as f64 / n).powi(2);
-    let lvar = l2 as f64 / n - (l as f64 / n).powi(2);
-    if var < 1.0 {
-        return 0.0;
-    }
-    (lvar / var) as f32
+    pixels::luma::sharpness(width, height, d, px, off)
 }
 
 #[cfg(test)]
