@@ -575,3 +575,111 @@ fn dashboard_reports_analysis_fps_uplink_and_thumbnails_with_privacy_zones_black
     }
     d.stop();
 }
+
+/// libfaketime from Debian `faketime` (installed by `make setup`).
+fn faketime_lib() -> std::path::PathBuf {
+    let found = std::fs::read_dir("/usr/lib")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("faketime/libfaketime.so.1"))
+        .find(|p| p.exists());
+    found.expect("libfaketime is missing: run `make setup` (Debian package faketime)")
+}
+
+/// The box's wall clock stepped 30 s forward (an NTP step, a technician setting the
+/// time) while a parking case is open. The real daemon runs under libfaketime, whose
+/// offset file the test rewrites; the monotonic clock is left alone, as the kernel
+/// leaves it in a real step. The case's phase before the step carries no jump, the
+/// next one carries `clock.jump` {system, +30 s}, and the daemon logs the step.
+#[test]
+fn a_wall_clock_step_during_an_open_case_marks_its_next_phase() {
+    let lib = faketime_lib();
+    let dir = tempfile::tempdir().unwrap();
+    let video = parking_scenario(dir.path(), 90.0);
+    let sim = CamSim::start(free_port(), &[("/bay", video.display().to_string())], None);
+    let broker = support::broker::Broker::start(None);
+    let prefix = "streetwatch/box-clock";
+    let sub = support::mqtt::Sub::start(broker.port, prefix);
+    let offset = dir.path().join("faketime-offset");
+    std::fs::write(&offset, "+0\n").unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cfg = dir.path().join("streetwatch.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"[device]
+id = "box-clock"
+state_dir = "{state}"
+[inference]
+models_dir = "{models}"
+weights_dir = "{weights}"
+[uplink]
+broker = "mqtt://127.0.0.1:{port}"
+backoff_max_s = 1
+[events.tracker]
+stationary_after_s = 2.0
+[[cameras]]
+id = "bay"
+url = "{url}"
+[cameras.analysis]
+fps = 2.0
+[[cameras.zones]]
+id = "bay-1"
+polygon = [[0.0, 0.15], [0.35, 0.15], [0.35, 0.6], [0.0, 0.6]]
+rules = [{{ type = "no_parking", dwell_s = 4, update_every_s = 6, leave_after_s = 30 }}]
+"#,
+            state = dir.path().join("state").display(),
+            models = root.join("models").display(),
+            weights = weights_dir().display(),
+            port = broker.port,
+            url = sim.url("/bay"),
+        ),
+    )
+    .unwrap();
+    let d = RunningDaemon::spawn_env(
+        &cfg,
+        &dir.path().join("log"),
+        Some("info"),
+        &[
+            ("LD_PRELOAD", lib.as_os_str()),
+            ("FAKETIME_TIMESTAMP_FILE", offset.as_os_str()),
+            // Read the offset file again at most every second (not on every call).
+            ("FAKETIME_CACHE_DURATION", "1".as_ref()),
+            ("FAKETIME_DONT_FAKE_MONOTONIC", "1".as_ref()),
+        ],
+    );
+    let phase = |p: &str| {
+        sub.events()
+            .into_iter()
+            .find(|e| e["phase"] == p && e["camera"]["id"] == "bay")
+    };
+    sub.wait("the case started", Duration::from_secs(120), |_| {
+        phase("started").is_some()
+    });
+    let started = phase("started").unwrap();
+    assert!(
+        started["clock"].is_object() && started["clock"]["jump"].is_null(),
+        "no jump before the step: {:#}",
+        started["clock"]
+    );
+    std::fs::write(&offset, "+30\n").unwrap();
+    d.wait_log(30, "the daemon to log the step", |l| {
+        l.contains("clock jump of +30")
+    });
+    let jumped = || {
+        sub.events().into_iter().find(|e| {
+            e["id"] == started["id"] && e["phase"] != "started" && e["clock"]["jump"].is_object()
+        })
+    };
+    sub.wait(
+        "a later phase of the case marked with the jump",
+        Duration::from_secs(60),
+        |_| jumped().is_some(),
+    );
+    let j = &jumped().unwrap()["clock"]["jump"];
+    assert_eq!(j["kind"], "system", "{j:#}");
+    let s = j["seconds"].as_f64().unwrap();
+    assert!((s - 30.0).abs() < 1.0, "{j:#}");
+    assert!(j["at"].is_string(), "{j:#}");
+}

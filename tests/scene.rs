@@ -716,6 +716,41 @@ fn the_daemon_sends_a_ptz_camera_home_audits_it_and_serves_its_scene_to_the_page
     assert_eq!(bad.status().as_u16(), 422);
     wait_until("the second return home", 30, || home(&sim));
     assert_eq!(sim.lock().unwrap().gotos, ["1", "2", "1"]);
+    // Changed PTZ and tampering settings restart the camera (its slice changed): it
+    // comes back with them, the dome already home is left alone, and the new return
+    // time is in force.
+    let edited = std::fs::read_to_string(d.config_path())
+        .unwrap()
+        .replace("return_after_s = 3\n", "return_after_s = 2\n")
+        + "[cameras.tamper]\ncheck_fps = 2.0\n";
+    std::fs::write(d.config_path(), edited).unwrap();
+    d.signal(libc::SIGHUP);
+    d.wait_log(20, "the dome's camera restarted by the reload", |l| {
+        l.contains("stopping camera (removed or changed)") && l.contains("camera=dome")
+    });
+    wait_until("the scene at preset 1 after the reload", 60, || {
+        let s = get("/api/cameras/dome/scene");
+        s["scene"]["ptz"] == serde_json::json!({"state": "at", "preset": "1"})
+            && s["scene"]["view"] == "1"
+    });
+    assert_eq!(
+        sim.lock().unwrap().gotos,
+        ["1", "2", "1"],
+        "a dome already home is not moved again by the restarted controller"
+    );
+    let r = post(
+        "/api/cameras/dome/ptz/goto",
+        serde_json::json!({"preset": "2"}),
+    );
+    assert!(r.status().is_success(), "{:?}", r.text());
+    wait_until("the return home under the new settings", 30, || {
+        sim.lock().unwrap().gotos.len() == 5 && home(&sim)
+    });
+    assert_eq!(sim.lock().unwrap().gotos, ["1", "2", "1", "2", "1"]);
+    assert!(
+        !d.log().contains("config reload refused"),
+        "the edited settings were refused"
+    );
     let log = d.log();
     assert!(
         !log.contains("Dome-pass-42"),

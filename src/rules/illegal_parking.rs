@@ -380,6 +380,8 @@ impl IllegalParking {
                 start: s.first_still,
                 last_seen: s.last_seen,
                 last_report: s.last_report,
+                paused_s: s.paused_s,
+                visits: s.visits,
             })
             .collect()
     }
@@ -420,6 +422,8 @@ impl IllegalParking {
         // The photo set's first wide shot was taken before the restart; the plate is
         // read again from the pictures taken after it.
         s.opened = ep.start;
+        s.paused_s = ep.paused_s;
+        s.visits = ep.visits;
         s.half_captured = true;
         s.confirmed = true;
         s.touched = false;

@@ -88,12 +88,24 @@ impl Run {
 
     /// Runs from `from` to `to` seconds at `fps`; `frame(t)` gives the detections.
     fn drive(&mut self, from: f64, to: f64, fps: f64, frame: impl Fn(f64) -> Vec<Detection>) {
+        self.drive_seen(from, to, fps, frame, &|_| None);
+    }
+
+    /// [`Self::drive`] where every box looks like `look` says.
+    fn drive_seen(
+        &mut self,
+        from: f64,
+        to: f64,
+        fps: f64,
+        frame: impl Fn(f64) -> Vec<Detection>,
+        look: &dyn Fn(&BBox) -> Option<Appearance>,
+    ) {
         let n = ((to - from) * fps).round() as usize;
         for i in 0..=n {
             let s = from + i as f64 / fps;
             self.tracker.update(at(s), &frame(s)).unwrap();
             let tracks: Vec<Track> = self.tracker.tracks().cloned().collect();
-            for o in self.rule.on_frame(at(s), &tracks, W, H) {
+            for o in self.rule.on_frame_seen(at(s), &tracks, W, H, look) {
                 match o {
                     RuleOutput::Phase { phase, .. } => self.phases.push((phase.phase, phase)),
                     RuleOutput::Capture {
@@ -350,4 +362,92 @@ fn a_different_plate_after_an_occlusion_is_a_new_stay() {
         1,
         "the first stay ended once out of sight"
     );
+}
+
+/// A flat-coloured look with all its colour in histogram bin `bin`: two different bins
+/// are two different vehicles to [`Appearance::same_vehicle`].
+fn flat_look(bin: usize) -> Appearance {
+    let mut hist = vec![0.0; 8];
+    hist[bin] = 1.0;
+    Appearance {
+        hist,
+        thumb: vec![128; 64],
+    }
+}
+
+/// A dome patrolling two presets away for 60 s and back at the bay's preset, where a
+/// plated stay waits: the tracker starts afresh (as the engine resets it on a view
+/// change), and the parked car now looks different (the sun moved).
+fn patrol_return(r: &mut Run) -> EpisodeKey {
+    let policy = ResumePolicy {
+        resume_within_s: 120.0,
+        patrol: vec![FIXED.into()],
+        patrol_cycle_s: 120.0,
+    };
+    r.drive_seen(0.0, 200.0, 2.0, |_| vec![car(1400.0, 700.0)], &|_| {
+        Some(flat_look(0))
+    });
+    assert_eq!(r.count(Phase::Started), 1, "{:?}", r.phases);
+    let first = r.rule.stays[0].key;
+    assert!(r.rule.set_plate(first, Some("粤B6K723")).is_empty());
+    assert!(r.rule.set_view(None, at(200.5), &policy, 10.0).is_empty());
+    assert!(
+        r.rule
+            .set_view(Some(FIXED), at(260.5), &policy, 10.0)
+            .is_empty()
+    );
+    r.tracker = Tracker::new(TrackerConfig::default()).unwrap();
+    r.drive_seen(261.0, 275.0, 2.0, |_| vec![car(1400.0, 700.0)], &|_| {
+        Some(flat_look(5))
+    });
+    assert_eq!(
+        r.count(Phase::Ended),
+        0,
+        "still waiting for its car: {:?}",
+        r.phases
+    );
+    let waits = r.rule.plate_waits();
+    assert_eq!(waits.len(), 1, "its look differs: the plate must tell");
+    waits[0]
+}
+
+#[test]
+fn a_patrol_visit_finds_its_parked_car_by_plate_when_its_look_has_changed() {
+    let mut r = Run::new(&[zone(Schedule::always())]);
+    let candidate = patrol_return(&mut r);
+    let out = r.rule.set_plate(candidate, Some("粤B6K723"));
+    assert!(
+        matches!(out.as_slice(), [RuleOutput::Abandoned { key, .. }] if *key == candidate),
+        "{out:?}"
+    );
+    r.drive_seen(275.5, 400.0, 2.0, |_| vec![car(1400.0, 700.0)], &|_| {
+        Some(flat_look(5))
+    });
+    r.drive(400.5, 500.0, 2.0, |_| vec![]);
+    assert_eq!(r.count(Phase::Started), 1, "one case: {:?}", r.phases);
+    assert_eq!(r.count(Phase::Ended), 1, "{:?}", r.phases);
+    assert!(
+        r.captures.contains(&"visit-2"),
+        "the visit that found it has its wide shot: {:?}",
+        r.captures
+    );
+    let ended = &r.phases.iter().find(|p| p.0 == Phase::Ended).unwrap().1;
+    assert_eq!(ended.end_reason, Some(EndReason::Gone), "{ended:?}");
+    assert_eq!(ended.details.get("visits"), Some(&serde_json::json!(2)));
+    // On a patrol the time between visits counts for the stay.
+    assert!(ended.details.get("paused_s").is_none(), "{ended:?}");
+}
+
+#[test]
+fn a_patrol_visit_finding_another_plate_in_the_bay_opens_a_new_case() {
+    let mut r = Run::new(&[zone(Schedule::always())]);
+    let candidate = patrol_return(&mut r);
+    assert!(r.rule.set_plate(candidate, Some("粤A00001")).is_empty());
+    r.drive_seen(275.5, 500.0, 2.0, |_| vec![car(1400.0, 700.0)], &|_| {
+        Some(flat_look(5))
+    });
+    assert_eq!(r.count(Phase::Started), 2, "{:?}", r.phases);
+    let ended: Vec<_> = r.phases.iter().filter(|p| p.0 == Phase::Ended).collect();
+    assert_eq!(ended.len(), 1, "the first car's case ends: {:?}", r.phases);
+    assert!(!r.captures.contains(&"visit-2"), "{:?}", r.captures);
 }

@@ -238,6 +238,8 @@ impl Littering {
                     start: s.first_seen,
                     last_seen: s.last_seen,
                     last_report: s.last_seen,
+                    paused_s: 0.0,
+                    visits: 0,
                 })
             })
             .collect()

@@ -90,6 +90,11 @@ pub struct OpenEpisode {
     pub last_seen: MediaTime,
     /// Media time of the last `started`/`updated` phase.
     pub last_report: MediaTime,
+    /// Seconds the camera looked elsewhere (PTZ, tampering) that do not count for the
+    /// dwell; kept so a restart does not fold them back in.
+    pub paused_s: f64,
+    /// Later patrol visits that found the object again.
+    pub visits: u32,
 }
 
 /// How a restored episode waits for its object after a restart.

@@ -130,6 +130,12 @@ pub struct StayRecord {
     /// confirmed (decided in the last run).
     #[serde(default)]
     pub started_committed: bool,
+    /// Seconds of pauses not counted in the dwell ([`OpenEpisode::paused_s`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub paused_s: f64,
+    /// Later patrol visits that found the object again.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub visits: u32,
     /// The decided `started` phase, media stripped: sent again if it never reached the
     /// outbox, and the template of a closing `ended` when the camera is gone.
     pub started: Event,
@@ -160,6 +166,8 @@ impl StayRecord {
             last_seen_media_ns: ep.last_seen.0,
             last_report_media_ns: ep.last_report.0,
             started_committed: committed,
+            paused_s: ep.paused_s,
+            visits: ep.visits,
             started: strip(started),
         }
     }
@@ -195,6 +203,8 @@ impl StayRecord {
             start: t(self.start_media_ns),
             last_seen: t(self.last_seen_media_ns),
             last_report: t(self.last_report_media_ns),
+            paused_s: self.paused_s,
+            visits: self.visits,
         }
     }
 
@@ -225,6 +235,14 @@ impl StayRecord {
             }
         }
     }
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
+}
+
+fn is_zero_u32(v: &u32) -> bool {
+    *v == 0
 }
 
 /// Everything persisted for one camera.

@@ -242,6 +242,34 @@ fn a_restored_stay_whose_car_is_still_there_keeps_its_id_and_continues_its_seq()
 }
 
 #[test]
+fn time_paused_and_patrol_visits_before_a_restart_are_kept_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (started, mut file) = parked_then_killed(dir.path());
+    // Files written before these fields existed still load (nothing paused).
+    assert_eq!((file.stays[0].paused_s, file.stays[0].visits), (0.0, 0));
+    let json = serde_json::to_string(&file).unwrap();
+    assert!(!json.contains("paused_s"), "{json}");
+    // The camera had looked elsewhere 42 s and found the car on 2 later visits.
+    file.stays[0].paused_s = 42.0;
+    file.stays[0].visits = 2;
+    let path = stays_path(dir.path(), "cam1");
+    save(&path, &file).unwrap();
+    let file = load(&path).unwrap().unwrap();
+    assert_eq!((file.stays[0].paused_s, file.stays[0].visits), (42.0, 2));
+    let mut ev = engine(vec![no_parking()], dir.path());
+    assert!(ev.restore_stays(file, MediaClock::Wall, &all).is_empty());
+    let out = run(&mut ev, 220.0, 600.0, &[car()]);
+    assert_eq!(keys(&out), [(Phase::Updated, 1)], "{:#?}", out.events);
+    let upd = &out.events[0];
+    assert_eq!(upd.id, started.id);
+    assert_eq!(upd.details.get("paused_s"), Some(&serde_json::json!(42.0)));
+    assert_eq!(upd.details.get("visits"), Some(&serde_json::json!(3)));
+    // And they are written again with the case.
+    let again = ev.stays_file();
+    assert_eq!((again.stays[0].paused_s, again.stays[0].visits), (42.0, 2));
+}
+
+#[test]
 fn a_restored_stay_whose_car_is_gone_ends_with_reason_restart_after_the_grace_period() {
     let dir = tempfile::tempdir().unwrap();
     let (started, file) = parked_then_killed(dir.path());

@@ -152,6 +152,8 @@ impl GenericCount {
                     start: g.since,
                     last_seen: g.last_seen,
                     last_report: g.last_report,
+                    paused_s: 0.0,
+                    visits: 0,
                 })
             })
             .collect()

@@ -197,6 +197,8 @@ impl GenericDwell {
                 start: s.first,
                 last_seen: s.last_seen,
                 last_report: s.last_report,
+                paused_s: 0.0,
+                visits: 0,
             })
             .collect()
     }

@@ -48,11 +48,13 @@ pub struct TamperConfig {
     /// Pictures checked per second at most (default 1).
     #[serde(default = "default_check_fps")]
     pub check_fps: f64,
-    /// Seconds a condition must hold before it is reported (default 10). Must stay
-    /// below the camera's pre-roll minus 3 s, so the "before" picture is still in the
-    /// ring.
-    #[serde(default = "default_persist_s")]
-    pub persist_s: f64,
+    /// Seconds a condition must hold before it is reported (default 10, see
+    /// [`Self::persist_s`]). A value written here must stay below the camera's
+    /// pre-roll minus 3 s, so the "before" picture is still in the ring; left out, it
+    /// shortens to fit (see [`Self::fitted`]). `None` tells "left out" from an
+    /// explicit 10.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persist_s: Option<f64>,
     /// Seconds of normal pictures that end a reported condition (default 5).
     #[serde(default = "default_clear_s")]
     pub clear_s: f64,
@@ -112,7 +114,7 @@ impl Default for TamperConfig {
         Self {
             enabled: true,
             check_fps: default_check_fps(),
-            persist_s: default_persist_s(),
+            persist_s: None,
             clear_s: default_clear_s(),
             moved_fraction: default_moved_fraction(),
             blocked_fraction: default_blocked_fraction(),
@@ -141,7 +143,7 @@ impl TamperConfig {
         );
         range(
             "persist_s",
-            self.persist_s,
+            self.persist_s(),
             0.0,
             600.0,
             "use more than 0 and at most 600 seconds",
@@ -190,15 +192,13 @@ impl TamperConfig {
         );
         // The default adapts to a short pre-roll (see `fitted`); a value the
         // technician chose that cannot fit is refused.
-        if self.persist_s.is_finite()
-            && self.persist_s != default_persist_s()
+        if let Some(chosen) = self.persist_s.filter(|v| v.is_finite())
             && !self.fits(preroll_s)
         {
             out.push((
                 "persist_s",
                 format!(
-                    "{} s plus 3 s does not fit in the camera's {preroll_s} s pre-roll, so the picture from before the tampering would be gone",
-                    self.persist_s
+                    "{chosen} s plus 3 s does not fit in the camera's {preroll_s} s pre-roll, so the picture from before the tampering would be gone"
                 ),
                 "lower persist_s or raise preroll.seconds",
             ));
@@ -212,9 +212,14 @@ impl TamperConfig {
 const PREROLL_MARGIN_S: f64 = BEFORE_S + 1.0;
 
 impl TamperConfig {
+    /// Seconds a condition must hold before it is reported.
+    pub fn persist_s(&self) -> f64 {
+        self.persist_s.unwrap_or_else(default_persist_s)
+    }
+
     /// Whether `persist_s` leaves the "before" picture inside a `preroll_s` ring.
     fn fits(&self, preroll_s: f64) -> bool {
-        self.persist_s + PREROLL_MARGIN_S <= preroll_s
+        self.persist_s() + PREROLL_MARGIN_S <= preroll_s
     }
 
     /// This config for a camera whose pre-roll holds `preroll_s` seconds: the default
@@ -222,8 +227,8 @@ impl TamperConfig {
     /// set up with a short pre-roll before tampering checks existed still starts.
     pub fn fitted(&self, preroll_s: f64) -> TamperConfig {
         let mut c = self.clone();
-        if c.persist_s == default_persist_s() && !c.fits(preroll_s) {
-            c.persist_s = (preroll_s - PREROLL_MARGIN_S).max(1.0);
+        if c.persist_s.is_none() && !c.fits(preroll_s) {
+            c.persist_s = Some((preroll_s - PREROLL_MARGIN_S).max(1.0));
         }
         c
     }
@@ -810,7 +815,7 @@ impl TamperMonitor {
         details: &serde_json::Map<String, serde_json::Value>,
         out: &mut Vec<RuleOutput>,
     ) {
-        let (persist, clear) = (self.cfg.persist_s, self.cfg.clear_s);
+        let (persist, clear) = (self.cfg.persist_s(), self.cfg.clear_s);
         let frame = self.frame;
         let c = &mut self.conditions[k.index()];
         if c.active.is_some() {
@@ -998,6 +1003,8 @@ impl TamperMonitor {
                     start,
                     last_seen: self.last_picture.unwrap_or(start),
                     last_report: start,
+                    paused_s: 0.0,
+                    visits: 0,
                 })
             })
             .collect()
@@ -1022,7 +1029,7 @@ impl TamperMonitor {
         d.insert("tamper".into(), serde_json::json!(k.name()));
         c.details = d;
         c.active = Some((key, ep.start));
-        c.restored_until = Some(now.add_secs(grace_s.max(self.cfg.persist_s + 5.0)));
+        c.restored_until = Some(now.add_secs(grace_s.max(self.cfg.persist_s() + 5.0)));
         Some(key)
     }
 
@@ -1147,16 +1154,24 @@ mod tests {
         let d = TamperConfig::default();
         // A camera set up with a 10 s pre-roll still starts, reporting after 7 s.
         assert!(d.problems(10.0).is_empty());
-        assert_eq!(d.fitted(10.0).persist_s, 7.0);
-        assert_eq!(d.fitted(20.0).persist_s, 10.0);
+        assert_eq!(d.fitted(10.0).persist_s(), 7.0);
+        assert_eq!(d.fitted(20.0).persist_s(), 10.0);
         let chosen = TamperConfig {
-            persist_s: 12.0,
+            persist_s: Some(12.0),
             ..TamperConfig::default()
         };
         let p = chosen.problems(10.0);
         assert_eq!(p.len(), 1, "{p:?}");
         assert_eq!(p[0].0, "persist_s");
-        assert_eq!(chosen.fitted(10.0).persist_s, 12.0);
+        assert_eq!(chosen.fitted(10.0).persist_s(), 12.0);
+        // Writing the default explicitly is a choice too: refused, not shortened.
+        let explicit: TamperConfig = toml::from_str("persist_s = 10.0").unwrap();
+        assert_eq!(explicit.persist_s, Some(10.0));
+        assert_eq!(explicit.problems(10.0)[0].0, "persist_s");
+        assert_eq!(explicit.fitted(10.0).persist_s(), 10.0);
+        // Left out, it is not written back when the config is saved.
+        let saved = toml::to_string(&TamperConfig::default()).unwrap();
+        assert!(!saved.contains("persist_s"), "{saved}");
     }
 
     fn rgb(g: &Grey) -> Vec<u8> {
