@@ -10,7 +10,7 @@ SHELL := bash
 # Same environment as scripts/test.sh (ORT library, assets, Python, cargo on PATH).
 ENV := . scripts/env.sh &&
 
-.PHONY: help setup setup-aarch64 build release aarch64 deb demo test bench fmt lint clean-deps
+.PHONY: help setup setup-aarch64 build release aarch64 deb demo test bench bench-quick bench-micro fmt lint clean-deps
 
 help:
 	@echo "make setup       install Debian packages, venv, ONNX Runtime and test assets into .deps/ (idempotent)"
@@ -20,7 +20,9 @@ help:
 	@echo "make deb         setup + both release builds + target/deb/streetwatch_*_{amd64,arm64}.deb"
 	@echo "make demo        setup + release build + ./target/release/streetwatch demo (extra args: DEMO_ARGS=...)"
 	@echo "make test        setup + scripts/test.sh (build, cargo test, scripts/checks/*.sh)"
-	@echo "make bench       setup + cargo bench --locked"
+	@echo "make bench       release build + streetwatch bench --daemon: daemon vs Python/OpenCV peer side by side, capacity per mode (~20 min; extra args: BENCH_ARGS=...)"
+	@echo "make bench-quick the same, 5 fps side by side only, capacity checked at each goal (~6 min)"
+	@echo "make bench-micro setup + cargo bench --locked (criterion micro-benches)"
 	@echo "make fmt         cargo fmt"
 	@echo "make lint        cargo fmt --check + cargo clippy --all-targets -- -D warnings"
 	@echo "make clean-deps  remove .deps/ (the next setup starts from scratch)"
@@ -54,7 +56,14 @@ demo: release
 test: setup
 	scripts/test.sh
 
-bench: setup
+# Tables on stdout and in target/bench/bench-daemon.{md,json}; see docs/performance.md.
+bench: release
+	$(ENV) ./target/release/streetwatch bench --daemon $(BENCH_ARGS)
+
+bench-quick: release
+	$(ENV) ./target/release/streetwatch bench --daemon --quick $(BENCH_ARGS)
+
+bench-micro: setup
 	$(ENV) cargo bench --locked
 
 fmt:

@@ -119,7 +119,7 @@ summary+=("${cargo_version%% (*}")
 # --- 3. Python venv ------------------------------------------------------------
 req_sha="$(sha_of "$REQUIREMENTS_FILE")"
 venv_stamp="$VENV/.streetwatch-requirements.sha256"
-venv_imports='import onnxruntime, numpy, PIL, oelint_adv, onnx'
+venv_imports='import onnxruntime, numpy, PIL, oelint_adv, onnx, cv2'
 if [ -x "$VENV/bin/python" ] && [ "$(cat "$venv_stamp" 2>/dev/null || true)" = "$req_sha" ] &&
     "$VENV/bin/python" -c "$venv_imports" >/dev/null 2>&1; then
     summary+=("venv ok")

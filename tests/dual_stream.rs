@@ -285,7 +285,8 @@ fn the_snapshot_a_box_points_at_is_the_same_moment_in_both_streams() {
             SUBSTREAM,
             "analysis runs on the substream"
         );
-        let Some(sub_box) = find_marker(f.width, f.height, &f.data) else {
+        // Cameras deliver YUV analysis frames; the marker search reads RGB.
+        let Some(sub_box) = find_marker(f.width, f.height, &f.to_rgb().data) else {
             continue; // The drive-in, before the marked hold.
         };
         let needed = f.time.add_secs(ALIGN_SLACK.as_secs_f64() + 0.3);

@@ -100,6 +100,7 @@ fn frame(cam: &str, level: u8) -> Frame {
         time: MediaTime(0),
         width: 128,
         height: 128,
+        format: streetwatch::ingest::PixelFormat::Rgb,
         data: vec![level; 128 * 128 * 3],
     }
 }

@@ -129,7 +129,18 @@ fn frames_arrive_from_rtsp_at_the_analysis_rate_with_monotonic_media_time() {
     }
     let f = &frames[0];
     assert_eq!((f.width, f.height), (768, 432));
-    assert_eq!(f.data.len(), 768 * 432 * 3);
+    // The decoder's own YUV 4:2:0, tightly packed (the detector letterboxes it
+    // without converting the frame).
+    assert!(
+        matches!(
+            f.format,
+            streetwatch::ingest::PixelFormat::I420(_) | streetwatch::ingest::PixelFormat::Nv12(_)
+        ),
+        "{:?}",
+        f.format
+    );
+    assert_eq!(f.data.len(), 768 * 432 * 3 / 2);
+    assert_eq!(f.to_rgb().data.len(), 768 * 432 * 3);
     assert_eq!(&*f.camera_id, "car");
     // Media time is anchored to the wall clock once: it must be close to now.
     let now = chrono::Utc::now().timestamp_nanos_opt().unwrap();

@@ -184,7 +184,8 @@ fn a_camera_that_repeats_parameter_sets_between_slices_is_repaired_whole_picture
                     .first()
                     .is_some_and(|&p0| f.pts_ns >= p0 + 5_000_000_000)
                 {
-                    worst = worst.max(mean_abs_diff(&f.data, parked));
+                    // The camera's frames are YUV; the GIF's are RGB.
+                    worst = worst.max(mean_abs_diff(&f.to_rgb().data, parked));
                 }
                 pts.push(f.pts_ns);
             }

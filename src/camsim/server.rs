@@ -92,6 +92,8 @@ impl CamServer {
             server.set_auth(Some(&auth));
         }
         let aligned = opts.clock_aligned.then_some(opts.clock_epoch_ns);
+        // Mounts of the same file share its units (the benchmark serves dozens).
+        let mut clips: std::collections::HashMap<PathBuf, Arc<Clip>> = Default::default();
         for (path, source) in &opts.mounts {
             let factory = rtsp::RTSPMediaFactory::new();
             factory.set_shared(true);
@@ -101,7 +103,14 @@ impl CamServer {
                      ! jpegenc ! rtpjpegpay name=pay0 pt=26 )",
                 ),
                 MountSource::File(file) => {
-                    let clip = Arc::new(load_clip(file)?);
+                    let clip = match clips.get(file) {
+                        Some(c) => c.clone(),
+                        None => {
+                            let c = Arc::new(load_clip(file)?);
+                            clips.insert(file.clone(), c.clone());
+                            c
+                        }
+                    };
                     let pay = if clip.encoding == "H265" { "rtph265pay" } else { "rtph264pay" };
                     // config-interval=0: the clip's units already carry the parameter
                     // sets in front of every keyframe (load_clip parses with

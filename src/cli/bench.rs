@@ -12,9 +12,9 @@ pub struct BenchArgs {
     /// Simulated cameras, each decoding the sample file in a loop.
     #[arg(long, default_value_t = 1)]
     pub cameras: usize,
-    /// Sample video file.
-    #[arg(long)]
-    pub video: String,
+    /// Sample video file (with --daemon: default the car sample in the assets).
+    #[arg(long, required_unless_present = "daemon")]
+    pub video: Option<String>,
     /// Decode keyframes only (delta units never reach the decoder).
     #[arg(long)]
     pub keyframes_only: bool,
@@ -42,6 +42,31 @@ pub struct BenchArgs {
     /// Config file whose `[inference]` section is used.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Benchmark the real daemon (`streetwatch run` on simulated RTSP cameras) side by
+    /// side with the peer Python/OpenCV pipeline, then find the capacity per mode.
+    /// Run from the repository root; writes bench-daemon.json/.md into --out-dir
+    /// (default target/bench).
+    #[arg(long)]
+    pub daemon: bool,
+    /// --daemon: seconds measured per run, after warm-up.
+    #[arg(long, default_value_t = 20.0)]
+    pub window: f64,
+    /// --daemon: alternating daemon/peer runs per side-by-side workload.
+    #[arg(long, default_value_t = 3)]
+    pub repeats: usize,
+    /// --daemon: only the 5 fps side by side, capacity checked at each goal only.
+    #[arg(long)]
+    pub quick: bool,
+    /// --daemon: skip the capacity search.
+    #[arg(long)]
+    pub no_capacity: bool,
+    /// --daemon: skip the peer.
+    #[arg(long)]
+    pub no_peer: bool,
+    /// --daemon: how the peer reads frames: `read` decodes and converts every frame to
+    /// BGR, `grab` converts only the frames it analyses.
+    #[arg(long, default_value = "read")]
+    pub peer_mode: String,
 }
 
 #[derive(Serialize)]
@@ -54,6 +79,9 @@ struct Output {
 }
 
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
+    if args.daemon {
+        return run_daemon(&args);
+    }
     // Warnings only by default (a skipped execution provider says why); RUST_LOG wins.
     streetwatch::logging::init(&config::LoggingConfig {
         level: "warn".into(),
@@ -70,7 +98,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         cfg.intra_threads = t;
     }
     let spec = BenchSpec {
-        video: args.video.clone(),
+        video: args.video.clone().unwrap_or_default(),
         model: args.model.clone(),
         cameras: args.cameras.max(1),
         seconds: args.seconds,
@@ -141,4 +169,36 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn run_daemon(args: &BenchArgs) -> Result<ExitCode> {
+    let video = match &args.video {
+        Some(v) => PathBuf::from(v),
+        None => std::env::var_os("STREETWATCH_ASSETS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(".deps"))
+            .join("media/car-detection.mp4"),
+    };
+    if args.peer_mode != "read" && args.peer_mode != "grab" {
+        anyhow::bail!("--peer-mode must be read or grab");
+    }
+    super::bench_daemon::run(super::bench_daemon::DaemonBench {
+        video,
+        out_dir: args
+            .out_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("target/bench")),
+        window_s: if args.quick {
+            args.window.min(12.0)
+        } else {
+            args.window
+        },
+        settle_s: 5.0,
+        repeats: args.repeats.max(1),
+        cameras: if args.cameras > 1 { args.cameras } else { 4 },
+        peer: !args.no_peer,
+        capacity: !args.no_capacity,
+        quick: args.quick,
+        peer_mode: args.peer_mode.clone(),
+    })
 }

@@ -3,6 +3,7 @@
 
 mod annotated_video;
 mod bench;
+mod bench_daemon;
 mod check_config;
 mod demo;
 mod demo_scenes;

@@ -194,6 +194,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 // PTZ position and tampering checks first: a frame the rules must not
                 // decide on is known before its detections arrive.
                 analysis.on_picture(&frame);
+                let frame = std::sync::Arc::new(frame);
                 let mut dets = Vec::new();
                 for (hd, rx) in &handles {
                     if hd.submit(frame.clone()).is_err() {

@@ -359,9 +359,7 @@ impl CameraAnalysis {
         {
             self.events.request_reference();
         }
-        let out = self
-            .events
-            .on_picture(now, frame.width, frame.height, &frame.data);
+        let out = self.events.on_decoded(frame);
         self.handle(out, now);
         self.publish(now);
     }

@@ -356,8 +356,8 @@ impl Consumer {
                     if let Some(r) = self.rules.as_mut() {
                         r.on_picture(&frame);
                     }
-                    self.board
-                        .set_frame(&self.camera_id, Arc::new(frame.clone()));
+                    let frame = Arc::new(frame);
+                    self.board.set_frame(&self.camera_id, frame.clone());
                     for (h, _) in &self.handles {
                         let _ = h.submit(frame.clone());
                     }

@@ -172,6 +172,8 @@ pub fn masked_jpeg(
     zones: &[Zone],
     max_width: Option<u32>,
 ) -> Result<Vec<u8>, LiveError> {
+    // Cameras deliver YUV: the page's picture is converted only when asked for.
+    let frame = &*frame.to_rgb();
     check_size(frame)?;
     let mut data = frame.data.clone();
     black_out_zones(&mut data, frame.width, frame.height, zones)?;
@@ -355,6 +357,7 @@ mod tests {
                 time: MediaTime(t),
                 width: 16,
                 height: 8,
+                format: crate::ingest::PixelFormat::Rgb,
                 data: vec![v; 16 * 8 * 3],
             })
         };
@@ -391,6 +394,7 @@ mod tests {
             time: MediaTime(0),
             width: 4,
             height: 2,
+            format: crate::ingest::PixelFormat::Rgb,
             data: vec![0; 5],
         };
         assert!(matches!(jpeg_of(&f), Err(LiveError::BadFrame { .. })));
@@ -425,6 +429,7 @@ mod tests {
             time: MediaTime(0),
             width,
             height,
+            format: crate::ingest::PixelFormat::Rgb,
             data: vec![200; (width * height * 3) as usize],
         }
     }

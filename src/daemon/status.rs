@@ -87,13 +87,26 @@ impl Daemon {
 
     /// One line per camera, for the journal.
     pub fn log_status(&self) {
+        // Frames the inference services replaced before analysing them (newest wins)
+        // and results the analysis thread did not take in time, per camera.
+        let mut infer: std::collections::HashMap<String, (u64, u64)> = Default::default();
+        for svc in self.models.services() {
+            for c in svc.stats().cameras {
+                let e = infer.entry(c.camera_id).or_default();
+                e.0 += c.dropped;
+                e.1 += c.results_dropped;
+            }
+        }
         for (id, t) in &self.cameras {
             let st = &t.camera.shared.stats;
+            let (infer_dropped, results_dropped) = infer.get(id).copied().unwrap_or_default();
             tracing::info!(
                 camera = %id,
                 status = %t.camera.status(),
                 frames = st.frames_delivered.load(Ordering::Relaxed),
                 dropped = t.camera.frames().dropped(),
+                infer_dropped,
+                results_dropped,
                 analysed = t.counters.analysed.load(Ordering::Relaxed),
                 detections = t.counters.detections.load(Ordering::Relaxed),
                 reconnects = st.reconnects.load(Ordering::Relaxed),

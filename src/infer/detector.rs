@@ -95,7 +95,9 @@ impl Detector {
 
     /// Detect objects in a decoded frame; boxes come back in the frame's pixels.
     pub fn detect(&mut self, frame: &Frame) -> Result<Vec<Detection>, DetectError> {
-        self.detect_rgb(&frame.data, frame.width, frame.height)
+        let lb = self.pre.run_frame(frame, &mut self.input)?;
+        self.run_and_decode()?;
+        Ok(self.finish(&lb))
     }
 
     /// Detect objects in packed RGB pixels.
@@ -147,7 +149,7 @@ impl Detector {
         let mut boxes = Vec::with_capacity(frames.len());
         for (i, f) in frames.iter().enumerate() {
             let slot = &mut self.input[i * per..(i + 1) * per];
-            match self.pre.run(&f.data, f.width, f.height, slot) {
+            match self.pre.run_frame(f, slot) {
                 Ok(lb) => boxes.push(lb),
                 Err(_) => {
                     // One bad frame must not fail the others: run them one by one.

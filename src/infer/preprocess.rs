@@ -4,11 +4,12 @@
 
 use super::letterbox::Letterbox;
 use super::manifest::{ColourOrder, InputSpec, Layout, PixelRange};
+use crate::ingest::{Frame, PixelFormat};
 
 /// Why a frame could not be preprocessed.
 #[derive(Debug, thiserror::Error)]
 pub enum PreprocessError {
-    #[error("frame is {width}x{height} but carries {len} bytes (expected packed RGB, {expected})")]
+    #[error("frame is {width}x{height} but carries {len} bytes (expected {expected})")]
     BadFrame {
         width: u32,
         height: u32,
@@ -19,13 +20,9 @@ pub enum PreprocessError {
     BadOutput { len: usize, expected: usize },
 }
 
-/// One source sample position on an axis: two neighbours and the weight of the second.
-#[derive(Debug, Clone, Copy)]
-struct Tap {
-    i0: u32,
-    i1: u32,
-    w: f32,
-}
+// The loops themselves are in the `pixels` crate, compiled optimised even in debug
+// builds (crates/pixels); this module owns the manifest's meaning and the checks.
+use pixels::letterbox::{Tap, Tensor, fill_rgb, fill_taps, fill_yuv420};
 
 /// Reusable preprocessing state for one model input.
 #[derive(Debug)]
@@ -111,6 +108,41 @@ impl Preprocessor {
                 expected,
             });
         }
+        let lb = self.prepare(width, height, out)?;
+        fill_rgb(&self.tensor(), rgb, width, out);
+        Ok(lb)
+    }
+
+    /// Like [`Preprocessor::run`] for a frame in any [`PixelFormat`]. YUV 4:2:0 frames
+    /// are converted only at the source pixels the resize reads (four per output
+    /// pixel, about a tenth of a 1080p frame's pixels), each exactly as
+    /// [`Frame::to_rgb`] converts it (the chroma sample covering the pixel, rounded
+    /// and clamped to bytes), so the tensor equals that of the converted frame while
+    /// the frame itself is never converted.
+    pub fn run_frame(&mut self, f: &Frame, out: &mut [f32]) -> Result<Letterbox, PreprocessError> {
+        if f.format == PixelFormat::Rgb {
+            return self.run(&f.data, f.width, f.height, out);
+        }
+        let Some(p) = f.yuv420() else {
+            return Err(PreprocessError::BadFrame {
+                width: f.width,
+                height: f.height,
+                len: f.data.len(),
+                expected: Frame::expected_len(f.format, f.width, f.height),
+            });
+        };
+        let lb = self.prepare(f.width, f.height, out)?;
+        fill_yuv420(&self.tensor(), &p, out);
+        Ok(lb)
+    }
+
+    /// Checks the output's size and rebuilds the sampling tables for a new frame size.
+    fn prepare(
+        &mut self,
+        width: u32,
+        height: u32,
+        out: &[f32],
+    ) -> Result<Letterbox, PreprocessError> {
         if out.len() != self.len() {
             return Err(PreprocessError::BadOutput {
                 len: out.len(),
@@ -120,91 +152,24 @@ impl Preprocessor {
         if self.cached != Some((width, height)) {
             self.rebuild(width, height);
         }
-        let lb = self.lb;
-        let (dw, dh) = (self.dst_w as usize, self.dst_h as usize);
-        let plane = dw * dh;
-        let stride = width as usize * 3;
-        let (px, py) = (lb.pad_x as usize, lb.pad_y as usize);
-        let (nw, nh) = (lb.new_w as usize, lb.new_h as usize);
-        let (mul, add, pad, ch) = (self.mul, self.add, self.pad, self.src_ch);
-        let (xs, ys) = (&self.xs, &self.ys);
-        // Bilinear sample at one horizontal tap between two source rows, then colour
-        // order and scaling.
-        let pixel = |r0: &[u8], r1: &[u8], wy: f32, t: Tap| -> [f32; 3] {
-            let (i0, i1) = (t.i0 as usize * 3, t.i1 as usize * 3);
-            let (a, b) = (&r0[i0..i0 + 3], &r0[i1..i1 + 3]);
-            let (c, d) = (&r1[i0..i0 + 3], &r1[i1..i1 + 3]);
-            let mut v = [0f32; 3];
-            for k in 0..3 {
-                let top = a[k] as f32 + (b[k] as f32 - a[k] as f32) * t.w;
-                let bot = c[k] as f32 + (d[k] as f32 - c[k] as f32) * t.w;
-                v[k] = top + (bot - top) * wy;
-            }
-            [
-                v[ch[0]] * mul[0] + add[0],
-                v[ch[1]] * mul[1] + add[1],
-                v[ch[2]] * mul[2] + add[2],
-            ]
-        };
-        let rows = |y: usize| -> Option<(&[u8], &[u8], f32)> {
-            if y < py || y >= py + nh {
-                return None;
-            }
-            let t = ys[y - py];
-            let r0 = &rgb[t.i0 as usize * stride..][..stride];
-            let r1 = &rgb[t.i1 as usize * stride..][..stride];
-            Some((r0, r1, t.w))
-        };
-        match self.layout {
-            Layout::Nchw => {
-                let (p0, rest) = out.split_at_mut(plane);
-                let (p1, p2) = rest.split_at_mut(plane);
-                for y in 0..dh {
-                    let span = y * dw..(y + 1) * dw;
-                    let (o0, o1, o2) =
-                        (&mut p0[span.clone()], &mut p1[span.clone()], &mut p2[span]);
-                    let Some((r0, r1, wy)) = rows(y) else {
-                        o0.fill(pad[0]);
-                        o1.fill(pad[1]);
-                        o2.fill(pad[2]);
-                        continue;
-                    };
-                    for (o, v) in [(&mut *o0, pad[0]), (&mut *o1, pad[1]), (&mut *o2, pad[2])] {
-                        o[..px].fill(v);
-                        o[px + nw..].fill(v);
-                    }
-                    let (o0, o1, o2) = (
-                        &mut o0[px..px + nw],
-                        &mut o1[px..px + nw],
-                        &mut o2[px..px + nw],
-                    );
-                    for (j, t) in xs.iter().enumerate() {
-                        let v = pixel(r0, r1, wy, *t);
-                        o0[j] = v[0];
-                        o1[j] = v[1];
-                        o2[j] = v[2];
-                    }
-                }
-            }
-            Layout::Nhwc => {
-                for (y, row) in out.chunks_exact_mut(dw * 3).enumerate() {
-                    let Some((r0, r1, wy)) = rows(y) else {
-                        for p in row.chunks_exact_mut(3) {
-                            p.copy_from_slice(&pad);
-                        }
-                        continue;
-                    };
-                    for (x, p) in row.chunks_exact_mut(3).enumerate() {
-                        if x < px || x >= px + nw {
-                            p.copy_from_slice(&pad);
-                        } else {
-                            p.copy_from_slice(&pixel(r0, r1, wy, xs[x - px]));
-                        }
-                    }
-                }
-            }
+        Ok(self.lb)
+    }
+
+    /// What the fill needs, borrowed from the cached tables.
+    fn tensor(&self) -> Tensor<'_> {
+        Tensor {
+            width: self.dst_w as usize,
+            height: self.dst_h as usize,
+            planar: self.layout == Layout::Nchw,
+            pad_x: self.lb.pad_x as usize,
+            pad_y: self.lb.pad_y as usize,
+            xs: &self.xs,
+            ys: &self.ys,
+            src_ch: self.src_ch,
+            mul: self.mul,
+            add: self.add,
+            pad: self.pad,
         }
-        Ok(lb)
     }
 
     fn rebuild(&mut self, width: u32, height: u32) {
@@ -212,24 +177,6 @@ impl Preprocessor {
         fill_taps(&mut self.xs, width, self.lb.new_w);
         fill_taps(&mut self.ys, height, self.lb.new_h);
         self.cached = Some((width, height));
-    }
-}
-
-/// Bilinear taps with half-pixel centres (OpenCV `INTER_LINEAR`, no antialiasing), the
-/// resize both reference pipelines use.
-fn fill_taps(taps: &mut Vec<Tap>, src: u32, dst: u32) {
-    taps.clear();
-    let ratio = src as f64 / dst as f64;
-    for d in 0..dst {
-        let s = ((d as f64 + 0.5) * ratio - 0.5).max(0.0);
-        let i0 = (s.floor() as u32).min(src - 1);
-        let i1 = (i0 + 1).min(src - 1);
-        let w = if i1 == i0 {
-            0.0
-        } else {
-            (s - i0 as f64) as f32
-        };
-        taps.push(Tap { i0, i1, w });
     }
 }
 
@@ -303,5 +250,105 @@ mod tests {
         let mut p = Preprocessor::new(&spec(ColourOrder::Rgb, PixelRange::Byte, Layout::Nchw));
         let mut out = vec![0.0; p.len()];
         assert!(p.run(&[0u8; 10], 4, 4, &mut out).is_err());
+    }
+
+    /// A YUV 4:2:0 frame of pseudo-random samples (odd size: chroma rounds up).
+    fn yuv_frame(format: PixelFormat, width: u32, height: u32, seed: u32) -> Frame {
+        let mut x = seed.wrapping_mul(2654435761).max(1);
+        let mut data = vec![0u8; Frame::expected_len(format, width, height)];
+        for b in &mut data {
+            // xorshift: deterministic, enough for a conversion test.
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            *b = (x >> 8) as u8;
+        }
+        Frame {
+            camera_id: std::sync::Arc::from("c"),
+            pts_ns: 0,
+            time: crate::ingest::MediaTime(0),
+            width,
+            height,
+            format,
+            data,
+        }
+    }
+
+    /// The fused YUV path against the old one (convert the whole frame to RGB, then
+    /// letterbox): every tensor value within 1 LSB, for both layouts, both YUV layouts,
+    /// both matrices and ranges, down- and up-scaling.
+    #[test]
+    fn yuv_frames_give_the_tensor_of_their_rgb_conversion_within_one_lsb() {
+        use crate::ingest::{Yuv, YuvMatrix};
+        let mut worst = 0f32;
+        let mut cases = 0;
+        for (i, &(w, h)) in [(37u32, 23u32), (640, 360), (3, 2)].iter().enumerate() {
+            for matrix in [YuvMatrix::Bt601, YuvMatrix::Bt709] {
+                for full_range in [false, true] {
+                    let yuv = Yuv { matrix, full_range };
+                    for format in [PixelFormat::I420(yuv), PixelFormat::Nv12(yuv)] {
+                        for layout in [Layout::Nchw, Layout::Nhwc] {
+                            let mut sp = spec(ColourOrder::Bgr, PixelRange::Byte, layout);
+                            sp.shape = if layout == Layout::Nchw {
+                                [1, 3, 64, 48]
+                            } else {
+                                [1, 64, 48, 3]
+                            };
+                            let f = yuv_frame(format, w, h, i as u32 + 7);
+                            let rgb = f.to_rgb();
+                            assert_eq!(rgb.data.len(), (w * h * 3) as usize);
+                            let mut p = Preprocessor::new(&sp);
+                            let (mut a, mut b) = (vec![0.0; p.len()], vec![0.0; p.len()]);
+                            let la = p.run_frame(&f, &mut a).unwrap();
+                            let lb = p.run(&rgb.data, w, h, &mut b).unwrap();
+                            assert_eq!((la.new_w, la.new_h), (lb.new_w, lb.new_h));
+                            for (x, y) in a.iter().zip(&b) {
+                                worst = worst.max((x - y).abs());
+                            }
+                            cases += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(cases, 48);
+        assert!(worst <= 1.0, "largest difference {worst} LSB");
+    }
+
+    /// Known colours: limited-range black/white, and BT.709 / BT.601 red.
+    #[test]
+    fn yuv_conversion_matches_the_standard_matrices() {
+        use crate::ingest::{Yuv, YuvMatrix};
+        let lim = |matrix| Yuv {
+            matrix,
+            full_range: false,
+        };
+        let rgb = |p: Yuv, y: u8, u: u8, v: u8| {
+            p.coefficients()
+                .rgb(y as f32, u as f32, v as f32)
+                .map(|c| c.round().clamp(0.0, 255.0) as u8)
+        };
+        let k709 = lim(YuvMatrix::Bt709);
+        assert_eq!(rgb(k709, 16, 128, 128), [0, 0, 0]);
+        assert_eq!(rgb(k709, 235, 128, 128), [255, 255, 255]);
+        // Red in BT.709 limited range is (63, 102, 240); in BT.601 (81, 90, 240).
+        let r = rgb(k709, 63, 102, 240);
+        assert!(r[0] >= 253 && r[1] <= 2 && r[2] <= 2, "{r:?}");
+        let r = rgb(lim(YuvMatrix::Bt601), 81, 90, 240);
+        assert!(r[0] >= 253 && r[1] <= 2 && r[2] <= 2, "{r:?}");
+    }
+
+    #[test]
+    fn short_yuv_frame_is_an_error_not_a_panic() {
+        use crate::ingest::{Yuv, YuvMatrix};
+        let yuv = Yuv {
+            matrix: YuvMatrix::Bt709,
+            full_range: false,
+        };
+        let mut f = yuv_frame(PixelFormat::Nv12(yuv), 8, 8, 1);
+        f.data.truncate(70);
+        let mut p = Preprocessor::new(&spec(ColourOrder::Rgb, PixelRange::Byte, Layout::Nchw));
+        let mut out = vec![0.0; p.len()];
+        assert!(p.run_frame(&f, &mut out).is_err());
     }
 }

@@ -109,7 +109,9 @@ pub struct ServiceStats {
 }
 
 struct Pending {
-    frame: Frame,
+    /// Shared with the Live board and the camera's other models: a frame is a few
+    /// MiB, so it is counted, not copied.
+    frame: Arc<Frame>,
     submitted: Instant,
 }
 
@@ -328,7 +330,8 @@ pub fn percentile(sorted: &[f64], q: f64) -> f64 {
 impl CameraHandle {
     /// Hand a frame to the service according to the camera's mode. `Latest` never blocks;
     /// `Lossless` waits for the camera's slot.
-    pub fn submit(&self, frame: Frame) -> Result<(), WorkerError> {
+    pub fn submit(&self, frame: impl Into<Arc<Frame>>) -> Result<(), WorkerError> {
+        let frame = frame.into();
         let mut st = self.shared.lock();
         loop {
             if st.shutdown {
@@ -427,7 +430,7 @@ fn worker_loop<A: Analyser>(shared: &Shared, index: usize, mut analyser: A) {
         // these frames run.
         shared.space.notify_all();
         let results = {
-            let frames: Vec<&Frame> = jobs.iter().map(|(_, j)| &j.frame).collect();
+            let frames: Vec<&Frame> = jobs.iter().map(|(_, j)| &*j.frame).collect();
             analyser.analyse_batch(&frames)
         };
         for ((index, job), detections) in jobs.drain(..).zip(results) {
@@ -512,6 +515,7 @@ mod tests {
             time: MediaTime(n as i64),
             width: 1,
             height: 1,
+            format: crate::ingest::PixelFormat::Rgb,
             data: vec![0; 3],
         }
     }

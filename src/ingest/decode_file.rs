@@ -212,6 +212,7 @@ impl FileDecoder {
             time: MediaTime(pts_ns as i64),
             width: w as u32,
             height: h as u32,
+            format: crate::ingest::PixelFormat::Rgb,
             data,
         })
     }

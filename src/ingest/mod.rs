@@ -20,7 +20,7 @@ pub mod status;
 pub mod timeline;
 
 pub use camera::{Camera, CameraSpec};
-pub use frame::{AccessUnit, Codec, Frame, MediaTime};
+pub use frame::{AccessUnit, Codec, Frame, MediaTime, PixelFormat, Yuv, YuvMatrix};
 pub use queue::{BoundedQueue, Overflow, Pop};
 pub use ring::{EncodedRing, RingCut};
 pub use status::{CameraStatus, Reason};

@@ -3,9 +3,15 @@
 //! ```text
 //! rtspsrc -> depay -> [repair] ─┐                        ┌-> queue -> appsink (encoded ring)
 //!                               ├-> parse -> caps -> tee ┤
-//! filesrc -> parsebin ──────────┘                        └-> queue -> [drop deltas] -> decoder
-//!                                                 -> [rate drop] -> scale -> RGB -> appsink
+//! filesrc -> parsebin ──────────┘                        └-> [drop deltas] -> queue -> decoder
+//!                                         -> [rate drop] -> scale -> I420/NV12 -> appsink
 //! ```
+//!
+//! The analysis branch delivers the decoder's own YUV 4:2:0: the detector's letterbox
+//! converts the few samples it reads (see `infer::preprocess`), so no frame is ever
+//! converted to RGB as a whole. `videoconvert` stays in the chain only for decoders
+//! that output another format (it is a passthrough for I420/NV12), `videoscale` only
+//! acts when `max_width` asks for a smaller picture.
 //!
 //! `[repair]` drops parameter sets repeated between the slices of one picture, which
 //! would make the parser split the picture (see [`super::nal`]).
@@ -15,7 +21,7 @@
 //! supervisor then drops it and builds a new one. Everything that must survive a
 //! reconnect (ring, frame queue, counters) lives in [`CameraShared`].
 
-use super::frame::{AccessUnit, Codec, Frame, MediaTime};
+use super::frame::{AccessUnit, Codec, Frame, MediaTime, PixelFormat, Yuv, YuvMatrix};
 use super::queue::BoundedQueue;
 use super::ring::EncodedRing;
 use super::timeline::{
@@ -817,13 +823,20 @@ impl Downstream {
         if decoder.has_property("thread-type") {
             decoder.set_property_from_str("thread-type", "slice");
         }
+        // One decoding thread per camera: a box runs many cameras on few cores, so
+        // parallelism comes from the cameras; extra threads per decoder only add
+        // hand-offs and wake-ups (and cameras send one slice a picture, which slice
+        // threads cannot split). See docs/performance.md.
+        if decoder.has_property("max-threads") {
+            decoder.set_property("max-threads", DECODER_THREADS as i32);
+        }
         let scale = make("videoscale")?;
         let convert = make("videoconvert")?;
         let filter = make("capsfilter")?;
         filter.set_property(
             "caps",
             gst::Caps::builder("video/x-raw")
-                .field("format", "RGB")
+                .field("format", gst::List::new(YUV_FORMATS))
                 .build(),
         );
         let sink = gst_app::AppSink::builder()
@@ -853,6 +866,17 @@ impl Downstream {
         .map_err(|e| PipelineError::Start(e.to_string()))?;
 
         if spec.keyframes_only {
+            // Delta units never enter the queue: dropped in the tee's thread, they cost
+            // no hand-off to the decoder's thread (24 of 25 units at a 1 s GOP).
+            queue
+                .static_pad("sink")
+                .unwrap()
+                .add_probe(gst::PadProbeType::BUFFER, |_, info| match info.buffer() {
+                    Some(b) if b.flags().contains(gst::BufferFlags::DELTA_UNIT) => {
+                        gst::PadProbeReturn::Drop
+                    }
+                    _ => gst::PadProbeReturn::Ok,
+                });
             // Delta units never reach the decoder: the whole point of this mode. Each
             // keyframe is followed by a SEGMENT_DONE event, which makes the decoder drain:
             // a stream with B-frames would otherwise hold keyframes back in its reorder
@@ -899,7 +923,7 @@ impl Downstream {
                         filter.set_property(
                             "caps",
                             gst::Caps::builder("video/x-raw")
-                                .field("format", "RGB")
+                                .field("format", gst::List::new(YUV_FORMATS))
                                 .field("width", w as i32)
                                 .field("height", h as i32)
                                 .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
@@ -963,6 +987,12 @@ impl Downstream {
     }
 }
 
+/// Formats the analysis branch delivers (the decoder's own where it is one of them).
+const YUV_FORMATS: [&str; 2] = ["I420", "NV12"];
+
+/// Decoding threads per camera (see `build_analysis`).
+const DECODER_THREADS: u32 = 1;
+
 /// Analysis size: native, or scaled down to `max_width` keeping the aspect (even sizes).
 pub fn analysis_size(w: u32, h: u32, max_width: u32) -> (u32, u32) {
     if max_width == 0 || w <= max_width {
@@ -1001,12 +1031,26 @@ fn to_frame(shared: &CameraShared, clock: &ConnClock, sample: &gst::Sample) -> O
     let info = gst_video::VideoInfo::from_caps(sample.caps()?).ok()?;
     let vf = gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &info).ok()?;
     let (w, h) = (info.width(), info.height());
-    let stride = vf.plane_stride()[0] as usize;
-    let src = vf.plane_data(0).ok()?;
-    let row = w as usize * 3;
-    let mut data = Vec::with_capacity(row * h as usize);
-    for y in 0..h as usize {
-        data.extend_from_slice(&src[y * stride..y * stride + row]);
+    let yuv = yuv_of(&info);
+    let format = match info.format() {
+        gst_video::VideoFormat::I420 => PixelFormat::I420(yuv),
+        gst_video::VideoFormat::Nv12 => PixelFormat::Nv12(yuv),
+        _ => return None,
+    };
+    let (cw, ch) = ((w as usize).div_ceil(2), (h as usize).div_ceil(2));
+    // (plane, bytes a row, rows): copied without row padding, so the decoder's buffer
+    // goes back to its pool at once.
+    let planes: &[(u32, usize, usize)] = match format {
+        PixelFormat::I420(_) => &[(0, w as usize, h as usize), (1, cw, ch), (2, cw, ch)],
+        _ => &[(0, w as usize, h as usize), (1, 2 * cw, ch)],
+    };
+    let mut data = Vec::with_capacity(Frame::expected_len(format, w, h));
+    for &(p, row, rows) in planes {
+        let stride = vf.plane_stride()[p as usize] as usize;
+        let src = vf.plane_data(p).ok()?;
+        for y in 0..rows {
+            data.extend_from_slice(src.get(y * stride..y * stride + row)?);
+        }
     }
     let pts = buf.pts().map(|t| t.nseconds()).unwrap_or(0);
     let mut time = clock.decoded_time(shared, pts);
@@ -1022,6 +1066,23 @@ fn to_frame(shared: &CameraShared, clock: &ConnClock, sample: &gst::Sample) -> O
         time,
         width: w,
         height: h,
+        format,
         data,
     })
+}
+
+/// The YUV -> RGB matrix and range of the stream, as `videoconvert` would use them
+/// (unknown or other matrices: BT.709 for HD, BT.601 below).
+fn yuv_of(info: &gst_video::VideoInfo) -> Yuv {
+    let c = info.colorimetry();
+    let matrix = match c.matrix() {
+        gst_video::VideoColorMatrix::Bt601 => YuvMatrix::Bt601,
+        gst_video::VideoColorMatrix::Bt709 => YuvMatrix::Bt709,
+        _ if info.height() >= 720 => YuvMatrix::Bt709,
+        _ => YuvMatrix::Bt601,
+    };
+    Yuv {
+        matrix,
+        full_range: c.range() == gst_video::VideoColorRange::Range0_255,
+    }
 }

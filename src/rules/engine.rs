@@ -16,8 +16,8 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::infer::{BBox, Detection};
-use crate::ingest::MediaTime;
 use crate::ingest::onvif::ptz::PtzPosition;
+use crate::ingest::{Frame, MediaTime};
 use crate::rules::category::{
     CategoryTable, CodeTable, count_description, dwell_description, garbage_description,
     littering_description, parking_description, road_description, tamper_description,
@@ -390,9 +390,39 @@ impl CameraEvents {
     /// A decoded frame (every frame may be offered): the tampering checks run on at
     /// most `check_fps` of them, and a reduced copy is kept for vehicle appearances.
     pub fn on_picture(&mut self, now: MediaTime, w: u32, h: u32, rgb: &[u8]) -> FrameOutput {
+        self.on_picture_of(
+            now,
+            w,
+            h,
+            || Prepared::of(w, h, rgb),
+            || SmallPicture::of(w, h, rgb),
+        )
+    }
+
+    /// [`Self::on_picture`] for a camera's decoded frame: a YUV frame is read as it is
+    /// (its Y plane for the checks, only the sampled pixels converted for the
+    /// appearance copy), never converted whole.
+    pub fn on_decoded(&mut self, frame: &Frame) -> FrameOutput {
+        self.on_picture_of(
+            frame.time,
+            frame.width,
+            frame.height,
+            || Prepared::of_frame(frame),
+            || SmallPicture::of_frame(frame),
+        )
+    }
+
+    fn on_picture_of(
+        &mut self,
+        now: MediaTime,
+        w: u32,
+        h: u32,
+        prepared: impl FnOnce() -> Option<Prepared>,
+        small: impl FnOnce() -> Option<SmallPicture>,
+    ) -> FrameOutput {
         let mut outs = self.tamper.picture_arrived(now, w, h);
         if self.tamper.wants_check(now)
-            && let Some(p) = Prepared::of(w, h, rgb)
+            && let Some(p) = prepared()
         {
             outs.extend(self.tamper.check(now, &p));
         }
@@ -400,7 +430,7 @@ impl CameraEvents {
             .picture
             .as_ref()
             .is_none_or(|(_, t)| now.secs_since(*t) >= APPEARANCE_PICTURE_S)
-            && let Some(p) = SmallPicture::of(w, h, rgb)
+            && let Some(p) = small()
         {
             self.picture = Some((p, now));
         }

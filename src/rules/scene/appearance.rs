@@ -21,7 +21,7 @@ const BINS: usize = 4;
 pub const SAME_VEHICLE: f32 = 0.6;
 
 /// A reduced RGB copy of the latest analysis frame, and the factor it was reduced by.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct SmallPicture {
     pub width: u32,
     pub height: u32,
@@ -34,6 +34,27 @@ pub struct SmallPicture {
 const MAX_WIDTH: u32 = 640;
 
 impl SmallPicture {
+    /// A camera's decoded frame, sampled the same way; a YUV frame converts only the
+    /// sampled pixels.
+    pub fn of_frame(f: &crate::ingest::Frame) -> Option<SmallPicture> {
+        use crate::ingest::PixelFormat;
+        if f.format == PixelFormat::Rgb {
+            return Self::of(f.width, f.height, &f.data);
+        }
+        let p = f.yuv420()?;
+        let (w, h) = (f.width, f.height);
+        let k = w.div_ceil(MAX_WIDTH).max(1);
+        let (sw, sh) = (w / k, h / k);
+        let mut out = Vec::new();
+        p.sample_rgb(k, &mut out);
+        Some(SmallPicture {
+            width: sw,
+            height: sh,
+            factor: k,
+            rgb: out,
+        })
+    }
+
     /// `rgb` tightly packed `w`×`h`, reduced by sampling to at most 640 pixels wide.
     pub fn of(w: u32, h: u32, rgb: &[u8]) -> Option<SmallPicture> {
         if rgb.len() != w as usize * h as usize * 3 || w == 0 || h == 0 {
@@ -41,14 +62,8 @@ impl SmallPicture {
         }
         let k = w.div_ceil(MAX_WIDTH).max(1);
         let (sw, sh) = (w / k, h / k);
-        let mut out = Vec::with_capacity(sw as usize * sh as usize * 3);
-        for y in 0..sh as usize {
-            let row = y * k as usize * w as usize * 3;
-            for x in 0..sw as usize {
-                let i = row + x * k as usize * 3;
-                out.extend_from_slice(&rgb[i..i + 3]);
-            }
-        }
+        let mut out = Vec::new();
+        pixels::sample_rgb(rgb, w, h, k, &mut out);
         Some(SmallPicture {
             width: sw,
             height: sh,
@@ -169,7 +184,54 @@ impl Appearance {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
+
+    /// A checkerboard-and-gradient YUV frame (odd chroma rounding included).
+    pub(crate) fn yuv_frame(w: u32, h: u32) -> crate::ingest::Frame {
+        use crate::ingest::{Frame, PixelFormat, Yuv, YuvMatrix};
+        let format = PixelFormat::I420(Yuv {
+            matrix: YuvMatrix::Bt709,
+            full_range: false,
+        });
+        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+        let mut data = Vec::with_capacity(Frame::expected_len(format, w, h));
+        for y in 0..h {
+            for x in 0..w {
+                data.push(if (x / 9 + y / 7) % 2 == 0 { 200 } else { 40 });
+            }
+        }
+        for plane in 0..2u32 {
+            for y in 0..ch {
+                for x in 0..cw {
+                    data.push((60 + plane * 70 + x * 90 / cw + y * 20 / ch) as u8);
+                }
+            }
+        }
+        Frame {
+            camera_id: std::sync::Arc::from("c"),
+            pts_ns: 0,
+            time: crate::ingest::MediaTime(0),
+            width: w,
+            height: h,
+            format,
+            data,
+        }
+    }
+
+    /// The appearance copy of a YUV frame, converting only the sampled pixels, is the
+    /// copy of its whole-frame RGB conversion.
+    #[test]
+    fn a_yuv_frame_gives_the_small_picture_of_its_rgb_conversion() {
+        for (w, h) in [(1281u32, 721u32), (640, 360), (100, 50)] {
+            let f = yuv_frame(w, h);
+            let rgb = f.to_rgb();
+            assert_eq!(
+                SmallPicture::of_frame(&f),
+                SmallPicture::of(w, h, &rgb.data),
+                "{w}x{h}"
+            );
+        }
+    }
     use super::*;
 
     fn picture(f: impl Fn(u32, u32) -> [u8; 3]) -> SmallPicture {

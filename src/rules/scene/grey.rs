@@ -49,7 +49,18 @@ impl Grey {
     /// bottom edges are dropped. `None` when the buffer does not match the size or the
     /// picture is too small.
     pub fn from_rgb(width: u32, height: u32, rgb: &[u8]) -> Option<Self> {
-        if rgb.len() != width as usize * height as usize * 3 {
+        Self::from_samples(width, height, rgb, 3, 1)
+    }
+
+    /// The same from a luma plane (a YUV frame's Y, tightly packed): cameras deliver
+    /// YUV, whose Y stands in for green at no cost.
+    pub fn from_luma(width: u32, height: u32, y: &[u8]) -> Option<Self> {
+        Self::from_samples(width, height, y, 1, 0)
+    }
+
+    /// One sample per pixel at `off` in every `px` bytes (green of RGB: 3, 1).
+    fn from_samples(width: u32, height: u32, d: &[u8], px: usize, off: usize) -> Option<Self> {
+        if d.len() != width as usize * height as usize * px {
             return None;
         }
         let k = Self::factor_for(width) as usize;
@@ -57,25 +68,8 @@ impl Grey {
         if w < 32 || h < 32 {
             return None;
         }
-        let stride = width as usize * 3;
-        let luma = |i: usize| rgb[i + 1] as u32;
-        let mut data = Vec::with_capacity(w * h);
-        if k == 1 {
-            for i in (0..w * h * 3).step_by(3) {
-                data.push(luma(i) as u8);
-            }
-        } else {
-            // Top-left of the central 2×2 of each block.
-            let off = (k - 1) / 2;
-            for oy in 0..h {
-                let row = (oy * k + off) * stride;
-                for ox in 0..w {
-                    let i = row + (ox * k + off) * 3;
-                    let s = luma(i) + luma(i + 3) + luma(i + stride) + luma(i + stride + 3);
-                    data.push((s / 4) as u8);
-                }
-            }
-        }
+        // The loop is in the `pixels` crate, optimised even in debug builds.
+        let data = pixels::luma::reduce(d, width, px, off, k, w, h);
         Some(Self {
             width: w as u32,
             height: h as u32,
@@ -284,36 +278,18 @@ pub fn cell_correlation(reference: &Grey, rt: &Texture, cur: &Grey, ct: &Texture
 /// 0.35–2.2 times the reference's. Measured at full resolution because the reduced
 /// grey picture no longer holds the detail blur removes.
 pub fn sharpness(width: u32, height: u32, rgb: &[u8]) -> f32 {
-    let (w, h) = (width as usize, height as usize);
-    if w < 3 || h < 3 || rgb.len() != w * h * 3 {
-        return 0.0;
-    }
-    let stride = w * 3;
-    let (mut s, mut s2, mut l, mut l2, mut n) = (0i64, 0i64, 0i64, 0i64, 0i64);
-    for y in (1..h - 1).step_by(3) {
-        // Green channel of this row and its neighbours.
-        let row = &rgb[y * stride..(y + 1) * stride];
-        let up = &rgb[(y - 1) * stride..y * stride];
-        let down = &rgb[(y + 1) * stride..(y + 2) * stride];
-        let mut i = 4;
-        while i + 3 < stride {
-            let c = row[i] as i32;
-            let lap = row[i - 3] as i32 + row[i + 3] as i32 + up[i] as i32 + down[i] as i32 - 4 * c;
-            s += c as i64;
-            s2 += (c * c) as i64;
-            l += lap as i64;
-            l2 += (lap * lap) as i64;
-            n += 1;
-            i += 3;
-        }
-    }
-    let n = n.max(1) as f64;
-    let var = s2 as f64 / n - (s as f64 / n).powi(2);
-    let lvar = l2 as f64 / n - (l as f64 / n).powi(2);
-    if var < 1.0 {
-        return 0.0;
-    }
-    (lvar / var) as f32
+    sharpness_of(width, height, rgb, 3, 1)
+}
+
+/// [`sharpness`] of a luma plane (a YUV frame's Y, tightly packed).
+pub fn sharpness_luma(width: u32, height: u32, y: &[u8]) -> f32 {
+    sharpness_of(width, height, y, 1, 0)
+}
+
+/// One sample per pixel at `off` in every `px` bytes (the loop is in the `pixels`
+/// crate, optimised even in debug builds).
+fn sharpness_of(width: u32, height: u32, d: &[u8], px: usize, off: usize) -> f32 {
+    pixels::luma::sharpness(width, height, d, px, off)
 }
 
 #[cfg(test)]

@@ -27,10 +27,10 @@
 //! (too few points, a dark picture for the sharpness test) neither confirm nor clear.
 
 use super::features::{self, Fit, Keypoint, Similarity};
-use super::grey::{CELLS_X, CELLS_Y, Grey, Texture, cell_correlation, sharpness};
+use super::grey::{CELLS_X, CELLS_Y, Grey, Texture, cell_correlation, sharpness, sharpness_luma};
 use super::reference::{Reference, ReferenceStore};
 use crate::infer::{BBox, Category};
-use crate::ingest::MediaTime;
+use crate::ingest::{Frame, MediaTime, PixelFormat};
 use crate::rules::event::{EndReason, EventKind, Phase};
 use crate::rules::output::{
     CaptureRequest, EpisodeKey, KeySource, OpenEpisode, PhaseOutput, RuleOutput, SubjectInfo,
@@ -315,6 +315,25 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// A camera's decoded frame: RGB as [`Self::of`]; YUV from its Y plane (luma in
+    /// place of green), so no frame is converted for the checks.
+    pub fn of_frame(f: &Frame) -> Option<Prepared> {
+        if f.format == PixelFormat::Rgb {
+            return Self::of(f.width, f.height, &f.data);
+        }
+        if f.data.len() != Frame::expected_len(f.format, f.width, f.height) {
+            return None;
+        }
+        let luma = &f.data[..f.width as usize * f.height as usize];
+        let grey = Grey::from_luma(f.width, f.height, luma)?;
+        Some(Prepared {
+            points: features::keypoints(&grey.stretched(), &grey.blurred()),
+            texture: Texture::of(&grey),
+            sharpness: sharpness_luma(f.width, f.height, luma),
+            grey,
+        })
+    }
+
     /// `rgb` tightly packed `w`×`h`; None when too small to check.
     pub fn of(w: u32, h: u32, rgb: &[u8]) -> Option<Prepared> {
         let grey = Grey::from_rgb(w, h, rgb)?;
@@ -1112,6 +1131,23 @@ fn phase_out(
 mod tests {
     use super::*;
     use crate::rules::scene::features::tests_support::{moved_scene, scene};
+
+    /// A YUV frame is checked on its Y plane: the same reduced size as its RGB
+    /// conversion and about the same sharpness (luma in place of green).
+    #[test]
+    fn a_yuv_frame_is_prepared_from_its_luma_like_its_rgb_conversion() {
+        let f = crate::rules::scene::appearance::tests::yuv_frame(1280, 720);
+        let rgb = f.to_rgb();
+        let (a, b) = (
+            Prepared::of_frame(&f).unwrap(),
+            Prepared::of(1280, 720, &rgb.data).unwrap(),
+        );
+        assert_eq!((a.grey.width, a.grey.height), (b.grey.width, b.grey.height));
+        // Levels differ (luma is not green on a coloured picture); the checks only
+        // compare pictures made the same way, and the structure is the same.
+        assert!(a.sharpness > 0.0 && (a.sharpness / b.sharpness - 1.0).abs() < 0.1);
+        assert_eq!(a.points.is_empty(), b.points.is_empty());
+    }
 
     #[test]
     fn the_default_persist_fits_a_short_preroll_and_a_chosen_one_that_does_not_is_refused() {
