@@ -118,36 +118,6 @@ fn scenario() -> &'static Scenario {
     })
 }
 
-/// `src` scaled to `size` and encoded as the scenario is (openh264, 8-frame GOP, no
-/// scene-change keyframes): every frame and timestamp kept.
-fn rescale(src: &Path, out: &Path, size: (u32, u32), bitrate: u32) {
-    use gstreamer::prelude::*;
-    let pipeline = gstreamer::parse::launch(&format!(
-        "filesrc location=\"{}\" ! decodebin ! videoscale ! videoconvert \
-         ! video/x-raw,format=I420,width={},height={},pixel-aspect-ratio=1/1 \
-         ! openh264enc gop-size=8 bitrate={bitrate} scene-change-detection=false \
-         ! h264parse ! mp4mux faststart=true ! filesink location=\"{}\"",
-        src.display(),
-        size.0,
-        size.1,
-        out.display()
-    ))
-    .unwrap();
-    pipeline.set_state(gstreamer::State::Playing).unwrap();
-    let msg = pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(
-            gstreamer::ClockTime::from_seconds(300),
-            &[gstreamer::MessageType::Eos, gstreamer::MessageType::Error],
-        )
-        .expect("rescaling finishes");
-    let _ = pipeline.set_state(gstreamer::State::Null);
-    if let gstreamer::MessageView::Error(e) = msg.view() {
-        panic!("rescaling {} to {size:?}: {}", src.display(), e.error());
-    }
-}
-
 /// The system's monotonic clock (ns), which `serve-rtsp --clock-aligned` loops on.
 fn monotonic_ns() -> u64 {
     // SAFETY: `ts` is a valid, exclusively borrowed timespec; CLOCK_MONOTONIC exists.

@@ -628,3 +628,92 @@ fn mp4_cars(det: &mut streetwatch::infer::Detector) -> Vec<Picture> {
     assert_eq!(sizes, [(135, 64), (182, 213)], "the cars car_crops finds");
     out
 }
+
+/// A camera with two streams: the plated car park scaled to 1920x1080 as its main
+/// stream and to 640x360 as its substream, served by two `serve-rtsp --clock-aligned`
+/// processes. The plate is 165 px wide in the main stream and 55 px in the substream,
+/// below the 90 px the reader needs, so an exact read of a plate measured over 140 px
+/// shows that the read and its close-up come from the main stream; the wide shots are
+/// 1920x1080 and tagged `stream: main`.
+#[test]
+fn a_two_stream_camera_reads_the_plate_from_its_main_stream() {
+    let dir = shared_dir().join("two-streams");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (main, sub) = (dir.join("main.mp4"), dir.join("sub.mp4"));
+    std::thread::scope(|s| {
+        s.spawn(|| support::rescale(plated_video(), &main, (1920, 1080), 4_000_000));
+        support::rescale(plated_video(), &sub, (640, 360), 500_000);
+    });
+    let msrv = support::CamSim::start_aligned(
+        support::free_port(),
+        &[("/main", main.display().to_string())],
+    );
+    let ssrv = support::CamSim::start_aligned(
+        support::free_port(),
+        &[("/sub", sub.display().to_string())],
+    );
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config = format!(
+        r#"[device]
+id = "scenario-box"
+division_code = "440802"
+
+[inference]
+models_dir = "{models}"
+weights_dir = "{weights}"
+
+[[cameras]]
+id = "cam"
+name = "Two-stream camera"
+url = "{main}"
+analysis_url = "{sub}"
+[cameras.analysis]
+{ANALYSIS}
+
+{zones}"#,
+        models = root.join("models").display(),
+        weights = support::weights_dir().display(),
+        main = msrv.url("/main"),
+        sub = ssrv.url("/sub"),
+        zones = zones(LOCATION, 10.0),
+    );
+    let d = support::daemon::RunningDaemon::start(&config, "info");
+    let (c, base, _) = d.page();
+    let get = |path: &str| -> Value {
+        c.get(format!("{base}{path}"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    let found = support::wait_for(Duration::from_secs(110), || {
+        let list = get("/api/events?plate=b6k");
+        list["events"]
+            .as_array()
+            .and_then(|a| a.first().cloned())
+            .filter(|e| e["plate"] == PLATE)
+    })
+    .unwrap_or_else(|| panic!("no event with plate {PLATE}:\n{}", d.log()));
+    let ev = get(&format!("/api/events/{}", found["id"].as_str().unwrap()))["event"].clone();
+    let plate = &ev["subject"]["plate"];
+    assert_eq!(plate["text"], PLATE, "{plate:#}");
+    let width = plate["width_px"].as_f64().unwrap();
+    assert!(
+        width > 140.0,
+        "the plate measured in main-stream pixels: {plate:#}"
+    );
+    // The close-up exists (cut around that 165 px read; the substream's 55 px plate
+    // would have been `too_small`).
+    media_of(&ev, ev["photo_set"]["plate_closeup"].as_str().unwrap());
+    let wide = ev["photo_set"]["wide"].as_array().unwrap();
+    assert!(wide.len() >= 2, "{:#}", ev["photo_set"]);
+    for name in wide {
+        let m = media_of(&ev, name.as_str().unwrap());
+        assert_eq!(
+            (m["width"].as_u64(), m["stream"].as_str()),
+            (Some(1920), Some("main")),
+            "{m:#}"
+        );
+    }
+    assert!(ev["main_stream_unavailable"].is_null() || ev["main_stream_unavailable"] == false);
+}

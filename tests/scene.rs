@@ -757,3 +757,88 @@ fn the_daemon_sends_a_ptz_camera_home_audits_it_and_serves_its_scene_to_the_page
         "the ONVIF password is in the log"
     );
 }
+
+/// The real daemon follows a dome's preset for its rules: a car parks in the zone of
+/// preset 1 (the parking scenario over RTSP from `serve-rtsp`, dwell 4 s), and its case
+/// starts. The page sends the dome to preset 2 (no zone there): the rules of preset 1
+/// pause and the stay is suspended. `return_after_s` later the box sends the dome home
+/// by itself; the stay resumes with the same event id (no second case), and its next
+/// phase says how long it was paused (`details.paused_s`), which its dwell excludes.
+#[test]
+fn the_daemon_pauses_a_stay_while_the_dome_looks_elsewhere_and_resumes_it_back_home() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = support::parking_scenario(dir.path(), 120.0);
+    let rtsp = support::CamSim::start(
+        support::free_port(),
+        &[("/dome", video.display().to_string())],
+        None,
+    );
+    let sim = PtzSim::new(&[("1", "东门", 0.0), ("2", "西侧路边", 0.5)], 0.0, 1.0);
+    let onvif = OnvifResponder::start_ptz(dome(), sim.clone());
+    let config = format!(
+        "[device]\nid = \"box\"\n[inference]\nmodels_dir = \"{m}\"\nweights_dir = \"{w}\"\n\
+         [events.tracker]\nstationary_after_s = 2.0\n\
+         [[cameras]]\nid = \"dome\"\nurl = \"{u}\"\nusername = \"ptz-admin\"\npassword = \"Dome-pass-42\"\n\
+         [cameras.analysis]\nfps = 2.0\n\
+         [cameras.onvif]\naddress = \"{x}\"\n\
+         [cameras.ptz]\nhome = \"1\"\npoll_s = 0.5\nreturn_after_s = 6\nresume_within_s = 60\n\
+         [[cameras.zones]]\nid = \"bay\"\npreset = \"1\"\n\
+         polygon = [[0.0, 0.15], [0.35, 0.15], [0.35, 0.6], [0.0, 0.6]]\n\
+         rules = [{{ type = \"no_parking\", dwell_s = 4, update_every_s = 12, leave_after_s = 30 }}]\n",
+        m = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("models")
+            .display(),
+        w = support::weights_dir().display(),
+        u = rtsp.url("/dome"),
+        x = onvif.xaddr(),
+    );
+    let d = support::daemon::RunningDaemon::start(&config, "info");
+    let (c, base, csrf) = d.page();
+    let get = |path: &str| -> Value {
+        let r = c.get(format!("{base}{path}")).send().unwrap();
+        assert!(r.status().is_success(), "{path}: {:?}", r.text());
+        r.json().unwrap()
+    };
+    let cases = || -> Vec<Value> {
+        get("/api/events?kind=illegal_parking")["events"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    wait_until("the parking case at preset 1", 90, || !cases().is_empty());
+    let id = cases()[0]["id"].as_str().unwrap().to_string();
+    let r = c
+        .post(format!("{base}/api/cameras/dome/ptz/goto"))
+        .header("x-csrf-token", &csrf)
+        .json(&serde_json::json!({"preset": "2"}))
+        .send()
+        .unwrap();
+    assert!(r.status().is_success(), "{:?}", r.text());
+    wait_until("the rules of preset 2 (none) in force", 20, || {
+        get("/api/cameras/dome/scene")["scene"]["view"] == "2"
+    });
+    wait_until("the box to send the dome home", 30, || {
+        sim.lock().unwrap().at().as_deref() == Some("1")
+            && get("/api/cameras/dome/scene")["scene"]["view"] == "1"
+    });
+    let resumed = || {
+        let e = get(&format!("/api/events/{id}"))["event"].clone();
+        (e["phase"] != "started").then_some(e)
+    };
+    wait_until("the case's next phase after the return", 60, || {
+        resumed().is_some()
+    });
+    let e = resumed().unwrap();
+    assert_eq!(e["phase"], "updated", "{e:#}");
+    let paused = e["details"]["paused_s"].as_f64().unwrap_or(0.0);
+    assert!(
+        paused >= 5.0,
+        "the time at preset 2 is paused, not dwelt: {:#}",
+        e["details"]
+    );
+    assert_eq!(cases().len(), 1, "one case, resumed: {:#?}", cases());
+    assert!(
+        d.log().contains("rules paused"),
+        "the log says the rules paused"
+    );
+}

@@ -364,3 +364,34 @@ pub fn faketime_env(offset_file: &std::path::Path) -> Vec<(&'static str, std::ff
         ("FAKETIME_DONT_FAKE_MONOTONIC", "1".into()),
     ]
 }
+
+/// `src` scaled to `size` and encoded as the scenario is (openh264, 8-frame GOP, no
+/// scene-change keyframes): every frame and timestamp kept.
+pub fn rescale(src: &std::path::Path, out: &std::path::Path, size: (u32, u32), bitrate: u32) {
+    use gstreamer::prelude::*;
+    gstreamer::init().unwrap();
+    let pipeline = gstreamer::parse::launch(&format!(
+        "filesrc location=\"{}\" ! decodebin ! videoscale ! videoconvert \
+         ! video/x-raw,format=I420,width={},height={},pixel-aspect-ratio=1/1 \
+         ! openh264enc gop-size=8 bitrate={bitrate} scene-change-detection=false \
+         ! h264parse ! mp4mux faststart=true ! filesink location=\"{}\"",
+        src.display(),
+        size.0,
+        size.1,
+        out.display()
+    ))
+    .unwrap();
+    pipeline.set_state(gstreamer::State::Playing).unwrap();
+    let msg = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(
+            gstreamer::ClockTime::from_seconds(300),
+            &[gstreamer::MessageType::Eos, gstreamer::MessageType::Error],
+        )
+        .expect("rescaling finishes");
+    let _ = pipeline.set_state(gstreamer::State::Null);
+    if let gstreamer::MessageView::Error(e) = msg.view() {
+        panic!("rescaling {} to {size:?}: {}", src.display(), e.error());
+    }
+}
