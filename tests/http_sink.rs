@@ -617,3 +617,169 @@ timeout_s = 10
     let st = daemon.stop_within(20).expect("daemon stops on SIGTERM");
     assert!(st.success(), "daemon exit {st}");
 }
+
+/// Files of the outbox's media rows still on disk, with their sizes.
+fn outbox_files(state: &Path) -> Vec<(PathBuf, u64)> {
+    if !state.join("outbox.sqlite").exists() {
+        return Vec::new();
+    }
+    let c = rusqlite::Connection::open_with_flags(
+        state.join("outbox.sqlite"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE,
+    )
+    .unwrap();
+    c.busy_timeout(Duration::from_secs(10)).unwrap();
+    let Ok(mut st) = c.prepare("SELECT path FROM media WHERE file_present = 1") else {
+        return Vec::new();
+    };
+    st.query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(PathBuf::from)
+        .filter_map(|p| std::fs::metadata(&p).ok().map(|m| (p, m.len())))
+        .collect()
+}
+
+/// Retention under pressure while MQTT has everything and the HTTP platform is away:
+/// `[events.evidence] max_total_mib = 1`, every phase acknowledged by the broker, none
+/// taken by the platform. The daemon is restarted with the folder over its limit, so
+/// retention runs at once: it deletes none of it (a row is finished only when every
+/// sink it is owed to has it). When the receiver comes up, every committed phase and
+/// every file reach it, sha256 checked by the receiver. The camera is the one of the
+/// MQTT retention test (`fault_disk`): a stay confirmed every loop of the video, 10 s
+/// clips, JPEG quality 100.
+#[test]
+fn evidence_the_platform_has_not_taken_survives_retention_while_mqtt_has_it_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = support::parking_scenario(dir.path(), 8.0);
+    let sim = CamSim::start(free_port(), &[("/bay", video.display().to_string())], None);
+    let broker = Broker::start(None);
+    let sub = Sub::start(broker.port, "streetwatch/box-http");
+    let rx_port = free_port();
+    let state = dir.path().join("state");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cfg = dir.path().join("streetwatch.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"[device]
+id = "box-http"
+state_dir = "{state}"
+
+[inference]
+models_dir = "{models}"
+weights_dir = "{weights}"
+
+[web]
+listen = "127.0.0.1:0"
+
+[uplink]
+broker = "mqtt://127.0.0.1:{port}"
+keepalive_s = 5
+backoff_max_s = 1
+chunk_kib = 64
+
+[uplink.http]
+url = "http://127.0.0.1:{rx_port}/streetwatch/events"
+backoff_max_s = 1
+connect_timeout_s = 2
+
+[events.evidence]
+max_total_mib = 1
+jpeg_quality = 100
+illegal_parking_clip = {{ pre_roll_s = 8.0, post_roll_s = 2.0 }}
+
+[events.evidence.clip]
+pre_roll_s = 2.0
+post_roll_s = 2.0
+
+[[cameras]]
+id = "bay"
+url = "{url}"
+[cameras.analysis]
+fps = 2.0
+[cameras.preroll]
+seconds = 20.0
+
+[[cameras.zones]]
+id = "bay-1"
+name = "禁停区"
+polygon = [[0.0, 0.15], [0.35, 0.15], [0.35, 0.6], [0.0, 0.6]]
+rules = [{{ type = "no_parking", dwell_s = 4, leave_after_s = 2 }}]
+"#,
+            state = state.display(),
+            models = root.join("models").display(),
+            weights = weights_dir().display(),
+            port = broker.port,
+            url = sim.url("/bay"),
+        ),
+    )
+    .unwrap();
+    let mut daemon = RunningDaemon::spawn(&cfg, &dir.path().join("daemon-1.log"), "info");
+    let bytes = |files: &[(PathBuf, u64)]| files.iter().map(|f| f.1).sum::<u64>();
+    wait_for(Duration::from_secs(150), || {
+        let acked = mqtt_states(&state);
+        (bytes(&outbox_files(&state)) > 1 << 20
+            && !acked.is_empty()
+            && acked.iter().all(|s| *s == 2))
+        .then_some(())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "evidence never passed 1 MiB with every phase at the broker ({} bytes):\n{}",
+            bytes(&outbox_files(&state)),
+            daemon.log()
+        )
+    });
+    assert!(daemon.stop_within(30).expect("stops").success());
+    let files = outbox_files(&state);
+    assert!(bytes(&files) > 1 << 20, "{} bytes", bytes(&files));
+    assert!(
+        mqtt_states(&state).iter().all(|s| *s == 2),
+        "the broker has every phase"
+    );
+    // Restarted over the limit: retention runs after the first analysed frame.
+    let daemon = RunningDaemon::spawn(&cfg, &dir.path().join("daemon-2.log"), "info");
+    let (page, base, _) = daemon.page();
+    wait_for(Duration::from_secs(60), || {
+        let st: Value = page
+            .get(format!("{base}/api/status"))
+            .send()
+            .ok()?
+            .json()
+            .ok()?;
+        (st["cameras"][0]["analysed"].as_u64()? >= 3).then_some(())
+    })
+    .unwrap_or_else(|| panic!("no frame analysed after the restart:\n{}", daemon.log()));
+    for (f, _) in &files {
+        assert!(
+            f.exists(),
+            "{} deleted before the platform took it",
+            f.display()
+        );
+    }
+    // The platform comes up: everything committed reaches it, each file verified.
+    let rx = Receiver::start(rx_port, &dir.path().join("rx"), None);
+    let committed = committed_keys(&state);
+    wait_for(Duration::from_secs(90), || {
+        let ok = rx.rows("SELECT COUNT(*) FROM media WHERE state = 'ok'");
+        let ok: usize = ok.first().map_or(0, |r| r[0].parse().unwrap());
+        (committed.is_subset(&rx.keys()) && ok >= files.len()).then_some(())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the platform got {} of {} phases\n{}\n{}",
+            rx.keys().len(),
+            committed.len(),
+            rx.log(),
+            daemon.log()
+        )
+    });
+    assert!(committed.is_subset(&sub.keys()), "MQTT has every phase too");
+    eprintln!(
+        "retention with the platform away: {} kB of evidence the broker had against a 1024 kB limit, none deleted; {} phases and {} files then reached the platform",
+        bytes(&files) / 1024,
+        committed.len(),
+        files.len()
+    );
+}
