@@ -159,6 +159,36 @@ fn plated_replay() -> &'static Replayed {
 
 const ANALYSIS: &str = "fps = 2.0";
 
+/// The daemon's config for the plated camera on `url` (with `analysis_url` as its
+/// substream when given), the same zone as the replays.
+fn daemon_config(url: &str, analysis_url: Option<&str>) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let sub = analysis_url
+        .map(|u| format!("analysis_url = \"{u}\"\n"))
+        .unwrap_or_default();
+    format!(
+        r#"[device]
+id = "scenario-box"
+division_code = "440802"
+
+[inference]
+models_dir = "{models}"
+weights_dir = "{weights}"
+
+[[cameras]]
+id = "cam"
+name = "Scenario camera"
+url = "{url}"
+{sub}[cameras.analysis]
+{ANALYSIS}
+
+{zones}"#,
+        models = root.join("models").display(),
+        weights = support::weights_dir().display(),
+        zones = zones(LOCATION, 10.0),
+    )
+}
+
 fn of<'a>(events: &'a [Value], phase: &str) -> Vec<&'a Value> {
     events
         .iter()
@@ -431,29 +461,7 @@ fn the_daemon_gives_the_same_photo_set_as_replay_and_the_page_finds_it_by_plate(
         &[("/bay", video.display().to_string())],
         None,
     );
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let config = format!(
-        r#"[device]
-id = "scenario-box"
-division_code = "440802"
-
-[inference]
-models_dir = "{models}"
-weights_dir = "{weights}"
-
-[[cameras]]
-id = "cam"
-name = "Scenario camera"
-url = "{url}"
-[cameras.analysis]
-{ANALYSIS}
-
-{zones}"#,
-        models = root.join("models").display(),
-        weights = support::weights_dir().display(),
-        url = cam.url("/bay"),
-        zones = zones(LOCATION, 10.0),
-    );
+    let config = daemon_config(&cam.url("/bay"), None);
     let d = support::daemon::RunningDaemon::start(&config, "info");
     let (c, base, _) = d.page();
     let get = |path: &str| -> Value {
@@ -652,31 +660,7 @@ fn a_two_stream_camera_reads_the_plate_from_its_main_stream() {
         support::free_port(),
         &[("/sub", sub.display().to_string())],
     );
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let config = format!(
-        r#"[device]
-id = "scenario-box"
-division_code = "440802"
-
-[inference]
-models_dir = "{models}"
-weights_dir = "{weights}"
-
-[[cameras]]
-id = "cam"
-name = "Two-stream camera"
-url = "{main}"
-analysis_url = "{sub}"
-[cameras.analysis]
-{ANALYSIS}
-
-{zones}"#,
-        models = root.join("models").display(),
-        weights = support::weights_dir().display(),
-        main = msrv.url("/main"),
-        sub = ssrv.url("/sub"),
-        zones = zones(LOCATION, 10.0),
-    );
+    let config = daemon_config(&msrv.url("/main"), Some(&ssrv.url("/sub")));
     let d = support::daemon::RunningDaemon::start(&config, "info");
     let (c, base, _) = d.page();
     let get = |path: &str| -> Value {
