@@ -131,6 +131,17 @@ impl Drop for Receiver {
 /// The box: one camera on `url` watching the bay (dwell 4 s, an `updated` every 3 s,
 /// short clips), `[uplink]` from `uplink` (TOML lines, `[uplink.http]` included).
 fn box_config(dir: &Path, url: &str, uplink: &str) -> PathBuf {
+    box_config_with(
+        dir,
+        url,
+        uplink,
+        10.0,
+        r#"{ type = "no_parking", dwell_s = 4, update_every_s = 3, leave_after_s = 4 }"#,
+    )
+}
+
+/// [`box_config`] with the camera's pre-roll seconds and its zone's rule (TOML).
+fn box_config_with(dir: &Path, url: &str, uplink: &str, preroll_s: f64, rule: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let text = format!(
         r#"[device]
@@ -160,13 +171,13 @@ url = "{url}"
 [cameras.analysis]
 fps = 2.0
 [cameras.preroll]
-seconds = 10.0
+seconds = {preroll_s}
 
 [[cameras.zones]]
 id = "bay-1"
 name = "禁停区"
 polygon = [[0.0, 0.15], [0.35, 0.15], [0.35, 0.6], [0.0, 0.6]]
-rules = [{{ type = "no_parking", dwell_s = 4, update_every_s = 3, leave_after_s = 4 }}]
+rules = [{rule}]
 "#,
         state = dir.join("state").display(),
         models = root.join("models").display(),
@@ -657,24 +668,12 @@ fn evidence_the_platform_has_not_taken_survives_retention_while_mqtt_has_it_all(
     let sub = Sub::start(broker.port, "streetwatch/box-http");
     let rx_port = free_port();
     let state = dir.path().join("state");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let cfg = dir.path().join("streetwatch.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"[device]
-id = "box-http"
-state_dir = "{state}"
-
-[inference]
-models_dir = "{models}"
-weights_dir = "{weights}"
-
-[web]
-listen = "127.0.0.1:0"
-
-[uplink]
-broker = "mqtt://127.0.0.1:{port}"
+    let cfg = box_config_with(
+        dir.path(),
+        &sim.url("/bay"),
+        &format!(
+            r#"[uplink]
+broker = "mqtt://127.0.0.1:{}"
 keepalive_s = 5
 backoff_max_s = 1
 chunk_kib = 64
@@ -687,34 +686,12 @@ connect_timeout_s = 2
 [events.evidence]
 max_total_mib = 1
 jpeg_quality = 100
-illegal_parking_clip = {{ pre_roll_s = 8.0, post_roll_s = 2.0 }}
-
-[events.evidence.clip]
-pre_roll_s = 2.0
-post_roll_s = 2.0
-
-[[cameras]]
-id = "bay"
-url = "{url}"
-[cameras.analysis]
-fps = 2.0
-[cameras.preroll]
-seconds = 20.0
-
-[[cameras.zones]]
-id = "bay-1"
-name = "禁停区"
-polygon = [[0.0, 0.15], [0.35, 0.15], [0.35, 0.6], [0.0, 0.6]]
-rules = [{{ type = "no_parking", dwell_s = 4, leave_after_s = 2 }}]
-"#,
-            state = state.display(),
-            models = root.join("models").display(),
-            weights = weights_dir().display(),
-            port = broker.port,
-            url = sim.url("/bay"),
+illegal_parking_clip = {{ pre_roll_s = 8.0, post_roll_s = 2.0 }}"#,
+            broker.port
         ),
-    )
-    .unwrap();
+        20.0,
+        r#"{ type = "no_parking", dwell_s = 4, leave_after_s = 2 }"#,
+    );
     let mut daemon = RunningDaemon::spawn(&cfg, &dir.path().join("daemon-1.log"), "info");
     let bytes = |files: &[(PathBuf, u64)]| files.iter().map(|f| f.1).sum::<u64>();
     wait_for(Duration::from_secs(150), || {
