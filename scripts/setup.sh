@@ -269,6 +269,38 @@ while IFS=$'\t' read -r -u 3 dest mirror url sha || [ -n "${dest:-}" ]; do
             continue
         fi
         chmod 0644 "$part"
+    elif [ "${url#deb:}" != "$url" ]; then
+        # deb:PACKAGE:MEMBER - a file inside a Debian package (the fruit pictures of
+        # the street-vending test come from opencv-doc's sample data): the .deb is
+        # fetched once with `apt-get download` (kept in .deps/cache/debs), never
+        # installed; the member's sha256 is checked below like any download, so a
+        # newer package revision with the same file is fine.
+        from="$url"
+        spec="${url#deb:}"
+        pkg="${spec%%:*}"
+        member="${spec#*:}"
+        debs_dir="$SW_DEPS/cache/debs/$pkg"
+        mkdir -p "$debs_dir"
+        deb="$(find "$debs_dir" -maxdepth 1 -name '*.deb' | head -n 1)"
+        if [ -z "$deb" ]; then
+            log "fetching the Debian package $pkg (for .deps/$dest; not installed)"
+            # apt-get download needs the package lists; update once if they are stale.
+            if ! (cd "$debs_dir" && apt-get download -q "$pkg" >/dev/null 2>&1); then
+                if [ "$(id -u)" -eq 0 ]; then apt-get update -q >/dev/null 2>&1 || true; fi
+                if ! (cd "$debs_dir" && apt-get download -q "$pkg" >/dev/null); then
+                    asset_errors+=("apt-get download $pkg failed (for .deps/$dest), and the mirror has no $MIRROR/$mirror")
+                    continue
+                fi
+            fi
+            deb="$(find "$debs_dir" -maxdepth 1 -name '*.deb' | head -n 1)"
+        fi
+        if [ -z "$deb" ] || ! dpkg-deb --fsys-tarfile "$deb" | tar -xO "$member" >"$part" 2>/dev/null ||
+            [ ! -s "$part" ]; then
+            rm -f "$part"
+            asset_errors+=("$member not found in $(basename "${deb:-$pkg}") (for .deps/$dest)")
+            continue
+        fi
+        chmod 0644 "$part"
     elif [ "$url" != "-" ]; then
         from="$url"
         log "downloading $url -> .deps/$dest (not in mirror $MIRROR)"

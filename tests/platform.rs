@@ -169,6 +169,138 @@ for_s = 15
     assert!(events.iter().all(|e| e["kind"] != "illegal_parking"));
 }
 
+/// A fruit stall set up on the street: a pile of oranges (OpenCV's sample picture,
+/// from Debian's `opencv-doc`; `scripts/assets.tsv`) pasted at the kerb of the car
+/// sample's traffic, every frame, for 60 s, then gone. The zone's
+/// `dwell` rule of kind `street_vending` (the GB/T 30428.2 table's 0501) lists the
+/// fruit classes YOLOX-nano knows; the cars driving past are not its categories.
+#[test]
+fn a_fruit_stall_on_the_street_gives_one_street_vending_case_with_its_code() {
+    use streetwatch::camsim::picture::{Picture, Rect};
+    use streetwatch::camsim::scenario::{ScenarioSpec, Segment, compose, decode_pictures};
+    let dir = tempfile::tempdir().unwrap();
+    let traffic =
+        decode_pictures(&media("car-detection.mp4"), 450_000_000, 30_000_000_000).unwrap();
+    assert!(
+        traffic.len() >= 40,
+        "30 s of traffic at 2 fps: {}",
+        traffic.len()
+    );
+    // The fruit itself, without most of the studio backdrop, 150 px on the kerb.
+    let fruit = |name: &str| -> Picture {
+        let p = Picture::load(&media(&format!("fruit/{name}"))).unwrap();
+        let (w, h) = (p.width, p.height);
+        p.crop(Rect::new(w / 10, h / 10, w * 8 / 10, h * 8 / 10))
+            .resized(150, 150)
+    };
+    let orange = fruit("orange.jpg");
+    let with_stall: Vec<(Picture, u64)> = traffic
+        .iter()
+        .map(|(p, d)| {
+            let mut p = p.clone();
+            p.paste(&orange, 60, 262);
+            (p, *d)
+        })
+        .collect();
+    let video = dir.path().join("stall.mp4");
+    let spec = ScenarioSpec {
+        fps: 2,
+        hold_s: 0.0,
+        gop_frames: 4,
+        noise: 2,
+        bitrate: 600_000,
+    };
+    let before = &traffic[..12];
+    compose(
+        &video,
+        &spec,
+        &[
+            Segment::Frames {
+                frames: before,
+                repeat: 1,
+            },
+            Segment::Frames {
+                frames: &with_stall,
+                repeat: 2,
+            },
+            Segment::Frames {
+                frames: &traffic,
+                repeat: 1,
+            },
+        ],
+    )
+    .unwrap();
+    let zones = r#"[[cameras.zones]]
+id = "kerb"
+name = "人行道路口"
+polygon = [[0.0, 0.55], [0.5, 0.55], [0.5, 1.0], [0.0, 1.0]]
+[[cameras.zones.rules]]
+type = "dwell"
+kind = "street_vending"
+categories = ["object.orange", "object.apple", "object.banana"]
+dwell_s = 30
+leave_after_s = 8
+merge_window_s = 0
+"#;
+    let extra = "[events.categories]\ntable = \"gbt-30428.2-2013\"\n";
+    let cfg = replay_config(dir.path(), "stall", extra, "fps = 2.0", zones);
+    let (code, out) = check_config(&cfg);
+    assert_eq!(code, 0, "{out}");
+    let events = replay_events(&cfg, &video, &dir.path().join("evidence"));
+    // The road is flat asphalt where no car is: a tampering reference taken with
+    // cars on it read their leaving as a grey card (`blocked`); it must not.
+    assert!(
+        events.iter().all(|e| e["kind"] != "camera_tampering"),
+        "no tampering alarm on passing traffic: {events:#?}"
+    );
+    let phases: Vec<(&str, &str)> = events
+        .iter()
+        .filter(|e| e["phase"] != "updated")
+        .map(|e| (e["kind"].as_str().unwrap(), e["phase"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        phases,
+        [("street_vending", "started"), ("street_vending", "ended")],
+        "one case: {events:#?}"
+    );
+    let e = &events[0];
+    assert_eq!(e["category"]["code"], "0501", "{:#}", e["category"]);
+    let subject = e["subject"]["category"].as_str().unwrap();
+    assert!(
+        ["object.orange", "object.apple"].contains(&subject),
+        "the fruit is the subject: {subject}"
+    );
+    // Reported once the stall stood 30 s: it appears 6 s in (12 pictures at 2 fps),
+    // so about 36 s into the video (replays start at `replay --start`'s default).
+    const ANCHOR_NS: i64 = 1_795_219_200_000_000_000;
+    let reported = chrono::DateTime::parse_from_rfc3339(e["times"]["reported"].as_str().unwrap())
+        .unwrap()
+        .timestamp_nanos_opt()
+        .unwrap();
+    let at = (reported - ANCHOR_NS) as f64 / 1e9;
+    assert!(
+        (35.0..=42.0).contains(&at),
+        "reported at media {at:.1} s: {e:#}"
+    );
+    assert!(
+        e["media"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["kind"] == "clip"),
+        "{:#}",
+        e["media"]
+    );
+    assert!(
+        e["description"]["zh"]
+            .as_str()
+            .unwrap()
+            .contains("人行道路口"),
+        "{}",
+        e["description"]["zh"]
+    );
+}
+
 /// The empty street and the same street with a crowd in it, composited from real
 /// frames: people who walk through the street one by one
 /// (`one-by-one-person-detection.mp4`) cut out of three moments and pasted side by

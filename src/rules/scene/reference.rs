@@ -49,6 +49,10 @@ pub struct ReferenceMeta {
     /// Sharpness of the full frame (see [`super::grey::sharpness`]): the reduced
     /// picture no longer holds the detail it measures.
     pub sharpness: f32,
+    /// Grid cells (row-major index) whose texture in this picture was something passing
+    /// through (see `tamper::SETTLE_SAMPLES`): not counted for `blocked`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transient_cells: Vec<u16>,
 }
 
 /// A reference view, ready to compare against.
@@ -72,6 +76,7 @@ impl Reference {
                 width: grey.width,
                 height: grey.height,
                 sharpness,
+                transient_cells: Vec::new(),
             },
             grey,
             points,
@@ -94,6 +99,7 @@ impl Reference {
                 width: p.grey.width,
                 height: p.grey.height,
                 sharpness: p.sharpness,
+                transient_cells: Vec::new(),
             },
             grey: p.grey.clone(),
             points: p.points.clone(),

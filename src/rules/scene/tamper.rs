@@ -383,7 +383,7 @@ pub fn measure(r: &Reference, p: &Prepared, moved_fraction: f64) -> Measure {
     let mut textured = 0usize;
     let mut covered = 0usize;
     for i in 0..CELLS_X * CELLS_Y {
-        if rt.cell_std[i] < TEXTURED_CELL {
+        if rt.cell_std[i] < TEXTURED_CELL || r.meta.transient_cells.contains(&(i as u16)) {
             continue;
         }
         textured += 1;
@@ -484,6 +484,30 @@ pub struct TamperMonitor {
     last: Option<Measure>,
     reference_requested: bool,
     checks: u64,
+    /// Per-cell texture (standard deviation) of the current view's pictures while it
+    /// settles, for its automatic reference (at most [`SETTLE_SAMPLES`]).
+    settling: Vec<Vec<f32>>,
+}
+
+/// Pictures of the settling time an automatic reference looks back on. A street
+/// camera's first steady picture has cars in it: where one stood, the reference has
+/// texture that the empty road lacks, and once the cars drive on, enough such cells
+/// look covered to read as `blocked`. A cell that was flat in any picture of the
+/// settling time is marked transient and not counted for `blocked`.
+pub const SETTLE_SAMPLES: usize = 16;
+
+/// Cells textured in the reference but flat in some picture of the settling time:
+/// their texture was something passing through, not the scene.
+fn transient_cells(reference: &[f32], settling: &[Vec<f32>]) -> Vec<u16> {
+    (0..reference.len())
+        .filter(|&i| reference[i] >= TEXTURED_CELL)
+        .filter(|&i| {
+            settling
+                .iter()
+                .any(|s| s.get(i).is_some_and(|&v| v < TEXTURED_CELL))
+        })
+        .map(|i| i as u16)
+        .collect()
 }
 
 /// Seconds before a condition's start that its "before" picture shows.
@@ -505,6 +529,7 @@ impl TamperMonitor {
             last: None,
             reference_requested: false,
             checks: 0,
+            settling: Vec::new(),
         }
     }
 
@@ -545,6 +570,7 @@ impl TamperMonitor {
         }
         self.view = view.map(str::to_string);
         self.view_since = Some(now);
+        self.settling.clear();
         let mut out = Vec::new();
         for k in [
             TamperKind::Moved,
@@ -697,8 +723,19 @@ impl TamperMonitor {
         let steady = self
             .view_since
             .is_some_and(|t| now.secs_since(t) >= self.cfg.reference_after_s);
+        if !have && !requested {
+            if self.settling.len() == SETTLE_SAMPLES {
+                self.settling.remove(0);
+            }
+            self.settling.push(p.texture.cell_std.clone());
+        }
         if requested || (!have && steady && self.conditions.iter().all(|c| c.active.is_none())) {
-            let r = Reference::from_prepared(&view, p, now, !requested);
+            let mut r = Reference::from_prepared(&view, p, now, !requested);
+            // The technician's button takes the scene of that moment as it is.
+            if !requested {
+                r.meta.transient_cells = transient_cells(&r.texture.cell_std, &self.settling);
+            }
+            self.settling.clear();
             if let Err(e) = self.store.save(&r) {
                 tracing::warn!(error = %e, "scene: cannot store the reference view; it is kept in memory");
             }
@@ -1131,6 +1168,20 @@ fn phase_out(
 mod tests {
     use super::*;
     use crate::rules::scene::features::tests_support::{moved_scene, scene};
+
+    /// A cell textured only by something passing through while the view settled is
+    /// transient; a cell textured in every picture is scene; a flat one is neither.
+    #[test]
+    fn cells_flat_at_some_moment_of_the_settling_time_are_transient() {
+        let reference = vec![10.0, 10.0, 1.0, 10.0];
+        let settling = vec![
+            vec![10.0, 1.0, 1.0, 9.0],
+            vec![10.0, 10.0, 1.0, 8.0],
+            reference.clone(),
+        ];
+        assert_eq!(transient_cells(&reference, &settling), vec![1]);
+        assert!(transient_cells(&reference, &[]).is_empty());
+    }
 
     /// A YUV frame is checked on its Y plane: the same reduced size as its RGB
     /// conversion and about the same sharpness (luma in place of green).
