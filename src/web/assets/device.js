@@ -289,7 +289,8 @@
       });
     });
 
-    // What the saved sink has: secrets set, TLS files, the auth in use.
+    // What the saved sink has: secrets set, TLS files, the auth in use (the form may
+    // not be in the document yet: looked up inside it).
     function show(view) {
       var s = view.http || {};
       ["hmac_secret", "bearer_token"].forEach(function (k) {
@@ -297,11 +298,11 @@
         i.value = "";
         i.placeholder = s[k + "_set"] ? t("uplink.password_set") : "";
         clears[k].checked = false;
-        document.getElementById("http-" + k + "-clear").hidden = !s[k + "_set"];
+        form.querySelector("#http-" + k + "-clear").hidden = !s[k + "_set"];
       });
       var tls = s.tls || {};
       TLS_FILES.forEach(function (k) {
-        document.getElementById("http-tls-" + k + "-state").textContent = tls[k] ? t("uplink.file_set") : t("uplink.file_unset");
+        form.querySelector("#http-tls-" + k + "-state").textContent = tls[k] ? t("uplink.file_set") : t("uplink.file_unset");
       });
       var kinds = (s.auth || []).map(function (k) { return t("uplink.http_auth." + k); });
       auth.textContent = t("uplink.http_auth", { kinds: kinds.length ? kinds.join("、") : t("uplink.http_auth.none") });
