@@ -1,9 +1,11 @@
 //! Uplink & device: the device's identity (id, division code, timezone, location),
 //! its public signing key and loaded models; the broker settings with TLS file uploads
-//! and a real "Test connection".
+//! and a real "Test connection"; the HTTP push sink (`[uplink.http]`) beside or
+//! instead of the broker, with its own TLS file uploads (`?sink=http`).
 //!
-//! The broker password is write-only (`password_set` instead); TLS files are stored
-//! 0600 under the state dir and only their presence is shown.
+//! The broker password and the sink's HMAC secret and bearer token are write-only
+//! (`*_set` instead) and never follow a changed address; TLS files are stored 0600
+//! under the state dir and only their presence is shown.
 
 use super::{ApiError, Peer, Shared, blocking, parse_json};
 use crate::config::{Config, Problem};
