@@ -2560,3 +2560,70 @@ fn the_http_sink_is_set_from_the_page_checked_like_check_config_and_its_secrets_
         .unwrap();
     secret_free("export", export);
 }
+
+/// "Test connection" of the HTTP push sink (`POST /api/uplink/http/test`): one HEAD
+/// with the sink's auth to the reference receiver (`streetwatch receive --http`, which
+/// checks the HMAC signature of every request): the right secret gets its answer (405:
+/// it takes only POST/PUT), a wrong one `http_auth`; nothing listening is
+/// `connection_refused`; the saved secret is never sent to another host (`secret_retype`).
+#[test]
+fn the_http_sink_test_connection_sends_the_auth_and_never_the_saved_secret_elsewhere() {
+    let b = start();
+    let c = client();
+    let csrf = b.setup(&c);
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("hmac.secret");
+    std::fs::write(&secret_file, "rx-hmac-secret").unwrap();
+    let port = support::free_port();
+    let mut rx = std::process::Command::new(support::bin())
+        .args(["receive", "--http", &format!("127.0.0.1:{port}")])
+        .arg("--out")
+        .arg(dir.path().join("cases"))
+        .arg("--hmac-secret-file")
+        .arg(&secret_file)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    support::wait_for(Duration::from_secs(20), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    })
+    .expect("the receiver listens");
+    let url = format!("http://127.0.0.1:{port}/events");
+    let test =
+        |http: Value| json_of(b.send(&c, "POST", "/api/uplink/http/test", &csrf, Some(http)));
+    let (s, r) = test(json!({"url": url, "hmac_secret": "rx-hmac-secret"}));
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(
+        (r["ok"].clone(), r["status"].clone()),
+        (json!(true), json!(405)),
+        "{r}"
+    );
+    let (_, r) = test(json!({"url": url, "hmac_secret": "a-wrong-secret"}));
+    assert_eq!(
+        (r["ok"].clone(), r["reason"].clone()),
+        (json!(false), json!("http_auth")),
+        "{r}"
+    );
+    assert!(!r.to_string().contains("a-wrong-secret"), "{r}");
+    let _ = rx.kill();
+    let _ = rx.wait();
+    let (_, r) = test(json!({"url": url, "hmac_secret": "rx-hmac-secret"}));
+    assert_eq!(r["reason"], "connection_refused", "{r}");
+    // The saved secret goes only to the saved addresses.
+    let saved = b.send(
+        &c,
+        "PUT",
+        "/api/uplink",
+        &csrf,
+        Some(json!({"broker": "", "http": {
+        "url": "https://platform.example/events", "hmac_secret": "saved-hmac-secret"}})),
+    );
+    assert_eq!(saved.status(), StatusCode::OK);
+    let (s, e) = test(json!({"url": url}));
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["problems"][0]["code"], "secret_retype", "{e}");
+    assert_eq!(e["problems"][0]["path"], "uplink.http.hmac_secret", "{e}");
+    let (s, e) = test(json!({"url": "ftp://platform.example/events"}));
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["problems"][0]["code"], "http_url", "{e}");
+}

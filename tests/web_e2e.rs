@@ -13,7 +13,7 @@
 //!   that plays; every page is Chinese (no English word outside codes, units and ids)
 //!   and every time carries the box's offset (+08:00, while the browser runs on UTC);
 //!   HTTP push turned on from the uplink tab beside the demo's broker (a wrong URL
-//!   refused next to its field) delivers that event to the reference receiver
+//!   refused next to its field, its Test connection answered) delivers that event to the reference receiver
 //!   (`streetwatch receive --http`, HMAC checked), and the typed secret is in neither
 //!   the page nor the daemon's log;
 //! - setup, login, cameras, errors next to the button pressed and cleared once fixed,
@@ -1407,6 +1407,14 @@ fn http_sink_from_the_page(p: &Page, url: &str) {
     chinese_with_box_times(p, "device/uplink refused");
     p.shot("uplink-http-refused");
     p.input("#f-http_url", url);
+    // Test connection: a HEAD with the typed secret's signature, which the receiver
+    // checks (it then answers 405: it takes only POST and PUT).
+    p.click("#http-test");
+    p.s.wait_js(
+        20,
+        "the HTTP test says the platform answered",
+        "const r = document.getElementById('http-test-result');          return r.getAttribute('data-state') === 'ok' && r.textContent.includes('405');",
+    );
     p.click("#uplink-save");
     p.s.wait_js(
         60,

@@ -322,6 +322,8 @@ mod tests {
             "uplink.reason.not_authorized",
             "uplink.reason.timeout",
             "uplink.reason.protocol",
+            "uplink.reason.http_auth",
+            "uplink.reason.http_server",
             "uplink.sinks.both",
             "uplink.sinks.mqtt",
             "uplink.sinks.http",

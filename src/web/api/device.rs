@@ -789,3 +789,55 @@ pub async fn test_uplink(State(st): State<Shared>, body: Bytes) -> Result<Json<V
         }),
     }))
 }
+
+/// `POST /api/uplink/http/test`: one `HEAD` to the HTTP push URL with the given sink
+/// settings (what the body omits comes from the saved sink; the saved secrets only to
+/// the saved addresses) and its auth, reporting the answer or the exact failure.
+pub async fn test_http(State(st): State<Shared>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let input: HttpInput = parse_json(&body)?;
+    let config = blocking({
+        let st = st.clone();
+        move || Ok(st.backend.config())
+    })
+    .await?;
+    let (h, dropped) = edited_http(config.uplink.http.as_ref(), input);
+    let probe = UplinkConfig {
+        http: Some(h.clone()),
+        ..UplinkConfig::default()
+    };
+    let problems: Vec<Problem> = crate::uplink::validate::validate(&probe)
+        .into_iter()
+        .filter(|p| p.path.starts_with("uplink.http."))
+        .collect();
+    if !problems.is_empty() {
+        return Err(ApiError::Invalid(problems));
+    }
+    // Like the broker password: anyone with the page could otherwise point the test at
+    // their own server and collect the stored secret.
+    if let Some(key) = dropped.first() {
+        return Err(ApiError::field(
+            key,
+            "the stored secret is only sent to the saved push addresses",
+            "enter the secret to test another address",
+        ));
+    }
+    let Ok(_permit) = st.probe_slot.try_acquire() else {
+        return Err(ApiError::Busy);
+    };
+    let secrets: Vec<String> = [&h.hmac_secret, &h.bearer_token]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    let result = crate::uplink::connection_test::test_http(&h, Duration::from_secs(5)).await;
+    Ok(Json(match result {
+        Ok(a) => json!({"ok": true, "status": a.status,
+            "message": format!("the platform answered HTTP {}", a.status)}),
+        Err(f) => json!({
+            "ok": false,
+            "reason": f.reason,
+            "message": crate::redact::scrub(&f.message, &secrets),
+        }),
+    }))
+}

@@ -246,6 +246,24 @@
     [["connect_timeout_s", 10], ["timeout_s", 60], ["backoff_max_s", 60]].forEach(function (x) {
       f("uplink.http_" + x[0], "http_" + x[0], "http." + x[0], { type: "number", min: 1, max: 3600, inputmode: "numeric", value: h[x[0]] == null ? x[1] : h[x[0]] });
     });
+    // A real request to the push URL (HEAD, nothing posted) with these settings.
+    var testBtn = el("button", { id: "http-test", class: "secondary", type: "button", text: t("uplink.test") });
+    var testResult = SW.resultBox("http-test-result");
+    fields.appendChild(el("div", { class: "row" }, [testBtn]));
+    fields.appendChild(testResult);
+    testBtn.addEventListener("click", function () {
+      SW.clearErrors(form);
+      SW.busy(testBtn, testResult, t("uplink.http_testing"), function () { return SW.api("POST", "/api/uplink/http/test", api.body()); }).then(function (r) {
+        if (r.status !== 200) return SW.showProblems(form, r, testResult);
+        if (r.body.ok) return SW.ok(testResult, t("uplink.http_test_ok", { status: r.body.status }));
+        clear(testResult);
+        testResult.setAttribute("data-state", "error");
+        testResult.appendChild(el("div", { class: "banner error", role: "alert", "data-code": r.body.reason }, [
+          t("uplink.reason." + r.body.reason), SW.details(r.body.message)
+        ]));
+        SW.reveal(testResult);
+      });
+    });
     // Its own TLS files: only once the sink is saved (the box stores them with it).
     var tlsResult = SW.resultBox("http-tls-result");
     fields.appendChild(el("h4", { text: t("uplink.http_tls") }));
@@ -316,7 +334,7 @@
 
     function value(name) { return form.querySelector('[name="' + name + '"]').value.trim(); }
     function number(name) { var v = value(name); return v === "" ? null : Number(v); }
-    return {
+    var api = {
       // null removes the sink (MQTT only); a secret is sent only when typed or cleared.
       body: function () {
         if (!on.checked) return null;
@@ -338,6 +356,7 @@
       },
       saved: show
     };
+    return api;
   }
 
   // ---- Password -----------------------------------------------------------------
