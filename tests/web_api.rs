@@ -2317,3 +2317,313 @@ fn a_substream_that_does_not_pair_is_refused_on_save_and_an_unreachable_one_is_s
     );
     assert_eq!(kerb(&b).password.as_deref(), Some("cam-pass-123"));
 }
+
+/// The HTTP push sink from the page (`PUT /api/uplink` with `http`): added beside or
+/// instead of MQTT, removed again; every setting checked by the same code as
+/// `check-config` and refused naming `uplink.http.<key>` with a code the page words in
+/// Chinese, leaving the last good config; secrets write-only (flags in every answer,
+/// never in the GET, the audit or the export), kept when left out for the same
+/// addresses, cleared and said so when an address's host changes, cleared by `""`; its
+/// own TLS files through the upload route (`?sink=http`), stored where the box chooses.
+#[test]
+fn the_http_sink_is_set_from_the_page_checked_like_check_config_and_its_secrets_stay_home() {
+    let b = start();
+    let c = client();
+    let csrf = b.setup(&c);
+    let put = |body: Value| json_of(b.send(&c, "PUT", "/api/uplink", &csrf, Some(body)));
+    let get = || json_of(c.get(b.url("/api/uplink")).send().unwrap()).1;
+    let u = get();
+    assert_eq!(u["http"], Value::Null, "{u}");
+    assert_eq!(u["sinks"], json!({"mqtt": false, "http": false}), "{u}");
+
+    // HTTP only.
+    let (s, u) = put(json!({"broker": "", "http": {
+        "url": "https://platform.example/events", "media_order": "event_first",
+        "hmac_secret": "hmac-page-secret-1", "bearer_token": "bearer-page-token-1",
+        "timeout_s": 30}}));
+    assert_eq!(s, StatusCode::OK, "{u}");
+    assert_eq!(u["sinks"], json!({"mqtt": false, "http": true}), "{u}");
+    let h = &u["http"];
+    assert_eq!(h["url"], "https://platform.example/events");
+    assert_eq!(h["media_order"], "event_first");
+    assert_eq!(h["auth"], json!(["hmac", "bearer"]));
+    assert_eq!(
+        (h["timeout_s"].clone(), h["connect_timeout_s"].clone()),
+        (json!(30), json!(10))
+    );
+    assert_eq!(
+        (h["hmac_secret_set"].clone(), h["bearer_token_set"].clone()),
+        (json!(true), json!(true))
+    );
+    // Saved to the config file (what the daemon loads at its next start).
+    let saved = streetwatch::config::load(&b.config_path)
+        .unwrap()
+        .uplink
+        .http
+        .unwrap();
+    assert_eq!(saved.url, "https://platform.example/events");
+    assert_eq!(saved.hmac_secret.as_deref(), Some("hmac-page-secret-1"));
+    assert_eq!(saved.bearer_token.as_deref(), Some("bearer-page-token-1"));
+    let secret_free = |what: &str, text: String| {
+        assert!(
+            !text.contains("page-secret") && !text.contains("page-token"),
+            "{what}: {text}"
+        );
+    };
+    secret_free("PUT answer", u.to_string());
+    secret_free("GET", get().to_string());
+
+    // Refusals name the key path, carry the page's code, and keep the last good config.
+    let good = b.backend.config();
+    for (http, path, code) in [
+        (
+            json!({"url": "ftp://platform.example/e"}),
+            "uplink.http.url",
+            "http_url",
+        ),
+        (
+            json!({"url": "platform.example"}),
+            "uplink.http.url",
+            "http_url",
+        ),
+        (
+            json!({"url": "https://u:pw@platform.example/e"}),
+            "uplink.http.url",
+            "url_credentials",
+        ),
+        (
+            json!({"url": "https://platform.example/e", "media_url": "https://platform.example/m",
+                   "media_put_template": "https://platform.example/m/{name}"}),
+            "uplink.http.media_put_template",
+            "http_media_both",
+        ),
+        (
+            json!({"url": "https://platform.example/e", "media_put_template": "https://platform.example/m"}),
+            "uplink.http.media_put_template",
+            "http_put_template",
+        ),
+        (
+            json!({"url": "https://platform.example/e", "timeout_s": 0}),
+            "uplink.http.timeout_s",
+            "out_of_range",
+        ),
+        (
+            json!({"url": "https://platform.example/e", "hmac_secret": "a\u{1}b"}),
+            "uplink.http.hmac_secret",
+            "secret_invalid",
+        ),
+        (
+            json!({"url": "https://platform.example/e", "backoff_max_s": -1}),
+            "http.backoff_max_s",
+            "value_invalid",
+        ),
+        (
+            json!({"url": "https://platform.example/e", "media_order": "sideways"}),
+            "http.media_order",
+            "value_invalid",
+        ),
+        (
+            json!({"url": "https://platform.example/e", "client_key": "/etc/shadow"}),
+            "http.client_key",
+            "unknown_key",
+        ),
+    ] {
+        let (s, e) = put(json!({"broker": "", "http": http.clone()}));
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{http}: {e}");
+        assert_eq!(e["problems"][0]["path"], path, "{http}: {e}");
+        assert_eq!(e["problems"][0]["code"], code, "{http}: {e}");
+        assert!(b.backend.config() == good, "{http} changed the config");
+    }
+
+    // Same scheme, host and port (another path, a media URL there too): the omitted
+    // secrets stay.
+    let (s, u) = put(json!({"broker": "", "http": {
+        "url": "https://PLATFORM.example:443/v2/events", "media_url": "https://platform.example/media"}}));
+    assert_eq!(s, StatusCode::OK, "{u}");
+    assert_eq!(u["secrets_cleared"], json!([]), "{u}");
+    assert_eq!(u["http"]["auth"], json!(["hmac", "bearer"]), "{u}");
+    assert_eq!(
+        u["http"]["timeout_s"], 30,
+        "omitted timeouts keep their values: {u}"
+    );
+    // The media URL moves to another host: the secrets would go there with every
+    // upload, so both are cleared, and the answer says so in Chinese.
+    let (s, u) = put(json!({"broker": "", "http": {
+        "url": "https://platform.example/v2/events", "media_url": "https://collector.example/media"}}));
+    assert_eq!(s, StatusCode::OK, "{u}");
+    assert_eq!(
+        u["secrets_cleared"],
+        json!(["uplink.http.hmac_secret", "uplink.http.bearer_token"]),
+        "{u}"
+    );
+    assert_eq!(u["http"]["auth"], json!([]), "{u}");
+    let zh = u["notices"][0]["zh"].as_str().unwrap();
+    assert!(zh.contains("已清除") && zh.contains("HMAC"), "{zh}");
+    let h = b.backend.config().uplink.http.unwrap();
+    assert_eq!((h.hmac_secret, h.bearer_token), (None, None));
+    // Typed again for the new host: kept; "" removes one of them.
+    let (s, u) = put(json!({"broker": "", "http": {
+        "url": "https://collector.example/events", "hmac_secret": "hmac-page-secret-2",
+        "bearer_token": "bearer-page-token-2"}}));
+    assert_eq!(s, StatusCode::OK, "{u}");
+    assert_eq!(
+        u["secrets_cleared"],
+        json!([]),
+        "typed secrets are not cleared: {u}"
+    );
+    let (s, u) = put(
+        json!({"broker": "", "http": {"url": "https://collector.example/events", "bearer_token": ""}}),
+    );
+    assert_eq!(s, StatusCode::OK, "{u}");
+    assert_eq!(u["http"]["auth"], json!(["hmac"]), "{u}");
+    // The url's host changes: the remaining secret is cleared too.
+    let (s, u) = put(json!({"broker": "", "http": {"url": "https://platform.example/events"}}));
+    assert_eq!(s, StatusCode::OK, "{u}");
+    assert_eq!(
+        u["secrets_cleared"],
+        json!(["uplink.http.hmac_secret"]),
+        "{u}"
+    );
+
+    // Its own TLS files, through the upload route; nothing sent names a path.
+    let upload = |file: &str, query: &str, body: String| {
+        json_of(
+            c.post(b.url(&format!("/api/uplink/tls/{file}{query}")))
+                .header("X-CSRF-Token", &csrf)
+                .header("Content-Type", "application/x-pem-file")
+                .body(body)
+                .send()
+                .unwrap(),
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (ca_pem, ..) = certificates(dir.path(), "http-ca");
+    let (s, e) = upload("ca", "?sink=elsewhere", ca_pem.clone());
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["problems"][0]["code"], "query_invalid", "{e}");
+    let (s, e) = upload("ca", "?sink=http", "not a certificate".into());
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["problems"][0]["path"], "http.tls.ca", "{e}");
+    let (s, u) = upload("ca", "?sink=http", ca_pem.clone());
+    assert_eq!(s, StatusCode::OK, "{u}");
+    assert_eq!(u["http"]["tls"]["ca"], true, "{u}");
+    assert_eq!(
+        u["tls"]["ca"], false,
+        "the broker's TLS is another thing: {u}"
+    );
+    let ca_file = b.backend.config().uplink.http.unwrap().tls.unwrap().ca_file;
+    assert!(
+        ca_file.starts_with(b.backend.config().device.state_dir),
+        "{}",
+        ca_file.display()
+    );
+    assert_eq!(
+        std::fs::metadata(&ca_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // A later save of the form keeps the uploaded files.
+    let (s, u) = put(
+        json!({"broker": "mqtt://broker.example", "http": {"url": "https://platform.example/events"}}),
+    );
+    assert_eq!(s, StatusCode::OK, "{u}");
+    assert_eq!(u["sinks"], json!({"mqtt": true, "http": true}), "{u}");
+    assert_eq!(u["http"]["tls"]["ca"], true, "{u}");
+    let (s, u) = json_of(b.send(&c, "DELETE", "/api/uplink/tls?sink=http", &csrf, None));
+    assert_eq!(s, StatusCode::OK, "{u}");
+    assert_eq!(u["http"]["tls"]["ca"], false, "{u}");
+
+    // Omitting `http` keeps the sink (an older page); null removes it: MQTT only.
+    let (s, u) = put(json!({"broker": "mqtt://broker.example"}));
+    assert_eq!(s, StatusCode::OK, "{u}");
+    assert_eq!(u["sinks"], json!({"mqtt": true, "http": true}), "{u}");
+    let (s, u) = put(json!({"broker": "mqtt://broker.example", "http": null}));
+    assert_eq!(s, StatusCode::OK, "{u}");
+    assert_eq!(u["sinks"], json!({"mqtt": true, "http": false}), "{u}");
+    assert!(
+        streetwatch::config::load(&b.config_path)
+            .unwrap()
+            .uplink
+            .http
+            .is_none()
+    );
+    let (s, e) = upload("ca", "?sink=http", ca_pem);
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["problems"][0]["code"], "http_first", "{e}");
+
+    let (_, audit) = json_of(c.get(b.url("/api/audit")).send().unwrap());
+    secret_free("audit", audit.to_string());
+    let export = c
+        .get(b.url("/api/config/export"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    secret_free("export", export);
+}
+
+/// "Test connection" of the HTTP push sink (`POST /api/uplink/http/test`): one HEAD
+/// with the sink's auth to the reference receiver (`streetwatch receive --http`, which
+/// checks the HMAC signature of every request): the right secret gets its answer (405:
+/// it takes only POST/PUT), a wrong one `http_auth`; nothing listening is
+/// `connection_refused`; the saved secret is never sent to another host (`secret_retype`).
+#[test]
+fn the_http_sink_test_connection_sends_the_auth_and_never_the_saved_secret_elsewhere() {
+    let b = start();
+    let c = client();
+    let csrf = b.setup(&c);
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("hmac.secret");
+    std::fs::write(&secret_file, "rx-hmac-secret").unwrap();
+    let port = support::free_port();
+    let mut rx = std::process::Command::new(support::bin())
+        .args(["receive", "--http", &format!("127.0.0.1:{port}")])
+        .arg("--out")
+        .arg(dir.path().join("cases"))
+        .arg("--hmac-secret-file")
+        .arg(&secret_file)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    support::wait_for(Duration::from_secs(20), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    })
+    .expect("the receiver listens");
+    let url = format!("http://127.0.0.1:{port}/events");
+    let test =
+        |http: Value| json_of(b.send(&c, "POST", "/api/uplink/http/test", &csrf, Some(http)));
+    let (s, r) = test(json!({"url": url, "hmac_secret": "rx-hmac-secret"}));
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(
+        (r["ok"].clone(), r["status"].clone()),
+        (json!(true), json!(405)),
+        "{r}"
+    );
+    let (_, r) = test(json!({"url": url, "hmac_secret": "a-wrong-secret"}));
+    assert_eq!(
+        (r["ok"].clone(), r["reason"].clone()),
+        (json!(false), json!("http_auth")),
+        "{r}"
+    );
+    assert!(!r.to_string().contains("a-wrong-secret"), "{r}");
+    let _ = rx.kill();
+    let _ = rx.wait();
+    let (_, r) = test(json!({"url": url, "hmac_secret": "rx-hmac-secret"}));
+    assert_eq!(r["reason"], "connection_refused", "{r}");
+    // The saved secret goes only to the saved addresses.
+    let saved = b.send(
+        &c,
+        "PUT",
+        "/api/uplink",
+        &csrf,
+        Some(json!({"broker": "", "http": {
+        "url": "https://platform.example/events", "hmac_secret": "saved-hmac-secret"}})),
+    );
+    assert_eq!(saved.status(), StatusCode::OK);
+    let (s, e) = test(json!({"url": url}));
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["problems"][0]["code"], "secret_retype", "{e}");
+    assert_eq!(e["problems"][0]["path"], "uplink.http.hmac_secret", "{e}");
+    let (s, e) = test(json!({"url": "ftp://platform.example/events"}));
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["problems"][0]["code"], "http_url", "{e}");
+}

@@ -12,6 +12,10 @@
 //!   page shows delivered (through the demo's own mosquitto), with its photos and a clip
 //!   that plays; every page is Chinese (no English word outside codes, units and ids)
 //!   and every time carries the box's offset (+08:00, while the browser runs on UTC);
+//!   HTTP push turned on from the uplink tab beside the demo's broker (a wrong URL
+//!   refused next to its field, its Test connection answered) delivers that event to the reference receiver
+//!   (`streetwatch receive --http`, HMAC checked), and the typed secret is in neither
+//!   the page nor the daemon's log;
 //! - setup, login, cameras, errors next to the button pressed and cleared once fixed,
 //!   results inside a phone's viewport, the Device tabs;
 //! - the zone editor keeps unsaved work (it asks before leaving, restores a draft after
@@ -312,6 +316,12 @@ const ALLOWED_WORDS: &[&str] = &[
     "ONVIF",
     "MQTT",
     "mqtt",
+    "HTTP",
+    "http",
+    "https",
+    "JSON",
+    "PUT",
+    "HMAC",
     "NTP",
     "mqtts",
     "TLS",
@@ -1211,6 +1221,9 @@ fn the_demo_shows_a_delivered_parking_event_with_photos_and_a_playing_clip_on_ch
     let rig = Rig::with(Daemon::demo());
     let p = rig.page("demo");
     first_run_setup(&p, &rig.daemon.setup_code());
+    // HTTP push set from the page, before the parked car's first event.
+    let rx = Receiver::start(HTTP_SECRET);
+    http_sink_from_the_page(&p, &format!("http://127.0.0.1:{}/events", rx.port));
     camera_streams_on_dashboard(&p, "parked-car");
     // The metric agrees with the dashboard once the health report is refreshed (every
     // status interval, 10 s); it used to read 0 while streaming.
@@ -1266,6 +1279,162 @@ fn the_demo_shows_a_delivered_parking_event_with_photos_and_a_playing_clip_on_ch
         p.shot(view);
     }
     device_tabs_and_audit_demo(&p);
+    // The page-configured sink really delivers: the reference receiver (which refuses
+    // a wrong HMAC signature) stored the parked car's event with its files, sha256
+    // checked. The secret never reached the daemon's log.
+    let (events, media) = wait_for(Duration::from_secs(90), || {
+        let (e, m) = rx.stored();
+        let id = e.iter().find(|x| x.2 == "illegal_parking")?.0.clone();
+        m.iter().any(|(eid, _)| *eid == id).then_some((e, m))
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no illegal-parking event with media reached the receiver: {:?}\n{}",
+            rx.stored(),
+            rx.log()
+        )
+    });
+    eprintln!(
+        "receiver: {} event phases, {} files",
+        events.len(),
+        media.len()
+    );
+    assert!(
+        !rig.daemon.log().contains(HTTP_SECRET),
+        "the HMAC secret is in the daemon log"
+    );
+}
+
+/// (event id, phase, kind) as the receiver stored it.
+type StoredPhase = (String, String, String);
+
+/// `streetwatch receive --http` (the reference receiver, checking the HMAC signature
+/// with `secret`) on a free loopback port, storing into a temp dir; killed on drop.
+struct Receiver {
+    child: Child,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Receiver {
+    fn start(secret: &str) -> Receiver {
+        let dir = tempfile::tempdir().unwrap();
+        let secret_file = dir.path().join("hmac.secret");
+        std::fs::write(&secret_file, secret).unwrap();
+        let port = free_port();
+        let child = Command::new(bin())
+            .args(["receive", "--http", &format!("127.0.0.1:{port}")])
+            .arg("--out")
+            .arg(dir.path().join("cases"))
+            .arg("--hmac-secret-file")
+            .arg(&secret_file)
+            .stdout(std::fs::File::create(dir.path().join("receive.log")).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let rx = Receiver { child, dir, port };
+        wait_for(Duration::from_secs(20), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        })
+        .unwrap_or_else(|| panic!("the receiver did not listen: {}", rx.log()));
+        rx
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("receive.log")).unwrap_or_default()
+    }
+
+    /// (event id, phase, kind) of every event phase the receiver stored; (event id,
+    /// name) of its media files that arrived with the right sha256.
+    fn stored(&self) -> (Vec<StoredPhase>, Vec<(String, String)>) {
+        let Ok(c) = rusqlite::Connection::open_with_flags(
+            self.dir.path().join("cases/cases.sqlite"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        ) else {
+            return (Vec::new(), Vec::new());
+        };
+        let _ = c.busy_timeout(Duration::from_secs(5));
+        let events = c
+            .prepare("SELECT event_id, phase, kind FROM events")
+            .and_then(|mut s| {
+                s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .unwrap_or_default();
+        let media = c
+            .prepare("SELECT event_id, name FROM media WHERE state = 'ok'")
+            .and_then(|mut s| {
+                s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .unwrap_or_default();
+        (events, media)
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The HMAC secret the technician types for the HTTP push sink.
+const HTTP_SECRET: &str = "page-typed-hmac-secret-7f3a";
+
+/// Beside the demo's broker, the technician turns HTTP push on in the uplink tab: a
+/// wrong URL is refused next to its field, in Chinese; the saved sink shows both sinks
+/// on, the secret only as "set", never echoed into the page.
+fn http_sink_from_the_page(p: &Page, url: &str) {
+    p.nav("device");
+    p.click("#tab-uplink");
+    p.s.wait_js(
+        10,
+        "the uplink tab says MQTT only",
+        "const s = document.getElementById('uplink-sinks'); return s && s.getAttribute('data-sinks') === 'mqtt';",
+    );
+    assert!(
+        !p.s.displayed(&p.s.try_find("#f-http_url").unwrap()),
+        "the HTTP fields show only once HTTP push is on"
+    );
+    p.click("#f-http-on");
+    p.input("#f-http_url", "ftp://127.0.0.1/events");
+    p.input("#f-http_hmac_secret", HTTP_SECRET);
+    p.click("#uplink-save");
+    let err = p.s.wait(30, "#f-http_url + .error");
+    let said = p.s.text(&err);
+    assert!(said.contains("http(s)://"), "{said}");
+    chinese_with_box_times(p, "device/uplink refused");
+    p.shot("uplink-http-refused");
+    p.input("#f-http_url", url);
+    // Test connection: a HEAD with the typed secret's signature, which the receiver
+    // checks (it then answers 405: it takes only POST and PUT).
+    p.click("#http-test");
+    p.s.wait_js(
+        20,
+        "the HTTP test says the platform answered",
+        "const r = document.getElementById('http-test-result');          return r.getAttribute('data-state') === 'ok' && r.textContent.includes('405');",
+    );
+    p.click("#uplink-save");
+    p.s.wait_js(
+        60,
+        "saved: MQTT and HTTP push both on",
+        "const s = document.getElementById('uplink-sinks');          return s.getAttribute('data-sinks') === 'both' &&            document.getElementById('uplink-test-result').getAttribute('data-state') === 'ok';",
+    );
+    let shown = p.s.js(
+        "const i = document.querySelector('[name=http_hmac_secret]');          return [i.value, i.placeholder, document.getElementById('http-auth').textContent,                  document.documentElement.outerHTML.includes(arguments[0])];",
+        json!([HTTP_SECRET]),
+    );
+    assert_eq!(shown[0], "", "{shown}");
+    assert!(
+        shown[1].as_str().unwrap().contains("已设置")
+            && shown[2].as_str().unwrap().contains("HMAC"),
+        "{shown}"
+    );
+    assert_eq!(shown[3], false, "the secret is in the page: {shown}");
+    chinese_with_box_times(p, "device/uplink");
+    p.shot("uplink-http");
+    fits_a_phone(p, "device/uplink");
 }
 
 /// The demo's Device tabs (its audit log has the setup only).

@@ -178,10 +178,46 @@ impl HttpConfig {
         ))
     }
 
-    /// `new` omits a secret: keep the stored one only while `url` reaches the same
-    /// scheme, host and port; the key paths of the secrets dropped otherwise.
+    /// (scheme, host, port) of every address the secrets are sent to: `url`,
+    /// `media_url` and `media_put_template` (placeholders filled); `None` when one of
+    /// them has no host.
+    pub fn endpoints(&self) -> Option<Vec<(String, String, u16)>> {
+        let mut out = vec![self.endpoint()?];
+        let parse = |u: &str| {
+            let u = url::Url::parse(u.trim()).ok()?;
+            Some((
+                u.scheme().to_string(),
+                u.host_str()?.to_ascii_lowercase(),
+                u.port_or_known_default()?,
+            ))
+        };
+        if let Some(m) = &self.media_url {
+            out.push(parse(m)?);
+        }
+        if let Some(t) = &self.media_put_template {
+            let filled = t
+                .replace("{event_id}", "e")
+                .replace("{name}", "n")
+                .replace("{sha256}", "s");
+            out.push(parse(&filled)?);
+        }
+        Some(out)
+    }
+
+    /// Whether every address `new` sends the secrets to was already one `self` sent
+    /// them to: the condition for a stored secret to stay.
+    pub fn same_endpoints(&self, new: &HttpConfig) -> bool {
+        match (self.endpoints(), new.endpoints()) {
+            (Some(old), Some(new)) => new.iter().all(|e| old.contains(e)),
+            _ => false,
+        }
+    }
+
+    /// `new` omits a secret: keep the stored one only while every address it goes to
+    /// (`url`, `media_url`, `media_put_template`) reaches a scheme, host and port the
+    /// old settings already sent it to; the key paths of the secrets dropped otherwise.
     pub fn inherit_secrets(old: &HttpConfig, new: &mut HttpConfig) -> Vec<&'static str> {
-        let same = old.endpoint().is_some() && old.endpoint() == new.endpoint();
+        let same = old.same_endpoints(new);
         let mut dropped = Vec::new();
         if new.hmac_secret.is_none() && old.hmac_secret.is_some() {
             if same {
@@ -410,6 +446,14 @@ mod tests {
         );
         assert_eq!(moved.hmac_secret, None);
         assert_eq!(moved.bearer_token, None);
+        // The secrets also go with every media upload: a media URL on another host
+        // drops them too.
+        let mut media = HttpConfig::new("https://platform.example/events");
+        media.media_put_template = Some("https://attacker.example/m/{name}".into());
+        assert_eq!(HttpConfig::inherit_secrets(&old, &mut media).len(), 2);
+        let mut media = HttpConfig::new("https://platform.example/events");
+        media.media_url = Some("https://platform.example/media".into());
+        assert!(HttpConfig::inherit_secrets(&old, &mut media).is_empty());
         let t: UplinkConfig =
             toml::from_str("[http]\nurl = \"http://x/e\"\nmedia_order = \"event_first\"").unwrap();
         assert_eq!(t.http.unwrap().media_order, MediaOrder::EventFirst);

@@ -145,3 +145,87 @@ pub async fn test_connection(
     }
     outcome
 }
+
+/// What the platform answered a test request: its HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct HttpAnswer {
+    pub status: u16,
+}
+
+/// "Test connection" for the HTTP push sink: one `HEAD` to `cfg.url` (nothing is
+/// posted, so the platform records no test event) through the sink's own client (its
+/// TLS files, no redirects) with the configured auth headers, waiting at most
+/// `timeout`. Any answer but 401/403 and 5xx shows the platform reachable; the
+/// failures are `connection_refused`, `unreachable`, `tls`, `timeout`, `http_auth`
+/// (401/403: the secret, token or client certificate is refused) or `http_server`.
+pub async fn test_http(
+    cfg: &super::config::HttpConfig,
+    timeout: Duration,
+) -> Result<HttpAnswer, ConnectFailure> {
+    let mut short = cfg.clone();
+    short.connect_timeout_s = short.connect_timeout_s.min(timeout.as_secs().max(1));
+    short.timeout_s = timeout.as_secs().max(1);
+    let client = super::http::client(&short).map_err(|e| fail("tls", e))?;
+    let host = cfg
+        .endpoint()
+        .map(|(_, h, p)| format!("{h}:{p}"))
+        .ok_or_else(|| fail("invalid", "the push URL has no host"))?;
+    let mut req = client.head(cfg.url.trim());
+    if let Some(secret) = &cfg.hmac_secret {
+        let t = chrono::Utc::now().timestamp();
+        req = req.header(super::http::H_TIMESTAMP, t.to_string()).header(
+            super::http::H_SIGNATURE,
+            super::http::signature_header(secret, t, b""),
+        );
+    }
+    if let Some(token) = &cfg.bearer_token {
+        req = req.bearer_auth(token);
+    }
+    let status = match tokio::time::timeout(timeout, req.send()).await {
+        Err(_) => return Err(fail("timeout", format!("timeout: {host} does not answer"))),
+        Ok(Err(e)) => return Err(describe_http(&e, &host)),
+        Ok(Ok(resp)) => resp.status().as_u16(),
+    };
+    match status {
+        401 | 403 => Err(fail(
+            "http_auth",
+            format!(
+                "{host} answered {status}: it refuses the signature, token or client certificate"
+            ),
+        )),
+        500..=599 => Err(fail(
+            "http_server",
+            format!("{host} answered {status}: the platform has a fault"),
+        )),
+        _ => Ok(HttpAnswer { status }),
+    }
+}
+
+/// The reason of a failed HTTP request, from the whole chain of causes.
+fn describe_http(e: &reqwest::Error, host: &str) -> ConnectFailure {
+    let mut chain = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        chain.push_str(": ");
+        chain.push_str(&c.to_string());
+        cause = c.source();
+    }
+    let low = chain.to_ascii_lowercase();
+    if e.is_timeout() || low.contains("timed out") {
+        fail("timeout", format!("timeout: {host} does not answer"))
+    } else if low.contains("refused") {
+        fail(
+            "connection_refused",
+            format!("connection refused: nothing listens at {host}"),
+        )
+    } else if low.contains("certificate") || low.contains("tls") || low.contains("handshake") {
+        fail(
+            "tls",
+            format!(
+                "TLS with {host} failed: {chain} (check the CA certificate, client certificate and key)"
+            ),
+        )
+    } else {
+        fail("unreachable", format!("cannot reach {host}: {chain}"))
+    }
+}

@@ -256,7 +256,7 @@ fn run(ctx: Ctx) {
     }
 }
 
-fn client(cfg: &HttpConfig) -> Result<reqwest::Client, String> {
+pub(crate) fn client(cfg: &HttpConfig) -> Result<reqwest::Client, String> {
     let mut b = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(cfg.connect_timeout_s.max(1)))
         .timeout(Duration::from_secs(cfg.timeout_s.max(1)))

@@ -322,6 +322,18 @@ mod tests {
             "uplink.reason.not_authorized",
             "uplink.reason.timeout",
             "uplink.reason.protocol",
+            "uplink.reason.http_auth",
+            "uplink.reason.http_server",
+            "uplink.sinks.both",
+            "uplink.sinks.mqtt",
+            "uplink.sinks.http",
+            "uplink.sinks.none",
+            "uplink.http_auth.none",
+            "uplink.http_auth.hmac",
+            "uplink.http_auth.bearer",
+            "uplink.http_auth.mtls",
+            "uplink.http_order.upload_first",
+            "uplink.http_order.event_first",
         ] {
             assert!(zh.contains(key), "{key}");
         }

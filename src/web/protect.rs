@@ -16,10 +16,10 @@
 //!   at their own server and collect the password.
 
 use crate::config::{CameraConfig, Config, Problem};
-use crate::uplink::UplinkConfig;
+use crate::uplink::{TlsConfig, UplinkConfig};
 use serde::Serialize;
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Something a save did differently from what was asked, for the reply and the page:
 /// the key path and a sentence in Chinese and in English.
@@ -122,18 +122,38 @@ pub fn pin_file_only(old: &Config, new: &mut Config, tls: TlsFiles) -> Vec<Notic
         }
         new.inference.provider_options = o.clone();
     }
-    // The HTTP sink's TLS files: only the config file on the box names them (a save
-    // that drops the whole `[uplink.http]` drops them with it).
+    let managed = tls_upload_dir(&old.device.state_dir);
+    // The HTTP sink's TLS files: the config file on the box names them, or the TLS
+    // routes store them under the managed directory (a save that drops the whole
+    // `[uplink.http]` drops them with it).
     let old_http_tls = old.uplink.http.as_ref().and_then(|h| h.tls.clone());
     if let Some(h) = &mut new.uplink.http
         && h.tls != old_http_tls
+        && !(tls == TlsFiles::Managed
+            && only_managed(old_http_tls.as_ref(), h.tls.as_ref(), &managed))
     {
         h.tls = old_http_tls;
         notices.push(ignored("uplink.http.tls".into()));
     }
-    let managed = tls_upload_dir(&old.device.state_dir);
     let (a, b) = (old.uplink.tls.as_ref(), new.uplink.tls.as_ref());
-    let files = [
+    // On the TLS routes a file may be removed or replaced by one the daemon wrote.
+    let tls_ok = tls == TlsFiles::Managed && only_managed(a, b, &managed);
+    if a != b && !tls_ok {
+        for (name, before, after) in tls_files(a, b) {
+            if before != after {
+                notices.push(ignored(format!("uplink.tls.{name}")));
+            }
+        }
+        new.uplink.tls = old.uplink.tls.clone();
+    }
+    notices
+}
+
+type TlsFilePair<'a> = (&'static str, Option<&'a PathBuf>, Option<&'a PathBuf>);
+
+/// Each TLS file of `a` beside the same file of `b`.
+fn tls_files<'a>(a: Option<&'a TlsConfig>, b: Option<&'a TlsConfig>) -> [TlsFilePair<'a>; 3] {
+    [
         ("ca_file", a.map(|t| &t.ca_file), b.map(|t| &t.ca_file)),
         (
             "client_cert",
@@ -145,21 +165,15 @@ pub fn pin_file_only(old: &Config, new: &mut Config, tls: TlsFiles) -> Vec<Notic
             a.and_then(|t| t.client_key.as_ref()),
             b.and_then(|t| t.client_key.as_ref()),
         ),
-    ];
-    // On the TLS routes a file may be removed or replaced by one the daemon wrote.
-    let tls_ok = tls == TlsFiles::Managed
-        && files.iter().all(|(_, before, after)| {
-            before == after || after.is_none_or(|p| p.parent() == Some(managed.as_path()))
-        });
-    if a != b && !tls_ok {
-        for (name, before, after) in files {
-            if before != after {
-                notices.push(ignored(format!("uplink.tls.{name}")));
-            }
-        }
-        new.uplink.tls = old.uplink.tls.clone();
-    }
-    notices
+    ]
+}
+
+/// Whether every file that differs between `a` and `b` is gone or one the daemon wrote
+/// into `managed`.
+fn only_managed(a: Option<&TlsConfig>, b: Option<&TlsConfig>, managed: &Path) -> bool {
+    tls_files(a, b).iter().all(|(_, before, after)| {
+        before == after || after.is_none_or(|p| p.parent() == Some(managed))
+    })
 }
 
 /// Schemes of network cameras: the only sources a page user may point a camera at.
@@ -237,8 +251,15 @@ pub fn same_broker(a: &UplinkConfig, b: &UplinkConfig) -> bool {
 /// A stored secret (HTTP sink HMAC secret or bearer token) dropped because its URL
 /// now points elsewhere.
 pub fn secret_dropped(key: String) -> Notice {
+    let what = if key.ends_with("bearer_token") {
+        "访问令牌"
+    } else {
+        "HMAC 签名密钥"
+    };
     Notice {
-        zh: format!("{key}：推送地址（协议、主机或端口）已改变，原密钥已清除，请重新设置"),
+        zh: format!(
+            "HTTP 推送地址（协议、主机或端口）已改变，已保存的{what}已清除（密钥不会发往新地址），请重新填写"
+        ),
         en: format!(
             "{key}: the push URL's scheme, host or port changed, so the stored secret was \
              cleared; set it again"

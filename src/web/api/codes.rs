@@ -42,6 +42,10 @@ pub const PROBLEM_CODES: &[&str] = &[
     "file_source",
     "file_too_big",
     "filter_field",
+    "http_first",
+    "http_media_both",
+    "http_put_template",
+    "http_url",
     "invalid",
     "out_of_range",
     "pairing_aspect",
@@ -56,6 +60,8 @@ pub const PROBLEM_CODES: &[&str] = &[
     "rule_kind_no_code",
     "rule_seconds",
     "schedule_invalid",
+    "secret_invalid",
+    "secret_retype",
     "time_invalid",
     "time_range",
     "timezone_unknown",
@@ -186,8 +192,20 @@ pub fn problem(p: &Problem) -> Coded {
             &[("scheme", json!(scheme)), ("suggest", json!(suggest))],
         );
     }
+    // The HTTP push sink's addresses (uplink::validate): http(s), not rtsp.
+    if p.path.contains("http.")
+        && (m.contains("is not a URL") || m.contains("is not an http:// or https:// URL"))
+    {
+        return coded("http_url", &[]);
+    }
     let table: &[(&str, &str)] = &[
         ("the URL carries credentials", "url_credentials"),
+        ("the URL carries a user name or password", "url_credentials"),
+        ("is set together with media_url", "http_media_both"),
+        ("names no {name} or {sha256}", "http_put_template"),
+        ("is empty or holds control characters", "secret_invalid"),
+        ("the HTTP push sink is not set up", "http_first"),
+        ("the stored secret is only sent", "secret_retype"),
         ("the broker URL contains credentials", "url_credentials"),
         ("is not a URL", "url_invalid"),
         ("the URL has no host", "url_no_host"),
@@ -510,6 +528,46 @@ mod tests {
         assert_eq!(
             (x.params["n"].clone(), x.params["min"].clone()),
             (json!(5), json!(10))
+        );
+    }
+
+    #[test]
+    fn http_sink_problems_have_codes() {
+        use crate::uplink::HttpConfig;
+        let codes = |f: &dyn Fn(&mut HttpConfig)| {
+            let mut c = base();
+            let mut h = HttpConfig::new("https://platform.example/events");
+            f(&mut h);
+            c.uplink.http = Some(h);
+            codes_of(&c)
+        };
+        let one = |f: &dyn Fn(&mut HttpConfig)| codes(f).first().map(|x| x.0);
+        assert_eq!(codes(&|_| {}), vec![]);
+        assert_eq!(one(&|h| h.url = "ftp://x/e".into()), Some("http_url"));
+        assert_eq!(one(&|h| h.url = "not a url".into()), Some("http_url"));
+        assert_eq!(
+            one(&|h| h.url = "https://u:p@x/e".into()),
+            Some("url_credentials")
+        );
+        assert_eq!(
+            one(&|h| {
+                h.media_url = Some("https://x/m".into());
+                h.media_put_template = Some("https://x/m/{name}".into());
+            }),
+            Some("http_media_both")
+        );
+        assert_eq!(
+            one(&|h| h.media_put_template = Some("https://x/m".into())),
+            Some("http_put_template")
+        );
+        assert_eq!(
+            one(&|h| h.hmac_secret = Some("a\u{7}b".into())),
+            Some("secret_invalid")
+        );
+        assert_eq!(one(&|h| h.timeout_s = 0), Some("out_of_range"));
+        assert_eq!(
+            codes(&|h| h.url = "ftp://x/e".into())[0].1,
+            "uplink.http.url"
         );
     }
 

@@ -1,13 +1,15 @@
 //! Uplink & device: the device's identity (id, division code, timezone, location),
 //! its public signing key and loaded models; the broker settings with TLS file uploads
-//! and a real "Test connection".
+//! and a real "Test connection"; the HTTP push sink (`[uplink.http]`) beside or
+//! instead of the broker, with its own TLS file uploads (`?sink=http`).
 //!
-//! The broker password is write-only (`password_set` instead); TLS files are stored
-//! 0600 under the state dir and only their presence is shown.
+//! The broker password and the sink's HMAC secret and bearer token are write-only
+//! (`*_set` instead) and never follow a changed address; TLS files are stored 0600
+//! under the state dir and only their presence is shown.
 
 use super::{ApiError, Peer, Shared, blocking, parse_json};
 use crate::config::{Config, Problem};
-use crate::uplink::config::{TlsConfig, UplinkConfig};
+use crate::uplink::config::{HttpConfig, MediaOrder, TlsConfig, UplinkConfig};
 use crate::uplink::signing;
 use crate::uplink::tls::{self, Layout, TlsFileKind};
 use crate::web::auth::Session;
@@ -15,7 +17,7 @@ use crate::web::protect::{self, Notice};
 use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -119,19 +121,46 @@ fn uplink_view(u: &UplinkConfig) -> Value {
         "client_id": u.client_id,
         "username": u.username,
         "password_set": u.password.is_some(),
-        "tls": {
-            "ca": u.tls.is_some(),
-            "client_cert": u.tls.as_ref().is_some_and(|t| t.client_cert.is_some()),
-            "client_key": u.tls.as_ref().is_some_and(|t| t.client_key.is_some()),
-        },
-        // The HTTP push sink (set in the config file); secrets as `*_set` flags.
-        "http": u.http.as_ref().map(|h| json!({
-            "url": crate::redact::redact_url(&h.url),
-            "media_order": h.media_order,
-            "hmac_secret_set": h.hmac_secret.is_some(),
-            "bearer_token_set": h.bearer_token.is_some(),
-            "tls": h.tls.is_some(),
-        })),
+        "tls": tls_flags(u.tls.as_ref()),
+        // The HTTP push sink; secrets as `*_set` flags, TLS files as presence only.
+        "http": u.http.as_ref().map(http_view),
+        "sinks": {"mqtt": u.mqtt_on(), "http": u.http.is_some()},
+    })
+}
+
+fn tls_flags(t: Option<&TlsConfig>) -> Value {
+    json!({
+        "ca": t.is_some(),
+        "client_cert": t.is_some_and(|t| t.client_cert.is_some()),
+        "client_key": t.is_some_and(|t| t.client_key.is_some()),
+    })
+}
+
+fn http_view(h: &HttpConfig) -> Value {
+    let mtls = h
+        .tls
+        .as_ref()
+        .is_some_and(|t| t.client_cert.is_some() && t.client_key.is_some());
+    let auth: Vec<&str> = [
+        (h.hmac_secret.is_some(), "hmac"),
+        (h.bearer_token.is_some(), "bearer"),
+        (mtls, "mtls"),
+    ]
+    .into_iter()
+    .filter_map(|(on, kind)| on.then_some(kind))
+    .collect();
+    json!({
+        "url": crate::redact::redact_url(&h.url),
+        "media_url": h.media_url.as_deref().map(crate::redact::redact_url),
+        "media_put_template": h.media_put_template,
+        "media_order": h.media_order,
+        "auth": auth,
+        "hmac_secret_set": h.hmac_secret.is_some(),
+        "bearer_token_set": h.bearer_token.is_some(),
+        "connect_timeout_s": h.connect_timeout_s,
+        "timeout_s": h.timeout_s,
+        "backoff_max_s": h.backoff_max_s,
+        "tls": tls_flags(h.tls.as_ref()),
     })
 }
 
@@ -155,6 +184,98 @@ struct UplinkInput {
     username: Option<String>,
     #[serde(default)]
     password: Option<String>,
+    /// The HTTP push sink: omitted keeps it as saved, `null` removes it, an object
+    /// sets it.
+    #[serde(default, deserialize_with = "present")]
+    http: Option<Option<HttpInput>>,
+}
+
+/// A field that is present (even as `null`) is `Some`: tells "remove" from "keep".
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// HTTP sink settings as the page sends them. A secret omitted (or null) is kept while
+/// every address it is sent to stays the same (otherwise it is dropped and the answer
+/// says so); `""` clears it. Omitted timeouts keep their saved (or default) values.
+/// The TLS files come from the upload route only.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpInput {
+    url: String,
+    #[serde(default)]
+    media_url: Option<String>,
+    #[serde(default)]
+    media_put_template: Option<String>,
+    #[serde(default)]
+    media_order: Option<MediaOrder>,
+    #[serde(default)]
+    hmac_secret: Option<String>,
+    #[serde(default)]
+    bearer_token: Option<String>,
+    #[serde(default)]
+    connect_timeout_s: Option<u64>,
+    #[serde(default)]
+    timeout_s: Option<u64>,
+    #[serde(default)]
+    backoff_max_s: Option<u64>,
+}
+
+/// The sink `input` describes, on top of the saved one (its TLS files, its timeouts);
+/// the secrets the input omits stay only for the same addresses. Returns the keys of
+/// the secrets dropped because an address changed.
+fn edited_http(stored: Option<&HttpConfig>, input: HttpInput) -> (HttpConfig, Vec<&'static str>) {
+    let mut h = stored
+        .cloned()
+        .unwrap_or_else(|| HttpConfig::new(String::new()));
+    h.url = input.url.trim().to_string();
+    h.media_url = non_empty(input.media_url);
+    h.media_put_template = non_empty(input.media_put_template);
+    if let Some(o) = input.media_order {
+        h.media_order = o;
+    }
+    if let Some(v) = input.connect_timeout_s {
+        h.connect_timeout_s = v;
+    }
+    if let Some(v) = input.timeout_s {
+        h.timeout_s = v;
+    }
+    if let Some(v) = input.backoff_max_s {
+        h.backoff_max_s = v;
+    }
+    let omitted_hmac = input.hmac_secret.is_none();
+    let omitted_token = input.bearer_token.is_none();
+    h.hmac_secret = input.hmac_secret.filter(|v| !v.is_empty());
+    h.bearer_token = input.bearer_token.filter(|v| !v.is_empty());
+    let mut dropped = Vec::new();
+    if let Some(old) = stored {
+        let same = old.same_endpoints(&h);
+        for (omitted, key, ours, theirs) in [
+            (
+                omitted_hmac,
+                "uplink.http.hmac_secret",
+                &mut h.hmac_secret,
+                &old.hmac_secret,
+            ),
+            (
+                omitted_token,
+                "uplink.http.bearer_token",
+                &mut h.bearer_token,
+                &old.bearer_token,
+            ),
+        ] {
+            if omitted && theirs.is_some() {
+                if same {
+                    ours.clone_from(theirs);
+                } else {
+                    dropped.push(key);
+                }
+            }
+        }
+    }
+    (h, dropped)
 }
 
 fn non_empty(s: Option<String>) -> Option<String> {
@@ -162,7 +283,10 @@ fn non_empty(s: Option<String>) -> Option<String> {
 }
 
 /// `stored` with the input's settings applied, or the problems (named by field).
-fn edited(stored: &UplinkConfig, input: UplinkInput) -> Result<UplinkConfig, ApiError> {
+fn edited(
+    stored: &UplinkConfig,
+    input: UplinkInput,
+) -> Result<(UplinkConfig, Vec<&'static str>), ApiError> {
     let mut u = stored.clone();
     u.broker = input.broker.trim().to_string();
     u.port = input.port;
@@ -174,6 +298,25 @@ fn edited(stored: &UplinkConfig, input: UplinkInput) -> Result<UplinkConfig, Api
         Some(p) => u.password = Some(p),
     }
     let mut problems = Vec::new();
+    let mut dropped = Vec::new();
+    match input.http {
+        None => {}
+        Some(None) => u.http = None,
+        Some(Some(h)) => {
+            let (h, d) = edited_http(stored.http.as_ref(), h);
+            u.http = Some(h);
+            dropped = d;
+        }
+    }
+    // The sink's settings are checked by the same code as `check-config`, named by
+    // their key path (`uplink.http.url`); the page finds the field by it.
+    if u.http.is_some() {
+        problems.extend(
+            crate::uplink::validate::validate(&u)
+                .into_iter()
+                .filter(|p| p.path.starts_with("uplink.http.")),
+        );
+    }
     match u.broker_addr() {
         Err(e) => problems.push(Problem::new(
             "broker",
@@ -218,7 +361,7 @@ fn edited(stored: &UplinkConfig, input: UplinkInput) -> Result<UplinkConfig, Api
         ));
     }
     if problems.is_empty() {
-        Ok(u)
+        Ok((u, dropped))
     } else {
         Err(ApiError::Invalid(problems))
     }
@@ -236,21 +379,87 @@ pub async fn put_uplink(
     let password_given = input.password.is_some();
     let (view, _) = st
         .change_config(&session, client, "uplink.update", move |mut config| {
-            let mut u = edited(&config.uplink, input)?;
+            let (mut u, dropped) = edited(&config.uplink, input)?;
             // An omitted password stays only while the broker stays the same.
             let notice = if password_given {
                 None
             } else {
                 protect::inherit_broker_password(&config.uplink, &mut u)
             };
+            // The HTTP sink's secrets likewise never follow a changed address.
+            for key in &dropped {
+                tracing::warn!(
+                    key,
+                    "uplink: the HTTP push address changed; the stored secret was cleared"
+                );
+            }
+            let notices: Vec<Notice> = notice
+                .iter()
+                .cloned()
+                .chain(
+                    dropped
+                        .iter()
+                        .map(|k| protect::secret_dropped(k.to_string())),
+                )
+                .collect();
             config.uplink = u;
             let mut view = uplink_view(&config.uplink);
             view["password_cleared"] = json!(notice.is_some());
-            view["notices"] = json!(notice.into_iter().collect::<Vec<_>>());
+            view["secrets_cleared"] = json!(dropped);
+            view["notices"] = json!(notices);
             Ok((config, view))
         })
         .await?;
     Ok(Json(view))
+}
+
+/// Which connection an uploaded TLS file is for: the broker (`[uplink.tls]`, the
+/// default) or the HTTP push sink (`?sink=http`, `[uplink.http.tls]`). Either way the
+/// file is stored under a name the daemon chooses: nothing the page sends is a path.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TlsSink {
+    Mqtt,
+    Http,
+}
+
+impl TlsSink {
+    fn parse(query: Option<&str>) -> Result<Self, ApiError> {
+        match query.unwrap_or_default() {
+            "" | "sink=mqtt" => Ok(TlsSink::Mqtt),
+            "sink=http" => Ok(TlsSink::Http),
+            other => Err(ApiError::field(
+                "sink",
+                format!("unknown query parameter \"{other}\""),
+                "use ?sink=http for the HTTP push sink, or nothing for the broker",
+            )),
+        }
+    }
+
+    /// The sink's TLS settings, taken out of `config` (put back with [`Self::put`]).
+    fn take(self, config: &mut Config) -> Result<Option<TlsConfig>, ApiError> {
+        match self {
+            TlsSink::Mqtt => Ok(config.uplink.tls.take()),
+            TlsSink::Http => match config.uplink.http.as_mut() {
+                Some(h) => Ok(h.tls.take()),
+                None => Err(ApiError::field(
+                    "http.url",
+                    "the HTTP push sink is not set up",
+                    "save the HTTP push URL first, then upload its certificates",
+                )),
+            },
+        }
+    }
+
+    fn put(self, config: &mut Config, tls: Option<TlsConfig>) {
+        match self {
+            TlsSink::Mqtt => config.uplink.tls = tls,
+            TlsSink::Http => {
+                if let Some(h) = config.uplink.http.as_mut() {
+                    h.tls = tls;
+                }
+            }
+        }
+    }
 }
 
 /// Which TLS file an upload is.
@@ -343,14 +552,24 @@ pub async fn upload_tls(
     Extension(session): Extension<Session>,
     ConnectInfo(Peer(client)): ConnectInfo<Peer>,
     Path(file): Path<String>,
+    RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    let sink = TlsSink::parse(query.as_deref())?;
     let kind = TlsFile::parse(&file).ok_or_else(|| {
         ApiError::NotFound(format!(
             "no TLS file \"{file}\"; use ca, client_cert or client_key"
         ))
     })?;
-    let field = kind.field();
+    // The page's field: `ca` for the broker, `http.tls.ca` for the HTTP sink.
+    let field: &'static str = match sink {
+        TlsSink::Mqtt => kind.field(),
+        TlsSink::Http => match kind {
+            TlsFile::Ca => "http.tls.ca",
+            TlsFile::ClientCert => "http.tls.client_cert",
+            TlsFile::ClientKey => "http.tls.client_key",
+        },
+    };
     if body.len() > MAX_TLS_FILE {
         return Err(ApiError::field(
             field,
@@ -376,7 +595,8 @@ pub async fn upload_tls(
             // A client key must be the private half of the client certificate. A key
             // that does not match is refused; a new certificate that does not match the
             // stored key replaces the pair's certificate and drops the stale key.
-            let current = config.uplink.tls.as_ref();
+            let slot = sink.take(&mut config)?;
+            let current = slot.as_ref();
             match kind {
                 TlsFile::ClientKey => {
                     if let Some(leaf) = current
@@ -416,7 +636,7 @@ pub async fn upload_tls(
             let stored = |e: std::io::Error| {
                 ApiError::Internal(format!("cannot store {}: {e}", path.display()))
             };
-            let tls = match (kind, config.uplink.tls.take()) {
+            let tls = match (kind, slot) {
                 (TlsFile::Ca, t) => TlsConfig {
                     ca_file: path.clone(),
                     ..t.unwrap_or(TlsConfig {
@@ -448,7 +668,7 @@ pub async fn upload_tls(
             };
             crate::web::files::private_dir(&dir).map_err(stored)?;
             crate::web::files::write_private(&path, &body).map_err(stored)?;
-            config.uplink.tls = Some(tls);
+            sink.put(&mut config, Some(tls));
             let mut view = uplink_view(&config.uplink);
             view["notices"] = json!(notices);
             Ok((config, view))
@@ -464,9 +684,17 @@ pub async fn delete_tls(
     State(st): State<Shared>,
     Extension(session): Extension<Session>,
     ConnectInfo(Peer(client)): ConnectInfo<Peer>,
+    RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
+    let sink = TlsSink::parse(query.as_deref())?;
     let (view, _) = st
         .change_config(&session, client, "uplink.tls_remove", move |mut config| {
+            if sink == TlsSink::Http {
+                // Without its own CA an https:// sink checks the public web PKI roots.
+                sink.take(&mut config)?;
+                let view = uplink_view(&config.uplink);
+                return Ok((config, view));
+            }
             if config
                 .uplink
                 .broker_addr()
@@ -530,8 +758,9 @@ pub async fn test_uplink(State(st): State<Shared>, body: Bytes) -> Result<Json<V
         client_id: input.client_id,
         username: input.username,
         password: input.password,
+        http: None,
     };
-    let cfg = edited(&config.uplink, settings)?;
+    let (cfg, _) = edited(&config.uplink, settings)?;
     // The stored password goes only to the saved broker: otherwise anyone with the
     // page could point the test at their own server and collect it.
     if !password_given && cfg.password.is_some() && !protect::same_broker(&cfg, &config.uplink) {
@@ -557,6 +786,58 @@ pub async fn test_uplink(State(st): State<Shared>, body: Bytes) -> Result<Json<V
             "ok": false,
             "reason": f.reason,
             "message": crate::redact::scrub(&f.message, &[&secret]),
+        }),
+    }))
+}
+
+/// `POST /api/uplink/http/test`: one `HEAD` to the HTTP push URL with the given sink
+/// settings (what the body omits comes from the saved sink; the saved secrets only to
+/// the saved addresses) and its auth, reporting the answer or the exact failure.
+pub async fn test_http(State(st): State<Shared>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let input: HttpInput = parse_json(&body)?;
+    let config = blocking({
+        let st = st.clone();
+        move || Ok(st.backend.config())
+    })
+    .await?;
+    let (h, dropped) = edited_http(config.uplink.http.as_ref(), input);
+    let probe = UplinkConfig {
+        http: Some(h.clone()),
+        ..UplinkConfig::default()
+    };
+    let problems: Vec<Problem> = crate::uplink::validate::validate(&probe)
+        .into_iter()
+        .filter(|p| p.path.starts_with("uplink.http."))
+        .collect();
+    if !problems.is_empty() {
+        return Err(ApiError::Invalid(problems));
+    }
+    // Like the broker password: anyone with the page could otherwise point the test at
+    // their own server and collect the stored secret.
+    if let Some(key) = dropped.first() {
+        return Err(ApiError::field(
+            key,
+            "the stored secret is only sent to the saved push addresses",
+            "enter the secret to test another address",
+        ));
+    }
+    let Ok(_permit) = st.probe_slot.try_acquire() else {
+        return Err(ApiError::Busy);
+    };
+    let secrets: Vec<String> = [&h.hmac_secret, &h.bearer_token]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    let result = crate::uplink::connection_test::test_http(&h, Duration::from_secs(5)).await;
+    Ok(Json(match result {
+        Ok(a) => json!({"ok": true, "status": a.status,
+            "message": format!("the platform answered HTTP {}", a.status)}),
+        Err(f) => json!({
+            "ok": false,
+            "reason": f.reason,
+            "message": crate::redact::scrub(&f.message, &secrets),
         }),
     }))
 }

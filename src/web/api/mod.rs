@@ -518,6 +518,7 @@ fn routes() -> Routes {
     .protected("delete", "/api/uplink/tls", delete(device::delete_tls))
     .protected("post", "/api/uplink/tls/{file}", post(device::upload_tls))
     .protected("post", "/api/uplink/test", post(device::test_uplink))
+    .protected("post", "/api/uplink/http/test", post(device::test_http))
 }
 
 /// Every (method, path) the router serves, lower-case method, axum/OpenAPI path syntax.

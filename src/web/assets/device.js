@@ -93,7 +93,11 @@
     SW.api("GET", "/api/uplink").then(function (r) {
       if (r.status !== 200 || tab !== "uplink") return;
       var u = r.body;
-      var form = el("form", { id: "uplink-form", class: "card", novalidate: true }, [el("h2", { text: t("uplink.title") })]);
+      var form = el("form", { id: "uplink-form", class: "card", novalidate: true }, [
+        el("h2", { text: t("uplink.title") }), el("p", { id: "uplink-sinks", class: "hint" })
+      ]);
+      showSinks(form, u.sinks);
+      form.appendChild(el("h3", { text: t("uplink.mqtt") }));
       SW.clearOnInput(form);
       add(form, "uplink.broker", "broker", { value: u.broker, placeholder: "mqtts://broker.example:8883", inputmode: "url", autocapitalize: "off", spellcheck: "false" });
       add(form, "uplink.port", "port", { type: "number", min: 1, max: 65535, value: u.port == null ? "" : u.port });
@@ -145,6 +149,7 @@
           });
         });
       });
+      var http = httpSection(form, u);
       var testBtn = el("button", { id: "uplink-test", class: "secondary", type: "button", text: t("uplink.test") });
       var saveBtn = el("button", { id: "uplink-save", class: "primary", type: "submit", text: t("uplink.save") });
       var result = SW.resultBox("uplink-test-result");
@@ -152,7 +157,7 @@
       form.appendChild(result);
 
       // The password is sent only when typed: empty keeps the stored one.
-      function body() {
+      function mqttBody() {
         var b = {
           broker: input(form, "broker").value.trim(),
           port: input(form, "port").value ? Number(input(form, "port").value) : null,
@@ -162,10 +167,15 @@
         if (input(form, "password").value) b.password = input(form, "password").value;
         return b;
       }
+      function body() {
+        var b = mqttBody();
+        b.http = http.body();
+        return b;
+      }
 
       testBtn.addEventListener("click", function () {
         SW.clearErrors(form);
-        SW.busy(testBtn, result, t("uplink.testing"), function () { return SW.api("POST", "/api/uplink/test", body()); }).then(function (r) {
+        SW.busy(testBtn, result, t("uplink.testing"), function () { return SW.api("POST", "/api/uplink/test", mqttBody()); }).then(function (r) {
           if (r.status !== 200) return SW.showProblems(form, r, result);
           if (r.body.ok) return SW.ok(result, t("uplink.test_ok"));
           clear(result);
@@ -183,6 +193,7 @@
           if (r.status !== 200) return SW.showProblems(form, r, result);
           input(form, "password").value = "";
           input(form, "password").placeholder = r.body.password_set ? t("uplink.password_set") : "";
+          http.saved(r.body);
           SW.ok(result, t("uplink.saved"));
           var n = SW.noticeBanner(r.body.notices);
           if (n) result.appendChild(n);
@@ -190,6 +201,162 @@
       });
       pane.appendChild(form);
     });
+  }
+
+  // Which sinks deliver: MQTT, HTTP push, both or none (events wait in the outbox).
+  function showSinks(form, sinks) {
+    var p = form.querySelector("#uplink-sinks");
+    var which = sinks.mqtt && sinks.http ? "both" : sinks.mqtt ? "mqtt" : sinks.http ? "http" : "none";
+    p.setAttribute("data-sinks", which);
+    p.textContent = t("uplink.sinks." + which);
+  }
+
+  // The HTTP push sink ([uplink.http]) inside the uplink form: on/off, its addresses,
+  // write-only secrets (kept when left empty, cleared by the box when the address's
+  // host changes), timeouts and its own TLS files (uploaded; the box picks the path).
+  // Returns { body(): what PUT /api/uplink sends as `http`, saved(view) }.
+  function httpSection(form, u) {
+    var h = u.http || {};
+    var on = el("input", { type: "checkbox", id: "f-http-on", checked: !!u.http });
+    var fields = el("div", { id: "http-fields" });
+    form.appendChild(el("h3", { text: t("uplink.http") }));
+    form.appendChild(el("p", { class: "hint", text: t("uplink.http_hint") }));
+    form.appendChild(el("label", { for: "f-http-on", class: "check" }, [on, " " + t("uplink.http_on")]));
+    form.appendChild(fields);
+    function f(key, name, field, attrs) {
+      SW.field(key, name, Object.assign({ "data-field": field, autocapitalize: "off", spellcheck: "false" }, attrs)).forEach(fields.appendChild, fields);
+    }
+    var auth = el("p", { class: "hint", id: "http-auth" });
+    fields.appendChild(auth);
+    f("uplink.http_url", "http_url", "http.url", { value: h.url || "", placeholder: "http(s)://…", inputmode: "url" });
+    f("uplink.http_media_url", "http_media_url", "http.media_url", { value: h.media_url || "", inputmode: "url" });
+    f("uplink.http_put_template", "http_media_put_template", "http.media_put_template", { value: h.media_put_template || "", placeholder: "http(s)://…/{event_id}/{name}", inputmode: "url" });
+    fields.appendChild(el("label", { for: "f-http_media_order", text: t("uplink.http_media_order") }));
+    fields.appendChild(el("select", { name: "http_media_order", id: "f-http_media_order", "data-field": "http.media_order" }, ["upload_first", "event_first"].map(function (v) {
+      return el("option", { value: v, text: t("uplink.http_order." + v), selected: (h.media_order || "upload_first") === v });
+    })));
+    var clears = {};
+    [["hmac_secret", "uplink.http_hmac"], ["bearer_token", "uplink.http_bearer"]].forEach(function (x) {
+      f(x[1], "http_" + x[0], "http." + x[0], { type: "password", autocomplete: "new-password" });
+      var c = el("input", { type: "checkbox", id: "f-http_" + x[0] + "_clear" });
+      clears[x[0]] = c;
+      fields.appendChild(el("label", { for: c.id, class: "check", id: "http-" + x[0] + "-clear" }, [c, " " + t("uplink.http_clear." + x[0])]));
+    });
+    fields.appendChild(el("p", { class: "hint", text: t("uplink.http_secret_host") }));
+    [["connect_timeout_s", 10], ["timeout_s", 60], ["backoff_max_s", 60]].forEach(function (x) {
+      f("uplink.http_" + x[0], "http_" + x[0], "http." + x[0], { type: "number", min: 1, max: 3600, inputmode: "numeric", value: h[x[0]] == null ? x[1] : h[x[0]] });
+    });
+    // A real request to the push URL (HEAD, nothing posted) with these settings.
+    var testBtn = el("button", { id: "http-test", class: "secondary", type: "button", text: t("uplink.test") });
+    var testResult = SW.resultBox("http-test-result");
+    fields.appendChild(el("div", { class: "row" }, [testBtn]));
+    fields.appendChild(testResult);
+    testBtn.addEventListener("click", function () {
+      SW.clearErrors(form);
+      SW.busy(testBtn, testResult, t("uplink.http_testing"), function () { return SW.api("POST", "/api/uplink/http/test", api.body()); }).then(function (r) {
+        if (r.status !== 200) return SW.showProblems(form, r, testResult);
+        if (r.body.ok) return SW.ok(testResult, t("uplink.http_test_ok", { status: r.body.status }));
+        clear(testResult);
+        testResult.setAttribute("data-state", "error");
+        testResult.appendChild(el("div", { class: "banner error", role: "alert", "data-code": r.body.reason }, [
+          t("uplink.reason." + r.body.reason), SW.details(r.body.message)
+        ]));
+        SW.reveal(testResult);
+      });
+    });
+    // Its own TLS files: only once the sink is saved (the box stores them with it).
+    var tlsResult = SW.resultBox("http-tls-result");
+    fields.appendChild(el("h4", { text: t("uplink.http_tls") }));
+    fields.appendChild(el("p", { class: "hint", text: t("uplink.http_tls_hint") }));
+    TLS_FILES.forEach(function (k) {
+      var status = el("span", { class: "hint", id: "http-tls-" + k + "-state" });
+      var picker = filePicker({ id: "http-tls-" + k, name: "http_tls_" + k, "data-field": "http.tls." + k, accept: ".pem,.crt,.key,application/x-pem-file" });
+      var file = picker.input;
+      fields.appendChild(el("div", { class: "label" }, [t("uplink.tls." + k) + " ", status]));
+      fields.appendChild(picker.node);
+      file.addEventListener("change", function () {
+        var chosen = file.files[0];
+        if (!chosen) return;
+        SW.clearErrors(form);
+        chosen.text().then(function (text) {
+          SW.busy(file, tlsResult, t("uplink.uploading"), function () {
+            return SW.call("POST", "/api/uplink/tls/" + k + "?sink=http", text, "application/x-pem-file");
+          }).then(function (r) {
+            file.value = "";
+            if (r.status !== 200) return SW.showProblems(form, r, tlsResult);
+            show(r.body);
+            SW.ok(tlsResult, t("uplink.uploaded"));
+            var n = SW.noticeBanner(r.body.notices);
+            if (n) tlsResult.appendChild(n);
+          });
+        });
+      });
+    });
+    var remove = el("button", { id: "http-tls-remove", class: "danger", type: "button", text: t("uplink.tls_remove") });
+    fields.appendChild(el("div", { class: "row" }, [remove]));
+    fields.appendChild(tlsResult);
+    remove.addEventListener("click", function () {
+      SW.ask(t("uplink.confirm_tls_remove"), t("uplink.tls_remove"), t("common.cancel"), true).then(function (yes) {
+        if (!yes) return;
+        SW.clearErrors(form);
+        SW.busy(remove, tlsResult, t("common.saving"), function () { return SW.api("DELETE", "/api/uplink/tls?sink=http"); }).then(function (r) {
+          if (r.status !== 200) return SW.showProblems(form, r, tlsResult);
+          show(r.body);
+          SW.ok(tlsResult, t("uplink.tls_removed"));
+        });
+      });
+    });
+
+    // What the saved sink has: secrets set, TLS files, the auth in use (the form may
+    // not be in the document yet: looked up inside it).
+    function show(view) {
+      var s = view.http || {};
+      ["hmac_secret", "bearer_token"].forEach(function (k) {
+        var i = form.querySelector('[name="http_' + k + '"]');
+        i.value = "";
+        i.placeholder = s[k + "_set"] ? t("uplink.password_set") : "";
+        clears[k].checked = false;
+        form.querySelector("#http-" + k + "-clear").hidden = !s[k + "_set"];
+      });
+      var tls = s.tls || {};
+      TLS_FILES.forEach(function (k) {
+        form.querySelector("#http-tls-" + k + "-state").textContent = tls[k] ? t("uplink.file_set") : t("uplink.file_unset");
+      });
+      var kinds = (s.auth || []).map(function (k) { return t("uplink.http_auth." + k); });
+      auth.textContent = t("uplink.http_auth", { kinds: kinds.length ? kinds.join("、") : t("uplink.http_auth.none") });
+      auth.hidden = !view.http;
+      showSinks(form, view.sinks);
+    }
+    function toggle() { fields.hidden = !on.checked; }
+    on.addEventListener("change", toggle);
+    show(u);
+    toggle();
+
+    function value(name) { return form.querySelector('[name="' + name + '"]').value.trim(); }
+    function number(name) { var v = value(name); return v === "" ? null : Number(v); }
+    var api = {
+      // null removes the sink (MQTT only); a secret is sent only when typed or cleared.
+      body: function () {
+        if (!on.checked) return null;
+        var b = {
+          url: value("http_url"),
+          media_url: value("http_media_url") || null,
+          media_put_template: value("http_media_put_template") || null,
+          media_order: value("http_media_order"),
+          connect_timeout_s: number("http_connect_timeout_s"),
+          timeout_s: number("http_timeout_s"),
+          backoff_max_s: number("http_backoff_max_s")
+        };
+        ["hmac_secret", "bearer_token"].forEach(function (k) {
+          var typed = form.querySelector('[name="http_' + k + '"]').value;
+          if (typed) b[k] = typed;
+          else if (clears[k].checked) b[k] = "";
+        });
+        return b;
+      },
+      saved: show
+    };
+    return api;
   }
 
   // ---- Password -----------------------------------------------------------------
