@@ -674,7 +674,7 @@ fn a_two_stream_camera_reads_the_plate_from_its_main_stream() {
     // may join later than the substream at start (on a loaded machine the first lap's
     // first shot can fall before the main ring has it: that shot then comes from the
     // substream, tagged `stream: analysis`); the video loops, so a later lap's case
-    // has both from the main stream.
+    // has both from the main stream (and no phase flagged `main_stream_unavailable`).
     let main_wide = |ev: &Value| {
         ev["photo_set"]["wide"].as_array().is_some_and(|w| {
             w.len() >= 2
@@ -694,7 +694,11 @@ fn a_two_stream_camera_reads_the_plate_from_its_main_stream() {
             .iter()
             .filter(|e| e["plate"] == PLATE)
             .map(|e| get(&format!("/api/events/{}", e["id"].as_str().unwrap()))["event"].clone())
-            .find(|ev| main_wide(ev) && ev["subject"]["plate"]["text"] == PLATE)
+            .find(|ev| {
+                main_wide(ev)
+                    && ev["subject"]["plate"]["text"] == PLATE
+                    && ev["main_stream_unavailable"] != true
+            })
     })
     .unwrap_or_else(|| {
         panic!(
@@ -712,7 +716,11 @@ fn a_two_stream_camera_reads_the_plate_from_its_main_stream() {
     );
     // The close-up exists (cut around that 165 px read; the substream's 55 px plate
     // would have been `too_small`).
-    media_of(&ev, ev["photo_set"]["plate_closeup"].as_str().unwrap());
+    let closeup = media_of(&ev, ev["photo_set"]["plate_closeup"].as_str().unwrap());
+    assert_eq!(
+        closeup["stream"], "main",
+        "the close-up says its stream: {closeup:#}"
+    );
     let wide = ev["photo_set"]["wide"].as_array().unwrap();
     assert!(wide.len() >= 2, "{:#}", ev["photo_set"]);
     for name in wide {

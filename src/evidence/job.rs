@@ -541,7 +541,7 @@ impl EvidenceJob {
                                     .as_ref()
                                     .map_or(1, |p| p.cfg.frames_per_picture as usize);
                                 let frames = frames_before(&caps, &cut.units, *at, n)?;
-                                run_picture(&self.dir, &self.event_id, frames, &spec, ctx)
+                                run_picture(&self.dir, &self.event_id, frames, &spec, ctx, role)
                             }
                             None => {
                                 let frame = frame_at(&caps, &cut.units, *at)?;

@@ -38,6 +38,7 @@ use super::snapshot::{SnapshotSpec, crop, map_box, write_picture, write_snapshot
 use crate::draw::{Canvas, font};
 use crate::infer::plate::{PlateRead, RgbView};
 use crate::ingest::MediaTime;
+use crate::ingest::camera::StreamRole;
 use crate::rules::event::{
     Event, EventKind, MediaKind, MediaRef, Phase, PhotoSet, PlateInfo, PlateUnread,
     PlateUnreadReason,
@@ -96,6 +97,8 @@ struct Closeup {
     h: u32,
     read: PlateRead,
     at: MediaTime,
+    /// The stream its frame came from (the substream when the main one was down).
+    stream: Option<StreamRole>,
 }
 
 #[derive(Debug)]
@@ -411,7 +414,7 @@ impl PhotoSets {
             (rgb, w, h, c.at)
         });
         if let Some((rgb, w, h, at)) = &closeup_pic {
-            let m = write_picture(
+            let mut m = write_picture(
                 &dir,
                 CLOSEUP,
                 MediaKind::Crop,
@@ -422,6 +425,7 @@ impl PhotoSets {
                 self.quality,
                 Some(at.0),
             )?;
+            m.stream = closeup.and_then(|c| c.stream);
             added.push(m);
         }
         // The composite: wide shots (without their strips), close-up, panel.
@@ -699,6 +703,7 @@ pub fn run_picture(
     mut frames: Vec<RgbFrame>,
     spec: &SnapshotSpec<'_>,
     ctx: &PictureContext,
+    stream: Option<StreamRole>,
 ) -> Result<Vec<MediaRef>, EvidenceError> {
     for f in &mut frames {
         black_out_zones(&mut f.data, f.width, f.height, spec.zones)?;
@@ -749,6 +754,7 @@ pub fn run_picture(
                             h,
                             read: p.clone(),
                             at: f.time,
+                            stream,
                         });
                     }
                     reads.push(r);
