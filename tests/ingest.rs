@@ -191,9 +191,28 @@ fn keyframes_only_over_rtsp_decodes_one_frame_per_gop() {
         )],
         None,
     );
+    // GStreamer's criticals in this process (the cameras are a child process): a
+    // probe that drops the delta units the wrong way logs one per unit.
+    static CRITICALS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    streetwatch::gst_init();
+    gstreamer::glib::log_set_handler(
+        Some("GStreamer"),
+        gstreamer::glib::LogLevels::LEVEL_CRITICAL,
+        false,
+        false,
+        |_, _, message| {
+            eprintln!("GStreamer critical: {message}");
+            CRITICALS.fetch_add(1, Ordering::Relaxed);
+        },
+    );
     let cam = Camera::spawn(rtsp_spec("p", sim.url("/p"), None, analysis(30.0, true)));
     wait_streaming(&cam, 20);
     std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(
+        CRITICALS.load(Ordering::Relaxed),
+        0,
+        "dropping delta units logs no GStreamer critical"
+    );
     let st = &cam.shared.stats;
     let (aus, kfs, dec) = (
         st.access_units.load(Ordering::Relaxed),
