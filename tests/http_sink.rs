@@ -999,6 +999,22 @@ fn committed_with_media(state: &Path) -> usize {
     .unwrap_or(0) as usize
 }
 
+/// Files on disk the broker acknowledged but the HTTP sink has not delivered.
+fn broker_only_files(state: &Path) -> usize {
+    let Ok(db) = rusqlite::Connection::open_with_flags(
+        state.join("outbox.sqlite"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    ) else {
+        return 0;
+    };
+    db.query_row(
+        "SELECT COUNT(*) FROM media WHERE state = 'acknowledged' AND http_done = 0 AND file_present = 1",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .unwrap_or(0) as usize
+}
+
 /// `/metrics` of the running daemon (from 127.0.0.1: no session needed).
 fn page_metrics(daemon: &RunningDaemon) -> String {
     reqwest::blocking::Client::builder()
@@ -1022,6 +1038,21 @@ fn page_metrics(daemon: &RunningDaemon) -> String {
 /// to what `/metrics` counts by reason.
 #[test]
 fn disk_full_with_the_http_sink_every_committed_key_arrives_once_and_every_lost_file_is_counted() {
+    disk_full_case(false);
+}
+
+/// [`disk_full_with_the_http_sink_every_committed_key_arrives_once_and_every_lost_file_is_counted`]
+/// with a broker up throughout beside the HTTP sink and `keep_delivered_media = true`:
+/// on the full disk the outbox first deletes delivered files it keeps, and a file the
+/// broker has but the platform has not taken is not one of them. Every file the log
+/// says was deleted as kept evidence reached the receiver whole; no file the platform
+/// lacks went unreadable (`write_failed`); the broker too got every phase once.
+#[test]
+fn disk_full_with_http_and_mqtt_deletes_no_kept_file_the_platform_has_not_taken() {
+    disk_full_case(true);
+}
+
+fn disk_full_case(with_mqtt: bool) {
     let dir = tempfile::tempdir().unwrap();
     let Some(mnt) = support::fault::Tmpfs::mount(&dir.path().join("state"), 40) else {
         return;
@@ -1031,11 +1062,23 @@ fn disk_full_with_the_http_sink_every_committed_key_arrives_once_and_every_lost_
     let mut sim = CamSim::start(free_port(), &[("/bay", video.display().to_string())], None);
     let rx_port = free_port();
     let rx_dir = dir.path().join("rx");
+    let broker = with_mqtt.then(|| Broker::start(None));
+    let sub = broker
+        .as_ref()
+        .map(|b| Sub::start(b.port, "streetwatch/box-http"));
+    let mqtt = match &broker {
+        Some(b) => format!(
+            "broker = \"mqtt://127.0.0.1:{}\"\nkeepalive_s = 5\nbackoff_max_s = 1\nchunk_kib = 64\nkeep_delivered_media = true",
+            b.port
+        ),
+        None => String::new(),
+    };
     let cfg = box_config_with(
         dir.path(),
         &sim.url("/bay"),
         &format!(
             r#"[uplink]
+{mqtt}
 
 [uplink.http]
 url = "http://127.0.0.1:{rx_port}/streetwatch/events"
@@ -1048,10 +1091,14 @@ timeout_s = 10"#
         r#"{ type = "no_parking", dwell_s = 4, leave_after_s = 2 }"#,
     );
     let mut daemon = RunningDaemon::spawn(&cfg, &dir.path().join("daemon-1.log"), "info");
+    // With the broker: until files the broker acknowledged, which the platform (down)
+    // has not taken, lie on disk: the files the full disk must not take for "kept".
     wait_for(Duration::from_secs(90), || {
-        (committed_with_media(&state) >= 2).then_some(())
+        (committed_with_media(&state) >= 2 && (!with_mqtt || broker_only_files(&state) >= 1))
+            .then_some(())
     })
     .unwrap_or_else(|| panic!("no event with evidence committed:\n{}", daemon.log()));
+    let broker_only = broker_only_files(&state);
 
     // Something else fills the disk and keeps it full; halfway the platform returns.
     let start = std::time::Instant::now();
@@ -1106,6 +1153,23 @@ timeout_s = 10"#
         committed.len().to_string(),
         "stored once each"
     );
+    if let Some(sub) = &sub {
+        wait_for(Duration::from_secs(60), || {
+            (sub.keys() == committed && mqtt_states(&state).iter().all(|m| *m == 2)).then_some(())
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "the broker lacks {:?}\n{}",
+                committed.difference(&sub.keys()).collect::<Vec<_>>(),
+                daemon.log()
+            )
+        });
+        assert_eq!(
+            sub.events().len(),
+            committed.len(),
+            "a key reached the broker twice"
+        );
+    }
     // Each file: arrived whole, or named missing with its reason.
     let mut whole = 0;
     let mut lost: std::collections::BTreeMap<(String, String), String> = Default::default();
@@ -1154,6 +1218,40 @@ timeout_s = 10"#
         lost.values().any(|r| r == "disk_full"),
         "the full disk cost no evidence: the fault was not exercised ({lost:?})"
     );
+    // Kept (delivered) evidence given back on the full disk: only files the platform
+    // has whole. A file deleted as "delivered" while the platform still lacked it would
+    // have gone unreadable for the sink (`write_failed`).
+    let mut released = 0;
+    for line in std::fs::read_to_string(dir.path().join("daemon-1.log"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("deleted delivered evidence kept on the box"))
+    {
+        let path = line
+            .split("path=")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap()
+            .trim_matches('"');
+        let p = Path::new(path);
+        let id = p.parent().unwrap().file_name().unwrap().to_string_lossy();
+        let name = p.file_name().unwrap().to_string_lossy();
+        let row = rx.rows(&format!(
+            "SELECT state FROM media WHERE event_id = '{id}' AND name = '{name}'"
+        ));
+        assert_eq!(
+            row.first().map(|r| r[0].as_str()),
+            Some("ok"),
+            "{path} deleted as delivered evidence before the platform had it"
+        );
+        released += 1;
+    }
+    if with_mqtt {
+        assert!(
+            !lost.values().any(|r| r == "write_failed"),
+            "a file went unreadable: {lost:?}"
+        );
+    }
     // Counted: /metrics by reason, nothing decided was lost.
     let text = page_metrics(&daemon);
     for r in ["disk_full", "cap", "write_failed"] {
@@ -1167,7 +1265,8 @@ timeout_s = 10"#
         "{text}"
     );
     eprintln!(
-        "disk full (HTTP): {} phases committed, each stored once by the platform; {whole} files arrived whole, {} named missing with their reason and counted ({:?})",
+        "disk full ({}): {} phases committed, each stored once by the platform; {whole} files arrived whole, {} named missing with their reason and counted ({:?}); {released} delivered files released as kept evidence; {broker_only} files only the broker had when the disk filled",
+        if with_mqtt { "HTTP + MQTT" } else { "HTTP" },
         committed.len(),
         lost.len(),
         lost.values().fold(

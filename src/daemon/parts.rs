@@ -238,3 +238,29 @@ impl Component for WebPart {
         self.0.shutdown();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_sink_is_built_from_its_own_settings_only() {
+        let mqtt = Config::default();
+        let mut both = mqtt.clone();
+        both.uplink.http =
+            Some(toml::from_str(r#"url = "http://127.0.0.1:9/streetwatch/events""#).unwrap());
+        // Adding (or changing) [uplink.http] leaves the MQTT part's slice alone...
+        assert_eq!(UplinkSlice::of(&mqtt), UplinkSlice::of(&both));
+        assert_ne!(HttpSlice::of(&mqtt), HttpSlice::of(&both));
+        let mut other_http = both.clone();
+        other_http.uplink.http.as_mut().unwrap().timeout_s += 1;
+        assert_eq!(UplinkSlice::of(&both), UplinkSlice::of(&other_http));
+        assert_ne!(HttpSlice::of(&both), HttpSlice::of(&other_http));
+        // ...and a broker change leaves the HTTP part's.
+        let mut other_broker = both.clone();
+        other_broker.uplink.broker = "mqtt://127.0.0.1:1883".into();
+        other_broker.uplink.health_interval_s += 1;
+        assert_ne!(UplinkSlice::of(&both), UplinkSlice::of(&other_broker));
+        assert_eq!(HttpSlice::of(&both), HttpSlice::of(&other_broker));
+    }
+}
