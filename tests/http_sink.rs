@@ -840,7 +840,8 @@ fn last_applied(daemon: &RunningDaemon) -> String {
         .unwrap_or_default()
 }
 
-/// MQTT and HTTP are separate parts of the daemon. While both deliver, a SIGHUP that
+/// MQTT and HTTP are separate parts of the daemon. While both deliver, a SIGHUP with
+/// a broken `[uplink.http]` (an `ftp://` URL) is refused and both sinks run on; one that
 /// changes only `[uplink.http]` restarts the HTTP sink alone: the broker sees no new
 /// connection (no second `online` status, one "connected" log line) and the reload
 /// reports `uplink-http` only. Then one that changes only the MQTT settings restarts
@@ -897,6 +898,21 @@ timeout_s = {http_timeout_s}"#,
     both(1);
     assert_eq!(online(), 1, "{:?}", sub.status());
     assert_eq!(log_count(&daemon, "uplink: connected to the broker"), 1);
+    assert_eq!(log_count(&daemon, "uplink-http: delivering"), 1);
+
+    // 0. A broken [uplink.http] is refused as a whole: both sinks run on untouched.
+    box_config(
+        dir.path(),
+        &sim.url("/bay"),
+        &uplink(2, 10).replace("url = \"http://", "url = \"ftp://"),
+    );
+    daemon.signal(libc::SIGHUP);
+    daemon.wait_log(30, "the broken reload refused", |l| {
+        l.contains("config reload refused") && l.contains("uplink.http.url")
+    });
+    let n = committed_keys(&state).len();
+    both(n + 1);
+    assert_eq!(online(), 1, "{:?}", sub.status());
     assert_eq!(log_count(&daemon, "uplink-http: delivering"), 1);
 
     // 1. Only [uplink.http] changes.
