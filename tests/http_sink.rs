@@ -5,9 +5,11 @@
 //! Everything is counted by key: `(id, phase, seq)` committed to the outbox against
 //! what arrived.
 //!
-//! Outages are kept short in real time (a broker frozen for ~8 s, the receiver down
-//! for ~10 s): the daemon's rules run on media time, so what matters is that phases
-//! are produced and committed while the sink is away, not how long it is away.
+//! The broker outage is kept short in real time (frozen for ~8 s): the daemon's rules
+//! run on media time, so what matters there is that phases are produced and committed
+//! while the sink is away. The receiver's outage is the 2 minutes of issue 16 in wall
+//! time, long enough for the HTTP sink's backoff to reach its cap and stay there: the
+//! requests it made meanwhile are counted against what the cap allows.
 
 mod support;
 
@@ -23,6 +25,10 @@ use support::mqtt::{Key, Sub, committed_keys};
 use support::{CamSim, bin, free_port, wait_for, weights_dir};
 
 const SECRET: &str = "a-shared-hmac-secret-for-tests";
+/// The receiver's outage in the outage test: issue 16's 2 minutes, in wall time.
+const OUTAGE_S: u64 = 120;
+/// `[uplink.http] backoff_max_s` in the outage test.
+const HTTP_BACKOFF_MAX_S: u64 = 8;
 
 /// `streetwatch receive --http` on `port`, storing into `out`; killed on drop.
 struct Receiver {
@@ -249,9 +255,10 @@ fn metric(text: &str, series: &str) -> Option<f64> {
 }
 
 /// One box feeding a real broker and the reference receiver at once, through:
-/// a frozen broker (HTTP keeps delivering), the receiver down (MQTT keeps delivering,
-/// the HTTP backlog grows), a SIGKILL of the daemon while that backlog drains, a
-/// restart. In the end both sinks have every committed key, the receiver stored each
+/// a frozen broker (HTTP keeps delivering), the receiver down for 2 minutes (MQTT keeps
+/// delivering, the HTTP backlog grows, the page shows the sink unreachable, and the
+/// sink retries no more often than its capped backoff allows), a SIGKILL of the daemon
+/// while that backlog drains, a restart. In the end both sinks have every committed key, the receiver stored each
 /// once with the HMAC verified and every file's sha256 right, and each outbox row is
 /// delivered for both sinks.
 #[test]
@@ -281,7 +288,7 @@ health_interval_s = 2
 url = "http://127.0.0.1:{rx_port}/streetwatch/events"
 media_url = "http://127.0.0.1:{rx_port}/streetwatch/media"
 hmac_secret = "{SECRET}"
-backoff_max_s = 1
+backoff_max_s = {HTTP_BACKOFF_MAX_S}
 connect_timeout_s = 2
 timeout_s = 10"#,
             broker.port
@@ -290,6 +297,16 @@ timeout_s = 10"#,
     let state = dir.path().join("state");
     let log = dir.path().join("daemon.log");
     let mut daemon = RunningDaemon::spawn(&cfg, &log, "info");
+    let (page, base, _) = daemon.page();
+    let http_status = || -> Value {
+        let st: Value = page
+            .get(format!("{base}/api/status"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        st["uplink"]["http"].clone()
+    };
 
     // 1. Both sinks up: the first phase reaches the receiver.
     wait_for(Duration::from_secs(60), || {
@@ -317,16 +334,55 @@ timeout_s = 10"#,
         daemon.log()
     );
 
-    // 3. The receiver goes away for ~10 s: phases are committed meanwhile and MQTT
-    //    keeps delivering them.
+    // 3. The receiver goes away for 2 minutes of wall time: phases are committed
+    //    meanwhile and MQTT keeps delivering them; the HTTP sink retries the head of
+    //    its backlog with capped exponential backoff (1, 2, 4, 8, 8, ... s).
     rx.kill();
     let during = committed_keys(&state).len();
+    let attempts = || http_rows(&state).iter().map(|r| r.2 as u64).sum::<u64>();
+    let attempts_before = attempts();
     let outage = std::time::Instant::now();
-    wait_for(Duration::from_secs(30), || {
-        (committed_keys(&state).len() >= during + 3 && outage.elapsed() >= Duration::from_secs(10))
-            .then_some(())
+    // The page shows the sink down while it is away.
+    let down = wait_for(Duration::from_secs(60), || {
+        let h = http_status();
+        (h["reachable"] == false && h["last_error"].is_string() && h["retries"].as_u64()? >= 2)
+            .then_some(h)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the page never showed the HTTP sink down: {:#}",
+            http_status()
+        )
+    });
+    wait_for(Duration::from_secs(OUTAGE_S + 60), || {
+        (committed_keys(&state).len() >= during + 3
+            && outage.elapsed() >= Duration::from_secs(OUTAGE_S))
+        .then_some(())
     })
     .unwrap_or_else(|| panic!("no phases produced during the outage\n{}", daemon.log()));
+    let tries = attempts() - attempts_before;
+    let away = outage.elapsed().as_secs_f64();
+    let end = http_status();
+    assert_eq!(end["reachable"], false, "{end:#}");
+    // The backoff doubles from 1 s up to the cap: the first steps take 1+2+4 s, then
+    // one try per cap. Each try is one request (a refused connection), booked on the
+    // row it was for before it is sent. Two tries of slack for the ends of the window.
+    let cap = HTTP_BACKOFF_MAX_S as f64;
+    let most = (away / cap).ceil() as u64 + 3 + 2;
+    let least = ((away - 7.0) / cap * 0.5).floor() as u64;
+    eprintln!(
+        "outage of {away:.0} s: {tries} HTTP tries (cap {cap} s: at most {most}, at least {least}); health retries {}",
+        end["retries"]
+    );
+    assert!(
+        tries <= most,
+        "the HTTP sink hammered the platform: {tries} tries in {away:.0} s with backoff_max_s = {cap}\n{}",
+        daemon.log()
+    );
+    assert!(
+        tries >= least,
+        "the HTTP sink stopped retrying: {tries} tries in {away:.0} s (down: {down:#})"
+    );
     let backlog = http_rows(&state)
         .iter()
         .filter(|r| r.1.as_deref() == Some("pending"))
@@ -338,8 +394,9 @@ timeout_s = 10"#,
     //    state.
     let had = rx.keys().len();
     let rx = Receiver::start(rx_port, &rx_dir, Some(&secret));
-    // Polled every 5 ms: the backlog drains in a fraction of a second.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    // Polled every 5 ms: the backlog drains in a fraction of a second once the
+    // sink's next try (at most one backoff cap away) finds the receiver.
+    let deadline = std::time::Instant::now() + Duration::from_secs(HTTP_BACKOFF_MAX_S + 20);
     while rx.keys().len() == had && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -358,7 +415,7 @@ timeout_s = 10"#,
     // ...then no more phases: the camera goes, the outbox drains.
     sim.kill();
 
-    let settled = wait_for(Duration::from_secs(60), || {
+    let settled = wait_for(Duration::from_secs(120), || {
         let committed = committed_keys(&state);
         let done = http_rows(&state)
             .iter()
@@ -758,5 +815,482 @@ illegal_parking_clip = {{ pre_roll_s = 8.0, post_roll_s = 2.0 }}"#,
         bytes(&files) / 1024,
         committed.len(),
         files.len()
+    );
+}
+
+/// How many log lines of `daemon` contain `what`.
+fn log_count(daemon: &RunningDaemon, what: &str) -> usize {
+    daemon.log().lines().filter(|l| l.contains(what)).count()
+}
+
+/// The `applied=` list of the last "configuration applied" log line.
+fn last_applied(daemon: &RunningDaemon) -> String {
+    daemon
+        .log()
+        .lines()
+        .rev()
+        .find(|l| l.contains("configuration applied"))
+        .and_then(|l| l.split("applied=").nth(1))
+        .map(|r| {
+            r.split(" restart_required=")
+                .next()
+                .unwrap_or(r)
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+/// MQTT and HTTP are separate parts of the daemon. While both deliver, a SIGHUP with
+/// a broken `[uplink.http]` (an `ftp://` URL) is refused and both sinks run on; one that
+/// changes only `[uplink.http]` restarts the HTTP sink alone: the broker sees no new
+/// connection (no second `online` status, one "connected" log line) and the reload
+/// reports `uplink-http` only. Then one that changes only the MQTT settings restarts
+/// the MQTT uplink alone (a second `online`) and leaves the HTTP sink running. In the
+/// end every committed key reached the broker once and the receiver once.
+#[test]
+fn a_reload_of_one_sink_restarts_only_that_sink() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = support::parking_scenario(dir.path(), 40.0);
+    let mut sim = CamSim::start(free_port(), &[("/bay", video.display().to_string())], None);
+    let broker = Broker::start(None);
+    let sub = Sub::start(broker.port, "streetwatch/box-http");
+    let rx_port = free_port();
+    let rx = Receiver::start(rx_port, &dir.path().join("rx"), None);
+    let uplink = |health_s: u32, http_timeout_s: u32| {
+        format!(
+            r#"[uplink]
+broker = "mqtt://127.0.0.1:{}"
+keepalive_s = 5
+backoff_max_s = 1
+chunk_kib = 64
+health_interval_s = {health_s}
+
+[uplink.http]
+url = "http://127.0.0.1:{rx_port}/streetwatch/events"
+backoff_max_s = 1
+connect_timeout_s = 2
+timeout_s = {http_timeout_s}"#,
+            broker.port
+        )
+    };
+    let cfg = box_config(dir.path(), &sim.url("/bay"), &uplink(2, 10));
+    let state = dir.path().join("state");
+    let mut daemon = RunningDaemon::spawn(&cfg, &dir.path().join("daemon.log"), "info");
+    let online = || {
+        sub.status()
+            .iter()
+            .filter(|s| s["state"] == "online")
+            .count()
+    };
+    let both = |n: usize| {
+        wait_for(Duration::from_secs(60), || {
+            (rx.keys().len() >= n && sub.keys().len() >= n).then_some(())
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "{n} keys did not reach both sinks (http {}, mqtt {})\n{}",
+                rx.keys().len(),
+                sub.keys().len(),
+                daemon.log()
+            )
+        })
+    };
+    both(1);
+    assert_eq!(online(), 1, "{:?}", sub.status());
+    assert_eq!(log_count(&daemon, "uplink: connected to the broker"), 1);
+    assert_eq!(log_count(&daemon, "uplink-http: delivering"), 1);
+
+    // 0. A broken [uplink.http] is refused as a whole: both sinks run on untouched.
+    box_config(
+        dir.path(),
+        &sim.url("/bay"),
+        &uplink(2, 10).replace("url = \"http://", "url = \"ftp://"),
+    );
+    daemon.signal(libc::SIGHUP);
+    daemon.wait_log(30, "the broken reload refused", |l| {
+        l.contains("config reload refused") && l.contains("uplink.http.url")
+    });
+    let n = committed_keys(&state).len();
+    both(n + 1);
+    assert_eq!(online(), 1, "{:?}", sub.status());
+    assert_eq!(log_count(&daemon, "uplink-http: delivering"), 1);
+
+    // 1. Only [uplink.http] changes.
+    box_config(dir.path(), &sim.url("/bay"), &uplink(2, 11));
+    daemon.signal(libc::SIGHUP);
+    daemon.wait_log(30, "the HTTP sink restarted", |l| {
+        l.lines()
+            .filter(|l| l.contains("uplink-http: delivering"))
+            .count()
+            == 2
+    });
+    daemon.wait_log(30, "the first reload applied", |l| {
+        l.matches("configuration applied").count() == 1
+    });
+    assert_eq!(last_applied(&daemon), "uplink-http", "{}", daemon.log());
+    let n = committed_keys(&state).len();
+    both(n + 2);
+    assert_eq!(
+        online(),
+        1,
+        "MQTT reconnected for an HTTP change: {:?}",
+        sub.status()
+    );
+    assert_eq!(
+        log_count(&daemon, "uplink: connected to the broker"),
+        1,
+        "{}",
+        daemon.log()
+    );
+
+    // 2. Only the MQTT settings change.
+    box_config(dir.path(), &sim.url("/bay"), &uplink(3, 11));
+    daemon.signal(libc::SIGHUP);
+    wait_for(Duration::from_secs(30), || (online() == 2).then_some(()))
+        .unwrap_or_else(|| panic!("MQTT did not reconnect\n{}", daemon.log()));
+    daemon.wait_log(30, "the second reload applied", |l| {
+        l.matches("configuration applied").count() == 2
+    });
+    assert_eq!(last_applied(&daemon), "uplink", "{}", daemon.log());
+    let n = committed_keys(&state).len();
+    both(n + 1);
+    assert_eq!(
+        log_count(&daemon, "uplink-http: delivering"),
+        2,
+        "the HTTP sink restarted for an MQTT change\n{}",
+        daemon.log()
+    );
+
+    // Every committed key reached each sink once.
+    sim.kill();
+    let committed = wait_for(Duration::from_secs(60), || {
+        let committed = committed_keys(&state);
+        let done = http_rows(&state)
+            .iter()
+            .all(|r| r.1.as_deref() == Some("delivered"))
+            && mqtt_states(&state).iter().all(|m| *m == 2);
+        (done && rx.keys() == committed && sub.keys() == committed).then_some(committed)
+    })
+    .unwrap_or_else(|| {
+        let committed = committed_keys(&state);
+        panic!(
+            "not every key reached both sinks: http missing {:?}, mqtt missing {:?}\n{}",
+            committed.difference(&rx.keys()).collect::<Vec<_>>(),
+            committed.difference(&sub.keys()).collect::<Vec<_>>(),
+            daemon.log()
+        )
+    });
+    let events: Vec<Key> = sub.events().iter().map(support::mqtt::key_of).collect();
+    assert_eq!(
+        events.len(),
+        committed.len(),
+        "a key reached the broker twice"
+    );
+    let stored = rx.rows("SELECT COUNT(*) FROM events");
+    assert_eq!(stored[0][0], committed.len().to_string());
+    eprintln!(
+        "reloads: {} phases, each once at the broker and the receiver (receiver duplicates answered: {}); MQTT connections: {}",
+        committed.len(),
+        rx.counter("duplicates"),
+        online()
+    );
+    let st = daemon.stop_within(20).expect("daemon stops on SIGTERM");
+    assert!(st.success(), "daemon exit {st}");
+}
+
+/// Committed phases that name at least one media file (0 while the outbox does not
+/// exist yet).
+fn committed_with_media(state: &Path) -> usize {
+    let Ok(db) = rusqlite::Connection::open_with_flags(
+        state.join("outbox.sqlite"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    ) else {
+        return 0;
+    };
+    db.query_row(
+        "SELECT COUNT(*) FROM events e WHERE EXISTS (SELECT 1 FROM media m WHERE m.event_row = e.id)",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .unwrap_or(0) as usize
+}
+
+/// Files on disk the broker acknowledged but the HTTP sink has not delivered.
+fn broker_only_files(state: &Path) -> usize {
+    let Ok(db) = rusqlite::Connection::open_with_flags(
+        state.join("outbox.sqlite"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    ) else {
+        return 0;
+    };
+    db.query_row(
+        "SELECT COUNT(*) FROM media WHERE state = 'acknowledged' AND http_done = 0 AND file_present = 1",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .unwrap_or(0) as usize
+}
+
+/// `/metrics` of the running daemon (from 127.0.0.1: no session needed).
+fn page_metrics(daemon: &RunningDaemon) -> String {
+    reqwest::blocking::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap()
+        .get(format!("{}/metrics", daemon.base_url()))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap()
+}
+
+/// The state disk (a 40 MiB tmpfs) fills up for 24 s with the HTTP sink as the only
+/// sink: the platform (the reference receiver) is down for the first half and back
+/// for the second, while the disk stays full and the camera keeps producing. Then
+/// space returns: the running daemon commits and delivers again. After a clean stop
+/// and a restart, every committed phase has reached the receiver exactly once; each
+/// file it names arrived with its sha256 right or is named in the event's
+/// `media_missing` with its reason (never deleted silently), and those losses add up
+/// to what `/metrics` counts by reason.
+#[test]
+fn disk_full_with_the_http_sink_every_committed_key_arrives_once_and_every_lost_file_is_counted() {
+    disk_full_case(false);
+}
+
+/// [`disk_full_with_the_http_sink_every_committed_key_arrives_once_and_every_lost_file_is_counted`]
+/// with a broker up throughout beside the HTTP sink and `keep_delivered_media = true`:
+/// on the full disk the outbox first deletes delivered files it keeps, and a file the
+/// broker has but the platform has not taken is not one of them. Every file the log
+/// says was deleted as kept evidence reached the receiver whole; no file the platform
+/// lacks went unreadable (`write_failed`); the broker too got every phase once.
+#[test]
+fn disk_full_with_http_and_mqtt_deletes_no_kept_file_the_platform_has_not_taken() {
+    disk_full_case(true);
+}
+
+fn disk_full_case(with_mqtt: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(mnt) = support::fault::Tmpfs::mount(&dir.path().join("state"), 40) else {
+        return;
+    };
+    let state = mnt.0.clone();
+    let video = support::parking_scenario(dir.path(), 12.0);
+    let mut sim = CamSim::start(free_port(), &[("/bay", video.display().to_string())], None);
+    let rx_port = free_port();
+    let rx_dir = dir.path().join("rx");
+    let broker = with_mqtt.then(|| Broker::start(None));
+    let sub = broker
+        .as_ref()
+        .map(|b| Sub::start(b.port, "streetwatch/box-http"));
+    let mqtt = match &broker {
+        Some(b) => format!(
+            "broker = \"mqtt://127.0.0.1:{}\"\nkeepalive_s = 5\nbackoff_max_s = 1\nchunk_kib = 64\nkeep_delivered_media = true",
+            b.port
+        ),
+        None => String::new(),
+    };
+    let cfg = box_config_with(
+        dir.path(),
+        &sim.url("/bay"),
+        &format!(
+            r#"[uplink]
+{mqtt}
+
+[uplink.http]
+url = "http://127.0.0.1:{rx_port}/streetwatch/events"
+media_url = "http://127.0.0.1:{rx_port}/streetwatch/media"
+backoff_max_s = 1
+connect_timeout_s = 2
+timeout_s = 10"#
+        ),
+        20.0,
+        r#"{ type = "no_parking", dwell_s = 4, leave_after_s = 2 }"#,
+    );
+    let mut daemon = RunningDaemon::spawn(&cfg, &dir.path().join("daemon-1.log"), "info");
+    // With the broker: until files the broker acknowledged, which the platform (down)
+    // has not taken, lie on disk: the files the full disk must not take for "kept".
+    wait_for(Duration::from_secs(90), || {
+        (committed_with_media(&state) >= 2 && (!with_mqtt || broker_only_files(&state) >= 1))
+            .then_some(())
+    })
+    .unwrap_or_else(|| panic!("no event with evidence committed:\n{}", daemon.log()));
+    let broker_only = broker_only_files(&state);
+
+    // Something else fills the disk and keeps it full; halfway the platform returns.
+    let start = std::time::Instant::now();
+    let mut rx = None;
+    let mut k = 0;
+    while start.elapsed() < Duration::from_secs(24) {
+        support::fault::fill(&state.join(format!("filler-{k}")));
+        k += 1;
+        if rx.is_none() && start.elapsed() >= Duration::from_secs(12) {
+            rx = Some(Receiver::start(rx_port, &rx_dir, None));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let rx = rx.unwrap();
+    for i in 0..k {
+        std::fs::remove_file(state.join(format!("filler-{i}"))).unwrap();
+    }
+    // Space is back: the running daemon commits and delivers again.
+    let before = committed_with_media(&state);
+    let had = rx.keys().len();
+    wait_for(Duration::from_secs(60), || {
+        (committed_with_media(&state) > before && rx.keys().len() > had).then_some(())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "nothing committed and delivered once space returned:\n{}",
+            daemon.log()
+        )
+    });
+    let st = daemon.stop_within(30).expect("stops on SIGTERM");
+    assert!(st.success(), "{}", daemon.log());
+    sim.kill();
+    let committed = committed_keys(&state);
+    let daemon = RunningDaemon::spawn(&cfg, &dir.path().join("daemon-2.log"), "info");
+    wait_for(Duration::from_secs(90), || {
+        let done = http_rows(&state)
+            .iter()
+            .all(|r| r.1.as_deref() == Some("delivered"));
+        (done && rx.keys() == committed).then_some(())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "not every committed phase reached the platform: missing {:?}\nrows {:?}\n{}",
+            committed.difference(&rx.keys()).collect::<Vec<_>>(),
+            http_rows(&state),
+            daemon.log()
+        )
+    });
+    let stored = rx.rows("SELECT COUNT(*) FROM events");
+    assert_eq!(
+        stored[0][0],
+        committed.len().to_string(),
+        "stored once each"
+    );
+    if let Some(sub) = &sub {
+        wait_for(Duration::from_secs(60), || {
+            (sub.keys() == committed && mqtt_states(&state).iter().all(|m| *m == 2)).then_some(())
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "the broker lacks {:?}\n{}",
+                committed.difference(&sub.keys()).collect::<Vec<_>>(),
+                daemon.log()
+            )
+        });
+        assert_eq!(
+            sub.events().len(),
+            committed.len(),
+            "a key reached the broker twice"
+        );
+    }
+    // Each file: arrived whole, or named missing with its reason.
+    let mut whole = 0;
+    let mut lost: std::collections::BTreeMap<(String, String), String> = Default::default();
+    for (id, phase, seq) in &committed {
+        let p = rx_dir
+            .join("cases")
+            .join(id)
+            .join(format!("{phase}-{seq}.json"));
+        let ev: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+        let missing: std::collections::BTreeMap<String, String> = ev["media_missing"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|m| {
+                (
+                    m["name"].as_str().unwrap().to_string(),
+                    m["reason"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        for (name, reason) in &missing {
+            assert!(
+                matches!(reason.as_str(), "disk_full" | "cap" | "write_failed"),
+                "{id}/{name}: {reason}"
+            );
+            lost.insert((id.clone(), name.clone()), reason.clone());
+        }
+        for m in ev["media"].as_array().unwrap() {
+            let name = m["name"].as_str().unwrap();
+            if missing.contains_key(name) {
+                continue;
+            }
+            let row = rx.rows(&format!(
+                "SELECT state, sha256 FROM media WHERE event_id = '{id}' AND name = '{name}'"
+            ));
+            assert_eq!(
+                row.first().map(|r| r[0].as_str()),
+                Some("ok"),
+                "{id}/{name}: {row:?}"
+            );
+            assert_eq!(row[0][1], m["sha256"].as_str().unwrap(), "{id}/{name}");
+            whole += 1;
+        }
+    }
+    assert!(
+        lost.values().any(|r| r == "disk_full"),
+        "the full disk cost no evidence: the fault was not exercised ({lost:?})"
+    );
+    // Kept (delivered) evidence given back on the full disk: only files the platform
+    // has whole. A file deleted as "delivered" while the platform still lacked it would
+    // have gone unreadable for the sink (`write_failed`).
+    let mut released = 0;
+    for line in std::fs::read_to_string(dir.path().join("daemon-1.log"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("deleted delivered evidence kept on the box"))
+    {
+        let path = line
+            .split("path=")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap()
+            .trim_matches('"');
+        let p = Path::new(path);
+        let id = p.parent().unwrap().file_name().unwrap().to_string_lossy();
+        let name = p.file_name().unwrap().to_string_lossy();
+        let row = rx.rows(&format!(
+            "SELECT state FROM media WHERE event_id = '{id}' AND name = '{name}'"
+        ));
+        assert_eq!(
+            row.first().map(|r| r[0].as_str()),
+            Some("ok"),
+            "{path} deleted as delivered evidence before the platform had it"
+        );
+        released += 1;
+    }
+    if with_mqtt {
+        assert!(
+            !lost.values().any(|r| r == "write_failed"),
+            "a file went unreadable: {lost:?}"
+        );
+    }
+    // Counted: /metrics by reason, nothing decided was lost.
+    let text = page_metrics(&daemon);
+    for r in ["disk_full", "cap", "write_failed"] {
+        let series = format!("streetwatch_evidence_dropped_total{{reason=\"{r}\"}}");
+        let n = lost.values().filter(|x| *x == r).count();
+        assert_eq!(metric(&text, &series), Some(n as f64), "{series}\n{text}");
+    }
+    assert_eq!(
+        metric(&text, "streetwatch_events_dropped_total"),
+        Some(0.0),
+        "{text}"
+    );
+    eprintln!(
+        "disk full ({}): {} phases committed, each stored once by the platform; {whole} files arrived whole, {} named missing with their reason and counted ({:?}); {released} delivered files released as kept evidence; {broker_only} files only the broker had when the disk filled",
+        if with_mqtt { "HTTP + MQTT" } else { "HTTP" },
+        committed.len(),
+        lost.len(),
+        lost.values().fold(
+            std::collections::BTreeMap::<&str, usize>::new(),
+            |mut m, r| {
+                *m.entry(r.as_str()).or_default() += 1;
+                m
+            }
+        )
     );
 }

@@ -15,7 +15,7 @@ use super::sink::EventSink;
 use crate::ingest::Pop;
 use crate::notify::Heartbeat;
 use crate::rules::event::Event;
-use crate::uplink::{Delivery, Store, UplinkError};
+use crate::uplink::{Delivery, HttpDelivery, Store, UplinkError};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -27,6 +27,8 @@ use std::time::{Duration, Instant};
 pub type StoreSlot = Arc<RwLock<Option<Arc<Store>>>>;
 /// The running delivery, woken after each commit; `None` while it is not running.
 pub type DeliverySlot = Arc<RwLock<Option<Delivery>>>;
+/// The running HTTP sink (its own part), woken after each commit too.
+pub type HttpSlot = Arc<RwLock<Option<HttpDelivery>>>;
 
 /// How long a waiting commit sleeps between looks at the store, the clock and the
 /// shutdown flag (and between heartbeats).
@@ -37,6 +39,7 @@ pub struct CommitterCtx {
     pub sink: EventSink,
     pub store: StoreSlot,
     pub delivery: DeliverySlot,
+    pub http: HttpSlot,
     pub heartbeat: Heartbeat,
     /// The state directory whose free space is watched while commits are refused.
     pub state_dir: Arc<Mutex<PathBuf>>,
@@ -138,6 +141,9 @@ fn run(ctx: CommitterCtx, deadline: &Mutex<Option<Instant>>, stopping: &AtomicBo
                     .as_ref()
                 {
                     d.wake();
+                }
+                if let Some(h) = ctx.http.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
+                    h.wake();
                 }
             }
             Err(e) => {

@@ -6,7 +6,8 @@
 //! - the outbox (`device.state_dir`, the disk policy of `[uplink]`), opened before
 //!   any camera starts; decided events wait in a bounded queue while it cannot open
 //!   or write ([`sink`], [`committer`]);
-//! - the uplink (`[uplink]`, device id), the technician page (`[web]`);
+//! - the MQTT uplink (`[uplink]` without `[uplink.http]`, device id), the HTTP sink
+//!   (`[uplink.http]`), the technician page (`[web]`);
 //! - one inference service per model (`[inference]`) ([`models`]);
 //! - per camera, its stream and its analysis ([`camera`]).
 //!
@@ -36,10 +37,13 @@ use crate::uplink::Hooks;
 use crate::web::ApplyReport;
 pub use camera::AnalysisCounters;
 use camera::{CameraEnv, CameraPart};
-use committer::{Committer, CommitterCtx, DeliverySlot, StoreSlot};
+use committer::{Committer, CommitterCtx, DeliverySlot, HttpSlot, StoreSlot};
 use lifecycle::Slot;
 use models::Models;
-use parts::{OutboxPart, OutboxSlice, PartsEnv, UplinkPart, UplinkSlice, WebPart, WebSlice};
+use parts::{
+    HttpPart, HttpSlice, OutboxPart, OutboxSlice, PartsEnv, UplinkPart, UplinkSlice, WebPart,
+    WebSlice,
+};
 use retry::SpaceWatch;
 use sink::EventSink;
 use std::collections::BTreeMap;
@@ -105,6 +109,7 @@ pub struct Daemon {
     env: PartsEnv,
     outbox: Slot<OutboxPart>,
     uplink: Slot<UplinkPart>,
+    http: Slot<HttpPart>,
     web: Slot<WebPart>,
     models: Models,
     cameras: BTreeMap<String, CameraPart>,
@@ -136,6 +141,7 @@ impl Daemon {
         let sink = EventSink::bounded(config.events.queue_depth(), losses);
         let store: StoreSlot = Arc::default();
         let delivery: DeliverySlot = Arc::default();
+        let http: HttpSlot = Arc::default();
         let telemetry = Arc::new(Telemetry::default());
         *telemetry.device_id.lock().unwrap() = config.device.id.clone();
         let health = Arc::new(HealthSources {
@@ -143,6 +149,7 @@ impl Daemon {
             sink: sink.clone(),
             store: store.clone(),
             delivery: delivery.clone(),
+            http: http.clone(),
             started: Instant::now(),
         });
         let backend = Arc::new(web::DaemonBackend::new(config.clone(), config_path.clone()));
@@ -170,12 +177,14 @@ impl Daemon {
             sink: sink.clone(),
             store: store.clone(),
             delivery: delivery.clone(),
+            http: http.clone(),
             heartbeat: liveness.register("events"),
             state_dir: state_dir.clone(),
         });
         let env = PartsEnv {
             store,
             delivery,
+            http,
             liveness: liveness.clone(),
             backend: backend.clone(),
             hooks,
@@ -190,6 +199,7 @@ impl Daemon {
             config_path,
             outbox: Slot::new(OutboxSlice::of(&config)),
             uplink: Slot::new(UplinkSlice::of(&config)),
+            http: Slot::new(HttpSlice::of(&config)),
             web: Slot::new(WebSlice::of(&config)),
             config: Config::default(),
             env,
@@ -214,6 +224,7 @@ impl Daemon {
         let now = Instant::now();
         d.outbox.tick(&d.env, now, None);
         d.uplink.tick(&d.env, now, None);
+        d.http.tick(&d.env, now, None);
         d.publish_part_errors();
         d.apply_cameras_and_models(&config, &mut ApplyReport::default());
         d.log_platform_choice();
@@ -275,13 +286,17 @@ impl Daemon {
     /// Try again the parts that could not start, at once when disk space returns.
     fn tick_parts(&mut self) {
         let now = Instant::now();
-        let waiting = self.outbox.waiting() || self.uplink.waiting() || self.web.waiting();
+        let waiting = self.outbox.waiting()
+            || self.uplink.waiting()
+            || self.http.waiting()
+            || self.web.waiting();
         if !waiting {
             return;
         }
         let free = self.space.free(now);
         self.outbox.tick(&self.env, now, free);
         self.uplink.tick(&self.env, now, free);
+        self.http.tick(&self.env, now, free);
         self.web.tick(&self.env, now, free);
         self.publish_part_errors();
     }
@@ -290,6 +305,7 @@ impl Daemon {
     fn publish_part_errors(&self) {
         *self.telemetry.outbox_error.lock().unwrap() = self.outbox.error().map(String::from);
         *self.telemetry.uplink_error.lock().unwrap() = self.uplink.error().map(String::from);
+        *self.telemetry.http_error.lock().unwrap() = self.http.error().map(String::from);
     }
 
     /// Where the technician page listens (the real port when the config said 0);
@@ -345,6 +361,8 @@ impl Daemon {
         if let Some(c) = self.committer.take() {
             c.finish((started + SHUTDOWN_COMMIT).max(Instant::now() + Duration::from_secs(1)));
         }
+        let http = std::mem::replace(&mut self.http, Slot::new(HttpSlice::of(&self.config)));
+        http.shutdown(&self.env);
         let uplink = std::mem::replace(&mut self.uplink, Slot::new(UplinkSlice::of(&self.config)));
         uplink.shutdown(&self.env);
         let outbox = std::mem::replace(&mut self.outbox, Slot::new(OutboxSlice::of(&self.config)));

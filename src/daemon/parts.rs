@@ -1,14 +1,16 @@
-//! The outbox, the uplink and the technician page as [`Component`]s, each built from
-//! its own config slice. The outbox is independent of the uplink: it needs only a
-//! writable state directory, so events are committed whatever the broker, TLS or key
-//! state is.
+//! The outbox, the MQTT uplink, the HTTP sink and the technician page as
+//! [`Component`]s, each built from its own config slice. The outbox is independent of
+//! the sinks: it needs only a writable state directory, so events are committed
+//! whatever the broker, TLS or key state is. The two sinks are separate parts: a
+//! change of `[uplink.http]` restarts only the HTTP sink (the MQTT connection stays
+//! up), a change of the broker settings only the MQTT uplink.
 
-use super::committer::{DeliverySlot, StoreSlot};
+use super::committer::{DeliverySlot, HttpSlot, StoreSlot};
 use super::lifecycle::Component;
 use super::web::DaemonBackend;
 use crate::config::Config;
 use crate::notify::Liveness;
-use crate::uplink::{Delivery, Hooks, Sinks, Store, UplinkConfig};
+use crate::uplink::{Delivery, Hooks, HttpConfig, HttpDelivery, Sinks, Store, UplinkConfig};
 use crate::web::{WebConfig, WebHandle, WebServer};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,6 +22,9 @@ pub struct PartsEnv {
     /// Where the running delivery is published (woken after commits, asked for
     /// status, answers commands).
     pub delivery: DeliverySlot,
+    /// Where the running HTTP sink is published (woken after commits, asked for
+    /// status).
+    pub http: HttpSlot,
     pub liveness: Liveness,
     pub backend: Arc<DaemonBackend>,
     /// Health, snapshot and reload hooks of the uplink.
@@ -77,8 +82,8 @@ impl Component for OutboxPart {
     }
 }
 
-/// MQTT delivery and the HTTP sink: `[uplink]`, the device id (topics, client id) and the state
-/// directory (key, outbox).
+/// MQTT delivery: `[uplink]` without `[uplink.http]`, the device id (topics, client
+/// id) and the state directory (key, outbox).
 pub struct UplinkPart;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -91,7 +96,11 @@ pub struct UplinkSlice {
 impl UplinkSlice {
     pub fn of(c: &Config) -> Self {
         UplinkSlice {
-            uplink: c.uplink.clone(),
+            // The HTTP sink is its own part ([`HttpPart`]).
+            uplink: UplinkConfig {
+                http: None,
+                ..c.uplink.clone()
+            },
             device_id: c.device.id.clone(),
             state_dir: c.device.state_dir.clone(),
         }
@@ -127,6 +136,58 @@ impl Component for UplinkPart {
             .take();
         if let Some(d) = d {
             d.stop();
+        }
+    }
+}
+
+/// The HTTP push sink: `[uplink.http]`, the outbox policy it settles rows with
+/// (`keep_delivered_media`, history) and the state directory (key, outbox). Absent
+/// `[uplink.http]`, the part runs with nothing to do.
+pub struct HttpPart;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpSlice {
+    pub http: Option<HttpConfig>,
+    pub keep_delivered_media: bool,
+    pub history_days: u32,
+    pub history_rows: u64,
+    pub state_dir: PathBuf,
+}
+
+impl HttpSlice {
+    pub fn of(c: &Config) -> Self {
+        HttpSlice {
+            http: c.uplink.http.clone(),
+            keep_delivered_media: c.uplink.keep_delivered_media,
+            history_days: c.uplink.history_days,
+            history_rows: c.uplink.history_rows,
+            state_dir: c.device.state_dir.clone(),
+        }
+    }
+}
+
+impl Component for HttpPart {
+    type Slice = HttpSlice;
+    type Env = PartsEnv;
+    const NAME: &'static str = "uplink-http";
+
+    fn start(s: &HttpSlice, env: &PartsEnv) -> Result<Self, String> {
+        let mut c = Config::default();
+        c.device.state_dir = s.state_dir.clone();
+        c.uplink.http = s.http.clone();
+        c.uplink.keep_delivered_media = s.keep_delivered_media;
+        c.uplink.history_days = s.history_days;
+        c.uplink.history_rows = s.history_rows;
+        let h = HttpDelivery::start(&c, Some(&env.liveness))
+            .map_err(|e| format!("HTTP sink unavailable: {e}"))?;
+        *env.http.write().unwrap_or_else(|p| p.into_inner()) = h;
+        Ok(HttpPart)
+    }
+
+    fn stop(self, env: &PartsEnv) {
+        let h = env.http.write().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(h) = h {
+            h.stop();
         }
     }
 }
@@ -175,5 +236,31 @@ impl Component for WebPart {
 
     fn stop(self, _env: &PartsEnv) {
         self.0.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_sink_is_built_from_its_own_settings_only() {
+        let mqtt = Config::default();
+        let mut both = mqtt.clone();
+        both.uplink.http =
+            Some(toml::from_str(r#"url = "http://127.0.0.1:9/streetwatch/events""#).unwrap());
+        // Adding (or changing) [uplink.http] leaves the MQTT part's slice alone...
+        assert_eq!(UplinkSlice::of(&mqtt), UplinkSlice::of(&both));
+        assert_ne!(HttpSlice::of(&mqtt), HttpSlice::of(&both));
+        let mut other_http = both.clone();
+        other_http.uplink.http.as_mut().unwrap().timeout_s += 1;
+        assert_eq!(UplinkSlice::of(&both), UplinkSlice::of(&other_http));
+        assert_ne!(HttpSlice::of(&both), HttpSlice::of(&other_http));
+        // ...and a broker change leaves the HTTP part's.
+        let mut other_broker = both.clone();
+        other_broker.uplink.broker = "mqtt://127.0.0.1:1883".into();
+        other_broker.uplink.health_interval_s += 1;
+        assert_ne!(UplinkSlice::of(&both), UplinkSlice::of(&other_broker));
+        assert_eq!(HttpSlice::of(&both), HttpSlice::of(&other_broker));
     }
 }

@@ -10,7 +10,7 @@ use super::Control;
 use super::camera::{self, CameraPart};
 use super::lifecycle::{self, Outcome};
 use super::models;
-use super::parts::{OutboxSlice, UplinkSlice, WebSlice};
+use super::parts::{HttpSlice, OutboxSlice, UplinkSlice, WebSlice};
 use crate::config::{self, Config, LoggingConfig};
 use crate::web::ApplyReport;
 use std::collections::{BTreeMap, VecDeque};
@@ -213,6 +213,8 @@ impl super::Daemon {
             "outbox",
             self.outbox.reconcile(OutboxSlice::of(&new), &self.env),
         );
+        // The two sinks are separate parts: each restarts only when its own settings
+        // changed, so a new `[uplink.http]` leaves the MQTT connection up.
         if UplinkSlice::of(&new) != UplinkSlice::of(&old) {
             tracing::info!("uplink settings changed: restarting the uplink");
         }
@@ -220,6 +222,14 @@ impl super::Daemon {
             &mut report,
             "uplink",
             self.uplink.reconcile(UplinkSlice::of(&new), &self.env),
+        );
+        if HttpSlice::of(&new) != HttpSlice::of(&old) {
+            tracing::info!("[uplink.http] settings changed: restarting the HTTP sink");
+        }
+        outcome(
+            &mut report,
+            "uplink-http",
+            self.http.reconcile(HttpSlice::of(&new), &self.env),
         );
         self.publish_part_errors();
         self.apply_cameras_and_models(&new, &mut report);

@@ -4,7 +4,7 @@
 //! page's report exists even while neither the outbox nor the uplink runs, so a loss
 //! is visible exactly when it matters.
 
-use super::committer::{DeliverySlot, StoreSlot};
+use super::committer::{DeliverySlot, HttpSlot, StoreSlot};
 use super::sink::EventSink;
 use crate::uplink::health::UplinkHealth;
 use crate::uplink::{CameraHealth, EventsHealth, Health, HealthProvider, ModelHealth};
@@ -20,6 +20,8 @@ pub struct Telemetry {
     pub outbox_error: Mutex<Option<String>>,
     /// Why the uplink could not start (while it is not running).
     pub uplink_error: Mutex<Option<String>>,
+    /// Why the HTTP sink could not start (while it is not running).
+    pub http_error: Mutex<Option<String>>,
     pub device_id: Mutex<String>,
 }
 
@@ -29,6 +31,7 @@ pub struct HealthSources {
     pub sink: EventSink,
     pub store: StoreSlot,
     pub delivery: DeliverySlot,
+    pub http: HttpSlot,
     pub started: Instant,
 }
 
@@ -40,6 +43,16 @@ impl HealthSources {
     /// The daemon's part of any report.
     pub fn fill(&self, h: &mut Health) {
         h.cameras = get(&self.telemetry.cameras);
+        // The HTTP sink is a part of its own: its section comes from it (or says why
+        // it is not running).
+        if let Some(s) = self.http.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            h.uplink.http = Some(s.status());
+        } else if let Some(e) = get(&self.telemetry.http_error) {
+            h.uplink.http = Some(crate::uplink::health::HttpSinkHealth {
+                last_error: Some(e),
+                ..Default::default()
+            });
+        }
         h.models = get(&self.telemetry.models);
         let store = self.store.read().unwrap_or_else(|p| p.into_inner()).clone();
         let outbox_error = match &store {

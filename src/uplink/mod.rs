@@ -9,6 +9,9 @@
 //!   outbox (through its own connection to the same database). It may fail to start
 //!   (a bad TLS file, a full disk where the key must be created) or be restarted on a
 //!   reload without touching what is committed.
+//! - [`HttpDelivery`]: the HTTP(S) push sink (`[uplink.http]`) alone, which the
+//!   daemon runs as a part of its own so that a change of either sink's settings
+//!   restarts only that sink ([`Delivery`] starts it too for the callers below).
 //!
 //! [`Uplink`] bundles both for callers that want them together (`streetwatch
 //! uplink-worker`, tests). See `docs/uplink.md` for topics, payloads and the
@@ -350,6 +353,56 @@ impl Delivery {
 impl Drop for Delivery {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+/// The HTTP sink on its own: the daemon runs it as a part of its own, built from
+/// `[uplink.http]` alone, so a change there restarts only this (the MQTT connection
+/// stays up) and a change of the broker settings leaves it alone. It registers with
+/// the watchdog as `uplink-http`.
+pub struct HttpDelivery(http::HttpSink);
+
+impl HttpDelivery {
+    /// Load (or create) the device key under `config.device.state_dir` and start the
+    /// sink's thread; `Ok(None)` when `[uplink.http]` is not configured.
+    pub fn start(
+        config: &crate::config::Config,
+        liveness: Option<&crate::notify::Liveness>,
+    ) -> Result<Option<HttpDelivery>, UplinkError> {
+        let Some(h) = &config.uplink.http else {
+            return Ok(None);
+        };
+        let state_dir = &config.device.state_dir;
+        let key = Arc::new(DeviceKey::load_or_create(state_dir)?);
+        let cfg = &config.uplink;
+        http::HttpSink::start(
+            h.clone(),
+            http::OutboxSettings {
+                path: Outbox::path_in(state_dir),
+                keep_delivered_media: cfg.keep_delivered_media,
+                history_days: cfg.history_days,
+                history_rows: cfg.history_rows,
+            },
+            key,
+            liveness,
+        )
+        .map(|s| Some(HttpDelivery(s)))
+    }
+
+    /// New rows were committed.
+    pub fn wake(&self) {
+        self.0.wake();
+    }
+
+    /// The sink's health (`uplink.http` of the report).
+    pub fn status(&self) -> health::HttpSinkHealth {
+        self.0.status()
+    }
+
+    /// Stop; the request in flight is abandoned and sent again later with the same
+    /// idempotency key.
+    pub fn stop(self) {
+        self.0.stop();
     }
 }
 
