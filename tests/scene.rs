@@ -778,7 +778,8 @@ fn the_daemon_sends_a_ptz_camera_home_audits_it_and_serves_its_scene_to_the_page
 /// `support::dome`): at preset 1 a car parks in the bay (the parking scenario, zone
 /// `bay`, dwell 4 s) and its case starts. The page sends the dome to preset 2 (another
 /// kerb, where another car stands in zone `kerb-2`) and at once back: the rules pause
-/// while it moves, and back home within `resume_within_s` (12 s) the stay resumes
+/// while it moves (nothing is decided between a pause and the next resumption, by the
+/// daemon's log), and back home within `resume_within_s` (12 s) the stay resumes
 /// with the same event id, its next phase saying how long it was paused
 /// (`details.paused_s`). The page sends the dome to preset 2 again and leaves it
 /// there: `kerb-2` runs on preset 2's picture and confirms its own car (a case of its
@@ -958,6 +959,19 @@ fn the_daemon_pauses_a_stay_while_the_dome_looks_elsewhere_resumes_it_back_home_
         tampering.is_empty(),
         "a preset move raised a tampering alarm: {tampering:#?}"
     );
+    // Nothing was decided while the rules were paused (the analysis thread writes
+    // its pauses, resumptions and decisions in order): four moves, four pauses.
+    let (mut paused, mut pauses) = (false, 0);
+    for l in d.log().lines() {
+        if l.contains("rules paused") {
+            (paused, pauses) = (true, pauses + 1);
+        } else if l.contains("rules resumed") {
+            paused = false;
+        } else if paused && l.contains("event decided") && !l.contains("phase=ended") {
+            panic!("decided while the dome moved: {l}");
+        }
+    }
+    assert!(pauses >= 4, "{pauses} pauses for four moves");
     eprintln!(
         "dome daemon test: scenes composed in {composed_s:.1} s, {:.1} s in all",
         t0.elapsed().as_secs_f64()

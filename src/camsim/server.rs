@@ -424,9 +424,9 @@ impl Switcher {
         }
     }
 
-    /// The next unit to send (switching clips when the join point is due) and the
-    /// running time of its lap's start; the cursor moves past it.
-    fn next<'a>(&mut self, set: &'a ClipSet) -> (&'a ClipUnit, i128) {
+    /// The next unit to send (switching clips when the join point is due), the
+    /// running time of its lap's start and its clip; the cursor moves past it.
+    fn next<'a>(&mut self, set: &'a ClipSet) -> (&'a ClipUnit, i128, usize) {
         if let Some(p) = self.pending
             && p.due(set) <= self.cur.due(set)
         {
@@ -440,7 +440,7 @@ impl Switcher {
             .max(c.lap_start + i128::from(unit.pts))
             .max(c.lap_start + i128::from(unit.dts));
         self.cur.advance(set);
-        (unit, c.lap_start)
+        (unit, c.lap_start, c.clip)
     }
 }
 
@@ -479,7 +479,7 @@ fn feed(src: gst_app::AppSrc, set: Arc<ClipSet>, aligned: Option<u64>) {
             last_poll = std::time::Instant::now();
             switcher.select(&set, set.selected());
         }
-        let (u, lap_start) = switcher.next(&set);
+        let (u, lap_start, _) = switcher.next(&set);
         let due = lap_start + i128::from(u.dts);
         let now = now_rt();
         if due > now + lead {
@@ -493,6 +493,114 @@ fn feed(src: gst_app::AppSrc, set: Arc<ClipSet>, aligned: Option<u64>) {
         }
         if src.push_buffer(buf).is_err() {
             return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A clip of `n` units a quarter second apart, a keyframe every `gop`.
+    fn clip(n: u64, gop: u64) -> Arc<Clip> {
+        crate::gst_init();
+        let q = 250_000_000;
+        Arc::new(Clip {
+            caps: gst::Caps::builder("video/x-h264").build(),
+            encoding: "H264",
+            units: (0..n)
+                .map(|i| ClipUnit {
+                    pts: i * q,
+                    dts: i * q,
+                    keyframe: i % gop == 0,
+                    data: gst::Buffer::new(),
+                })
+                .collect(),
+            duration_ns: n * q,
+        })
+    }
+
+    fn set() -> ClipSet {
+        ClipSet {
+            clips: vec![("a".into(), clip(8, 4)), ("b".into(), clip(12, 4))],
+            select: None,
+        }
+    }
+
+    /// (clip, unit, due ms) of the next `n` units.
+    fn take(s: &mut Switcher, set: &ClipSet, n: usize) -> Vec<(usize, usize, i128)> {
+        (0..n)
+            .map(|_| {
+                let (u, lap, clip) = s.next(set);
+                let unit = set.clips[clip]
+                    .1
+                    .units
+                    .iter()
+                    .position(|x| std::ptr::eq(x, u));
+                (clip, unit.unwrap(), (lap + i128::from(u.dts)) / 1_000_000)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_switch_joins_the_new_clip_at_its_next_keyframe_on_the_common_timeline() {
+        let set = set();
+        let mut s = Switcher::new(&set, 0, 0, 0);
+        assert_eq!(take(&mut s, &set, 3), [(0, 0, 0), (0, 1, 250), (0, 2, 500)]);
+        // b's keyframes are due at 0, 1000, 2000 ms...: a plays on until b's at 1000.
+        s.select(&set, 1);
+        let got = take(&mut s, &set, 3);
+        assert_eq!(got[0], (0, 3, 750));
+        assert_eq!(got[1..], [(1, 4, 1000), (1, 5, 1250)]);
+        // Back to a (8 units, a 2 s lap): its next keyframe after 1500 is lap 1's first.
+        s.select(&set, 0);
+        assert_eq!(
+            take(&mut s, &set, 3),
+            [(1, 6, 1500), (1, 7, 1750), (0, 0, 2000)]
+        );
+        // Asked for b and then for a again before b's keyframe came: a goes on.
+        s.select(&set, 1);
+        s.select(&set, 0);
+        assert!(take(&mut s, &set, 8).iter().all(|u| u.0 == 0));
+    }
+
+    #[test]
+    fn switching_back_and_forth_keeps_one_frame_step_and_starts_every_run_on_a_keyframe() {
+        let set = set();
+        // A timeline that began before the media did (clock-aligned laps).
+        let mut s = Switcher::new(&set, -5_100_000_000, 0, 1);
+        let mut last: Option<(usize, i128)> = None;
+        for step in 0..200usize {
+            if step % 7 == 3 {
+                s.select(&set, (step / 7) % 2);
+            }
+            let (u, lap, clip) = s.next(&set);
+            let due = lap + i128::from(u.dts);
+            match last {
+                None => assert!(u.keyframe, "the first unit is a keyframe"),
+                Some((c, t)) => {
+                    assert_eq!(due - t, 250_000_000, "step {step}: a gap or a jump back");
+                    if c != clip {
+                        assert!(u.keyframe, "step {step}: switched to a delta unit");
+                    }
+                }
+            }
+            last = Some((clip, due));
+        }
+    }
+
+    #[test]
+    fn switch_mounts_parse_named_or_numbered_clips_and_refuse_bad_lists() {
+        let MountSource::Switch(c) = "switch:1=a.mp4,moving=b.mp4".parse().unwrap() else {
+            panic!("not a switch");
+        };
+        assert_eq!(c[1], ("moving".to_string(), PathBuf::from("b.mp4")));
+        let MountSource::Switch(c) = "switch:a.mp4,b.mp4".parse().unwrap() else {
+            panic!("not a switch");
+        };
+        assert_eq!(c[1].0, "2");
+        for bad in ["switch:", "switch:x=a.mp4,x=b.mp4", "switch:a b=c.mp4"] {
+            assert!(bad.parse::<MountSource>().is_err(), "{bad}");
         }
     }
 }
