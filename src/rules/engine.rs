@@ -460,9 +460,14 @@ impl CameraEvents {
         out
     }
 
-    /// The technician asked for a new reference view: the next checked picture.
+    /// The technician asked for a new reference view: the next checked picture of
+    /// the view the camera stands at (a PTZ camera still settling at a preset: once its
+    /// picture settled there).
     pub fn request_reference(&mut self) {
-        self.tamper.request_reference();
+        match self.scene.view_of(self.position.as_ref()) {
+            Some(v) => self.tamper.request_reference_of(&v),
+            None => self.tamper.request_reference(),
+        }
     }
 
     /// The reference picture of `view` (grey PNG), if one was set.
