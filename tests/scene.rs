@@ -620,23 +620,30 @@ fn the_box_returns_a_ptz_dome_home_after_an_operator_left_it_elsewhere() {
     c.stop();
 }
 
-/// The real daemon (`streetwatch run`) with a PTZ camera: RTSP from `serve-rtsp`, ONVIF
-/// from the simulated dome, which an operator left at preset 2. The box finds it away
+/// The real daemon (`streetwatch run`) with a PTZ camera: RTSP from `serve-rtsp` (its
+/// picture follows the dome: `support::dome`), ONVIF from the simulated dome, which an
+/// operator left at preset 2. The box finds it away
 /// from home and, after `return_after_s`, sends it home by itself, writing the move to
 /// the audit log; the page's scene route shows the controller and the position the
 /// rules see. The page lists the presets, moves the dome (audited) and asks for a new
 /// reference view; `return_after_s` later the dome is home again. Health (MQTT) names
-/// the preset and the box's own moves.
+/// the preset and the box's own moves. No move raises a tampering alarm.
 #[test]
 fn the_daemon_sends_a_ptz_camera_home_audits_it_and_serves_its_scene_to_the_page() {
-    let sim = PtzSim::new(&[("1", "东门", 0.0), ("2", "西侧路边", 0.5)], 0.5, 1.0);
+    let dir = tempfile::tempdir().unwrap();
+    let scenes = support::dome::DomeScenes::compose(dir.path(), 90.0);
+    let select = dir.path().join("dome.select");
+    let sim = PtzSim::with_picture(
+        &[("1", "东门", 0.0), ("2", "西侧路边", 0.5)],
+        0.5,
+        1.0,
+        &select,
+    );
     let onvif = OnvifResponder::start_ptz(dome(), sim.clone());
-    let rtsp = support::CamSim::start(
-        support::free_port(),
-        &[(
-            "/dome",
-            support::media("car-detection.mp4").display().to_string(),
-        )],
+    let rtsp = support::dome::serve(
+        "/dome",
+        &scenes.source(),
+        &select,
         Some(("ptz-admin", "Dome-pass-42")),
     );
     let broker = support::broker::Broker::start(None);
@@ -756,24 +763,49 @@ fn the_daemon_sends_a_ptz_camera_home_audits_it_and_serves_its_scene_to_the_page
         !log.contains("Dome-pass-42"),
         "the ONVIF password is in the log"
     );
+    // The picture changed with every move (the stream follows the dome): each preset
+    // is checked against its own reference view, so no move is a tampered camera.
+    let tampering = get("/api/events?kind=camera_tampering");
+    assert_eq!(
+        tampering["events"].as_array().map_or(0, Vec::len),
+        0,
+        "a preset move raised a tampering alarm: {tampering:#}"
+    );
 }
 
-/// The real daemon follows a dome's preset for its rules: a car parks in the zone of
-/// preset 1 (the parking scenario over RTSP from `serve-rtsp`, dwell 4 s), and its case
-/// starts. The page sends the dome to preset 2 (no zone there): the rules of preset 1
-/// pause and the stay is suspended. `return_after_s` later the box sends the dome home
-/// by itself; the stay resumes with the same event id (no second case), and its next
-/// phase says how long it was paused (`details.paused_s`), which its dwell excludes.
+/// The real daemon follows a dome's preset for its rules, on a stream whose picture
+/// follows the dome (`serve-rtsp` switching mount driven by the simulated dome: see
+/// `support::dome`): at preset 1 a car parks in the bay (the parking scenario, zone
+/// `bay`, dwell 4 s) and its case starts. The page sends the dome to preset 2 (another
+/// kerb, where another car stands in zone `kerb-2`) and at once back: the rules pause
+/// while it moves (nothing is decided between a pause and the next resumption, by the
+/// daemon's log), and back home within `resume_within_s` (12 s) the stay resumes
+/// with the same event id, its next phase saying how long it was paused
+/// (`details.paused_s`). The page sends the dome to preset 2 again and leaves it
+/// there, and the technician sets preset 2's reference view as soon as it stopped:
+/// `kerb-2` runs on preset 2's picture and confirms its own car (a case of its own:
+/// the bay's car is not reported there), the bay's stay ends `camera_moved` 12 s after
+/// the dome left, and after `return_after_s` (14 s) the box sends the dome home by
+/// itself. No tampering alarm: each preset has its own reference view, taken once the
+/// picture settled (`ptz.settle_s`; the stream's picture arrives up to a GOP after the
+/// dome reports its stop: a reference taken at once was the moving picture, and preset
+/// 2 raised `moved` 12 s later), and the moving picture never lasts the 10 s a
+/// `moved` condition needs.
 #[test]
-fn the_daemon_pauses_a_stay_while_the_dome_looks_elsewhere_and_resumes_it_back_home() {
+fn the_daemon_pauses_a_stay_while_the_dome_looks_elsewhere_resumes_it_back_home_and_ends_it_camera_moved()
+ {
+    let t0 = Instant::now();
     let dir = tempfile::tempdir().unwrap();
-    let video = support::parking_scenario(dir.path(), 120.0);
-    let rtsp = support::CamSim::start(
-        support::free_port(),
-        &[("/dome", video.display().to_string())],
-        None,
+    let scenes = support::dome::DomeScenes::compose(dir.path(), 120.0);
+    let composed_s = t0.elapsed().as_secs_f64();
+    let select = dir.path().join("dome.select");
+    let sim = PtzSim::with_picture(
+        &[("1", "东门", 0.0), ("2", "西侧路边", 0.5)],
+        0.0,
+        2.0,
+        &select,
     );
-    let sim = PtzSim::new(&[("1", "东门", 0.0), ("2", "西侧路边", 0.5)], 0.0, 1.0);
+    let rtsp = support::dome::serve("/dome", &scenes.source(), &select, None);
     let onvif = OnvifResponder::start_ptz(dome(), sim.clone());
     let config = format!(
         "[device]\nid = \"box\"\n[inference]\nmodels_dir = \"{m}\"\nweights_dir = \"{w}\"\n\
@@ -781,10 +813,13 @@ fn the_daemon_pauses_a_stay_while_the_dome_looks_elsewhere_and_resumes_it_back_h
          [[cameras]]\nid = \"dome\"\nurl = \"{u}\"\nusername = \"ptz-admin\"\npassword = \"Dome-pass-42\"\n\
          [cameras.analysis]\nfps = 2.0\n\
          [cameras.onvif]\naddress = \"{x}\"\n\
-         [cameras.ptz]\nhome = \"1\"\npoll_s = 0.5\nreturn_after_s = 6\nresume_within_s = 60\n\
+         [cameras.ptz]\nhome = \"1\"\npoll_s = 0.5\nreturn_after_s = 14\nresume_within_s = 12\n\
          [[cameras.zones]]\nid = \"bay\"\npreset = \"1\"\n\
-         polygon = [[0.0, 0.15], [0.35, 0.15], [0.35, 0.6], [0.0, 0.6]]\n\
-         rules = [{{ type = \"no_parking\", dwell_s = 4, update_every_s = 12, leave_after_s = 30 }}]\n",
+         polygon = {BAY}\n\
+         rules = [{{ type = \"no_parking\", dwell_s = 4, update_every_s = 12, leave_after_s = 30 }}]\n\
+         [[cameras.zones]]\nid = \"kerb-2\"\npreset = \"2\"\n\
+         polygon = [[0.25, 0.5], [0.65, 0.5], [0.65, 1.0], [0.25, 1.0]]\n\
+         rules = [{{ type = \"no_parking\", dwell_s = 3, leave_after_s = 30 }}]\n",
         m = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("models")
             .display(),
@@ -799,46 +834,299 @@ fn the_daemon_pauses_a_stay_while_the_dome_looks_elsewhere_and_resumes_it_back_h
         assert!(r.status().is_success(), "{path}: {:?}", r.text());
         r.json().unwrap()
     };
-    let cases = || -> Vec<Value> {
-        get("/api/events?kind=illegal_parking")["events"]
+    let goto = |preset: &str| {
+        let r = c
+            .post(format!("{base}/api/cameras/dome/ptz/goto"))
+            .header("x-csrf-token", &csrf)
+            .json(&serde_json::json!({ "preset": preset }))
+            .send()
+            .unwrap();
+        assert!(r.status().is_success(), "{:?}", r.text());
+    };
+    let view = || get("/api/cameras/dome/scene")["scene"]["view"].clone();
+    let cases = |kind: &str| -> Vec<Value> {
+        get(&format!("/api/events?kind={kind}"))["events"]
             .as_array()
             .cloned()
             .unwrap_or_default()
     };
-    wait_until("the parking case at preset 1", 90, || !cases().is_empty());
-    let id = cases()[0]["id"].as_str().unwrap().to_string();
-    let r = c
-        .post(format!("{base}/api/cameras/dome/ptz/goto"))
-        .header("x-csrf-token", &csrf)
-        .json(&serde_json::json!({"preset": "2"}))
-        .send()
-        .unwrap();
-    assert!(r.status().is_success(), "{:?}", r.text());
-    wait_until("the rules of preset 2 (none) in force", 20, || {
-        get("/api/cameras/dome/scene")["scene"]["view"] == "2"
-    });
-    wait_until("the box to send the dome home", 30, || {
-        sim.lock().unwrap().at().as_deref() == Some("1")
-            && get("/api/cameras/dome/scene")["scene"]["view"] == "1"
-    });
-    let resumed = || {
-        let e = get(&format!("/api/events/{id}"))["event"].clone();
-        (e["phase"] != "started").then_some(e)
+    let event = |id: &str| get(&format!("/api/events/{id}"))["event"].clone();
+    let zone_cases = |zone: &str| -> Vec<Value> {
+        cases("illegal_parking")
+            .into_iter()
+            .filter(|e| event(e["id"].as_str().unwrap())["zone"]["id"] == zone)
+            .collect()
     };
-    wait_until("the case's next phase after the return", 60, || {
+    // The case as decided (the page lists it once its clip is written, seconds later).
+    let decided = |l: &str| l.contains("event decided") && l.contains("phase=started");
+    d.wait_log(90, "the parking case at preset 1", |log| {
+        log.lines().any(decided)
+    });
+    let log = d.log();
+    let id = log
+        .lines()
+        .find(|l| decided(l))
+        .and_then(|l| l.split("event=").nth(1))
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    // A short look at preset 2 and straight back (the page's moves return once the dome
+    // stopped), long before the stay's first update.
+    goto("2");
+    goto("1");
+    wait_until("the rules of preset 1 back in force", 20, || view() == "1");
+    let resumed = || {
+        zone_cases("bay")
+            .iter()
+            .any(|e| e["id"] == id.as_str())
+            .then(|| event(&id))
+            .filter(|e| e["phase"] != "started")
+    };
+    wait_until("the case's next phase after the return", 40, || {
         resumed().is_some()
     });
     let e = resumed().unwrap();
     assert_eq!(e["phase"], "updated", "{e:#}");
     let paused = e["details"]["paused_s"].as_f64().unwrap_or(0.0);
     assert!(
-        paused >= 5.0,
-        "the time at preset 2 is paused, not dwelt: {:#}",
+        (4.0..12.0).contains(&paused),
+        "the time away (two 2 s moves and the settling back home) is paused, not dwelt: {:#}",
         e["details"]
     );
-    assert_eq!(cases().len(), 1, "one case, resumed: {:#?}", cases());
+    assert_eq!(zone_cases("bay").len(), 1, "one case, resumed");
     assert!(
-        d.log().contains("rules paused"),
-        "the log says the rules paused"
+        d.log()
+            .lines()
+            .any(|l| l.contains("rules paused") && l.contains("moving")),
+        "the log says the rules paused while the dome moved"
     );
+    // A long one: the dome stays at preset 2 until the box brings it home.
+    let left_utc = chrono::Utc::now();
+    let since_left = |t: &Value| {
+        let t = chrono::DateTime::parse_from_rfc3339(t.as_str().unwrap()).unwrap();
+        (t.to_utc() - left_utc).as_seconds_f64()
+    };
+    goto("2");
+    let left = Instant::now();
+    // The technician takes preset 2's reference view as soon as the dome stopped there.
+    let r = c
+        .post(format!("{base}/api/cameras/dome/reference"))
+        .header("x-csrf-token", &csrf)
+        .json(&serde_json::json!({}))
+        .send()
+        .unwrap();
+    assert!(r.status().is_success(), "{:?}", r.text());
+    wait_until("kerb-2's own case at preset 2", 40, || {
+        !zone_cases("kerb-2").is_empty()
+    });
+    let kerb = event(zone_cases("kerb-2")[0]["id"].as_str().unwrap());
+    assert_ne!(kerb["id"], id.as_str(), "{kerb:#}");
+    // Judged on preset 2's picture: its car was first seen still after the 2 s move and
+    // the settling (`ptz.settle_s`, 2 s) while the picture catches up.
+    let still_after = (kerb["times"]["start_media_ns"].as_i64().unwrap()
+        - left_utc.timestamp_nanos_opt().unwrap()) as f64
+        / 1e9;
+    assert!(
+        still_after >= 3.0,
+        "kerb-2's car was seen still {still_after:.1} s after the dome left: {kerb:#}"
+    );
+    wait_until("the bay's stay ended camera_moved", 30, || {
+        event(&id)["phase"] == "ended"
+    });
+    let ended = event(&id);
+    assert_eq!(ended["end_reason"], "camera_moved", "{ended:#}");
+    // Media time is the stream's capture time, the host's clock here (less the
+    // stream's latency). The dome came back only 2 s + 14 s after it left.
+    let ended_after = since_left(&ended["times"]["reported"]);
+    assert!(
+        (11.0..15.0).contains(&ended_after),
+        "the stay ended {ended_after:.1} s after the dome left, not resume_within_s (12 s)"
+    );
+    wait_until("the box to send the dome home", 40, || {
+        sim.lock().unwrap().at().as_deref() == Some("1") && view() == "1"
+    });
+    let away = left.elapsed().as_secs_f64();
+    assert!(
+        away >= 14.0,
+        "home after {away:.1} s, before return_after_s"
+    );
+    assert_eq!(sim.lock().unwrap().gotos, ["2", "1", "2", "1"]);
+    // One case per car: the bay's (its stay ended while the dome looked elsewhere; a
+    // new case for the car still there needs its dwell again, 6 s and more after the
+    // return) and kerb-2's. Nothing of preset 2's picture reached the bay, nothing of
+    // preset 1's reached kerb-2.
+    assert_eq!(
+        zone_cases("bay").len(),
+        1,
+        "{:#?}",
+        cases("illegal_parking")
+    );
+    assert_eq!(
+        zone_cases("kerb-2").len(),
+        1,
+        "{:#?}",
+        cases("illegal_parking")
+    );
+    let tampering = cases("camera_tampering");
+    assert!(
+        tampering.is_empty(),
+        "a preset move raised a tampering alarm: {tampering:#?}"
+    );
+    // Nothing was decided while the rules were paused (the analysis thread writes
+    // its pauses, resumptions and decisions in order): back and forth, there and back.
+    let (mut paused, mut pauses) = (false, 0);
+    for l in d.log().lines() {
+        if l.contains("rules paused") {
+            (paused, pauses) = (true, pauses + 1);
+        } else if l.contains("rules resumed") {
+            paused = false;
+        } else if paused && l.contains("event decided") && !l.contains("phase=ended") {
+            panic!("decided while the dome moved: {l}");
+        }
+    }
+    assert!(
+        pauses >= 3,
+        "{pauses} pauses for three absences from a view"
+    );
+    eprintln!(
+        "dome daemon test: scenes composed in {composed_s:.1} s, {:.1} s in all",
+        t0.elapsed().as_secs_f64()
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// The simulated dome's picture: a `serve-rtsp` switching mount.
+
+/// Mean absolute difference of two RGB pictures of one size.
+fn mad(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| u64::from(x.abs_diff(*y)))
+        .sum::<u64>() as f64
+        / a.len() as f64
+}
+
+/// `serve-rtsp --mount /dome=switch:a=A,b=B --select-file F`, received by the box's
+/// own RTSP ingest (one client, every frame decoded): A is the parked car at preset 1,
+/// B the other kerb of preset 2 (6 s and 4 s clips, looped on one timeline). Written
+/// to F, `b` brings B within 2 s (a 1 s GOP: the switch waits for B's next keyframe),
+/// an unknown name the first clip, `b` again B. Every decoded frame is a clean A or a
+/// clean B (no picture decoded against the other clip's reference), media time runs on
+/// without a gap, and the client never reconnects.
+#[test]
+fn a_switching_mount_changes_picture_when_told_while_its_client_stays_connected() {
+    use streetwatch::config::{SupervisionConfig, Transport};
+    use streetwatch::ingest::pipeline::{AnalysisSpec, Anchor, Source};
+    use streetwatch::ingest::{Camera, CameraSpec, CameraStatus, Overflow, Pop};
+    let t0 = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let frames = support::dome::gif_frames();
+    let a = frames.last().unwrap().0.clone();
+    let b = support::dome::preset_2(&frames);
+    let (fa, fb) = (dir.path().join("a.mp4"), dir.path().join("b.mp4"));
+    for (file, picture, repeat) in [(&fa, &a, 3), (&fb, &b, 2)] {
+        let frames = support::dome::still(picture);
+        let seg = Segment::Frames {
+            frames: &frames,
+            repeat,
+        };
+        compose(file, &support::dome::spec(), &[seg]).unwrap();
+    }
+    let apart = mad(&a.rgb, &b.rgb);
+    assert!(apart > 8.0, "the two scenes differ by only {apart:.1}");
+    let select = dir.path().join("select");
+    std::fs::write(&select, "a").unwrap();
+    let source = format!("switch:a={},b={}", fa.display(), fb.display());
+    let sim = support::dome::serve("/dome", &source, &select, None);
+    let cam = Camera::spawn(CameraSpec {
+        id: "dome".into(),
+        source: Source::Rtsp {
+            url: sim.url("/dome"),
+            username: None,
+            password: None,
+            transport: Transport::Tcp,
+            latency_ms: 100,
+        },
+        analysis_source: None,
+        analysis: Some(AnalysisSpec {
+            fps: 4.0,
+            keyframes_only: false,
+            max_width: 0,
+        }),
+        preroll_seconds: 4.0,
+        preroll_max_bytes: 8 << 20,
+        queue_depth: 16,
+        supervision: SupervisionConfig {
+            stall_timeout_s: 3.0,
+            backoff_initial_s: 0.5,
+            backoff_max_s: 2.0,
+        },
+        anchor: Anchor::WallClock,
+        overflow: Overflow::Block,
+    });
+    // (media time, which scene, nearest distance) of every frame, as it arrives.
+    let mut seen: Vec<(streetwatch::ingest::MediaTime, char, f64)> = Vec::new();
+    let watch = |secs: f64, seen: &mut Vec<_>| {
+        let end = Instant::now() + std::time::Duration::from_secs_f64(secs);
+        while Instant::now() < end {
+            if let Pop::Item(f) = cam
+                .frames()
+                .pop_timeout(std::time::Duration::from_millis(100))
+            {
+                let rgb = f.to_rgb();
+                let (da, db) = (mad(&rgb.data, &a.rgb), mad(&rgb.data, &b.rgb));
+                let which = if da < db { 'a' } else { 'b' };
+                seen.push((f.time, which, da.min(db)));
+            }
+        }
+    };
+    wait_until("the dome's stream", 30, || {
+        matches!(cam.status(), CameraStatus::Streaming { .. })
+    });
+    watch(1.0, &mut seen);
+    // Switched at a keyframe of the new clip: its first frame and all after it.
+    let switch = |to: &str, want: char, seen: &mut Vec<_>| {
+        std::fs::write(&select, to).unwrap();
+        let from = seen.len();
+        watch(3.0, seen);
+        let tail: &[(streetwatch::ingest::MediaTime, char, f64)] = &seen[from..];
+        let first = tail.iter().position(|s| s.1 == want);
+        let Some(first) = first else {
+            panic!("{to}: still the other scene 3 s later: {tail:?}");
+        };
+        assert!(
+            first <= 10,
+            "{to}: {first} frames of the old scene after the switch (a 1 s GOP allows 4 plus the stream's latency)"
+        );
+        assert!(
+            tail[first..].iter().all(|s| s.1 == want),
+            "{to}: the old scene came back: {tail:?}"
+        );
+    };
+    switch("b", 'b', &mut seen);
+    switch("no-such-clip", 'a', &mut seen);
+    switch("b", 'b', &mut seen);
+    eprintln!(
+        "switching mount: {} frames, worst distance to its scene {:.1} (scenes {apart:.1} apart), {:.1} s",
+        seen.len(),
+        seen.iter().map(|s| s.2).fold(0.0, f64::max),
+        t0.elapsed().as_secs_f64()
+    );
+    assert!(seen.len() >= 30, "only {} frames in 11 s", seen.len());
+    assert!(seen[..4].iter().all(|s| s.1 == 'a'), "{seen:?}");
+    for s in &seen {
+        assert!(
+            s.2 < apart / 2.5,
+            "a frame {:.1} from its nearest scene (scenes {apart:.1} apart): not a clean picture",
+            s.2
+        );
+    }
+    for w in seen.windows(2) {
+        let dt = w[1].0.secs_since(w[0].0);
+        assert!((0.0..=0.6).contains(&dt), "media time stepped {dt:.2} s");
+    }
+    assert!(matches!(cam.status(), CameraStatus::Streaming { .. }));
+    assert_eq!(cam.streams().main.reconnects, 0, "the client reconnected");
+    drop(sim);
 }

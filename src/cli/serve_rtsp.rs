@@ -11,7 +11,11 @@ pub struct Args {
     /// Port (0 = any free port; the URLs printed say which).
     #[arg(long, default_value_t = 8554)]
     port: u16,
-    /// MOUNT=FILE (e.g. /cam1=car.mp4), or MOUNT=testsrc:jpeg for an MJPEG pattern.
+    /// MOUNT=FILE (e.g. /cam1=car.mp4), MOUNT=testsrc:jpeg for an MJPEG pattern, or
+    /// MOUNT=switch:NAME=FILE,NAME=FILE,... for a picture that --select-file switches
+    /// while clients stay connected (e.g. a PTZ dome:
+    /// /dome=switch:1=preset1.mp4,2=preset2.mp4,moving=pan.mp4; the files need the same
+    /// codec, size and frame rate).
     #[arg(long = "mount", required = true, value_parser = parse_mount)]
     mounts: Vec<(String, MountSource)>,
     /// Require RTSP authentication with this user name.
@@ -29,6 +33,11 @@ pub struct Args {
     /// whole laps (default: at multiples of the file's length).
     #[arg(long, requires = "clock_aligned", default_value_t = 0)]
     clock_epoch_ns: u64,
+    /// For switch: mounts: a file holding the name of the clip to serve, read every
+    /// 100 ms; the stream moves to a newly named clip at that clip's next keyframe (its
+    /// clips loop on one common timeline). Missing or naming no clip: the first one.
+    #[arg(long)]
+    select_file: Option<std::path::PathBuf>,
 }
 
 fn parse_mount(s: &str) -> Result<(String, MountSource), String> {
@@ -52,6 +61,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         mounts: args.mounts,
         clock_aligned: args.clock_aligned,
         clock_epoch_ns: args.clock_epoch_ns,
+        select_file: args.select_file,
     })
     .context("starting the RTSP test server")?;
     let mut out = std::io::stdout().lock();

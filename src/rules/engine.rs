@@ -256,6 +256,9 @@ pub struct CameraEvents {
     tamper: TamperMonitor,
     /// Where the PTZ camera is, as last reported.
     position: Option<PtzPosition>,
+    /// The preset the camera stopped at and when that was learnt, while its picture
+    /// settles (`ptz.settle_s`): the view comes into force after it.
+    settling: Option<(String, MediaTime)>,
     /// The view in force: None while paused (moving, away, tampering).
     view: Option<String>,
     paused_since: Option<MediaTime>,
@@ -331,6 +334,7 @@ impl CameraEvents {
             scene: SceneSettings::default(),
             tamper: TamperMonitor::new(Default::default(), ReferenceStore::in_memory()),
             position: None,
+            settling: None,
             view: Some(crate::rules::scene::view::FIXED.into()),
             paused_since: None,
             view_zones: zones_clone,
@@ -381,6 +385,13 @@ impl CameraEvents {
     /// Where the PTZ camera is now (ONVIF status in the daemon, the script in
     /// replay). A change of view pauses, resumes or switches the rules.
     pub fn set_ptz(&mut self, position: PtzPosition, now: MediaTime) -> FrameOutput {
+        // Stopped at a preset after a move: the pictures still on their way show the
+        // move. The first position ever reported is where the camera already stood.
+        self.settling = match (&position, &self.position) {
+            (PtzPosition::At(p), Some(before)) if *before != position => Some((p.clone(), now)),
+            (PtzPosition::At(_), _) => self.settling.take(),
+            _ => None,
+        };
         self.position = Some(position);
         let mut out = FrameOutput::default();
         self.update_view(now, Vec::new(), &mut out);
@@ -449,9 +460,14 @@ impl CameraEvents {
         out
     }
 
-    /// The technician asked for a new reference view: the next checked picture.
+    /// The technician asked for a new reference view: the next checked picture of
+    /// the view the camera stands at (a PTZ camera still settling at a preset: once its
+    /// picture settled there).
     pub fn request_reference(&mut self) {
-        self.tamper.request_reference();
+        match self.scene.view_of(self.position.as_ref()) {
+            Some(v) => self.tamper.request_reference_of(&v),
+            None => self.tamper.request_reference(),
+        }
     }
 
     /// The reference picture of `view` (grey PNG), if one was set.
@@ -466,6 +482,7 @@ impl CameraEvents {
             (None, None) => Some(
                 match &self.position {
                     Some(PtzPosition::Moving) => "moving",
+                    Some(PtzPosition::At(_)) if self.settling.is_some() => "settling",
                     Some(PtzPosition::At(_)) => "preset without zones",
                     _ => "away from every preset",
                 }
@@ -486,6 +503,14 @@ impl CameraEvents {
         self.view.is_some()
     }
 
+    /// Whether the camera stopped at its preset less than `ptz.settle_s` ago.
+    fn settling_at(&self, now: MediaTime) -> bool {
+        let settle_s = self.scene.ptz.as_ref().map_or(0.0, |p| p.settle_s);
+        self.settling
+            .as_ref()
+            .is_some_and(|(_, since)| now.secs_since(*since) < settle_s)
+    }
+
     fn update_view(&mut self, now: MediaTime, outs: Vec<RuleOutput>, out: &mut FrameOutput) {
         let (w, h) = self.tamper_frame();
         self.update_view_sized(now, w, h, outs, out);
@@ -504,7 +529,13 @@ impl CameraEvents {
         mut outs: Vec<RuleOutput>,
         out: &mut FrameOutput,
     ) {
-        let position_view = self.scene.view_of(self.position.as_ref());
+        if self.settling.is_some() && !self.settling_at(now) {
+            self.settling = None;
+        }
+        let position_view = self
+            .scene
+            .view_of(self.position.as_ref())
+            .filter(|_| self.settling.is_none());
         outs.extend(self.tamper.set_view(position_view.as_deref(), now));
         let view = match self.tamper.pause_reason() {
             Some(_) => None,

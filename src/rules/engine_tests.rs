@@ -570,3 +570,66 @@ fn generic_rules_run_only_in_the_zones_of_the_preset_the_camera_stands_at() {
         "{got:?}"
     );
 }
+
+/// A PTZ camera that stopped at a preset after a move keeps its rules paused for
+/// `ptz.settle_s` of pictures, `settling` (its position arrives before its picture
+/// does); the first position it ever reports is in force at once. A reference view
+/// asked for meanwhile is taken once the picture settled, at that preset only.
+#[test]
+fn a_preset_comes_into_force_once_its_picture_settled() {
+    use crate::ingest::onvif::ptz::PtzPosition;
+    use crate::rules::scene::reference::ReferenceStore;
+    use crate::rules::scene::view::SceneSettings;
+    let dir = tempfile::tempdir().unwrap();
+    let mut two = vending_zone(0.0);
+    two.preset = Some("2".into());
+    let mut ev = CameraEvents::new(ctx(), vec![two], platform_codes(), dir.path()).unwrap();
+    ev.set_scene(
+        SceneSettings {
+            tamper: Default::default(),
+            ptz: Some(toml::from_str("home = \"1\"\nsettle_s = 3").unwrap()),
+        },
+        ReferenceStore::in_memory(),
+    );
+    let grey = vec![90u8; 64 * 36 * 3];
+    let picture = |ev: &mut CameraEvents, s: f64| {
+        let _ = ev.on_picture(at(s), 64, 36, &grey);
+        ev.scene_status()
+    };
+    let _ = ev.set_ptz(PtzPosition::At("1".into()), at(0.0));
+    assert_eq!(picture(&mut ev, 0.5).view.as_deref(), Some("1"));
+    let _ = ev.set_ptz(PtzPosition::Moving, at(1.0));
+    assert_eq!(picture(&mut ev, 1.5).paused.as_deref(), Some("moving"));
+    let _ = ev.set_ptz(PtzPosition::At("2".into()), at(3.0));
+    // The technician asks for preset 2's reference as soon as the dome stopped.
+    ev.request_reference();
+    for s in [3.0, 4.0, 5.5] {
+        let st = picture(&mut ev, s);
+        assert_eq!(
+            (st.view, st.paused.as_deref()),
+            (None, Some("settling")),
+            "{s}"
+        );
+    }
+    assert!(ev.reference_png("2").is_none(), "taken while settling");
+    let st = picture(&mut ev, 6.0);
+    assert_eq!((st.view.as_deref(), st.paused), (Some("2"), None));
+    let _ = picture(&mut ev, 6.5);
+    assert!(ev.reference_png("2").is_some(), "taken once settled");
+    // Asked for at preset 2 again, but the dome leaves before the picture settled: the
+    // request is not taken at preset 1 (none there yet: the automatic one waits 5 s).
+    let _ = ev.set_ptz(PtzPosition::Moving, at(7.0));
+    let _ = ev.set_ptz(PtzPosition::At("2".into()), at(8.0));
+    ev.request_reference();
+    let _ = picture(&mut ev, 8.5);
+    let _ = ev.set_ptz(PtzPosition::Moving, at(9.0));
+    let _ = ev.set_ptz(PtzPosition::At("1".into()), at(10.0));
+    for s in [10.0, 11.0, 12.0, 13.0, 14.0] {
+        let _ = picture(&mut ev, s);
+    }
+    assert_eq!(ev.scene_status().view.as_deref(), Some("1"));
+    assert!(
+        ev.reference_png("1").is_none(),
+        "preset 2's request taken at 1"
+    );
+}

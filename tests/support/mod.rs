@@ -4,6 +4,7 @@
 
 pub mod broker;
 pub mod daemon;
+pub mod dome;
 pub mod fault;
 pub mod http_script;
 pub mod mqtt;
@@ -96,7 +97,7 @@ impl CamSim {
         )
     }
 
-    fn start_args(
+    pub fn start_args(
         mut cmd: Command,
         port: u16,
         mounts: &[(&str, String)],

@@ -10,7 +10,10 @@
 //! Started with a [`PtzSim`] it is also a PTZ dome: the device service announces a
 //! PTZ service, which answers GetPresets, GotoPreset (the move takes `move_s`),
 //! GetStatus (position, MOVING/IDLE), ContinuousMove and Stop, all signed like the
-//! rest. A test reads [`PtzSim::at`] to switch which picture its stream serves.
+//! rest. Made with [`PtzSim::with_picture`], the dome also switches which picture its
+//! RTSP stream serves as it moves: it writes the name of what it sees (its preset's
+//! token, `moving` while it travels, `away` standing elsewhere) to the select file of
+//! a `serve-rtsp` switching mount (see `support::dome`).
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -62,7 +65,14 @@ pub struct PtzSim {
     sweeping: Option<(f64, f64, std::time::Instant)>,
     /// Preset tokens of every GotoPreset received, in order.
     pub gotos: Vec<String>,
+    /// The `serve-rtsp --select-file` the dome's position drives, and what it holds.
+    picture: Option<(std::path::PathBuf, String)>,
 }
+
+/// The clip name a dome shows while it travels.
+pub const MOVING: &str = "moving";
+/// The clip name a dome shows standing away from every preset.
+pub const AWAY: &str = "away";
 
 impl PtzSim {
     pub fn new(presets: &[(&str, &str, f64)], pan: f64, move_s: f64) -> Arc<Mutex<PtzSim>> {
@@ -76,7 +86,53 @@ impl PtzSim {
             moving_to: None,
             sweeping: None,
             gotos: Vec::new(),
+            picture: None,
         }))
+    }
+
+    /// [`PtzSim::new`] whose position drives the picture of a switching RTSP mount:
+    /// `select` (`serve-rtsp --select-file`) names what the dome sees now, written at
+    /// once and, once an [`OnvifResponder`] runs the dome, whenever it changes.
+    pub fn with_picture(
+        presets: &[(&str, &str, f64)],
+        pan: f64,
+        move_s: f64,
+        select: &std::path::Path,
+    ) -> Arc<Mutex<PtzSim>> {
+        let sim = Self::new(presets, pan, move_s);
+        {
+            let mut s = sim.lock().unwrap();
+            s.picture = Some((select.to_path_buf(), String::new()));
+            s.show();
+            assert!(select.is_file(), "cannot write {}", select.display());
+        }
+        sim
+    }
+
+    /// What the dome sees: the preset it stands at, [`MOVING`], or [`AWAY`].
+    pub fn scene(&mut self) -> String {
+        if self.settle() {
+            return MOVING.into();
+        }
+        self.at().unwrap_or_else(|| AWAY.into())
+    }
+
+    /// Writes what the dome sees to the select file when it changed (replacing the
+    /// file in one step, so the server never reads half a name).
+    fn show(&mut self) {
+        let scene = self.scene();
+        let Some((file, shown)) = &mut self.picture else {
+            return;
+        };
+        if *shown == scene {
+            return;
+        }
+        // A test tearing down removes the folder before this thread stops: then there
+        // is nobody left to show anything to.
+        let tmp = file.with_extension("tmp");
+        if std::fs::write(&tmp, &scene).is_ok() && std::fs::rename(&tmp, &*file).is_ok() {
+            *shown = scene;
+        }
     }
 
     /// Brings the head to where it is now; whether it is moving.
@@ -222,6 +278,17 @@ impl OnvifResponder {
                     let id = field(&text, "MessageID").unwrap_or_default();
                     let reply = probe_match(&id, &endpoint, &xaddr, &cam);
                     let _ = udp.send_to(reply.as_bytes(), from);
+                }
+            }));
+        }
+        if let Some(ptz) = ptz.clone() {
+            // The picture follows the head: a move ends at its arrival time whether or
+            // not anyone asks the dome where it is.
+            let stop = stop.clone();
+            threads.push(std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    ptz.lock().unwrap().show();
+                    std::thread::sleep(Duration::from_millis(20));
                 }
             }));
         }

@@ -63,12 +63,22 @@ pub struct PtzConfig {
     /// it ends with `end_reason: camera_moved` (default 300).
     #[serde(default = "default_resume_within_s")]
     pub resume_within_s: f64,
+    /// Seconds of pictures after the camera stopped at a preset before that preset's
+    /// zones, tampering checks and reference views come into force (default 2): the
+    /// picture reaches the box later than the camera reports its position (encoder,
+    /// network and decoder delay, up to a GOP), and a reference or a stay judged on the
+    /// last moving pictures would be wrong. 0: at once.
+    #[serde(default = "default_settle_s")]
+    pub settle_s: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub patrol: Option<PatrolConfig>,
 }
 
 fn default_dwell_s() -> f64 {
     120.0
+}
+fn default_settle_s() -> f64 {
+    2.0
 }
 fn default_poll_s() -> f64 {
     2.0
@@ -158,6 +168,13 @@ impl PtzConfig {
                     ));
                 }
             }
+        }
+        if !(self.settle_s.is_finite() && (0.0..=30.0).contains(&self.settle_s)) {
+            out.push((
+                "settle_s".into(),
+                format!("{} is out of range", self.settle_s),
+                "use 0 to 30 seconds (e.g. 2)",
+            ));
         }
         if let Some(h) = &self.home
             && !valid_token(h)

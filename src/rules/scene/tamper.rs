@@ -483,6 +483,8 @@ pub struct TamperMonitor {
     frame: (u32, u32),
     last: Option<Measure>,
     reference_requested: bool,
+    /// The view a requested reference is for (None: whichever is checked next).
+    requested_view: Option<String>,
     checks: u64,
     /// Per-cell texture (standard deviation) of the current view's pictures while it
     /// settles, for its automatic reference (at most [`SETTLE_SAMPLES`]).
@@ -528,6 +530,7 @@ impl TamperMonitor {
             frame: (0, 0),
             last: None,
             reference_requested: false,
+            requested_view: None,
             checks: 0,
             settling: Vec::new(),
         }
@@ -568,6 +571,14 @@ impl TamperMonitor {
         if self.view.as_deref() == view {
             return Vec::new();
         }
+        // A reference asked for at a preset the camera left before its picture was
+        // checked there is not taken at the next one.
+        if let (Some(want), Some(v)) = (&self.requested_view, view)
+            && want != v
+        {
+            self.reference_requested = false;
+            self.requested_view = None;
+        }
         self.view = view.map(str::to_string);
         self.view_since = Some(now);
         self.settling.clear();
@@ -600,6 +611,15 @@ impl TamperMonitor {
     /// The technician asked for a new reference: the next picture checked becomes it.
     pub fn request_reference(&mut self) {
         self.reference_requested = true;
+        self.requested_view = None;
+    }
+
+    /// A new reference of `view` (where a PTZ camera stands, its picture perhaps still
+    /// settling): the next picture checked in that view; dropped if the camera comes
+    /// into force at another view first.
+    pub fn request_reference_of(&mut self, view: &str) {
+        self.reference_requested = true;
+        self.requested_view = Some(view.to_string());
     }
 
     /// The current view's reference picture, if any.
@@ -717,6 +737,7 @@ impl TamperMonitor {
         self.checks += 1;
         let grey = &p.grey;
         let requested = std::mem::take(&mut self.reference_requested);
+        self.requested_view = None;
         let have = self
             .reference_of(&view)
             .is_some_and(|r| (r.grey.width, r.grey.height) == (grey.width, grey.height));

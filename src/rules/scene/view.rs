@@ -4,7 +4,10 @@
 //! is at; zones carry the preset they were drawn at (`preset`, unset = the home
 //! preset), and only the current view's zones are in force. While the camera moves,
 //! is away from every preset, or a tampering condition lasts, there is no view: the
-//! rules pause. They never decide on a moving or a tampered picture.
+//! rules pause. They never decide on a moving or a tampered picture. A camera that
+//! stopped at a preset after a move is still *settling* for `ptz.settle_s`: its
+//! position arrives before its picture does (encoder, network, decoder, up to a GOP),
+//! so the preset's zones, tampering checks and reference views wait for it.
 //!
 //! Paused time counts neither for nor against a stay: a parked vehicle's dwell stops
 //! while the camera looks elsewhere and continues when it is back at the same preset
