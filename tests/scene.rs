@@ -707,12 +707,24 @@ fn the_daemon_sends_a_ptz_camera_home_audits_it_and_serves_its_scene_to_the_page
     );
     let presets = get("/api/cameras/dome/presets");
     assert_eq!(presets["presets"][1]["name"], "西侧路边", "{presets:#}");
+    let asked = std::time::Instant::now();
     let r = post(
         "/api/cameras/dome/ptz/goto",
         serde_json::json!({"preset": "2"}),
     );
     assert!(r.status().is_success(), "{:?}", r.text());
-    assert_eq!(sim.lock().unwrap().at().as_deref(), Some("2"));
+    // The answer comes `ptz.settle_s` (2 s) after the stop, the move itself taking
+    // 1 s, so the zone editor's picture is the preset's, not the move's.
+    assert!(
+        asked.elapsed() >= std::time::Duration::from_millis(2500),
+        "goto answered {:?} after the request, before the picture settled",
+        asked.elapsed()
+    );
+    // It went there (it may be on its way home already: `return_after_s` is 3 s).
+    assert_eq!(
+        sim.lock().unwrap().gotos.get(1).map(String::as_str),
+        Some("2")
+    );
     assert!(audit().contains("ptz.goto"));
     let r = post("/api/cameras/dome/reference", serde_json::json!({}));
     assert!(r.status().is_success(), "{:?}", r.text());

@@ -91,8 +91,10 @@ struct GotoBody {
 }
 
 /// `POST /api/cameras/{id}/ptz/goto` `{"preset": token}`: moves the camera there and
-/// answers once it has stopped (the zone editor then takes the picture). Audited;
-/// counts as an operator's move (the patrol pauses, the return clock starts).
+/// answers once it has stopped and `ptz.settle_s` of pictures have come since (the
+/// zone editor then takes the picture: the camera reports its stop before its stream
+/// shows it, and a picture taken at once is the move's). Audited; counts as an
+/// operator's move (the patrol pauses, the return clock starts).
 pub async fn goto(
     State(st): State<Shared>,
     Extension(session): Extension<Session>,
@@ -112,6 +114,16 @@ pub async fn goto(
         let h = ptz_of(&st, &id)?;
         h.goto(&b.preset)
             .map_err(|e| ApiError::field("preset", e, "check the camera, then try again"))?;
+        let settle_s = {
+            let config = st.backend.config();
+            find(&config, &id)
+                .ok()
+                .and_then(|i| config.cameras[i].ptz.as_ref().map(|p| p.settle_s))
+                .unwrap_or(0.0)
+        };
+        std::thread::sleep(std::time::Duration::from_secs_f64(
+            settle_s.clamp(0.0, 30.0),
+        ));
         st.record(
             &session.user,
             client,
