@@ -60,6 +60,7 @@ fn analysis(fps: f64, keyframes_only: bool) -> Option<AnalysisSpec> {
     Some(AnalysisSpec {
         fps,
         keyframes_only,
+        keyframe_max_gap_s: None,
         max_width: 0,
     })
 }
