@@ -169,7 +169,7 @@ pub fn cheapest(needs: &[RuleNeed]) -> AnalysisRate {
         keyframes_only: true,
         fps: KEYFRAME_FALLBACK_FPS,
         keyframe_max_gap_s: strictest.map(|n| 1.0 / n.need.min_fps()),
-        decided_by: strictest.or(needs.first()).cloned(),
+        decided_by: strictest.cloned(),
     }
 }
 
@@ -354,8 +354,11 @@ mod tests {
         let r = resolve(&c, &TrackerConfig::default());
         assert!(r.keyframes_only);
         assert_eq!(r.keyframe_max_gap_s, None);
+        // Tampering checks (on by default) take keyframes at any GOP.
+        assert_eq!(r.decided_by, None);
+        assert_eq!(r.describe(), "auto: keyframes only (no rule needs more)");
         let c = camera(&format!("{AUTO}[tamper]\nenabled = false\n"));
-        assert_eq!(resolve(&c, &TrackerConfig::default()).decided_by, None);
+        assert_eq!(resolve(&c, &TrackerConfig::default()), r);
     }
 
     #[test]
