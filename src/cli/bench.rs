@@ -64,8 +64,9 @@ pub struct BenchArgs {
     #[arg(long)]
     pub no_peer: bool,
     /// --daemon: run only the modes whose name contains this text (repeatable), e.g.
-    /// `--mode auto` for the `fps = "auto"` cameras; the side by side runs only if its
-    /// 5 fps (or keyframes) mode is among them.
+    /// `--mode auto` for the `fps = "auto"` cameras; a mode's whole name (`--mode "5
+    /// fps"`) selects that mode alone. The side by side runs only if its 5 fps (or
+    /// keyframes) mode is among them.
     #[arg(long = "mode")]
     pub modes: Vec<String>,
     /// --daemon: how the peer reads frames: `read` decodes and converts every frame to

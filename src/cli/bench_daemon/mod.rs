@@ -54,9 +54,17 @@ pub struct DaemonBench {
 }
 
 impl DaemonBench {
-    /// Whether `--mode` selects `mode`.
+    /// Whether `--mode` selects `mode`: a mode's whole name selects that mode alone
+    /// (`"5 fps"`), other text every mode whose name contains it (`auto`).
     pub fn selected(&self, mode: &Mode) -> bool {
-        self.modes.is_empty() || self.modes.iter().any(|m| mode.name.contains(m.as_str()))
+        self.modes.is_empty()
+            || self.modes.iter().any(|m| {
+                if MODES.iter().any(|x| x.name == m) {
+                    mode.name == m
+                } else {
+                    mode.name.contains(m.as_str())
+                }
+            })
     }
 }
 
