@@ -39,6 +39,69 @@ fn check_config_accepts_a_good_file() {
     assert!(text.contains("OK"));
 }
 
+/// `analysis.fps`: `"auto"` resolves from the rules, an explicit rate below a rule's
+/// need is a warning naming the key path and the rule (the file still runs as written),
+/// and `"auto"` with `keyframes_only` is refused.
+#[test]
+fn check_config_reports_the_resolved_analysis_rate_and_warns_of_a_rate_below_a_rule() {
+    let zones = r#"
+[[cameras.zones]]
+id = "bay"
+polygon = [[0.0, 0.0], [0.5, 0.0], [0.5, 0.5]]
+rules = [{ type = "no_parking" }]
+[[cameras.zones]]
+id = "corner"
+polygon = [[0.5, 0.5], [1.0, 0.5], [1.0, 1.0]]
+rules = [{ type = "litter_watch" }]
+"#;
+    let camera = |analysis: &str, zones: &str| {
+        format!(
+            "[device]\nid = \"box-1\"\n[[cameras]]\nid = \"gate\"\nurl = \"rtsp://10.0.0.5/s\"\n[cameras.analysis]\n{analysis}\n{zones}"
+        )
+    };
+    let parking_only = zones.split("[[cameras.zones]]").nth(1).unwrap();
+    let (code, text) = check_config(&camera(
+        "fps = \"auto\"",
+        &format!("[[cameras.zones]]{parking_only}"),
+    ));
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("cameras[0].analysis: auto: keyframes only (at most 2 s apart, else 1 fps), for no_parking at zones[0].rules[0]"),
+        "{text}"
+    );
+    let (code, text) = check_config(&camera("fps = \"auto\"", zones));
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("cameras[0].analysis: auto: 5 fps, for litter_watch at zones[1].rules[0]"),
+        "{text}"
+    );
+    let (code, text) = check_config(&camera("fps = 2", zones));
+    assert_eq!(code, 0, "a warning, not a refusal: {text}");
+    assert!(
+        text.contains("warning: cameras[0].analysis.fps: 2 frames per second is below what rule cameras[0].zones[1].rules[0] (litter_watch) needs (5 per second); set fps = \"auto\" or at least 5"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("no_parking) needs"),
+        "2 fps serves parking: {text}"
+    );
+    let (code, text) = check_config(&camera("keyframes_only = true", zones));
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("warning: cameras[0].analysis.keyframes_only: keyframes only cannot serve rule cameras[0].zones[1].rules[0] (litter_watch)"),
+        "{text}"
+    );
+    let (code, text) = check_config(&camera("fps = \"auto\"\nkeyframes_only = true", zones));
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("cameras[0].analysis.keyframes_only: keyframes_only cannot be combined with fps = \"auto\""),
+        "{text}"
+    );
+    let (code, text) = check_config(&camera("fps = \"fast\"", ""));
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("cameras[0].analysis.fps"), "{text}");
+}
+
 #[test]
 fn check_config_rejects_broken_files_naming_the_key_path() {
     let cases = [

@@ -679,3 +679,72 @@ rules = [{{ type = "no_parking", dwell_s = 4, update_every_s = 6, leave_after_s 
     assert!((c["last_jump"]["seconds"].as_f64().unwrap() - 30.0).abs() < 1.0);
     assert_eq!(c["jumps"], 1, "{c:#}");
 }
+
+/// `analysis.fps = "auto"` in the running daemon (issue 13): the camera starts at the
+/// rate its rules resolve to (logged); a zone edit that keeps that rate reaches the
+/// running rules without touching the stream, one that changes it (a littering rule
+/// next to the parking rule: 5 fps instead of keyframes) reconnects the stream at the
+/// new rate.
+#[test]
+fn an_auto_rate_camera_reconnects_only_when_a_zone_edit_changes_its_rate() {
+    let sim = CamSim::start(
+        free_port(),
+        &[("/car", media("car-detection.mp4").display().to_string())],
+        None,
+    );
+    let config = |rules: &str| {
+        format!(
+            "[device]\nid = \"box\"\n[inference]\nmodels_dir = \"{m}\"\nweights_dir = \"{w}\"\n\
+             [[cameras]]\nid = \"a\"\nurl = \"{u}\"\n[cameras.analysis]\nfps = \"auto\"\n\
+             [[cameras.zones]]\nid = \"bay\"\npolygon = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]]\n\
+             rules = [{rules}]\n",
+            m = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("models")
+                .display(),
+            w = weights_dir().display(),
+            u = sim.url("/car")
+        )
+    };
+    let mut d = RunningDaemon::start(&config("{ type = \"no_parking\", dwell_s = 600 }"), "info");
+    let state = d.dir.join("state");
+    d.wait_log(30, "the camera starts on keyframes", |l| {
+        l.contains("auto: keyframes only (at most 2 s apart, else 1 fps), for no_parking")
+            && l.contains("status=streaming")
+    });
+    let applied = |d: &RunningDaemon, n: usize| {
+        d.wait_log(20, "reload applied", |l| {
+            l.matches("configuration applied").count() >= n
+        });
+        let log = d.log();
+        log.lines()
+            .filter(|l| l.contains("configuration applied"))
+            .nth(n - 1)
+            .unwrap()
+            .to_string()
+    };
+    // Same rate: the rules change, the stream stays.
+    let write =
+        |text: String| std::fs::write(d.config_path(), with_state_dir(&text, &state)).unwrap();
+    write(config("{ type = \"no_parking\", dwell_s = 900 }"));
+    d.signal(libc::SIGHUP);
+    let first = applied(&d, 1);
+    assert!(first.contains("analysis:a"), "{first}");
+    assert!(!d.log().contains("stopping camera (removed or changed)"));
+    // A littering rule needs 5 fps: the stream reconnects at that rate.
+    write(config(
+        "{ type = \"no_parking\", dwell_s = 900 }, { type = \"litter_watch\" }",
+    ));
+    d.signal(libc::SIGHUP);
+    let second = applied(&d, 2);
+    assert!(second.contains("camera:a"), "{second}");
+    let log = d.log();
+    assert!(
+        log.contains("stopping camera (removed or changed)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("auto: 5 fps, for litter_watch at zones[0].rules[1]"),
+        "{log}"
+    );
+    assert!(d.stop().success());
+}

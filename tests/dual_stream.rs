@@ -193,6 +193,7 @@ fn dual_spec(main: String, sub: String) -> CameraSpec {
         analysis: Some(AnalysisSpec {
             fps: 4.0,
             keyframes_only: false,
+            keyframe_max_gap_s: None,
             max_width: 0,
         }),
         preroll_seconds: 10.0,

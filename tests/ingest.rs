@@ -60,6 +60,7 @@ fn analysis(fps: f64, keyframes_only: bool) -> Option<AnalysisSpec> {
     Some(AnalysisSpec {
         fps,
         keyframes_only,
+        keyframe_max_gap_s: None,
         max_width: 0,
     })
 }
@@ -177,6 +178,65 @@ fn keyframes_only_decodes_exactly_the_keyframes_of_a_file() {
         (kf_decoded as f64) < 0.15 * full_decoded as f64,
         "{kf_decoded} vs {full_decoded}"
     );
+}
+
+/// `analysis.fps = "auto"` for a parking camera decodes keyframes only while they come
+/// at most `keyframe_max_gap_s` apart (`rules::rate`). A camera set to a 4 s GOP: the
+/// second keyframe shows the gap, and from that keyframe on every unit is decoded and
+/// one frame a second delivered; at a 5 s allowance the same file decodes only its
+/// keyframes.
+#[test]
+fn keyframes_only_goes_over_to_every_frame_when_keyframes_are_further_apart_than_allowed() {
+    use streetwatch::camsim::picture::Picture;
+    use streetwatch::camsim::scenario::{ScenarioSpec, Segment, compose};
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("gop4.mp4");
+    let picture = Picture::from_rgb(320, 180, vec![120; 320 * 180 * 3]).unwrap();
+    let spec = ScenarioSpec {
+        fps: 4,
+        hold_s: 0.0,
+        gop_frames: 16,
+        noise: 2,
+        bitrate: 200_000,
+    };
+    compose(
+        &video,
+        &spec,
+        &[Segment::Hold {
+            picture: &picture,
+            seconds: 24.0,
+        }],
+    )
+    .unwrap();
+    let clip = streetwatch::camsim::load_clip(&video).unwrap();
+    let (units, keys) = (clip.units.len() as u64, clip.keyframes() as u64);
+    assert_eq!(
+        (units, keys),
+        (96, 6),
+        "24 s at 4 fps, a keyframe every 4 s"
+    );
+    let with_gap = |max_gap_s: f64| {
+        Camera::spawn(file_spec(
+            video.clone(),
+            Some(AnalysisSpec {
+                fps: 1.0,
+                keyframes_only: true,
+                keyframe_max_gap_s: Some(max_gap_s),
+                max_width: 0,
+            }),
+        ))
+    };
+    let cam = with_gap(2.0);
+    let delivered = drain(&cam) as u64;
+    let decoded = cam.shared.stats.frames_decoded.load(Ordering::Relaxed);
+    // The first keyframe alone, then every unit from the second keyframe (at 4 s) on.
+    assert_eq!(decoded, 1 + (units - 16), "decoded {decoded}");
+    // 1 fps over the 20 s from the switch, plus the first keyframe.
+    assert!((20..=22).contains(&delivered), "delivered {delivered}");
+    let cam = with_gap(5.0);
+    let delivered = drain(&cam) as u64;
+    let decoded = cam.shared.stats.frames_decoded.load(Ordering::Relaxed);
+    assert_eq!((decoded, delivered), (keys, keys));
 }
 
 #[test]

@@ -156,6 +156,7 @@ fn a_camera_that_repeats_parameter_sets_between_slices_is_repaired_whole_picture
         analysis: Some(AnalysisSpec {
             fps: 4.0,
             keyframes_only: false,
+            keyframe_max_gap_s: None,
             max_width: 0,
         }),
         preroll_seconds: 10.0,

@@ -86,9 +86,10 @@ const BAY: &str = "[[0.0, 0.15], [0.35, 0.15], [0.35, 0.6], [0.0, 0.6]]";
 /// bay is empty there) pasted over the last frame, held 50 s. The stay must stay one
 /// event through the occlusion (closed only after `leave_after_s` = 40 s > 30 s) and end
 /// once, with the stay's total length.
-#[test]
-fn a_parked_car_hidden_mid_stay_stays_one_event_that_ends_once_with_its_duration_when_it_leaves() {
-    let dir = tempfile::tempdir().unwrap();
+///
+/// Returns the video, the zone, the parked, hidden and empty pictures and the GIF's
+/// length in seconds.
+fn park_hide_leave(dir: &Path) -> (std::path::PathBuf, String, [Picture; 3], f64) {
     let frames = gif_frames();
     let first = &frames[0].0;
     let parked = frames.last().unwrap().0.clone();
@@ -97,7 +98,7 @@ fn a_parked_car_hidden_mid_stay_stays_one_event_that_ends_once_with_its_duration
     let mut empty = parked.clone();
     let bay = Rect::new(0, 0, 135, 118);
     empty.paste(&first.crop(bay), bay.x, bay.y);
-    let video = dir.path().join("park-hide-leave.mp4");
+    let video = dir.join("park-hide-leave.mp4");
     compose(
         &video,
         &spec(2, 4),
@@ -134,6 +135,13 @@ location = "停车场东侧出口"
 polygon = {BAY}
 rules = [{{ type = "no_parking", dwell_s = 60, leave_after_s = 40 }}]"#
     );
+    (video, zone, [parked, hidden, empty], gif_s)
+}
+
+#[test]
+fn a_parked_car_hidden_mid_stay_stays_one_event_that_ends_once_with_its_duration_when_it_leaves() {
+    let dir = tempfile::tempdir().unwrap();
+    let (video, zone, [parked, hidden, empty], gif_s) = park_hide_leave(dir.path());
     let cfg = replay_config(dir.path(), "park", "", "fps = 2.0", &zone);
     // The obstacle and the emptied bay really take the car from the detector.
     let cars_in_bay = |p: &Picture| {
@@ -146,6 +154,15 @@ rules = [{{ type = "no_parking", dwell_s = 60, leave_after_s = 40 }}]"#
     assert_eq!(cars_in_bay(&hidden), 0, "the obstacle hides it");
     assert_eq!(cars_in_bay(&empty), 0, "the bay is empty");
     let events = replay_events(&cfg, &video, &dir.path().join("evidence"));
+    same_events_at_auto_rate(
+        dir.path(),
+        &video,
+        "fps = 2.0",
+        &zone,
+        &events,
+        "auto: keyframes only (at most 2 s apart, else 1 fps), for no_parking at zones[0].rules[0]",
+        2.5,
+    );
     let parking: Vec<&Value> = events
         .iter()
         .filter(|e| e["kind"] == "illegal_parking")
@@ -314,14 +331,9 @@ location = "大厅入口"
 polygon = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]
 rules = [{ type = "litter_watch", persist_s = 30, gone_after_s = 20 }]"#;
 
-/// The room clip as filmed, except that from 17 s on (while the person still stands
-/// there, two seconds before walking out) a real bottle crop is pasted on the floor
-/// beside them; after the clip the empty room with the bottle is held for 40 s. The
-/// bottle appeared next to the person's path and stayed after they left: one
-/// littering act naming that person's track, and no separate exposed-garbage case.
-#[test]
-fn a_bottle_appearing_where_a_person_stood_and_staying_after_they_left_is_one_littering_act() {
-    let dir = tempfile::tempdir().unwrap();
+/// The littering scenario's video (4 fps, 2 s GOP): the room clip with the bottle on
+/// the floor from 17 s, its last frame held 40 s.
+fn littering_video(dir: &Path) -> std::path::PathBuf {
     let bottle = bottle();
     let mut t = 0.0;
     let frames: Vec<(Picture, u64)> = room_frames()
@@ -334,7 +346,7 @@ fn a_bottle_appearing_where_a_person_stood_and_staying_after_they_left_is_one_li
             (p, d)
         })
         .collect();
-    let video = dir.path().join("littering.mp4");
+    let video = dir.join("littering.mp4");
     compose(
         &video,
         &spec(4, 8),
@@ -350,8 +362,29 @@ fn a_bottle_appearing_where_a_person_stood_and_staying_after_they_left_is_one_li
         ],
     )
     .unwrap();
+    video
+}
+
+/// The room clip as filmed, except that from 17 s on (while the person still stands
+/// there, two seconds before walking out) a real bottle crop is pasted on the floor
+/// beside them; after the clip the empty room with the bottle is held for 40 s. The
+/// bottle appeared next to the person's path and stayed after they left: one
+/// littering act naming that person's track, and no separate exposed-garbage case.
+#[test]
+fn a_bottle_appearing_where_a_person_stood_and_staying_after_they_left_is_one_littering_act() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = littering_video(dir.path());
     let cfg = replay_config(dir.path(), "litter", "", "fps = 2.0", LITTER_ZONE);
     let events = replay_events(&cfg, &video, &dir.path().join("evidence"));
+    same_events_at_auto_rate(
+        dir.path(),
+        &video,
+        "fps = 2.0",
+        LITTER_ZONE,
+        &events,
+        "auto: 5 fps, for litter_watch at zones[0].rules[0]",
+        0.6,
+    );
     let acts = of_kind(&events, "littering_act", "started");
     assert_eq!(acts.len(), 1, "{events:#?}");
     let act = acts[0];
@@ -467,6 +500,19 @@ rules = [{ type = "road_watch", min_observations = 3, min_span_s = 60, regrow_fr
 /// photo, but in the picture its box is now ~1.4x larger (area) at the same place,
 /// which is what the rule sees when damage grows; it is re-reported, naming the
 /// earlier event.
+/// `picture` held 130 s as a road camera would send it: 1 fps, a keyframe every 5 s.
+fn road_video(video: &Path, picture: &Picture) {
+    compose(
+        video,
+        &spec(1, 5),
+        &[Segment::Hold {
+            picture,
+            seconds: 130.0,
+        }],
+    )
+    .unwrap();
+}
+
 #[test]
 fn road_damage_is_reported_once_not_again_after_a_restart_and_again_when_it_grows() {
     let dir = tempfile::tempdir().unwrap();
@@ -477,15 +523,7 @@ fn road_damage_is_reported_once_not_again_after_a_restart_and_again_when_it_grow
     let still = dir.path().join("road.mp4");
     let grown = dir.path().join("road-grown.mp4");
     for (video, picture) in [(&still, &photo), (&grown, &zoomed)] {
-        compose(
-            video,
-            &spec(1, 5),
-            &[Segment::Hold {
-                picture,
-                seconds: 130.0,
-            }],
-        )
-        .unwrap();
+        road_video(video, picture);
     }
     let cfg = replay_config(
         dir.path(),
@@ -495,6 +533,15 @@ fn road_damage_is_reported_once_not_again_after_a_restart_and_again_when_it_grow
         ROAD_ZONE,
     );
     let first = replay_events(&cfg, &still, &dir.path().join("evidence"));
+    same_events_at_auto_rate(
+        dir.path(),
+        &still,
+        "fps = 0.2\nmodels = [\"rdd-yolo11n\"]",
+        ROAD_ZONE,
+        &first,
+        "auto: keyframes only (at most 10 s apart, else 1 fps), for road_watch at zones[0].rules[0]",
+        5.5,
+    );
     assert_eq!(first.len(), 1, "{first:#?}");
     let ev = &first[0];
     assert_eq!(
@@ -523,4 +570,77 @@ fn road_damage_is_reported_once_not_again_after_a_restart_and_again_when_it_grow
         g["details"]["area_fraction"].as_f64().unwrap(),
     );
     assert!(now >= was * 1.3, "grew from {was} to {now}");
+}
+
+/// Kind, phase and zone of each event, and when (media seconds) its subject was first
+/// seen, in order.
+fn outline(events: &[Value]) -> Vec<(String, String, String, f64)> {
+    let mut v: Vec<_> = events
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap_or_default().to_string(),
+                e["phase"].as_str().unwrap_or_default().to_string(),
+                e["zone"]["id"].as_str().unwrap_or_default().to_string(),
+                secs_into(&e["times"]["start_media_ns"]),
+            )
+        })
+        .collect();
+    v.sort_by(|a, b| (&a.0, &a.1, &a.2).cmp(&(&b.0, &b.1, &b.2)));
+    v
+}
+
+/// `analysis.fps = "auto"` (issue 13): replays `video` once more with `fps = "auto"`
+/// in place of the first line of `explicit` (the test's explicit rate), checks that
+/// `check-config` reports the rate the camera's rules resolve to, and that the events
+/// are those the explicit rate gave (`want`): the same kinds and phases in the same
+/// zones, each first seen within `tolerance` seconds (one explicit analysis interval,
+/// plus a GOP for keyframes) of the other. Folded into each scenario's own test so the
+/// video is composed and replayed at the explicit rate once.
+fn same_events_at_auto_rate(
+    dir: &Path,
+    video: &Path,
+    explicit: &str,
+    zones: &str,
+    want: &[Value],
+    resolved: &str,
+    tolerance: f64,
+) {
+    let d = dir.join("auto");
+    std::fs::create_dir_all(&d).unwrap();
+    let auto = explicit.replacen(explicit.lines().next().unwrap(), "fps = \"auto\"", 1);
+    let cfg = replay_config(&d, "auto", "", &auto, zones);
+    let out = std::process::Command::new(bin())
+        .arg("check-config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("cameras[0].analysis: {resolved}")),
+        "{stdout}"
+    );
+    let want = outline(want);
+    let got = outline(&replay_events(&cfg, video, &d.join("evidence")));
+    assert!(!want.is_empty(), "the explicit rate finds its events");
+    let keys = |v: &[(String, String, String, f64)]| {
+        v.iter()
+            .map(|e| (e.0.clone(), e.1.clone(), e.2.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(keys(&got), keys(&want), "auto {got:?} explicit {want:?}");
+    for (g, w) in got.iter().zip(&want) {
+        assert!(
+            (g.3 - w.3).abs() <= tolerance,
+            "{} first seen at {} s auto, {} s explicit",
+            g.0,
+            g.3,
+            w.3
+        );
+    }
 }

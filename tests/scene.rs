@@ -1065,6 +1065,7 @@ fn a_switching_mount_changes_picture_when_told_while_its_client_stays_connected(
             fps: 4.0,
             keyframes_only: false,
             max_width: 0,
+            keyframe_max_gap_s: None,
         }),
         preroll_seconds: 4.0,
         preroll_max_bytes: 8 << 20,

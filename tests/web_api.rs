@@ -734,8 +734,21 @@ fn logout_ends_the_session() {
 #[test]
 fn status_shows_each_camera_with_its_reason_and_box_health() {
     let mut config = Config::default();
-    config.cameras.push(camera("gate", Some("pw-1234567")));
-    config.cameras.push(camera("yard", None));
+    let zone = |rule: &str| -> streetwatch::rules::zone::Zone {
+        toml::from_str(&format!(
+            "id = \"z\"\npolygon = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]]\nrules = [{{ type = \"{rule}\" }}]"
+        ))
+        .unwrap()
+    };
+    // An explicit rate below its littering rule's need, and a parking camera on auto.
+    let mut gate = camera("gate", Some("pw-1234567"));
+    gate.analysis.fps = streetwatch::config::AnalysisFps::Fixed(2.0);
+    gate.zones.push(zone("litter_watch"));
+    config.cameras.push(gate);
+    let mut yard = camera("yard", None);
+    yard.analysis.fps = streetwatch::config::AnalysisFps::Auto;
+    yard.zones.push(zone("no_parking"));
+    config.cameras.push(yard);
     let mut off = camera("spare", None);
     off.enabled = false;
     config.cameras.push(off);
@@ -818,6 +831,23 @@ fn status_shows_each_camera_with_its_reason_and_box_health() {
     assert_eq!(warn["measured_fps"], 0.5);
     assert_eq!(warn["expected_fps"], 4.0);
     assert_eq!(cams[2]["state"], "disabled");
+    // The analysis rate and why: yard resolves to keyframes for its parking rule (its
+    // 2 s GOP is within what parking allows); gate's 2 fps is below littering's 5.
+    let rate = &cams[1]["analysis_rate"];
+    assert_eq!(rate["auto"], true, "{rate:#}");
+    assert_eq!(rate["keyframes_only"], true);
+    assert_eq!(rate["keyframe_max_gap_s"], 2.0);
+    assert_eq!(rate["keyframes_too_far_apart"], false);
+    assert_eq!(rate["decided_by"]["rule"], "no_parking");
+    assert_eq!(rate["decided_by"]["at"], "zones[0].rules[0]");
+    assert_eq!(cams[1]["keyframes_only"], true);
+    let rate = &cams[0]["analysis_rate"];
+    assert_eq!(rate["auto"], false, "{rate:#}");
+    assert_eq!(cams[0]["analysis_fps_target"], 2.0);
+    let short = &rate["shortfalls"][0];
+    assert_eq!(short["key"], "analysis.fps", "{rate:#}");
+    assert_eq!(short["rule"]["rule"], "litter_watch");
+    assert_eq!(short["need_fps"], 5.0);
     let h = &body["health"];
     assert_eq!(h["firmware"], streetwatch::FIRMWARE_VERSION);
     assert!(h["memory"]["total_bytes"].as_u64().unwrap() > 0);

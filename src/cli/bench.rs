@@ -63,6 +63,12 @@ pub struct BenchArgs {
     /// --daemon: skip the peer.
     #[arg(long)]
     pub no_peer: bool,
+    /// --daemon: run only the modes whose name contains this text (repeatable), e.g.
+    /// `--mode auto` for the `fps = "auto"` cameras; a mode's whole name (`--mode "5
+    /// fps"`) selects that mode alone. The side by side runs only if its 5 fps (or
+    /// keyframes) mode is among them.
+    #[arg(long = "mode")]
+    pub modes: Vec<String>,
     /// --daemon: how the peer reads frames: `read` decodes and converts every frame to
     /// BGR, `grab` converts only the frames it analyses.
     #[arg(long, default_value = "read")]
@@ -200,5 +206,6 @@ fn run_daemon(args: &BenchArgs) -> Result<ExitCode> {
         capacity: !args.no_capacity,
         quick: args.quick,
         peer_mode: args.peer_mode.clone(),
+        modes: args.modes.clone(),
     })
 }

@@ -12,6 +12,14 @@ pub fn run(file: &Path, probe: bool) -> anyhow::Result<ExitCode> {
                 c.cameras.len(),
                 c.device.id
             );
+            for (i, cam) in c.cameras.iter().enumerate() {
+                let rate = streetwatch::rules::rate::resolve(cam, &c.events.tracker);
+                println!("cameras[{i}].analysis: {}", rate.describe());
+            }
+            // Warnings do not refuse the file: it runs as written.
+            for w in streetwatch::rules::rate::warnings(&c) {
+                eprintln!("warning: {w}");
+            }
             if probe && !probe_pairings(&c) {
                 return Ok(ExitCode::from(2));
             }
@@ -33,7 +41,8 @@ fn probe_pairings(c: &config::Config) -> bool {
         if !cam.enabled || cam.analysis_url.is_none() {
             continue;
         }
-        let spec = CameraSpec::from_config(cam);
+        let rate = streetwatch::rules::rate::resolve(cam, &c.events.tracker);
+        let spec = CameraSpec::from_config(cam, rate.spec(cam.analysis.max_width));
         let Some(analysis) = spec.analysis_source else {
             continue;
         };

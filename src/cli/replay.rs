@@ -154,7 +154,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let mut threads = Vec::new();
     for cam in replayed {
         let path = files[&cam.id].clone();
-        let mut spec = CameraSpec::from_config(&cam);
+        let rate = streetwatch::rules::rate::resolve(&cam, &cfg.events.tracker);
+        let mut spec = CameraSpec::from_config(&cam, rate.spec(cam.analysis.max_width));
         spec.source = Source::File { path };
         // A replay plays one file per camera: it is both streams.
         spec.analysis_source = None;

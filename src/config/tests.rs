@@ -198,3 +198,27 @@ fn a_substream_on_another_host_or_the_same_url_is_refused_with_its_path() {
     let p = problems(&format!("{GOOD}analysis_url = \"rtps://10.0.0.5/s2\"\n"));
     assert_eq!(p[0].path, "cameras[0].analysis_url", "{p:?}");
 }
+
+#[test]
+fn analysis_fps_is_a_number_or_auto_and_survives_a_save() {
+    // Left out: 5, as before "auto" existed.
+    let c = parse_str(GOOD).unwrap();
+    assert_eq!(c.cameras[0].analysis.fps, AnalysisFps::Fixed(5.0));
+    for (text, want) in [
+        ("fps = \"auto\"", AnalysisFps::Auto),
+        ("fps = 2", AnalysisFps::Fixed(2.0)),
+        ("fps = 0.5", AnalysisFps::Fixed(0.5)),
+    ] {
+        let c = parse_str(&format!("{GOOD}[cameras.analysis]\n{text}\n")).unwrap();
+        assert_eq!(c.cameras[0].analysis.fps, want, "{text}");
+        let again = parse_str(&toml::to_string(&c).unwrap()).unwrap();
+        assert_eq!(again, c, "{text}");
+    }
+    let p = problems(&format!("{GOOD}[cameras.analysis]\nfps = \"fast\"\n"));
+    assert_eq!(p[0].path, "cameras[0].analysis.fps", "{p:?}");
+    assert!(p[0].message.contains("\"auto\""), "{p:?}");
+    let p = problems(&format!(
+        "{GOOD}[cameras.analysis]\nfps = \"auto\"\nkeyframes_only = true\n"
+    ));
+    assert_eq!(p[0].path, "cameras[0].analysis.keyframes_only", "{p:?}");
+}

@@ -279,10 +279,14 @@ pub enum Transport {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AnalysisConfig {
-    /// Analysis frames per second (frames are dropped before colour conversion).
-    #[serde(default = "default_fps")]
-    pub fps: f64,
-    /// Decode keyframes only: delta units never reach the decoder.
+    /// Analysis frames per second (frames are dropped before colour conversion), or
+    /// `"auto"`: the cheapest decode that serves the camera's rules (`rules::rate`).
+    /// Left out it is 5, as before `"auto"` existed, so an updated box keeps decoding
+    /// what its file says (README: why `"auto"` is not the default).
+    #[serde(default)]
+    pub fps: AnalysisFps,
+    /// Decode keyframes only: delta units never reach the decoder. Only with a numeric
+    /// `fps` (`"auto"` decides this itself).
     #[serde(default)]
     pub keyframes_only: bool,
     /// Scale analysis frames down to at most this width (0 = native).
@@ -299,7 +303,7 @@ pub struct AnalysisConfig {
 impl Default for AnalysisConfig {
     fn default() -> Self {
         Self {
-            fps: default_fps(),
+            fps: AnalysisFps::default(),
             keyframes_only: false,
             max_width: default_max_width(),
             queue_depth: default_queue_depth(),
@@ -308,8 +312,75 @@ impl Default for AnalysisConfig {
     }
 }
 
-fn default_fps() -> f64 {
-    5.0
+/// `analysis.fps`: a number, or `"auto"` (derived from the camera's rules).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AnalysisFps {
+    Auto,
+    Fixed(f64),
+}
+
+impl Default for AnalysisFps {
+    /// 5 frames a second: what a file that leaves the key out has always meant.
+    fn default() -> Self {
+        AnalysisFps::Fixed(5.0)
+    }
+}
+
+impl AnalysisFps {
+    /// The configured number (None for `"auto"`).
+    pub fn fixed(&self) -> Option<f64> {
+        match self {
+            AnalysisFps::Fixed(f) => Some(*f),
+            AnalysisFps::Auto => None,
+        }
+    }
+}
+
+impl std::fmt::Display for AnalysisFps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AnalysisFps::Auto => f.write_str("\"auto\""),
+            AnalysisFps::Fixed(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+impl Serialize for AnalysisFps {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            AnalysisFps::Auto => s.serialize_str("auto"),
+            AnalysisFps::Fixed(v) => s.serialize_f64(*v),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for AnalysisFps {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = AnalysisFps;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number of frames per second or \"auto\"")
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<AnalysisFps, E> {
+                Ok(AnalysisFps::Fixed(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<AnalysisFps, E> {
+                Ok(AnalysisFps::Fixed(v as f64))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<AnalysisFps, E> {
+                Ok(AnalysisFps::Fixed(v as f64))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<AnalysisFps, E> {
+                if v == "auto" {
+                    Ok(AnalysisFps::Auto)
+                } else {
+                    Err(E::invalid_value(serde::de::Unexpected::Str(v), &self))
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 fn default_max_width() -> u32 {
     1280

@@ -259,12 +259,18 @@ fn check_camera(p: &str, cam: &CameraConfig, out: &mut Vec<Problem>) {
         out.push(Problem::new(format!("{p}.analysis_url"), message, hint));
     }
     let a = &cam.analysis;
-    if !(a.fps > 0.0 && a.fps <= 60.0) {
-        out.push(Problem::new(
+    match a.fps {
+        AnalysisFps::Fixed(fps) if !(fps > 0.0 && fps <= 60.0) => out.push(Problem::new(
             format!("{p}.analysis.fps"),
-            format!("{} is out of range", a.fps),
-            "use a rate above 0 and at most 60 frames per second",
-        ));
+            format!("{fps} is out of range"),
+            "use a rate above 0 and at most 60 frames per second, or \"auto\"",
+        )),
+        AnalysisFps::Auto if a.keyframes_only => out.push(Problem::new(
+            format!("{p}.analysis.keyframes_only"),
+            "keyframes_only cannot be combined with fps = \"auto\"",
+            "remove keyframes_only (auto decodes keyframes only where the rules allow it) or give fps a number",
+        )),
+        _ => {}
     }
     if a.queue_depth == 0 || a.queue_depth > 64 {
         out.push(Problem::new(

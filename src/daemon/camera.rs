@@ -1,6 +1,7 @@
 //! One camera as two parts with their own config slices:
 //! - the stream ([`stream_slice`]: URL, credentials, transport, analysis rate, ring):
-//!   a change reconnects the camera;
+//!   a change reconnects the camera; so does a change of zones or `[events.tracker]`
+//!   that changes the rate `analysis.fps = "auto"` resolves to (`rules::rate`);
 //! - its analysis ([`AnalysisSlice`]: zones, models, `[events]`, the device's id,
 //!   timezone and division code): a change reaches the running rules without touching
 //!   the stream. Zones alone are swapped inside the analysis thread; anything else
@@ -130,10 +131,26 @@ pub struct CameraPart {
     pub counters: Arc<AnalysisCounters>,
     /// Analysed frames per second, for the dashboard.
     pub rate: RateMeter,
+    /// The decode the stream was started with (see [`decode_key`]).
+    decode: DecodeKey,
+}
+
+/// What the pipeline is built with from the resolved analysis rate: keyframes only,
+/// frames per second, the largest keyframe gap.
+type DecodeKey = (bool, u64, Option<u64>);
+
+fn decode_key(r: &crate::rules::rate::AnalysisRate) -> DecodeKey {
+    (
+        r.keyframes_only,
+        r.fps.to_bits(),
+        r.keyframe_max_gap_s.map(f64::to_bits),
+    )
 }
 
 impl CameraPart {
     pub fn start(cfg: &Config, c: &CameraConfig, env: &CameraEnv, models: &Models) -> Self {
+        let decode = crate::rules::rate::resolve(c, &cfg.events.tracker);
+        tracing::info!(camera = %c.id, analysis = %decode.describe(), "analysis rate");
         tracing::info!(camera = %c.id, url = %crate::redact::redact_url(&c.url), "starting camera");
         let cam_beat = env.liveness.register(format!("cam-{}", c.id));
         let sub_beat = c
@@ -141,7 +158,7 @@ impl CameraPart {
             .as_ref()
             .map(|_| env.liveness.register(format!("cam-{}-analysis", c.id)));
         let camera = Arc::new(Camera::spawn_with_heartbeats(
-            CameraSpec::from_config(c),
+            CameraSpec::from_config(c, decode.spec(c.analysis.max_width)),
             Some(cam_beat.clone()),
             sub_beat.clone(),
         ));
@@ -184,12 +201,15 @@ impl CameraPart {
             analysis,
             counters,
             rate: RateMeter::new(Instant::now(), 0),
+            decode: decode_key(&decode),
         }
     }
 
-    /// Whether `c` can be applied without reconnecting the stream.
-    pub fn same_stream(&self, c: &CameraConfig) -> bool {
+    /// Whether `c` can be applied without reconnecting the stream: the same stream
+    /// settings, decoded at the same resolved rate.
+    pub fn same_stream(&self, c: &CameraConfig, tracker: &crate::track::TrackerConfig) -> bool {
         stream_slice(c) == stream_slice(&self.config)
+            && decode_key(&crate::rules::rate::resolve(c, tracker)) == self.decode
     }
 
     /// Apply `c` (same stream) and the rest of `cfg` to the running analysis.

@@ -152,7 +152,7 @@ impl super::Daemon {
         let ids: Vec<String> = self.cameras.keys().cloned().collect();
         for id in ids {
             let restart = match wanted.get(&id) {
-                Some(w) => !self.cameras[&id].same_stream(w),
+                Some(w) => !self.cameras[&id].same_stream(w, &config.events.tracker),
                 None => true,
             };
             if restart {

@@ -51,8 +51,10 @@ pub struct CameraSpec {
 }
 
 impl CameraSpec {
-    /// A live camera from config (drop-oldest queue, wall-clock anchored media time).
-    pub fn from_config(c: &CameraConfig) -> Self {
+    /// A live camera from config (drop-oldest queue, wall-clock anchored media time),
+    /// analysed as `analysis` says: the rate is the rules' business (`fps = "auto"`,
+    /// `rules::rate::resolve`), so the caller resolves it.
+    pub fn from_config(c: &CameraConfig, analysis: AnalysisSpec) -> Self {
         let source_of = |url: &str| match url::Url::parse(url) {
             Ok(u) if u.scheme() == "file" => Source::File {
                 path: u.to_file_path().unwrap_or_default(),
@@ -69,11 +71,7 @@ impl CameraSpec {
             id: c.id.clone(),
             source: source_of(&c.url),
             analysis_source: c.analysis_url.as_deref().map(source_of),
-            analysis: Some(AnalysisSpec {
-                fps: c.analysis.fps,
-                keyframes_only: c.analysis.keyframes_only,
-                max_width: c.analysis.max_width,
-            }),
+            analysis: Some(analysis),
             preroll_seconds: c.preroll.seconds,
             preroll_max_bytes: c.preroll.max_bytes,
             queue_depth: c.analysis.queue_depth,

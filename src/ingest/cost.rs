@@ -66,6 +66,7 @@ pub fn measure(path: &Path, keyframes_only: bool) -> DecodeCost {
         analysis: Some(AnalysisSpec {
             fps: 1000.0,
             keyframes_only,
+            keyframe_max_gap_s: None,
             max_width: 0,
         }),
         preroll_seconds: 1.0,

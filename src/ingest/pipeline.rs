@@ -75,11 +75,21 @@ pub enum Anchor {
     Fixed(i64),
 }
 
+/// Keyframe gaps are measured from timestamps: 10 % over the allowed gap still counts
+/// as within it (a 2 s GOP with jitter is not a 2.2 s GOP).
+pub const KEYFRAME_GAP_SLACK: f64 = 1.1;
+
 /// Analysis branch settings.
 #[derive(Debug, Clone)]
 pub struct AnalysisSpec {
     pub fps: f64,
     pub keyframes_only: bool,
+    /// With `keyframes_only`: when two keyframes of a connection come further apart
+    /// than this, decoding goes over to every frame (at `fps`) from the next keyframe
+    /// on, for the rest of the connection. The rules that allow keyframes only allow
+    /// them at most this far apart (`rules::rate`); the GOP is the camera's, known only
+    /// once it streams.
+    pub keyframe_max_gap_s: Option<f64>,
     pub max_width: u32,
 }
 
@@ -877,14 +887,49 @@ impl Downstream {
         .map_err(|e| PipelineError::Start(e.to_string()))?;
 
         if spec.keyframes_only {
+            // Set once two keyframes came further apart than `keyframe_max_gap_s`: from
+            // that keyframe on every unit is decoded (rate-limited to `fps` below).
+            let all_frames = Arc::new(AtomicBool::new(false));
+            let max_gap_ns = spec
+                .keyframe_max_gap_s
+                .map(|g| (g * KEYFRAME_GAP_SLACK * 1e9) as u64);
+            let last_key: Mutex<Option<u64>> = Mutex::new(None);
+            let camera_id = self.shared.camera_id.clone();
+            let switch = all_frames.clone();
             // Delta units never enter the queue: dropped in the tee's thread, they cost
             // no hand-off to the decoder's thread (24 of 25 units at a 1 s GOP).
             queue
                 .static_pad("sink")
                 .unwrap()
-                .add_probe(gst::PadProbeType::BUFFER, |_, info| match info.buffer() {
-                    Some(b) if b.flags().contains(gst::BufferFlags::DELTA_UNIT) => discard(info),
-                    _ => gst::PadProbeReturn::Ok,
+                .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                    let Some(b) = info.buffer() else {
+                        return gst::PadProbeReturn::Ok;
+                    };
+                    if switch.load(Ordering::Relaxed) {
+                        return gst::PadProbeReturn::Ok;
+                    }
+                    if b.flags().contains(gst::BufferFlags::DELTA_UNIT) {
+                        return discard(info);
+                    }
+                    // A keyframe: the switch happens here, so the decoder's first delta
+                    // unit follows the keyframe it refers to.
+                    if let (Some(max), Some(pts)) = (max_gap_ns, b.pts().map(|t| t.nseconds())) {
+                        let mut last = last_key.lock().unwrap();
+                        if let Some(prev) = *last
+                            && pts > prev
+                            && pts - prev > max
+                        {
+                            tracing::info!(
+                                camera = %camera_id,
+                                gap_s = (pts - prev) as f64 / 1e9,
+                                max_gap_s = max as f64 / 1e9 / KEYFRAME_GAP_SLACK,
+                                "keyframes come further apart than the rules allow: decoding every frame from this keyframe on"
+                            );
+                            switch.store(true, Ordering::Relaxed);
+                        }
+                        *last = Some(pts);
+                    }
+                    gst::PadProbeReturn::Ok
                 });
             // Delta units never reach the decoder: the whole point of this mode. Each
             // keyframe is followed by a SEGMENT_DONE event, which makes the decoder drain:
@@ -898,6 +943,10 @@ impl Downstream {
                     let Some(buf) = info.buffer() else {
                         return gst::PadProbeReturn::Ok;
                     };
+                    if all_frames.load(Ordering::Relaxed) {
+                        // Decoding every frame: no drain after each keyframe.
+                        return gst::PadProbeReturn::Ok;
+                    }
                     if buf.flags().contains(gst::BufferFlags::DELTA_UNIT) {
                         return discard(info);
                     }

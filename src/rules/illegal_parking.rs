@@ -59,6 +59,19 @@ use crate::rules::schedule::Schedule;
 use crate::rules::zone::{Zone, ZoneRule};
 use crate::track::Track;
 
+/// The slowest input parking decides on: keyframes, while they come at most 2 s apart
+/// and at most `stationary_after_s / 2` apart, so the tracker's stillness test sees at
+/// least three positions before it calls a vehicle stationary and a moving car is
+/// still matched frame to frame (`max_gap_moving_s` with `min_misses_to_drop`). The
+/// dwell (minutes) and `leave_after_s` (a minute) are far longer. Plates are read off
+/// the main stream's evidence pictures, not the analysis frames. The replay scenarios
+/// (tests/replay_scenarios.rs, a 2 s GOP) give the same events at this rate.
+pub fn analysis_need(tracker: &crate::track::TrackerConfig) -> crate::rules::rate::RateNeed {
+    crate::rules::rate::RateNeed::Keyframes {
+        max_gap_s: (tracker.stationary_after_s / 2.0).clamp(0.2, 2.0),
+    }
+}
+
 /// IoU with a stay's last box above which a new stationary track continues that stay.
 pub const REBIND_IOU: f32 = 0.5;
 /// Seconds out of sight (and at least [`REAPPEAR_FRAMES`] analysis intervals) after

@@ -39,6 +39,13 @@ use crate::rules::schedule::Schedule;
 use crate::rules::zone::{Zone, ZoneRule};
 use crate::track::Track;
 
+/// Littering needs the person's track to the spot where the litter appears: a walking
+/// person crosses a street camera's picture in a few seconds, and the tracker matches
+/// a moving box only when its frames are at most `max_gap_moving_s` apart with overlap
+/// left, so 5 frames a second (exposed garbage alone would do with keyframes).
+pub const ANALYSIS_NEED: crate::rules::rate::RateNeed =
+    crate::rules::rate::RateNeed::Fps { fps: 5.0 };
+
 /// IoU with a spot's original box for a detection to be the same litter.
 pub const SPOT_IOU: f32 = 0.4;
 /// Spots followed per camera (bounded memory).

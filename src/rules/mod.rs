@@ -11,6 +11,7 @@ pub mod littering;
 pub mod object_filter;
 pub mod output;
 pub mod privacy;
+pub mod rate;
 pub mod road_damage;
 pub mod road_registry;
 pub mod scene;

@@ -21,6 +21,11 @@ use crate::rules::road_registry::{RegistryError, RoadRegistry};
 use crate::rules::schedule::Schedule;
 use crate::rules::zone::{Zone, ZoneRule};
 
+/// Road damage does not move: `min_observations` sightings over `min_span_s` (minutes)
+/// are as well taken from keyframes at any GOP a camera is set to (up to 10 s).
+pub const ANALYSIS_NEED: crate::rules::rate::RateNeed =
+    crate::rules::rate::RateNeed::Keyframes { max_gap_s: 10.0 };
+
 /// Overlap (intersection over the smaller box) that makes two sightings one damage.
 pub const SAME_DAMAGE_OVERLAP: f32 = 0.3;
 /// Candidates followed per camera.

@@ -39,7 +39,7 @@ pub fn max_cameras(mode: &Mode, quick: bool) -> usize {
 
 pub fn search(env: &Env, server: &Server) -> Result<Vec<Capacity>> {
     let mut out = Vec::new();
-    for mode in MODES {
+    for mode in MODES.into_iter().filter(|m| env.cfg.selected(m)) {
         let quick = env.cfg.quick;
         let (mut fit, mut failed_at): (usize, Option<usize>) = (0, None);
         let mut at_fit = None;

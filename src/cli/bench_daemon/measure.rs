@@ -393,7 +393,7 @@ weights_dir = "{weights}"
 listen = "127.0.0.1:0"
 
 [events.tracker]
-stationary_after_s = 2.0
+stationary_after_s = {stationary}
 
 [events.evidence.clip]
 pre_roll_s = 2.0
@@ -402,6 +402,13 @@ post_roll_s = 0.0
         state = dir.join("state").display(),
         models = env.models_dir.display(),
         weights = env.weights_dir.display(),
+        // Short, so parked cars raise events within a window; with `"auto"` 4 s, the
+        // shortest at which parking still takes keyframes 2 s apart (`rules::rate`).
+        stationary = if spec.mode.auto_rule.is_some() {
+            4.0
+        } else {
+            2.0
+        },
     );
     for (i, url) in urls.iter().enumerate() {
         s.push_str(&format!(
@@ -410,15 +417,23 @@ post_roll_s = 0.0
 id = "c{i}"
 url = "{url}"
 [cameras.analysis]
-fps = {fps:.3}
-keyframes_only = {kf}
+{rate}
 [[cameras.zones]]
 id = "street"
 polygon = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]
-rules = [{{ type = "no_parking", dwell_s = 5, update_every_s = 10, leave_after_s = 8 }}]
+rules = [{rule}]
 "#,
-            fps = spec.mode.fps,
-            kf = spec.mode.keyframes_only,
+            rate = match spec.mode.auto_rule {
+                Some(_) => "fps = \"auto\"".to_string(),
+                None => format!(
+                    "fps = {:.3}\nkeyframes_only = {}",
+                    spec.mode.fps, spec.mode.keyframes_only
+                ),
+            },
+            rule = match spec.mode.auto_rule {
+                Some("litter_watch") => "{ type = \"litter_watch\", persist_s = 5, gone_after_s = 8 }",
+                _ => "{ type = \"no_parking\", dwell_s = 5, update_every_s = 10, leave_after_s = 8 }",
+            },
         ));
     }
     s

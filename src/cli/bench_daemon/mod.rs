@@ -49,6 +49,23 @@ pub struct DaemonBench {
     pub quick: bool,
     /// Peer mode: `read` (decode and convert every frame) or `grab`.
     pub peer_mode: String,
+    /// Only the modes whose name contains one of these (empty: all).
+    pub modes: Vec<String>,
+}
+
+impl DaemonBench {
+    /// Whether `--mode` selects `mode`: a mode's whole name selects that mode alone
+    /// (`"5 fps"`), other text every mode whose name contains it (`auto`).
+    pub fn selected(&self, mode: &Mode) -> bool {
+        self.modes.is_empty()
+            || self.modes.iter().any(|m| {
+                if MODES.iter().any(|x| x.name == m) {
+                    mode.name == m
+                } else {
+                    mode.name.contains(m.as_str())
+                }
+            })
+    }
 }
 
 /// A workload: how the cameras are analysed.
@@ -62,15 +79,19 @@ pub struct Mode {
     pub substream: bool,
     /// Cameras the issue asks this mode to fit on the box.
     pub goal_cameras: usize,
+    /// `fps = "auto"` with one zone of this rule type: the daemon picks the rate
+    /// (`rules::rate`); `fps` and `keyframes_only` then say what it should pick.
+    pub auto_rule: Option<&'static str>,
 }
 
-pub const MODES: [Mode; 4] = [
+pub const MODES: [Mode; 6] = [
     Mode {
         name: "parking, keyframes only",
         fps: 1.0,
         keyframes_only: true,
         substream: false,
         goal_cameras: 32,
+        auto_rule: None,
     },
     Mode {
         name: "2 fps",
@@ -78,6 +99,7 @@ pub const MODES: [Mode; 4] = [
         keyframes_only: false,
         substream: false,
         goal_cameras: 8,
+        auto_rule: None,
     },
     Mode {
         name: "5 fps",
@@ -85,6 +107,7 @@ pub const MODES: [Mode; 4] = [
         keyframes_only: false,
         substream: false,
         goal_cameras: 4,
+        auto_rule: None,
     },
     Mode {
         name: "5 fps, 640x360 analysis stream",
@@ -92,6 +115,26 @@ pub const MODES: [Mode; 4] = [
         keyframes_only: false,
         substream: true,
         goal_cameras: 12,
+        auto_rule: None,
+    },
+    // The cheapest decode that serves the camera's rules: a parking camera decodes
+    // keyframes only (the 2 s GOP is within what parking allows), a littering camera
+    // every frame at 5 fps (a person track).
+    Mode {
+        name: "auto, a parking camera",
+        fps: 1.0,
+        keyframes_only: true,
+        substream: false,
+        goal_cameras: 32,
+        auto_rule: Some("no_parking"),
+    },
+    Mode {
+        name: "auto, a littering camera",
+        fps: 5.0,
+        keyframes_only: false,
+        substream: false,
+        goal_cameras: 4,
+        auto_rule: Some("litter_watch"),
     },
 ];
 
@@ -162,7 +205,7 @@ pub fn run(cfg: DaemonBench) -> Result<ExitCode> {
     let max_main = if cfg.capacity {
         MODES
             .iter()
-            .filter(|m| !m.substream)
+            .filter(|m| !m.substream && cfg.selected(m))
             .map(|m| capacity::max_cameras(m, cfg.quick))
             .max()
             .unwrap_or(0)
@@ -170,7 +213,7 @@ pub fn run(cfg: DaemonBench) -> Result<ExitCode> {
     } else {
         cfg.cameras
     };
-    let max_sub = if cfg.capacity {
+    let max_sub = if cfg.capacity && cfg.selected(&MODES[3]) {
         capacity::max_cameras(&MODES[3], cfg.quick)
     } else {
         0
@@ -227,6 +270,7 @@ fn side_by_side(env: &Env, server: &measure::Server) -> Result<Vec<report::SideB
     } else {
         vec![MODES[2], MODES[0]]
     };
+    let modes: Vec<Mode> = modes.into_iter().filter(|m| env.cfg.selected(m)).collect();
     let mut out = Vec::new();
     for mode in modes {
         let mut daemon = Vec::new();

@@ -22,6 +22,12 @@ use crate::rules::schedule::Schedule;
 use crate::rules::zone::{Zone, ZoneRule};
 use crate::track::Track;
 
+/// A count holds for `for_s` (half a minute) but counts moving objects (people,
+/// vehicles) frame by frame: one frame a second, so a crowd is counted on pictures of
+/// moving people that are not seconds apart.
+pub const ANALYSIS_NEED: crate::rules::rate::RateNeed =
+    crate::rules::rate::RateNeed::Fps { fps: 1.0 };
+
 /// Track ids named on a count event.
 const MAX_RELATED: usize = 64;
 

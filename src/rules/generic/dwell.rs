@@ -25,6 +25,16 @@ use crate::rules::schedule::Schedule;
 use crate::rules::zone::{Zone, ZoneRule};
 use crate::track::Track;
 
+/// A generic dwell rests on the same stationary test as parking, so it needs the same.
+pub fn analysis_need(tracker: &crate::track::TrackerConfig) -> crate::rules::rate::RateNeed {
+    crate::rules::illegal_parking::analysis_need(tracker)
+}
+
+/// `presence` may fire on an object that only passes (`min_s` defaults to 0): one
+/// frame a second sees anything that stays in the zone for a second.
+pub const PRESENCE_ANALYSIS_NEED: crate::rules::rate::RateNeed =
+    crate::rules::rate::RateNeed::Fps { fps: 1.0 };
+
 /// IoU with a case's last box above which a new track continues it.
 pub const REBIND_IOU: f32 = 0.5;
 /// Cases (candidates included) followed at once per camera.

@@ -38,6 +38,13 @@ use crate::rules::output::{
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
+/// Tampering checks at most `check_fps` pictures a second and reports conditions that
+/// last `persist_s` (10 s); signal loss has its own timer. Keyframes at any GOP serve
+/// it, so tampering alone never makes a camera decode more.
+pub const ANALYSIS_NEED: crate::rules::rate::RateNeed = crate::rules::rate::RateNeed::Keyframes {
+    max_gap_s: f64::INFINITY,
+};
+
 /// `[cameras.tamper]`: tampering checks of one camera (on by default).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

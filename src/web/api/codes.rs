@@ -22,6 +22,7 @@ pub struct Coded {
 /// `web::assets` checks i18n.js).
 #[cfg_attr(not(any(test, debug_assertions)), allow(dead_code))]
 pub const PROBLEM_CODES: &[&str] = &[
+    "analysis_auto_keyframes",
     "analysis_mixed",
     "analysis_other_host",
     "analysis_same_url",
@@ -256,6 +257,11 @@ pub fn problem(p: &Problem) -> Coded {
         ("but url at", "analysis_other_host"),
         ("aspect ratios differ", "pairing_aspect"),
         ("is larger than the main stream", "pairing_larger"),
+        // config::validate: `fps = "auto"` decides keyframes only itself.
+        (
+            "keyframes_only cannot be combined with fps",
+            "analysis_auto_keyframes",
+        ),
         // config::validate's code-table check of every rule's kind.
         ("has no code in the code table", "rule_kind_no_code"),
     ];
@@ -480,6 +486,14 @@ mod tests {
         assert_eq!(other.code, "analysis_other_host");
         let mixed = at(config::check_analysis_url(url, "file:///tmp/sub.mp4"));
         assert_eq!(mixed.code, "analysis_mixed");
+        let mut c: config::Config =
+            toml::from_str("[device]\nid = \"b\"\n[[cameras]]\nid = \"c\"\nurl = \"rtsp://10.0.0.5/x\"\n[cameras.analysis]\nfps = \"auto\"\nkeyframes_only = true\n").unwrap();
+        c.device.state_dir = std::env::temp_dir();
+        let auto = config::validate(&c)
+            .into_iter()
+            .find(|p| p.path == "cameras[0].analysis.keyframes_only")
+            .expect("auto with keyframes_only is refused");
+        assert_eq!(problem(&auto).code, "analysis_auto_keyframes");
         use crate::ingest::pairing::{StreamSize, check};
         let pairing = |main, sub| {
             let e = check(main, sub).unwrap_err();

@@ -94,12 +94,26 @@ pub async fn status(State(st): State<Shared>) -> Result<Json<Value>, ApiError> {
         .iter()
         .map(|c| {
             let rt = runtime.iter().find(|r| r.id == c.id);
+            let rate = crate::rules::rate::resolve(c, &config.events.tracker);
+            // Keyframes too far apart for the rules: the pipeline decodes every frame.
+            let fell_back = rate.keyframes_too_far_apart(rt.and_then(|r| r.gop_s));
             let mut v = json!({
                 "id": c.id,
                 "name": c.name,
                 "enabled": c.enabled,
-                "keyframes_only": c.analysis.keyframes_only,
-                "analysis_fps_target": c.analysis.fps,
+                "keyframes_only": rate.keyframes_only && !fell_back,
+                "analysis_fps_target": rate.fps,
+                // What the camera is analysed at and why (README: analysis.fps).
+                "analysis_rate": {
+                    "auto": rate.auto,
+                    "keyframes_only": rate.keyframes_only,
+                    "fps": rate.fps,
+                    "keyframe_max_gap_s": rate.keyframe_max_gap_s,
+                    "decided_by": rate.decided_by,
+                    "keyframes_too_far_apart": fell_back,
+                    "summary": rate.describe(),
+                    "shortfalls": crate::rules::rate::shortfalls(c, &config.events.tracker),
+                },
                 "preroll_s": c.preroll.seconds,
                 "picture_age_s": ages.get(&c.id).map(|a| (a * 10.0).round() / 10.0),
             });

@@ -486,6 +486,35 @@
     return t("dash.analysis_value", { fps: num(c.analysis_fps || 0, 1), target: num(c.analysis_fps_target || 0, 1) });
   }
 
+  // Why the camera is analysed at this rate: "auto: parking rule -> keyframes only", the
+  // fallback when its keyframes are too far apart, or an explicit rate a rule needs more than.
+  function rateRuleName(n) {
+    if (!n) return "";
+    return n.rule === "tamper" ? t("dash.rate_rule_tamper") : t("zones.rule." + n.rule);
+  }
+  function rateWhy(c) {
+    var r = c.analysis_rate;
+    if (!r || !r.auto) return null;
+    var mode = r.keyframes_too_far_apart ? t("dash.rate_mode_fps", { fps: num(r.fps, 1) })
+      : r.keyframes_only ? t("dash.rate_mode_keyframes") : t("dash.rate_mode_fps", { fps: num(r.fps, 1) });
+    var rule = r.decided_by ? rateRuleName(r.decided_by) : t("dash.rate_no_rule");
+    return t("dash.rate_auto", { rule: rule, mode: mode });
+  }
+  function rateNotes(c) {
+    var r = c.analysis_rate, out = [];
+    if (!r) return null;
+    if (r.keyframes_too_far_apart && r.keyframe_max_gap_s) {
+      out.push(el("div", { class: "warn rate-fallback", role: "note", text: t("dash.rate_fallback",
+        { rule: rateRuleName(r.decided_by), gap: seconds1(r.keyframe_max_gap_s), gop: seconds1(c.gop_s || 0), fps: num(r.fps, 1) }) }));
+    }
+    (r.shortfalls || []).forEach(function (s) {
+      out.push(el("div", { class: "warn rate-shortfall", role: "note", "data-key": s.key, text: t(
+        s.key === "analysis.keyframes_only" ? "dash.rate_short_keyframes" : "dash.rate_short_fps",
+        { rule: rateRuleName(s.rule), at: s.rule.at, need: num(s.need_fps, 1), key: s.key }) }));
+    });
+    return out.length ? el("div", { class: "rate-notes" }, out) : null;
+  }
+
   function gopText(c) {
     if (c.gop_s == null) return t("dash.gop_unknown");
     return t("dash.gop_value", { frames: c.gop_frames == null ? "?" : c.gop_frames, s: seconds1(c.gop_s) });
@@ -636,6 +665,7 @@
       [t("dash.state"), stateBadge(c)],
       c.state === "streaming" ? [t("dash.stream"), t("dash.stream_value", { codec: c.codec, w: c.width, h: c.height, fps: num(c.fps, 1) })] : null,
       [t("dash.analysis"), analysisText(c)],
+      rateWhy(c) ? [t("dash.rate_why"), rateWhy(c)] : null,
       [t("dash.gop"), gopText(c)],
       c.dropped ? [t("dash.dropped"), String(c.dropped), "warn"] : null,
       c.reconnects ? [t("dash.reconnects"), String(c.reconnects)] : null
@@ -652,6 +682,7 @@
       sx ? streamWarnings(sx) || cameraReason(c) : cameraReason(c),
       c.analysis_warning ? rateWarning(c) : null,
       el("div", { class: "dash-body" }, [picture, kv(pairs)]),
+      rateNotes(c),
       prerollWarning(c)
     ]);
   }
