@@ -16,8 +16,10 @@ fn main() -> std::process::ExitCode {
 /// the per-thread heaps, where the holes they leave are kept: with one thread set per
 /// camera, RSS grew to more than twice the live heap. A fixed threshold stops the
 /// raising. Measured with 32 keyframes-only 1080p25 cameras (debug build, 70 s):
-/// 1431 MiB RSS without, 927 MiB with (docs/performance.md). An operator's own
-/// `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=…` wins.
+/// 1431 MiB RSS without, 927 MiB with; in the release benchmark 1059 -> 822 MiB. The
+/// price: every analysed frame is a fresh mapping whose pages fault in, ~8 % more CPU
+/// at 5 fps (docs/performance.md; a per-camera buffer pool would avoid both). An
+/// operator's own `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=…` wins.
 fn fixed_mmap_threshold() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
