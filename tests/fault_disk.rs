@@ -445,16 +445,7 @@ fn retention_pressure_with_the_broker_down_deletes_no_undelivered_evidence() {
     // analysed frame.
     let mut daemon = RunningDaemon::spawn(&cfg, &dir.path().join("daemon-2.log"), "info");
     let (page, base, _) = daemon.page();
-    wait_for(Duration::from_secs(60), || {
-        let st: Value = page
-            .get(format!("{base}/api/status"))
-            .send()
-            .ok()?
-            .json()
-            .ok()?;
-        (st["cameras"][0]["analysed"].as_u64()? >= 3).then_some(())
-    })
-    .unwrap_or_else(|| panic!("no frame analysed after the restart:\n{}", daemon.log()));
+    daemon.wait_analysed(&page, &base, 3, 60);
     for f in &files_before {
         assert!(f.exists(), "{} deleted while undelivered", f.display());
     }

@@ -775,16 +775,7 @@ illegal_parking_clip = {{ pre_roll_s = 8.0, post_roll_s = 2.0 }}"#,
     // Restarted over the limit: retention runs after the first analysed frame.
     let daemon = RunningDaemon::spawn(&cfg, &dir.path().join("daemon-2.log"), "info");
     let (page, base, _) = daemon.page();
-    wait_for(Duration::from_secs(60), || {
-        let st: Value = page
-            .get(format!("{base}/api/status"))
-            .send()
-            .ok()?
-            .json()
-            .ok()?;
-        (st["cameras"][0]["analysed"].as_u64()? >= 3).then_some(())
-    })
-    .unwrap_or_else(|| panic!("no frame analysed after the restart:\n{}", daemon.log()));
+    daemon.wait_analysed(&page, &base, 3, 60);
     for (f, _) in &files {
         assert!(
             f.exists(),
@@ -1001,33 +992,27 @@ timeout_s = {http_timeout_s}"#,
 /// Committed phases that name at least one media file (0 while the outbox does not
 /// exist yet).
 fn committed_with_media(state: &Path) -> usize {
-    let Ok(db) = rusqlite::Connection::open_with_flags(
-        state.join("outbox.sqlite"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    ) else {
-        return 0;
-    };
-    db.query_row(
+    outbox_count(
+        state,
         "SELECT COUNT(*) FROM events e WHERE EXISTS (SELECT 1 FROM media m WHERE m.event_row = e.id)",
-        [],
-        |r| r.get::<_, i64>(0),
     )
-    .unwrap_or(0) as usize
 }
 
 /// Files on disk the broker acknowledged but the HTTP sink has not delivered.
 fn broker_only_files(state: &Path) -> usize {
-    let Ok(db) = rusqlite::Connection::open_with_flags(
+    outbox_count(
+        state,
+        "SELECT COUNT(*) FROM media WHERE state = 'acknowledged' AND http_done = 0 AND file_present = 1",
+    )
+}
+
+/// A `SELECT COUNT(*)` over the outbox, read-only (0 while it does not exist yet).
+fn outbox_count(state: &Path, sql: &str) -> usize {
+    rusqlite::Connection::open_with_flags(
         state.join("outbox.sqlite"),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    ) else {
-        return 0;
-    };
-    db.query_row(
-        "SELECT COUNT(*) FROM media WHERE state = 'acknowledged' AND http_done = 0 AND file_present = 1",
-        [],
-        |r| r.get::<_, i64>(0),
     )
+    .and_then(|db| db.query_row(sql, [], |r| r.get::<_, i64>(0)))
     .unwrap_or(0) as usize
 }
 

@@ -113,6 +113,27 @@ impl RunningDaemon {
             .to_string()
     }
 
+    /// Waits (up to `limit_s`) until the first camera has analysed `n` frames, read
+    /// from `/api/status` through a logged-in `page`; panics with the log otherwise.
+    pub fn wait_analysed(
+        &self,
+        page: &reqwest::blocking::Client,
+        base: &str,
+        n: u64,
+        limit_s: u64,
+    ) {
+        super::wait_for(std::time::Duration::from_secs(limit_s), || {
+            let st: serde_json::Value = page
+                .get(format!("{base}/api/status"))
+                .send()
+                .ok()?
+                .json()
+                .ok()?;
+            (st["cameras"][0]["analysed"].as_u64()? >= n).then_some(())
+        })
+        .unwrap_or_else(|| panic!("no {n} frames analysed in {limit_s} s:\n{}", self.log()));
+    }
+
     /// Log in to the daemon's page (first-run setup with the code from the state
     /// directory): a client, the base URL and the session's CSRF token.
     pub fn page(&self) -> (reqwest::blocking::Client, String, String) {

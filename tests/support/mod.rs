@@ -237,7 +237,6 @@ pub fn parking_scenario_at(dir: &std::path::Path, hold_s: f64, fps: u32) -> Path
 /// no B-frames) and a keyframe every 8 frames (2 s at 4 fps), written to
 /// `dir/parked-x264.mp4` at test time with GStreamer.
 pub fn x264_zerolatency_scenario(dir: &std::path::Path, hold_s: f64) -> PathBuf {
-    use gstreamer::prelude::*;
     let source = parking_scenario(dir, hold_s);
     let out = dir.join("parked-x264.mp4");
     streetwatch::gst_init();
@@ -245,27 +244,17 @@ pub fn x264_zerolatency_scenario(dir: &std::path::Path, hold_s: f64) -> PathBuf 
         gstreamer::ElementFactory::find("x264enc").is_some(),
         "GStreamer element x264enc is missing: install gstreamer1.0-plugins-ugly (make setup)"
     );
-    let pipeline = gstreamer::parse::launch(&format!(
-        "filesrc location=\"{}\" ! qtdemux ! h264parse ! avdec_h264 ! videoconvert \
-         ! x264enc key-int-max=8 tune=zerolatency bitrate=400 ! h264parse ! mp4mux \
-         ! filesink location=\"{}\"",
-        source.display(),
-        out.display()
-    ))
-    .unwrap();
-    pipeline.set_state(gstreamer::State::Playing).unwrap();
-    let msg = pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(
-            gstreamer::ClockTime::from_seconds(120),
-            &[gstreamer::MessageType::Eos, gstreamer::MessageType::Error],
-        )
-        .expect("x264 encoding did not finish in 120 s");
-    pipeline.set_state(gstreamer::State::Null).unwrap();
-    if let gstreamer::MessageView::Error(e) = msg.view() {
-        panic!("x264 encoding failed: {} ({:?})", e.error(), e.debug());
-    }
+    run_to_eos(
+        &format!(
+            "filesrc location=\"{}\" ! qtdemux ! h264parse ! avdec_h264 ! videoconvert \
+             ! x264enc key-int-max=8 tune=zerolatency bitrate=400 ! h264parse ! mp4mux \
+             ! filesink location=\"{}\"",
+            source.display(),
+            out.display()
+        ),
+        120,
+        "x264 encoding",
+    );
     out
 }
 
@@ -369,30 +358,39 @@ pub fn faketime_env(offset_file: &std::path::Path) -> Vec<(&'static str, std::ff
 /// `src` scaled to `size` and encoded as the scenario is (openh264, 8-frame GOP, no
 /// scene-change keyframes): every frame and timestamp kept.
 pub fn rescale(src: &std::path::Path, out: &std::path::Path, size: (u32, u32), bitrate: u32) {
+    run_to_eos(
+        &format!(
+            "filesrc location=\"{}\" ! decodebin ! videoscale ! videoconvert \
+             ! video/x-raw,format=I420,width={},height={},pixel-aspect-ratio=1/1 \
+             ! openh264enc gop-size=8 bitrate={bitrate} scene-change-detection=false \
+             ! h264parse ! mp4mux faststart=true ! filesink location=\"{}\"",
+            src.display(),
+            size.0,
+            size.1,
+            out.display()
+        ),
+        300,
+        &format!("rescaling {} to {size:?}", src.display()),
+    );
+}
+
+/// Runs a `gst-launch`-style pipeline until end of stream; panics naming `what` on an
+/// error or after `limit_s`.
+pub fn run_to_eos(description: &str, limit_s: u64, what: &str) {
     use gstreamer::prelude::*;
-    gstreamer::init().unwrap();
-    let pipeline = gstreamer::parse::launch(&format!(
-        "filesrc location=\"{}\" ! decodebin ! videoscale ! videoconvert \
-         ! video/x-raw,format=I420,width={},height={},pixel-aspect-ratio=1/1 \
-         ! openh264enc gop-size=8 bitrate={bitrate} scene-change-detection=false \
-         ! h264parse ! mp4mux faststart=true ! filesink location=\"{}\"",
-        src.display(),
-        size.0,
-        size.1,
-        out.display()
-    ))
-    .unwrap();
+    streetwatch::gst_init();
+    let pipeline = gstreamer::parse::launch(description).unwrap();
     pipeline.set_state(gstreamer::State::Playing).unwrap();
     let msg = pipeline
         .bus()
         .unwrap()
         .timed_pop_filtered(
-            gstreamer::ClockTime::from_seconds(300),
+            gstreamer::ClockTime::from_seconds(limit_s),
             &[gstreamer::MessageType::Eos, gstreamer::MessageType::Error],
         )
-        .expect("rescaling finishes");
+        .unwrap_or_else(|| panic!("{what} did not finish in {limit_s} s"));
     let _ = pipeline.set_state(gstreamer::State::Null);
     if let gstreamer::MessageView::Error(e) = msg.view() {
-        panic!("rescaling {} to {size:?}: {}", src.display(), e.error());
+        panic!("{what} failed: {} ({:?})", e.error(), e.debug());
     }
 }
